@@ -1,0 +1,163 @@
+//! The commands: load, validate, build, run; signals and exit codes.
+//! `anyhow` lives only here, at the binary's edge.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, RunArgs};
+use crate::config::{self, PipelineConfig, SourceConfig};
+use crate::pipeline::topology::Outcome;
+use crate::pipeline::{BuildOptions, Topology};
+use crate::telemetry;
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: the pipeline failed at run time.
+pub const EXIT_RUNTIME: i32 = 1;
+/// Exit code: bad usage or an invalid configuration.
+pub const EXIT_CONFIG: i32 = 2;
+
+/// Runs the binary and returns its exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    if let Err(e) = telemetry::init_logging(&cli.log_level, cli.log_format) {
+        eprintln!("logagent: {e}");
+        return EXIT_CONFIG;
+    }
+    match cli.command {
+        Some(Command::Validate {
+            files,
+            no_environment,
+        }) => validate(&files, no_environment),
+        None => run(&cli.run),
+    }
+}
+
+fn load(files: &[PathBuf]) -> Result<PipelineConfig, i32> {
+    config::load(files).map_err(|errors| {
+        eprint!("{errors}");
+        EXIT_CONFIG
+    })
+}
+
+fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
+    let config = match load(files) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if !no_environment {
+        for source in &config.sources {
+            if let SourceConfig::File(f) = &source.config {
+                let matched = f
+                    .include
+                    .iter()
+                    .any(|p| glob::glob(p).map(|mut g| g.next().is_some()).unwrap_or(false));
+                if !matched {
+                    eprintln!(
+                        "warning: sources.{}: no file matches {:?} yet (it will be picked up when it appears)",
+                        source.id, f.include
+                    );
+                }
+            }
+        }
+    }
+    println!(
+        "ok: {} source(s), {} transform(s), {} sink(s) in {}",
+        config.sources.len(),
+        config.transforms.len(),
+        config.sinks.len(),
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    EXIT_OK
+}
+
+fn run(args: &RunArgs) -> i32 {
+    if args.pipelines.is_empty() {
+        eprintln!("logagent: no pipeline given: use --pipeline FILE (or LOGAGENT_PIPELINE), or see --help");
+        return EXIT_CONFIG;
+    }
+    let config = match load(&args.pipelines) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match run_pipeline(&config, args) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "cannot run the pipeline");
+            EXIT_RUNTIME
+        }
+    }
+}
+
+fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> {
+    let stop = signals()?;
+    let started = Instant::now();
+    let topology = Topology::start(
+        config,
+        BuildOptions {
+            once: args.once,
+            ..BuildOptions::default()
+        },
+    )?;
+    tracing::info!(
+        sources = config.sources.len(),
+        transforms = config.transforms.len(),
+        sinks = config.sinks.len(),
+        once = args.once,
+        "pipeline started"
+    );
+    let registry = topology.registry().clone();
+    let outcome = topology.wait(&stop, args.drain_timeout.0);
+    let totals = registry.totals();
+    let code = match &outcome {
+        Outcome::Drained => EXIT_OK,
+        Outcome::Failed(_) | Outcome::TimedOut(_) => EXIT_RUNTIME,
+    };
+    if let Outcome::TimedOut(running) = &outcome {
+        tracing::error!(?running, timeout = ?args.drain_timeout.0, "drain timed out; unacknowledged lines will be read again on restart");
+    }
+    tracing::info!(
+        read = totals.read,
+        written = totals.written,
+        discarded = totals.discarded,
+        errors = totals.errors,
+        elapsed = ?started.elapsed(),
+        "pipeline stopped"
+    );
+    Ok(code)
+}
+
+/// First SIGINT/SIGTERM: drain and stop. Second: exit at once.
+fn signals() -> anyhow::Result<crossbeam_channel::Receiver<()>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for signal in signals.forever() {
+                seen += 1;
+                if seen == 1 {
+                    tracing::info!(signal, "stopping: draining in-flight events (send again to exit at once)");
+                    let _ = tx.try_send(());
+                } else {
+                    tracing::warn!(signal, "second signal: exiting now without draining");
+                    std::process::exit(EXIT_RUNTIME);
+                }
+            }
+        })?;
+    Ok(rx)
+}

@@ -1,0 +1,5 @@
+//! Byte-level codecs: line framing over a reusable buffer and the JSON scanner.
+//! Nothing here knows about events or components.
+
+pub mod framing;
+pub mod json;

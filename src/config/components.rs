@@ -1,0 +1,160 @@
+//! The closed sets of component types. A new component is one variant here, one
+//! module under its kind, and one arm in each `match`.
+
+use serde::Deserialize;
+use toml::de::ValueDeserializer;
+
+use super::{ComponentChecks, KeyError};
+use crate::sinks::file::FileSinkConfig;
+use crate::sinks::stdout::StdoutSinkConfig;
+use crate::sources::file::FileSourceConfig;
+use crate::sources::stdin::StdinSourceConfig;
+use crate::transforms::enrich::EnrichConfig;
+use crate::transforms::filter_level::FilterLevelConfig;
+use crate::transforms::parse_json::ParseJsonConfig;
+use crate::transforms::parse_regex::ParseRegexConfig;
+use crate::transforms::redact::RedactConfig;
+
+/// Deserializes the rest of a component table into the variant named by `type`.
+macro_rules! parse_variant {
+    ($de:expr, $variant:path) => {
+        Some(Deserialize::deserialize($de).map($variant))
+    };
+}
+
+/// A configured source.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    /// `type = "file"`: tail files matching globs.
+    File(FileSourceConfig),
+    /// `type = "stdin"`: read standard input.
+    Stdin(StdinSourceConfig),
+}
+
+impl SourceConfig {
+    /// Picks the variant for `ty`; `None` when the type is unknown.
+    pub fn parse(ty: &str, de: ValueDeserializer<'_>) -> Option<Result<Self, toml::de::Error>> {
+        match ty {
+            "file" => parse_variant!(de, SourceConfig::File),
+            "stdin" => parse_variant!(de, SourceConfig::Stdin),
+            _ => None,
+        }
+    }
+
+    /// The `type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SourceConfig::File(_) => "file",
+            SourceConfig::Stdin(_) => "stdin",
+        }
+    }
+}
+
+impl ComponentChecks for SourceConfig {
+    const TYPES: &'static [&'static str] = &["file", "stdin"];
+    fn check(&self) -> Vec<KeyError> {
+        match self {
+            SourceConfig::File(c) => c.check(),
+            SourceConfig::Stdin(c) => c.check(),
+        }
+    }
+}
+
+/// A configured transform.
+#[derive(Debug, Clone)]
+pub enum TransformConfig {
+    /// `type = "parse_json"`.
+    ParseJson(ParseJsonConfig),
+    /// `type = "parse_regex"`.
+    ParseRegex(ParseRegexConfig),
+    /// `type = "enrich"`.
+    Enrich(EnrichConfig),
+    /// `type = "filter_level"`.
+    FilterLevel(FilterLevelConfig),
+    /// `type = "redact"`.
+    Redact(RedactConfig),
+}
+
+impl TransformConfig {
+    /// Picks the variant for `ty`; `None` when the type is unknown.
+    pub fn parse(ty: &str, de: ValueDeserializer<'_>) -> Option<Result<Self, toml::de::Error>> {
+        match ty {
+            "parse_json" => parse_variant!(de, TransformConfig::ParseJson),
+            "parse_regex" => parse_variant!(de, TransformConfig::ParseRegex),
+            "enrich" => parse_variant!(de, TransformConfig::Enrich),
+            "filter_level" => parse_variant!(de, TransformConfig::FilterLevel),
+            "redact" => parse_variant!(de, TransformConfig::Redact),
+            _ => None,
+        }
+    }
+
+    /// The `type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TransformConfig::ParseJson(_) => "parse_json",
+            TransformConfig::ParseRegex(_) => "parse_regex",
+            TransformConfig::Enrich(_) => "enrich",
+            TransformConfig::FilterLevel(_) => "filter_level",
+            TransformConfig::Redact(_) => "redact",
+        }
+    }
+}
+
+impl ComponentChecks for TransformConfig {
+    const TYPES: &'static [&'static str] = &["parse_json", "parse_regex", "enrich", "filter_level", "redact"];
+    fn check(&self) -> Vec<KeyError> {
+        match self {
+            TransformConfig::ParseJson(c) => c.check(),
+            TransformConfig::ParseRegex(c) => c.check(),
+            TransformConfig::Enrich(c) => c.check(),
+            TransformConfig::FilterLevel(c) => c.check(),
+            TransformConfig::Redact(c) => c.check(),
+        }
+    }
+}
+
+/// A configured sink.
+#[derive(Debug, Clone)]
+pub enum SinkConfig {
+    /// `type = "file"`: NDJSON files from a path template.
+    File(FileSinkConfig),
+    /// `type = "stdout"`.
+    Stdout(StdoutSinkConfig),
+}
+
+impl SinkConfig {
+    /// Picks the variant for `ty`; `None` when the type is unknown.
+    pub fn parse(ty: &str, de: ValueDeserializer<'_>) -> Option<Result<Self, toml::de::Error>> {
+        match ty {
+            "file" => parse_variant!(de, SinkConfig::File),
+            "stdout" => parse_variant!(de, SinkConfig::Stdout),
+            _ => None,
+        }
+    }
+
+    /// The `type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SinkConfig::File(_) => "file",
+            SinkConfig::Stdout(_) => "stdout",
+        }
+    }
+
+    /// The path (template) a file-writing sink appends to, to catch two sinks on one file.
+    pub fn output_path(&self) -> Option<&str> {
+        match self {
+            SinkConfig::File(c) => Some(c.path.as_str()),
+            SinkConfig::Stdout(_) => None,
+        }
+    }
+}
+
+impl ComponentChecks for SinkConfig {
+    const TYPES: &'static [&'static str] = &["file", "stdout"];
+    fn check(&self) -> Vec<KeyError> {
+        match self {
+            SinkConfig::File(c) => c.check(),
+            SinkConfig::Stdout(c) => c.check(),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! `${VAR}` and `${VAR:-default}` in pipeline files, as Vector and Docker Compose
+//! write them. `$$` is a literal `$`.
+
+/// A variable that is referenced, unset, and has no default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingVar {
+    /// The variable's name.
+    pub name: String,
+    /// 1-based line of the reference.
+    pub line: usize,
+    /// 1-based column of the reference.
+    pub column: usize,
+}
+
+/// Replaces references in `text` using `lookup`; collects every unset variable
+/// that has no default (and every malformed reference, reported with an empty name).
+pub fn interpolate(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, Vec<MissingVar>> {
+    let mut out = String::with_capacity(text.len());
+    let mut missing = Vec::new();
+    let mut rest = text;
+    let mut consumed = 0;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let here = consumed + i;
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            consumed = here + 2;
+            rest = tail;
+            continue;
+        }
+        let Some(body) = after.strip_prefix('{') else {
+            out.push('$');
+            consumed = here + 1;
+            rest = after;
+            continue;
+        };
+        let Some(close) = body.find('}') else {
+            missing.push(position(text, here, String::new()));
+            out.push_str(&rest[i..]);
+            rest = "";
+            break;
+        };
+        let inner = &body[..close];
+        let (name, default) = match inner.find(":-") {
+            Some(d) => (&inner[..d], Some(&inner[d + 2..])),
+            None => (inner, None),
+        };
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            missing.push(position(text, here, String::new()));
+        } else {
+            match lookup(name).filter(|v| !(v.is_empty() && default.is_some())) {
+                Some(v) => out.push_str(&v),
+                None => match default {
+                    Some(d) => out.push_str(d),
+                    None => missing.push(position(text, here, name.to_owned())),
+                },
+            }
+        }
+        consumed = here + 2 + close + 1;
+        rest = &body[close + 1..];
+    }
+    out.push_str(rest);
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(missing)
+    }
+}
+
+fn position(text: &str, offset: usize, name: String) -> MissingVar {
+    let (line, column) = line_col(text, offset);
+    MissingVar { name, line, column }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "HOME_DIR" => Some("/home/x".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn substitutes_defaults_and_escapes() {
+        assert_eq!(
+            interpolate("a=${HOME_DIR} b=${NOPE:-dflt} c=$$ d=${EMPTY:-e} f=$x", env).unwrap(),
+            "a=/home/x b=dflt c=$ d=e f=$x"
+        );
+    }
+
+    #[test]
+    fn reports_every_missing_variable_with_position() {
+        let err = interpolate("x = 1\ny = \"${A}\"\nz = \"${B}\"", env).unwrap_err();
+        assert_eq!(
+            err,
+            vec![
+                MissingVar { name: "A".into(), line: 2, column: 6 },
+                MissingVar { name: "B".into(), line: 3, column: 6 },
+            ]
+        );
+        assert!(interpolate("${bad name}", env).is_err());
+        assert!(interpolate("${UNCLOSED", env).is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! Writing events as NDJSON with their edits spliced in.
+//!
+//! An event no transform changed is copied byte for byte (after a UTF-8 check);
+//! an edited one is the original bytes with replacements, deletions and inserts
+//! applied in one pass. Nothing is parsed again here.
+
+use super::{EditOp, Event, Root, Value};
+use crate::codecs::json;
+
+/// Appends `event` as one JSON object (no newline) to `out`.
+///
+/// Invalid UTF-8 in the line is replaced with U+FFFD so the output is always
+/// valid JSON; the line itself is never dropped for it.
+pub fn write_json(event: &Event, out: &mut Vec<u8>) {
+    match event.root {
+        Root::Json { .. } => write_json_root(event, out),
+        Root::Text => write_text_root(event, out),
+    }
+}
+
+/// Appends the event's line with its edits applied, as text: JSON lines come out
+/// as JSON, text lines as the (edited) text.
+pub fn write_text(event: &Event, out: &mut Vec<u8>) {
+    match event.root {
+        Root::Json { .. } => write_json_root(event, out),
+        Root::Text => {
+            let mut pos = 0;
+            for e in &event.edits {
+                if let EditOp::Replace(b) = &e.op {
+                    json::write_lossy(out, &event.line[pos..e.at.start as usize]);
+                    json::write_lossy(out, b);
+                    pos = e.at.end as usize;
+                }
+            }
+            json::write_lossy(out, &event.line[pos..]);
+        }
+    }
+}
+
+fn write_json_root(event: &Event, out: &mut Vec<u8>) {
+    let line = &event.line[..];
+    if event.edits.is_empty() {
+        json::write_lossy(out, line);
+        return;
+    }
+    let mut pos = 0usize;
+    for e in &event.edits {
+        let start = e.at.start as usize;
+        if start < pos {
+            // Inside a region already replaced: covered edits were dropped when
+            // the covering edit was made, so this cannot happen; skip defensively.
+            continue;
+        }
+        json::write_lossy(out, &line[pos..start]);
+        match &e.op {
+            EditOp::Replace(b) => {
+                out.extend_from_slice(b);
+                pos = e.at.end as usize;
+            }
+            EditOp::Delete => pos = e.at.end as usize,
+            EditOp::Insert { key, value } => {
+                if needs_comma(out) {
+                    out.push(b',');
+                }
+                json::write_str(out, key);
+                out.push(b':');
+                write_value(event, value, out);
+                pos = start;
+            }
+        }
+    }
+    json::write_lossy(out, &line[pos..]);
+}
+
+fn write_text_root(event: &Event, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(super::MESSAGE_KEY.as_bytes());
+    out.extend_from_slice(b"\":");
+    let has_replace = event
+        .edits
+        .iter()
+        .any(|e| matches!(e.op, EditOp::Replace(_)));
+    if has_replace {
+        let mut text = Vec::with_capacity(event.line.len());
+        write_text(event, &mut text);
+        json::write_str(out, &text);
+    } else {
+        json::write_str(out, &event.line);
+    }
+    for e in &event.edits {
+        if let EditOp::Insert { key, value } = &e.op {
+            out.push(b',');
+            json::write_str(out, key);
+            out.push(b':');
+            write_value(event, value, out);
+        }
+    }
+    out.push(b'}');
+}
+
+fn write_value(event: &Event, value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Json(b) => out.extend_from_slice(b),
+        Value::LineStr(span) => json::write_str(out, &event.line[span.range()]),
+    }
+}
+
+/// True unless the last significant byte written opens an object, i.e. unless the
+/// member about to be inserted is the object's first.
+fn needs_comma(out: &[u8]) -> bool {
+    out.iter()
+        .rev()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .is_some_and(|b| *b != b'{')
+}

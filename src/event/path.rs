@@ -1,0 +1,137 @@
+//! Field paths such as `req.headers.authorization` or `*.password`.
+
+use std::fmt;
+
+/// One step of a [`FieldPath`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    /// A member name.
+    Key(Box<[u8]>),
+    /// `*`: any member at this level (pino's wildcard).
+    Any,
+}
+
+/// A dotted path to a field, parsed once when a component is built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldPath {
+    segments: Vec<Segment>,
+    text: String,
+}
+
+/// Why a field path could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// The path is the empty string.
+    #[error("a field path must not be empty")]
+    Empty,
+    /// Two dots in a row, or a leading/trailing dot.
+    #[error("field path {0:?} has an empty segment (expected names separated by single dots)")]
+    EmptySegment(String),
+    /// A quoted segment was not closed.
+    #[error("field path {0:?} has an unclosed quote")]
+    UnclosedQuote(String),
+}
+
+impl FieldPath {
+    /// Parses `a.b.c`; a segment in double quotes may contain dots (`a."b.c"`),
+    /// and `*` matches any member.
+    pub fn parse(text: &str) -> Result<FieldPath, PathError> {
+        if text.is_empty() {
+            return Err(PathError::Empty);
+        }
+        let mut segments = Vec::new();
+        let mut rest = text;
+        loop {
+            let (segment, after) = if let Some(quoted) = rest.strip_prefix('"') {
+                let end = quoted
+                    .find('"')
+                    .ok_or_else(|| PathError::UnclosedQuote(text.to_owned()))?;
+                (&quoted[..end], &quoted[end + 1..])
+            } else {
+                match rest.find('.') {
+                    Some(i) => (&rest[..i], &rest[i..]),
+                    None => (rest, ""),
+                }
+            };
+            if segment.is_empty() {
+                return Err(PathError::EmptySegment(text.to_owned()));
+            }
+            segments.push(if segment == "*" && !rest.starts_with('"') {
+                Segment::Any
+            } else {
+                Segment::Key(segment.as_bytes().into())
+            });
+            if after.is_empty() {
+                break;
+            }
+            rest = after
+                .strip_prefix('.')
+                .ok_or_else(|| PathError::EmptySegment(text.to_owned()))?;
+            if rest.is_empty() {
+                return Err(PathError::EmptySegment(text.to_owned()));
+            }
+        }
+        Ok(FieldPath {
+            segments,
+            text: text.to_owned(),
+        })
+    }
+
+    /// A single-segment path naming a top-level field.
+    pub fn top(name: &str) -> FieldPath {
+        FieldPath {
+            segments: vec![Segment::Key(name.as_bytes().into())],
+            text: name.to_owned(),
+        }
+    }
+
+    /// The path's steps.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// True when any step is `*`.
+    pub fn has_wildcard(&self) -> bool {
+        self.segments.iter().any(|s| *s == Segment::Any)
+    }
+
+    /// The path as written in the config.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_dotted_quoted_and_wildcards() {
+        let p = FieldPath::parse("req.headers.authorization").unwrap();
+        assert_eq!(p.segments().len(), 3);
+        let p = FieldPath::parse("a.\"b.c\".*").unwrap();
+        assert_eq!(
+            p.segments(),
+            &[
+                Segment::Key(b"a".to_vec().into()),
+                Segment::Key(b"b.c".to_vec().into()),
+                Segment::Any
+            ]
+        );
+        assert!(p.has_wildcard());
+    }
+
+    #[test]
+    fn rejects_empty_segments() {
+        assert_eq!(FieldPath::parse(""), Err(PathError::Empty));
+        for bad in ["a..b", ".a", "a.", "\"a"] {
+            assert!(FieldPath::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

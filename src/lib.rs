@@ -1,0 +1,37 @@
+//! logagent: a log-ingestion agent built around a zero-copy event model.
+//!
+//! # Architecture
+//!
+//! Data flows one way, `source → transform → sink`, as [`event::Batch`]es of
+//! [`event::Event`]s moving through bounded channels:
+//!
+//! ```text
+//!  sources/ (file, stdin)          transforms/ (parse_json, parse_regex,        sinks/ (file, stdout)
+//!  read into a BytesMut,   ──▶     enrich, redact, filter_level): record   ──▶  serialize each line with
+//!  frame lines (codecs/)           ranges and edits, never re-encode            its edits applied (event/encode)
+//! ```
+//!
+//! * [`event`] — an event is a `Bytes` slice of the read buffer plus ranges of the
+//!   fields a parser found and the *edits* transforms made; an event nobody changed
+//!   is written out byte for byte.
+//! * [`codecs`] — line framing over a reusable buffer and the JSON scanner.
+//! * [`config`] — TOML pipelines: `${VAR}` interpolation, typed component configs and
+//!   pure validation that reports every error with file, component, key and position.
+//! * [`pipeline`] — builds the graph, runs each component on its own thread with
+//!   bounded channels (a full channel blocks its producer, back to the source),
+//!   carries acknowledgements back to sources, and drains on shutdown.
+//! * [`sources`], [`transforms`], [`sinks`] — the components; they never import one
+//!   another, only `pipeline` and `config` know all of them.
+//! * [`telemetry`] — the agent's own logs and per-component counters.
+//! * [`cli`] / [`app`] — argument parsing, exit codes and the commands.
+
+pub mod app;
+pub mod cli;
+pub mod codecs;
+pub mod config;
+pub mod event;
+pub mod pipeline;
+pub mod sinks;
+pub mod sources;
+pub mod telemetry;
+pub mod transforms;

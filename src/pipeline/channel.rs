@@ -1,0 +1,69 @@
+//! Emitting batches downstream: fan-out to every consumer over bounded channels.
+//!
+//! A full channel blocks the sender; since every stage sends this way, a sink that
+//! stops draining stops its transforms and finally the source, which stops
+//! reading. Memory in flight is bounded by the channels' capacities.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::event::Batch;
+use crate::telemetry::metrics::ComponentMetrics;
+
+/// A consumer has gone away (its thread ended); the sender should stop too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a downstream component has stopped")]
+pub struct Closed;
+
+/// Where a component's batches go: the input channels of every component that
+/// lists it in `inputs`.
+#[derive(Debug, Clone)]
+pub struct Output {
+    targets: Vec<Sender<Batch>>,
+    metrics: Arc<ComponentMetrics>,
+}
+
+impl Output {
+    /// An output feeding `targets`, counting into `metrics`.
+    pub fn new(targets: Vec<Sender<Batch>>, metrics: Arc<ComponentMetrics>) -> Output {
+        Output { targets, metrics }
+    }
+
+    /// Sends `batch` to every consumer (clones for all but the last), blocking
+    /// while a consumer's channel is full. Empty batches are dropped here, which
+    /// acknowledges them.
+    pub fn send(&self, batch: Batch) -> Result<(), Closed> {
+        if batch.events.is_empty() {
+            return Ok(());
+        }
+        ComponentMetrics::add(&self.metrics.sent_events, batch.events.len() as u64);
+        ComponentMetrics::add(&self.metrics.sent_bytes, batch.line_bytes() as u64);
+        let Some((last, rest)) = self.targets.split_last() else {
+            return Ok(());
+        };
+        for target in rest {
+            self.send_one(target, batch.clone())?;
+        }
+        self.send_one(last, batch)
+    }
+
+    fn send_one(&self, target: &Sender<Batch>, batch: Batch) -> Result<(), Closed> {
+        match target.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => Err(Closed),
+            Err(TrySendError::Full(batch)) => {
+                self.metrics.blocked.store(true, Ordering::Relaxed);
+                let result = target.send(batch).map_err(|_| Closed);
+                self.metrics.blocked.store(false, Ordering::Relaxed);
+                result
+            }
+        }
+    }
+
+    /// The counters this output adds to.
+    pub fn metrics(&self) -> &Arc<ComponentMetrics> {
+        &self.metrics
+    }
+}

@@ -1,0 +1,85 @@
+//! Sinks: where events end. Each serializes events with their edits applied
+//! ([`crate::event::encode`]) and releases a batch's acknowledgement only once its
+//! data has been handed to the destination.
+
+pub mod file;
+pub mod stdout;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::SinkConfig;
+use crate::event::{encode, Batch, Event};
+use crate::pipeline::Shutdown;
+use crate::telemetry::metrics::ComponentMetrics;
+
+/// A running sink. Called from one thread: batches in order, flushes between.
+pub trait Sink: Send {
+    /// Accepts a batch. The sink may buffer it, but keeps its ack token until the
+    /// data is written. An `Err` is fatal: the sink cannot go on.
+    fn write(&mut self, batch: Batch, ctx: &SinkContext) -> Result<(), SinkError>;
+
+    /// Writes out whatever is buffered and releases the acknowledgements.
+    fn flush(&mut self, ctx: &SinkContext) -> Result<(), SinkError>;
+
+    /// How often the runtime should call [`Sink::flush`] while data flows.
+    fn flush_interval(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// What a sink is run with.
+#[derive(Debug, Clone)]
+pub struct SinkContext {
+    /// The component id.
+    pub id: Arc<str>,
+    /// Its counters; sinks count `sent_*` (written) themselves.
+    pub metrics: Arc<ComponentMetrics>,
+    /// Tells retry loops when to give up.
+    pub shutdown: Shutdown,
+}
+
+/// Why a sink stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The destination is gone for good (stdout closed, drain time over).
+    #[error("{what}: {error}")]
+    Io {
+        /// What failed.
+        what: String,
+        /// The cause.
+        error: std::io::Error,
+    },
+}
+
+/// How events are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// One JSON object per line (NDJSON); text lines become `{"message": ...}`.
+    #[default]
+    Json,
+    /// The line as text, with edits applied.
+    Text,
+}
+
+impl Encoding {
+    /// Appends `event` and a newline to `out`.
+    pub fn write(self, event: &Event, out: &mut Vec<u8>) {
+        match self {
+            Encoding::Json => encode::write_json(event, out),
+            Encoding::Text => encode::write_text(event, out),
+        }
+        out.push(b'\n');
+    }
+}
+
+/// Builds the sink a config describes.
+pub fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
+    Ok(match config {
+        SinkConfig::File(c) => Box::new(c.build()),
+        SinkConfig::Stdout(c) => Box::new(c.build()),
+    })
+}

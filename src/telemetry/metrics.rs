@@ -1,0 +1,149 @@
+//! Per-component counters, named as in Vector (`component_received_events_total`,
+//! ...). Plain atomics: the hot path adds once per batch, not per event.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Counters of one component.
+#[derive(Debug, Default)]
+pub struct ComponentMetrics {
+    /// Events that entered the component.
+    pub received_events: AtomicU64,
+    /// Bytes (of lines) that entered the component.
+    pub received_bytes: AtomicU64,
+    /// Events the component passed on (or, for sinks, wrote).
+    pub sent_events: AtomicU64,
+    /// Bytes the component passed on (for sinks: bytes written).
+    pub sent_bytes: AtomicU64,
+    /// Events deliberately discarded (filtered, oversized, unwritable).
+    pub discarded_events: AtomicU64,
+    /// Errors met (bad lines, failed writes); an error need not lose the event.
+    pub errors: AtomicU64,
+    /// True while the component waits for room in a full downstream channel.
+    pub blocked: AtomicBool,
+}
+
+impl ComponentMetrics {
+    /// Adds to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads every counter at once.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            received_events: self.received_events.load(Ordering::Relaxed),
+            received_bytes: self.received_bytes.load(Ordering::Relaxed),
+            sent_events: self.sent_events.load(Ordering::Relaxed),
+            sent_bytes: self.sent_bytes.load(Ordering::Relaxed),
+            discarded_events: self.discarded_events.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            blocked: self.blocked.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The counters of one component at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// See [`ComponentMetrics::received_events`].
+    pub received_events: u64,
+    /// See [`ComponentMetrics::received_bytes`].
+    pub received_bytes: u64,
+    /// See [`ComponentMetrics::sent_events`].
+    pub sent_events: u64,
+    /// See [`ComponentMetrics::sent_bytes`].
+    pub sent_bytes: u64,
+    /// See [`ComponentMetrics::discarded_events`].
+    pub discarded_events: u64,
+    /// See [`ComponentMetrics::errors`].
+    pub errors: u64,
+    /// See [`ComponentMetrics::blocked`].
+    pub blocked: bool,
+}
+
+/// Which kind of component a metrics entry belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A source.
+    Source,
+    /// A transform.
+    Transform,
+    /// A sink.
+    Sink,
+}
+
+/// One registered component.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The component id.
+    pub id: String,
+    /// Source, transform or sink.
+    pub kind: Kind,
+    /// Its `type`.
+    pub type_name: &'static str,
+    /// Its counters.
+    pub metrics: Arc<ComponentMetrics>,
+}
+
+/// All components' counters, shared by the runtime and whoever reports them.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    entries: Vec<Entry>,
+}
+
+impl Registry {
+    /// Registers a component and returns its counters.
+    pub fn register(&mut self, id: &str, kind: Kind, type_name: &'static str) -> Arc<ComponentMetrics> {
+        let metrics = Arc::new(ComponentMetrics::default());
+        self.entries.push(Entry {
+            id: id.to_owned(),
+            kind,
+            type_name,
+            metrics: metrics.clone(),
+        });
+        metrics
+    }
+
+    /// Every registered component.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The counters of component `id`.
+    pub fn get(&self, id: &str) -> Option<&Arc<ComponentMetrics>> {
+        self.entries.iter().find(|e| e.id == id).map(|e| &e.metrics)
+    }
+
+    /// Totals for the shutdown summary: events read by sources, written by sinks,
+    /// and discarded anywhere.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for e in &self.entries {
+            let s = e.metrics.snapshot();
+            match e.kind {
+                Kind::Source => t.read += s.sent_events,
+                Kind::Sink => t.written += s.sent_events,
+                Kind::Transform => {}
+            }
+            t.discarded += s.discarded_events;
+            t.errors += s.errors;
+        }
+        t
+    }
+}
+
+/// Whole-pipeline totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Events the sources emitted.
+    pub read: u64,
+    /// Events the sinks wrote.
+    pub written: u64,
+    /// Events discarded on purpose.
+    pub discarded: u64,
+    /// Errors counted.
+    pub errors: u64,
+}

@@ -1,0 +1,39 @@
+//! The agent's own observability: its logs (tracing, to stderr) and per-component
+//! counters.
+
+pub mod metrics;
+pub mod ratelimit;
+
+use clap::ValueEnum;
+use tracing_subscriber::EnvFilter;
+
+/// Format of the agent's own log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for shipping the agent's logs with itself.
+    Json,
+}
+
+/// Installs the global subscriber writing to stderr. `level` is a level name or a
+/// full filter directive (`info,logagent::sources=debug`); `LOGAGENT_LOG`
+/// overrides it.
+pub fn init_logging(level: &str, format: LogFormat) -> Result<(), String> {
+    let filter = match std::env::var("LOGAGENT_LOG") {
+        Ok(env) if !env.is_empty() => EnvFilter::try_new(env),
+        _ => EnvFilter::try_new(level),
+    }
+    .map_err(|e| format!("invalid log level {level:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    // A second init (tests) keeps the first subscriber.
+    let _ = result;
+    Ok(())
+}
