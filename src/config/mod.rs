@@ -126,7 +126,7 @@ struct Partial {
     sources: Vec<Component<SourceConfig>>,
     transforms: Vec<Component<TransformConfig>>,
     sinks: Vec<Component<SinkConfig>>,
-    broken: Vec<String>,
+    broken: Vec<(String, bool)>,
 }
 
 /// Locates a byte span of one file for error messages.
@@ -250,7 +250,7 @@ fn parse_file(
                     if parsed.is_none() {
                         // Already reported; keep the id so inputs naming it are not
                         // reported again as dangling.
-                        partial.broken.push(id_text);
+                        partial.broken.push((id_text, kind == "sinks"));
                     }
                 }
             }
@@ -478,7 +478,7 @@ impl Partial {
 
 /// Ids unique across files and kinds; inputs exist and are not sinks; no cycles;
 /// at least one source and one sink; no two file sinks writing one path.
-fn check_graph(config: &PipelineConfig, broken: &[String], errors: &mut Vec<ConfigError>) {
+fn check_graph(config: &PipelineConfig, broken: &[(String, bool)], errors: &mut Vec<ConfigError>) {
     #[derive(Clone, Copy, PartialEq)]
     enum Kind {
         Source,
@@ -520,12 +520,13 @@ fn check_graph(config: &PipelineConfig, broken: &[String], errors: &mut Vec<Conf
     for (id, inputs, file, section) in consumers {
         for input in inputs {
             match ids.get(input.as_str()) {
-                None if broken.contains(input) => {}
+                None if broken.iter().any(|(id, _)| id == input) => {}
                 None => {
                     let mut known: Vec<&str> = ids
                         .iter()
                         .filter(|(_, (k, _, _))| *k != Kind::Sink)
                         .map(|(id, _)| *id)
+                        .chain(broken.iter().filter(|(_, sink)| !sink).map(|(id, _)| id.as_str()))
                         .collect();
                     known.sort_unstable();
                     errors.push(

@@ -38,15 +38,19 @@ impl Output {
         if batch.events.is_empty() {
             return Ok(());
         }
-        ComponentMetrics::add(&self.metrics.sent_events, batch.events.len() as u64);
-        ComponentMetrics::add(&self.metrics.sent_bytes, batch.line_bytes() as u64);
+        let (events, bytes) = (batch.events.len() as u64, batch.line_bytes() as u64);
         let Some((last, rest)) = self.targets.split_last() else {
             return Ok(());
         };
         for target in rest {
             self.send_one(target, batch.clone())?;
         }
-        self.send_one(last, batch)
+        self.send_one(last, batch)?;
+        // Counted once every consumer has it, so "sent" never includes a batch
+        // still waiting for room.
+        ComponentMetrics::add(&self.metrics.sent_events, events);
+        ComponentMetrics::add(&self.metrics.sent_bytes, bytes);
+        Ok(())
     }
 
     fn send_one(&self, target: &Sender<Batch>, batch: Batch) -> Result<(), Closed> {
