@@ -122,9 +122,24 @@ impl Event {
     /// arena for the root object.
     fn member_in(&self, arena: &[Member], container: Span, key: &[u8]) -> Option<Member> {
         let found = match self.root {
-            Root::Json { object, members } if object == container => arena
-                .get(members.range())
-                .and_then(|ms| ms.iter().rev().find(|m| m.key_eq(&self.line, key)).copied()),
+            Root::Json { object, members } if object == container => {
+                let line = &self.line[..];
+                let quoted_len = key.len() as u32 + 2;
+                arena.get(members.range()).and_then(|ms| {
+                    ms.iter()
+                        .rev()
+                        .find(|m| {
+                            if m.key_escaped {
+                                return m.key_eq(line, key);
+                            }
+                            // Cheap checks first: most keys differ in length.
+                            m.key.end - m.key.start == quoted_len
+                                && line[m.key.start as usize + 1] == key.first().copied().unwrap_or(b'"')
+                                && &line[m.key.start as usize + 1..m.key.end as usize - 1] == key
+                        })
+                        .copied()
+                })
+            }
             _ => json::find_member(&self.line, container, key),
         };
         found.filter(|m| !self.is_deleted(m.key.start))
@@ -243,7 +258,16 @@ impl Event {
     }
 
     fn set_concrete(&mut self, arena: &[Member], path: &[&[u8]], value: Value) {
-        match self.resolve(arena, path) {
+        self.set_concrete_if(arena, path, value, true);
+    }
+
+    /// Sets a value; with `overwrite` false, only where the path is absent.
+    fn set_concrete_if(&mut self, arena: &[Member], path: &[&[u8]], value: Value, overwrite: bool) {
+        let resolved = self.resolve(arena, path);
+        if !overwrite && resolved.is_ok() {
+            return;
+        }
+        match resolved {
             Ok(Slot::Line { container, member }) => {
                 let bytes = value_json(&self.line, &value);
                 // A key may appear twice in a line; readers disagree on which
@@ -623,49 +647,79 @@ impl EventMut<'_> {
     /// every match that exists.
     pub fn set(&mut self, path: &FieldPath, value: Value) {
         if path.has_wildcard() {
-            let mut concrete = Vec::new();
-            self.event.expand(self.members, path, &mut concrete);
-            for p in concrete {
-                let refs: Vec<&[u8]> = p.iter().map(|s| s.as_slice()).collect();
-                if self.event.get_concrete(self.members, &refs).is_some() {
-                    self.event.set_concrete(self.members, &refs, value.clone());
+            self.for_each_match(path, |ev, members, p| {
+                if ev.get_concrete(members, p).is_some() {
+                    ev.set_concrete(members, p, value.clone());
                 }
-            }
+            });
         } else {
-            let segs = key_segments(path);
-            self.event.set_concrete(self.members, &segs, value);
+            with_segments(path, |segs| self.event.set_concrete(self.members, segs, value));
         }
+    }
+
+    /// Sets `path` to `value` only where it is absent (one lookup, not two).
+    pub fn set_if_absent(&mut self, path: &FieldPath, value: Value) {
+        if path.has_wildcard() {
+            return;
+        }
+        with_segments(path, |segs| self.event.set_concrete_if(self.members, segs, value, false));
     }
 
     /// Replaces the value at `path` only where it exists (what redaction wants:
     /// never add a field that was not there). Returns how many values changed.
     pub fn replace_existing(&mut self, path: &FieldPath, value: &Value) -> usize {
-        let mut concrete = Vec::new();
-        self.event.expand(self.members, path, &mut concrete);
         let mut n = 0;
-        for p in concrete {
-            let refs: Vec<&[u8]> = p.iter().map(|s| s.as_slice()).collect();
-            if self.event.get_concrete(self.members, &refs).is_some() {
-                self.event.set_concrete(self.members, &refs, value.clone());
+        self.for_each_match(path, |ev, members, p| {
+            if ev.get_concrete(members, p).is_some() {
+                ev.set_concrete(members, p, value.clone());
                 n += 1;
             }
-        }
+        });
         n
     }
 
     /// Removes `path` (every match of a wildcard path); returns how many fields
     /// were removed.
     pub fn remove(&mut self, path: &FieldPath) -> usize {
-        let mut concrete = Vec::new();
-        self.event.expand(self.members, path, &mut concrete);
         let mut n = 0;
-        for p in concrete {
-            let refs: Vec<&[u8]> = p.iter().map(|s| s.as_slice()).collect();
-            if self.event.remove_concrete(self.members, &refs) {
+        self.for_each_match(path, |ev, members, p| {
+            if ev.remove_concrete(members, p) {
                 n += 1;
             }
-        }
+        });
         n
+    }
+
+    /// Calls `f` with each concrete path `path` matches; without `*`, just the
+    /// path itself (no allocation).
+    fn for_each_match(&mut self, path: &FieldPath, mut f: impl FnMut(&mut Event, &[Member], &[&[u8]])) {
+        if !path.has_wildcard() {
+            with_segments(path, |segs| f(self.event, self.members, segs));
+            return;
+        }
+        let mut concrete = Vec::new();
+        self.event.expand(self.members, path, &mut concrete);
+        for p in concrete {
+            let refs: Vec<&[u8]> = p.iter().map(|s| s.as_slice()).collect();
+            f(self.event, self.members, &refs);
+        }
+    }
+}
+
+/// Runs `f` with the steps of a wildcard-free path, on the stack for short paths.
+fn with_segments<R>(path: &FieldPath, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+    let segs = path.segments();
+    if segs.len() <= 8 {
+        let mut buf: [&[u8]; 8] = [&[]; 8];
+        for (slot, s) in buf.iter_mut().zip(segs) {
+            *slot = match s {
+                Segment::Key(k) => k.as_ref(),
+                Segment::Any => b"*",
+            };
+        }
+        f(&buf[..segs.len()])
+    } else {
+        f(&key_segments(path))
     }
 }
 
@@ -692,10 +746,5 @@ pub fn get<'a>(event: &'a Event, arena: &'a [Member], path: &FieldPath) -> Optio
         }
         return None;
     }
-    // Fast path for the common single-step lookup: no Vec.
-    if let [Segment::Key(k)] = path.segments() {
-        return event.get_concrete(arena, &[k.as_ref()]);
-    }
-    let segs = key_segments(path);
-    event.get_concrete(arena, &segs)
+    with_segments(path, |segs| event.get_concrete(arena, segs))
 }

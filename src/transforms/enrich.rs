@@ -162,11 +162,13 @@ impl Transform for Enrich {
         self.stream_fields(batch);
         let fields: Vec<&(FieldPath, Value)> = self.statics.iter().chain(self.per_stream.iter()).collect();
         for mut ev in batch.iter_mut() {
+            ev.event.edits.reserve(fields.len());
             for (path, value) in &fields {
-                if !self.overwrite && ev.get(path).is_some() {
-                    continue;
+                if self.overwrite {
+                    ev.set(path, value.clone());
+                } else {
+                    ev.set_if_absent(path, value.clone());
                 }
-                ev.set(path, value.clone());
             }
         }
     }
