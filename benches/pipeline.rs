@@ -2,16 +2,18 @@
 //! framing alone, `parse_json` alone, and the whole quickstart chain
 //! (frame → parse_json → enrich → redact → filter_level → serialize).
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use logagent::codecs::framing::{LineReader, Oversize};
 use logagent::config::TransformConfig;
 use logagent::event::{AckToken, Batch, Event, Stream};
 use logagent::sinks::Encoding;
 use logagent::transforms::{self, Transform, TransformContext};
 
-#[path = "corpus.rs"]
+#[path = "support/corpus.rs"]
 mod corpus;
 
 const CORPUS_BYTES: usize = 16 << 20;
@@ -28,16 +30,27 @@ fn frame(data: &[u8]) -> Vec<Event> {
 }
 
 fn batches(events: &[Event]) -> Vec<Batch> {
-    let stream = Arc::new(Stream { source: "bench".into(), path: Some("/var/log/workflow/api.log".into()), id: 1 });
+    let stream = Arc::new(Stream {
+        source: "bench".into(),
+        path: Some("/var/log/workflow/api.log".into()),
+        id: 1,
+    });
     events
         .chunks(BATCH)
-        .map(|c| Batch { events: c.to_vec(), members: Vec::new(), stream: stream.clone(), ack: AckToken::detached() })
+        .map(|c| Batch {
+            events: c.to_vec(),
+            members: Vec::new(),
+            stream: stream.clone(),
+            ack: AckToken::detached(),
+        })
         .collect()
 }
 
 fn transform(toml_text: &str, ty: &str) -> Box<dyn Transform> {
     let de = toml::de::ValueDeserializer::parse(toml_text).expect("bench config");
-    let config = TransformConfig::parse(ty, de).expect("known type").expect("valid config");
+    let config = TransformConfig::parse(ty, de)
+        .expect("known type")
+        .expect("valid config");
     transforms::build(&config, TransformContext::detached(ty)).expect("builds")
 }
 
@@ -48,7 +61,10 @@ fn chain() -> Vec<Box<dyn Transform>> {
             "{ host_field = \"server_name\", path_pattern = '/(?P<service_name>[^/.]+)\\.log$', fields = { environment = \"production\" } }",
             "enrich",
         ),
-        transform("{ paths = [\"req.headers.authorization\", \"user.email\", \"email\"] }", "redact"),
+        transform(
+            "{ paths = [\"req.headers.authorization\", \"user.email\", \"email\"] }",
+            "redact",
+        ),
         transform("{ min_level = \"info\" }", "filter_level"),
     ]
 }

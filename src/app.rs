@@ -56,10 +56,11 @@ fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
     if !no_environment {
         for source in &config.sources {
             if let SourceConfig::File(f) = &source.config {
-                let matched = f
-                    .include
-                    .iter()
-                    .any(|p| glob::glob(p).map(|mut g| g.next().is_some()).unwrap_or(false));
+                let matched = f.include.iter().any(|p| {
+                    glob::glob(p)
+                        .map(|mut g| g.next().is_some())
+                        .unwrap_or(false)
+                });
                 if !matched {
                     eprintln!(
                         "warning: sources.{}: no file matches {:?} yet (it will be picked up when it appears)",
@@ -85,7 +86,9 @@ fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
 
 fn run(args: &RunArgs) -> i32 {
     if args.pipelines.is_empty() {
-        eprintln!("logagent: no pipeline given: use --pipeline FILE (or LOGAGENT_PIPELINE), or see --help");
+        eprintln!(
+            "logagent: no pipeline given: use --pipeline FILE (or LOGAGENT_PIPELINE), or see --help"
+        );
         return EXIT_CONFIG;
     }
     let config = match load(&args.pipelines) {
@@ -151,7 +154,10 @@ fn signals() -> anyhow::Result<crossbeam_channel::Receiver<()>> {
             for signal in signals.forever() {
                 seen += 1;
                 if seen == 1 {
-                    tracing::info!(signal, "stopping: draining in-flight events (send again to exit at once)");
+                    tracing::info!(
+                        signal,
+                        "stopping: draining in-flight events (send again to exit at once)"
+                    );
                     let _ = tx.try_send(());
                 } else {
                     tracing::warn!(signal, "second signal: exiting now without draining");

@@ -34,7 +34,12 @@ pub struct Cli {
     pub run: RunArgs,
 
     /// The agent's own log level or filter (e.g. `debug`, `info,logagent::sources=debug`).
-    #[arg(long, global = true, default_value = "info", env = "LOGAGENT_LOG_LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "info",
+        env = "LOGAGENT_LOG_LEVEL"
+    )]
     pub log_level: String,
 
     /// Format of the agent's own logs on stderr.
@@ -46,7 +51,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Pipeline file; repeat to merge several files into one pipeline.
-    #[arg(short, long = "pipeline", value_name = "FILE", env = "LOGAGENT_PIPELINE", value_delimiter = ',')]
+    #[arg(
+        short,
+        long = "pipeline",
+        value_name = "FILE",
+        env = "LOGAGENT_PIPELINE",
+        value_delimiter = ','
+    )]
     pub pipelines: Vec<PathBuf>,
 
     /// Stop when the sources reach the end of their input, instead of following it.

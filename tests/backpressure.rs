@@ -1,6 +1,8 @@
 //! Backpressure: a sink that stops draining stops the source, with exact counts,
 //! and memory stays bounded by the configured buffers.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -12,7 +14,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use logagent::config;
 use logagent::event::Batch;
-use logagent::pipeline::topology::{no_stop, Outcome};
+use logagent::pipeline::topology::{Outcome, no_stop};
 use logagent::pipeline::{BuildOptions, Topology};
 use logagent::sinks::{Sink, SinkContext, SinkError};
 
@@ -32,8 +34,12 @@ impl Sink for StalledSink {
             let _ = self.gate.recv();
             self.opened = true;
         }
-        self.written.fetch_add(batch.events.len() as u64, Ordering::SeqCst);
-        self.offsets.lock().unwrap().extend(batch.events.iter().map(|e| e.meta.offset));
+        self.written
+            .fetch_add(batch.events.len() as u64, Ordering::SeqCst);
+        self.offsets
+            .lock()
+            .unwrap()
+            .extend(batch.events.iter().map(|e| e.meta.offset));
         Ok(())
     }
     fn flush(&mut self, _ctx: &SinkContext) -> Result<(), SinkError> {
@@ -68,10 +74,22 @@ inputs = ["app"]
     let (gate_tx, gate) = crossbeam_channel::bounded(1);
     let written = Arc::new(AtomicU64::new(0));
     let offsets = Arc::new(Mutex::new(Vec::new()));
-    let sink = StalledSink { gate, opened: false, written: written.clone(), offsets: offsets.clone() };
+    let sink = StalledSink {
+        gate,
+        opened: false,
+        written: written.clone(),
+        offsets: offsets.clone(),
+    };
     let mut overrides: HashMap<String, Box<dyn Sink>> = HashMap::new();
     overrides.insert("stalled".into(), Box::new(sink));
-    let topology = Topology::start(&cfg, BuildOptions { once: true, sink_overrides: overrides }).unwrap();
+    let topology = Topology::start(
+        &cfg,
+        BuildOptions {
+            once: true,
+            sink_overrides: overrides,
+        },
+    )
+    .unwrap();
     let registry = topology.registry().clone();
     let source = registry.get("app").unwrap().clone();
     let sink_metrics = registry.get("stalled").unwrap().clone();
@@ -83,18 +101,32 @@ inputs = ["app"]
         s.blocked && s.sent_events == 30 && sink_metrics.snapshot().received_events == 10
     });
     let s = source.snapshot();
-    assert_eq!(s.sent_events, 30, "1 batch in the sink + 2 in the channel, of 10 events each");
+    assert_eq!(
+        s.sent_events, 30,
+        "1 batch in the sink + 2 in the channel, of 10 events each"
+    );
     assert_eq!(sink_metrics.snapshot().received_events, 10);
     assert_eq!(written.load(Ordering::SeqCst), 0);
     // What the source holds besides: the batch it is sending and the rest of one
     // 4 KiB read, framed into events: bounded by the read buffer, not the file.
     let line_len = line.len() as u64;
-    assert!(s.received_events <= 30 + 10 + 4096 / line_len + 1, "source read {} lines", s.received_events);
+    assert!(
+        s.received_events <= 30 + 10 + 4096 / line_len + 1,
+        "source read {} lines",
+        s.received_events
+    );
 
     gate_tx.send(()).unwrap();
     let (_keep, stop) = no_stop();
-    assert_eq!(topology.wait(&stop, Duration::from_secs(30)), Outcome::Drained);
-    assert_eq!(written.load(Ordering::SeqCst), 2000, "every line arrives once released");
+    assert_eq!(
+        topology.wait(&stop, Duration::from_secs(30)),
+        Outcome::Drained
+    );
+    assert_eq!(
+        written.load(Ordering::SeqCst),
+        2000,
+        "every line arrives once released"
+    );
     let offsets = offsets.lock().unwrap();
     let expected: Vec<u64> = (0..2000).map(|i| i * line_len).collect();
     assert_eq!(*offsets, expected, "in order, none lost or repeated");
@@ -110,11 +142,20 @@ fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
 fn memory_stays_bounded_while_the_sink_never_drains() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("big.log");
-    let line = format!("{{\"level\":\"info\",\"message\":\"{}\"}}\n", "x".repeat(300));
+    let line = format!(
+        "{{\"level\":\"info\",\"message\":\"{}\"}}\n",
+        "x".repeat(300)
+    );
     let total_lines = 300_000; // ~100 MB
     std::fs::write(&log, line.repeat(total_lines)).unwrap();
     let fifo = dir.path().join("never-read.fifo");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let p = write_pipeline(
         dir.path(),
         "p.toml",
@@ -158,6 +199,9 @@ path = {fifo:?}
     let file_size = (line.len() * total_lines) as u64;
     eprintln!("stalled after reading {read} of {file_size} bytes; peak RSS {peak_kib} KiB");
     // Buffers: 2 channels × (4 + 1) batches × 1 MiB + 256 KiB file buffer + a read.
-    assert!(read < 24 << 20, "read {read} of {file_size} bytes: the source did not stop");
+    assert!(
+        read < 24 << 20,
+        "read {read} of {file_size} bytes: the source did not stop"
+    );
     assert!(peak_kib < 96 * 1024, "peak RSS {peak_kib} KiB");
 }

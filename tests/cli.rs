@@ -1,5 +1,7 @@
 //! The command line: validate, exit codes, help, stdin → stdout, signals.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::Write;
@@ -18,7 +20,12 @@ fn validate_accepts_every_shipped_pipeline() {
     files.sort();
     assert!(!files.is_empty());
     for file in files {
-        let out = bin().current_dir(repo()).arg("validate").arg(&file).output().unwrap();
+        let out = bin()
+            .current_dir(repo())
+            .arg("validate")
+            .arg(&file)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{} is invalid:\n{}",
@@ -60,14 +67,21 @@ path = "out/{{ service"
     let err = String::from_utf8_lossy(&out.stderr);
     let file = p.display().to_string();
     for expected in [
-        format!("{file}:4:13: sources.app: key `read_from`: unknown variant `middle`, expected `beginning` or `end`"),
-        format!("{file}: transforms.parse: key `inputs`: input \"ap\" does not exist (expected one of: app, lvl, parse)"),
+        format!(
+            "{file}:4:13: sources.app: key `read_from`: unknown variant `middle`, expected `beginning` or `end`"
+        ),
+        format!(
+            "{file}: transforms.parse: key `inputs`: input \"ap\" does not exist (expected one of: app, lvl, parse)"
+        ),
         format!("{file}:13:13: transforms.lvl: key `min_level`: unknown level \"chatty\""),
         format!("{file}:18:8: sinks.out: key `path`: unclosed '{{{{' in template"),
     ] {
         assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
     }
-    assert!(err.starts_with("4 errors in the pipeline configuration"), "{err}");
+    assert!(
+        err.starts_with("4 errors in the pipeline configuration"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -81,12 +95,18 @@ fn usage_errors_exit_2_and_help_has_examples() {
 
     let out = bin().args(["-p", "/nonexistent/x.toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.toml: cannot read pipeline file"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("/nonexistent/x.toml: cannot read pipeline file")
+    );
 
     let out = bin().arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("Examples:") && help.contains("logagent validate"), "{help}");
+    assert!(
+        help.contains("Examples:") && help.contains("logagent validate"),
+        "{help}"
+    );
 }
 
 const STDIN_TO_STDOUT: &str = r#"
@@ -128,22 +148,41 @@ fn stdin_to_stdout_keeps_bad_lines_and_bounds_long_ones() {
     input.extend_from_slice(b"{\"truncated\":\"abc\n");
     input.extend_from_slice(&vec![b'x'; 5 << 20]);
     input.extend_from_slice(b"\n{\"deep\":");
-    input.extend_from_slice(&vec![b'['; 100]);
+    input.extend_from_slice(&[b'['; 100]);
     input.extend_from_slice(b"\n{\"last\":true}");
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).expect("stdout is valid UTF-8");
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 7, "{stdout}");
     assert_eq!(lines[0], serde_json::json!({"a":1,"env":"prod"}));
     assert_eq!(lines[1]["msg"], "bad \u{fffd}\u{fffd} bytes");
-    assert_eq!(lines[2], serde_json::json!({"message":"not json at all","env":"prod"}));
+    assert_eq!(
+        lines[2],
+        serde_json::json!({"message":"not json at all","env":"prod"})
+    );
     assert_eq!(lines[3]["message"], "{\"truncated\":\"abc");
-    assert_eq!(lines[4]["message"].as_str().unwrap().len(), 1024, "the 5 MB line is cut to max_line_bytes");
-    assert!(lines[5]["message"].as_str().unwrap().starts_with("{\"deep\":[[["));
+    assert_eq!(
+        lines[4]["message"].as_str().unwrap().len(),
+        1024,
+        "the 5 MB line is cut to max_line_bytes"
+    );
+    assert!(
+        lines[5]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("{\"deep\":[[[")
+    );
     assert_eq!(lines[6], serde_json::json!({"last":true,"env":"prod"}));
 }
 
@@ -162,23 +201,44 @@ fn sigterm_drains_and_exits_0_and_a_second_signal_exits_at_once() {
             out_path.display().to_string()
         ),
     );
-    let child = bin().arg("-p").arg(&p).stderr(Stdio::piped()).spawn().unwrap();
+    let child = bin()
+        .arg("-p")
+        .arg(&p)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id().to_string();
     wait_until(Duration::from_secs(20), "both lines written", || {
         std::fs::read_to_string(&out_path).is_ok_and(|s| s.lines().count() == 2)
     });
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("pipeline stopped") && err.contains("read=2") && err.contains("written=2"), "{err}");
+    assert!(
+        err.contains("pipeline stopped") && err.contains("read=2") && err.contains("written=2"),
+        "{err}"
+    );
 
     // A sink that cannot drain (a FIFO nobody reads) keeps the pipeline busy; the
     // second signal ends it at once.
     let fifo = dir.path().join("fifo");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let big = dir.path().join("big.log");
-    std::fs::write(&big, "{\"x\":\"0123456789012345678901234567890123456789\"}\n".repeat(100_000)).unwrap();
+    std::fs::write(
+        &big,
+        "{\"x\":\"0123456789012345678901234567890123456789\"}\n".repeat(100_000),
+    )
+    .unwrap();
     let p2 = write_pipeline(
         dir.path(),
         "p2.toml",
@@ -188,14 +248,22 @@ fn sigterm_drains_and_exits_0_and_a_second_signal_exits_at_once() {
             fifo.display().to_string()
         ),
     );
-    let mut child = bin().arg("-p").arg(&p2).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = bin()
+        .arg("-p")
+        .arg(&p2)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id().to_string();
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let stderr = child.stderr.take().unwrap();
     let sink = log.clone();
     let collector = std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             let mut l = sink.lock().unwrap();
             l.push_str(&line);
             l.push('\n');
@@ -204,11 +272,24 @@ fn sigterm_drains_and_exits_0_and_a_second_signal_exits_at_once() {
     // Open the FIFO for reading so the sink's open succeeds, then never read.
     let reader = std::fs::File::open(&fifo).unwrap();
     let has = |s: &str| log.lock().unwrap().contains(s);
-    wait_until(Duration::from_secs(20), "pipeline started", || has("pipeline started"));
-    std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    wait_until(Duration::from_secs(20), "first signal handled", || has("stopping: draining"));
-    assert!(child.try_wait().unwrap().is_none(), "the stalled pipeline cannot have drained");
-    std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    wait_until(Duration::from_secs(20), "pipeline started", || {
+        has("pipeline started")
+    });
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    wait_until(Duration::from_secs(20), "first signal handled", || {
+        has("stopping: draining")
+    });
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the stalled pipeline cannot have drained"
+    );
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     collector.join().unwrap();
     drop(reader);

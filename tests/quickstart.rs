@@ -1,6 +1,8 @@
 //! The README's first command: the quickstart pipeline over the fixtures, run
 //! through the real binary, compared with the expected NDJSON.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{bin, read_ndjson, repo};
@@ -19,7 +21,12 @@ fn quickstart_writes_redacted_filtered_ndjson() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
     assert!(stderr.contains("pipeline stopped"), "{stderr}");
-    assert!(stderr.contains("read=650") && stderr.contains("written=475") && stderr.contains("discarded=175"), "{stderr}");
+    assert!(
+        stderr.contains("read=650")
+            && stderr.contains("written=475")
+            && stderr.contains("discarded=175"),
+        "{stderr}"
+    );
 
     for name in ["api.ndjson", "worker.ndjson", "access.ndjson"] {
         let got = read_ndjson(&dir.path().join("out").join(name), &["server_name"]);
@@ -33,18 +40,33 @@ fn quickstart_writes_redacted_filtered_ndjson() {
     // What the quickstart promises, checked directly on the output.
     let all = std::fs::read_to_string(dir.path().join("out/api.ndjson")).unwrap()
         + &std::fs::read_to_string(dir.path().join("out/worker.ndjson")).unwrap();
-    assert!(!all.contains("@example"), "an e-mail address survived redaction");
-    assert!(!all.contains("Bearer ") && !all.contains("Basic "), "an authorization header survived");
+    assert!(
+        !all.contains("@example"),
+        "an e-mail address survived redaction"
+    );
+    assert!(
+        !all.contains("Bearer ") && !all.contains("Basic "),
+        "an authorization header survived"
+    );
     for line in all.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let level = v.get("level").map(|l| l.to_string().to_lowercase());
         assert!(
-            !matches!(level.as_deref(), Some("\"debug\"" | "\"trace\"" | "10" | "20")),
+            !matches!(
+                level.as_deref(),
+                Some("\"debug\"" | "\"trace\"" | "10" | "20")
+            ),
             "debug/trace line kept: {line}"
         );
-        if v.get("message").and_then(|m| m.as_str()).is_some_and(|m| m.starts_with('{')) {
+        if v.get("message")
+            .and_then(|m| m.as_str())
+            .is_some_and(|m| m.starts_with('{'))
+        {
             continue; // the truncated line, kept as text
         }
-        assert!(v.get("service_name").is_some() && v.get("server_name").is_some(), "not enriched: {line}");
+        assert!(
+            v.get("service_name").is_some() && v.get("server_name").is_some(),
+            "not enriched: {line}"
+        );
     }
 }

@@ -113,26 +113,23 @@ impl LineReader {
 
     /// Hands every complete line in the buffer to `emit`, in order.
     pub fn drain_lines(&mut self, mut emit: impl FnMut(Line)) {
-        loop {
-            if self.skipping {
-                match memchr::memchr(b'\n', &self.buf) {
-                    Some(i) => {
-                        let _ = self.buf.split_to(i + 1);
-                        self.offset += i as u64 + 1;
-                        self.skipping = false;
-                    }
-                    None => {
-                        self.offset += self.buf.len() as u64;
-                        self.buf.clear();
-                        return;
-                    }
+        if self.skipping {
+            // The rest of an oversized line: skip to its newline.
+            match memchr::memchr(b'\n', &self.buf) {
+                Some(i) => {
+                    let _ = self.buf.split_to(i + 1);
+                    self.offset += i as u64 + 1;
+                    self.skipping = false;
+                }
+                None => {
+                    self.offset += self.buf.len() as u64;
+                    self.buf.clear();
+                    return;
                 }
             }
-            let Some(last) = memchr::memrchr(b'\n', &self.buf) else {
-                self.check_oversize(&mut emit);
-                return;
-            };
-            // Lines before the first oversized one are framed from one chunk.
+        }
+        if let Some(last) = memchr::memrchr(b'\n', &self.buf) {
+            // Every complete line is framed from one frozen chunk.
             let chunk = self.buf.split_to(last + 1).freeze();
             let base = self.offset;
             self.offset += chunk.len() as u64;
@@ -141,12 +138,18 @@ impl LineReader {
                 self.emit_line(&chunk, base, start, nl, &mut emit);
                 start = nl + 1;
             }
-            self.check_oversize(&mut emit);
-            return;
         }
+        self.check_oversize(&mut emit);
     }
 
-    fn emit_line(&mut self, chunk: &Bytes, base: u64, start: usize, nl: usize, emit: &mut impl FnMut(Line)) {
+    fn emit_line(
+        &mut self,
+        chunk: &Bytes,
+        base: u64,
+        start: usize,
+        nl: usize,
+        emit: &mut impl FnMut(Line),
+    ) {
         let mut end = nl;
         if end > start && chunk[end - 1] == b'\r' {
             end -= 1;
@@ -235,7 +238,11 @@ mod tests {
         let mut pos = 0;
         let mut i = 0;
         while pos < data.len() {
-            let n = chunks.get(i % chunks.len().max(1)).copied().unwrap_or(1).max(1);
+            let n = chunks
+                .get(i % chunks.len().max(1))
+                .copied()
+                .unwrap_or(1)
+                .max(1);
             let end = (pos + n).min(data.len());
             reader.push(&data[pos..end]);
             reader.drain_lines(|l| lines.push(l));

@@ -101,7 +101,13 @@ impl TransformConfig {
 }
 
 impl ComponentChecks for TransformConfig {
-    const TYPES: &'static [&'static str] = &["parse_json", "parse_regex", "enrich", "filter_level", "redact"];
+    const TYPES: &'static [&'static str] = &[
+        "parse_json",
+        "parse_regex",
+        "enrich",
+        "filter_level",
+        "redact",
+    ];
     fn check(&self) -> Vec<KeyError> {
         match self {
             TransformConfig::ParseJson(c) => c.check(),

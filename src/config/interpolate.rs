@@ -84,8 +84,14 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (line, column)
 }
 
@@ -115,8 +121,16 @@ mod tests {
         assert_eq!(
             err,
             vec![
-                MissingVar { name: "A".into(), line: 2, column: 6 },
-                MissingVar { name: "B".into(), line: 3, column: 6 },
+                MissingVar {
+                    name: "A".into(),
+                    line: 2,
+                    column: 6
+                },
+                MissingVar {
+                    name: "B".into(),
+                    line: 3,
+                    column: 6
+                },
             ]
         );
         assert!(interpolate("${bad name}", env).is_err());

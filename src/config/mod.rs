@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 pub use components::{SinkConfig, SourceConfig, TransformConfig};
 pub use error::{ConfigError, ConfigErrors, KeyError};
@@ -86,9 +86,8 @@ pub fn load(paths: &[PathBuf]) -> Result<PipelineConfig, ConfigErrors> {
     for path in paths {
         match std::fs::read_to_string(path) {
             Ok(text) => files.push((path.clone(), text)),
-            Err(e) => errors.push(
-                ConfigError::new(format!("cannot read pipeline file: {e}")).in_file(path),
-            ),
+            Err(e) => errors
+                .push(ConfigError::new(format!("cannot read pipeline file: {e}")).in_file(path)),
         }
     }
     if !errors.is_empty() {
@@ -106,7 +105,9 @@ pub fn load_texts(
     let mut partial = Partial::default();
     let mut errors = Vec::new();
     if files.is_empty() {
-        errors.push(ConfigError::new("no pipeline file given (use --pipeline FILE)"));
+        errors.push(ConfigError::new(
+            "no pipeline file given (use --pipeline FILE)",
+        ));
     }
     for (path, raw) in files {
         parse_file(path, raw, &env, &mut partial, &mut errors);
@@ -136,7 +137,11 @@ struct Locator<'a> {
 }
 
 impl Locator<'_> {
-    fn error(&self, span: Option<std::ops::Range<usize>>, message: impl Into<String>) -> ConfigError {
+    fn error(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError::new(message)
             .in_file(self.file)
             .at(span.map(|s| interpolate::line_col(self.text, s.start)))
@@ -172,7 +177,10 @@ fn parse_file(
             return;
         }
     };
-    let loc = Locator { file: path, text: &text };
+    let loc = Locator {
+        file: path,
+        text: &text,
+    };
     let table = match DeTable::parse(&text) {
         Ok(t) => t.into_inner(),
         Err(e) => {
@@ -188,7 +196,13 @@ fn parse_file(
                     &mut partial.data_dir,
                     (PathBuf::from(dir), path.to_path_buf()),
                     |a, b| a.0 == b.0,
-                    || loc.error(Some(span.clone()), "data_dir is set differently in another pipeline file").at_key("data_dir"),
+                    || {
+                        loc.error(
+                            Some(span.clone()),
+                            "data_dir is set differently in another pipeline file",
+                        )
+                        .at_key("data_dir")
+                    },
                     errors,
                 ),
                 None => errors.push(
@@ -215,7 +229,12 @@ fn parse_file(
                         &mut partial.runtime,
                         (rt, path.to_path_buf()),
                         |a, b| a.0 == b.0,
-                        || loc.error(Some(span.clone()), "[runtime] is set differently in another pipeline file"),
+                        || {
+                            loc.error(
+                                Some(span.clone()),
+                                "[runtime] is set differently in another pipeline file",
+                            )
+                        },
                         errors,
                     );
                 }
@@ -234,18 +253,45 @@ fn parse_file(
                     let name = format!("{kind}.{id_text}");
                     if !valid_id(&id_text) {
                         errors.push(
-                            loc.error(Some(id.span()), "component ids may contain only letters, digits, '_' and '-'")
-                                .in_component(&name),
+                            loc.error(
+                                Some(id.span()),
+                                "component ids may contain only letters, digits, '_' and '-'",
+                            )
+                            .in_component(&name),
                         );
                         continue;
                     }
                     let parsed = match kind {
-                        "sources" => parse_component(&loc, &name, &id_text, body, false, SourceConfig::parse, errors)
-                            .map(|c| partial.sources.push(c)),
-                        "transforms" => parse_component(&loc, &name, &id_text, body, true, TransformConfig::parse, errors)
-                            .map(|c| partial.transforms.push(c)),
-                        _ => parse_component(&loc, &name, &id_text, body, true, SinkConfig::parse, errors)
-                            .map(|c| partial.sinks.push(c)),
+                        "sources" => parse_component(
+                            &loc,
+                            &name,
+                            &id_text,
+                            body,
+                            false,
+                            SourceConfig::parse,
+                            errors,
+                        )
+                        .map(|c| partial.sources.push(c)),
+                        "transforms" => parse_component(
+                            &loc,
+                            &name,
+                            &id_text,
+                            body,
+                            true,
+                            TransformConfig::parse,
+                            errors,
+                        )
+                        .map(|c| partial.transforms.push(c)),
+                        _ => parse_component(
+                            &loc,
+                            &name,
+                            &id_text,
+                            body,
+                            true,
+                            SinkConfig::parse,
+                            errors,
+                        )
+                        .map(|c| partial.sinks.push(c)),
                     };
                     if parsed.is_none() {
                         // Already reported; keep the id so inputs naming it are not
@@ -254,12 +300,13 @@ fn parse_file(
                     }
                 }
             }
-            other => errors.push(
-                loc.error(
-                    Some(key.span()),
-                    format!("unknown top-level key `{other}` (expected one of {})", TOP_LEVEL_KEYS.join(", ")),
+            other => errors.push(loc.error(
+                Some(key.span()),
+                format!(
+                    "unknown top-level key `{other}` (expected one of {})",
+                    TOP_LEVEL_KEYS.join(", ")
                 ),
-            ),
+            )),
         }
     }
 }
@@ -279,7 +326,10 @@ fn set_once<T>(
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// A parser for one component kind: given the `type` and the remaining keys.
@@ -304,18 +354,27 @@ fn parse_component<T: ComponentChecks>(
             Some(t) => Some((t.to_owned(), v.span())),
             None => {
                 errors.push(
-                    loc.error(Some(v.span()), format!("expected a string, one of: {}", T::TYPES.join(", ")))
-                        .in_component(name)
-                        .at_key("type"),
+                    loc.error(
+                        Some(v.span()),
+                        format!("expected a string, one of: {}", T::TYPES.join(", ")),
+                    )
+                    .in_component(name)
+                    .at_key("type"),
                 );
                 None
             }
         },
         None => {
             errors.push(
-                loc.error(Some(span.clone()), format!("missing key `type` (expected one of: {})", T::TYPES.join(", ")))
-                    .in_component(name)
-                    .at_key("type"),
+                loc.error(
+                    Some(span.clone()),
+                    format!(
+                        "missing key `type` (expected one of: {})",
+                        T::TYPES.join(", ")
+                    ),
+                )
+                .in_component(name)
+                .at_key("type"),
             );
             None
         }
@@ -335,9 +394,12 @@ fn parse_component<T: ComponentChecks>(
             };
             if !ok {
                 errors.push(
-                    loc.error(Some(v.span()), "expected an array of component ids, e.g. inputs = [\"app\"]")
-                        .in_component(name)
-                        .at_key("inputs"),
+                    loc.error(
+                        Some(v.span()),
+                        "expected an array of component ids, e.g. inputs = [\"app\"]",
+                    )
+                    .in_component(name)
+                    .at_key("inputs"),
                 );
             } else if inputs.is_empty() {
                 errors.push(
@@ -353,9 +415,12 @@ fn parse_component<T: ComponentChecks>(
                 .at_key("inputs"),
         ),
         None if takes_inputs => errors.push(
-            loc.error(Some(span.clone()), "missing key `inputs` (the ids of the components this one reads from)")
-                .in_component(name)
-                .at_key("inputs"),
+            loc.error(
+                Some(span.clone()),
+                "missing key `inputs` (the ids of the components this one reads from)",
+            )
+            .in_component(name)
+            .at_key("inputs"),
         ),
         None => {}
     }
@@ -368,9 +433,15 @@ fn parse_component<T: ComponentChecks>(
     let config = match parse(&ty, de) {
         None => {
             errors.push(
-                loc.error(Some(ty_span), format!("unknown type {ty:?} (expected one of: {})", T::TYPES.join(", ")))
-                    .in_component(name)
-                    .at_key("type"),
+                loc.error(
+                    Some(ty_span),
+                    format!(
+                        "unknown type {ty:?} (expected one of: {})",
+                        T::TYPES.join(", ")
+                    ),
+                )
+                .in_component(name)
+                .at_key("type"),
             );
             return None;
         }
@@ -410,7 +481,12 @@ pub trait ComponentChecks {
     fn check(&self) -> Vec<KeyError>;
 }
 
-fn serde_error(loc: &Locator<'_>, e: toml::de::Error, component: &str, key: Option<&str>) -> ConfigError {
+fn serde_error(
+    loc: &Locator<'_>,
+    e: toml::de::Error,
+    component: &str,
+    key: Option<&str>,
+) -> ConfigError {
     let mut err = loc
         .error(e.span(), clean_serde_message(e.message()))
         .in_component(component);
@@ -490,8 +566,20 @@ fn check_graph(config: &PipelineConfig, broken: &[(String, bool)], errors: &mut 
         .sources
         .iter()
         .map(|c| (c.id.as_str(), Kind::Source, c.file.as_path(), "sources"))
-        .chain(config.transforms.iter().map(|c| (c.id.as_str(), Kind::Transform, c.file.as_path(), "transforms")))
-        .chain(config.sinks.iter().map(|c| (c.id.as_str(), Kind::Sink, c.file.as_path(), "sinks")));
+        .chain(config.transforms.iter().map(|c| {
+            (
+                c.id.as_str(),
+                Kind::Transform,
+                c.file.as_path(),
+                "transforms",
+            )
+        }))
+        .chain(
+            config
+                .sinks
+                .iter()
+                .map(|c| (c.id.as_str(), Kind::Sink, c.file.as_path(), "sinks")),
+        );
     for (id, kind, file, section) in all {
         if let Some((_, other_file, other_section)) = ids.get(id) {
             errors.push(
@@ -507,16 +595,25 @@ fn check_graph(config: &PipelineConfig, broken: &[(String, bool)], errors: &mut 
         }
     }
     if config.sources.is_empty() && errors.is_empty() && broken.is_empty() {
-        errors.push(ConfigError::new("the pipeline has no sources (add a [sources.ID] table)"));
+        errors.push(ConfigError::new(
+            "the pipeline has no sources (add a [sources.ID] table)",
+        ));
     }
     if config.sinks.is_empty() && errors.is_empty() && broken.is_empty() {
-        errors.push(ConfigError::new("the pipeline has no sinks (add a [sinks.ID] table)"));
+        errors.push(ConfigError::new(
+            "the pipeline has no sinks (add a [sinks.ID] table)",
+        ));
     }
     let consumers = config
         .transforms
         .iter()
         .map(|c| (&c.id, &c.inputs, &c.file, "transforms"))
-        .chain(config.sinks.iter().map(|c| (&c.id, &c.inputs, &c.file, "sinks")));
+        .chain(
+            config
+                .sinks
+                .iter()
+                .map(|c| (&c.id, &c.inputs, &c.file, "sinks")),
+        );
     for (id, inputs, file, section) in consumers {
         for input in inputs {
             match ids.get(input.as_str()) {
@@ -526,7 +623,12 @@ fn check_graph(config: &PipelineConfig, broken: &[(String, bool)], errors: &mut 
                         .iter()
                         .filter(|(_, (k, _, _))| *k != Kind::Sink)
                         .map(|(id, _)| *id)
-                        .chain(broken.iter().filter(|(_, sink)| !sink).map(|(id, _)| id.as_str()))
+                        .chain(
+                            broken
+                                .iter()
+                                .filter(|(_, sink)| !sink)
+                                .map(|(id, _)| id.as_str()),
+                        )
                         .collect();
                     known.sort_unstable();
                     errors.push(

@@ -5,14 +5,22 @@ use std::path::PathBuf;
 use super::*;
 
 fn load_one(text: &str) -> Result<PipelineConfig, ConfigErrors> {
-    load_texts(&[(PathBuf::from("p.toml"), text.to_owned())], |name| match name {
-        "NODE_ENV" => Some("production".into()),
-        _ => None,
-    })
+    load_texts(
+        &[(PathBuf::from("p.toml"), text.to_owned())],
+        |name| match name {
+            "NODE_ENV" => Some("production".into()),
+            _ => None,
+        },
+    )
 }
 
 fn messages(text: &str) -> Vec<String> {
-    load_one(text).unwrap_err().0.iter().map(|e| e.to_string()).collect()
+    load_one(text)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|e| e.to_string())
+        .collect()
 }
 
 const VALID: &str = r#"
@@ -44,7 +52,9 @@ fn loads_a_valid_pipeline_with_interpolation() {
     assert_eq!(c.sources.len(), 1);
     assert_eq!(c.transforms.len(), 2);
     assert_eq!(c.transforms[1].inputs, ["parse"]);
-    let TransformConfig::Enrich(e) = &c.transforms[1].config else { panic!() };
+    let TransformConfig::Enrich(e) = &c.transforms[1].config else {
+        panic!()
+    };
     assert_eq!(e.fields["environment"], "production");
     assert_eq!(e.fields["region"], "ap-northeast-1");
     assert_eq!(c.runtime, RuntimeConfig::default());
@@ -97,7 +107,11 @@ path = "out/x.ndjson"
         "p.toml: sinks.out3: key `path`: sinks.out2 already writes to \"out/x.ndjson\"",
     ];
     for e in expect {
-        assert!(m.iter().any(|got| got.starts_with(e)), "missing {e:?} in:\n{}", m.join("\n"));
+        assert!(
+            m.iter().any(|got| got.starts_with(e)),
+            "missing {e:?} in:\n{}",
+            m.join("\n")
+        );
     }
     // The dangling input is only checked once components parse; lvl failed its own
     // check, so it is reported for that and not twice.
@@ -125,16 +139,36 @@ type = "stdout"
 inputs = ["out"]
 "#;
     let m = messages(text);
-    assert!(m.iter().any(|e| e.contains("sinks.out: key `inputs`: input \"ghost\" does not exist")), "{m:?}");
-    assert!(m.iter().any(|e| e.contains("input \"out\" is a sink")), "{m:?}");
-    assert!(m.iter().any(|e| e.contains("transforms form a cycle: a -> b -> a") || e.contains("cycle: b -> a -> b")), "{m:?}");
+    assert!(
+        m.iter()
+            .any(|e| e.contains("sinks.out: key `inputs`: input \"ghost\" does not exist")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter().any(|e| e.contains("input \"out\" is a sink")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter()
+            .any(|e| e.contains("transforms form a cycle: a -> b -> a")
+                || e.contains("cycle: b -> a -> b")),
+        "{m:?}"
+    );
 }
 
 #[test]
 fn missing_keys_syntax_and_env_errors() {
     let m = messages("[sources.app]\ninclude = [\"x\"]\n[sinks.s]\ntype = \"stdout\"\n");
-    assert!(m.iter().any(|e| e.contains("sources.app: key `type`: missing key `type`")), "{m:?}");
-    assert!(m.iter().any(|e| e.contains("sinks.s: key `inputs`: missing key `inputs`")), "{m:?}");
+    assert!(
+        m.iter()
+            .any(|e| e.contains("sources.app: key `type`: missing key `type`")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter()
+            .any(|e| e.contains("sinks.s: key `inputs`: missing key `inputs`")),
+        "{m:?}"
+    );
 
     let m = messages("[sources.app\ntype = 1");
     assert!(m[0].starts_with("p.toml:1:"), "{m:?}");
@@ -142,9 +176,14 @@ fn missing_keys_syntax_and_env_errors() {
 
     let m = messages("data_dir = \"${MISSING_DIR}\"\nx = \"${ALSO_MISSING}\"");
     assert_eq!(m.len(), 2, "{m:?}");
-    assert!(m[0].starts_with("p.toml:1:13: environment variable MISSING_DIR is not set"), "{m:?}");
+    assert!(
+        m[0].starts_with("p.toml:1:13: environment variable MISSING_DIR is not set"),
+        "{m:?}"
+    );
 
-    let m = messages("bogus = 1\n[sources.a]\ntype=\"stdin\"\n[sinks.b]\ntype=\"stdout\"\ninputs=[\"a\"]");
+    let m = messages(
+        "bogus = 1\n[sources.a]\ntype=\"stdin\"\n[sinks.b]\ntype=\"stdout\"\ninputs=[\"a\"]",
+    );
     assert!(m[0].contains("unknown top-level key `bogus`"), "{m:?}");
 }
 
@@ -153,18 +192,49 @@ fn bad_sizes_and_types_name_the_key() {
     let m = messages(
         "[runtime]\nbatch_max_bytes = \"12 parsecs\"\n[sources.a]\ntype=\"stdin\"\nmax_line_bytes = \"lots\"\n[sinks.b]\ntype=\"stdout\"\ninputs=[\"a\"]\nencoding = 5",
     );
-    assert!(m.iter().any(|e| e.contains("runtime") && e.contains("invalid size \"12 parsecs\"")), "{m:?}");
-    assert!(m.iter().any(|e| e.contains("sources.a: key `max_line_bytes`: invalid size \"lots\"")), "{m:?}");
-    assert!(m.iter().any(|e| e.starts_with("p.toml:9:") && e.contains("sinks.b: key `encoding`")), "{m:?}");
+    assert!(
+        m.iter()
+            .any(|e| e.contains("runtime") && e.contains("invalid size \"12 parsecs\"")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter()
+            .any(|e| e.contains("sources.a: key `max_line_bytes`: invalid size \"lots\"")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter()
+            .any(|e| e.starts_with("p.toml:9:") && e.contains("sinks.b: key `encoding`")),
+        "{m:?}"
+    );
 }
 
 #[test]
 fn merges_files_and_rejects_duplicate_ids() {
-    let a = (PathBuf::from("a.toml"), "[sources.app]\ntype = \"stdin\"\n".to_owned());
-    let b = (PathBuf::from("b.toml"), "[sinks.out]\ntype = \"stdout\"\ninputs = [\"app\"]\n".to_owned());
+    let a = (
+        PathBuf::from("a.toml"),
+        "[sources.app]\ntype = \"stdin\"\n".to_owned(),
+    );
+    let b = (
+        PathBuf::from("b.toml"),
+        "[sinks.out]\ntype = \"stdout\"\ninputs = [\"app\"]\n".to_owned(),
+    );
     let c = load_texts(&[a.clone(), b.clone()], |_| None).unwrap();
     assert_eq!((c.sources.len(), c.sinks.len()), (1, 1));
-    let dup = (PathBuf::from("c.toml"), "[sources.app]\ntype = \"stdin\"\n".to_owned());
-    let m: Vec<String> = load_texts(&[a, b, dup], |_| None).unwrap_err().0.iter().map(|e| e.to_string()).collect();
-    assert!(m.iter().any(|e| e.starts_with("c.toml: sources.app: component id \"app\" is used twice (also sources.app in a.toml)")), "{m:?}");
+    let dup = (
+        PathBuf::from("c.toml"),
+        "[sources.app]\ntype = \"stdin\"\n".to_owned(),
+    );
+    let m: Vec<String> = load_texts(&[a, b, dup], |_| None)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        m.iter().any(|e| e.starts_with(
+            "c.toml: sources.app: component id \"app\" is used twice (also sources.app in a.toml)"
+        )),
+        "{m:?}"
+    );
 }

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 /// A size in bytes, written as `"64MiB"`, `"10 MB"`, `"512KiB"` or a plain integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -24,9 +24,9 @@ impl ByteSize {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("invalid size {text:?}: expected a number with a unit like \"64MiB\""))?;
+        let value: f64 = num.parse().map_err(|_| {
+            format!("invalid size {text:?}: expected a number with a unit like \"64MiB\"")
+        })?;
         let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1_000,
@@ -98,7 +98,9 @@ impl HumanDuration {
     /// Parses a sequence of `<number><unit>` pairs (units: ns, us, ms, s, m, h, d).
     pub fn parse(text: &str) -> Result<HumanDuration, String> {
         let bad = || {
-            format!("invalid duration {text:?}: expected a number with a unit like \"5s\", \"250ms\" or \"1m30s\"")
+            format!(
+                "invalid duration {text:?}: expected a number with a unit like \"5s\", \"250ms\" or \"1m30s\""
+            )
         };
         let t = text.trim();
         if t.is_empty() {
@@ -170,10 +172,22 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(HumanDuration::parse("5s").unwrap().0, Duration::from_secs(5));
-        assert_eq!(HumanDuration::parse("250ms").unwrap().0, Duration::from_millis(250));
-        assert_eq!(HumanDuration::parse("1m30s").unwrap().0, Duration::from_secs(90));
-        assert_eq!(HumanDuration::parse("2h").unwrap().0, Duration::from_secs(7200));
+        assert_eq!(
+            HumanDuration::parse("5s").unwrap().0,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            HumanDuration::parse("250ms").unwrap().0,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            HumanDuration::parse("1m30s").unwrap().0,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            HumanDuration::parse("2h").unwrap().0,
+            Duration::from_secs(7200)
+        );
         for bad in ["", "5", "s", "5 parsecs", "-1s"] {
             assert!(HumanDuration::parse(bad).is_err(), "{bad}");
         }

@@ -134,7 +134,8 @@ impl Event {
                             }
                             // Cheap checks first: most keys differ in length.
                             m.key.end - m.key.start == quoted_len
-                                && line[m.key.start as usize + 1] == key.first().copied().unwrap_or(b'"')
+                                && line[m.key.start as usize + 1]
+                                    == key.first().copied().unwrap_or(b'"')
                                 && &line[m.key.start as usize + 1..m.key.end as usize - 1] == key
                         })
                         .copied()
@@ -235,9 +236,7 @@ impl Event {
 
     fn get_concrete(&self, arena: &[Member], path: &[&[u8]]) -> Option<ValueRef<'_>> {
         match self.resolve(arena, path) {
-            Ok(Slot::Line { member, .. }) => {
-                Some(ValueRef::Json(&self.line[member.value.range()]))
-            }
+            Ok(Slot::Line { member, .. }) => Some(ValueRef::Json(&self.line[member.value.range()])),
             Ok(Slot::Replaced(i)) | Ok(Slot::Inserted(i)) => Some(self.edit_value(i)),
             Ok(Slot::TextLine) => Some(ValueRef::Str(self.text_message())),
             Err(Parent::Owned(i, done)) => {
@@ -333,8 +332,11 @@ impl Event {
                     ValueRef::Json(raw) => raw.to_vec(),
                     _ => return,
                 };
-                let Some(updated) = owned_set(&current, &path[done..], Some(&value_json(&self.line, &value)))
-                else {
+                let Some(updated) = owned_set(
+                    &current,
+                    &path[done..],
+                    Some(&value_json(&self.line, &value)),
+                ) else {
                     return;
                 };
                 self.replace_edit_value(i, updated);
@@ -354,7 +356,11 @@ impl Event {
     fn remove_concrete(&mut self, arena: &[Member], path: &[&[u8]]) -> bool {
         match self.resolve(arena, path) {
             Ok(Slot::Line { container, member }) => {
-                for m in self.same_key_members(arena, container, member).into_iter().rev() {
+                for m in self
+                    .same_key_members(arena, container, member)
+                    .into_iter()
+                    .rev()
+                {
                     let span = self.member_delete_span(arena, container, m);
                     self.push_edit(Edit {
                         at: span,
@@ -420,7 +426,9 @@ impl Event {
         let key = &self.line[member.key.range()];
         let mut scratch = Vec::new();
         let siblings: &[Member] = match self.root {
-            Root::Json { object, members } if object == container => arena.get(members.range()).unwrap_or(&[]),
+            Root::Json { object, members } if object == container => {
+                arena.get(members.range()).unwrap_or(&[])
+            }
             _ => {
                 if json::object_members(&self.line, container, &mut scratch).is_err() {
                     return vec![member];
@@ -431,7 +439,9 @@ impl Event {
         let same: Vec<Member> = siblings
             .iter()
             .filter(|m| {
-                (m.key == member.key || &self.line[m.key.range()] == key || m.key_eq(&self.line, member.key_raw(&self.line)))
+                (m.key == member.key
+                    || &self.line[m.key.range()] == key
+                    || m.key_eq(&self.line, member.key_raw(&self.line)))
                     && !self.is_deleted(m.key.start)
             })
             .copied()
@@ -653,7 +663,9 @@ impl EventMut<'_> {
                 }
             });
         } else {
-            with_segments(path, |segs| self.event.set_concrete(self.members, segs, value));
+            with_segments(path, |segs| {
+                self.event.set_concrete(self.members, segs, value)
+            });
         }
     }
 
@@ -662,7 +674,9 @@ impl EventMut<'_> {
         if path.has_wildcard() {
             return;
         }
-        with_segments(path, |segs| self.event.set_concrete_if(self.members, segs, value, false));
+        with_segments(path, |segs| {
+            self.event.set_concrete_if(self.members, segs, value, false)
+        });
     }
 
     /// Replaces the value at `path` only where it exists (what redaction wants:
@@ -692,7 +706,11 @@ impl EventMut<'_> {
 
     /// Calls `f` with each concrete path `path` matches; without `*`, just the
     /// path itself (no allocation).
-    fn for_each_match(&mut self, path: &FieldPath, mut f: impl FnMut(&mut Event, &[Member], &[&[u8]])) {
+    fn for_each_match(
+        &mut self,
+        path: &FieldPath,
+        mut f: impl FnMut(&mut Event, &[Member], &[&[u8]]),
+    ) {
         if !path.has_wildcard() {
             with_segments(path, |segs| f(self.event, self.members, segs));
             return;

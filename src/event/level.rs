@@ -111,8 +111,9 @@ impl std::str::FromStr for Level {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Level, String> {
-        Level::from_text(s.as_bytes())
-            .ok_or_else(|| format!("unknown level {s:?} (expected one of {LEVEL_NAMES}, or 10-60 / 0-7)"))
+        Level::from_text(s.as_bytes()).ok_or_else(|| {
+            format!("unknown level {s:?} (expected one of {LEVEL_NAMES}, or 10-60 / 0-7)")
+        })
     }
 }
 

@@ -92,7 +92,7 @@ impl FieldPath {
 
     /// True when any step is `*`.
     pub fn has_wildcard(&self) -> bool {
-        self.segments.iter().any(|s| *s == Segment::Any)
+        self.segments.contains(&Segment::Any)
     }
 
     /// The path as written in the config.

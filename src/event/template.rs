@@ -198,7 +198,10 @@ mod tests {
     #[test]
     fn field_values_cannot_escape_the_directory() {
         let t = Template::parse("out/{{ service }}.log", true).unwrap();
-        for (value, expected) in [("../../etc/passwd", "out/.._.._etc_passwd.log"), ("..", "out/__.log")] {
+        for (value, expected) in [
+            ("../../etc/passwd", "out/.._.._etc_passwd.log"),
+            ("..", "out/__.log"),
+        ] {
             let (ev, m) = json_event(&format!(r#"{{"service":"{value}"}}"#));
             let mut s = String::new();
             t.render(&ev, &m, 0, &mut s);

@@ -83,7 +83,10 @@ pub enum Outcome {
 
 impl Topology {
     /// Builds every component and starts its thread.
-    pub fn start(config: &PipelineConfig, mut options: BuildOptions) -> Result<Topology, BuildError> {
+    pub fn start(
+        config: &PipelineConfig,
+        mut options: BuildOptions,
+    ) -> Result<Topology, BuildError> {
         let (trigger, shutdown) = shutdown::pair();
         let mut registry = Registry::default();
         let capacity = config.runtime.channel_capacity.max(1);
@@ -106,7 +109,10 @@ impl Topology {
         for (id, ins) in consumer_inputs {
             for input in ins {
                 if let Some((tx, _)) = inputs.get(id.as_str()) {
-                    consumers.entry(input.as_str()).or_default().push(tx.clone());
+                    consumers
+                        .entry(input.as_str())
+                        .or_default()
+                        .push(tx.clone());
                 }
             }
         }
@@ -125,16 +131,21 @@ impl Topology {
                     message: e.to_string(),
                 })?,
             };
-            let rx = inputs.get(s.id.as_str()).map(|(_, rx)| rx.clone()).ok_or_else(|| BuildError::Component {
-                component: name.clone(),
-                message: "no input channel".into(),
-            })?;
+            let rx = inputs
+                .get(s.id.as_str())
+                .map(|(_, rx)| rx.clone())
+                .ok_or_else(|| BuildError::Component {
+                    component: name.clone(),
+                    message: "no input channel".into(),
+                })?;
             let ctx = SinkContext {
                 id: s.id.as_str().into(),
                 metrics,
                 shutdown: shutdown.clone(),
             };
-            threads.push(spawn(&name, done_tx.clone(), move || run_sink(sink, rx, ctx))?);
+            threads.push(spawn(&name, done_tx.clone(), move || {
+                run_sink(sink, rx, ctx)
+            })?);
         }
         for t in &config.transforms {
             let name = format!("transforms.{}", t.id);
@@ -143,19 +154,26 @@ impl Topology {
                 id: t.id.as_str().into(),
                 metrics: metrics.clone(),
             };
-            let transform = transforms::build(&t.config, ctx).map_err(|errors| BuildError::Component {
-                component: name.clone(),
-                message: errors
-                    .iter()
-                    .map(|e| format!("key `{}`: {}", e.key, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            })?;
-            let rx = inputs.get(t.id.as_str()).map(|(_, rx)| rx.clone()).ok_or_else(|| BuildError::Component {
-                component: name.clone(),
-                message: "no input channel".into(),
-            })?;
-            let output = Output::new(consumers.remove(t.id.as_str()).unwrap_or_default(), metrics.clone());
+            let transform =
+                transforms::build(&t.config, ctx).map_err(|errors| BuildError::Component {
+                    component: name.clone(),
+                    message: errors
+                        .iter()
+                        .map(|e| format!("key `{}`: {}", e.key, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                })?;
+            let rx = inputs
+                .get(t.id.as_str())
+                .map(|(_, rx)| rx.clone())
+                .ok_or_else(|| BuildError::Component {
+                    component: name.clone(),
+                    message: "no input channel".into(),
+                })?;
+            let output = Output::new(
+                consumers.remove(t.id.as_str()).unwrap_or_default(),
+                metrics.clone(),
+            );
             threads.push(spawn(&name, done_tx.clone(), move || {
                 run_transform(transform, rx, output, metrics)
             })?);
@@ -171,7 +189,10 @@ impl Topology {
             };
             let ctx = SourceContext {
                 id: s.id.as_str().into(),
-                output: Output::new(consumers.remove(s.id.as_str()).unwrap_or_default(), metrics.clone()),
+                output: Output::new(
+                    consumers.remove(s.id.as_str()).unwrap_or_default(),
+                    metrics.clone(),
+                ),
                 shutdown: shutdown.clone(),
                 metrics,
                 batch_max_events: config.runtime.batch_max_events,
@@ -294,7 +315,10 @@ fn run_transform(
         ComponentMetrics::add(&metrics.received_events, in_events);
         ComponentMetrics::add(&metrics.received_bytes, batch.line_bytes() as u64);
         transform.process(&mut batch);
-        ComponentMetrics::add(&metrics.discarded_events, in_events.saturating_sub(batch.events.len() as u64));
+        ComponentMetrics::add(
+            &metrics.discarded_events,
+            in_events.saturating_sub(batch.events.len() as u64),
+        );
         output.send(batch).map_err(|e| e.to_string())?;
     }
     Ok(())

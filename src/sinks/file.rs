@@ -73,8 +73,9 @@ impl FileSinkConfig {
 
     /// A sink for this config; files are opened on first use.
     pub fn build(&self) -> FileSink {
-        let template = Template::parse(&self.path, true)
-            .unwrap_or_else(|_| Template::parse("invalid-path-template", true).expect("literal template"));
+        let template = Template::parse(&self.path, true).unwrap_or_else(|_| {
+            Template::parse("invalid-path-template", true).expect("literal template")
+        });
         FileSink {
             template,
             encoding: self.encoding,
@@ -187,7 +188,12 @@ impl FileSink {
 }
 
 /// Writes a file's buffer, retrying while the error persists.
-fn write_out(path: &str, f: &mut OpenFile, ctx: &SinkContext, log: &RateLimiter) -> Result<(), SinkError> {
+fn write_out(
+    path: &str,
+    f: &mut OpenFile,
+    ctx: &SinkContext,
+    log: &RateLimiter,
+) -> Result<(), SinkError> {
     if f.buf.is_empty() {
         return Ok(());
     }
@@ -215,7 +221,10 @@ fn retry<T>(
             Err(error) => {
                 ComponentMetrics::add(&ctx.metrics.errors, 1);
                 if ctx.shutdown.is_forced() {
-                    return Err(SinkError::Io { what: what.to_owned(), error });
+                    return Err(SinkError::Io {
+                        what: what.to_owned(),
+                        error,
+                    });
                 }
                 if let Some(suppressed) = log.check() {
                     tracing::error!(component = %ctx.id, %error, suppressed, retry_in = ?backoff, "{what} failed; holding the pipeline until it works");
@@ -241,7 +250,10 @@ impl Sink for FileSink {
         for event in &batch.events {
             self.path_buf.clear();
             if dynamic || current.is_none() {
-                if self.template.render(event, &batch.members, now, &mut self.path_buf) {
+                if self
+                    .template
+                    .render(event, &batch.members, now, &mut self.path_buf)
+                {
                     missing += 1;
                 }
             } else if let Some(c) = &current {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::SinkConfig;
-use crate::event::{encode, Batch, Event};
+use crate::event::{Batch, Event, encode};
 use crate::pipeline::Shutdown;
 use crate::telemetry::metrics::ComponentMetrics;
 

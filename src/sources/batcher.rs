@@ -25,7 +25,12 @@ pub struct Batcher {
 
 impl Batcher {
     /// A batcher for `stream` whose acknowledgements go to `acks`.
-    pub fn new(stream: Arc<Stream>, max_events: usize, max_bytes: usize, acks: Sender<Ack>) -> Batcher {
+    pub fn new(
+        stream: Arc<Stream>,
+        max_events: usize,
+        max_bytes: usize,
+        acks: Sender<Ack>,
+    ) -> Batcher {
         Batcher {
             stream,
             events: Vec::new(),
@@ -38,7 +43,12 @@ impl Batcher {
     }
 
     /// Adds a line, sending the batch first if the line would overflow it.
-    pub fn push(&mut self, line: Line, out: &Output, metrics: &ComponentMetrics) -> Result<(), Closed> {
+    pub fn push(
+        &mut self,
+        line: Line,
+        out: &Output,
+        metrics: &ComponentMetrics,
+    ) -> Result<(), Closed> {
         if !self.events.is_empty() && self.bytes + line.bytes.len() > self.max_bytes {
             self.flush(out)?;
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::batcher::Batcher;
-use super::{OversizeLines, Source, SourceContext, SourceError, DEFAULT_MAX_LINE_BYTES};
+use super::{DEFAULT_MAX_LINE_BYTES, OversizeLines, Source, SourceContext, SourceError};
 use crate::codecs::framing::LineReader;
 use crate::config::{ByteSize, KeyError};
 use crate::event::Stream;

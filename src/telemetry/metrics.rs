@@ -96,7 +96,12 @@ pub struct Registry {
 
 impl Registry {
     /// Registers a component and returns its counters.
-    pub fn register(&mut self, id: &str, kind: Kind, type_name: &'static str) -> Arc<ComponentMetrics> {
+    pub fn register(
+        &mut self,
+        id: &str,
+        kind: Kind,
+        type_name: &'static str,
+    ) -> Arc<ComponentMetrics> {
         let metrics = Arc::new(ComponentMetrics::default());
         self.entries.push(Entry {
             id: id.to_owned(),

@@ -41,8 +41,15 @@ fn yes() -> bool {
 impl EnrichConfig {
     /// Checks field names and the path pattern.
     pub fn check(&self) -> Vec<KeyError> {
-        let mut errors = self.build(TransformContext::detached("check")).err().unwrap_or_default();
-        if self.fields.is_empty() && self.host_field.is_none() && self.file_field.is_none() && self.path_pattern.is_none() {
+        let mut errors = self
+            .build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default();
+        if self.fields.is_empty()
+            && self.host_field.is_none()
+            && self.file_field.is_none()
+            && self.path_pattern.is_none()
+        {
             errors.push(KeyError::new(
                 "fields",
                 "enrich adds nothing: set fields, host_field, file_field or path_pattern",
@@ -61,7 +68,10 @@ impl EnrichConfig {
                     let json = serde_json::to_vec(value).unwrap_or_default();
                     statics.push((path, Value::Json(json.into())));
                 }
-                Ok(_) => errors.push(KeyError::new(format!("fields.{name}"), "a field name to add cannot contain '*'")),
+                Ok(_) => errors.push(KeyError::new(
+                    format!("fields.{name}"),
+                    "a field name to add cannot contain '*'",
+                )),
                 Err(e) => errors.push(KeyError::new(format!("fields.{name}"), e.to_string())),
             }
         }
@@ -97,13 +107,22 @@ impl EnrichConfig {
                     Some((re, names))
                 }
                 Ok(_) => {
-                    errors.push(KeyError::new("path_pattern", "has no named groups (write (?P<name>...))"));
+                    errors.push(KeyError::new(
+                        "path_pattern",
+                        "has no named groups (write (?P<name>...))",
+                    ));
                     None
                 }
                 Err(e) => {
                     errors.push(KeyError::new(
                         "path_pattern",
-                        format!("invalid regular expression: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")),
+                        format!(
+                            "invalid regular expression: {}",
+                            e.to_string()
+                                .split_whitespace()
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
                     ));
                     None
                 }
@@ -140,16 +159,20 @@ impl Enrich {
     /// Fields that depend on the batch's file, computed once per batch.
     fn stream_fields(&mut self, batch: &Batch) {
         self.per_stream.clear();
-        let Some(path) = &batch.stream.path else { return };
+        let Some(path) = &batch.stream.path else {
+            return;
+        };
         let text = path.to_string_lossy();
         if let Some(field) = &self.file_field {
-            self.per_stream.push((field.clone(), Value::string(text.as_bytes())));
+            self.per_stream
+                .push((field.clone(), Value::string(text.as_bytes())));
         }
         if let Some((re, names)) = &self.path_pattern {
             if let Some(caps) = re.captures(&text) {
                 for (name, field) in names {
                     if let Some(m) = caps.name(name) {
-                        self.per_stream.push((field.clone(), Value::string(m.as_str().as_bytes())));
+                        self.per_stream
+                            .push((field.clone(), Value::string(m.as_str().as_bytes())));
                     }
                 }
             }
@@ -160,7 +183,8 @@ impl Enrich {
 impl Transform for Enrich {
     fn process(&mut self, batch: &mut Batch) {
         self.stream_fields(batch);
-        let fields: Vec<&(FieldPath, Value)> = self.statics.iter().chain(self.per_stream.iter()).collect();
+        let fields: Vec<&(FieldPath, Value)> =
+            self.statics.iter().chain(self.per_stream.iter()).collect();
         for mut ev in batch.iter_mut() {
             ev.event.edits.reserve(fields.len());
             for (path, value) in &fields {
@@ -178,7 +202,7 @@ impl Transform for Enrich {
 mod tests {
     use super::*;
     use crate::codecs::json;
-    use crate::event::{encode, AckToken, Event, Root, Span, Stream};
+    use crate::event::{AckToken, Event, Root, Span, Stream, encode};
     use bytes::Bytes;
     use std::sync::Arc;
 
@@ -194,18 +218,28 @@ mod tests {
         )
         .unwrap();
         let mut t = cfg.build(TransformContext::detached("e")).unwrap();
-        let stream = Arc::new(Stream { source: "s".into(), path: Some("/var/log/workflow/api.log".into()), id: 0 });
+        let stream = Arc::new(Stream {
+            source: "s".into(),
+            path: Some("/var/log/workflow/api.log".into()),
+            id: 0,
+        });
         let mut b = Batch::new(stream, AckToken::detached(), 1);
         let line = Bytes::from_static(br#"{"environment":"staging","msg":"x"}"#);
         let object = json::scan_object(&line, 8, &mut b.members).unwrap();
         let mut ev = Event::new(line, 0);
-        ev.root = Root::Json { object, members: Span::new(0, b.members.len()) };
+        ev.root = Root::Json {
+            object,
+            members: Span::new(0, b.members.len()),
+        };
         b.events.push(ev);
         t.process(&mut b);
         let mut out = Vec::new();
         encode::write_json(&b.events[0], &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["environment"], "staging", "overwrite = false keeps the line's value");
+        assert_eq!(
+            v["environment"], "staging",
+            "overwrite = false keeps the line's value"
+        );
         assert_eq!(v["k8s"]["node"], "n1");
         assert_eq!(v["retries"], 3);
         assert_eq!(v["file"], "/var/log/workflow/api.log");

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::{Transform, TransformContext};
 use crate::config::KeyError;
 use crate::event::level::LEVEL_NAMES;
-use crate::event::{access, Batch, FieldPath, Level};
+use crate::event::{Batch, FieldPath, Level, access};
 
 /// A level as written in the config: a name or a number.
 #[derive(Debug, Clone, Deserialize)]
@@ -68,7 +68,9 @@ fn default_field() -> String {
 impl FilterLevelConfig {
     /// Checks the level and field.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Resolves the minimum level.
@@ -76,7 +78,10 @@ impl FilterLevelConfig {
         let min = self.min_level.resolve().ok_or_else(|| {
             vec![KeyError::new(
                 "min_level",
-                format!("unknown level {} (expected one of {LEVEL_NAMES}, or 10-60 / 0-7)", self.min_level),
+                format!(
+                    "unknown level {} (expected one of {LEVEL_NAMES}, or 10-60 / 0-7)",
+                    self.min_level
+                ),
             )]
         })?;
         Ok(FilterLevel {
@@ -103,7 +108,8 @@ impl Transform for FilterLevel {
         let field = &self.field;
         for event in batch.events.iter_mut() {
             if event.meta.level.is_none() {
-                event.meta.level = access::get(event, members, field).and_then(|v| Level::from_text(&v.text()));
+                event.meta.level =
+                    access::get(event, members, field).and_then(|v| Level::from_text(&v.text()));
             }
         }
         let (min, keep_unknown) = (self.min, self.on_unknown == OnUnknown::Keep);
@@ -125,19 +131,29 @@ mod tests {
     fn run(config: &str, lines: &[&str]) -> Vec<String> {
         let cfg: FilterLevelConfig = toml::from_str(config).unwrap();
         let mut t = cfg.build(TransformContext::detached("f")).unwrap();
-        let stream = Arc::new(Stream { source: "s".into(), path: None, id: 0 });
+        let stream = Arc::new(Stream {
+            source: "s".into(),
+            path: None,
+            id: 0,
+        });
         let mut b = Batch::new(stream, AckToken::detached(), lines.len());
         for l in lines {
             let line = Bytes::copy_from_slice(l.as_bytes());
             let start = b.members.len();
             let mut ev = Event::new(line.clone(), 0);
             if let Ok(object) = json::scan_object(&line, 8, &mut b.members) {
-                ev.root = Root::Json { object, members: Span::new(start, b.members.len()) };
+                ev.root = Root::Json {
+                    object,
+                    members: Span::new(start, b.members.len()),
+                };
             }
             b.events.push(ev);
         }
         t.process(&mut b);
-        b.events.iter().map(|e| String::from_utf8_lossy(&e.line).into_owned()).collect()
+        b.events
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.line).into_owned())
+            .collect()
     }
 
     #[test]
@@ -175,7 +191,11 @@ mod tests {
     fn drops_unknown_when_asked_and_reads_other_fields() {
         let kept = run(
             "min_level = 40\nfield = \"severity\"\non_unknown = \"drop\"",
-            &[r#"{"severity":"warning"}"#, r#"{"severity":"info"}"#, r#"{"level":"error"}"#],
+            &[
+                r#"{"severity":"warning"}"#,
+                r#"{"severity":"info"}"#,
+                r#"{"level":"error"}"#,
+            ],
         );
         assert_eq!(kept, [r#"{"severity":"warning"}"#]);
     }

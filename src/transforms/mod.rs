@@ -41,7 +41,10 @@ impl TransformContext {
 }
 
 /// Builds the transform a config describes. Pure: compiles patterns, opens nothing.
-pub fn build(config: &TransformConfig, ctx: TransformContext) -> Result<Box<dyn Transform>, Vec<KeyError>> {
+pub fn build(
+    config: &TransformConfig,
+    ctx: TransformContext,
+) -> Result<Box<dyn Transform>, Vec<KeyError>> {
     Ok(match config {
         TransformConfig::ParseJson(c) => Box::new(c.build(ctx)?),
         TransformConfig::ParseRegex(c) => Box::new(c.build(ctx)?),
@@ -52,7 +55,10 @@ pub fn build(config: &TransformConfig, ctx: TransformContext) -> Result<Box<dyn 
 }
 
 /// Parses a list of field paths, naming the key of each bad one.
-pub(crate) fn parse_paths(key: &str, paths: &[String]) -> Result<Vec<crate::event::FieldPath>, Vec<KeyError>> {
+pub(crate) fn parse_paths(
+    key: &str,
+    paths: &[String],
+) -> Result<Vec<crate::event::FieldPath>, Vec<KeyError>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (i, p) in paths.iter().enumerate() {
@@ -61,7 +67,11 @@ pub(crate) fn parse_paths(key: &str, paths: &[String]) -> Result<Vec<crate::even
             Err(e) => errors.push(KeyError::new(format!("{key}[{i}]"), e.to_string())),
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Parses one field path for `key`.

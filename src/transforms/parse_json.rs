@@ -8,7 +8,7 @@ use super::timestamp::parse_time;
 use super::{Transform, TransformContext};
 use crate::codecs::json;
 use crate::config::KeyError;
-use crate::event::{access, Batch, FieldPath, Root, Span};
+use crate::event::{Batch, FieldPath, Root, Span, access};
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
 
@@ -35,7 +35,9 @@ fn default_depth() -> usize {
 impl ParseJsonConfig {
     /// Checks the keys.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Builds the transform.
@@ -134,17 +136,26 @@ mod tests {
     use std::sync::Arc;
 
     fn batch(lines: &[&[u8]]) -> Batch {
-        let stream = Arc::new(Stream { source: "t".into(), path: None, id: 0 });
+        let stream = Arc::new(Stream {
+            source: "t".into(),
+            path: None,
+            id: 0,
+        });
         let mut b = Batch::new(stream, AckToken::detached(), lines.len());
         for (i, l) in lines.iter().enumerate() {
-            b.events.push(Event::new(Bytes::copy_from_slice(l), i as u64));
+            b.events
+                .push(Event::new(Bytes::copy_from_slice(l), i as u64));
         }
         b
     }
 
     #[test]
     fn parses_objects_keeps_bad_lines_and_reads_time() {
-        let cfg = ParseJsonConfig { time_key: Some("timestamp".into()), max_depth: 8, drop_invalid: false };
+        let cfg = ParseJsonConfig {
+            time_key: Some("timestamp".into()),
+            max_depth: 8,
+            drop_invalid: false,
+        };
         let ctx = TransformContext::detached("p");
         let metrics = ctx.metrics.clone();
         let mut t = cfg.build(ctx).unwrap();
@@ -167,7 +178,11 @@ mod tests {
 
     #[test]
     fn drop_invalid_and_depth_limit() {
-        let cfg = ParseJsonConfig { time_key: None, max_depth: 2, drop_invalid: true };
+        let cfg = ParseJsonConfig {
+            time_key: None,
+            max_depth: 2,
+            drop_invalid: true,
+        };
         let mut t = cfg.build(TransformContext::detached("p")).unwrap();
         let mut b = batch(&[br#"{"a":{"b":1}}"#, br#"{"a":{"b":[1]}}"#, b"{"]);
         t.process(&mut b);

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{Transform, TransformContext};
 use crate::config::KeyError;
-use crate::event::{Batch, EventMut, FieldPath, Root, Span, Value, MESSAGE_KEY};
+use crate::event::{Batch, EventMut, FieldPath, MESSAGE_KEY, Root, Span, Value};
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
 
@@ -32,13 +32,18 @@ fn default_field() -> String {
 impl ParseRegexConfig {
     /// Checks that the pattern compiles and has named groups.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Compiles the pattern.
     pub fn build(&self, ctx: TransformContext) -> Result<ParseRegex, Vec<KeyError>> {
         let regex = Regex::new(&self.pattern).map_err(|e| {
-            vec![KeyError::new("pattern", format!("invalid regular expression: {}", one_line(&e.to_string())))]
+            vec![KeyError::new(
+                "pattern",
+                format!("invalid regular expression: {}", one_line(&e.to_string())),
+            )]
         })?;
         let names: Vec<(usize, Bytes)> = regex
             .capture_names()
@@ -86,7 +91,11 @@ impl ParseRegex {
         if ev.event.root == Root::Text && is_message && ev.event.edits.is_empty() {
             // Captures are ranges of the line itself.
             let line = ev.event.line.clone();
-            if self.regex.captures_read(&mut self.locations, &line).is_none() {
+            if self
+                .regex
+                .captures_read(&mut self.locations, &line)
+                .is_none()
+            {
                 return false;
             }
             for (i, name) in &self.names {
@@ -102,12 +111,19 @@ impl ParseRegex {
         let Some(text) = ev.get(&self.field).map(|v| v.text().into_owned()) else {
             return false;
         };
-        if self.regex.captures_read(&mut self.locations, &text).is_none() {
+        if self
+            .regex
+            .captures_read(&mut self.locations, &text)
+            .is_none()
+        {
             return false;
         }
         for (i, name) in &self.names {
             if let Some((s, e)) = self.locations.get(*i) {
-                ev.set(&FieldPath::top(&String::from_utf8_lossy(name)), Value::string(&text[s..e]));
+                ev.set(
+                    &FieldPath::top(&String::from_utf8_lossy(name)),
+                    Value::string(&text[s..e]),
+                );
             }
         }
         true
@@ -117,10 +133,17 @@ impl ParseRegex {
 impl Transform for ParseRegex {
     fn process(&mut self, batch: &mut Batch) {
         let mut unmatched = 0u64;
-        let mut keep = Vec::with_capacity(if self.drop_unmatched { batch.events.len() } else { 0 });
+        let mut keep = Vec::with_capacity(if self.drop_unmatched {
+            batch.events.len()
+        } else {
+            0
+        });
         let members = std::mem::take(&mut batch.members);
         for event in batch.events.iter_mut() {
-            let matched = self.apply(EventMut { event, members: &members });
+            let matched = self.apply(EventMut {
+                event,
+                members: &members,
+            });
             if !matched {
                 unmatched += 1;
                 if let Some(suppressed) = self.log.check() {
@@ -144,7 +167,7 @@ impl Transform for ParseRegex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{encode, AckToken, Event, Stream};
+    use crate::event::{AckToken, Event, Stream, encode};
     use std::sync::Arc;
 
     #[test]
@@ -155,7 +178,11 @@ mod tests {
             drop_unmatched: true,
         };
         let mut t = cfg.build(TransformContext::detached("r")).unwrap();
-        let stream = Arc::new(Stream { source: "s".into(), path: None, id: 0 });
+        let stream = Arc::new(Stream {
+            source: "s".into(),
+            path: None,
+            id: 0,
+        });
         let mut b = Batch::new(stream, AckToken::detached(), 2);
         b.events.push(Event::new(
             Bytes::from_static(br#"10.0.0.1 - - [20/Aug/2025:10:30:45 +0000] "GET /api/cases HTTP/1.1" 200 512 "-" "curl""#),
@@ -176,9 +203,17 @@ mod tests {
 
     #[test]
     fn reports_bad_patterns() {
-        let bad = ParseRegexConfig { pattern: "(?P<a>".into(), field: "message".into(), drop_unmatched: false };
+        let bad = ParseRegexConfig {
+            pattern: "(?P<a>".into(),
+            field: "message".into(),
+            drop_unmatched: false,
+        };
         assert_eq!(bad.check()[0].key, "pattern");
-        let unnamed = ParseRegexConfig { pattern: "(a)".into(), field: "message".into(), drop_unmatched: false };
+        let unnamed = ParseRegexConfig {
+            pattern: "(a)".into(),
+            field: "message".into(),
+            drop_unmatched: false,
+        };
         assert!(unnamed.check()[0].message.contains("named groups"));
     }
 }

@@ -32,13 +32,18 @@ fn default_replacement() -> String {
 impl RedactConfig {
     /// Checks the paths.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Parses the paths and encodes the replacement once.
     pub fn build(&self, ctx: TransformContext) -> Result<Redact, Vec<KeyError>> {
         if self.paths.is_empty() {
-            return Err(vec![KeyError::new("paths", "must list at least one field path")]);
+            return Err(vec![KeyError::new(
+                "paths",
+                "must list at least one field path",
+            )]);
         }
         let paths = super::parse_paths("paths", &self.paths)?;
         let mut replacement = Vec::new();
@@ -83,18 +88,25 @@ impl Transform for Redact {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{encode, AckToken, Event, Root, Span, Stream};
+    use crate::event::{AckToken, Event, Root, Span, Stream, encode};
     use std::sync::Arc;
 
     fn redact(config: &str, line: &str) -> String {
         let cfg: RedactConfig = toml::from_str(config).unwrap();
         let mut t = cfg.build(TransformContext::detached("r")).unwrap();
-        let stream = Arc::new(Stream { source: "s".into(), path: None, id: 0 });
+        let stream = Arc::new(Stream {
+            source: "s".into(),
+            path: None,
+            id: 0,
+        });
         let mut b = Batch::new(stream, AckToken::detached(), 1);
         let line = Bytes::copy_from_slice(line.as_bytes());
         let object = json::scan_object(&line, 16, &mut b.members).unwrap();
         let mut ev = Event::new(line, 0);
-        ev.root = Root::Json { object, members: Span::new(0, b.members.len()) };
+        ev.root = Root::Json {
+            object,
+            members: Span::new(0, b.members.len()),
+        };
         b.events.push(ev);
         t.process(&mut b);
         let mut out = Vec::new();
@@ -126,7 +138,10 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_all_masked() {
-        let out = redact(r#"paths = ["email"]"#, r#"{"email":"a@x.jp","n":1,"email":"b@x.jp"}"#);
+        let out = redact(
+            r#"paths = ["email"]"#,
+            r#"{"email":"a@x.jp","n":1,"email":"b@x.jp"}"#,
+        );
         assert!(!out.contains("@x.jp"), "{out}");
     }
 }

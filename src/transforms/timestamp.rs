@@ -31,7 +31,10 @@ pub fn parse_time(text: &[u8]) -> Option<i64> {
 /// nanoseconds. Fractions are allowed for seconds and milliseconds.
 fn parse_epoch(t: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(t).ok()?;
-    if !s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
         return None;
     }
     let value: f64 = s.parse().ok()?;
@@ -52,7 +55,13 @@ fn parse_epoch(t: &[u8]) -> Option<i64> {
     // Whole milliseconds must stay exact: go through integers when there is no fraction.
     if !s.contains('.') {
         let n: i64 = s.parse().ok()?;
-        let mult = if abs < 1e11 { 1_000_000_000 } else if abs < 1e14 { 1_000_000 } else { 1_000 };
+        let mult = if abs < 1e11 {
+            1_000_000_000
+        } else if abs < 1e14 {
+            1_000_000
+        } else {
+            1_000
+        };
         return n.checked_mul(mult);
     }
     Some(ns.round() as i64)

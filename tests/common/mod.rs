@@ -37,8 +37,8 @@ pub fn read_ndjson(path: &Path, ignore: &[&str]) -> Vec<serde_json::Value> {
     let text = String::from_utf8(text).expect("output is valid UTF-8");
     text.lines()
         .map(|l| {
-            let mut v: serde_json::Value =
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line in {}: {e}: {l}", path.display()));
+            let mut v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("bad JSON line in {}: {e}: {l}", path.display()));
             if let Some(o) = v.as_object_mut() {
                 for k in ignore {
                     o.remove(*k);

@@ -26,7 +26,9 @@ impl Discovery {
     pub fn scan(&self, mut on_error: impl FnMut(&str, String)) -> Vec<PathBuf> {
         let mut found = Vec::new();
         for pattern in &self.include {
-            let Ok(paths) = glob::glob(pattern) else { continue };
+            let Ok(paths) = glob::glob(pattern) else {
+                continue;
+            };
             for entry in paths {
                 match entry {
                     Ok(path) => {

@@ -19,11 +19,11 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::Deserialize;
 
 use super::batcher::Batcher;
-use super::{OversizeLines, Source, SourceContext, SourceError, DEFAULT_MAX_LINE_BYTES};
+use super::{DEFAULT_MAX_LINE_BYTES, OversizeLines, Source, SourceContext, SourceError};
 use crate::codecs::framing::LineReader;
 use crate::config::{ByteSize, HumanDuration, KeyError};
-use crate::event::ack::Ack;
 use crate::event::Stream;
+use crate::event::ack::Ack;
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
 use discover::Discovery;
@@ -94,7 +94,10 @@ impl FileSourceConfig {
     pub fn check(&self) -> Vec<KeyError> {
         let mut errors = Vec::new();
         if self.include.is_empty() {
-            errors.push(KeyError::new("include", "must list at least one glob pattern"));
+            errors.push(KeyError::new(
+                "include",
+                "must list at least one glob pattern",
+            ));
         }
         for (key, list) in [("include", &self.include), ("exclude", &self.exclude)] {
             for (i, pattern) in list.iter().enumerate() {
@@ -110,7 +113,10 @@ impl FileSourceConfig {
             errors.push(KeyError::new("max_line_bytes", "must be greater than zero"));
         }
         if self.read_buffer.0 < 4096 || self.read_buffer.0 > (64 << 20) {
-            errors.push(KeyError::new("read_buffer", "must be between 4KiB and 64MiB"));
+            errors.push(KeyError::new(
+                "read_buffer",
+                "must be between 4KiB and 64MiB",
+            ));
         }
         if self.poll_interval.0.is_zero() {
             errors.push(KeyError::new("poll_interval", "must be greater than zero"));

@@ -1,9 +1,13 @@
 //! A deterministic corpus of realistic JSON log lines (~350 bytes, mixed levels),
 //! in the seeds' format, for the benches.
 
+#![allow(clippy::unwrap_used)]
+
 /// Generates about `bytes` bytes of newline-terminated JSON lines.
 pub fn generate(bytes: usize) -> Vec<u8> {
-    let levels = ["trace", "debug", "debug", "info", "info", "info", "info", "warn", "error", "info"];
+    let levels = [
+        "trace", "debug", "debug", "info", "info", "info", "info", "warn", "error", "info",
+    ];
     let messages = [
         "UseCase executed successfully",
         "User login successful",
