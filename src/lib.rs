@@ -22,12 +22,14 @@
 //!   carries acknowledgements back to sources, and drains on shutdown.
 //! * [`sources`], [`transforms`], [`sinks`] — the components; they never import one
 //!   another, only `pipeline` and `config` know all of them.
+//! * [`checkpoint`] — durable, atomically written records of acknowledged offsets.
 //! * [`telemetry`] — the agent's own logs and per-component counters.
 //! * [`cli`] / [`app`] — argument parsing, exit codes and the commands.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod app;
+pub mod checkpoint;
 pub mod cli;
 pub mod codecs;
 pub mod config;

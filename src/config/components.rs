@@ -5,6 +5,9 @@ use serde::Deserialize;
 use toml::de::ValueDeserializer;
 
 use super::{ComponentChecks, KeyError};
+
+// Named outputs: override `ComponentChecks::outputs` in the arms below when a
+// component gains them.
 use crate::sinks::file::FileSinkConfig;
 use crate::sinks::stdout::StdoutSinkConfig;
 use crate::sources::file::FileSourceConfig;

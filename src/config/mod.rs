@@ -479,6 +479,11 @@ pub trait ComponentChecks {
     const TYPES: &'static [&'static str];
     /// Every problem with this component's keys.
     fn check(&self) -> Vec<KeyError>;
+    /// Names of the component's named outputs, read by others as `ID.NAME`
+    /// (a router's routes, a sink's dead-letter output).
+    fn outputs(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 fn serde_error(
@@ -614,8 +619,53 @@ fn check_graph(config: &PipelineConfig, broken: &[(String, bool)], errors: &mut 
                 .iter()
                 .map(|c| (&c.id, &c.inputs, &c.file, "sinks")),
         );
+    // Named outputs (`router.errors`, `es.dead_letter`) declared by each component.
+    let ports: HashMap<&str, Vec<String>> = config
+        .transforms
+        .iter()
+        .map(|t| (t.id.as_str(), t.config.outputs()))
+        .chain(
+            config
+                .sinks
+                .iter()
+                .map(|s| (s.id.as_str(), s.config.outputs())),
+        )
+        .collect();
     for (id, inputs, file, section) in consumers {
         for input in inputs {
+            if let Some((producer, port)) = input.split_once('.') {
+                let located = |message: String| {
+                    ConfigError::new(message)
+                        .in_file(file)
+                        .in_component(format!("{section}.{id}"))
+                        .at_key("inputs")
+                };
+                if broken.iter().any(|(b, _)| b == producer) {
+                    continue;
+                }
+                match (ids.get(producer), ports.get(producer)) {
+                    (None, _) => errors.push(located(format!(
+                        "input {input:?}: component {producer:?} does not exist"
+                    ))),
+                    (Some(_), Some(declared)) if declared.iter().any(|p| p == port) => {
+                        if producer == id {
+                            errors.push(located("a component cannot read its own output".into()));
+                        }
+                    }
+                    (Some(_), declared) => {
+                        let declared = declared.cloned().unwrap_or_default();
+                        errors.push(located(if declared.is_empty() {
+                            format!("input {input:?}: {producer:?} has no named outputs (use {producer:?})")
+                        } else {
+                            format!(
+                                "input {input:?}: {producer:?} has no output named {port:?} (it has: {})",
+                                declared.join(", ")
+                            )
+                        }))
+                    }
+                }
+                continue;
+            }
             match ids.get(input.as_str()) {
                 None if broken.iter().any(|(id, _)| id == input) => {}
                 None => {
@@ -658,10 +708,17 @@ fn check_graph(config: &PipelineConfig, broken: &[(String, bool)], errors: &mut 
         }
     }
     // Cycles among transforms: depth-first search with colours.
-    let graph: BTreeMap<&str, &Vec<String>> = config
+    let graph: BTreeMap<&str, Vec<String>> = config
         .transforms
         .iter()
-        .map(|t| (t.id.as_str(), &t.inputs))
+        .map(|t| {
+            let producers = t
+                .inputs
+                .iter()
+                .map(|i| i.split_once('.').map_or(i.as_str(), |(p, _)| p).to_owned())
+                .collect();
+            (t.id.as_str(), producers)
+        })
         .collect();
     let mut state: HashMap<&str, u8> = HashMap::new();
     let mut reported = false;

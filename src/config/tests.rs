@@ -238,3 +238,20 @@ fn merges_files_and_rejects_duplicate_ids() {
         "{m:?}"
     );
 }
+
+#[test]
+fn named_outputs_must_be_declared() {
+    let m = messages(
+        "[sources.a]\ntype = \"stdin\"\n[transforms.p]\ntype = \"parse_json\"\ninputs = [\"a\"]\n[sinks.o]\ntype = \"stdout\"\ninputs = [\"p.errors\", \"ghost.x\"]\n",
+    );
+    assert!(
+        m.iter()
+            .any(|e| e.contains("input \"p.errors\": \"p\" has no named outputs")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter()
+            .any(|e| e.contains("input \"ghost.x\": component \"ghost\" does not exist")),
+        "{m:?}"
+    );
+}

@@ -71,3 +71,29 @@ impl Output {
         &self.metrics
     }
 }
+
+/// All outputs of a component: the default one (read as `ID`) and its named ones
+/// (read as `ID.NAME`). A named output nobody reads drops what is sent to it
+/// (acknowledging it), like an unread default output.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    default: Output,
+    named: Vec<(String, Output)>,
+}
+
+impl Outputs {
+    /// Outputs made of a default and named ones.
+    pub fn new(default: Output, named: Vec<(String, Output)>) -> Outputs {
+        Outputs { default, named }
+    }
+
+    /// The default output.
+    pub fn default_output(&self) -> &Output {
+        &self.default
+    }
+
+    /// The named output `name`, if the component declared it.
+    pub fn named(&self, name: &str) -> Option<&Output> {
+        self.named.iter().find(|(n, _)| n == name).map(|(_, o)| o)
+    }
+}

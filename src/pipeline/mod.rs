@@ -9,6 +9,6 @@ pub mod channel;
 pub mod shutdown;
 pub mod topology;
 
-pub use channel::{Closed, Output};
+pub use channel::{Closed, Output, Outputs};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use topology::{BuildError, BuildOptions, Topology};

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::channel::Output;
+use super::channel::{Output, Outputs};
 use super::shutdown::{self, Shutdown, ShutdownTrigger};
-use crate::config::{PipelineConfig, SourceConfig};
+use crate::config::{ComponentChecks, PipelineConfig, SourceConfig};
 use crate::event::Batch;
 use crate::sinks::{self, Sink, SinkContext};
 use crate::sources::{Source, SourceContext};
@@ -117,6 +117,21 @@ impl Topology {
             }
         }
 
+        // Every output of a producer: the default (`id`) and its named ones (`id.name`).
+        let mut outputs_of = |id: &str, names: Vec<String>, metrics: &Arc<ComponentMetrics>| {
+            let default = Output::new(consumers.remove(id).unwrap_or_default(), metrics.clone());
+            let named = names
+                .into_iter()
+                .map(|n| {
+                    let targets = consumers
+                        .remove(format!("{id}.{n}").as_str())
+                        .unwrap_or_default();
+                    let out = Output::new(targets, metrics.clone());
+                    (n, out)
+                })
+                .collect();
+            Outputs::new(default, named)
+        };
         let (done_tx, done) = crossbeam_channel::unbounded();
         let mut threads = Vec::new();
 
@@ -140,6 +155,7 @@ impl Topology {
                 })?;
             let ctx = SinkContext {
                 id: s.id.as_str().into(),
+                outputs: outputs_of(&s.id, s.config.outputs(), &metrics),
                 metrics,
                 shutdown: shutdown.clone(),
             };
@@ -170,12 +186,9 @@ impl Topology {
                     component: name.clone(),
                     message: "no input channel".into(),
                 })?;
-            let output = Output::new(
-                consumers.remove(t.id.as_str()).unwrap_or_default(),
-                metrics.clone(),
-            );
+            let outputs = outputs_of(&t.id, t.config.outputs(), &metrics);
             threads.push(spawn(&name, done_tx.clone(), move || {
-                run_transform(transform, rx, output, metrics)
+                run_transform(transform, rx, outputs, metrics)
             })?);
         }
         // Drop the runtime's own copies so channels close when producers end.
@@ -198,6 +211,7 @@ impl Topology {
                 batch_max_events: config.runtime.batch_max_events,
                 batch_max_bytes: config.runtime.batch_max_bytes.as_usize(),
                 once: options.once,
+                data_dir: config.data_dir.clone(),
             };
             threads.push(spawn(&name, done_tx.clone(), move || {
                 source.run(ctx).map_err(|e| e.to_string())
@@ -307,19 +321,16 @@ fn spawn(
 fn run_transform(
     mut transform: Box<dyn Transform>,
     rx: Receiver<Batch>,
-    output: Output,
+    outputs: Outputs,
     metrics: Arc<ComponentMetrics>,
 ) -> Result<(), String> {
-    for mut batch in rx.iter() {
-        let in_events = batch.events.len() as u64;
-        ComponentMetrics::add(&metrics.received_events, in_events);
+    for batch in rx.iter() {
+        ComponentMetrics::add(&metrics.received_events, batch.events.len() as u64);
         ComponentMetrics::add(&metrics.received_bytes, batch.line_bytes() as u64);
-        transform.process(&mut batch);
-        ComponentMetrics::add(
-            &metrics.discarded_events,
-            in_events.saturating_sub(batch.events.len() as u64),
-        );
-        output.send(batch).map_err(|e| e.to_string())?;
+        let discarded = transform
+            .process_into(batch, &outputs)
+            .map_err(|e| e.to_string())?;
+        ComponentMetrics::add(&metrics.discarded_events, discarded);
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::config::SinkConfig;
 use crate::event::{Batch, Event, encode};
-use crate::pipeline::Shutdown;
+use crate::pipeline::{Outputs, Shutdown};
 use crate::telemetry::metrics::ComponentMetrics;
 
 /// A running sink. Called from one thread: batches in order, flushes between.
@@ -39,6 +39,8 @@ pub struct SinkContext {
     pub metrics: Arc<ComponentMetrics>,
     /// Tells retry loops when to give up.
     pub shutdown: Shutdown,
+    /// The sink's named outputs (e.g. a dead-letter output), if it declares any.
+    pub outputs: Outputs,
 }
 
 /// Why a sink stopped.

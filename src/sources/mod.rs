@@ -29,6 +29,8 @@ pub struct SourceContext {
     pub batch_max_bytes: usize,
     /// Stop at the end of the input instead of following it.
     pub once: bool,
+    /// The agent's state directory (checkpoints live under it).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// A runnable source.

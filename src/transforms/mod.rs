@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::config::{KeyError, TransformConfig};
 use crate::event::Batch;
+use crate::pipeline::{Closed, Outputs};
 use crate::telemetry::metrics::ComponentMetrics;
 
 /// A running transform.
@@ -19,6 +20,18 @@ pub trait Transform: Send {
     /// Processes one batch in place: edits events, drops some. Per-event problems
     /// are counted and logged (rate-limited), never returned.
     fn process(&mut self, batch: &mut Batch);
+
+    /// Processes a batch and sends the result on. Transforms with named outputs
+    /// (a router) override this to split the batch; the default sends what
+    /// [`Transform::process`] kept to the default output. Returns how many events
+    /// were discarded (sent nowhere).
+    fn process_into(&mut self, mut batch: Batch, outputs: &Outputs) -> Result<u64, Closed> {
+        let before = batch.events.len();
+        self.process(&mut batch);
+        let discarded = before.saturating_sub(batch.events.len()) as u64;
+        outputs.default_output().send(batch)?;
+        Ok(discarded)
+    }
 }
 
 /// What a transform is built with.
