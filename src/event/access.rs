@@ -15,8 +15,9 @@ use crate::codecs::json;
 /// A field's current value, borrowed from the line or from an edit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValueRef<'a> {
-    /// Raw JSON text of the value (a string still has its quotes and escapes).
-    Json(&'a [u8]),
+    /// JSON text of the value (a string still has its quotes and escapes):
+    /// borrowed from the line, or owned when edits inside it were applied.
+    Json(Cow<'a, [u8]>),
     /// The bytes of a string value, already unescaped (text lines, captures).
     Str(Cow<'a, [u8]>),
 }
@@ -28,7 +29,7 @@ impl<'a> ValueRef<'a> {
         match self {
             ValueRef::Json(raw) => match json::decode_str(raw) {
                 Some(s) => s,
-                None => Cow::Borrowed(raw),
+                None => Cow::Borrowed(raw.as_ref()),
             },
             ValueRef::Str(s) => Cow::Borrowed(s.as_ref()),
         }
@@ -123,22 +124,30 @@ impl Event {
     fn member_in(&self, arena: &[Member], container: Span, key: &[u8]) -> Option<Member> {
         let found = match self.root {
             Root::Json { object, members } if object == container => {
+                let filter = self.meta.keys;
+                if !filter.may_contain(key) {
+                    return None;
+                }
                 let line = &self.line[..];
                 let quoted_len = key.len() as u32 + 2;
+                let first = key.first().copied().unwrap_or(b'"');
+                let matches = |m: &&Member| {
+                    if m.key_escaped {
+                        return m.key_eq(line, key);
+                    }
+                    // Cheap checks first: most keys differ in length.
+                    m.key.end - m.key.start == quoted_len
+                        && line[m.key.start as usize + 1] == first
+                        && &line[m.key.start as usize + 1..m.key.end as usize - 1] == key
+                };
                 arena.get(members.range()).and_then(|ms| {
-                    ms.iter()
-                        .rev()
-                        .find(|m| {
-                            if m.key_escaped {
-                                return m.key_eq(line, key);
-                            }
-                            // Cheap checks first: most keys differ in length.
-                            m.key.end - m.key.start == quoted_len
-                                && line[m.key.start as usize + 1]
-                                    == key.first().copied().unwrap_or(b'"')
-                                && &line[m.key.start as usize + 1..m.key.end as usize - 1] == key
-                        })
-                        .copied()
+                    if filter.unique() {
+                        // No duplicates: the first match is the only one.
+                        ms.iter().find(matches).copied()
+                    } else {
+                        // With duplicates the last one wins, as in most JSON readers.
+                        ms.iter().rev().find(matches).copied()
+                    }
                 })
             }
             _ => json::find_member(&self.line, container, key),
@@ -203,13 +212,37 @@ impl Event {
 
     fn edit_value(&self, i: usize) -> ValueRef<'_> {
         match &self.edits[i].op {
-            EditOp::Replace(b) => ValueRef::Json(b),
-            EditOp::Insert { value, .. } => match value {
-                Value::Json(b) => ValueRef::Json(b),
-                Value::LineStr(span) => ValueRef::Str(Cow::Borrowed(&self.line[span.range()])),
-            },
-            EditOp::Delete => ValueRef::Json(b"null"),
+            EditOp::Insert {
+                value: Value::LineStr(span),
+                ..
+            } => ValueRef::Str(Cow::Borrowed(&self.line[span.range()])),
+            _ => ValueRef::Json(Cow::Borrowed(self.edit_raw(i).unwrap_or(b"null"))),
         }
+    }
+
+    /// The JSON text an edit holds (`None` for a capture, which is not JSON yet).
+    fn edit_raw(&self, i: usize) -> Option<&[u8]> {
+        match &self.edits[i].op {
+            EditOp::Replace(b) => Some(b),
+            EditOp::Insert { value, .. } => match value {
+                Value::Json(b) => Some(b),
+                Value::LineRaw(span) => Some(&self.line[span.range()]),
+                Value::LineStr(_) => None,
+            },
+            EditOp::Delete => Some(b"null"),
+        }
+    }
+
+    /// The JSON text of the line region `span` with the edits inside it applied
+    /// (a nested object whose member was redacted reads redacted).
+    fn line_value(&self, span: Span) -> Cow<'_, [u8]> {
+        let inside = |e: &Edit| e.at.start >= span.start && e.at.end <= span.end && e.at != span;
+        if !self.edits.iter().any(inside) {
+            return Cow::Borrowed(&self.line[span.range()]);
+        }
+        let mut out = Vec::with_capacity(span.len() + 16);
+        super::encode::write_json_range(self, span, &mut out);
+        Cow::Owned(out)
     }
 
     /// The text line with its replace edits applied.
@@ -236,13 +269,11 @@ impl Event {
 
     fn get_concrete(&self, arena: &[Member], path: &[&[u8]]) -> Option<ValueRef<'_>> {
         match self.resolve(arena, path) {
-            Ok(Slot::Line { member, .. }) => Some(ValueRef::Json(&self.line[member.value.range()])),
+            Ok(Slot::Line { member, .. }) => Some(ValueRef::Json(self.line_value(member.value))),
             Ok(Slot::Replaced(i)) | Ok(Slot::Inserted(i)) => Some(self.edit_value(i)),
             Ok(Slot::TextLine) => Some(ValueRef::Str(self.text_message())),
             Err(Parent::Owned(i, done)) => {
-                let ValueRef::Json(raw) = self.edit_value(i) else {
-                    return None;
-                };
+                let raw = self.edit_raw(i)?;
                 let mut span = Span::new(0, raw.len());
                 for key in &path[done..] {
                     if raw.get(span.start as usize) != Some(&b'{') {
@@ -250,18 +281,26 @@ impl Event {
                     }
                     span = json::find_member(raw, span, key)?.value;
                 }
-                Some(ValueRef::Json(&raw[span.range()]))
+                Some(ValueRef::Json(Cow::Borrowed(&raw[span.range()])))
             }
             Err(_) => None,
         }
     }
 
     fn set_concrete(&mut self, arena: &[Member], path: &[&[u8]], value: Value) {
-        self.set_concrete_if(arena, path, value, true);
+        self.set_concrete_if(arena, path, value, true, None);
     }
 
     /// Sets a value; with `overwrite` false, only where the path is absent.
-    fn set_concrete_if(&mut self, arena: &[Member], path: &[&[u8]], value: Value, overwrite: bool) {
+    /// `names` are the path's steps as shared bytes, when the caller has them.
+    fn set_concrete_if(
+        &mut self,
+        arena: &[Member],
+        path: &[&[u8]],
+        value: Value,
+        overwrite: bool,
+        names: Option<&[Bytes]>,
+    ) {
         let resolved = self.resolve(arena, path);
         if !overwrite && resolved.is_ok() {
             return;
@@ -292,6 +331,9 @@ impl Event {
                         .map(|c| Bytes::from(c.into_owned()))
                         .unwrap_or_else(|| b.clone()),
                     Value::LineStr(span) => self.line.slice(span.range()),
+                    Value::LineRaw(span) => json::decode_str(&self.line[span.range()])
+                        .map(|c| Bytes::from(c.into_owned()))
+                        .unwrap_or_else(|| self.line.slice(span.range())),
                 };
                 let whole = Span::new(0, self.line.len());
                 self.push_edit(Edit {
@@ -321,16 +363,18 @@ impl Event {
                     container.end - 1
                 };
                 let nested = nest_value(&self.line, &path[done + 1..], &value);
-                let key = Bytes::copy_from_slice(path[done]);
+                let key = match names.and_then(|n| n.get(done)) {
+                    Some(k) => k.clone(),
+                    None => Bytes::copy_from_slice(path[done]),
+                };
                 self.push_edit(Edit {
                     at: Span::new(close as usize, close as usize),
                     op: EditOp::Insert { key, value: nested },
                 });
             }
             Err(Parent::Owned(i, done)) => {
-                let current = match self.edit_value(i) {
-                    ValueRef::Json(raw) => raw.to_vec(),
-                    _ => return,
+                let Some(current) = self.edit_raw(i).map(<[u8]>::to_vec) else {
+                    return;
                 };
                 let Some(updated) = owned_set(
                     &current,
@@ -405,9 +449,8 @@ impl Event {
             }
             Ok(Slot::TextLine) => false,
             Err(Parent::Owned(i, done)) => {
-                let current = match self.edit_value(i) {
-                    ValueRef::Json(raw) => raw.to_vec(),
-                    _ => return false,
+                let Some(current) = self.edit_raw(i).map(<[u8]>::to_vec) else {
+                    return false;
                 };
                 match owned_set(&current, &path[done..], None) {
                     Some(updated) if updated != current => {
@@ -524,9 +567,9 @@ impl Event {
             match self.get_concrete(arena, &refs) {
                 Some(ValueRef::Json(raw)) if raw.first() == Some(&b'{') => {
                     let mut scratch = Vec::new();
-                    if json::object_members(raw, Span::new(0, raw.len()), &mut scratch).is_ok() {
+                    if json::object_members(&raw, Span::new(0, raw.len()), &mut scratch).is_ok() {
                         for m in &scratch {
-                            names.push(key_text(raw, m));
+                            names.push(key_text(&raw, m));
                         }
                     }
                     return self.with_inserted_names(arena, &refs, names);
@@ -596,6 +639,7 @@ fn value_json(line: &Bytes, value: &Value) -> Bytes {
             json::write_str(&mut out, &line[span.range()]);
             Bytes::from(out)
         }
+        Value::LineRaw(span) => line.slice(span.range()),
     }
 }
 
@@ -664,9 +708,22 @@ impl EventMut<'_> {
             });
         } else {
             with_segments(path, |segs| {
-                self.event.set_concrete(self.members, segs, value)
+                self.event
+                    .set_concrete_if(self.members, segs, value, true, Some(path.names()))
             });
         }
+    }
+
+    /// Sets the top-level field `key` (a name, not a path: dots are part of it)
+    /// without copying the key; what parsers use for the fields they find.
+    pub fn set_key(&mut self, key: &Bytes, value: Value) {
+        self.event.set_concrete_if(
+            self.members,
+            &[key.as_ref()],
+            value,
+            true,
+            Some(std::slice::from_ref(key)),
+        );
     }
 
     /// Sets `path` to `value` only where it is absent (one lookup, not two).
@@ -675,7 +732,8 @@ impl EventMut<'_> {
             return;
         }
         with_segments(path, |segs| {
-            self.event.set_concrete_if(self.members, segs, value, false)
+            self.event
+                .set_concrete_if(self.members, segs, value, false, Some(path.names()))
         });
     }
 

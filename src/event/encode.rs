@@ -4,7 +4,7 @@
 //! an edited one is the original bytes with replacements, deletions and inserts
 //! applied in one pass. Nothing is parsed again here.
 
-use super::{EditOp, Event, Root, Value};
+use super::{EditOp, Event, Root, Span, Value};
 use crate::codecs::json;
 
 /// Appends `event` as one JSON object (no newline) to `out`.
@@ -43,9 +43,19 @@ fn write_json_root(event: &Event, out: &mut Vec<u8>) {
         json::write_lossy(out, line);
         return;
     }
-    let mut pos = 0usize;
+    write_json_range(event, Span::new(0, line.len()), out);
+}
+
+/// Appends the region `span` of a JSON line with the edits that lie inside it
+/// applied (the whole line, or one nested value being read).
+pub(crate) fn write_json_range(event: &Event, span: Span, out: &mut Vec<u8>) {
+    let line = &event.line[..span.end as usize];
+    let mut pos = span.start as usize;
     for e in &event.edits {
         let start = e.at.start as usize;
+        if start < span.start as usize || e.at.end > span.end || e.at == span {
+            continue;
+        }
         if start < pos {
             // Inside a region already replaced: covered edits were dropped when
             // the covering edit was made, so this cannot happen; skip defensively.
@@ -102,6 +112,7 @@ fn write_value(event: &Event, value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Json(b) => out.extend_from_slice(b),
         Value::LineStr(span) => json::write_str(out, &event.line[span.range()]),
+        Value::LineRaw(span) => json::write_lossy(out, &event.line[span.range()]),
     }
 }
 

@@ -1,7 +1,96 @@
 //! One severity scale for every naming scheme the agent meets: names in any case,
-//! pino's numbers 10–60 and syslog's severities 0–7.
+//! pino's numbers 10–60 and syslog's severities 0–7 — and [`LevelReader`], the
+//! one way `filter_level`, `route`, `sample` and sinks find an event's level (a
+//! field, or a pattern over unstructured lines).
 
 use std::fmt;
+
+use regex::bytes::Regex;
+
+use super::{Event, FieldPath, MESSAGE_KEY, Member, Root, access};
+
+/// The pattern `level_pattern = "auto"` stands for: an upper-case level word, as
+/// in `2025-08-20 10:30:45 ERROR ...` or nginx's `[error]`.
+pub const AUTO_LEVEL_PATTERN: &str = r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRIT|CRITICAL|FATAL|ALERT|EMERG|PANIC)\b|\[(debug|info|notice|warn|error|crit|alert|emerg)\]";
+
+/// Finds an event's level: the value of a field (default `level`); for text
+/// lines, or JSON lines without that field, the first match of an optional
+/// pattern on the message (its first matching capture group, or the whole match).
+#[derive(Debug, Clone)]
+pub struct LevelReader {
+    field: FieldPath,
+    pattern: Option<Regex>,
+    message: [FieldPath; 2],
+}
+
+fn message_paths() -> [FieldPath; 2] {
+    [FieldPath::top(MESSAGE_KEY), FieldPath::top("msg")]
+}
+
+impl LevelReader {
+    /// A reader of `field` (a path) with an optional pattern (`"auto"` for
+    /// [`AUTO_LEVEL_PATTERN`]). Errors name what is wrong, for the caller's key.
+    pub fn new(field: &str, pattern: Option<&str>) -> Result<LevelReader, (&'static str, String)> {
+        let field = FieldPath::parse(field).map_err(|e| ("field", e.to_string()))?;
+        let pattern = match pattern {
+            None => None,
+            Some(p) => {
+                let p = if p == "auto" { AUTO_LEVEL_PATTERN } else { p };
+                Some(Regex::new(p).map_err(|e| {
+                    (
+                        "pattern",
+                        format!(
+                            "invalid regular expression: {}",
+                            e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                        ),
+                    )
+                })?)
+            }
+        };
+        Ok(LevelReader {
+            field,
+            pattern,
+            message: message_paths(),
+        })
+    }
+
+    /// The `level` field, no pattern.
+    pub fn standard() -> LevelReader {
+        LevelReader {
+            field: FieldPath::top("level"),
+            pattern: None,
+            message: message_paths(),
+        }
+    }
+
+    /// The event's level, computed without caching.
+    pub fn read(&self, event: &Event, members: &[Member]) -> Option<Level> {
+        if let Some(v) = access::get(event, members, &self.field) {
+            if let Some(level) = Level::from_text(&v.text()) {
+                return Some(level);
+            }
+        }
+        let re = self.pattern.as_ref()?;
+        let [message, msg] = &self.message;
+        let text = match event.root {
+            Root::Text => access::get(event, members, message)?,
+            Root::Json { .. } => access::get(event, members, message)
+                .or_else(|| access::get(event, members, msg))?,
+        };
+        let text = text.text();
+        let caps = re.captures(&text)?;
+        let m = caps.iter().skip(1).flatten().next().or_else(|| caps.get(0))?;
+        Level::from_text(m.as_bytes())
+    }
+
+    /// The event's level, cached in `meta.level` by the first stage that asks.
+    pub fn read_cached(&self, event: &mut Event, members: &[Member]) -> Option<Level> {
+        if event.meta.level.is_none() {
+            event.meta.level = self.read(event, members);
+        }
+        event.meta.level
+    }
+}
 
 /// A normalized severity, ordered from least to most severe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -142,6 +231,37 @@ mod tests {
         }
         assert_eq!(Level::from_text(b"verbose-ish"), None);
         assert_eq!(Level::from_text(b"a-very-long-unknown-level"), None);
+    }
+
+    #[test]
+    fn reader_uses_the_field_then_the_pattern() {
+        use crate::codecs::json;
+        use crate::event::Span;
+        use bytes::Bytes;
+        let r = LevelReader::new("severity", Some("auto")).unwrap();
+        let text = Event::new(Bytes::from_static(b"2025-08-20 10:30:45 ERROR db down"), 0);
+        assert_eq!(r.read(&text, &[]), Some(Level::Error));
+        let nginx = Event::new(
+            Bytes::from_static(b"2025/08/20 10:30:45 [warn] 12#12: *1 upstream slow"),
+            0,
+        );
+        assert_eq!(r.read(&nginx, &[]), Some(Level::Warn));
+        let plain = Event::new(Bytes::from_static(b"an error happened"), 0);
+        assert_eq!(r.read(&plain, &[]), None, "lower-case prose is not a level");
+        let line = Bytes::from_static(br#"{"severity":"crit","message":"x"}"#);
+        let mut members = Vec::new();
+        let object = json::scan_object(&line, 8, &mut members).unwrap();
+        let mut ev = Event::new(line, 0);
+        ev.root = Root::Json {
+            object,
+            members: Span::new(0, members.len()),
+        };
+        assert_eq!(r.read_cached(&mut ev, &members), Some(Level::Critical));
+        assert_eq!(ev.meta.level, Some(Level::Critical));
+        let custom = LevelReader::new("level", Some(r"^\S+ (?P<l>[A-Z]+):")).unwrap();
+        let ev = Event::new(Bytes::from_static(b"app FATAL: out of memory"), 0);
+        assert_eq!(custom.read(&ev, &[]), Some(Level::Critical));
+        assert!(LevelReader::new("level", Some("(")).is_err());
     }
 
     #[test]

@@ -68,6 +68,76 @@ pub struct Meta {
     pub level: Option<Level>,
     /// Set when the line was cut at the source's `max_line_bytes`.
     pub truncated: bool,
+    /// A summary of the JSON root's top-level keys (see [`KeyFilter`]), so a
+    /// lookup of an absent field skips the member scan.
+    pub keys: KeyFilter,
+}
+
+/// A small Bloom filter over the top-level keys of a JSON root, filled by
+/// `parse_json`. Most field lookups in a chain are for fields a line does not
+/// have (paths to redact, fields to add); this answers "absent" without a scan.
+/// The empty filter means "not computed": every lookup scans.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyFilter {
+    bits: u128,
+    /// No two members share a key, so the first match is the only one.
+    unique: bool,
+}
+
+impl KeyFilter {
+    /// The filter bit of a key (its unescaped bytes).
+    #[inline]
+    fn bit(key: &[u8]) -> u128 {
+        let (first, last) = match key {
+            [] => (0, 0),
+            [f, .., l] => (*f, *l),
+            [f] => (*f, *f),
+        };
+        let h = (key.len() as u32)
+            .wrapping_mul(7)
+            .wrapping_add(u32::from(first).wrapping_mul(31))
+            .wrapping_add(u32::from(last));
+        1u128 << (h & 127)
+    }
+
+    /// Builds the filter for the members of one object in `line`; `None` (no
+    /// filter) when a key has escapes, since its raw bytes are not its name.
+    pub fn build(line: &[u8], members: &[Member]) -> KeyFilter {
+        let mut bits = 0u128;
+        let mut unique = true;
+        for (i, m) in members.iter().enumerate() {
+            if m.key_escaped {
+                return KeyFilter::default();
+            }
+            let key = m.key_raw(line);
+            let bit = KeyFilter::bit(key);
+            if bits & bit != 0
+                && unique
+                && members[..i].iter().any(|o| o.key_raw(line) == key)
+            {
+                unique = false;
+            }
+            bits |= bit;
+        }
+        if bits == 0 {
+            // An empty object still gets a computed (non-zero) filter.
+            bits = 1 << 127;
+        }
+        KeyFilter { bits, unique }
+    }
+
+    /// False when `key` is certainly not a top-level key; true when it may be
+    /// (or when the filter was not computed).
+    #[inline]
+    pub fn may_contain(&self, key: &[u8]) -> bool {
+        self.bits == 0 || self.bits & KeyFilter::bit(key) != 0
+    }
+
+    /// True when the filter is computed and every key is distinct.
+    #[inline]
+    pub fn unique(&self) -> bool {
+        self.bits != 0 && self.unique
+    }
 }
 
 /// A change to an event, positioned in the line so the encoder can splice it.
@@ -108,6 +178,9 @@ pub enum Value {
     Json(Bytes),
     /// A region of the line, written as a JSON string (a regex capture).
     LineStr(Span),
+    /// A region of the line that already is JSON text (a number a parser
+    /// checked, or a value moved by `rename_fields`), written as is.
+    LineRaw(Span),
 }
 
 impl Value {

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+
 /// One step of a [`FieldPath`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Segment {
@@ -16,6 +18,9 @@ pub enum Segment {
 pub struct FieldPath {
     segments: Vec<Segment>,
     text: String,
+    /// Each step's name as shared bytes, so adding the field to an event copies
+    /// no key (a `*` step holds `*`).
+    names: Vec<Bytes>,
 }
 
 /// Why a field path could not be parsed.
@@ -71,18 +76,32 @@ impl FieldPath {
                 return Err(PathError::EmptySegment(text.to_owned()));
             }
         }
-        Ok(FieldPath {
+        Ok(FieldPath::from_segments(segments, text.to_owned()))
+    }
+
+    fn from_segments(segments: Vec<Segment>, text: String) -> FieldPath {
+        let names = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Key(k) => Bytes::copy_from_slice(k),
+                Segment::Any => Bytes::from_static(b"*"),
+            })
+            .collect();
+        FieldPath {
             segments,
-            text: text.to_owned(),
-        })
+            text,
+            names,
+        }
     }
 
     /// A single-segment path naming a top-level field.
     pub fn top(name: &str) -> FieldPath {
-        FieldPath {
-            segments: vec![Segment::Key(name.as_bytes().into())],
-            text: name.to_owned(),
-        }
+        FieldPath::from_segments(vec![Segment::Key(name.as_bytes().into())], name.to_owned())
+    }
+
+    /// The steps' names as shared bytes (what an inserted field's key is made of).
+    pub fn names(&self) -> &[Bytes] {
+        &self.names
     }
 
     /// The path's steps.

@@ -169,6 +169,8 @@ impl Topology {
             let ctx = TransformContext {
                 id: t.id.as_str().into(),
                 metrics: metrics.clone(),
+                labeled: registry.labeled().clone(),
+                clock: transforms::Clock::system(),
             };
             let transform =
                 transforms::build(&t.config, ctx).map_err(|errors| BuildError::Component {

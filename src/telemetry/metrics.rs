@@ -92,6 +92,7 @@ pub struct Entry {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     entries: Vec<Entry>,
+    labeled: Arc<super::labeled::LabeledRegistry>,
 }
 
 impl Registry {
@@ -110,6 +111,12 @@ impl Registry {
             metrics: metrics.clone(),
         });
         metrics
+    }
+
+    /// The labeled counters and histograms components define (per-rule
+    /// redaction counts, `log_to_metric`), for the metrics endpoint.
+    pub fn labeled(&self) -> &Arc<super::labeled::LabeledRegistry> {
+        &self.labeled
     }
 
     /// Every registered component.

@@ -5,8 +5,8 @@ use serde::Deserialize;
 
 use super::{Transform, TransformContext};
 use crate::config::KeyError;
-use crate::event::level::LEVEL_NAMES;
-use crate::event::{Batch, FieldPath, Level, access};
+use crate::event::level::{LEVEL_NAMES, LevelReader};
+use crate::event::{Batch, Level};
 
 /// A level as written in the config: a name or a number.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,7 +28,8 @@ impl std::fmt::Display for LevelSpec {
 }
 
 impl LevelSpec {
-    fn resolve(&self) -> Option<Level> {
+    /// The level this spec names, if it names one.
+    pub fn resolve(&self) -> Option<Level> {
         match self {
             LevelSpec::Name(n) => Level::from_text(n.as_bytes()),
             LevelSpec::Number(n) => Level::from_number(*n),
@@ -56,6 +57,11 @@ pub struct FilterLevelConfig {
     /// Field holding the level (default `level`).
     #[serde(default = "default_field")]
     pub field: String,
+    /// For text lines (or JSON lines without `field`): a regex whose first
+    /// matching group (or whole match) is the level, e.g. `'\b(ERROR|FATAL)\b'`;
+    /// `"auto"` finds upper-case level words and nginx's `[error]`.
+    #[serde(default)]
+    pub pattern: Option<String>,
     /// `keep` (default) or `drop` events without a recognizable level.
     #[serde(default)]
     pub on_unknown: OnUnknown,
@@ -84,9 +90,11 @@ impl FilterLevelConfig {
                 ),
             )]
         })?;
+        let reader = LevelReader::new(&self.field, self.pattern.as_deref())
+            .map_err(|(key, message)| vec![KeyError::new(key, message)])?;
         Ok(FilterLevel {
             min,
-            field: super::parse_path("field", &self.field)?,
+            reader,
             on_unknown: self.on_unknown,
             _ctx: ctx,
         })
@@ -97,7 +105,7 @@ impl FilterLevelConfig {
 #[derive(Debug)]
 pub struct FilterLevel {
     min: Level,
-    field: FieldPath,
+    reader: LevelReader,
     on_unknown: OnUnknown,
     _ctx: TransformContext,
 }
@@ -105,12 +113,8 @@ pub struct FilterLevel {
 impl Transform for FilterLevel {
     fn process(&mut self, batch: &mut Batch) {
         let members = &batch.members;
-        let field = &self.field;
         for event in batch.events.iter_mut() {
-            if event.meta.level.is_none() {
-                event.meta.level =
-                    access::get(event, members, field).and_then(|v| Level::from_text(&v.text()));
-            }
+            self.reader.read_cached(event, members);
         }
         let (min, keep_unknown) = (self.min, self.on_unknown == OnUnknown::Keep);
         batch.events.retain(|e| match e.meta.level {

@@ -1,14 +1,17 @@
-//! `type = "parse_json"`: validates each line as a JSON object and records its
-//! top-level members — no value tree, no copy. A line that is not a JSON object
-//! is counted and kept as text (or dropped, if asked).
+//! `type = "parse_json"`: validates each line (or a field holding JSON text, such
+//! as Docker's `log`) as a JSON object and records its top-level members — no
+//! value tree, no copy. Nested objects are then addressable by path
+//! (`metadata.ip`). A line that is not a JSON object is counted and kept as text
+//! (or dropped, if asked).
 
+use bytes::Bytes;
 use serde::Deserialize;
 
-use super::timestamp::parse_time;
+use super::timestamp::{TimeOptions, TimeSpec};
 use super::{Transform, TransformContext};
 use crate::codecs::json;
-use crate::config::KeyError;
-use crate::event::{Batch, FieldPath, Root, Span, access};
+use crate::config::{ByteSize, KeyError};
+use crate::event::{Batch, EventMut, FieldPath, KeyFilter, MESSAGE_KEY, Root, Span, Value};
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
 
@@ -16,12 +19,34 @@ use crate::telemetry::ratelimit::RateLimiter;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParseJsonConfig {
-    /// Field holding the event time (RFC 3339 or epoch s/ms/µs/ns), e.g. `timestamp`.
+    /// Field holding the JSON text (default `message`: the whole line). A
+    /// string field such as `log` is decoded and parsed.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Put the parsed object under this field instead of merging its members
+    /// into the root. For a whole line, the line stays in `message`.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Keep the source `field` after parsing it (default false: it is removed
+    /// once its content is merged or moved).
+    #[serde(default)]
+    pub keep_field: bool,
+    /// Field holding the event time, e.g. `timestamp`.
     #[serde(default)]
     pub time_key: Option<String>,
+    /// Format of the time (strftime, `epoch_ms`, ...); default detected.
+    #[serde(default)]
+    pub time_format: Option<String>,
+    /// Zone for times without an offset (`UTC`, `local`, `+09:00`; default UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// Deepest nesting of objects and arrays accepted (default 64, at most 1024).
     #[serde(default = "default_depth")]
     pub max_depth: usize,
+    /// Longest JSON text parsed (default 1MiB); longer ones are counted and
+    /// kept as text.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: ByteSize,
     /// Drop lines that are not JSON objects instead of passing them on as text
     /// (default false: nothing is lost by default).
     #[serde(default)]
@@ -30,6 +55,10 @@ pub struct ParseJsonConfig {
 
 fn default_depth() -> usize {
     64
+}
+
+fn default_max_bytes() -> ByteSize {
+    ByteSize(1 << 20)
 }
 
 impl ParseJsonConfig {
@@ -42,21 +71,64 @@ impl ParseJsonConfig {
 
     /// Builds the transform.
     pub fn build(&self, ctx: TransformContext) -> Result<ParseJson, Vec<KeyError>> {
+        let mut errors = Vec::new();
         if self.max_depth == 0 || self.max_depth > json::MAX_DEPTH {
-            return Err(vec![KeyError::new(
+            errors.push(KeyError::new(
                 "max_depth",
                 format!("must be between 1 and {}", json::MAX_DEPTH),
-            )]);
+            ));
         }
-        let time_key = match &self.time_key {
-            Some(k) => Some(super::parse_path("time_key", k)?),
+        if self.max_bytes.0 == 0 {
+            errors.push(KeyError::new("max_bytes", "must be greater than zero"));
+        }
+        let time = TimeOptions {
+            time_key: self.time_key.clone(),
+            time_format: self.time_format.clone(),
+            timezone: self.timezone.clone(),
+        }
+        .build()
+        .unwrap_or_else(|e| {
+            errors.extend(e);
+            None
+        });
+        let field = match &self.field {
+            Some(f) => super::parse_path("field", f)
+                .map_err(|e| errors.extend(e))
+                .ok(),
+            None => None,
+        }
+        .filter(|f| f.as_str() != MESSAGE_KEY);
+        let target = match &self.target {
+            Some(t) => super::parse_path("target", t)
+                .map_err(|e| errors.extend(e))
+                .ok(),
             None => None,
         };
+        if field.as_ref().is_some_and(FieldPath::has_wildcard)
+            || target.as_ref().is_some_and(FieldPath::has_wildcard)
+        {
+            errors.push(KeyError::new(
+                if target.as_ref().is_some_and(FieldPath::has_wildcard) {
+                    "target"
+                } else {
+                    "field"
+                },
+                "must name one field ('*' is not allowed here)",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(ParseJson {
-            time_key,
+            field,
+            target,
+            keep_field: self.keep_field,
+            time,
             max_depth: self.max_depth,
+            max_bytes: self.max_bytes.as_usize(),
             drop_invalid: self.drop_invalid,
             ctx,
+            scratch: Vec::new(),
             invalid_log: RateLimiter::default(),
             time_log: RateLimiter::default(),
         })
@@ -66,63 +138,190 @@ impl ParseJsonConfig {
 /// The running `parse_json` transform.
 #[derive(Debug)]
 pub struct ParseJson {
-    time_key: Option<FieldPath>,
+    /// The field holding JSON text; `None` for the whole line.
+    field: Option<FieldPath>,
+    target: Option<FieldPath>,
+    keep_field: bool,
+    time: Option<TimeSpec>,
     max_depth: usize,
+    max_bytes: usize,
     drop_invalid: bool,
     ctx: TransformContext,
+    scratch: Vec<json::Member>,
     invalid_log: RateLimiter,
     time_log: RateLimiter,
+}
+
+/// What parsing one event gave.
+#[derive(PartialEq)]
+enum Outcome {
+    Parsed,
+    Invalid,
+    /// Nothing to parse (the field is absent, or the line is already JSON).
+    Skipped,
+}
+
+impl ParseJson {
+    fn log_invalid(&self, stream: &crate::event::Stream, offset: u64, error: &dyn std::fmt::Display) {
+        if let Some(suppressed) = self.invalid_log.check() {
+            tracing::warn!(
+                component = %self.ctx.id,
+                stream = ?stream.path,
+                offset,
+                %error,
+                suppressed,
+                "not a JSON object; {}",
+                if self.drop_invalid { "dropped" } else { "kept as it was" }
+            );
+        }
+    }
+
+    /// Parses the JSON text in a field and merges it into the event (or puts it
+    /// under `target`). The text is decoded once; the members are slices of it.
+    fn parse_field(&mut self, ev: &mut EventMut<'_>, field: &FieldPath) -> Result<bool, String> {
+        let Some(value) = ev.get(field) else {
+            return Ok(false);
+        };
+        if value.is_object() {
+            // Already an object (an earlier parse): only moving it may be needed.
+            let raw = Bytes::copy_from_slice(&value.text());
+            return self.merge(ev, field, raw).map(|()| true);
+        }
+        if !value.is_string() {
+            return Err(format!("field {field} is not a string"));
+        }
+        let text = Bytes::from(value.text().into_owned());
+        self.merge(ev, field, text).map(|()| true)
+    }
+
+    fn merge(&mut self, ev: &mut EventMut<'_>, field: &FieldPath, text: Bytes) -> Result<(), String> {
+        if text.len() > self.max_bytes {
+            return Err(format!(
+                "JSON text of {} bytes exceeds max_bytes ({})",
+                text.len(),
+                self.max_bytes
+            ));
+        }
+        self.scratch.clear();
+        let object =
+            json::scan_object(&text, self.max_depth, &mut self.scratch).map_err(|e| e.to_string())?;
+        if !self.keep_field && self.target.as_ref() != Some(field) {
+            ev.remove(field);
+        }
+        match &self.target {
+            Some(target) => ev.set(target, Value::Json(text.slice(object.range()))),
+            None => {
+                for m in &self.scratch {
+                    let key = if m.key_escaped {
+                        match json::decode_str(&text[m.key.range()]) {
+                            Some(k) => Bytes::from(k.into_owned()),
+                            None => continue,
+                        }
+                    } else {
+                        text.slice(m.key.start as usize + 1..m.key.end as usize - 1)
+                    };
+                    ev.set_key(&key, Value::Json(text.slice(m.value.range())));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Transform for ParseJson {
     fn process(&mut self, batch: &mut Batch) {
         let mut invalid = 0u64;
         let mut bad_time = 0u64;
-        let members = &mut batch.members;
-        for event in batch.events.iter_mut() {
-            if event.root != Root::Text {
-                continue;
-            }
-            let start = members.len();
-            match json::scan_object(&event.line, self.max_depth, members) {
-                Ok(object) => {
-                    event.root = Root::Json {
-                        object,
-                        members: Span::new(start, members.len()),
-                    };
-                }
-                Err(error) => {
-                    invalid += 1;
-                    if let Some(suppressed) = self.invalid_log.check() {
-                        tracing::warn!(
-                            component = %self.ctx.id,
-                            stream = ?batch.stream.path,
-                            offset = event.meta.offset,
-                            %error,
-                            suppressed,
-                            "line is not a JSON object; {}",
-                            if self.drop_invalid { "dropped" } else { "kept as text" }
-                        );
+        let now = self.ctx.clock.now_ns();
+        let stream = batch.stream.clone();
+        let mut members = std::mem::take(&mut batch.members);
+        let mut outcomes: Vec<bool> = Vec::new();
+        // Taken out for the loop so `self` can be borrowed mutably beside it.
+        let source_field = self.field.take();
+        for i in 0..batch.events.len() {
+            let outcome = match &source_field {
+                None => {
+                    let event = &mut batch.events[i];
+                    if event.root != Root::Text {
+                        Outcome::Skipped
+                    } else if event.line.len() > self.max_bytes {
+                        self.log_invalid(&stream, event.meta.offset, &"line exceeds max_bytes");
+                        Outcome::Invalid
+                    } else {
+                        let start = members.len();
+                        match json::scan_object(&event.line, self.max_depth, &mut members) {
+                            Ok(object) => {
+                                let ms = &members[start..];
+                                event.meta.keys = KeyFilter::build(&event.line, ms);
+                                event.root = Root::Json {
+                                    object,
+                                    members: Span::new(start, members.len()),
+                                };
+                                if let Some(target) = &self.target {
+                                    // The object goes under `target`; the line stays the message.
+                                    event.root = Root::Text;
+                                    event.meta.keys = KeyFilter::default();
+                                    members.truncate(start);
+                                    let value = Value::Json(event.line.slice(object.range()));
+                                    EventMut {
+                                        event,
+                                        members: &members,
+                                    }
+                                    .set(target, value);
+                                }
+                                Outcome::Parsed
+                            }
+                            Err(error) => {
+                                let offset = event.meta.offset;
+                                self.log_invalid(&stream, offset, &error);
+                                Outcome::Invalid
+                            }
+                        }
                     }
-                    continue;
                 }
+                Some(field) => {
+                    let mut ev = EventMut {
+                        event: &mut batch.events[i],
+                        members: &members,
+                    };
+                    match self.parse_field(&mut ev, field) {
+                        Ok(true) => Outcome::Parsed,
+                        Ok(false) => Outcome::Skipped,
+                        Err(error) => {
+                            let offset = batch.events[i].meta.offset;
+                            self.log_invalid(&stream, offset, &error);
+                            Outcome::Invalid
+                        }
+                    }
+                }
+            };
+            if outcome == Outcome::Invalid {
+                invalid += 1;
             }
-            if let Some(key) = &self.time_key {
-                let time = access::get(event, members, key).and_then(|v| parse_time(&v.text()));
-                match time {
-                    Some(ns) => event.meta.time = Some(ns),
-                    None => {
+            if self.drop_invalid {
+                outcomes.push(outcome != Outcome::Invalid);
+            }
+            if outcome == Outcome::Parsed {
+                if let Some(spec) = &self.time {
+                    let mut ev = EventMut {
+                        event: &mut batch.events[i],
+                        members: &members,
+                    };
+                    if !spec.apply(&mut ev, now) {
                         bad_time += 1;
                         if let Some(suppressed) = self.time_log.check() {
-                            tracing::warn!(component = %self.ctx.id, offset = event.meta.offset, field = %key,
+                            tracing::warn!(component = %self.ctx.id, offset = ev.event.meta.offset, field = %spec.key,
                                 suppressed, "missing or unparsable event time; using read time");
                         }
                     }
                 }
             }
         }
+        self.field = source_field;
+        batch.members = members;
         if self.drop_invalid && invalid > 0 {
-            batch.events.retain(|e| e.root != Root::Text);
+            let mut keep = outcomes.into_iter();
+            batch.events.retain(|_| keep.next().unwrap_or(true));
         }
         ComponentMetrics::add(&self.ctx.metrics.errors, invalid + bad_time);
     }
@@ -151,11 +350,8 @@ mod tests {
 
     #[test]
     fn parses_objects_keeps_bad_lines_and_reads_time() {
-        let cfg = ParseJsonConfig {
-            time_key: Some("timestamp".into()),
-            max_depth: 8,
-            drop_invalid: false,
-        };
+        let cfg: ParseJsonConfig =
+            toml::from_str("time_key = \"timestamp\"\nmax_depth = 8").unwrap();
         let ctx = TransformContext::detached("p");
         let metrics = ctx.metrics.clone();
         let mut t = cfg.build(ctx).unwrap();
@@ -178,11 +374,7 @@ mod tests {
 
     #[test]
     fn drop_invalid_and_depth_limit() {
-        let cfg = ParseJsonConfig {
-            time_key: None,
-            max_depth: 2,
-            drop_invalid: true,
-        };
+        let cfg: ParseJsonConfig = toml::from_str("max_depth = 2\ndrop_invalid = true").unwrap();
         let mut t = cfg.build(TransformContext::detached("p")).unwrap();
         let mut b = batch(&[br#"{"a":{"b":1}}"#, br#"{"a":{"b":[1]}}"#, b"{"]);
         t.process(&mut b);

@@ -1,30 +1,358 @@
-//! Event times from field values: RFC 3339 / ISO 8601 strings and Unix epochs in
-//! seconds, milliseconds, microseconds or nanoseconds (told apart by magnitude).
+//! Event times from field values: RFC 3339 / ISO 8601, Unix epochs in seconds,
+//! milliseconds, microseconds or nanoseconds, strftime formats (`time_format`),
+//! the access-log, syslog (no year), nginx-error and apache-error shapes, and
+//! a time zone for times written without an offset.
+//!
+//! Parsers (`parse_json`, `parse_regex`, `parse_logfmt`, `parse_kv`) share
+//! [`TimeOptions`]: the event time feeds index names and Loki timestamps, and a
+//! missing or unparsable time falls back to the read time, counted.
 
-use chrono::DateTime;
+use chrono::format::{Item, Parsed, StrftimeItems};
+use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDateTime, TimeZone, Utc};
+use serde::Deserialize;
+
+use crate::config::KeyError;
+use crate::event::{EventMut, FieldPath};
 
 /// Nanoseconds since the epoch for a timestamp field's text, or `None` when it is
-/// not a time this parser knows.
+/// not a time this parser knows. Times without an offset are UTC; a date
+/// without a year (syslog) gets the current year.
 pub fn parse_time(text: &[u8]) -> Option<i64> {
-    let t = text.trim_ascii();
-    let first = *t.first()?;
-    if first.is_ascii_digit() || first == b'-' {
-        if let Some(ns) = parse_epoch(t) {
-            return Some(ns);
+    TimeParser::auto().parse(text, Utc::now().timestamp_nanos_opt().unwrap_or(0))
+}
+
+/// The time keys every parser accepts.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct TimeOptions {
+    /// Field holding the event time, e.g. `timestamp`.
+    pub time_key: Option<String>,
+    /// How it is written: a strftime format (`%d/%b/%Y:%H:%M:%S %z`), or
+    /// `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns`; default: detected
+    /// (RFC 3339/ISO 8601, epochs by magnitude, access-log, syslog, nginx/apache error dates).
+    pub time_format: Option<String>,
+    /// Zone of times written without an offset: `UTC` (default), `local`, or a
+    /// fixed offset such as `+09:00`.
+    pub timezone: Option<String>,
+}
+
+impl TimeOptions {
+    /// Checks the keys and builds the spec (`None` when no `time_key`).
+    pub fn build(&self) -> Result<Option<TimeSpec>, Vec<KeyError>> {
+        let mut errors = Vec::new();
+        let tz = match &self.timezone {
+            Some(t) => Zone::parse(t).map_err(|e| errors.push(KeyError::new("timezone", e))),
+            None => Ok(Zone::Utc),
+        };
+        let parser = match tz {
+            Ok(tz) => TimeParser::new(self.time_format.as_deref(), tz)
+                .map_err(|e| errors.push(KeyError::new("time_format", e))),
+            Err(()) => Err(()),
+        };
+        let key = match &self.time_key {
+            Some(k) => match FieldPath::parse(k) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    errors.push(KeyError::new("time_key", e.to_string()));
+                    None
+                }
+            },
+            None => {
+                if self.time_format.is_some() {
+                    errors.push(KeyError::new(
+                        "time_format",
+                        "is set but time_key is not (name the field holding the time)",
+                    ));
+                }
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(match (key, parser) {
+            (Some(key), Ok(parser)) => Some(TimeSpec { key, parser }),
+            _ => None,
+        })
+    }
+}
+
+/// Where an event's time is and how to read it.
+#[derive(Debug, Clone)]
+pub struct TimeSpec {
+    /// The field.
+    pub key: FieldPath,
+    /// How its text is read.
+    pub parser: TimeParser,
+}
+
+impl TimeSpec {
+    /// Sets the event time from the field; `false` (and the time set to
+    /// `now_ns`, the read time) when the field is missing or unreadable.
+    pub fn apply(&self, ev: &mut EventMut<'_>, now_ns: i64) -> bool {
+        let time = ev
+            .get(&self.key)
+            .and_then(|v| self.parser.parse(&v.text(), now_ns));
+        ev.event.meta.time = Some(time.unwrap_or(now_ns));
+        time.is_some()
+    }
+}
+
+/// A time zone for times written without an offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// UTC.
+    Utc,
+    /// The machine's zone (`TZ`, `/etc/localtime`).
+    Local,
+    /// A fixed offset.
+    Fixed(FixedOffset),
+}
+
+impl Zone {
+    /// Parses `UTC`, `local` or `±HH:MM`.
+    pub fn parse(text: &str) -> Result<Zone, String> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("utc") || t == "Z" || t == "+00:00" {
+            return Ok(Zone::Utc);
+        }
+        if t.eq_ignore_ascii_case("local") {
+            return Ok(Zone::Local);
+        }
+        let bytes = t.as_bytes();
+        let sign = match bytes.first() {
+            Some(b'+') => 1,
+            Some(b'-') => -1,
+            _ => {
+                return Err(format!(
+                    "unknown time zone {t:?} (expected UTC, local, or an offset such as +09:00)"
+                ));
+            }
+        };
+        let digits: String = t[1..].chars().filter(|c| *c != ':').collect();
+        let bad = || format!("bad offset {t:?} (expected ±HH:MM, e.g. +09:00)");
+        if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let h: i32 = digits[..2].parse().map_err(|_| bad())?;
+        let m: i32 = digits[2..].parse().map_err(|_| bad())?;
+        if h > 23 || m > 59 {
+            return Err(bad());
+        }
+        FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+            .map(Zone::Fixed)
+            .ok_or_else(bad)
+    }
+
+    fn resolve(self, naive: NaiveDateTime) -> Option<i64> {
+        match self {
+            Zone::Utc => naive.and_utc().timestamp_nanos_opt(),
+            Zone::Fixed(off) => off
+                .from_local_datetime(&naive)
+                .earliest()?
+                .timestamp_nanos_opt(),
+            Zone::Local => Local
+                .from_local_datetime(&naive)
+                .earliest()?
+                .timestamp_nanos_opt(),
         }
     }
+}
+
+/// A compiled strftime format.
+#[derive(Debug, Clone)]
+struct Format {
+    items: Vec<Item<'static>>,
+}
+
+impl Format {
+    fn new(fmt: &str) -> Result<Format, String> {
+        let items: Vec<Item<'static>> = StrftimeItems::new(fmt)
+            .map(|item| match item {
+                Item::Literal(l) => Item::OwnedLiteral(l.into()),
+                Item::Space(l) => Item::OwnedSpace(l.into()),
+                other => other.to_owned(),
+            })
+            .collect();
+        if items.iter().any(|i| matches!(i, Item::Error)) {
+            return Err(format!(
+                "bad strftime format {fmt:?} (see chrono's strftime specifiers)"
+            ));
+        }
+        Ok(Format { items })
+    }
+
+    /// Parses `s`; a missing year is inferred from `now_ns` (the latest year that
+    /// does not put the time more than a day in the future).
+    fn parse(&self, s: &str, zone: Zone, now_ns: i64) -> Option<i64> {
+        let mut parsed = Parsed::new();
+        chrono::format::parse(&mut parsed, s, self.items.iter()).ok()?;
+        if parsed.offset().is_some() && parsed.year().is_some() {
+            return parsed.to_datetime().ok()?.timestamp_nanos_opt();
+        }
+        if parsed.timestamp().is_some() {
+            return parsed
+                .to_naive_datetime_with_offset(0)
+                .ok()?
+                .and_utc()
+                .timestamp_nanos_opt();
+        }
+        let offset_zone = match parsed.offset() {
+            Some(secs) => Zone::Fixed(FixedOffset::east_opt(secs)?),
+            None => zone,
+        };
+        if parsed.year().is_none() && parsed.year_div_100().is_none() {
+            let now = DateTime::from_timestamp_nanos(now_ns);
+            let year = now.year();
+            let day_ns = 86_400_000_000_000i64;
+            for y in [year, year - 1] {
+                let mut p = parsed.clone();
+                p.set_year(i64::from(y)).ok()?;
+                let ns = offset_zone.resolve(p.to_naive_datetime_with_offset(0).ok()?)?;
+                if ns <= now_ns.saturating_add(day_ns) {
+                    return Some(ns);
+                }
+            }
+            return None;
+        }
+        offset_zone.resolve(parsed.to_naive_datetime_with_offset(0).ok()?)
+    }
+}
+
+/// Epoch units for `time_format = "epoch_*"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Epoch {
+    Seconds,
+    Millis,
+    Micros,
+    Nanos,
+}
+
+#[derive(Debug, Clone)]
+enum Mode {
+    /// Try the common shapes.
+    Auto,
+    /// One strftime format.
+    Format(Format),
+    /// An epoch in a fixed unit.
+    Epoch(Epoch),
+}
+
+/// Reads timestamps: detected shapes or one configured format, in a zone.
+#[derive(Debug, Clone)]
+pub struct TimeParser {
+    mode: Mode,
+    zone: Zone,
+}
+
+/// Shapes tried by detection when the text is not RFC 3339 or an epoch, with
+/// the first byte class they can start with.
+const AUTO_FORMATS: &[(&str, fn(u8) -> bool)] = &[
+    // Access logs: 10/Oct/2000:13:55:36 -0700
+    ("%d/%b/%Y:%H:%M:%S %z", |b| b.is_ascii_digit()),
+    // nginx error log: 2025/08/20 10:30:45
+    ("%Y/%m/%d %H:%M:%S", |b| b.is_ascii_digit()),
+    // ISO 8601 without an offset (the zone applies), also with a comma (Python).
+    ("%Y-%m-%dT%H:%M:%S%.f", |b| b.is_ascii_digit()),
+    ("%Y-%m-%d %H:%M:%S%.f", |b| b.is_ascii_digit()),
+    ("%Y-%m-%d %H:%M:%S,%3f", |b| b.is_ascii_digit()),
+    // syslog (RFC 3164): Oct 11 22:14:15 — no year.
+    ("%b %e %H:%M:%S", |b| b.is_ascii_alphabetic()),
+    // apache error log: Wed Aug 20 10:30:45.123456 2025
+    ("%a %b %e %H:%M:%S%.f %Y", |b| b.is_ascii_alphabetic()),
+    // RFC 2822: Wed, 20 Aug 2025 10:30:45 +0000
+    ("%a, %d %b %Y %H:%M:%S %z", |b| b.is_ascii_alphabetic()),
+];
+
+impl TimeParser {
+    /// Detection of the common shapes, UTC for times without an offset.
+    pub fn auto() -> TimeParser {
+        TimeParser {
+            mode: Mode::Auto,
+            zone: Zone::Utc,
+        }
+    }
+
+    /// A parser for `format` (`None`: detection) in `zone`.
+    pub fn new(format: Option<&str>, zone: Zone) -> Result<TimeParser, String> {
+        let mode = match format {
+            None | Some("auto") => Mode::Auto,
+            Some("epoch_s") => Mode::Epoch(Epoch::Seconds),
+            Some("epoch_ms") => Mode::Epoch(Epoch::Millis),
+            Some("epoch_us") => Mode::Epoch(Epoch::Micros),
+            Some("epoch_ns") => Mode::Epoch(Epoch::Nanos),
+            Some(f) if f.contains('%') => Mode::Format(Format::new(f)?),
+            Some(f) => {
+                return Err(format!(
+                    "unknown time format {f:?} (expected a strftime format such as %Y-%m-%dT%H:%M:%S%z, auto, or epoch_s/epoch_ms/epoch_us/epoch_ns)"
+                ));
+            }
+        };
+        Ok(TimeParser { mode, zone })
+    }
+
+    /// Nanoseconds since the epoch for `text`; `now_ns` supplies the year of
+    /// dates written without one.
+    pub fn parse(&self, text: &[u8], now_ns: i64) -> Option<i64> {
+        let t = text.trim_ascii();
+        match &self.mode {
+            Mode::Epoch(unit) => parse_epoch_unit(t, *unit),
+            Mode::Format(f) => f.parse(std::str::from_utf8(t).ok()?, self.zone, now_ns),
+            Mode::Auto => self.detect(t, now_ns),
+        }
+    }
+
+    fn detect(&self, t: &[u8], now_ns: i64) -> Option<i64> {
+        let first = *t.first()?;
+        if first.is_ascii_digit() || first == b'-' {
+            if let Some(ns) = parse_epoch(t) {
+                return Some(ns);
+            }
+        }
+        let s = std::str::from_utf8(t).ok()?;
+        if first.is_ascii_digit() {
+            if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+                return dt.timestamp_nanos_opt();
+            }
+            // ISO 8601 with a space instead of 'T', or a compact offset.
+            if s.len() > 10 && matches!(s.as_bytes()[10], b' ' | b'T') {
+                let fixed = format!("{}T{}", &s[..10], &s[11..]);
+                if let Ok(dt) = DateTime::parse_from_rfc3339(&fixed) {
+                    return dt.timestamp_nanos_opt();
+                }
+                if let Ok(dt) = DateTime::parse_from_str(&fixed, "%Y-%m-%dT%H:%M:%S%.f%z") {
+                    return dt.timestamp_nanos_opt();
+                }
+            }
+        }
+        for (fmt, starts) in AUTO_FORMATS {
+            if !starts(first) {
+                continue;
+            }
+            // Formats are few and fixed: compiled on use, only on this slow path.
+            if let Ok(f) = Format::new(fmt) {
+                if let Some(ns) = f.parse(s, self.zone, now_ns) {
+                    return Some(ns);
+                }
+            }
+        }
+        None
+    }
+}
+
+fn parse_epoch_unit(t: &[u8], unit: Epoch) -> Option<i64> {
     let s = std::str::from_utf8(t).ok()?;
-    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-        return dt.timestamp_nanos_opt();
+    let mult: i64 = match unit {
+        Epoch::Seconds => 1_000_000_000,
+        Epoch::Millis => 1_000_000,
+        Epoch::Micros => 1_000,
+        Epoch::Nanos => 1,
+    };
+    if let Ok(n) = s.parse::<i64>() {
+        return n.checked_mul(mult);
     }
-    // ISO 8601 with a space instead of 'T'.
-    if s.len() > 10 && s.as_bytes()[10] == b' ' {
-        let fixed = format!("{}T{}", &s[..10], &s[11..]);
-        if let Ok(dt) = DateTime::parse_from_rfc3339(&fixed) {
-            return dt.timestamp_nanos_opt();
-        }
-    }
-    None
+    let v: f64 = s.parse().ok()?;
+    let ns = v * mult as f64;
+    (ns.is_finite() && ns.abs() < i64::MAX as f64).then_some(ns.round() as i64)
 }
 
 /// An epoch number: up to 1e11 is seconds, then milliseconds, microseconds,
@@ -71,9 +399,12 @@ fn parse_epoch(t: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
 
+    const MS: i64 = 1_755_685_845_123_000_000;
+    const S: i64 = 1_755_685_845_000_000_000;
+
     #[test]
     fn formats() {
-        let ms = 1_755_685_845_123_000_000i64;
+        let ms = MS;
         assert_eq!(parse_time(b"2025-08-20T10:30:45.123Z"), Some(ms));
         assert_eq!(parse_time(b"2025-08-20T19:30:45.123+09:00"), Some(ms));
         assert_eq!(parse_time(b"2025-08-20 10:30:45.123Z"), Some(ms));
@@ -84,5 +415,76 @@ mod tests {
         assert_eq!(parse_time(b"1755685845123000000"), Some(ms));
         assert_eq!(parse_time(b"yesterday"), None);
         assert_eq!(parse_time(b""), None);
+    }
+
+    #[test]
+    fn detects_log_shapes() {
+        let p = TimeParser::auto();
+        let now = S + 3_600_000_000_000;
+        assert_eq!(p.parse(b"20/Aug/2025:19:30:45 +0900", now), Some(S));
+        assert_eq!(p.parse(b"2025/08/20 10:30:45", now), Some(S));
+        assert_eq!(p.parse(b"2025-08-20 10:30:45,123", now), Some(MS));
+        assert_eq!(p.parse(b"2025-08-20T10:30:45", now), Some(S));
+        assert_eq!(p.parse(b"Aug 20 10:30:45", now), Some(S));
+        assert_eq!(
+            p.parse(b"Wed Aug 20 10:30:45.123000 2025", now),
+            Some(MS),
+            "apache error log"
+        );
+        assert_eq!(p.parse(b"Wed, 20 Aug 2025 10:30:45 +0000", now), Some(S));
+    }
+
+    #[test]
+    fn syslog_dates_without_a_year_take_the_latest_year_not_in_the_future() {
+        let p = TimeParser::auto();
+        // Read on 2026-01-01 00:10 UTC: "Dec 31 23:59:00" is from 2025.
+        let now = 1_767_226_200_000_000_000; // 2026-01-01T00:10:00Z
+        let got = p.parse(b"Dec 31 23:59:00", now).unwrap();
+        assert_eq!(got, 1_767_225_540_000_000_000); // 2025-12-31T23:59:00Z
+        // And "Jan  1 00:05:00" is from 2026.
+        let got = p.parse(b"Jan  1 00:05:00", now).unwrap();
+        assert_eq!(got, 1_767_225_900_000_000_000);
+    }
+
+    #[test]
+    fn strftime_formats_epochs_and_zones() {
+        let tokyo = Zone::parse("+09:00").unwrap();
+        let p = TimeParser::new(Some("%Y-%m-%d %H:%M:%S"), tokyo).unwrap();
+        assert_eq!(p.parse(b"2025-08-20 19:30:45", 0), Some(S));
+        let p = TimeParser::new(Some("%Y-%m-%d %H:%M:%S %z"), tokyo).unwrap();
+        assert_eq!(
+            p.parse(b"2025-08-20 10:30:45 +0000", 0),
+            Some(S),
+            "an offset in the text wins over the zone"
+        );
+        let p = TimeParser::new(Some("epoch_ms"), Zone::Utc).unwrap();
+        assert_eq!(p.parse(b"1755685845123", 0), Some(MS));
+        let p = TimeParser::new(Some("epoch_s"), Zone::Utc).unwrap();
+        assert_eq!(p.parse(b"1755685845.123", 0), Some(MS));
+        assert_eq!(p.parse(b"soon", 0), None);
+        let p = TimeParser::new(Some("%s"), Zone::Utc).unwrap();
+        assert_eq!(p.parse(b"1755685845", 0), Some(S));
+        assert!(TimeParser::new(Some("%Q"), Zone::Utc).is_err());
+        assert!(TimeParser::new(Some("iso"), Zone::Utc).is_err());
+        assert!(Zone::parse("Asia/Tokyo").is_err());
+        assert!(Zone::parse("+25:00").is_err());
+        assert_eq!(Zone::parse("utc").unwrap(), Zone::Utc);
+    }
+
+    #[test]
+    fn options_report_bad_keys() {
+        let bad = TimeOptions {
+            time_key: None,
+            time_format: Some("%Y".into()),
+            timezone: Some("Mars/Olympus".into()),
+        };
+        let keys: Vec<String> = bad.build().unwrap_err().into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["timezone", "time_format"]);
+        let ok = TimeOptions {
+            time_key: Some("ts".into()),
+            time_format: None,
+            timezone: None,
+        };
+        assert!(ok.build().unwrap().is_some());
     }
 }

@@ -1,0 +1,473 @@
+//! Labeled counters and histograms defined while the pipeline is built: per-rule
+//! redaction counts, metrics derived from logs (`log_to_metric`). The metrics
+//! endpoint renders them with [`LabeledRegistry::render_prometheus`].
+//!
+//! A family has a fixed set of label names and a cap on its series
+//! (`max_series`): log content must never create an unbounded number of series,
+//! so values past the cap are counted in `overflow` and not recorded.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Default cap on the series of one family.
+pub const DEFAULT_MAX_SERIES: usize = 1000;
+
+/// Why a family could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// The name is already used by a family of another shape.
+    #[error(
+        "metric {name:?} is already defined with a different type, labels or buckets (each name needs one shape)"
+    )]
+    Conflict {
+        /// The metric name.
+        name: String,
+    },
+    /// The name or a label name is not a valid Prometheus identifier.
+    #[error("{what} {name:?} is not a valid Prometheus name (letters, digits, '_', not starting with a digit)")]
+    BadName {
+        /// `metric name` or `label name`.
+        what: &'static str,
+        /// The offending name.
+        name: String,
+    },
+}
+
+/// What a family measures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FamilyKind {
+    /// A monotonically increasing total.
+    Counter,
+    /// Observations sorted into cumulative buckets with these upper bounds.
+    Histogram(Vec<f64>),
+}
+
+/// A value that only grows; an `f64` kept in an atomic so increments by a field
+/// value (bytes, seconds) are exact enough and lock-free.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `v` (ignored unless positive and finite: counters never go down).
+    pub fn add(&self, v: f64) {
+        if !(v.is_finite() && v > 0.0) {
+            return;
+        }
+        add_f64(&self.0, v);
+    }
+
+    /// Adds one.
+    pub fn inc(&self) {
+        self.add(1.0);
+    }
+
+    /// The current total.
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+fn add_f64(cell: &AtomicU64, v: f64) {
+    let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+        Some((f64::from_bits(bits) + v).to_bits())
+    });
+}
+
+/// Observations in cumulative buckets, as Prometheus histograms are.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: Arc<[f64]>,
+    buckets: Box<[AtomicU64]>,
+    count: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: Arc<[f64]>) -> Histogram {
+        Histogram {
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            bounds,
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation (ignored when not finite).
+    pub fn observe(&self, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        let i = self.bounds.partition_point(|b| *b < v);
+        if let Some(b) = self.buckets.get(i) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        add_f64(&self.sum, v);
+    }
+
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Sum of the observations.
+    pub fn sum(&self) -> f64 {
+        f64::from_bits(self.sum.load(Ordering::Relaxed))
+    }
+
+    /// Cumulative counts per upper bound (the `+Inf` bucket is [`Histogram::count`]).
+    pub fn cumulative(&self) -> Vec<(f64, u64)> {
+        let mut total = 0;
+        self.bounds
+            .iter()
+            .zip(self.buckets.iter())
+            .map(|(b, c)| {
+                total += c.load(Ordering::Relaxed);
+                (*b, total)
+            })
+            .collect()
+    }
+}
+
+/// One series of a family: a counter or a histogram.
+#[derive(Debug)]
+pub enum Series {
+    /// See [`Counter`].
+    Counter(Counter),
+    /// See [`Histogram`].
+    Histogram(Histogram),
+}
+
+impl Series {
+    /// Adds to a counter series, observes into a histogram series.
+    pub fn record(&self, v: f64) {
+        match self {
+            Series::Counter(c) => c.add(v),
+            Series::Histogram(h) => h.observe(v),
+        }
+    }
+}
+
+/// All series of one metric name.
+#[derive(Debug)]
+pub struct Family {
+    name: String,
+    help: String,
+    kind: FamilyKind,
+    bounds: Arc<[f64]>,
+    label_names: Vec<String>,
+    max_series: usize,
+    series: Mutex<HashMap<Box<str>, (Vec<String>, Arc<Series>)>>,
+    overflow: AtomicU64,
+}
+
+impl Family {
+    /// The metric name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The label names, in order.
+    pub fn label_names(&self) -> &[String] {
+        &self.label_names
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, (Vec<String>, Arc<Series>)>> {
+        self.series.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The series for these label values (in label-name order), created on
+    /// first use; `None` when the family is at `max_series` (counted). Callers
+    /// on the hot path keep the returned handle instead of asking per event.
+    pub fn series(&self, values: &[&str]) -> Option<Arc<Series>> {
+        let key = series_key(values);
+        let mut map = self.lock();
+        if let Some((_, s)) = map.get(key.as_str()) {
+            return Some(s.clone());
+        }
+        if map.len() >= self.max_series {
+            self.overflow.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let s = Arc::new(match &self.kind {
+            FamilyKind::Counter => Series::Counter(Counter::default()),
+            FamilyKind::Histogram(_) => Series::Histogram(Histogram::new(self.bounds.clone())),
+        });
+        map.insert(
+            key.into_boxed_str(),
+            (values.iter().map(|v| (*v).to_owned()).collect(), s.clone()),
+        );
+        Some(s)
+    }
+
+    /// Records that a value could not get a series (the family is full).
+    pub fn count_overflow(&self) {
+        self.overflow.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Values that found no series because the family was full.
+    pub fn overflow(&self) -> u64 {
+        self.overflow.load(Ordering::Relaxed)
+    }
+
+    /// The counter total of the series with these label values (tests, reports).
+    pub fn counter_value(&self, values: &[&str]) -> Option<f64> {
+        match self.lock().get(series_key(values).as_str()) {
+            Some((_, s)) => match s.as_ref() {
+                Series::Counter(c) => Some(c.get()),
+                Series::Histogram(_) => None,
+            },
+            None => None,
+        }
+    }
+
+    /// Every series with its label values, sorted by them.
+    pub fn all_series(&self) -> Vec<(Vec<String>, Arc<Series>)> {
+        let mut all: Vec<_> = self.lock().values().cloned().collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
+fn series_key(values: &[&str]) -> String {
+    let mut key = String::with_capacity(values.iter().map(|v| v.len() + 1).sum());
+    for v in values {
+        key.push_str(v);
+        key.push('\u{1}');
+    }
+    key
+}
+
+/// The labeled metrics of one agent process.
+#[derive(Debug, Default)]
+pub struct LabeledRegistry {
+    families: Mutex<Vec<Arc<Family>>>,
+}
+
+impl LabeledRegistry {
+    /// Registers (or finds, when the same shape is registered again — e.g. two
+    /// redact components) a family.
+    pub fn register(
+        &self,
+        name: &str,
+        help: &str,
+        kind: FamilyKind,
+        label_names: &[&str],
+        max_series: usize,
+    ) -> Result<Arc<Family>, RegistryError> {
+        if !valid_name(name) {
+            return Err(RegistryError::BadName {
+                what: "metric name",
+                name: name.to_owned(),
+            });
+        }
+        if let Some(bad) = label_names.iter().find(|l| !valid_name(l)) {
+            return Err(RegistryError::BadName {
+                what: "label name",
+                name: (*bad).to_owned(),
+            });
+        }
+        let mut families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = families.iter().find(|f| f.name == name) {
+            if f.kind == kind && f.label_names.iter().eq(label_names.iter()) {
+                return Ok(f.clone());
+            }
+            return Err(RegistryError::Conflict {
+                name: name.to_owned(),
+            });
+        }
+        let bounds: Arc<[f64]> = match &kind {
+            FamilyKind::Counter => Arc::from(Vec::new()),
+            FamilyKind::Histogram(b) => Arc::from(b.clone()),
+        };
+        let family = Arc::new(Family {
+            name: name.to_owned(),
+            help: help.to_owned(),
+            kind,
+            bounds,
+            label_names: label_names.iter().map(|l| (*l).to_owned()).collect(),
+            max_series: max_series.max(1),
+            series: Mutex::new(HashMap::new()),
+            overflow: AtomicU64::new(0),
+        });
+        families.push(family.clone());
+        Ok(family)
+    }
+
+    /// A counter family; see [`LabeledRegistry::register`].
+    pub fn counter(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+    ) -> Result<Arc<Family>, RegistryError> {
+        self.register(
+            name,
+            help,
+            FamilyKind::Counter,
+            label_names,
+            DEFAULT_MAX_SERIES,
+        )
+    }
+
+    /// The family named `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Family>> {
+        self.families
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|f| f.name == name)
+            .cloned()
+    }
+
+    /// Every family in registration order.
+    pub fn families(&self) -> Vec<Arc<Family>> {
+        self.families
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// All families in the Prometheus text exposition format (version 0.0.4).
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::new();
+        for f in self.families() {
+            let kind = match f.kind {
+                FamilyKind::Counter => "counter",
+                FamilyKind::Histogram(_) => "histogram",
+            };
+            let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(&f.help));
+            let _ = writeln!(out, "# TYPE {} {kind}", f.name);
+            for (values, series) in f.all_series() {
+                let labels = render_labels(&f.label_names, &values, None);
+                match series.as_ref() {
+                    Series::Counter(c) => {
+                        let _ = writeln!(out, "{}{labels} {}", f.name, number(c.get()));
+                    }
+                    Series::Histogram(h) => {
+                        for (bound, n) in h.cumulative() {
+                            let labels =
+                                render_labels(&f.label_names, &values, Some(&number(bound)));
+                            let _ = writeln!(out, "{}_bucket{labels} {n}", f.name);
+                        }
+                        let inf = render_labels(&f.label_names, &values, Some("+Inf"));
+                        let _ = writeln!(out, "{}_bucket{inf} {}", f.name, h.count());
+                        let _ = writeln!(out, "{}_sum{labels} {}", f.name, number(h.sum()));
+                        let _ = writeln!(out, "{}_count{labels} {}", f.name, h.count());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+fn escape_help(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn render_labels(names: &[String], values: &[String], le: Option<&str>) -> String {
+    if names.is_empty() && le.is_none() {
+        return String::new();
+    }
+    let mut out = String::from("{");
+    let mut first = true;
+    let pairs = names
+        .iter()
+        .map(String::as_str)
+        .zip(values.iter().map(String::as_str))
+        .chain(le.map(|l| ("le", l)));
+    for (n, v) in pairs {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(n);
+        out.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_histograms_render_as_prometheus_text() {
+        let r = LabeledRegistry::default();
+        let c = r
+            .counter("redact_matches_total", "values redacted", &["rule"])
+            .unwrap();
+        c.series(&["email"]).unwrap().record(2.0);
+        c.series(&["e\"x"]).unwrap().record(1.0);
+        let h = r
+            .register(
+                "request_seconds",
+                "latency",
+                FamilyKind::Histogram(vec![0.1, 1.0]),
+                &[],
+                10,
+            )
+            .unwrap();
+        let s = h.series(&[]).unwrap();
+        for v in [0.05, 0.5, 5.0] {
+            s.record(v);
+        }
+        let text = r.render_prometheus();
+        assert!(text.contains("# TYPE redact_matches_total counter"), "{text}");
+        assert!(text.contains("redact_matches_total{rule=\"email\"} 2"), "{text}");
+        assert!(text.contains("redact_matches_total{rule=\"e\\\"x\"} 1"), "{text}");
+        assert!(text.contains("request_seconds_bucket{le=\"0.1\"} 1"), "{text}");
+        assert!(text.contains("request_seconds_bucket{le=\"1\"} 2"), "{text}");
+        assert!(text.contains("request_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
+        assert!(text.contains("request_seconds_count 3"), "{text}");
+        assert!(text.contains("request_seconds_sum 5.55"), "{text}");
+    }
+
+    #[test]
+    fn same_shape_is_shared_other_shape_conflicts_and_series_are_capped() {
+        let r = LabeledRegistry::default();
+        let a = r.counter("x_total", "x", &["a"]).unwrap();
+        let b = r.counter("x_total", "x", &["a"]).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(matches!(
+            r.counter("x_total", "x", &["b"]),
+            Err(RegistryError::Conflict { .. })
+        ));
+        assert!(r.counter("9bad", "x", &[]).is_err());
+        let f = r
+            .register("y_total", "y", FamilyKind::Counter, &["k"], 2)
+            .unwrap();
+        assert!(f.series(&["1"]).is_some());
+        assert!(f.series(&["2"]).is_some());
+        assert!(f.series(&["1"]).is_some(), "existing series still found");
+        assert!(f.series(&["3"]).is_none());
+        assert_eq!(f.overflow(), 1);
+    }
+}
