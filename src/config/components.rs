@@ -17,6 +17,16 @@ use crate::transforms::filter_level::FilterLevelConfig;
 use crate::transforms::parse_json::ParseJsonConfig;
 use crate::transforms::parse_regex::ParseRegexConfig;
 use crate::transforms::redact::RedactConfig;
+use crate::transforms::parse_kv::ParseLogfmtConfig;
+use crate::transforms::parse_kv::ParseKvConfig;
+use crate::transforms::shape::RemoveFieldsConfig;
+use crate::transforms::shape::RenameFieldsConfig;
+use crate::transforms::shape::AddFieldsConfig;
+use crate::transforms::filter::FilterConfig;
+use crate::transforms::sample::SampleConfig;
+use crate::transforms::throttle::ThrottleConfig;
+use crate::transforms::route::RouteConfig;
+use crate::transforms::log_to_metric::LogToMetricConfig;
 
 /// Deserializes the rest of a component table into the variant named by `type`.
 macro_rules! parse_variant {
@@ -76,6 +86,26 @@ pub enum TransformConfig {
     FilterLevel(FilterLevelConfig),
     /// `type = "redact"`.
     Redact(RedactConfig),
+    /// `type = "parse_logfmt"`.
+    ParseLogfmt(ParseLogfmtConfig),
+    /// `type = "parse_kv"`.
+    ParseKv(ParseKvConfig),
+    /// `type = "remove_fields"`.
+    RemoveFields(RemoveFieldsConfig),
+    /// `type = "rename_fields"`.
+    RenameFields(RenameFieldsConfig),
+    /// `type = "add_fields"`.
+    AddFields(AddFieldsConfig),
+    /// `type = "filter"`.
+    Filter(FilterConfig),
+    /// `type = "sample"`.
+    Sample(SampleConfig),
+    /// `type = "throttle"`.
+    Throttle(ThrottleConfig),
+    /// `type = "route"`.
+    Route(RouteConfig),
+    /// `type = "log_to_metric"`.
+    LogToMetric(LogToMetricConfig),
 }
 
 impl TransformConfig {
@@ -87,6 +117,16 @@ impl TransformConfig {
             "enrich" => parse_variant!(de, TransformConfig::Enrich),
             "filter_level" => parse_variant!(de, TransformConfig::FilterLevel),
             "redact" => parse_variant!(de, TransformConfig::Redact),
+            "parse_logfmt" => parse_variant!(de, TransformConfig::ParseLogfmt),
+            "parse_kv" => parse_variant!(de, TransformConfig::ParseKv),
+            "remove_fields" => parse_variant!(de, TransformConfig::RemoveFields),
+            "rename_fields" => parse_variant!(de, TransformConfig::RenameFields),
+            "add_fields" => parse_variant!(de, TransformConfig::AddFields),
+            "filter" => parse_variant!(de, TransformConfig::Filter),
+            "sample" => parse_variant!(de, TransformConfig::Sample),
+            "throttle" => parse_variant!(de, TransformConfig::Throttle),
+            "route" => parse_variant!(de, TransformConfig::Route),
+            "log_to_metric" => parse_variant!(de, TransformConfig::LogToMetric),
             _ => None,
         }
     }
@@ -99,6 +139,16 @@ impl TransformConfig {
             TransformConfig::Enrich(_) => "enrich",
             TransformConfig::FilterLevel(_) => "filter_level",
             TransformConfig::Redact(_) => "redact",
+            TransformConfig::ParseLogfmt(_) => "parse_logfmt",
+            TransformConfig::ParseKv(_) => "parse_kv",
+            TransformConfig::RemoveFields(_) => "remove_fields",
+            TransformConfig::RenameFields(_) => "rename_fields",
+            TransformConfig::AddFields(_) => "add_fields",
+            TransformConfig::Filter(_) => "filter",
+            TransformConfig::Sample(_) => "sample",
+            TransformConfig::Throttle(_) => "throttle",
+            TransformConfig::Route(_) => "route",
+            TransformConfig::LogToMetric(_) => "log_to_metric",
         }
     }
 }
@@ -110,6 +160,16 @@ impl ComponentChecks for TransformConfig {
         "enrich",
         "filter_level",
         "redact",
+        "parse_logfmt",
+        "parse_kv",
+        "remove_fields",
+        "rename_fields",
+        "add_fields",
+        "filter",
+        "sample",
+        "throttle",
+        "route",
+        "log_to_metric",
     ];
     fn check(&self) -> Vec<KeyError> {
         match self {
@@ -118,6 +178,22 @@ impl ComponentChecks for TransformConfig {
             TransformConfig::Enrich(c) => c.check(),
             TransformConfig::FilterLevel(c) => c.check(),
             TransformConfig::Redact(c) => c.check(),
+            TransformConfig::ParseLogfmt(c) => c.check(),
+            TransformConfig::ParseKv(c) => c.check(),
+            TransformConfig::RemoveFields(c) => c.check(),
+            TransformConfig::RenameFields(c) => c.check(),
+            TransformConfig::AddFields(c) => c.check(),
+            TransformConfig::Filter(c) => c.check(),
+            TransformConfig::Sample(c) => c.check(),
+            TransformConfig::Throttle(c) => c.check(),
+            TransformConfig::Route(c) => c.check(),
+            TransformConfig::LogToMetric(c) => c.check(),
+        }
+    }
+    fn outputs(&self) -> Vec<String> {
+        match self {
+            TransformConfig::Route(c) => c.outputs(),
+            _ => Vec::new(),
         }
     }
 }

@@ -714,6 +714,30 @@ impl EventMut<'_> {
         }
     }
 
+    /// The value at `path` (first match of a wildcard path) as a [`Value`] that can
+    /// be set elsewhere: a range of the line when it is untouched there (no copy),
+    /// otherwise the current JSON text.
+    pub fn value_of(&self, path: &FieldPath) -> Option<Value> {
+        let line = &self.event.line;
+        let in_line = |raw: &[u8]| {
+            let (start, base) = (raw.as_ptr() as usize, line.as_ptr() as usize);
+            (start >= base && start + raw.len() <= base + line.len())
+                .then(|| Span::new(start - base, start - base + raw.len()))
+        };
+        Some(match self.get(path)? {
+            ValueRef::Json(Cow::Borrowed(raw)) => match in_line(raw) {
+                Some(span) => Value::LineRaw(span),
+                None => Value::Json(Bytes::copy_from_slice(raw)),
+            },
+            ValueRef::Json(Cow::Owned(raw)) => Value::Json(Bytes::from(raw)),
+            ValueRef::Str(Cow::Borrowed(text)) => match in_line(text) {
+                Some(span) => Value::LineStr(span),
+                None => Value::string(text),
+            },
+            ValueRef::Str(Cow::Owned(text)) => Value::string(&text),
+        })
+    }
+
     /// Sets the top-level field `key` (a name, not a path: dots are part of it)
     /// without copying the key; what parsers use for the fields they find.
     pub fn set_key(&mut self, key: &Bytes, value: Value) {

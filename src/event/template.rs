@@ -14,8 +14,54 @@ pub const MISSING_FIELD: &str = "unknown";
 #[derive(Clone, Debug)]
 enum Part {
     Literal(String),
-    Field(FieldPath),
+    Field(FieldPath, Option<Filter>),
     Time(Vec<Item<'static>>),
+}
+
+/// A transformation of a field value: `{{ status | status_class }}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Filter {
+    /// Lower case.
+    Lower,
+    /// Upper case.
+    Upper,
+    /// An HTTP status as its class: `404` → `4xx`.
+    StatusClass,
+    /// A level in any notation as its canonical name: `50` → `error`.
+    Level,
+}
+
+/// The filters templates know, for error messages.
+pub const FILTER_NAMES: &str = "lower, upper, status_class, level";
+
+impl Filter {
+    fn parse(name: &str) -> Option<Filter> {
+        Some(match name {
+            "lower" => Filter::Lower,
+            "upper" => Filter::Upper,
+            "status_class" => Filter::StatusClass,
+            "level" => Filter::Level,
+            _ => return None,
+        })
+    }
+
+    fn apply(self, s: &str, out: &mut String) {
+        match self {
+            Filter::Lower => out.extend(s.chars().flat_map(char::to_lowercase)),
+            Filter::Upper => out.extend(s.chars().flat_map(char::to_uppercase)),
+            Filter::StatusClass => match s.trim().as_bytes() {
+                [d @ b'1'..=b'5', b'0'..=b'9', b'0'..=b'9'] => {
+                    out.push(char::from(*d));
+                    out.push_str("xx");
+                }
+                _ => out.push_str(MISSING_FIELD),
+            },
+            Filter::Level => match super::Level::from_text(s.as_bytes()) {
+                Some(l) => out.push_str(l.name()),
+                None => out.push_str(MISSING_FIELD),
+            },
+        }
+    }
 }
 
 /// A parsed template, ready to render per event.
@@ -40,6 +86,14 @@ pub enum TemplateError {
         /// What is wrong with the path.
         error: String,
     },
+    /// `{{ field | name }}` with a filter that does not exist.
+    #[error("unknown filter {filter:?} in template {template:?} (expected one of {FILTER_NAMES})")]
+    BadFilter {
+        /// The template text.
+        template: String,
+        /// The filter name.
+        filter: String,
+    },
     /// A `%` specifier chrono does not know.
     #[error("bad strftime specifier in template {0:?} (see chrono's strftime documentation)")]
     BadTime(String),
@@ -59,13 +113,24 @@ impl Template {
                 let close = after
                     .find("}}")
                     .ok_or_else(|| TemplateError::Unclosed(text.to_owned()))?;
-                let path = FieldPath::parse(after[..close].trim()).map_err(|e| {
-                    TemplateError::BadField {
-                        template: text.to_owned(),
-                        error: e.to_string(),
+                let inner = &after[..close];
+                let (field, filter) = match inner.split_once('|') {
+                    Some((f, name)) => {
+                        let filter = Filter::parse(name.trim()).ok_or_else(|| {
+                            TemplateError::BadFilter {
+                                template: text.to_owned(),
+                                filter: name.trim().to_owned(),
+                            }
+                        })?;
+                        (f, Some(filter))
                     }
+                    None => (inner, None),
+                };
+                let path = FieldPath::parse(field.trim()).map_err(|e| TemplateError::BadField {
+                    template: text.to_owned(),
+                    error: e.to_string(),
                 })?;
-                parts.push(Part::Field(path));
+                parts.push(Part::Field(path, filter));
                 rest = &after[close + 2..];
             } else {
                 push_literal(&mut parts, rest, text)?;
@@ -102,14 +167,24 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Literal(s) => out.push_str(s),
-                Part::Field(path) => match get(event, arena, path) {
+                Part::Field(path, filter) => match get(event, arena, path) {
                     Some(v) => {
                         let text = v.text();
                         let s = String::from_utf8_lossy(&text);
+                        let filtered;
+                        let s: &str = match filter {
+                            Some(f) => {
+                                let mut buf = String::with_capacity(s.len());
+                                f.apply(&s, &mut buf);
+                                filtered = buf;
+                                &filtered
+                            }
+                            None => &s,
+                        };
                         if self.sanitize_paths {
-                            out.push_str(&sanitize_component(&s));
+                            out.push_str(&sanitize_component(s));
                         } else {
-                            out.push_str(&s);
+                            out.push_str(s);
                         }
                     }
                     None => {
@@ -216,6 +291,20 @@ mod tests {
         let mut s = String::new();
         assert!(t.render(&ev, &m, 0, &mut s));
         assert_eq!(s, MISSING_FIELD);
+    }
+
+    #[test]
+    fn filters() {
+        let t = Template::parse("{{ status | status_class }}/{{ level|level }}/{{ svc | upper }}", false)
+            .unwrap();
+        let (ev, m) = json_event(r#"{"status":404,"level":50,"svc":"api"}"#);
+        let mut s = String::new();
+        t.render(&ev, &m, 0, &mut s);
+        assert_eq!(s, "4xx/error/API");
+        assert!(matches!(
+            Template::parse("{{ a | nope }}", false),
+            Err(TemplateError::BadFilter { .. })
+        ));
     }
 
     #[test]

@@ -66,6 +66,12 @@ impl Output {
         }
     }
 
+    /// True when some component reads this output; what is sent to an
+    /// unconnected output is dropped, so senders count it as discarded.
+    pub fn is_connected(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
     /// The counters this output adds to.
     pub fn metrics(&self) -> &Arc<ComponentMetrics> {
         &self.metrics

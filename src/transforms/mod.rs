@@ -1,11 +1,20 @@
 //! Transforms: change batches in place. Each records ranges and edits on the
 //! events (see [`crate::event`]) instead of rebuilding them, and may drop events.
 
+pub mod condition;
 pub mod enrich;
+pub mod fields;
+pub mod filter;
 pub mod filter_level;
+pub mod log_to_metric;
 pub mod parse_json;
+pub mod parse_kv;
 pub mod parse_regex;
 pub mod redact;
+pub mod route;
+pub mod sample;
+pub mod shape;
+pub mod throttle;
 pub mod timestamp;
 
 use std::sync::Arc;
@@ -107,6 +116,16 @@ pub fn build(
         TransformConfig::Enrich(c) => Box::new(c.build(ctx)?),
         TransformConfig::FilterLevel(c) => Box::new(c.build(ctx)?),
         TransformConfig::Redact(c) => Box::new(c.build(ctx)?),
+        TransformConfig::ParseLogfmt(c) => Box::new(c.build(ctx)?),
+        TransformConfig::ParseKv(c) => Box::new(c.build(ctx)?),
+        TransformConfig::RemoveFields(c) => Box::new(c.build(ctx)?),
+        TransformConfig::RenameFields(c) => Box::new(c.build(ctx)?),
+        TransformConfig::AddFields(c) => Box::new(c.build(ctx)?),
+        TransformConfig::Filter(c) => Box::new(c.build(ctx)?),
+        TransformConfig::Sample(c) => Box::new(c.build(ctx)?),
+        TransformConfig::Throttle(c) => Box::new(c.build(ctx)?),
+        TransformConfig::Route(c) => Box::new(c.build(ctx)?),
+        TransformConfig::LogToMetric(c) => Box::new(c.build(ctx)?),
     })
 }
 

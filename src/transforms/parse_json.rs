@@ -352,7 +352,8 @@ mod tests {
     fn parses_objects_keeps_bad_lines_and_reads_time() {
         let cfg: ParseJsonConfig =
             toml::from_str("time_key = \"timestamp\"\nmax_depth = 8").unwrap();
-        let ctx = TransformContext::detached("p");
+        let mut ctx = TransformContext::detached("p");
+        ctx.clock = crate::transforms::Clock::manual(42);
         let metrics = ctx.metrics.clone();
         let mut t = cfg.build(ctx).unwrap();
         let mut b = batch(&[
@@ -367,7 +368,7 @@ mod tests {
         assert_eq!(b.events[1].root, Root::Text);
         assert_eq!(b.events[2].root, Root::Text);
         assert!(matches!(b.events[3].root, Root::Json { .. }));
-        assert_eq!(b.events[3].meta.time, None);
+        assert_eq!(b.events[3].meta.time, Some(42), "bad time: read time");
         assert_eq!(b.events.len(), 4);
         assert_eq!(metrics.snapshot().errors, 3);
     }

@@ -1,25 +1,138 @@
-//! `type = "parse_regex"`: named captures of a regular expression become fields.
-//! On a text line the captures are ranges of the line (no copy).
+//! `type = "parse_regex"`: named captures of a regular expression become fields,
+//! written as a pattern or taken from a built-in preset (nginx/apache access and
+//! error logs, syslog RFC 3164/5424, a generic `timestamp level message` format).
+//! On an unparsed line the captures are ranges of the line (no copy).
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use regex::bytes::{CaptureLocations, Regex};
 use serde::Deserialize;
 
+use super::fields::{FieldType, Types, typed_value};
+use super::timestamp::{TimeOptions, TimeSpec};
 use super::{Transform, TransformContext};
 use crate::config::KeyError;
-use crate::event::{Batch, EventMut, FieldPath, MESSAGE_KEY, Root, Span, Value};
+use crate::event::{Batch, EditOp, EventMut, FieldPath, Level, MESSAGE_KEY, Root, Value};
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
+
+/// Built-in patterns for common formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// nginx `combined` (= Apache combined): `remote_addr`, `remote_user`,
+    /// `time_local`, `method`, `path`, `protocol`, `status`, `body_bytes_sent`,
+    /// `referer`, `user_agent` (extra trailing fields are allowed).
+    NginxCombined,
+    /// nginx/Apache common log format (no referer/user agent).
+    NginxCommon,
+    /// Apache `combined` (same fields as nginx's).
+    ApacheCombined,
+    /// Apache `common`.
+    ApacheCommon,
+    /// nginx error log: `timestamp`, `level`, `pid`, `tid`, `connection`,
+    /// `message`, and `client`, `server`, `request`, `upstream`, `host`, `referrer`.
+    NginxError,
+    /// Apache 2.2/2.4 error log: `timestamp`, `module`, `level`, `pid`, `tid`,
+    /// `client`, `message`.
+    ApacheError,
+    /// BSD syslog (RFC 3164): `facility`, `severity`, `level`, `timestamp`
+    /// (no year: inferred), `hostname`, `appname`, `procid`, `message`.
+    SyslogRfc3164,
+    /// IETF syslog (RFC 5424): `facility`, `severity`, `level`, `version`,
+    /// `timestamp`, `hostname`, `appname`, `procid`, `msgid`,
+    /// `structured_data` (raw), `message`; `-` fields are omitted.
+    SyslogRfc5424,
+    /// `2025-08-20 10:30:45.123 ERROR [thread] message`: `timestamp`, `level`,
+    /// `thread`, `message`.
+    App,
+}
+
+const QUOTED: &str = r#"(?:[^"\\]|\\.)*"#;
+
+impl Preset {
+    fn pattern(self) -> String {
+        let access_head = format!(
+            r#"^(?P<remote_addr>\S+) \S+ (?P<remote_user>\S+) \[(?P<time_local>[^\]]+)\] "(?:(?P<method>[A-Z]+) (?P<path>[^ "]+)(?: (?P<protocol>[^" ]+))?|(?P<request>{QUOTED}))" (?P<status>\d{{3}}) (?P<body_bytes_sent>\d+|-)"#
+        );
+        match self {
+            Preset::NginxCombined | Preset::ApacheCombined => format!(
+                r#"{access_head} "(?P<referer>{QUOTED})" "(?P<user_agent>{QUOTED})""#
+            ),
+            Preset::NginxCommon | Preset::ApacheCommon => access_head,
+            Preset::NginxError => format!(
+                r#"^(?P<timestamp>\d{{4}}/\d{{2}}/\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}) \[(?P<level>\w+)\] (?P<pid>\d+)#(?P<tid>\d+): (?:\*(?P<connection>\d+) )?(?P<message>.*?)(?:, client: (?P<client>[^,]+))?(?:, server: (?P<server>[^,]*))?(?:, request: "(?P<request>{QUOTED})")?(?:, upstream: "(?P<upstream>{QUOTED})")?(?:, host: "(?P<host>{QUOTED})")?(?:, referrer: "(?P<referrer>{QUOTED})")?$"#
+            ),
+            Preset::ApacheError => r"^\[(?P<timestamp>[^\]]+)\] \[(?:(?P<module>[^:\]]+):)?(?P<level>[^\]]+)\](?: \[pid (?P<pid>\d+)(?::tid (?P<tid>\d+))?\])?(?: \[client (?P<client>[^\]]+)\])? (?P<message>.*)$".to_owned(),
+            Preset::SyslogRfc3164 => r"^(?:<(?P<pri>\d{1,3})>)?(?P<timestamp>[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (?P<hostname>\S+) (?P<appname>[^\s\[:]+)(?:\[(?P<procid>[^\]]+)\])?: ?(?P<message>.*)$".to_owned(),
+            Preset::SyslogRfc5424 => r#"^<(?P<pri>\d{1,3})>(?P<version>\d{1,2}) (?:-|(?P<timestamp>\S+)) (?:-|(?P<hostname>\S+)) (?:-|(?P<appname>\S+)) (?:-|(?P<procid>\S+)) (?:-|(?P<msgid>\S+)) (?:-|(?P<structured_data>(?:\[(?:[^\]\\"]|\\.|"(?:[^"\\]|\\.)*")*\])+))(?: (?:\x{FEFF})?(?P<message>.*))?$"#.to_owned(),
+            Preset::App => r"^(?P<timestamp>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\s+\[?(?P<level>(?i:trace|debug|info|notice|warn|warning|error|err|fatal|critical|crit|alert|emerg|panic))\]?\s+(?:\[(?P<thread>[^\]]+)\]\s+)?(?P<message>.*)$".to_owned(),
+        }
+    }
+
+    /// The time field and its format.
+    fn time(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Preset::NginxCombined | Preset::NginxCommon | Preset::ApacheCombined | Preset::ApacheCommon => {
+                ("time_local", Some("%d/%b/%Y:%H:%M:%S %z"))
+            }
+            Preset::NginxError => ("timestamp", Some("%Y/%m/%d %H:%M:%S")),
+            Preset::ApacheError => ("timestamp", Some("%a %b %e %H:%M:%S%.f %Y")),
+            Preset::SyslogRfc3164 => ("timestamp", Some("%b %e %H:%M:%S")),
+            Preset::SyslogRfc5424 | Preset::App => ("timestamp", None),
+        }
+    }
+
+    fn types(self) -> &'static [(&'static str, FieldType)] {
+        match self {
+            Preset::NginxCombined | Preset::NginxCommon | Preset::ApacheCombined | Preset::ApacheCommon => {
+                &[("status", FieldType::Int), ("body_bytes_sent", FieldType::Int)]
+            }
+            Preset::NginxError => &[
+                ("pid", FieldType::Int),
+                ("tid", FieldType::Int),
+                ("connection", FieldType::Int),
+            ],
+            Preset::ApacheError => &[("pid", FieldType::Int), ("tid", FieldType::Int)],
+            Preset::SyslogRfc5424 => &[("version", FieldType::Int)],
+            Preset::SyslogRfc3164 | Preset::App => &[],
+        }
+    }
+
+    fn syslog(self) -> bool {
+        matches!(self, Preset::SyslogRfc3164 | Preset::SyslogRfc5424)
+    }
+}
 
 /// Options of `parse_regex`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParseRegexConfig {
     /// The expression (Rust `regex` syntax) with named groups: `(?P<status>\d{3})`.
-    pub pattern: String,
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// A built-in pattern instead: `nginx_combined`, `nginx_common`,
+    /// `apache_combined`, `apache_common`, `nginx_error`, `apache_error`,
+    /// `syslog_rfc3164`, `syslog_rfc5424`, `app`.
+    #[serde(default)]
+    pub preset: Option<Preset>,
     /// The field to match (default `message`: the whole line of a text event).
     #[serde(default = "default_field")]
     pub field: String,
+    /// Types of captures: `{ status = "int" }` (presets type their numbers). A
+    /// numeric capture of `-` is left out.
+    #[serde(default)]
+    pub types: BTreeMap<String, FieldType>,
+    /// Field holding the event time (presets set it).
+    #[serde(default)]
+    pub time_key: Option<String>,
+    /// Its format (presets set it; default detected).
+    #[serde(default)]
+    pub time_format: Option<String>,
+    /// Zone for times without an offset, e.g. nginx error logs (default UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// Drop events that do not match (default false: they pass unchanged, counted).
     #[serde(default)]
     pub drop_unmatched: bool,
@@ -39,16 +152,34 @@ impl ParseRegexConfig {
 
     /// Compiles the pattern.
     pub fn build(&self, ctx: TransformContext) -> Result<ParseRegex, Vec<KeyError>> {
-        let regex = Regex::new(&self.pattern).map_err(|e| {
+        let pattern = match (&self.pattern, self.preset) {
+            (Some(p), None) => p.clone(),
+            (None, Some(preset)) => preset.pattern(),
+            (Some(_), Some(_)) => {
+                return Err(vec![KeyError::new(
+                    "pattern",
+                    "set either pattern or preset, not both",
+                )]);
+            }
+            (None, None) => {
+                return Err(vec![KeyError::new(
+                    "pattern",
+                    "missing: set pattern (a regex with named groups) or preset",
+                )]);
+            }
+        };
+        let regex = Regex::new(&pattern).map_err(|e| {
             vec![KeyError::new(
                 "pattern",
                 format!("invalid regular expression: {}", one_line(&e.to_string())),
             )]
         })?;
+        let syslog = self.preset.is_some_and(Preset::syslog);
         let names: Vec<(usize, Bytes)> = regex
             .capture_names()
             .enumerate()
             .filter_map(|(i, n)| n.map(|n| (i, Bytes::copy_from_slice(n.as_bytes()))))
+            .filter(|(_, n)| !(syslog && n.as_ref() == b"pri"))
             .collect();
         if names.is_empty() {
             return Err(vec![KeyError::new(
@@ -57,11 +188,44 @@ impl ParseRegexConfig {
             )]);
         }
         let field = super::parse_path("field", &self.field)?;
+        let mut types = Types::new(&self.types);
+        let mut time = TimeOptions {
+            time_key: self.time_key.clone(),
+            time_format: self.time_format.clone(),
+            timezone: self.timezone.clone(),
+        };
+        if let Some(preset) = self.preset {
+            for (k, t) in preset.types() {
+                types = types.with_default(k, *t);
+            }
+            let (key, format) = preset.time();
+            if time.time_key.is_none() {
+                time.time_key = Some(key.to_owned());
+                if time.time_format.is_none() {
+                    time.time_format = format.map(str::to_owned);
+                }
+            }
+        }
+        let time = time.build()?;
+        let pri = if syslog {
+            regex.capture_names().position(|n| n == Some("pri"))
+        } else {
+            None
+        };
         Ok(ParseRegex {
             locations: regex.capture_locations(),
             regex,
             names,
+            is_message: field.as_str() == MESSAGE_KEY,
             field,
+            types,
+            time,
+            pri,
+            syslog_keys: [
+                Bytes::from_static(b"facility"),
+                Bytes::from_static(b"severity"),
+                Bytes::from_static(b"level"),
+            ],
             drop_unmatched: self.drop_unmatched,
             ctx,
             log: RateLimiter::default(),
@@ -73,6 +237,15 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+const FACILITIES: [&str; 24] = [
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3",
+    "local4", "local5", "local6", "local7",
+];
+const SEVERITIES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
 /// The running `parse_regex` transform.
 #[derive(Debug)]
 pub struct ParseRegex {
@@ -80,59 +253,101 @@ pub struct ParseRegex {
     locations: CaptureLocations,
     names: Vec<(usize, Bytes)>,
     field: FieldPath,
+    is_message: bool,
+    types: Types,
+    time: Option<TimeSpec>,
+    /// Capture index of a syslog priority, decoded into facility/severity/level.
+    pri: Option<usize>,
+    syslog_keys: [Bytes; 3],
     drop_unmatched: bool,
     ctx: TransformContext,
     log: RateLimiter,
 }
 
 impl ParseRegex {
-    fn apply(&mut self, mut ev: EventMut<'_>) -> bool {
-        let is_message = self.field.as_str() == MESSAGE_KEY;
-        if ev.event.root == Root::Text && is_message && ev.event.edits.is_empty() {
+    fn apply(&mut self, ev: &mut EventMut<'_>, bad_types: &mut u64) -> bool {
+        let unchanged_line = ev.event.root == Root::Text
+            && self.is_message
+            && !ev.event.edits.iter().any(|e| matches!(e.op, EditOp::Replace(_)));
+        let (text, in_line) = if unchanged_line {
             // Captures are ranges of the line itself.
-            let line = ev.event.line.clone();
-            if self
-                .regex
-                .captures_read(&mut self.locations, &line)
-                .is_none()
-            {
-                return false;
+            (ev.event.line.clone(), true)
+        } else {
+            match ev.get(&self.field) {
+                Some(v) => (Bytes::from(v.text().into_owned()), false),
+                None => return false,
             }
-            for (i, name) in &self.names {
-                if let Some((s, e)) = self.locations.get(*i) {
-                    ev.set(
-                        &FieldPath::top(&String::from_utf8_lossy(name)),
-                        Value::LineStr(Span::new(s, e)),
-                    );
-                }
-            }
-            return true;
-        }
-        let Some(text) = ev.get(&self.field).map(|v| v.text().into_owned()) else {
-            return false;
         };
-        if self
-            .regex
-            .captures_read(&mut self.locations, &text)
-            .is_none()
-        {
+        if self.regex.captures_read(&mut self.locations, &text).is_none() {
             return false;
         }
+        ev.event.edits.reserve(self.names.len());
         for (i, name) in &self.names {
-            if let Some((s, e)) = self.locations.get(*i) {
-                ev.set(
-                    &FieldPath::top(&String::from_utf8_lossy(name)),
-                    Value::string(&text[s..e]),
-                );
+            let Some((s, e)) = self.locations.get(*i) else {
+                continue;
+            };
+            let ty = self.types.of(name);
+            if ty != FieldType::String && ty != FieldType::Bool && &text[s..e] == b"-" {
+                continue;
+            }
+            let (value, bad) = typed_value(&text, in_line, crate::event::Span::new(s, e), ty);
+            *bad_types += u64::from(bad);
+            ev.set_key(name, value);
+        }
+        if let Some((s, e)) = self.pri.and_then(|i| self.locations.get(i)) {
+            let pri = std::str::from_utf8(&text[s..e])
+                .ok()
+                .and_then(|p| p.parse::<usize>().ok())
+                .filter(|p| *p < 192);
+            if let Some(pri) = pri {
+                let [facility, severity, level] = &self.syslog_keys;
+                ev.set_key(facility, Value::Json(json_str(FACILITIES[pri / 8])));
+                ev.set_key(severity, Value::Json(json_str(SEVERITIES[pri % 8])));
+                if let Some(l) = Level::from_number((pri % 8) as i64) {
+                    ev.set_key(level, Value::Json(json_str(l.name())));
+                }
             }
         }
         true
     }
 }
 
+/// A JSON string of a static name; shared, so setting it per event copies nothing.
+fn json_str(name: &'static str) -> Bytes {
+    static CACHE: std::sync::OnceLock<Vec<(&'static str, Bytes)>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| {
+        FACILITIES
+            .iter()
+            .chain(SEVERITIES.iter())
+            .copied()
+            .chain(
+                [
+                    Level::Trace,
+                    Level::Debug,
+                    Level::Info,
+                    Level::Notice,
+                    Level::Warn,
+                    Level::Error,
+                    Level::Critical,
+                    Level::Alert,
+                    Level::Emergency,
+                ]
+                .map(Level::name),
+            )
+            .map(|n| (n, Bytes::from(format!("\"{n}\""))))
+            .collect()
+    });
+    cache
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| b.clone())
+        .unwrap_or_else(|| Bytes::from(format!("\"{name}\"")))
+}
+
 impl Transform for ParseRegex {
     fn process(&mut self, batch: &mut Batch) {
-        let mut unmatched = 0u64;
+        let now = self.ctx.clock.now_ns();
+        let (mut unmatched, mut bad_types, mut bad_time) = (0u64, 0u64, 0u64);
         let mut keep = Vec::with_capacity(if self.drop_unmatched {
             batch.events.len()
         } else {
@@ -140,14 +355,19 @@ impl Transform for ParseRegex {
         });
         let members = std::mem::take(&mut batch.members);
         for event in batch.events.iter_mut() {
-            let matched = self.apply(EventMut {
+            let mut ev = EventMut {
                 event,
                 members: &members,
-            });
-            if !matched {
+            };
+            let matched = self.apply(&mut ev, &mut bad_types);
+            if matched {
+                if let Some(spec) = &self.time {
+                    bad_time += u64::from(!spec.apply(&mut ev, now));
+                }
+            } else {
                 unmatched += 1;
                 if let Some(suppressed) = self.log.check() {
-                    tracing::warn!(component = %self.ctx.id, offset = event.meta.offset, suppressed,
+                    tracing::warn!(component = %self.ctx.id, offset = ev.event.meta.offset, suppressed,
                         "line does not match the pattern; {}", if self.drop_unmatched { "dropped" } else { "passed on unchanged" });
                 }
             }
@@ -160,7 +380,7 @@ impl Transform for ParseRegex {
             let mut flags = keep.into_iter();
             batch.events.retain(|_| flags.next().unwrap_or(true));
         }
-        ComponentMetrics::add(&self.ctx.metrics.errors, unmatched);
+        ComponentMetrics::add(&self.ctx.metrics.errors, unmatched + bad_types + bad_time);
     }
 }
 
@@ -172,11 +392,11 @@ mod tests {
 
     #[test]
     fn captures_become_fields_without_copying() {
-        let cfg = ParseRegexConfig {
-            pattern: r#"^(?P<ip>\S+) \S+ \S+ \[[^\]]+\] "(?P<method>\S+) (?P<path>\S+)[^"]*" (?P<status>\d{3})"#.into(),
-            field: "message".into(),
-            drop_unmatched: true,
-        };
+        let cfg: ParseRegexConfig = toml::from_str(
+            r#"pattern = '^(?P<ip>\S+) \S+ \S+ \[[^\]]+\] "(?P<method>\S+) (?P<path>\S+)[^"]*" (?P<status>\d{3})'
+drop_unmatched = true"#,
+        )
+        .unwrap();
         let mut t = cfg.build(TransformContext::detached("r")).unwrap();
         let stream = Arc::new(Stream {
             source: "s".into(),
@@ -203,17 +423,15 @@ mod tests {
 
     #[test]
     fn reports_bad_patterns() {
-        let bad = ParseRegexConfig {
-            pattern: "(?P<a>".into(),
-            field: "message".into(),
-            drop_unmatched: false,
-        };
+        let bad: ParseRegexConfig = toml::from_str("pattern = '(?P<a>'").unwrap();
         assert_eq!(bad.check()[0].key, "pattern");
-        let unnamed = ParseRegexConfig {
-            pattern: "(a)".into(),
-            field: "message".into(),
-            drop_unmatched: false,
-        };
+        let unnamed: ParseRegexConfig = toml::from_str("pattern = '(a)'").unwrap();
         assert!(unnamed.check()[0].message.contains("named groups"));
+        let neither: ParseRegexConfig = toml::from_str("").unwrap();
+        assert_eq!(neither.check()[0].key, "pattern");
+        let both: ParseRegexConfig = toml::from_str("pattern = '(?P<a>x)'\npreset = 'app'").unwrap();
+        assert!(both.check()[0].message.contains("not both"));
+        let unknown = toml::from_str::<ParseRegexConfig>("preset = 'iis'");
+        assert!(unknown.is_err());
     }
 }

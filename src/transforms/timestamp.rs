@@ -340,19 +340,40 @@ impl TimeParser {
 }
 
 fn parse_epoch_unit(t: &[u8], unit: Epoch) -> Option<i64> {
-    let s = std::str::from_utf8(t).ok()?;
     let mult: i64 = match unit {
         Epoch::Seconds => 1_000_000_000,
         Epoch::Millis => 1_000_000,
         Epoch::Micros => 1_000,
         Epoch::Nanos => 1,
     };
-    if let Ok(n) = s.parse::<i64>() {
-        return n.checked_mul(mult);
+    decimal_times(t, mult)
+}
+
+/// `t` (an optionally negative decimal number) times `mult`, exactly: the
+/// fraction is scaled digit by digit, so `1755685845.123` seconds is exact.
+fn decimal_times(t: &[u8], mult: i64) -> Option<i64> {
+    let (neg, digits) = match t.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let (int, frac) = match memchr::memchr(b'.', digits) {
+        Some(dot) => (&digits[..dot], &digits[dot + 1..]),
+        None => (digits, &[][..]),
+    };
+    if int.is_empty() || !int.iter().chain(frac).all(u8::is_ascii_digit) {
+        return None;
     }
-    let v: f64 = s.parse().ok()?;
-    let ns = v * mult as f64;
-    (ns.is_finite() && ns.abs() < i64::MAX as f64).then_some(ns.round() as i64)
+    let whole: i64 = std::str::from_utf8(int).ok()?.parse().ok()?;
+    let mut total = whole.checked_mul(mult)?;
+    let mut scale = mult;
+    for d in frac {
+        scale /= 10;
+        if scale == 0 {
+            break;
+        }
+        total = total.checked_add(i64::from(d - b'0') * scale)?;
+    }
+    Some(if neg { -total } else { total })
 }
 
 /// An epoch number: up to 1e11 is seconds, then milliseconds, microseconds,
