@@ -774,6 +774,24 @@ impl EventMut<'_> {
         n
     }
 
+    /// Replaces each existing match of `path` with what `f` makes of its current
+    /// value (`None` leaves it); returns how many values changed.
+    pub fn update_each(
+        &mut self,
+        path: &FieldPath,
+        mut f: impl FnMut(ValueRef<'_>) -> Option<Value>,
+    ) -> usize {
+        let mut n = 0;
+        self.for_each_match(path, |ev, members, p| {
+            let new = ev.get_concrete(members, p).and_then(&mut f);
+            if let Some(v) = new {
+                ev.set_concrete(members, p, v);
+                n += 1;
+            }
+        });
+        n
+    }
+
     /// Removes `path` (every match of a wildcard path); returns how many fields
     /// were removed.
     pub fn remove(&mut self, path: &FieldPath) -> usize {
