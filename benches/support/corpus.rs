@@ -1,7 +1,7 @@
 //! A deterministic corpus of realistic JSON log lines (~350 bytes, mixed levels),
 //! in the seeds' format, for the benches.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, dead_code)]
 
 /// Generates about `bytes` bytes of newline-terminated JSON lines.
 pub fn generate(bytes: usize) -> Vec<u8> {
@@ -45,6 +45,86 @@ pub fn generate(bytes: usize) -> Vec<u8> {
         );
         out.extend_from_slice(line.as_bytes());
         i += 1;
+    }
+    out
+}
+
+fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+/// About `bytes` bytes of nginx `combined` access-log lines.
+pub fn nginx(bytes: usize) -> Vec<u8> {
+    let paths = ["/api/cases/825", "/static/img/logo.svg", "/api/auth/login", "/health", "/api/processes/780/replan"];
+    let agents = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+        "curl/8.5.0",
+        "kube-probe/1.30",
+    ];
+    let statuses = [200, 200, 200, 201, 304, 404, 401, 500];
+    let mut out = Vec::with_capacity(bytes + 512);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut i = 0u64;
+    while out.len() < bytes {
+        let r = xorshift(&mut seed);
+        let line = format!(
+            "10.0.{}.{} - - [20/Aug/2025:10:{:02}:{:02} +0000] \"GET {} HTTP/1.1\" {} {} \"https://app.example.jp/cases\" \"{}\"\n",
+            r % 255,
+            (r >> 8) % 255,
+            (i / 60) % 60,
+            i % 60,
+            paths[(r >> 16) as usize % paths.len()],
+            statuses[(r >> 24) as usize % statuses.len()],
+            r % 5000,
+            agents[(r >> 32) as usize % agents.len()],
+        );
+        out.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    out
+}
+
+/// About `bytes` bytes of logfmt lines.
+pub fn logfmt(bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 512);
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let levels = ["debug", "info", "info", "warn", "error"];
+    while out.len() < bytes {
+        let r = xorshift(&mut seed);
+        let line = format!(
+            "ts=2025-08-20T10:30:45.{:03}Z level={} msg=\"request completed\" method=GET path=/api/cases/{} status={} took={}ms trace_id={:016x}\n",
+            r % 1000,
+            levels[(r >> 10) as usize % levels.len()],
+            r % 1000,
+            [200, 404, 500][(r >> 20) as usize % 3],
+            r % 900,
+            r
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+    out
+}
+
+/// About `bytes` bytes of RFC 3164 syslog lines.
+pub fn syslog(bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 512);
+    let mut seed: u64 = 0x1234_5678_9abc_def1;
+    while out.len() < bytes {
+        let r = xorshift(&mut seed);
+        let line = format!(
+            "<{}>Aug 20 10:{:02}:{:02} web-{} sshd[{}]: Accepted publickey for deploy from 203.0.113.{} port {} ssh2\n",
+            r % 191,
+            (r >> 8) % 60,
+            (r >> 16) % 60,
+            r % 9,
+            r % 30000,
+            (r >> 24) % 255,
+            (r >> 32) % 65535
+        );
+        out.extend_from_slice(line.as_bytes());
     }
     out
 }

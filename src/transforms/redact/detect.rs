@@ -121,7 +121,6 @@ enum Literal {
     Stripe,
     Google,
     PrivateKey,
-    Secret,
 }
 
 const LITERALS: &[(&str, Literal)] = &[
@@ -134,23 +133,13 @@ const LITERALS: &[(&str, Literal)] = &[
     ("BASIC", Literal::Auth),
     ("AKIA", Literal::Aws),
     ("ASIA", Literal::Aws),
-    ("AGPA", Literal::Aws),
-    ("AIDA", Literal::Aws),
-    ("AROA", Literal::Aws),
-    ("ANPA", Literal::Aws),
-    ("ANVA", Literal::Aws),
-    ("AIPA", Literal::Aws),
     ("ghp_", Literal::Github),
     ("gho_", Literal::Github),
     ("ghu_", Literal::Github),
     ("ghs_", Literal::Github),
     ("ghr_", Literal::Github),
     ("github_pat_", Literal::Github),
-    ("xoxb-", Literal::Slack),
-    ("xoxp-", Literal::Slack),
-    ("xoxa-", Literal::Slack),
-    ("xoxr-", Literal::Slack),
-    ("xoxs-", Literal::Slack),
+    ("xox", Literal::Slack),
     ("sk_live_", Literal::Stripe),
     ("rk_live_", Literal::Stripe),
     ("sk_test_", Literal::Stripe),
@@ -174,32 +163,6 @@ const SECRET_NAMES: &[&str] = &[
     "credentials",
     "authorization",
 ];
-
-/// The spellings searched for secret names (the search is case-sensitive for
-/// speed; these cover lower, Capitalized, UPPER and the split forms).
-fn secret_literals() -> Vec<String> {
-    let mut out = Vec::new();
-    for name in SECRET_NAMES {
-        let spellings: Vec<String> = match *name {
-            "apikey" => ["api_key", "api-key", "apikey", "apiKey", "ApiKey", "API_KEY", "APIKEY", "Api-Key"]
-                .map(String::from)
-                .to_vec(),
-            "accesskey" => ["access_key", "accessKey", "AccessKey", "ACCESS_KEY", "access-key"]
-                .map(String::from)
-                .to_vec(),
-            "privatekey" => ["private_key", "privateKey", "PrivateKey", "PRIVATE_KEY", "private-key"]
-                .map(String::from)
-                .to_vec(),
-            n => {
-                let mut cap = n.to_owned();
-                cap[..1].make_ascii_uppercase();
-                vec![n.to_owned(), cap, n.to_ascii_uppercase()]
-            }
-        };
-        out.extend(spellings);
-    }
-    out
-}
 
 /// All detectors of one redact transform, compiled.
 #[derive(Debug, Clone)]
@@ -225,18 +188,11 @@ impl Engine {
                 Literal::Jwt => on(Detector::Jwt),
                 Literal::Auth => on(Detector::AuthHeader),
                 Literal::PrivateKey => on(Detector::PrivateKey),
-                Literal::Secret => on(Detector::Password),
                 _ => on(Detector::ApiKey),
             };
             if wanted {
                 patterns.push((*lit).to_owned());
                 kinds.push(*kind);
-            }
-        }
-        if on(Detector::Password) {
-            for lit in secret_literals() {
-                patterns.push(lit);
-                kinds.push(Literal::Secret);
             }
         }
         let literals = if patterns.is_empty() {
@@ -282,11 +238,24 @@ impl Engine {
         if self.rule(Detector::Email).is_some()
             || self.rule(Detector::Ipv4).is_some()
             || self.rule(Detector::Ipv6).is_some()
+            || self.rule(Detector::Password).is_some()
         {
             self.scan_punct(hay, out);
         }
         if self.rule(Detector::CreditCard).is_some() || self.rule(Detector::Phone).is_some() {
             self.scan_digits(hay, out);
+        }
+        if let Some(rule) = self.rule(Detector::Password) {
+            // `name=value` pairs; `name: value` ones are found with the `:`s above.
+            let mut pos = 0;
+            while let Some(o) = memchr::memchr(b'=', &hay[pos..]) {
+                let i = pos + o;
+                pos = i + 1;
+                if let Some(f) = secret_at(hay, i, rule) {
+                    pos = pos.max(f.end as usize);
+                    out.push(f);
+                }
+            }
         }
         if let Some((ac, kinds)) = &self.literals {
             for m in ac.find_iter(hay) {
@@ -309,6 +278,7 @@ impl Engine {
     }
 
     /// `@`, `.` and `:` candidates: e-mail, IPv4, IPv6.
+    #[inline(never)]
     fn scan_punct(&self, h: &[u8], out: &mut Vec<Found>) {
         let mut pos = 0;
         while let Some(off) = memchr::memchr3(b'@', b'.', b':', &h[pos..]) {
@@ -335,6 +305,13 @@ impl Engine {
                     }
                 }
                 _ => {
+                    if let Some(rule) = self.rule(Detector::Password) {
+                        if let Some(f) = secret_at(h, i, rule) {
+                            pos = pos.max(f.end as usize);
+                            out.push(f);
+                            continue;
+                        }
+                    }
                     if let Some(rule) = self.rule(Detector::Ipv6) {
                         let hexish = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_hexdigit() || *b == b':');
                         if i > 0 && hexish(h.get(i - 1)) && hexish(h.get(i + 1)) {
@@ -351,6 +328,7 @@ impl Engine {
     }
 
     /// Runs of four digits and `+digit`: card and phone numbers.
+    #[inline(never)]
     fn scan_digits(&self, h: &[u8], out: &mut Vec<Found>) {
         let mut i = 0;
         let mut prev_m = 0u64;
@@ -418,24 +396,20 @@ impl Engine {
             Literal::Jwt => self.rule(Detector::Jwt).zip(jwt(h, s)),
             Literal::Auth => self.rule(Detector::AuthHeader).zip(auth(h, s, e)),
             Literal::PrivateKey => self.rule(Detector::PrivateKey).zip(private_key(h, s)),
-            Literal::Secret => {
-                if let (Some(rule), Some((key, value))) = (self.rule(Detector::Password), secret_pair(h, s, e)) {
-                    out.push(Found {
-                        key: Some((key.0 as u32, key.1 as u32)),
-                        ..Found::new(rule, value.0, value.1)
-                    });
-                }
-                None
-            }
             Literal::Aws => self.rule(Detector::ApiKey).zip(fixed_key(h, s, e, 16, 16, |b| {
                 b.is_ascii_uppercase() || b.is_ascii_digit()
             })),
             Literal::Github => self.rule(Detector::ApiKey).zip(fixed_key(h, s, e, 20, 255, |b| {
                 b.is_ascii_alphanumeric() || b == b'_'
             })),
-            Literal::Slack => self.rule(Detector::ApiKey).zip(fixed_key(h, s, e, 10, 255, |b| {
-                b.is_ascii_alphanumeric() || b == b'-'
-            })),
+            Literal::Slack => self.rule(Detector::ApiKey).and_then(|rule| {
+                // xoxb-, xoxp-, xoxa-, xoxr-, xoxs-
+                let kind = h.get(e).copied();
+                if !matches!(kind, Some(b'b' | b'p' | b'a' | b'r' | b's')) || h.get(e + 1) != Some(&b'-') {
+                    return None;
+                }
+                Some(rule).zip(fixed_key(h, s, e + 2, 10, 255, |b| b.is_ascii_alphanumeric() || b == b'-'))
+            }),
             Literal::Stripe => self.rule(Detector::ApiKey).zip(fixed_key(h, s, e, 16, 255, |b| {
                 b.is_ascii_alphanumeric()
             })),
@@ -505,6 +479,7 @@ fn word_after(h: &[u8], e: usize) -> bool {
 }
 
 /// An e-mail address around the `@` at `at`.
+#[inline(never)]
 fn email(h: &[u8], at: usize) -> Option<(usize, usize)> {
     let local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
     let mut s = at;
@@ -545,6 +520,7 @@ fn email(h: &[u8], at: usize) -> Option<(usize, usize)> {
 }
 
 /// An IPv4 address around the `.` at `i`; also returns where scanning goes on.
+#[inline(never)]
 fn ipv4(h: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
     let dotted = |b: u8| b.is_ascii_digit() || b == b'.';
     let mut s = i;
@@ -584,6 +560,7 @@ fn ipv4(h: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
 }
 
 /// An IPv6 address around the `:` at `i`; also returns where scanning goes on.
+#[inline(never)]
 fn ipv6(h: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
     let part = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
     let mut s = i;
@@ -856,37 +833,50 @@ fn private_key(h: &[u8], s: usize) -> Option<(usize, usize)> {
     Some((s, end))
 }
 
-/// For a secret name found at `s..e`: the whole name and the value after it
-/// (`db_password = "x"`, `"apiKey":"x"`, `token: x`).
-fn secret_pair(h: &[u8], s: usize, e: usize) -> Option<((usize, usize), (usize, usize))> {
-    let name = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
-    // The name must end with the secret word (`tokenizer` is not a token).
-    if h.get(e).is_some_and(|b| b.is_ascii_alphanumeric()) {
+/// Last two letters (lower-cased) of the secret names: a cheap first test for
+/// the name before each `=` and `:`.
+fn secret_tail(a: u8, b: u8) -> bool {
+    matches!(
+        &[a.to_ascii_lowercase(), b.to_ascii_lowercase()],
+        b"rd" | b"wd" | b"se" | b"et" | b"en" | b"ey" | b"al" | b"ls" | b"on"
+    )
+}
+
+/// A `name=value` / `name: value` / `"name":"value"` pair at the separator
+/// `sep` whose name is a secret's: the value (and the name, for JSON members).
+fn secret_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
+    // Back over an optional closing quote and blanks to the name's end.
+    let mut e = sep;
+    while e > 0 && h[e - 1] == b' ' {
+        e -= 1;
+    }
+    if e > 0 && matches!(h[e - 1], b'"' | b'\'') {
+        e -= 1;
+    }
+    if e < 2 || !secret_tail(h[e - 2], h[e - 1]) {
         return None;
     }
-    let mut ks = s;
-    while ks > 0 && name(h[ks - 1]) {
+    let name = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    let mut ks = e;
+    while ks > 0 && name(h[ks - 1]) && e - ks < 64 {
         ks -= 1;
     }
-    let mut i = e;
-    if matches!(h.get(i), Some(b'"' | b'\'')) {
-        i += 1;
-    }
-    while h.get(i) == Some(&b' ') {
-        i += 1;
-    }
-    if !matches!(h.get(i), Some(b'=' | b':')) {
+    if ks == e || !secret_name(&h[ks..e]) {
         return None;
     }
-    i += 1;
+    let mut i = sep + 1;
     while h.get(i) == Some(&b' ') {
         i += 1;
     }
     let (vs, ve) = match h.get(i) {
         Some(&q @ (b'"' | b'\'')) => {
             let vs = i + 1;
-            let ve = memchr::memchr(q, &h[vs..]).map_or(h.len(), |p| vs + p);
-            (vs, ve)
+            let mut ve = vs;
+            // Up to the closing quote, stepping over backslash escapes.
+            while ve < h.len() && h[ve] != q {
+                ve += if h[ve] == b'\\' { 2 } else { 1 };
+            }
+            (vs, ve.min(h.len()))
         }
         _ => {
             let ve = run(h, i, |b| {
@@ -895,7 +885,10 @@ fn secret_pair(h: &[u8], s: usize, e: usize) -> Option<((usize, usize), (usize, 
             (i, ve)
         }
     };
-    (ve > vs).then_some(((ks, e), (vs, ve)))
+    (ve > vs).then_some(Found {
+        key: Some((ks as u32, e as u32)),
+        ..Found::new(rule, vs, ve)
+    })
 }
 
 /// True when a member name is a secret's (`password`, `db_password`,

@@ -724,11 +724,11 @@ impl Redact {
 
     /// Rewrites the string tokens of a JSON line that hold findings.
     fn json_line(&mut self, s: usize, event: &mut Event, members: &[Member], found: &[Found]) {
-        let line = event.line.clone();
-        let escapes = memchr::memchr(b'\\', &line).is_some();
+        let escapes = memchr::memchr(b'\\', &event.line).is_some();
         if found.is_empty() && !escapes {
             return;
         }
+        let line = event.line.clone();
         // Token → findings in it (findings are sorted, so tokens come in order).
         let mut token_edits: Vec<(Span, Vec<Found>)> = Vec::new();
         let mut whole: Vec<(Span, Option<Member>, u16, Span)> = Vec::new();

@@ -1,0 +1,161 @@
+//! Throughput of each parser and transform, and of the default chain
+//! (parse_json → enrich → redact with every detector → filter_level →
+//! serialize), in bytes of input per second. Batches are prepared outside the
+//! timed part (framed, and parsed for the transforms that need JSON).
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use logagent::codecs::framing::{LineReader, Oversize};
+use logagent::config::TransformConfig;
+use logagent::event::{AckToken, Batch, Event, Stream};
+use logagent::sinks::Encoding;
+use logagent::transforms::{self, Transform, TransformContext};
+
+#[path = "support/corpus.rs"]
+mod corpus;
+
+const CORPUS_BYTES: usize = 4 << 20;
+const BATCH: usize = 1024;
+
+fn frame(data: &[u8]) -> Vec<Event> {
+    let mut reader = LineReader::new(256 << 10, 1 << 20, Oversize::Truncate, 0);
+    let mut src = data;
+    let mut events = Vec::with_capacity(data.len() / 200);
+    while reader.fill(&mut src).unwrap_or(0) > 0 {
+        reader.drain_lines(|l| events.push(Event::new(l.bytes, l.offset)));
+    }
+    events
+}
+
+fn batches(events: &[Event]) -> Vec<Batch> {
+    let stream = Arc::new(Stream {
+        source: "bench".into(),
+        path: Some("/var/log/workflow/api.log".into()),
+        id: 1,
+    });
+    events
+        .chunks(BATCH)
+        .map(|c| Batch {
+            events: c.to_vec(),
+            members: Vec::new(),
+            stream: stream.clone(),
+            ack: AckToken::detached(),
+        })
+        .collect()
+}
+
+fn transform(ty: &str, toml_text: &str) -> Box<dyn Transform> {
+    let de = toml::de::ValueDeserializer::parse(toml_text).expect("bench config");
+    let config = TransformConfig::parse(ty, de).expect("known type").expect("valid config");
+    transforms::build(&config, TransformContext::detached(ty)).expect("builds")
+}
+
+/// Parsed copies of the JSON corpus, made once and cloned per iteration.
+fn parsed(events: &[Event]) -> Vec<Batch> {
+    let mut parse = transform("parse_json", "{ time_key = \"timestamp\" }");
+    let mut bs = batches(events);
+    for b in &mut bs {
+        parse.process(b);
+    }
+    bs
+}
+
+fn bench_one(c: &mut Criterion, name: &str, bytes: usize, input: &[Batch], mut t: Box<dyn Transform>) {
+    let mut group = c.benchmark_group("transforms");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.sample_size(10);
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            || input.to_vec(),
+            |mut bs| {
+                for batch in &mut bs {
+                    t.process(batch);
+                }
+                bs
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let json = corpus::generate(CORPUS_BYTES);
+    let json_events = frame(&json);
+    let raw_json = batches(&json_events);
+    let parsed_json = parsed(&json_events);
+    let nginx = corpus::nginx(CORPUS_BYTES);
+    let nginx_batches = batches(&frame(&nginx));
+    let logfmt = corpus::logfmt(CORPUS_BYTES);
+    let logfmt_batches = batches(&frame(&logfmt));
+    let syslog = corpus::syslog(CORPUS_BYTES);
+    let syslog_batches = batches(&frame(&syslog));
+
+    // Parsers, from framed lines.
+    bench_one(c, "parse_json", json.len(), &raw_json, transform("parse_json", "{ time_key = \"timestamp\" }"));
+    bench_one(c, "parse_regex_nginx_combined", nginx.len(), &nginx_batches, transform("parse_regex", "{ preset = \"nginx_combined\" }"));
+    bench_one(c, "parse_regex_syslog_rfc3164", syslog.len(), &syslog_batches, transform("parse_regex", "{ preset = \"syslog_rfc3164\" }"));
+    bench_one(c, "parse_logfmt", logfmt.len(), &logfmt_batches, transform("parse_logfmt", "{ types = { status = \"int\" } }"));
+    bench_one(c, "parse_kv", logfmt.len(), &logfmt_batches, transform("parse_kv", "{}"));
+
+    // Transforms, on parsed JSON.
+    let n = json.len();
+    let on_json: [(&str, &str, &str); 15] = [
+        ("enrich", "enrich", "{ host_field = \"server_name\", path_pattern = '/(?P<service_name>[^/.]+)\\.log$', fields = { environment = \"production\" } }"),
+        ("redact_paths", "redact", "{ paths = [\"req.headers.authorization\", \"user.email\", \"email\"] }"),
+        ("redact_all_detectors", "redact", "{ detectors = [\"all\"] }"),
+        ("redact_all_detectors_and_paths", "redact", "{ detectors = [\"all\"], paths = [\"req.headers.authorization\", \"user.email\"] }"),
+        ("filter_level", "filter_level", "{ min_level = \"info\" }"),
+        ("filter", "filter", "{ drop_if = { field = \"metadata.path\", starts_with = \"/health\" } }"),
+        ("route", "route", "{ routes = { errors = { min_level = \"error\" }, api = { field = \"service\", equals = \"api\" } } }"),
+        ("sample", "sample", "{ rate = 10 }"),
+        ("throttle", "throttle", "{ rate = 1000000, key = \"{{ service }}\" }"),
+        ("remove_fields", "remove_fields", "{ fields = [\"traceId\", \"context.caseId\"] }"),
+        ("rename_fields", "rename_fields", "{ fields = { requestId = \"request_id\" } }"),
+        ("add_fields", "add_fields", "{ fields = { index = \"{{ service }}-%Y.%m.%d\", team = \"core\" } }"),
+        ("log_to_metric", "log_to_metric", "{ metrics = [{ type = \"counter\", name = \"events_total\", labels = { level = \"{{ level }}\", service = \"{{ service }}\" } }, { type = \"histogram\", name = \"duration_seconds\", field = \"duration\", scale = 0.001 }] }"),
+        ("parse_json_nested_field", "parse_json", "{ field = \"context\", target = \"ctx\" }"),
+        ("timestamp_strftime", "parse_json", "{ time_key = \"timestamp\", time_format = \"%Y-%m-%dT%H:%M:%S%.fZ\" }"),
+    ];
+    for (name, ty, cfg) in on_json {
+        let input = if ty == "parse_json" && name == "timestamp_strftime" { &raw_json } else { &parsed_json };
+        bench_one(c, name, n, input, transform(ty, cfg));
+    }
+
+    // The default chain, from framed lines to serialized NDJSON.
+    let mut group = c.benchmark_group("chain");
+    group.throughput(Throughput::Bytes(n as u64));
+    group.sample_size(10);
+    group.bench_function("default_chain", |b| {
+        let mut chain = vec![
+            transform("parse_json", "{ time_key = \"timestamp\" }"),
+            transform("enrich", "{ host_field = \"server_name\", path_pattern = '/(?P<service_name>[^/.]+)\\.log$', fields = { environment = \"production\" } }"),
+            transform("redact", "{ detectors = [\"all\"], paths = [\"req.headers.authorization\", \"user.email\"] }"),
+            transform("filter_level", "{ min_level = \"info\" }"),
+        ];
+        let mut out = Vec::with_capacity(n + n / 2);
+        b.iter_batched(
+            || raw_json.clone(),
+            |bs| {
+                out.clear();
+                for mut batch in bs {
+                    for t in chain.iter_mut() {
+                        t.process(&mut batch);
+                    }
+                    for e in &batch.events {
+                        Encoding::Json.write(e, &mut out);
+                    }
+                }
+                out.len()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(transforms_benches, benches);
+criterion_main!(transforms_benches);
