@@ -192,6 +192,13 @@ impl Value {
     }
 }
 
+/// Bytes that live as long as the process: configuration constants copied into
+/// every event (enrichment values). Cloning them costs nothing — no reference
+/// count on the hot path — and they are made once per transform build.
+pub fn static_bytes(v: Vec<u8>) -> Bytes {
+    Bytes::from_static(Box::leak(v.into_boxed_slice()))
+}
+
 /// Where a batch's lines came from: one file (or stdin) of one source.
 #[derive(Debug)]
 pub struct Stream {

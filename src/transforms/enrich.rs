@@ -66,7 +66,7 @@ impl EnrichConfig {
             match FieldPath::parse(name) {
                 Ok(path) if !path.has_wildcard() => {
                     let json = serde_json::to_vec(value).unwrap_or_default();
-                    statics.push((path, Value::Json(json.into())));
+                    statics.push((path, Value::Json(crate::event::static_bytes(json))));
                 }
                 Ok(_) => errors.push(KeyError::new(
                     format!("fields.{name}"),
@@ -81,7 +81,9 @@ impl EnrichConfig {
                     let host = hostname::get()
                         .map(|h| h.to_string_lossy().into_owned())
                         .unwrap_or_else(|_| "unknown".into());
-                    statics.push((path, Value::string(host.as_bytes())));
+                    let mut json = Vec::new();
+                    crate::codecs::json::write_str(&mut json, host.as_bytes());
+                    statics.push((path, Value::Json(crate::event::static_bytes(json))));
                 }
                 Err(e) => errors.push(KeyError::new("host_field", e.to_string())),
             }

@@ -175,7 +175,7 @@ impl AddFieldsConfig {
                     }
                 },
                 _ => match serde_json::to_vec(value) {
-                    Ok(json) => Add::Static(Value::Json(Bytes::from(json))),
+                    Ok(json) => Add::Static(Value::Json(crate::event::static_bytes(json))),
                     Err(e) => {
                         errors.push(KeyError::new(key, format!("cannot be written as JSON: {e}")));
                         continue;

@@ -251,6 +251,9 @@ impl Engine {
             while let Some(o) = memchr::memchr(b'=', &hay[pos..]) {
                 let i = pos + o;
                 pos = i + 1;
+                if !name_tail(hay, i).is_some_and(secret_tail) {
+                    continue;
+                }
                 if let Some(f) = secret_at(hay, i, rule) {
                     pos = pos.max(f.end as usize);
                     out.push(f);
@@ -305,7 +308,7 @@ impl Engine {
                     }
                 }
                 _ => {
-                    if let Some(rule) = self.rule(Detector::Password) {
+                    if let Some(rule) = self.rule(Detector::Password).filter(|_| name_tail(h, i).is_some_and(secret_tail)) {
                         if let Some(f) = secret_at(h, i, rule) {
                             pos = pos.max(f.end as usize);
                             out.push(f);
@@ -328,51 +331,69 @@ impl Engine {
     }
 
     /// Runs of four digits and `+digit`: card and phone numbers.
-    #[inline(never)]
     fn scan_digits(&self, h: &[u8], out: &mut Vec<Found>) {
+        let n = h.len();
         let mut i = 0;
-        let mut prev_m = 0u64;
-        while i + 8 <= h.len() {
-            let x = u64::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3], h[i + 4], h[i + 5], h[i + 6], h[i + 7]]);
-            let m = digit_mask(x);
-            let plus = eq_mask(x, b'+');
-            let inside = m & (m >> 8) & (m >> 16) & (m >> 24);
-            let ext = (m << 24) | (prev_m >> 40);
-            let cross = ext & (ext >> 8) & (ext >> 16) & (ext >> 24) & 0x0000_0000_0080_8080;
-            let plus_digit = plus & ((m >> 8) | if h.get(i + 8).is_some_and(u8::is_ascii_digit) { HI << 56 } else { 0 });
-            if inside | cross | plus_digit == 0 {
-                prev_m = m;
+        // Digits that end the previous window (a run may cross into this one).
+        let mut carry = 0usize;
+        while i + 8 <= n {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&h[i..i + 8]);
+            let m = digit_mask(u64::from_le_bytes(word));
+            if m == 0 {
+                carry = 0;
                 i += 8;
                 continue;
             }
-            // The first candidate position in this window.
-            let at = if cross != 0 {
-                i - 3 + (cross.trailing_zeros() / 8) as usize
+            let lead = ((!m & HI).trailing_zeros() / 8) as usize;
+            let inside = m & (m >> 8) & (m >> 16) & (m >> 24);
+            let at = if carry > 0 && carry + lead >= 4 {
+                i - carry
+            } else if inside != 0 {
+                i + (inside.trailing_zeros() / 8) as usize
             } else {
-                i + ((inside | plus_digit).trailing_zeros() / 8) as usize
+                carry = ((!m & HI).leading_zeros() / 8) as usize;
+                i += 8;
+                continue;
             };
             let end = self.number_at(h, at, out);
-            let next = end.max(at + 1);
-            // Realign: everything before `next` is covered; the digits just
-            // before it belong to the token, so no run is carried over.
-            i = next;
-            prev_m = 0;
+            i = end.max(at + 1);
+            carry = 0;
         }
         // The last few bytes, one at a time.
-        while i < h.len() {
-            let run4 = i + 4 <= h.len() && h[i..i + 4].iter().all(u8::is_ascii_digit);
-            let plus = h[i] == b'+' && h.get(i + 1).is_some_and(u8::is_ascii_digit);
-            if run4 || plus {
+        while i < n {
+            if i + 4 <= n && h[i..i + 4].iter().all(u8::is_ascii_digit) {
                 let end = self.number_at(h, i, out);
                 i = end.max(i + 1);
             } else {
                 i += 1;
             }
         }
+        // International numbers may have no four-digit group (+33 1 23 45 67 89).
+        if self.rule(Detector::Phone).is_some() {
+            let mut pos = 0;
+            while let Some(o) = memchr::memchr(b'+', &h[pos..]) {
+                let at = pos + o;
+                pos = at + 1;
+                if h.get(at + 1).is_some_and(u8::is_ascii_digit) {
+                    pos = pos.max(self.number_at(h, at, out));
+                }
+            }
+        }
     }
 
     /// Classifies the number around `at`; returns where scanning goes on.
     fn number_at(&self, h: &[u8], at: usize, out: &mut Vec<Found>) -> usize {
+        // Most runs are parts of identifiers or lone numbers: skip them cheaply.
+        let mut re = at + 1;
+        while re < h.len() && h[re].is_ascii_digit() {
+            re += 1;
+        }
+        let joined_after = re + 1 < h.len() && is_sep(h[re]) && h[re + 1].is_ascii_digit();
+        let joined_before = at > 0 && (is_sep(h[at - 1]) || h[at - 1] == b'+');
+        if h[at] != b'+' && !joined_after && (word_before(h, at) || (!joined_before && re - at < 11)) {
+            return re;
+        }
         let (s, e) = number_token(h, at);
         let card = self.rule(Detector::CreditCard);
         let phone = self.rule(Detector::Phone);
@@ -459,12 +480,6 @@ fn digit_mask(x: u64) -> u64 {
     (((LO * (127 + 0x3A)).wrapping_sub(t)) & !x & (t + LO * (127 - 0x2F))) & HI
 }
 
-/// High bit of each byte lane equal to `b` (exact per lane).
-#[inline(always)]
-fn eq_mask(x: u64, b: u8) -> u64 {
-    let v = x ^ (LO * u64::from(b));
-    !(((v & !HI) + !HI) | v | !HI)
-}
 
 fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
@@ -833,13 +848,27 @@ fn private_key(h: &[u8], s: usize) -> Option<(usize, usize)> {
     Some((s, end))
 }
 
-/// Last two letters (lower-cased) of the secret names: a cheap first test for
+/// Last three letters (lower-cased) of the secret names: a cheap first test for
 /// the name before each `=` and `:`.
-fn secret_tail(a: u8, b: u8) -> bool {
+#[inline(always)]
+fn secret_tail(t: [u8; 3]) -> bool {
     matches!(
-        &[a.to_ascii_lowercase(), b.to_ascii_lowercase()],
-        b"rd" | b"wd" | b"se" | b"et" | b"en" | b"ey" | b"al" | b"ls" | b"on"
+        &[t[0] | 0x20, t[1] | 0x20, t[2] | 0x20],
+        b"ord" | b"swd" | b"pwd" | b"ase" | b"ret" | b"ken" | b"key" | b"ial" | b"als" | b"ion"
     )
+}
+
+/// The three bytes before the separator at `sep`, past a closing quote and blanks.
+#[inline(always)]
+fn name_tail(h: &[u8], sep: usize) -> Option<[u8; 3]> {
+    let mut e = sep;
+    while e > 0 && h[e - 1] == b' ' {
+        e -= 1;
+    }
+    if e > 0 && matches!(h[e - 1], b'"' | b'\'') {
+        e -= 1;
+    }
+    (e >= 3).then(|| [h[e - 3], h[e - 2], h[e - 1]])
 }
 
 /// A `name=value` / `name: value` / `"name":"value"` pair at the separator
@@ -853,7 +882,7 @@ fn secret_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
     if e > 0 && matches!(h[e - 1], b'"' | b'\'') {
         e -= 1;
     }
-    if e < 2 || !secret_tail(h[e - 2], h[e - 1]) {
+    if e < 3 || !secret_tail([h[e - 3], h[e - 2], h[e - 1]]) {
         return None;
     }
     let name = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
@@ -934,7 +963,8 @@ mod tests {
     fn masks_are_exact() {
         let x = u64::from_le_bytes(*b"a0/9:+z5");
         assert_eq!(digit_mask(x), 0x8000_0000_8000_8000);
-        assert_eq!(eq_mask(x, b'+'), 0x0000_8000_0000_0000);
+        let all = u64::from_le_bytes(*b"/0123:9@");
+        assert_eq!(digit_mask(all), 0x0080_0080_8080_8000);
     }
 
     #[test]

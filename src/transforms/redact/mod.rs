@@ -412,6 +412,7 @@ impl RedactConfig {
             failed: vec![0; n],
             found: Vec::new(),
             scratch: Vec::new(),
+            tokens: Vec::new(),
             clean: Vec::new(),
         })
     }
@@ -430,6 +431,8 @@ pub struct Redact {
     failed: Vec<u64>,
     found: Vec<Found>,
     scratch: Vec<Found>,
+    /// (string token, finding inside it) of the current line.
+    tokens: Vec<(Span, Found)>,
     /// Small added values (enrichment constants) already found clean.
     clean: Vec<Bytes>,
 }
@@ -603,6 +606,12 @@ impl Redact {
     /// `text` with every finding rewritten (findings relative to `text`).
     fn rewrite(&mut self, text: &[u8], found: &[Found], json_raw: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(text.len() + 16);
+        self.rewrite_into(text, found, json_raw, &mut out);
+        out
+    }
+
+    /// Appends `text` with every finding rewritten to `out`.
+    fn rewrite_into(&mut self, text: &[u8], found: &[Found], json_raw: bool, out: &mut Vec<u8>) {
         let mut pos = 0;
         for f in found {
             let (s, e) = (f.start as usize, (f.end as usize).min(text.len()));
@@ -610,7 +619,7 @@ impl Redact {
                 continue;
             }
             out.extend_from_slice(&text[pos..s]);
-            self.apply(f.rule, &text[s..e], json_raw, &mut out);
+            self.apply(f.rule, &text[s..e], json_raw, out);
             self.counts[f.rule as usize] += 1;
             if matches!(self.rules[f.rule as usize].act, Act::Drop) {
                 // A match in text cannot drop a field: masked instead.
@@ -619,7 +628,6 @@ impl Redact {
             pos = e;
         }
         out.extend_from_slice(&text[pos..]);
-        out
     }
 
     /// A whole value (decoded text) as a JSON string rewritten by rule `r`.
@@ -729,30 +737,28 @@ impl Redact {
             return;
         }
         let line = event.line.clone();
-        // Token → findings in it (findings are sorted, so tokens come in order).
-        let mut token_edits: Vec<(Span, Vec<Found>)> = Vec::new();
-        let mut whole: Vec<(Span, Option<Member>, u16, Span)> = Vec::new();
+        // (token, finding relative to the token's inside), in line order.
+        let mut tokens = std::mem::take(&mut self.tokens);
+        tokens.clear();
+        let mut whole: Vec<(Span, Option<Member>, u16)> = Vec::new();
         for f in found {
             if let Some((ks, _)) = f.key {
                 if let Place::Key { key, value, member } = locate(&line, members, ks as usize) {
                     let name = json::decode_str(&line[key.range()]);
                     if name.as_deref().is_some_and(detect::secret_name) {
-                        whole.push((value, member, f.rule, key));
+                        whole.push((value, member, f.rule));
                         continue;
                     }
                 }
             }
             if let Place::Value { token, .. } = locate(&line, members, f.start as usize) {
-                if f.end <= token.end - 1 && f.start > token.start && memchr::memchr(b'\\', &line[token.range()]).is_none() {
+                if f.end < token.end && f.start > token.start && memchr::memchr(b'\\', &line[token.range()]).is_none() {
                     let rel = Found {
                         start: f.start - token.start - 1,
                         end: f.end - token.start - 1,
                         ..*f
                     };
-                    match token_edits.last_mut() {
-                        Some((t, list)) if *t == token => list.push(rel),
-                        _ => token_edits.push((token, vec![rel])),
-                    }
+                    tokens.push((token, rel));
                 }
             }
         }
@@ -761,7 +767,7 @@ impl Redact {
                 .iter()
                 .any(|e| !e.at.is_empty() && e.at.start <= span.start && span.end <= e.at.end)
         };
-        for (value, member, rule, _key) in whole {
+        for (value, member, rule) in whole {
             if covered(event, value) || line[value.range()] == *b"null" {
                 continue;
             }
@@ -785,17 +791,25 @@ impl Redact {
                 op: EditOp::Replace(replacement),
             });
         }
-        for (token, list) in token_edits {
+        let mut rel: Vec<Found> = Vec::new();
+        let mut k = 0;
+        while k < tokens.len() {
+            let token = tokens[k].0;
+            rel.clear();
+            while k < tokens.len() && tokens[k].0 == token {
+                rel.push(tokens[k].1);
+                k += 1;
+            }
             if covered(event, token) {
                 continue;
             }
             let inner = &line[token.start as usize + 1..token.end as usize - 1];
-            let drop = list.iter().any(|f| matches!(self.rules[f.rule as usize].act, Act::Drop));
+            let drop = rel.iter().any(|f| matches!(self.rules[f.rule as usize].act, Act::Drop));
             if drop {
                 if let Place::Value { member: Some(m), .. } = locate(&line, members, token.start as usize + 1) {
                     let name = json::decode_str(&line[m.key.range()]).map(|c| c.into_owned());
                     if let Some(name) = name.and_then(|n| String::from_utf8(n).ok()) {
-                        for f in &list {
+                        for f in &rel {
                             self.counts[f.rule as usize] += 1;
                         }
                         EventMut { event, members }.remove(&FieldPath::top(&name));
@@ -803,16 +817,16 @@ impl Redact {
                     }
                 }
             }
-            let rewritten = self.rewrite(inner, &list, true);
-            let mut bytes = Vec::with_capacity(rewritten.len() + 2);
+            let mut bytes = Vec::with_capacity(inner.len() + 16);
             bytes.push(b'"');
-            bytes.extend_from_slice(&rewritten);
+            self.rewrite_into(inner, &rel, true, &mut bytes);
             bytes.push(b'"');
             event.push_edit(Edit {
                 at: token,
                 op: EditOp::Replace(Bytes::from(bytes)),
             });
         }
+        self.tokens = tokens;
         if escapes {
             self.escaped_strings(s, event, members, &line);
         }
