@@ -225,7 +225,8 @@ impl ParseKv {
         };
         self.pairs.clear();
         kv::scan(&text, &self.syntax, &mut self.pairs);
-        if self.pairs.is_empty() {
+        // Bare words alone are prose, not logfmt: at least one real pair.
+        if self.pairs.iter().all(|p| p.value.is_none()) {
             return false;
         }
         for p in &self.pairs {

@@ -3,7 +3,6 @@
 //! copied); added values are encoded once, or rendered from a template
 //! (`"{{ service }}-{{ environment }}"`, strftime from the event time).
 
-use bytes::Bytes;
 use serde::Deserialize;
 
 use super::{Transform, TransformContext};
