@@ -6,15 +6,16 @@
 //! [`event::Event`]s moving through bounded channels:
 //!
 //! ```text
-//!  sources/ (file, stdin)          transforms/ (parse_json, parse_regex,        sinks/ (file, stdout)
-//!  read into a BytesMut,   ──▶     enrich, redact, filter_level): record   ──▶  serialize each line with
-//!  frame lines (codecs/)           ranges and edits, never re-encode            its edits applied (event/encode)
+//!  sources/ (file, stdin)          transforms/ (parsers, enrich, redact,         sinks/ (file, stdout)
+//!  read into a BytesMut,   ──▶     route, filter, ...): record ranges      ──▶  serialize each line with
+//!  frame lines (codecs/)           and edits, never re-encode                   its edits applied (event/encode)
 //! ```
 //!
 //! * [`event`] — an event is a `Bytes` slice of the read buffer plus ranges of the
 //!   fields a parser found and the *edits* transforms made; an event nobody changed
 //!   is written out byte for byte.
-//! * [`codecs`] — line framing over a reusable buffer and the JSON scanner.
+//! * [`codecs`] — line framing over a reusable buffer, the JSON scanner and the
+//!   key/value (logfmt) scanner.
 //! * [`config`] — TOML pipelines: `${VAR}` interpolation, typed component configs and
 //!   pure validation that reports every error with file, component, key and position.
 //! * [`pipeline`] — builds the graph, runs each component on its own thread with
@@ -23,7 +24,8 @@
 //! * [`sources`], [`transforms`], [`sinks`] — the components; they never import one
 //!   another, only `pipeline` and `config` know all of them.
 //! * [`checkpoint`] — durable, atomically written records of acknowledged offsets.
-//! * [`telemetry`] — the agent's own logs and per-component counters.
+//! * [`telemetry`] — the agent's own logs, per-component counters and the labeled
+//!   counters/histograms transforms define (redaction per rule, `log_to_metric`).
 //! * [`cli`] / [`app`] — argument parsing, exit codes and the commands.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]

@@ -231,6 +231,7 @@ impl Transform for AddFields {
 mod tests {
     use super::*;
     use crate::codecs::json;
+    use bytes::Bytes;
     use crate::event::{AckToken, Event, Root, Span, Stream, encode};
     use std::sync::Arc;
 
