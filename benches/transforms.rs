@@ -49,7 +49,9 @@ fn batches(events: &[Event]) -> Vec<Batch> {
 
 fn transform(ty: &str, toml_text: &str) -> Box<dyn Transform> {
     let de = toml::de::ValueDeserializer::parse(toml_text).expect("bench config");
-    let config = TransformConfig::parse(ty, de).expect("known type").expect("valid config");
+    let config = TransformConfig::parse(ty, de)
+        .expect("known type")
+        .expect("valid config");
     transforms::build(&config, TransformContext::detached(ty)).expect("builds")
 }
 
@@ -63,7 +65,13 @@ fn parsed(events: &[Event]) -> Vec<Batch> {
     bs
 }
 
-fn bench_one(c: &mut Criterion, name: &str, bytes: usize, input: &[Batch], mut t: Box<dyn Transform>) {
+fn bench_one(
+    c: &mut Criterion,
+    name: &str,
+    bytes: usize,
+    input: &[Batch],
+    mut t: Box<dyn Transform>,
+) {
     let mut group = c.benchmark_group("transforms");
     group.throughput(Throughput::Bytes(bytes as u64));
     group.sample_size(10);
@@ -95,33 +103,119 @@ fn benches(c: &mut Criterion) {
     let syslog_batches = batches(&frame(&syslog));
 
     // Parsers, from framed lines.
-    bench_one(c, "parse_json", json.len(), &raw_json, transform("parse_json", "{ time_key = \"timestamp\" }"));
-    bench_one(c, "parse_regex_nginx_combined", nginx.len(), &nginx_batches, transform("parse_regex", "{ preset = \"nginx_combined\" }"));
-    bench_one(c, "parse_regex_syslog_rfc3164", syslog.len(), &syslog_batches, transform("parse_regex", "{ preset = \"syslog_rfc3164\" }"));
-    bench_one(c, "parse_logfmt", logfmt.len(), &logfmt_batches, transform("parse_logfmt", "{ types = { status = \"int\" } }"));
-    bench_one(c, "parse_kv", logfmt.len(), &logfmt_batches, transform("parse_kv", "{}"));
+    bench_one(
+        c,
+        "parse_json",
+        json.len(),
+        &raw_json,
+        transform("parse_json", "{ time_key = \"timestamp\" }"),
+    );
+    bench_one(
+        c,
+        "parse_regex_nginx_combined",
+        nginx.len(),
+        &nginx_batches,
+        transform("parse_regex", "{ preset = \"nginx_combined\" }"),
+    );
+    bench_one(
+        c,
+        "parse_regex_syslog_rfc3164",
+        syslog.len(),
+        &syslog_batches,
+        transform("parse_regex", "{ preset = \"syslog_rfc3164\" }"),
+    );
+    bench_one(
+        c,
+        "parse_logfmt",
+        logfmt.len(),
+        &logfmt_batches,
+        transform("parse_logfmt", "{ types = { status = \"int\" } }"),
+    );
+    bench_one(
+        c,
+        "parse_kv",
+        logfmt.len(),
+        &logfmt_batches,
+        transform("parse_kv", "{}"),
+    );
 
     // Transforms, on parsed JSON.
     let n = json.len();
     let on_json: [(&str, &str, &str); 15] = [
-        ("enrich", "enrich", "{ host_field = \"server_name\", path_pattern = '/(?P<service_name>[^/.]+)\\.log$', fields = { environment = \"production\" } }"),
-        ("redact_paths", "redact", "{ paths = [\"req.headers.authorization\", \"user.email\", \"email\"] }"),
-        ("redact_all_detectors", "redact", "{ detectors = [\"all\"] }"),
-        ("redact_all_detectors_and_paths", "redact", "{ detectors = [\"all\"], paths = [\"req.headers.authorization\", \"user.email\"] }"),
+        (
+            "enrich",
+            "enrich",
+            "{ host_field = \"server_name\", path_pattern = '/(?P<service_name>[^/.]+)\\.log$', fields = { environment = \"production\" } }",
+        ),
+        (
+            "redact_paths",
+            "redact",
+            "{ paths = [\"req.headers.authorization\", \"user.email\", \"email\"] }",
+        ),
+        (
+            "redact_all_detectors",
+            "redact",
+            "{ detectors = [\"all\"] }",
+        ),
+        (
+            "redact_all_detectors_and_paths",
+            "redact",
+            "{ detectors = [\"all\"], paths = [\"req.headers.authorization\", \"user.email\"] }",
+        ),
         ("filter_level", "filter_level", "{ min_level = \"info\" }"),
-        ("filter", "filter", "{ drop_if = { field = \"metadata.path\", starts_with = \"/health\" } }"),
-        ("route", "route", "{ routes = { errors = { min_level = \"error\" }, api = { field = \"service\", equals = \"api\" } } }"),
+        (
+            "filter",
+            "filter",
+            "{ drop_if = { field = \"metadata.path\", starts_with = \"/health\" } }",
+        ),
+        (
+            "route",
+            "route",
+            "{ routes = { errors = { min_level = \"error\" }, api = { field = \"service\", equals = \"api\" } } }",
+        ),
         ("sample", "sample", "{ rate = 10 }"),
-        ("throttle", "throttle", "{ rate = 1000000, key = \"{{ service }}\" }"),
-        ("remove_fields", "remove_fields", "{ fields = [\"traceId\", \"context.caseId\"] }"),
-        ("rename_fields", "rename_fields", "{ fields = { requestId = \"request_id\" } }"),
-        ("add_fields", "add_fields", "{ fields = { index = \"{{ service }}-%Y.%m.%d\", team = \"core\" } }"),
-        ("log_to_metric", "log_to_metric", "{ metrics = [{ type = \"counter\", name = \"events_total\", labels = { level = \"{{ level }}\", service = \"{{ service }}\" } }, { type = \"histogram\", name = \"duration_seconds\", field = \"duration\", scale = 0.001 }] }"),
-        ("parse_json_nested_field", "parse_json", "{ field = \"context\", target = \"ctx\" }"),
-        ("timestamp_strftime", "parse_json", "{ time_key = \"timestamp\", time_format = \"%Y-%m-%dT%H:%M:%S%.fZ\" }"),
+        (
+            "throttle",
+            "throttle",
+            "{ rate = 1000000, key = \"{{ service }}\" }",
+        ),
+        (
+            "remove_fields",
+            "remove_fields",
+            "{ fields = [\"traceId\", \"context.caseId\"] }",
+        ),
+        (
+            "rename_fields",
+            "rename_fields",
+            "{ fields = { requestId = \"request_id\" } }",
+        ),
+        (
+            "add_fields",
+            "add_fields",
+            "{ fields = { index = \"{{ service }}-%Y.%m.%d\", team = \"core\" } }",
+        ),
+        (
+            "log_to_metric",
+            "log_to_metric",
+            "{ metrics = [{ type = \"counter\", name = \"events_total\", labels = { level = \"{{ level }}\", service = \"{{ service }}\" } }, { type = \"histogram\", name = \"duration_seconds\", field = \"duration\", scale = 0.001 }] }",
+        ),
+        (
+            "parse_json_nested_field",
+            "parse_json",
+            "{ field = \"context\", target = \"ctx\" }",
+        ),
+        (
+            "timestamp_strftime",
+            "parse_json",
+            "{ time_key = \"timestamp\", time_format = \"%Y-%m-%dT%H:%M:%S%.fZ\" }",
+        ),
     ];
     for (name, ty, cfg) in on_json {
-        let input = if ty == "parse_json" && name == "timestamp_strftime" { &raw_json } else { &parsed_json };
+        let input = if ty == "parse_json" && name == "timestamp_strftime" {
+            &raw_json
+        } else {
+            &parsed_json
+        };
         bench_one(c, name, n, input, transform(ty, cfg));
     }
 
@@ -130,7 +224,7 @@ fn benches(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(n as u64));
     group.sample_size(10);
     group.bench_function("default_chain", |b| {
-        let mut chain = vec![
+        let mut chain = [
             transform("parse_json", "{ time_key = \"timestamp\" }"),
             transform("enrich", "{ host_field = \"server_name\", path_pattern = '/(?P<service_name>[^/.]+)\\.log$', fields = { environment = \"production\" } }"),
             transform("redact", "{ detectors = [\"all\"], paths = [\"req.headers.authorization\", \"user.email\"] }"),

@@ -91,5 +91,8 @@ fn untouched_events_cost_no_allocation_per_line() {
     // The counter counts: an event that is changed does allocate.
     let mut enrich = transform("enrich", "{ fields = { env = \"prod\" } }");
     let n = allocations(|| enrich.process(&mut b));
-    assert!(n >= (LINES * 3 / 4) as u64, "expected allocations for edits, got {n}");
+    assert!(
+        n >= (LINES * 3 / 4) as u64,
+        "expected allocations for edits, got {n}"
+    );
 }

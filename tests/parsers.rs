@@ -17,7 +17,9 @@ fn matches(want: &serde_json::Value, got: &serde_json::Value) -> bool {
     match (want, got) {
         (serde_json::Value::String(w), _) if w == "<any>" => true,
         (serde_json::Value::Object(w), serde_json::Value::Object(g)) => {
-            w.len() == g.len() && w.iter().all(|(k, v)| g.get(k).is_some_and(|gv| matches(v, gv)))
+            w.len() == g.len()
+                && w.iter()
+                    .all(|(k, v)| g.get(k).is_some_and(|gv| matches(v, gv)))
         }
         _ => want == got,
     }
@@ -32,7 +34,11 @@ fn every_parser_fixture_gives_its_expected_ndjson() {
         .filter(|p| p.is_dir())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 12, "expected a fixture per parser, found {}", cases.len());
+    assert!(
+        cases.len() >= 12,
+        "expected a fixture per parser, found {}",
+        cases.len()
+    );
     for case in cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let input = std::fs::read(case.join("input.log")).unwrap();
@@ -51,11 +57,17 @@ fn every_parser_fixture_gives_its_expected_ndjson() {
         drop(stdin);
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{name}: exit {:?}\n{stderr}", out.status);
+        assert!(
+            out.status.success(),
+            "{name}: exit {:?}\n{stderr}",
+            out.status
+        );
         let got: Vec<serde_json::Value> = String::from_utf8(out.stdout)
             .unwrap()
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: bad JSON {e}: {l}")))
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: bad JSON {e}: {l}"))
+            })
             .collect();
         let want: Vec<serde_json::Value> = std::fs::read_to_string(case.join("expected.ndjson"))
             .unwrap()
@@ -64,7 +76,11 @@ fn every_parser_fixture_gives_its_expected_ndjson() {
             .collect();
         assert_eq!(got.len(), want.len(), "{name}: line count\n{got:#?}");
         for (i, (w, g)) in want.iter().zip(&got).enumerate() {
-            assert!(matches(w, g), "{name} line {}:\n want {w}\n  got {g}", i + 1);
+            assert!(
+                matches(w, g),
+                "{name} line {}:\n want {w}\n  got {g}",
+                i + 1
+            );
         }
     }
 }

@@ -42,7 +42,11 @@ fn nginx_pipeline_routes_errors_end_to_end() {
     // The fixture has 21 4xx and 3 5xx lines (fixtures/README.md).
     assert_eq!(errors.len(), 24);
     assert!(errors.iter().all(|e| e["status"].as_u64().unwrap() >= 400));
-    assert!(access.iter().all(|e| e["status"].is_u64() && e["method"].is_string()));
+    assert!(
+        access
+            .iter()
+            .all(|e| e["status"].is_u64() && e["method"].is_string())
+    );
     assert_eq!(access.iter().filter(|e| e["remote_user"] != "-").count(), 2);
 }
 
@@ -64,14 +68,16 @@ impl Sink for Collect {
 fn nginx_pipeline_counts_status_classes() {
     let data = tempfile::tempdir().unwrap();
     let path = repo().join("pipelines/nginx-metrics.toml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("fixtures/", &format!("{}/", repo().join("fixtures").display()));
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "fixtures/",
+        &format!("{}/", repo().join("fixtures").display()),
+    );
     let data_dir = data.path().display().to_string();
-    let config = logagent::config::load_texts(&[(PathBuf::from("nginx-metrics.toml"), text)], |name| {
-        (name == "LOGAGENT_DATA_DIR").then(|| data_dir.clone())
-    })
-    .unwrap();
+    let config =
+        logagent::config::load_texts(&[(PathBuf::from("nginx-metrics.toml"), text)], |name| {
+            (name == "LOGAGENT_DATA_DIR").then(|| data_dir.clone())
+        })
+        .unwrap();
     let mut overrides: HashMap<String, Box<dyn Sink>> = HashMap::new();
     let access = Collect::default();
     let errors = Collect::default();
@@ -87,14 +93,21 @@ fn nginx_pipeline_counts_status_classes() {
     .unwrap();
     let registry = topology.registry().clone();
     let (_tx, stop) = no_stop();
-    assert_eq!(topology.wait(&stop, Duration::from_secs(30)), Outcome::Drained);
+    assert_eq!(
+        topology.wait(&stop, Duration::from_secs(30)),
+        Outcome::Drained
+    );
     let requests = registry.labeled().get("nginx_http_requests_total").unwrap();
     let by_class = |class: &str| -> f64 {
         requests
             .all_series()
             .iter()
             .filter(|(labels, _)| labels[1] == class)
-            .map(|(labels, _)| requests.counter_value(&[labels[0].as_str(), labels[1].as_str()]).unwrap())
+            .map(|(labels, _)| {
+                requests
+                    .counter_value(&[labels[0].as_str(), labels[1].as_str()])
+                    .unwrap()
+            })
             .sum()
     };
     // Label order is by name: method, status.
@@ -104,9 +117,21 @@ fn nginx_pipeline_counts_status_classes() {
     assert_eq!(by_class("4xx"), 21.0);
     assert_eq!(by_class("5xx"), 3.0);
     let text = registry.labeled().render_prometheus();
-    assert!(text.contains("# TYPE nginx_http_response_size_bytes histogram"), "{text}");
-    assert!(text.contains("nginx_http_response_size_bytes_count 150"), "{text}");
-    let events = |c: &Collect| c.0.lock().unwrap().iter().map(|b| b.events.len()).sum::<usize>();
+    assert!(
+        text.contains("# TYPE nginx_http_response_size_bytes histogram"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nginx_http_response_size_bytes_count 150"),
+        "{text}"
+    );
+    let events = |c: &Collect| {
+        c.0.lock()
+            .unwrap()
+            .iter()
+            .map(|b| b.events.len())
+            .sum::<usize>()
+    };
     assert_eq!(events(&access), 150);
     assert_eq!(events(&errors), 24);
 }
@@ -143,7 +168,12 @@ fn pino_pipeline_applies_the_seed_redact_paths() {
         let id = l["user"]["id"].as_str().unwrap();
         assert!(id.starts_with("hmac:") && id.len() == 21, "{id}");
     }
-    assert!(lines.iter().filter(|l| l.pointer("/req/headers/authorization").is_some()).all(|l| l["req"]["headers"]["authorization"] == "[REDACTED]"));
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.pointer("/req/headers/authorization").is_some())
+            .all(|l| l["req"]["headers"]["authorization"] == "[REDACTED]")
+    );
 
     // Without the key the pipeline refuses to start, naming the key's source.
     std::fs::remove_dir_all(dir.path().join("out")).unwrap();

@@ -58,7 +58,13 @@ fn xorshift(seed: &mut u64) -> u64 {
 
 /// About `bytes` bytes of nginx `combined` access-log lines.
 pub fn nginx(bytes: usize) -> Vec<u8> {
-    let paths = ["/api/cases/825", "/static/img/logo.svg", "/api/auth/login", "/health", "/api/processes/780/replan"];
+    let paths = [
+        "/api/cases/825",
+        "/static/img/logo.svg",
+        "/api/auth/login",
+        "/health",
+        "/api/processes/780/replan",
+    ];
     let agents = [
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
         "curl/8.5.0",

@@ -109,7 +109,10 @@ pub fn scan(text: &[u8], syntax: &Syntax, out: &mut Vec<Pair>) {
             Some(&q @ (b'"' | b'\'')) => quoted(text, i, q),
             _ => {
                 let end = if ws_fields {
-                    text[i..].iter().position(|b| is_space(*b)).map_or(n, |p| i + p)
+                    text[i..]
+                        .iter()
+                        .position(|b| is_space(*b))
+                        .map_or(n, |p| i + p)
                 } else {
                     memmem::find(&text[i..], fsep).map_or(n, |p| i + p)
                 };
@@ -200,8 +203,12 @@ mod tests {
                 let key = String::from_utf8_lossy(&b[p.key.range()]).into_owned();
                 let value = p.value.map(|v| {
                     let raw = &b[v.range()];
-                    String::from_utf8_lossy(&if p.escaped { unescape(raw) } else { raw.to_vec() })
-                        .into_owned()
+                    String::from_utf8_lossy(&if p.escaped {
+                        unescape(raw)
+                    } else {
+                        raw.to_vec()
+                    })
+                    .into_owned()
                 });
                 (key, value)
             })
@@ -252,13 +259,20 @@ mod tests {
         };
         assert_eq!(
             pairs("user: alice, action : 'log in', note, ip:10.0.0.1", &s),
-            [kv("user", "alice"), kv("action", "log in"), kv("ip", "10.0.0.1")]
+            [
+                kv("user", "alice"),
+                kv("action", "log in"),
+                kv("ip", "10.0.0.1")
+            ]
         );
         let s = Syntax {
             field_separator: b"&".to_vec(),
             value_separator: b"=".to_vec(),
             bare_keys: false,
         };
-        assert_eq!(pairs("a=1&b=&c=x y", &s), [kv("a", "1"), kv("b", ""), kv("c", "x y")]);
+        assert_eq!(
+            pairs("a=1&b=&c=x y", &s),
+            [kv("a", "1"), kv("b", ""), kv("c", "x y")]
+        );
     }
 }

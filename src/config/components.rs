@@ -13,20 +13,20 @@ use crate::sinks::stdout::StdoutSinkConfig;
 use crate::sources::file::FileSourceConfig;
 use crate::sources::stdin::StdinSourceConfig;
 use crate::transforms::enrich::EnrichConfig;
+use crate::transforms::filter::FilterConfig;
 use crate::transforms::filter_level::FilterLevelConfig;
+use crate::transforms::log_to_metric::LogToMetricConfig;
 use crate::transforms::parse_json::ParseJsonConfig;
+use crate::transforms::parse_kv::ParseKvConfig;
+use crate::transforms::parse_kv::ParseLogfmtConfig;
 use crate::transforms::parse_regex::ParseRegexConfig;
 use crate::transforms::redact::RedactConfig;
-use crate::transforms::parse_kv::ParseLogfmtConfig;
-use crate::transforms::parse_kv::ParseKvConfig;
+use crate::transforms::route::RouteConfig;
+use crate::transforms::sample::SampleConfig;
+use crate::transforms::shape::AddFieldsConfig;
 use crate::transforms::shape::RemoveFieldsConfig;
 use crate::transforms::shape::RenameFieldsConfig;
-use crate::transforms::shape::AddFieldsConfig;
-use crate::transforms::filter::FilterConfig;
-use crate::transforms::sample::SampleConfig;
 use crate::transforms::throttle::ThrottleConfig;
-use crate::transforms::route::RouteConfig;
-use crate::transforms::log_to_metric::LogToMetricConfig;
 
 /// Deserializes the rest of a component table into the variant named by `type`.
 macro_rules! parse_variant {

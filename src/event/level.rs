@@ -41,7 +41,10 @@ impl LevelReader {
                         "pattern",
                         format!(
                             "invalid regular expression: {}",
-                            e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                            e.to_string()
+                                .split_whitespace()
+                                .collect::<Vec<_>>()
+                                .join(" ")
                         ),
                     )
                 })?)
@@ -74,12 +77,18 @@ impl LevelReader {
         let [message, msg] = &self.message;
         let text = match event.root {
             Root::Text => access::get(event, members, message)?,
-            Root::Json { .. } => access::get(event, members, message)
-                .or_else(|| access::get(event, members, msg))?,
+            Root::Json { .. } => {
+                access::get(event, members, message).or_else(|| access::get(event, members, msg))?
+            }
         };
         let text = text.text();
         let caps = re.captures(&text)?;
-        let m = caps.iter().skip(1).flatten().next().or_else(|| caps.get(0))?;
+        let m = caps
+            .iter()
+            .skip(1)
+            .flatten()
+            .next()
+            .or_else(|| caps.get(0))?;
         Level::from_text(m.as_bytes())
     }
 

@@ -111,10 +111,7 @@ impl KeyFilter {
             }
             let key = m.key_raw(line);
             let bit = KeyFilter::bit(key);
-            if bits & bit != 0
-                && unique
-                && members[..i].iter().any(|o| o.key_raw(line) == key)
-            {
+            if bits & bit != 0 && unique && members[..i].iter().any(|o| o.key_raw(line) == key) {
                 unique = false;
             }
             bits |= bit;

@@ -116,12 +116,11 @@ impl Template {
                 let inner = &after[..close];
                 let (field, filter) = match inner.split_once('|') {
                     Some((f, name)) => {
-                        let filter = Filter::parse(name.trim()).ok_or_else(|| {
-                            TemplateError::BadFilter {
+                        let filter =
+                            Filter::parse(name.trim()).ok_or_else(|| TemplateError::BadFilter {
                                 template: text.to_owned(),
                                 filter: name.trim().to_owned(),
-                            }
-                        })?;
+                            })?;
                         (f, Some(filter))
                     }
                     None => (inner, None),
@@ -295,8 +294,11 @@ mod tests {
 
     #[test]
     fn filters() {
-        let t = Template::parse("{{ status | status_class }}/{{ level|level }}/{{ svc | upper }}", false)
-            .unwrap();
+        let t = Template::parse(
+            "{{ status | status_class }}/{{ level|level }}/{{ svc | upper }}",
+            false,
+        )
+        .unwrap();
         let (ev, m) = json_event(r#"{"status":404,"level":50,"svc":"api"}"#);
         let mut s = String::new();
         t.render(&ev, &m, 0, &mut s);

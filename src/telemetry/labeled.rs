@@ -26,7 +26,9 @@ pub enum RegistryError {
         name: String,
     },
     /// The name or a label name is not a valid Prometheus identifier.
-    #[error("{what} {name:?} is not a valid Prometheus name (letters, digits, '_', not starting with a digit)")]
+    #[error(
+        "{what} {name:?} is not a valid Prometheus name (letters, digits, '_', not starting with a digit)"
+    )]
     BadName {
         /// `metric name` or `label name`.
         what: &'static str,
@@ -150,6 +152,9 @@ impl Series {
     }
 }
 
+/// Series by their joined label values: (label values, series).
+type SeriesMap = HashMap<Box<str>, (Vec<String>, Arc<Series>)>;
+
 /// All series of one metric name.
 #[derive(Debug)]
 pub struct Family {
@@ -159,7 +164,7 @@ pub struct Family {
     bounds: Arc<[f64]>,
     label_names: Vec<String>,
     max_series: usize,
-    series: Mutex<HashMap<Box<str>, (Vec<String>, Arc<Series>)>>,
+    series: Mutex<SeriesMap>,
     overflow: AtomicU64,
 }
 
@@ -174,7 +179,7 @@ impl Family {
         &self.label_names
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, (Vec<String>, Arc<Series>)>> {
+    fn lock(&self) -> MutexGuard<'_, SeriesMap> {
         self.series.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -440,12 +445,30 @@ mod tests {
             s.record(v);
         }
         let text = r.render_prometheus();
-        assert!(text.contains("# TYPE redact_matches_total counter"), "{text}");
-        assert!(text.contains("redact_matches_total{rule=\"email\"} 2"), "{text}");
-        assert!(text.contains("redact_matches_total{rule=\"e\\\"x\"} 1"), "{text}");
-        assert!(text.contains("request_seconds_bucket{le=\"0.1\"} 1"), "{text}");
-        assert!(text.contains("request_seconds_bucket{le=\"1\"} 2"), "{text}");
-        assert!(text.contains("request_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
+        assert!(
+            text.contains("# TYPE redact_matches_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("redact_matches_total{rule=\"email\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("redact_matches_total{rule=\"e\\\"x\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("request_seconds_bucket{le=\"0.1\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("request_seconds_bucket{le=\"1\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("request_seconds_bucket{le=\"+Inf\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("request_seconds_count 3"), "{text}");
         assert!(text.contains("request_seconds_sum 5.55"), "{text}");
     }

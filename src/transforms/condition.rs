@@ -183,7 +183,10 @@ impl ConditionConfig {
             ));
         }
         if let Some(v) = &self.not_equals {
-            tests.push(("not_equals", FieldTest::NotEquals(LiteralValue(Literal::new(v)))));
+            tests.push((
+                "not_equals",
+                FieldTest::NotEquals(LiteralValue(Literal::new(v))),
+            ));
         }
         if let Some(vs) = &self.one_of {
             tests.push((
@@ -198,7 +201,10 @@ impl ConditionConfig {
                     key("matches"),
                     format!(
                         "invalid regular expression: {}",
-                        e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                        e.to_string()
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     ),
                 )),
             }
@@ -249,16 +255,18 @@ impl ConditionConfig {
             || self.level_pattern.is_some()
         {
             let mut resolve = |name: &str, spec: &Option<LevelSpec>| match spec {
-                Some(s) => match s.resolve() {
-                    Some(l) => Some(l),
-                    None => {
-                        errors.push(KeyError::new(
+                Some(s) => {
+                    match s.resolve() {
+                        Some(l) => Some(l),
+                        None => {
+                            errors.push(KeyError::new(
                             key(name),
                             format!("unknown level {s} (expected one of {LEVEL_NAMES}, or 10-60 / 0-7)"),
                         ));
-                        None
+                            None
+                        }
                     }
-                },
+                }
                 None => None,
             };
             let min = resolve("min_level", &self.min_level);
@@ -279,7 +287,11 @@ impl ConditionConfig {
                     max,
                 }),
                 Err((k, m)) => errors.push(KeyError::new(
-                    key(if k == "field" { "level_field" } else { "level_pattern" }),
+                    key(if k == "field" {
+                        "level_field"
+                    } else {
+                        "level_pattern"
+                    }),
                     m,
                 )),
             }
@@ -428,7 +440,10 @@ pub(crate) mod tests {
             "all = [{ field = \"a\", equals = 1 }, { field = \"b\", equals = 2 }]",
             r#"{"b":2}"#
         ));
-        assert!(holds("not = { field = \"a\", exists = true }", r#"{"b":2}"#));
+        assert!(holds(
+            "not = { field = \"a\", exists = true }",
+            r#"{"b":2}"#
+        ));
         assert!(holds("", r#"{"b":2}"#), "an empty condition holds");
     }
 
@@ -436,7 +451,11 @@ pub(crate) mod tests {
     fn reports_bad_conditions_by_key() {
         let bad = |s: &str| -> Vec<String> {
             let cfg: ConditionConfig = toml::from_str(s).unwrap();
-            cfg.build("routes.x").unwrap_err().into_iter().map(|e| e.key).collect()
+            cfg.build("routes.x")
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.key)
+                .collect()
         };
         assert_eq!(bad("equals = 1"), ["routes.x.equals"]);
         assert_eq!(bad("field = \"a\""), ["routes.x.field"]);

@@ -128,7 +128,10 @@ pub fn typed_value(text: &Bytes, in_line: bool, span: Span, ty: FieldType) -> (V
                 if let Some(v) = number(is_json_number(raw)) {
                     return (v, false);
                 }
-                if let Some(n) = std::str::from_utf8(t).ok().and_then(|s| s.parse::<i64>().ok()) {
+                if let Some(n) = std::str::from_utf8(t)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                {
                     return (Value::Json(Bytes::from(n.to_string())), false);
                 }
             }
@@ -155,7 +158,9 @@ pub fn typed_value(text: &Bytes, in_line: bool, span: Span, ty: FieldType) -> (V
                 lower.make_ascii_lowercase();
             }
             match &lower[..t.len().min(5)] {
-                b"true" | b"yes" | b"on" | b"1" => (Value::Json(Bytes::from_static(b"true")), false),
+                b"true" | b"yes" | b"on" | b"1" => {
+                    (Value::Json(Bytes::from_static(b"true")), false)
+                }
                 b"false" | b"no" | b"off" | b"0" => {
                     (Value::Json(Bytes::from_static(b"false")), false)
                 }

@@ -15,16 +15,18 @@ use crate::event::Batch;
 pub struct FilterConfig {
     /// Keep only events for which this holds.
     #[serde(default, alias = "condition")]
-    pub keep_if: Option<ConditionConfig>,
+    pub keep_if: Option<Box<ConditionConfig>>,
     /// Drop the events for which this holds.
     #[serde(default)]
-    pub drop_if: Option<ConditionConfig>,
+    pub drop_if: Option<Box<ConditionConfig>>,
 }
 
 impl FilterConfig {
     /// Checks the condition.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Compiles the condition.
@@ -100,13 +102,17 @@ mod tests {
         let drop: FilterConfig =
             toml::from_str("drop_if = { field = \"path\", equals = \"/health\" }").unwrap();
         let mut b = make();
-        drop.build(TransformContext::detached("f")).unwrap().process(&mut b);
+        drop.build(TransformContext::detached("f"))
+            .unwrap()
+            .process(&mut b);
         let kept: Vec<Bytes> = b.events.iter().map(|e| e.line.clone()).collect();
         assert_eq!(kept, [&br#"{"path":"/api"}"#[..], b"GET /health"]);
         let keep: FilterConfig =
             toml::from_str("condition = { field = \"message\", contains = \"health\" }").unwrap();
         let mut b = make();
-        keep.build(TransformContext::detached("f")).unwrap().process(&mut b);
+        keep.build(TransformContext::detached("f"))
+            .unwrap()
+            .process(&mut b);
         assert_eq!(b.events.len(), 1);
         let none: FilterConfig = toml::from_str("").unwrap();
         assert_eq!(none.check()[0].key, "keep_if");

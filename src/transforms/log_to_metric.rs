@@ -31,7 +31,9 @@ use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
 
 /// Prometheus' default histogram buckets (seconds).
-pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// The kind of a derived metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -88,35 +90,54 @@ pub struct LogToMetricConfig {
 impl LogToMetricConfig {
     /// Checks the metrics.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Registers the metrics and compiles labels and conditions.
     pub fn build(&self, ctx: TransformContext) -> Result<LogToMetric, Vec<KeyError>> {
         let mut errors = Vec::new();
         if self.metrics.is_empty() {
-            errors.push(KeyError::new("metrics", "must define at least one metric ([[transforms.ID.metrics]])"));
+            errors.push(KeyError::new(
+                "metrics",
+                "must define at least one metric ([[transforms.ID.metrics]])",
+            ));
         }
         let mut metrics = Vec::new();
         for (i, m) in self.metrics.iter().enumerate() {
             let key = |k: &str| format!("metrics[{i}].{k}");
             let before = errors.len();
             let field = match &m.field {
-                Some(f) => super::parse_path(&key("field"), f).map_err(|e| errors.extend(e)).ok(),
+                Some(f) => super::parse_path(&key("field"), f)
+                    .map_err(|e| errors.extend(e))
+                    .ok(),
                 None => None,
             };
             if m.kind == MetricType::Histogram && m.field.is_none() {
-                errors.push(KeyError::new(key("field"), "a histogram needs the field it observes"));
+                errors.push(KeyError::new(
+                    key("field"),
+                    "a histogram needs the field it observes",
+                ));
             }
             if m.kind == MetricType::Counter && m.buckets.is_some() {
-                errors.push(KeyError::new(key("buckets"), "only histograms have buckets"));
+                errors.push(KeyError::new(
+                    key("buckets"),
+                    "only histograms have buckets",
+                ));
             }
-            let buckets = m.buckets.clone().unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
+            let buckets = m
+                .buckets
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
             if buckets.is_empty()
                 || buckets.windows(2).any(|w| w[0] >= w[1])
                 || buckets.iter().any(|b| !b.is_finite())
             {
-                errors.push(KeyError::new(key("buckets"), "must be finite and strictly ascending"));
+                errors.push(KeyError::new(
+                    key("buckets"),
+                    "must be finite and strictly ascending",
+                ));
             }
             if m.scale.is_some_and(|s| !s.is_finite() || s == 0.0) {
                 errors.push(KeyError::new(key("scale"), "must be a non-zero number"));
@@ -125,11 +146,16 @@ impl LogToMetricConfig {
             for (name, tpl) in &m.labels {
                 match Template::parse(tpl, false) {
                     Ok(t) => labels.push((name.clone(), t)),
-                    Err(e) => errors.push(KeyError::new(key(&format!("labels.{name}")), e.to_string())),
+                    Err(e) => {
+                        errors.push(KeyError::new(key(&format!("labels.{name}")), e.to_string()))
+                    }
                 }
             }
             let condition = match &m.condition {
-                Some(c) => c.build(&key("condition")).map_err(|e| errors.extend(e)).ok(),
+                Some(c) => c
+                    .build(&key("condition"))
+                    .map_err(|e| errors.extend(e))
+                    .ok(),
                 None => None,
             };
             if errors.len() > before {
@@ -141,7 +167,10 @@ impl LogToMetricConfig {
             };
             let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
             let help = m.help.clone().unwrap_or_else(|| {
-                format!("Derived from logs by the log_to_metric transform {}", ctx.id)
+                format!(
+                    "Derived from logs by the log_to_metric transform {}",
+                    ctx.id
+                )
             });
             match ctx.labeled.register(
                 &m.name,
@@ -201,13 +230,20 @@ impl Transform for LogToMetric {
         let members = &batch.members;
         for event in &batch.events {
             for m in &mut self.metrics {
-                if m.condition.as_ref().is_some_and(|c| !c.eval(event, members)) {
+                if m.condition
+                    .as_ref()
+                    .is_some_and(|c| !c.eval(event, members))
+                {
                     continue;
                 }
                 let value = match &m.field {
                     Some(f) => {
                         let v = access::get(event, members, f).and_then(|v| {
-                            std::str::from_utf8(&v.text()).ok()?.trim().parse::<f64>().ok()
+                            std::str::from_utf8(&v.text())
+                                .ok()?
+                                .trim()
+                                .parse::<f64>()
+                                .ok()
                         });
                         match v {
                             Some(v) => v * m.scale,
@@ -227,7 +263,8 @@ impl Transform for LogToMetric {
                 let series = match m.series.get(self.key.as_str()) {
                     Some(s) => s.clone(),
                     None => {
-                        let values: Vec<&str> = self.key.split('\u{1}').take(m.labels.len()).collect();
+                        let values: Vec<&str> =
+                            self.key.split('\u{1}').take(m.labels.len()).collect();
                         match m.family.series(&values) {
                             Some(s) => {
                                 m.series.insert(self.key.clone(), s.clone());
@@ -312,12 +349,30 @@ mod tests {
         assert_eq!(req.counter_value(&["api", "4xx"]), Some(1.0));
         assert_eq!(req.counter_value(&["api", "5xx"]), Some(1.0));
         assert_eq!(req.counter_value(&["web", "2xx"]), Some(1.0));
-        assert_eq!(registry.get("http_errors_total").unwrap().counter_value(&[]), Some(1.0));
+        assert_eq!(
+            registry
+                .get("http_errors_total")
+                .unwrap()
+                .counter_value(&[]),
+            Some(1.0)
+        );
         let text = registry.render_prometheus();
-        assert!(text.contains("http_request_duration_seconds_bucket{le=\"0.1\"} 1"), "{text}");
-        assert!(text.contains("http_request_duration_seconds_bucket{le=\"1\"} 2"), "{text}");
-        assert!(text.contains("http_request_duration_seconds_count 3"), "{text}");
-        assert!(text.contains("http_requests_total{service=\"api\",status=\"5xx\"} 1"), "{text}");
+        assert!(
+            text.contains("http_request_duration_seconds_bucket{le=\"0.1\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("http_request_duration_seconds_bucket{le=\"1\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("http_request_duration_seconds_count 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("http_requests_total{service=\"api\",status=\"5xx\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -162,7 +162,12 @@ enum Outcome {
 }
 
 impl ParseJson {
-    fn log_invalid(&self, stream: &crate::event::Stream, offset: u64, error: &dyn std::fmt::Display) {
+    fn log_invalid(
+        &self,
+        stream: &crate::event::Stream,
+        offset: u64,
+        error: &dyn std::fmt::Display,
+    ) {
         if let Some(suppressed) = self.invalid_log.check() {
             tracing::warn!(
                 component = %self.ctx.id,
@@ -194,7 +199,12 @@ impl ParseJson {
         self.merge(ev, field, text).map(|()| true)
     }
 
-    fn merge(&mut self, ev: &mut EventMut<'_>, field: &FieldPath, text: Bytes) -> Result<(), String> {
+    fn merge(
+        &mut self,
+        ev: &mut EventMut<'_>,
+        field: &FieldPath,
+        text: Bytes,
+    ) -> Result<(), String> {
         if text.len() > self.max_bytes {
             return Err(format!(
                 "JSON text of {} bytes exceeds max_bytes ({})",
@@ -203,8 +213,8 @@ impl ParseJson {
             ));
         }
         self.scratch.clear();
-        let object =
-            json::scan_object(&text, self.max_depth, &mut self.scratch).map_err(|e| e.to_string())?;
+        let object = json::scan_object(&text, self.max_depth, &mut self.scratch)
+            .map_err(|e| e.to_string())?;
         if !self.keep_field && self.target.as_ref() != Some(field) {
             ev.remove(field);
         }

@@ -85,7 +85,11 @@ struct Common<'a> {
     drop_unmatched: bool,
 }
 
-fn build(common: Common<'_>, syntax: Syntax, ctx: TransformContext) -> Result<ParseKv, Vec<KeyError>> {
+fn build(
+    common: Common<'_>,
+    syntax: Syntax,
+    ctx: TransformContext,
+) -> Result<ParseKv, Vec<KeyError>> {
     let mut errors = Vec::new();
     let time = common.time.build().unwrap_or_else(|e| {
         errors.extend(e);
@@ -94,7 +98,10 @@ fn build(common: Common<'_>, syntax: Syntax, ctx: TransformContext) -> Result<Pa
     let field = match common.field {
         Some(f) if f != MESSAGE_KEY => match super::parse_path("field", f) {
             Ok(p) if p.has_wildcard() => {
-                errors.push(KeyError::new("field", "must name one field ('*' is not allowed here)"));
+                errors.push(KeyError::new(
+                    "field",
+                    "must name one field ('*' is not allowed here)",
+                ));
                 None
             }
             Ok(p) => Some(p),
@@ -124,7 +131,9 @@ fn build(common: Common<'_>, syntax: Syntax, ctx: TransformContext) -> Result<Pa
 impl ParseLogfmtConfig {
     /// Checks the keys.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Builds the transform.
@@ -149,7 +158,9 @@ impl ParseLogfmtConfig {
 impl ParseKvConfig {
     /// Checks the keys.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Builds the transform.
@@ -213,7 +224,11 @@ impl ParseKv {
     fn apply(&mut self, ev: &mut EventMut<'_>, bad_types: &mut u64) -> bool {
         let unchanged_line = ev.event.root == Root::Text
             && self.field.is_none()
-            && !ev.event.edits.iter().any(|e| matches!(e.op, EditOp::Replace(_)));
+            && !ev
+                .event
+                .edits
+                .iter()
+                .any(|e| matches!(e.op, EditOp::Replace(_)));
         let (text, in_line) = if unchanged_line {
             (ev.event.line.clone(), true)
         } else {
@@ -296,7 +311,8 @@ mod tests {
         });
         let mut b = Batch::new(stream, AckToken::detached(), lines.len());
         for l in lines {
-            b.events.push(Event::new(Bytes::copy_from_slice(l.as_bytes()), 0));
+            b.events
+                .push(Event::new(Bytes::copy_from_slice(l.as_bytes()), 0));
         }
         t.process(&mut b);
         b.events
@@ -318,7 +334,9 @@ mod tests {
         let mut t = cfg.build(TransformContext::detached("l")).unwrap();
         let got = run(
             &mut t,
-            &[r#"ts=2025-08-20T10:30:45Z level=warn status=503 took=1.5 cached msg="upstream \"a\" slow""#],
+            &[
+                r#"ts=2025-08-20T10:30:45Z level=warn status=503 took=1.5 cached msg="upstream \"a\" slow""#,
+            ],
         );
         assert_eq!(got[0]["level"], "warn");
         assert_eq!(got[0]["status"], 503);

@@ -74,9 +74,10 @@ impl Preset {
     /// The time field and its format.
     fn time(self) -> (&'static str, Option<&'static str>) {
         match self {
-            Preset::NginxCombined | Preset::NginxCommon | Preset::ApacheCombined | Preset::ApacheCommon => {
-                ("time_local", Some("%d/%b/%Y:%H:%M:%S %z"))
-            }
+            Preset::NginxCombined
+            | Preset::NginxCommon
+            | Preset::ApacheCombined
+            | Preset::ApacheCommon => ("time_local", Some("%d/%b/%Y:%H:%M:%S %z")),
             Preset::NginxError => ("timestamp", Some("%Y/%m/%d %H:%M:%S")),
             Preset::ApacheError => ("timestamp", Some("%a %b %e %H:%M:%S%.f %Y")),
             Preset::SyslogRfc3164 => ("timestamp", Some("%b %e %H:%M:%S")),
@@ -86,9 +87,13 @@ impl Preset {
 
     fn types(self) -> &'static [(&'static str, FieldType)] {
         match self {
-            Preset::NginxCombined | Preset::NginxCommon | Preset::ApacheCombined | Preset::ApacheCommon => {
-                &[("status", FieldType::Int), ("body_bytes_sent", FieldType::Int)]
-            }
+            Preset::NginxCombined
+            | Preset::NginxCommon
+            | Preset::ApacheCombined
+            | Preset::ApacheCommon => &[
+                ("status", FieldType::Int),
+                ("body_bytes_sent", FieldType::Int),
+            ],
             Preset::NginxError => &[
                 ("pid", FieldType::Int),
                 ("tid", FieldType::Int),
@@ -238,9 +243,30 @@ fn one_line(s: &str) -> String {
 }
 
 const FACILITIES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
-    "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3",
-    "local4", "local5", "local6", "local7",
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
 ];
 const SEVERITIES: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
@@ -268,7 +294,11 @@ impl ParseRegex {
     fn apply(&mut self, ev: &mut EventMut<'_>, bad_types: &mut u64) -> bool {
         let unchanged_line = ev.event.root == Root::Text
             && self.is_message
-            && !ev.event.edits.iter().any(|e| matches!(e.op, EditOp::Replace(_)));
+            && !ev
+                .event
+                .edits
+                .iter()
+                .any(|e| matches!(e.op, EditOp::Replace(_)));
         let (text, in_line) = if unchanged_line {
             // Captures are ranges of the line itself.
             (ev.event.line.clone(), true)
@@ -278,7 +308,11 @@ impl ParseRegex {
                 None => return false,
             }
         };
-        if self.regex.captures_read(&mut self.locations, &text).is_none() {
+        if self
+            .regex
+            .captures_read(&mut self.locations, &text)
+            .is_none()
+        {
             return false;
         }
         ev.event.edits.reserve(self.names.len());
@@ -429,7 +463,8 @@ drop_unmatched = true"#,
         assert!(unnamed.check()[0].message.contains("named groups"));
         let neither: ParseRegexConfig = toml::from_str("").unwrap();
         assert_eq!(neither.check()[0].key, "pattern");
-        let both: ParseRegexConfig = toml::from_str("pattern = '(?P<a>x)'\npreset = 'app'").unwrap();
+        let both: ParseRegexConfig =
+            toml::from_str("pattern = '(?P<a>x)'\npreset = 'app'").unwrap();
         assert!(both.check()[0].message.contains("not both"));
         let unknown = toml::from_str::<ParseRegexConfig>("preset = 'iis'");
         assert!(unknown.is_err());

@@ -32,7 +32,9 @@ impl RouteConfig {
 
     /// Checks the routes.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Compiles the conditions.
@@ -42,13 +44,23 @@ impl RouteConfig {
             errors.push(KeyError::new("routes", "must name at least one route"));
         }
         if self.routes.len() > MAX_ROUTES {
-            errors.push(KeyError::new("routes", format!("at most {MAX_ROUTES} routes")));
+            errors.push(KeyError::new(
+                "routes",
+                format!("at most {MAX_ROUTES} routes"),
+            ));
         }
         let mut routes = Vec::new();
         for (name, cond) in &self.routes {
             let key = format!("routes.{name}");
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                errors.push(KeyError::new(key.clone(), "route names may contain only letters, digits, '_' and '-'"));
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                errors.push(KeyError::new(
+                    key.clone(),
+                    "route names may contain only letters, digits, '_' and '-'",
+                ));
             }
             match cond.build(&key) {
                 Ok(c) => routes.push((name.clone(), c)),
@@ -229,7 +241,13 @@ mod tests {
         let errors = text(erx.try_recv().unwrap());
         assert_eq!(errors.len(), 2);
         let api = text(arx.try_recv().unwrap());
-        assert_eq!(api, [r#"{"service":"api","level":"error"}"#, r#"{"service":"api","level":"info"}"#]);
+        assert_eq!(
+            api,
+            [
+                r#"{"service":"api","level":"error"}"#,
+                r#"{"service":"api","level":"info"}"#
+            ]
+        );
         let rest = text(drx.try_recv().unwrap());
         assert_eq!(rest, [r#"{"service":"web","level":"info"}"#]);
         let bad: RouteConfig = toml::from_str("routes.\"a b\" = { min_level = \"warn\" }").unwrap();

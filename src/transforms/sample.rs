@@ -34,20 +34,25 @@ pub struct SampleConfig {
     pub level_pattern: Option<String>,
     /// Events meeting this condition are always kept.
     #[serde(default)]
-    pub exclude: Option<ConditionConfig>,
+    pub exclude: Option<Box<ConditionConfig>>,
 }
 
 impl SampleConfig {
     /// Checks the keys.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Builds the transform.
     pub fn build(&self, _ctx: TransformContext) -> Result<Sample, Vec<KeyError>> {
         let mut errors = Vec::new();
         if self.rate == 0 {
-            errors.push(KeyError::new("rate", "must be at least 1 (keep 1 event in rate)"));
+            errors.push(KeyError::new(
+                "rate",
+                "must be at least 1 (keep 1 event in rate)",
+            ));
         }
         let keep_level = match &self.keep_level {
             None => Some(Level::Error),
@@ -57,7 +62,9 @@ impl SampleConfig {
                 None => {
                     errors.push(KeyError::new(
                         "keep_level",
-                        format!("unknown level {spec} (expected one of {LEVEL_NAMES}, or \"none\")"),
+                        format!(
+                            "unknown level {spec} (expected one of {LEVEL_NAMES}, or \"none\")"
+                        ),
                     ));
                     None
                 }
@@ -69,13 +76,19 @@ impl SampleConfig {
         )
         .map_err(|(k, m)| {
             errors.push(KeyError::new(
-                if k == "field" { "level_field" } else { "level_pattern" },
+                if k == "field" {
+                    "level_field"
+                } else {
+                    "level_pattern"
+                },
                 m,
             ))
         })
         .ok();
         let key_field = match &self.key_field {
-            Some(k) => super::parse_path("key_field", k).map_err(|e| errors.extend(e)).ok(),
+            Some(k) => super::parse_path("key_field", k)
+                .map_err(|e| errors.extend(e))
+                .ok(),
             None => None,
         };
         let exclude = match &self.exclude {
@@ -115,10 +128,14 @@ impl Transform for Sample {
         let members = &batch.members;
         let mut keep = Vec::with_capacity(batch.events.len());
         for event in batch.events.iter_mut() {
-            let exempt = self
-                .keep_level
-                .is_some_and(|min| self.reader.read_cached(event, members).is_some_and(|l| l >= min))
-                || self.exclude.as_ref().is_some_and(|c| c.eval(event, members));
+            let exempt = self.keep_level.is_some_and(|min| {
+                self.reader
+                    .read_cached(event, members)
+                    .is_some_and(|l| l >= min)
+            }) || self
+                .exclude
+                .as_ref()
+                .is_some_and(|c| c.eval(event, members));
             let chosen = exempt
                 || match self
                     .key_field
@@ -186,7 +203,11 @@ mod tests {
             .unwrap();
         let mut b = batch(&lines);
         t.process(&mut b);
-        let errors = b.events.iter().filter(|e| e.meta.level == Some(Level::Error)).count();
+        let errors = b
+            .events
+            .iter()
+            .filter(|e| e.meta.level == Some(Level::Error))
+            .count();
         let infos = b.events.len() - errors;
         assert_eq!(errors, 10, "every error is kept");
         assert_eq!(infos, 18, "1 in 5 of the 90 info lines");
@@ -211,12 +232,19 @@ mod tests {
             .unwrap();
         let mut b = batch(&lines);
         t.process(&mut b);
-        let mut kept: Vec<String> = b.events.iter().map(|e| String::from_utf8_lossy(&e.line).into_owned()).collect();
+        let mut kept: Vec<String> = b
+            .events
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.line).into_owned())
+            .collect();
         kept.sort();
         kept.dedup();
         // Each kept trace is kept whole: 10 events each.
         assert_eq!(b.events.len(), kept.len() * 10);
         assert!(!kept.is_empty() && kept.len() < 40);
-        assert_eq!(toml::from_str::<SampleConfig>("rate = 0").unwrap().check()[0].key, "rate");
+        assert_eq!(
+            toml::from_str::<SampleConfig>("rate = 0").unwrap().check()[0].key,
+            "rate"
+        );
     }
 }

@@ -21,13 +21,18 @@ pub struct RemoveFieldsConfig {
 impl RemoveFieldsConfig {
     /// Checks the paths.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Parses the paths.
     pub fn build(&self, _ctx: TransformContext) -> Result<RemoveFields, Vec<KeyError>> {
         if self.fields.is_empty() {
-            return Err(vec![KeyError::new("fields", "must list at least one field path")]);
+            return Err(vec![KeyError::new(
+                "fields",
+                "must list at least one field path",
+            )]);
         }
         Ok(RemoveFields {
             paths: super::parse_paths("fields", &self.fields)?,
@@ -63,7 +68,9 @@ pub struct RenameFieldsConfig {
 impl RenameFieldsConfig {
     /// Checks the paths.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Parses the paths.
@@ -71,7 +78,10 @@ impl RenameFieldsConfig {
         let mut errors = Vec::new();
         let mut pairs = Vec::new();
         if self.fields.is_empty() {
-            errors.push(KeyError::new("fields", "must map at least one field to a new name"));
+            errors.push(KeyError::new(
+                "fields",
+                "must map at least one field to a new name",
+            ));
         }
         for (from, to) in &self.fields {
             let key = format!("fields.{from}");
@@ -81,9 +91,10 @@ impl RenameFieldsConfig {
             };
             match (FieldPath::parse(from), FieldPath::parse(to)) {
                 (Ok(f), Ok(t)) if !f.has_wildcard() && !t.has_wildcard() => pairs.push((f, t)),
-                (Ok(_), Ok(_)) => {
-                    errors.push(KeyError::new(key, "renames take plain paths ('*' is not allowed)"))
-                }
+                (Ok(_), Ok(_)) => errors.push(KeyError::new(
+                    key,
+                    "renames take plain paths ('*' is not allowed)",
+                )),
                 (Err(e), _) | (_, Err(e)) => errors.push(KeyError::new(key, e.to_string())),
             }
         }
@@ -141,7 +152,9 @@ enum Add {
 impl AddFieldsConfig {
     /// Checks names and templates.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Parses names and templates.
@@ -149,7 +162,10 @@ impl AddFieldsConfig {
         let mut errors = Vec::new();
         let mut fields = Vec::new();
         if self.fields.is_empty() {
-            errors.push(KeyError::new("fields", "must name at least one field to add"));
+            errors.push(KeyError::new(
+                "fields",
+                "must name at least one field to add",
+            ));
         }
         for (name, value) in &self.fields {
             let key = format!("fields.{name}");
@@ -176,7 +192,10 @@ impl AddFieldsConfig {
                 _ => match serde_json::to_vec(value) {
                     Ok(json) => Add::Static(Value::Json(crate::event::static_bytes(json))),
                     Err(e) => {
-                        errors.push(KeyError::new(key, format!("cannot be written as JSON: {e}")));
+                        errors.push(KeyError::new(
+                            key,
+                            format!("cannot be written as JSON: {e}"),
+                        ));
                         continue;
                     }
                 },
@@ -231,8 +250,8 @@ impl Transform for AddFields {
 mod tests {
     use super::*;
     use crate::codecs::json;
-    use bytes::Bytes;
     use crate::event::{AckToken, Event, Root, Span, Stream, encode};
+    use bytes::Bytes;
     use std::sync::Arc;
 
     fn run(t: &mut dyn Transform, line: &str) -> serde_json::Value {
@@ -255,15 +274,17 @@ mod tests {
         t.process(&mut b);
         let mut out = Vec::new();
         encode::write_json(&b.events[0], &mut out);
-        serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)))
+        serde_json::from_slice(&out)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)))
     }
 
     #[test]
     fn remove_rename_add() {
-        let mut rm = toml::from_str::<RemoveFieldsConfig>(r#"fields = ["pid", "*.secret", "nope"]"#)
-            .unwrap()
-            .build(TransformContext::detached("r"))
-            .unwrap();
+        let mut rm =
+            toml::from_str::<RemoveFieldsConfig>(r#"fields = ["pid", "*.secret", "nope"]"#)
+                .unwrap()
+                .build(TransformContext::detached("r"))
+                .unwrap();
         assert_eq!(
             run(&mut rm, r#"{"pid":1,"a":{"secret":"s","k":1},"b":2}"#),
             serde_json::json!({"a":{"k":1},"b":2})
@@ -285,7 +306,10 @@ mod tests {
         .build(TransformContext::detached("a"))
         .unwrap();
         assert_eq!(
-            run(&mut add, r#"{"service":"api","environment":"prod","team":"web"}"#),
+            run(
+                &mut add,
+                r#"{"service":"api","environment":"prod","team":"web"}"#
+            ),
             serde_json::json!({"service":"api","environment":"prod","team":"web","index":"api-prod-2025.08","n":3,"pct":"100%"})
         );
     }
@@ -316,13 +340,17 @@ mod tests {
 
     #[test]
     fn bad_configs() {
-        let e = toml::from_str::<RenameFieldsConfig>("fields = { a = 1 }").unwrap().check();
+        let e = toml::from_str::<RenameFieldsConfig>("fields = { a = 1 }")
+            .unwrap()
+            .check();
         assert_eq!(e[0].key, "fields.a");
         let e = toml::from_str::<AddFieldsConfig>("fields = { a = \"{{ x | shout }}\" }")
             .unwrap()
             .check();
         assert!(e[0].message.contains("unknown filter"), "{e:?}");
-        let e = toml::from_str::<RemoveFieldsConfig>("fields = []").unwrap().check();
+        let e = toml::from_str::<RemoveFieldsConfig>("fields = []")
+            .unwrap()
+            .check();
         assert_eq!(e[0].key, "fields");
     }
 }

@@ -31,7 +31,7 @@ pub struct ThrottleConfig {
     pub max_keys: usize,
     /// Events meeting this condition are never throttled.
     #[serde(default)]
-    pub exclude: Option<ConditionConfig>,
+    pub exclude: Option<Box<ConditionConfig>>,
 }
 
 fn default_max_keys() -> usize {
@@ -41,14 +41,19 @@ fn default_max_keys() -> usize {
 impl ThrottleConfig {
     /// Checks the keys.
     pub fn check(&self) -> Vec<KeyError> {
-        self.build(TransformContext::detached("check")).err().unwrap_or_default()
+        self.build(TransformContext::detached("check"))
+            .err()
+            .unwrap_or_default()
     }
 
     /// Builds the transform.
     pub fn build(&self, ctx: TransformContext) -> Result<Throttle, Vec<KeyError>> {
         let mut errors = Vec::new();
         if !(self.rate.is_finite() && self.rate > 0.0) {
-            errors.push(KeyError::new("rate", "must be a positive number of events per second"));
+            errors.push(KeyError::new(
+                "rate",
+                "must be a positive number of events per second",
+            ));
         }
         if self.burst == Some(0) {
             errors.push(KeyError::new("burst", "must be at least 1"));
@@ -73,7 +78,9 @@ impl ThrottleConfig {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let burst = self.burst.unwrap_or_else(|| self.rate.ceil().max(1.0) as u64) as f64;
+        let burst = self
+            .burst
+            .unwrap_or_else(|| self.rate.ceil().max(1.0) as u64) as f64;
         Ok(Throttle {
             rate: self.rate,
             burst,
@@ -81,7 +88,10 @@ impl ThrottleConfig {
             max_keys: self.max_keys,
             exclude,
             buckets: HashMap::new(),
-            overflow: Bucket { tokens: burst, last: i64::MIN },
+            overflow: Bucket {
+                tokens: burst,
+                last: i64::MIN,
+            },
             ctx,
             buf: String::new(),
         })
@@ -156,7 +166,11 @@ impl Transform for Throttle {
         let members = std::mem::take(&mut batch.members);
         let mut keep = Vec::with_capacity(batch.events.len());
         for event in &batch.events {
-            if self.exclude.as_ref().is_some_and(|c| c.eval(event, &members)) {
+            if self
+                .exclude
+                .as_ref()
+                .is_some_and(|c| c.eval(event, &members))
+            {
                 keep.push(true);
                 continue;
             }
@@ -245,7 +259,17 @@ mod tests {
         let mut b = batch(&refs);
         t.process(&mut b);
         assert_eq!(t.buckets.len(), 2);
-        assert_eq!(b.events.len(), 3, "two own buckets plus one shared overflow bucket");
-        assert_eq!(toml::from_str::<ThrottleConfig>("rate = 0").unwrap().check()[0].key, "rate");
+        assert_eq!(
+            b.events.len(),
+            3,
+            "two own buckets plus one shared overflow bucket"
+        );
+        assert_eq!(
+            toml::from_str::<ThrottleConfig>("rate = 0")
+                .unwrap()
+                .check()[0]
+                .key,
+            "rate"
+        );
     }
 }

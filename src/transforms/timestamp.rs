@@ -246,7 +246,9 @@ pub struct TimeParser {
 
 /// Shapes tried by detection when the text is not RFC 3339 or an epoch, with
 /// the first byte class they can start with.
-const AUTO_FORMATS: &[(&str, fn(u8) -> bool)] = &[
+type StartsWith = fn(u8) -> bool;
+
+const AUTO_FORMATS: &[(&str, StartsWith)] = &[
     // Access logs: 10/Oct/2000:13:55:36 -0700
     ("%d/%b/%Y:%H:%M:%S %z", |b| b.is_ascii_digit()),
     // nginx error log: 2025/08/20 10:30:45
@@ -499,7 +501,12 @@ mod tests {
             time_format: Some("%Y".into()),
             timezone: Some("Mars/Olympus".into()),
         };
-        let keys: Vec<String> = bad.build().unwrap_err().into_iter().map(|e| e.key).collect();
+        let keys: Vec<String> = bad
+            .build()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
         assert_eq!(keys, ["timezone", "time_format"]);
         let ok = TimeOptions {
             time_key: Some("ts".into()),

@@ -207,7 +207,8 @@ impl Engine {
         let customs = if customs.is_empty() {
             None
         } else {
-            let set = RegexSet::new(customs.iter().map(|(r, _)| r.as_str())).map_err(|e| e.to_string())?;
+            let set = RegexSet::new(customs.iter().map(|(r, _)| r.as_str()))
+                .map_err(|e| e.to_string())?;
             Some((set, customs))
         };
         Ok(Engine {
@@ -298,7 +299,10 @@ impl Engine {
                 }
                 b'.' => {
                     if let Some(rule) = self.rule(Detector::Ipv4) {
-                        if i > 0 && h[i - 1].is_ascii_digit() && h.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                        if i > 0
+                            && h[i - 1].is_ascii_digit()
+                            && h.get(i + 1).is_some_and(u8::is_ascii_digit)
+                        {
                             let (found, end) = ipv4(h, i);
                             if let Some((s, e)) = found {
                                 out.push(Found::new(rule, s, e));
@@ -308,7 +312,10 @@ impl Engine {
                     }
                 }
                 _ => {
-                    if let Some(rule) = self.rule(Detector::Password).filter(|_| name_tail(h, i).is_some_and(secret_tail)) {
+                    if let Some(rule) = self
+                        .rule(Detector::Password)
+                        .filter(|_| name_tail(h, i).is_some_and(secret_tail))
+                    {
                         if let Some(f) = secret_at(h, i, rule) {
                             pos = pos.max(f.end as usize);
                             out.push(f);
@@ -316,7 +323,8 @@ impl Engine {
                         }
                     }
                     if let Some(rule) = self.rule(Detector::Ipv6) {
-                        let hexish = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_hexdigit() || *b == b':');
+                        let hexish =
+                            |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_hexdigit() || *b == b':');
                         if i > 0 && hexish(h.get(i - 1)) && hexish(h.get(i + 1)) {
                             let (found, end) = ipv6(h, i);
                             if let Some((s, e)) = found {
@@ -391,7 +399,10 @@ impl Engine {
         }
         let joined_after = re + 1 < h.len() && is_sep(h[re]) && h[re + 1].is_ascii_digit();
         let joined_before = at > 0 && (is_sep(h[at - 1]) || h[at - 1] == b'+');
-        if h[at] != b'+' && !joined_after && (word_before(h, at) || (!joined_before && re - at < 11)) {
+        if h[at] != b'+'
+            && !joined_after
+            && (word_before(h, at) || (!joined_before && re - at < 11))
+        {
             return re;
         }
         let (s, e) = number_token(h, at);
@@ -417,26 +428,36 @@ impl Engine {
             Literal::Jwt => self.rule(Detector::Jwt).zip(jwt(h, s)),
             Literal::Auth => self.rule(Detector::AuthHeader).zip(auth(h, s, e)),
             Literal::PrivateKey => self.rule(Detector::PrivateKey).zip(private_key(h, s)),
-            Literal::Aws => self.rule(Detector::ApiKey).zip(fixed_key(h, s, e, 16, 16, |b| {
-                b.is_ascii_uppercase() || b.is_ascii_digit()
-            })),
-            Literal::Github => self.rule(Detector::ApiKey).zip(fixed_key(h, s, e, 20, 255, |b| {
-                b.is_ascii_alphanumeric() || b == b'_'
-            })),
+            Literal::Aws => self
+                .rule(Detector::ApiKey)
+                .zip(fixed_key(h, s, e, 16, 16, |b| {
+                    b.is_ascii_uppercase() || b.is_ascii_digit()
+                })),
+            Literal::Github => self
+                .rule(Detector::ApiKey)
+                .zip(fixed_key(h, s, e, 20, 255, |b| {
+                    b.is_ascii_alphanumeric() || b == b'_'
+                })),
             Literal::Slack => self.rule(Detector::ApiKey).and_then(|rule| {
                 // xoxb-, xoxp-, xoxa-, xoxr-, xoxs-
                 let kind = h.get(e).copied();
-                if !matches!(kind, Some(b'b' | b'p' | b'a' | b'r' | b's')) || h.get(e + 1) != Some(&b'-') {
+                if !matches!(kind, Some(b'b' | b'p' | b'a' | b'r' | b's'))
+                    || h.get(e + 1) != Some(&b'-')
+                {
                     return None;
                 }
-                Some(rule).zip(fixed_key(h, s, e + 2, 10, 255, |b| b.is_ascii_alphanumeric() || b == b'-'))
+                Some(rule).zip(fixed_key(h, s, e + 2, 10, 255, |b| {
+                    b.is_ascii_alphanumeric() || b == b'-'
+                }))
             }),
-            Literal::Stripe => self.rule(Detector::ApiKey).zip(fixed_key(h, s, e, 16, 255, |b| {
-                b.is_ascii_alphanumeric()
-            })),
-            Literal::Google => self.rule(Detector::ApiKey).zip(fixed_key(h, s, e, 35, 35, |b| {
-                b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-            })),
+            Literal::Stripe => self
+                .rule(Detector::ApiKey)
+                .zip(fixed_key(h, s, e, 16, 255, |b| b.is_ascii_alphanumeric())),
+            Literal::Google => self
+                .rule(Detector::ApiKey)
+                .zip(fixed_key(h, s, e, 35, 35, |b| {
+                    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+                })),
         };
         if let Some((rule, (fs, fe))) = found {
             out.push(Found::new(rule, fs, fe));
@@ -480,7 +501,6 @@ fn digit_mask(x: u64) -> u64 {
     (((LO * (127 + 0x3A)).wrapping_sub(t)) & !x & (t + LO * (127 - 0x2F))) & HI
 }
 
-
 fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
@@ -515,7 +535,10 @@ fn email(h: &[u8], at: usize) -> Option<(usize, usize)> {
         let b = h[e];
         if b.is_ascii_alphanumeric() || b == b'-' {
             e += 1;
-        } else if b == b'.' && e > label_start && h.get(e + 1).is_some_and(u8::is_ascii_alphanumeric) {
+        } else if b == b'.'
+            && e > label_start
+            && h.get(e + 1).is_some_and(u8::is_ascii_alphanumeric)
+        {
             if h[e - 1] == b'-' || h[label_start] == b'-' {
                 return None;
             }
@@ -597,7 +620,10 @@ fn ipv6(h: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
         return (None, next);
     }
     // At least two groups, unless it starts with `::` (`::1`).
-    let groups = token.split(|b| *b == b':').filter(|g| !g.is_empty()).count();
+    let groups = token
+        .split(|b| *b == b':')
+        .filter(|g| !g.is_empty())
+        .count();
     if groups < 2 && !token.starts_with(b"::") {
         return (None, next);
     }
@@ -617,14 +643,19 @@ fn is_sep(b: u8) -> bool {
 /// different ones (`) `, ` (`), with an optional leading `+` or `(`.
 fn number_token(h: &[u8], at: usize) -> (usize, usize) {
     let digit = |i: usize| h.get(i).is_some_and(u8::is_ascii_digit);
-    let (mut s, mut e) = if h[at] == b'+' { (at, at + 1) } else { (at, at + 1) };
+    let (mut s, mut e) = (at, at + 1);
     if h[at] != b'+' {
         loop {
             if s >= 1 && digit(s - 1) {
                 s -= 1;
             } else if s >= 2 && is_sep(h[s - 1]) && digit(s - 2) {
                 s -= 2;
-            } else if s >= 3 && is_sep(h[s - 1]) && is_sep(h[s - 2]) && h[s - 1] != h[s - 2] && digit(s - 3) {
+            } else if s >= 3
+                && is_sep(h[s - 1])
+                && is_sep(h[s - 2])
+                && h[s - 1] != h[s - 2]
+                && digit(s - 3)
+            {
                 s -= 3;
             } else {
                 break;
@@ -677,7 +708,12 @@ fn groups(h: &[u8], s: usize, e: usize) -> Option<([(u32, u32); 16], usize)> {
 
 /// The longest run of whole digit groups of the token `h[s..e]` that `check`
 /// accepts (a number may sit next to other numbers: `2025 4111 1111 1111 1111`).
-fn best_groups(h: &[u8], s: usize, e: usize, check: impl Fn(usize, usize) -> bool) -> Option<(usize, usize)> {
+fn best_groups(
+    h: &[u8],
+    s: usize,
+    e: usize,
+    check: impl Fn(usize, usize) -> bool,
+) -> Option<(usize, usize)> {
     let (gs, n) = groups(h, s, e)?;
     for len in (1..=n).rev() {
         for i in 0..=n - len {
@@ -723,7 +759,8 @@ fn card_in(h: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
     best_groups(h, s, e, |s, e| {
         let t = &h[s..e];
         if !t.first().is_some_and(|b| (b'2'..=b'6').contains(b))
-            || t.iter().any(|b| !(b.is_ascii_digit() || *b == b' ' || *b == b'-'))
+            || t.iter()
+                .any(|b| !(b.is_ascii_digit() || *b == b' ' || *b == b'-'))
             || !(13..=19).contains(&digit_count(t))
         {
             return false;
@@ -735,7 +772,8 @@ fn card_in(h: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
             return false;
         }
         let before = s > 0 && (is_word(h[s - 1]) || h[s - 1] == b'.');
-        let after = word_after(h, e) || (h.get(e) == Some(&b'.') && h.get(e + 1).is_some_and(u8::is_ascii_digit));
+        let after = word_after(h, e)
+            || (h.get(e) == Some(&b'.') && h.get(e + 1).is_some_and(u8::is_ascii_digit));
         !before && !after && luhn(t.iter().copied().filter(u8::is_ascii_digit))
     })
 }
@@ -748,14 +786,21 @@ fn phone_in(h: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
     }
     best_groups(h, s, e, |s, e| {
         let t = &h[s..e];
-        if word_before(h, s) || word_after(h, e) || (e < h.len() && h[e] == b'.' && h.get(e + 1).is_some_and(u8::is_ascii_digit)) {
+        if word_before(h, s)
+            || word_after(h, e)
+            || (e < h.len() && h[e] == b'.' && h.get(e + 1).is_some_and(u8::is_ascii_digit))
+        {
             return false;
         }
         let digits = digit_count(t);
-        let seps = t.iter().filter(|b| !b.is_ascii_digit() && **b != b'+').count();
+        let seps = t
+            .iter()
+            .filter(|b| !b.is_ascii_digit() && **b != b'+')
+            .count();
         if t.first() == Some(&b'+') {
             // International: +CC then the national number, 8 to 15 digits in all.
-            return t.get(1).is_some_and(|b| (b'1'..=b'9').contains(b)) && (8..=15).contains(&digits);
+            return t.get(1).is_some_and(|b| (b'1'..=b'9').contains(b))
+                && (8..=15).contains(&digits);
         }
         let body = t.strip_prefix(b"(").unwrap_or(t);
         if body.first() != Some(&b'0') || !body.get(1).is_some_and(|b| (b'1'..=b'9').contains(b)) {
@@ -763,14 +808,23 @@ fn phone_in(h: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
         }
         // Japanese: 0X-XXXX-XXXX, 0XX-XXX-XXXX, 090-1234-5678, (03) 1234-5678, 0120-123-456.
         if (10..=11).contains(&digits) && seps >= 2 {
-            let groups = t.split(|b| !b.is_ascii_digit()).filter(|g| !g.is_empty()).count();
-            let last = t.rsplit(|b| !b.is_ascii_digit()).next().map_or(0, <[u8]>::len);
+            let groups = t
+                .split(|b| !b.is_ascii_digit())
+                .filter(|g| !g.is_empty())
+                .count();
+            let last = t
+                .rsplit(|b| !b.is_ascii_digit())
+                .next()
+                .map_or(0, <[u8]>::len);
             if groups == 3 && (3..=4).contains(&last) && !t.contains(&b'.') {
                 return true;
             }
         }
         // Mobile and IP phones written without separators: 09012345678.
-        digits == 11 && seps == 0 && matches!(body.get(1), Some(b'5' | b'7' | b'8' | b'9')) && body.get(2) == Some(&b'0')
+        digits == 11
+            && seps == 0
+            && matches!(body.get(1), Some(b'5' | b'7' | b'8' | b'9'))
+            && body.get(2) == Some(&b'0')
     })
 }
 
@@ -815,12 +869,21 @@ fn auth(h: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
     if v == e {
         return None;
     }
-    let end = run(h, v, |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'+' | b'/' | b'=' | b'-'));
+    let end = run(h, v, |b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'+' | b'/' | b'=' | b'-')
+    });
     (end - v >= 8).then_some((v, end))
 }
 
 /// A key made of a prefix `s..e` and `min..=max` characters accepted by `ok`.
-fn fixed_key(h: &[u8], s: usize, e: usize, min: usize, max: usize, ok: impl Fn(u8) -> bool) -> Option<(usize, usize)> {
+fn fixed_key(
+    h: &[u8],
+    s: usize,
+    e: usize,
+    min: usize,
+    max: usize,
+    ok: impl Fn(u8) -> bool,
+) -> Option<(usize, usize)> {
     if word_before(h, s) {
         return None;
     }
@@ -909,7 +972,11 @@ fn secret_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
         }
         _ => {
             let ve = run(h, i, |b| {
-                !(b.is_ascii_whitespace() || matches!(b, b',' | b';' | b'&' | b'"' | b'\'' | b'}' | b']' | b')' | b'<' | b'>'))
+                !(b.is_ascii_whitespace()
+                    || matches!(
+                        b,
+                        b',' | b';' | b'&' | b'"' | b'\'' | b'}' | b']' | b')' | b'<' | b'>'
+                    ))
             });
             (i, ve)
         }
@@ -936,9 +1003,9 @@ pub fn secret_name(name: &[u8]) -> bool {
         n += 1;
     }
     let rev = &buf[..n];
-    SECRET_NAMES.iter().any(|w| {
-        w.len() <= rev.len() && w.bytes().rev().zip(rev.iter()).all(|(a, b)| a == *b)
-    })
+    SECRET_NAMES
+        .iter()
+        .any(|w| w.len() <= rev.len() && w.bytes().rev().zip(rev.iter()).all(|(a, b)| a == *b))
 }
 
 #[cfg(test)]
@@ -969,49 +1036,147 @@ mod tests {
 
     #[test]
     fn email_true_and_false_positives() {
-        assert_eq!(finds(Detector::Email, "mail taro.yamada+jp@mail.example.co.jp now"), ["taro.yamada+jp@mail.example.co.jp"]);
-        assert_eq!(finds(Detector::Email, "\"email\":\"a_b@x-y.io\""), ["a_b@x-y.io"]);
-        for fake in ["user@localhost", "@handle", "a@b", "x@1.2.3.4", "foo@bar.c", "name@example..com", "me@-x.com", "@@x.com", "a.@x.com"] {
+        assert_eq!(
+            finds(
+                Detector::Email,
+                "mail taro.yamada+jp@mail.example.co.jp now"
+            ),
+            ["taro.yamada+jp@mail.example.co.jp"]
+        );
+        assert_eq!(
+            finds(Detector::Email, "\"email\":\"a_b@x-y.io\""),
+            ["a_b@x-y.io"]
+        );
+        for fake in [
+            "user@localhost",
+            "@handle",
+            "a@b",
+            "x@1.2.3.4",
+            "foo@bar.c",
+            "name@example..com",
+            "me@-x.com",
+            "@@x.com",
+            "a.@x.com",
+        ] {
             assert_eq!(finds(Detector::Email, fake), Vec::<String>::new(), "{fake}");
         }
     }
 
     #[test]
     fn ipv4_not_in_versions() {
-        assert_eq!(finds(Detector::Ipv4, "from 192.168.1.10:8080 and http://10.0.0.1/x"), ["192.168.1.10", "10.0.0.1"]);
+        assert_eq!(
+            finds(
+                Detector::Ipv4,
+                "from 192.168.1.10:8080 and http://10.0.0.1/x"
+            ),
+            ["192.168.1.10", "10.0.0.1"]
+        );
         assert_eq!(finds(Detector::Ipv4, "ip=203.0.113.45."), ["203.0.113.45"]);
-        for fake in ["1.2.3.4.5", "v10.0.0.1", "Chrome/126.0.0.0 Safari/537.36", "256.1.1.1", "01.2.3.4", "1.2.3", "3.14159", "version 1.2.3.4a"] {
+        for fake in [
+            "1.2.3.4.5",
+            "v10.0.0.1",
+            "Chrome/126.0.0.0 Safari/537.36",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "3.14159",
+            "version 1.2.3.4a",
+        ] {
             assert_eq!(finds(Detector::Ipv4, fake), Vec::<String>::new(), "{fake}");
         }
     }
 
     #[test]
     fn ipv6() {
-        assert_eq!(finds(Detector::Ipv6, "src=2001:db8::8a2e:370:7334 dst=[fe80::1]:443 lo ::1"), ["2001:db8::8a2e:370:7334", "fe80::1", "::1"]);
-        assert_eq!(finds(Detector::Ipv6, "2001:0db8:85a3:0000:0000:8a2e:0370:7334"), ["2001:0db8:85a3:0000:0000:8a2e:0370:7334"]);
-        for fake in ["10:30:45.123", "00:1a:2b:3c:4d:5e", "std::vector", "\"a\":1,\"b\":2", "Foo::Bar", "at 12:00"] {
+        assert_eq!(
+            finds(
+                Detector::Ipv6,
+                "src=2001:db8::8a2e:370:7334 dst=[fe80::1]:443 lo ::1"
+            ),
+            ["2001:db8::8a2e:370:7334", "fe80::1", "::1"]
+        );
+        assert_eq!(
+            finds(Detector::Ipv6, "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+            ["2001:0db8:85a3:0000:0000:8a2e:0370:7334"]
+        );
+        for fake in [
+            "10:30:45.123",
+            "00:1a:2b:3c:4d:5e",
+            "std::vector",
+            "\"a\":1,\"b\":2",
+            "Foo::Bar",
+            "at 12:00",
+        ] {
             assert_eq!(finds(Detector::Ipv6, fake), Vec::<String>::new(), "{fake}");
         }
     }
 
     #[test]
     fn cards_need_luhn() {
-        assert_eq!(finds(Detector::CreditCard, "card 4111 1111 1111 1111 exp"), ["4111 1111 1111 1111"]);
-        assert_eq!(finds(Detector::CreditCard, "pan=5500-0000-0000-0004;"), ["5500-0000-0000-0004"]);
-        assert_eq!(finds(Detector::CreditCard, "amex 378282246310005"), ["378282246310005"]);
-        assert_eq!(finds(Detector::CreditCard, "order 12 4012888888881881"), ["4012888888881881"]);
-        for fake in ["4111 1111 1111 1112", "trace_4111111111111111", "id=1234567890123456", "2025-08-20T10:30:45.123Z", "4111111111111111a", "0.4111111111111111"] {
-            assert_eq!(finds(Detector::CreditCard, fake), Vec::<String>::new(), "{fake}");
+        assert_eq!(
+            finds(Detector::CreditCard, "card 4111 1111 1111 1111 exp"),
+            ["4111 1111 1111 1111"]
+        );
+        assert_eq!(
+            finds(Detector::CreditCard, "pan=5500-0000-0000-0004;"),
+            ["5500-0000-0000-0004"]
+        );
+        assert_eq!(
+            finds(Detector::CreditCard, "amex 378282246310005"),
+            ["378282246310005"]
+        );
+        assert_eq!(
+            finds(Detector::CreditCard, "order 12 4012888888881881"),
+            ["4012888888881881"]
+        );
+        for fake in [
+            "4111 1111 1111 1112",
+            "trace_4111111111111111",
+            "id=1234567890123456",
+            "2025-08-20T10:30:45.123Z",
+            "4111111111111111a",
+            "0.4111111111111111",
+        ] {
+            assert_eq!(
+                finds(Detector::CreditCard, fake),
+                Vec::<String>::new(),
+                "{fake}"
+            );
         }
     }
 
     #[test]
     fn phones_international_and_japanese() {
-        assert_eq!(finds(Detector::Phone, "call +81 3-1234-5678 or +1 (555) 123-4567."), ["+81 3-1234-5678", "+1 (555) 123-4567"]);
-        assert_eq!(finds(Detector::Phone, "tel:090-1234-5678, office 03-1234-5678, free 0120-123-456"), ["090-1234-5678", "03-1234-5678", "0120-123-456"]);
-        assert_eq!(finds(Detector::Phone, "携帯 09012345678 です"), ["09012345678"]);
-        assert_eq!(finds(Detector::Phone, "+33 1 23 45 67 89"), ["+33 1 23 45 67 89"]);
-        for fake in ["2025-08-20", "order 0123456789", "12:30:45", "req_0901234567890", "v+1234", "0000-1234-5678"] {
+        assert_eq!(
+            finds(
+                Detector::Phone,
+                "call +81 3-1234-5678 or +1 (555) 123-4567."
+            ),
+            ["+81 3-1234-5678", "+1 (555) 123-4567"]
+        );
+        assert_eq!(
+            finds(
+                Detector::Phone,
+                "tel:090-1234-5678, office 03-1234-5678, free 0120-123-456"
+            ),
+            ["090-1234-5678", "03-1234-5678", "0120-123-456"]
+        );
+        assert_eq!(
+            finds(Detector::Phone, "携帯 09012345678 です"),
+            ["09012345678"]
+        );
+        assert_eq!(
+            finds(Detector::Phone, "+33 1 23 45 67 89"),
+            ["+33 1 23 45 67 89"]
+        );
+        for fake in [
+            "2025-08-20",
+            "order 0123456789",
+            "12:30:45",
+            "req_0901234567890",
+            "v+1234",
+            "0000-1234-5678",
+        ] {
             assert_eq!(finds(Detector::Phone, fake), Vec::<String>::new(), "{fake}");
         }
     }
@@ -1020,27 +1185,71 @@ mod tests {
     fn tokens_and_keys() {
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
         assert_eq!(finds(Detector::Jwt, &format!("token {jwt} end")), [jwt]);
-        assert_eq!(finds(Detector::Jwt, "eyJhbGciOiJIUzI1NiJ9 alone"), Vec::<String>::new());
-        assert_eq!(finds(Detector::AuthHeader, "Authorization: Bearer abcdef123456"), ["abcdef123456"]);
-        assert_eq!(finds(Detector::AuthHeader, "authorization=Basic dXNlcjpwYXNz"), ["dXNlcjpwYXNz"]);
-        assert_eq!(finds(Detector::AuthHeader, "basic idea, Bearer x"), Vec::<String>::new());
-        assert_eq!(finds(Detector::ApiKey, "key AKIAIOSFODNN7EXAMPLE used"), ["AKIAIOSFODNN7EXAMPLE"]);
-        assert_eq!(finds(Detector::ApiKey, "ghp_abcdefghijklmnopqrstuvwxyz0123456789"), ["ghp_abcdefghijklmnopqrstuvwxyz0123456789"]);
-        assert_eq!(finds(Detector::ApiKey, "AKIAshort, MYAKIAIOSFODNN7EXAMPLE"), Vec::<String>::new());
+        assert_eq!(
+            finds(Detector::Jwt, "eyJhbGciOiJIUzI1NiJ9 alone"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            finds(Detector::AuthHeader, "Authorization: Bearer abcdef123456"),
+            ["abcdef123456"]
+        );
+        assert_eq!(
+            finds(Detector::AuthHeader, "authorization=Basic dXNlcjpwYXNz"),
+            ["dXNlcjpwYXNz"]
+        );
+        assert_eq!(
+            finds(Detector::AuthHeader, "basic idea, Bearer x"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            finds(Detector::ApiKey, "key AKIAIOSFODNN7EXAMPLE used"),
+            ["AKIAIOSFODNN7EXAMPLE"]
+        );
+        assert_eq!(
+            finds(Detector::ApiKey, "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+            ["ghp_abcdefghijklmnopqrstuvwxyz0123456789"]
+        );
+        assert_eq!(
+            finds(Detector::ApiKey, "AKIAshort, MYAKIAIOSFODNN7EXAMPLE"),
+            Vec::<String>::new()
+        );
         let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----";
         assert_eq!(finds(Detector::PrivateKey, &format!("k={pem} done")), [pem]);
-        assert_eq!(finds(Detector::PrivateKey, "-----BEGIN PRIVATE KEY-----\nMIIE cut"), ["-----BEGIN PRIVATE KEY-----\nMIIE cut"]);
-        assert_eq!(finds(Detector::PrivateKey, "-----BEGIN CERTIFICATE-----\nMIIE"), Vec::<String>::new());
+        assert_eq!(
+            finds(
+                Detector::PrivateKey,
+                "-----BEGIN PRIVATE KEY-----\nMIIE cut"
+            ),
+            ["-----BEGIN PRIVATE KEY-----\nMIIE cut"]
+        );
+        assert_eq!(
+            finds(Detector::PrivateKey, "-----BEGIN CERTIFICATE-----\nMIIE"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
     fn secret_pairs() {
-        assert_eq!(finds(Detector::Password, "login password=hunter2 ok"), ["hunter2"]);
-        assert_eq!(finds(Detector::Password, "db_password: 's3cr3t x' user"), ["s3cr3t x"]);
-        assert_eq!(finds(Detector::Password, r#"{"apiKey":"k-123","n":1}"#), ["k-123"]);
+        assert_eq!(
+            finds(Detector::Password, "login password=hunter2 ok"),
+            ["hunter2"]
+        );
+        assert_eq!(
+            finds(Detector::Password, "db_password: 's3cr3t x' user"),
+            ["s3cr3t x"]
+        );
+        assert_eq!(
+            finds(Detector::Password, r#"{"apiKey":"k-123","n":1}"#),
+            ["k-123"]
+        );
         assert_eq!(finds(Detector::Password, "X-Api-Key=abc&q=1"), ["abc"]);
-        assert_eq!(finds(Detector::Password, "tokenizer=bert passwords are long"), Vec::<String>::new());
-        assert!(secret_name(b"db_password") && secret_name(b"X-Api-Key") && secret_name(b"accessToken"));
+        assert_eq!(
+            finds(Detector::Password, "tokenizer=bert passwords are long"),
+            Vec::<String>::new()
+        );
+        assert!(
+            secret_name(b"db_password") && secret_name(b"X-Api-Key") && secret_name(b"accessToken")
+        );
         assert!(!secret_name(b"tokenizer") && !secret_name(b"max_tokens") && !secret_name(b"user"));
     }
 

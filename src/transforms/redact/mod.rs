@@ -32,7 +32,9 @@ use self::detect::{Detector, Engine, Found};
 use super::{Transform, TransformContext};
 use crate::codecs::json;
 use crate::config::KeyError;
-use crate::event::{Batch, Edit, EditOp, Event, EventMut, FieldPath, Member, Root, Span, Value, ValueRef};
+use crate::event::{
+    Batch, Edit, EditOp, Event, EventMut, FieldPath, Member, Root, Span, Value, ValueRef,
+};
 use crate::telemetry::labeled::Series;
 use crate::telemetry::metrics::ComponentMetrics;
 
@@ -188,7 +190,10 @@ impl RedactConfig {
     fn hash_key(&self, load: bool) -> Result<Hmac<Sha256>, KeyError> {
         let key: Vec<u8> = match (&self.hash_key_env, &self.hash_key_file) {
             (Some(_), Some(_)) => {
-                return Err(KeyError::new("hash_key_file", "set hash_key_env or hash_key_file, not both"));
+                return Err(KeyError::new(
+                    "hash_key_file",
+                    "set hash_key_env or hash_key_file, not both",
+                ));
             }
             (None, None) => {
                 return Err(KeyError::new(
@@ -199,10 +204,16 @@ impl RedactConfig {
             _ if !load => vec![0; 32],
             (Some(var), None) => std::env::var_os(var)
                 .map(|v| v.into_encoded_bytes())
-                .ok_or_else(|| KeyError::new("hash_key_env", format!("environment variable {var} is not set")))?,
+                .ok_or_else(|| {
+                    KeyError::new(
+                        "hash_key_env",
+                        format!("environment variable {var} is not set"),
+                    )
+                })?,
             (None, Some(file)) => {
-                let mut k = std::fs::read(file)
-                    .map_err(|e| KeyError::new("hash_key_file", format!("cannot read {file}: {e}")))?;
+                let mut k = std::fs::read(file).map_err(|e| {
+                    KeyError::new("hash_key_file", format!("cannot read {file}: {e}"))
+                })?;
                 while k.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                     k.pop();
                 }
@@ -211,11 +222,16 @@ impl RedactConfig {
         };
         if key.len() < 16 {
             return Err(KeyError::new(
-                if self.hash_key_env.is_some() { "hash_key_env" } else { "hash_key_file" },
+                if self.hash_key_env.is_some() {
+                    "hash_key_env"
+                } else {
+                    "hash_key_file"
+                },
                 "the hash key must be at least 16 bytes",
             ));
         }
-        Hmac::<Sha256>::new_from_slice(&key).map_err(|e| KeyError::new("hash_key_env", e.to_string()))
+        Hmac::<Sha256>::new_from_slice(&key)
+            .map_err(|e| KeyError::new("hash_key_env", e.to_string()))
     }
 
     fn compile(&self, ctx: TransformContext, load_key: bool) -> Result<Redact, Vec<KeyError>> {
@@ -224,9 +240,9 @@ impl RedactConfig {
         let mut names: Vec<String> = Vec::new();
         let mut path_rules: Vec<(u16, FieldPath)> = Vec::new();
         // (fields, builtin detectors, customs) per distinct scope.
-        let mut scopes: Vec<(Vec<String>, Vec<(Detector, u16)>, Vec<(Regex, u16)>)> = Vec::new();
-        let mut key: Option<Result<Hmac<Sha256>, KeyError>> = None;
         type Scopes = Vec<(Vec<String>, Vec<(Detector, u16)>, Vec<(Regex, u16)>)>;
+        let mut scopes: Scopes = Vec::new();
+        let mut key: Option<Result<Hmac<Sha256>, KeyError>> = None;
         fn scope_of(scopes: &mut Scopes, fields: &[String]) -> usize {
             match scopes.iter().position(|(f, _, _)| f.as_slice() == fields) {
                 Some(i) => i,
@@ -236,32 +252,37 @@ impl RedactConfig {
                 }
             }
         }
-        let parse_detectors = |key: &str, list: &[String], errors: &mut Vec<KeyError>| -> Vec<Detector> {
-            let mut out = Vec::new();
-            for (i, name) in list.iter().enumerate() {
-                if name == "all" {
-                    out.extend(Detector::ALL);
-                } else if let Some(d) = Detector::from_name(name) {
-                    out.push(d);
-                } else {
-                    errors.push(KeyError::new(
-                        format!("{key}[{i}]"),
-                        format!(
-                            "unknown detector {name:?} (expected one of: all, {})",
-                            Detector::ALL.map(Detector::name).join(", ")
-                        ),
-                    ));
+        let parse_detectors =
+            |key: &str, list: &[String], errors: &mut Vec<KeyError>| -> Vec<Detector> {
+                let mut out = Vec::new();
+                for (i, name) in list.iter().enumerate() {
+                    if name == "all" {
+                        out.extend(Detector::ALL);
+                    } else if let Some(d) = Detector::from_name(name) {
+                        out.push(d);
+                    } else {
+                        errors.push(KeyError::new(
+                            format!("{key}[{i}]"),
+                            format!(
+                                "unknown detector {name:?} (expected one of: all, {})",
+                                Detector::ALL.map(Detector::name).join(", ")
+                            ),
+                        ));
+                    }
                 }
-            }
-            out
-        };
+                out
+            };
         // The shorthand keys: paths (mask or remove) and detectors (mask).
         if !self.paths.is_empty() {
             match super::parse_paths("paths", &self.paths) {
                 Ok(paths) => {
                     let r = rules.len() as u16;
                     rules.push(Rule {
-                        act: if self.remove { Act::Drop } else { mask(&self.replacement) },
+                        act: if self.remove {
+                            Act::Drop
+                        } else {
+                            mask(&self.replacement)
+                        },
                         matches: None,
                         failures: None,
                     });
@@ -293,7 +314,9 @@ impl RedactConfig {
         }
         for (i, rc) in self.rules.iter().enumerate() {
             let k = |s: &str| format!("rules[{i}].{s}");
-            let kinds = usize::from(!rc.detectors.is_empty()) + usize::from(rc.pattern.is_some()) + usize::from(!rc.paths.is_empty());
+            let kinds = usize::from(!rc.detectors.is_empty())
+                + usize::from(rc.pattern.is_some())
+                + usize::from(!rc.paths.is_empty());
             if kinds != 1 {
                 errors.push(KeyError::new(
                     k("detectors"),
@@ -302,13 +325,22 @@ impl RedactConfig {
                 continue;
             }
             if !rc.fields.is_empty() && !rc.paths.is_empty() {
-                errors.push(KeyError::new(k("fields"), "applies to detectors and patterns, not to paths"));
+                errors.push(KeyError::new(
+                    k("fields"),
+                    "applies to detectors and patterns, not to paths",
+                ));
             }
             if rc.keep_last.is_some() && rc.action != Action::Partial {
-                errors.push(KeyError::new(k("keep_last"), "only the partial action keeps characters"));
+                errors.push(KeyError::new(
+                    k("keep_last"),
+                    "only the partial action keeps characters",
+                ));
             }
             if rc.replacement.is_some() && rc.action != Action::Mask {
-                errors.push(KeyError::new(k("replacement"), "only the mask action writes a replacement"));
+                errors.push(KeyError::new(
+                    k("replacement"),
+                    "only the mask action writes a replacement",
+                ));
             }
             let act = match rc.action {
                 Action::Mask => mask(rc.replacement.as_deref().unwrap_or(&self.replacement)),
@@ -320,14 +352,20 @@ impl RedactConfig {
                 },
             };
             let detectors = parse_detectors(&k("detectors"), &rc.detectors, &mut errors);
-            let name = rc.name.clone().unwrap_or_else(|| match (detectors.as_slice(), &rc.pattern) {
-                ([d], _) => d.name().to_owned(),
-                (_, Some(_)) => format!("pattern_{i}"),
-                _ if !rc.paths.is_empty() => format!("paths_{i}"),
-                _ => format!("rule_{i}"),
-            });
+            let name =
+                rc.name
+                    .clone()
+                    .unwrap_or_else(|| match (detectors.as_slice(), &rc.pattern) {
+                        ([d], _) => d.name().to_owned(),
+                        (_, Some(_)) => format!("pattern_{i}"),
+                        _ if !rc.paths.is_empty() => format!("paths_{i}"),
+                        _ => format!("rule_{i}"),
+                    });
             if names.contains(&name) {
-                errors.push(KeyError::new(k("name"), format!("rule name {name:?} is used twice")));
+                errors.push(KeyError::new(
+                    k("name"),
+                    format!("rule name {name:?} is used twice"),
+                ));
                 continue;
             }
             let r = rules.len() as u16;
@@ -345,13 +383,21 @@ impl RedactConfig {
                 continue;
             }
             let scope = scope_of(&mut scopes, &rc.fields);
-            scopes[scope].1.extend(detectors.into_iter().map(|d| (d, r)));
+            scopes[scope]
+                .1
+                .extend(detectors.into_iter().map(|d| (d, r)));
             if let Some(p) = &rc.pattern {
                 match Regex::new(p) {
                     Ok(re) => scopes[scope].2.push((re, r)),
                     Err(e) => errors.push(KeyError::new(
                         k("pattern"),
-                        format!("invalid regular expression: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")),
+                        format!(
+                            "invalid regular expression: {}",
+                            e.to_string()
+                                .split_whitespace()
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
                     )),
                 }
             }
@@ -375,7 +421,10 @@ impl RedactConfig {
                 }
             };
             match Engine::new(&builtin, customs) {
-                Ok(engine) if !engine.is_empty() => compiled.push(Scope { fields: paths, engine }),
+                Ok(engine) if !engine.is_empty() => compiled.push(Scope {
+                    fields: paths,
+                    engine,
+                }),
                 Ok(_) => {}
                 Err(e) => errors.push(KeyError::new("rules", e)),
             }
@@ -387,7 +436,11 @@ impl RedactConfig {
         let labels = ["component_id", "rule"];
         let matches = ctx
             .labeled
-            .counter("redact_matches_total", "Values redacted, per redaction rule.", &labels)
+            .counter(
+                "redact_matches_total",
+                "Values redacted, per redaction rule.",
+                &labels,
+            )
             .ok();
         let failures = ctx
             .labeled
@@ -446,7 +499,11 @@ enum Place {
     /// member's value.
     Value { token: Span, member: Option<Member> },
     /// Inside the key token `key` of a member whose value is at `value`.
-    Key { key: Span, value: Span, member: Option<Member> },
+    Key {
+        key: Span,
+        value: Span,
+        member: Option<Member>,
+    },
     /// Not in a string.
     Other,
 }
@@ -498,7 +555,9 @@ fn value_end(line: &[u8], v: usize) -> usize {
         }
         _ => {
             let mut i = v;
-            while i < line.len() && !matches!(line[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') {
+            while i < line.len()
+                && !matches!(line[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
+            {
                 i += 1;
             }
             i
@@ -577,8 +636,10 @@ impl Redact {
     /// without decoding, so a mask must be written escaped.
     fn apply(&self, r: u16, original: &[u8], json_raw: bool, out: &mut Vec<u8>) {
         match &self.rules[r as usize].act {
-            Act::Mask { text, escaped, .. } => out.extend_from_slice(if json_raw { escaped } else { text }),
-            Act::Drop => out.extend_from_slice(if json_raw { b"[REDACTED]" } else { b"[REDACTED]" }),
+            Act::Mask { text, escaped, .. } => {
+                out.extend_from_slice(if json_raw { escaped } else { text })
+            }
+            Act::Drop => out.extend_from_slice(b"[REDACTED]"),
             Act::Partial(keep) => {
                 let text = String::from_utf8_lossy(original);
                 let chars = text.chars().count();
@@ -663,7 +724,9 @@ impl Redact {
                     let ve = value_end(raw, v);
                     if ve > v && &raw[v..ve] != b"null" {
                         let rule = password.unwrap_or(0);
-                        let text = json::decode_str(&raw[v..ve]).map(|c| c.into_owned()).unwrap_or_else(|| raw[v..ve].to_vec());
+                        let text = json::decode_str(&raw[v..ve])
+                            .map(|c| c.into_owned())
+                            .unwrap_or_else(|| raw[v..ve].to_vec());
                         out.extend_from_slice(&raw[pos..v]);
                         out.extend_from_slice(&self.whole_json(rule, &text));
                         self.counts[rule as usize] += 1;
@@ -701,7 +764,9 @@ impl Redact {
     }
 
     fn is_clean(&self, b: &Bytes) -> bool {
-        self.clean.iter().any(|c| c.len() == b.len() && c.as_ref() == b.as_ref())
+        self.clean
+            .iter()
+            .any(|c| c.len() == b.len() && c.as_ref() == b.as_ref())
     }
 
     fn remember_clean(&mut self, b: &Bytes) {
@@ -752,7 +817,10 @@ impl Redact {
                 }
             }
             if let Place::Value { token, .. } = locate(&line, members, f.start as usize) {
-                if f.end < token.end && f.start > token.start && memchr::memchr(b'\\', &line[token.range()]).is_none() {
+                if f.end < token.end
+                    && f.start > token.start
+                    && memchr::memchr(b'\\', &line[token.range()]).is_none()
+                {
                     let rel = Found {
                         start: f.start - token.start - 1,
                         end: f.end - token.start - 1,
@@ -804,9 +872,14 @@ impl Redact {
                 continue;
             }
             let inner = &line[token.start as usize + 1..token.end as usize - 1];
-            let drop = rel.iter().any(|f| matches!(self.rules[f.rule as usize].act, Act::Drop));
+            let drop = rel
+                .iter()
+                .any(|f| matches!(self.rules[f.rule as usize].act, Act::Drop));
             if drop {
-                if let Place::Value { member: Some(m), .. } = locate(&line, members, token.start as usize + 1) {
+                if let Place::Value {
+                    member: Some(m), ..
+                } = locate(&line, members, token.start as usize + 1)
+                {
                     let name = json::decode_str(&line[m.key.range()]).map(|c| c.into_owned());
                     if let Some(name) = name.and_then(|n| String::from_utf8(n).ok()) {
                         for f in &rel {
@@ -886,7 +959,10 @@ impl Redact {
 
     /// Rewrites a text line's message.
     fn text_line(&mut self, s: usize, event: &mut Event, found: &[Found]) {
-        let replaced = event.edits.iter().any(|e| matches!(e.op, EditOp::Replace(_)));
+        let replaced = event
+            .edits
+            .iter()
+            .any(|e| matches!(e.op, EditOp::Replace(_)));
         if !replaced {
             if found.is_empty() {
                 return;
@@ -905,7 +981,8 @@ impl Redact {
                 event: &mut *event,
                 members: &[],
             };
-            ev.get(&FieldPath::top(crate::event::MESSAGE_KEY)).map(|v| v.text().into_owned())
+            ev.get(&FieldPath::top(crate::event::MESSAGE_KEY))
+                .map(|v| v.text().into_owned())
         };
         let Some(text) = message else {
             return;
@@ -967,7 +1044,9 @@ impl Redact {
                     }
                 },
                 // A text line's message is handled by `text_line`.
-                EditOp::Replace(b) if !(event.root == Root::Text && event.edits[i].at == whole_line) => {
+                EditOp::Replace(b)
+                    if !(event.root == Root::Text && event.edits[i].at == whole_line) =>
+                {
                     if event.root == Root::Text {
                         continue;
                     }
@@ -1009,7 +1088,9 @@ impl Redact {
             ev.update_each(path, |v| {
                 if let ValueRef::Json(raw) = &v {
                     if !v.is_string() {
-                        return this.redact_json(s, raw).map(|b| Value::Json(Bytes::from(b)));
+                        return this
+                            .redact_json(s, raw)
+                            .map(|b| Value::Json(Bytes::from(b)));
                     }
                 }
                 let text = v.text().into_owned();
@@ -1080,7 +1161,10 @@ impl Transform for Redact {
         batch.members = members;
         let mut failures = 0;
         for (i, rule) in self.rules.iter().enumerate() {
-            let (n, f) = (std::mem::take(&mut self.counts[i]), std::mem::take(&mut self.failed[i]));
+            let (n, f) = (
+                std::mem::take(&mut self.counts[i]),
+                std::mem::take(&mut self.failed[i]),
+            );
             if n > 0 {
                 if let Some(s) = &rule.matches {
                     s.record(n as f64);

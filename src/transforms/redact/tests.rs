@@ -31,7 +31,8 @@ fn out(b: &Batch) -> Vec<String> {
             let mut out = Vec::new();
             encode::write_json(e, &mut out);
             let s = String::from_utf8(out).unwrap();
-            serde_json::from_str::<serde_json::Value>(&s).unwrap_or_else(|e| panic!("invalid JSON out: {e}: {s}"));
+            serde_json::from_str::<serde_json::Value>(&s)
+                .unwrap_or_else(|e| panic!("invalid JSON out: {e}: {s}"));
             s
         })
         .collect()
@@ -75,7 +76,10 @@ fn wildcards_and_removal() {
 
 #[test]
 fn duplicate_keys_are_all_masked() {
-    let out = redact(r#"paths = ["email"]"#, r#"{"email":"a@x.jp","n":1,"email":"b@x.jp"}"#);
+    let out = redact(
+        r#"paths = ["email"]"#,
+        r#"{"email":"a@x.jp","n":1,"email":"b@x.jp"}"#,
+    );
     assert!(!out.contains("@x.jp"), "{out}");
 }
 
@@ -83,12 +87,24 @@ fn duplicate_keys_are_all_masked() {
 fn detectors_in_json_string_values_only() {
     let line = r#"{"msg":"login by taro@example.co.jp from 203.0.113.7","ip":"10.0.0.1","port":8080,"version":"1.2.3.4.5","ua":"Chrome/126.0.0.0","n":4111111111111111,"nested":{"list":["call 090-1234-5678",{"card":"4111-1111-1111-1111"}]}}"#;
     let out = redact(ALL, line);
-    for leaked in ["taro@example", "203.0.113.7", "10.0.0.1", "090-1234-5678", "4111-1111"] {
+    for leaked in [
+        "taro@example",
+        "203.0.113.7",
+        "10.0.0.1",
+        "090-1234-5678",
+        "4111-1111",
+    ] {
         assert!(!out.contains(leaked), "{leaked} in {out}");
     }
     // Not detections: a version string, a product version, a JSON number.
-    assert!(out.contains("1.2.3.4.5") && out.contains("Chrome/126.0.0.0"), "{out}");
-    assert!(out.contains("4111111111111111"), "numbers are not strings: {out}");
+    assert!(
+        out.contains("1.2.3.4.5") && out.contains("Chrome/126.0.0.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("4111111111111111"),
+        "numbers are not strings: {out}"
+    );
     assert!(out.contains("\"port\":8080"), "{out}");
 }
 
@@ -121,7 +137,9 @@ fn escapes_cannot_hide_values() {
 fn text_lines_and_their_captures() {
     // A text line, and a field a parser captured from it.
     let mut t = build(ALL);
-    let mut b = batch(&["GET /login?email=hanako@example.jp from 198.51.100.23 Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlMTIz"]);
+    let mut b = batch(&[
+        "GET /login?email=hanako@example.jp from 198.51.100.23 Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlMTIz",
+    ]);
     let span = {
         let line = &b.events[0].line;
         let s = memchr::memmem::find(line, b"198.51").unwrap();
@@ -142,7 +160,12 @@ fn text_lines_and_their_captures() {
     }
     let v: serde_json::Value = serde_json::from_str(&o).unwrap();
     assert_eq!(v["client"], "[REDACTED]");
-    assert!(v["message"].as_str().unwrap().starts_with("GET /login?email=[REDACTED] from [REDACTED]"));
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("GET /login?email=[REDACTED] from [REDACTED]")
+    );
 }
 
 #[test]
@@ -205,14 +228,22 @@ fn actions_partial_hash_drop() {
     assert_eq!(c["mail"], a["mail"], "the same value hashes the same");
     assert_ne!(a["user"]["name"], "Taro");
     assert_eq!(a["user"]["name"], c["user"]["name"]);
-    assert!(a.get("tel").is_none(), "drop_field removes the member: {}", o[0]);
+    assert!(
+        a.get("tel").is_none(),
+        "drop_field removes the member: {}",
+        o[0]
+    );
     assert_eq!(a["note"], "for <customer>");
-    assert_eq!(t.rule_names(), ["credit_card", "email", "phones", "customer", "paths_4"]);
+    assert_eq!(
+        t.rule_names(),
+        ["credit_card", "email", "phones", "customer", "paths_4"]
+    );
 }
 
 #[test]
 fn hash_needs_a_key_and_never_prints_it() {
-    let cfg: RedactConfig = toml::from_str("[[rules]]\ndetectors = [\"email\"]\naction = \"hash\"").unwrap();
+    let cfg: RedactConfig =
+        toml::from_str("[[rules]]\ndetectors = [\"email\"]\naction = \"hash\"").unwrap();
     assert_eq!(cfg.check()[0].key, "hash_key_env");
     let dir = tempfile::tempdir().unwrap();
     let short = dir.path().join("short");
@@ -222,7 +253,11 @@ fn hash_needs_a_key_and_never_prints_it() {
         short.display().to_string()
     ))
     .unwrap();
-    assert!(cfg.build(TransformContext::detached("r")).unwrap_err()[0].message.contains("16 bytes"));
+    assert!(
+        cfg.build(TransformContext::detached("r")).unwrap_err()[0]
+            .message
+            .contains("16 bytes")
+    );
     let good = dir.path().join("good");
     std::fs::write(&good, "a-secret-key-of-enough-length\n").unwrap();
     let cfg: RedactConfig = toml::from_str(&format!(
@@ -255,7 +290,10 @@ fn per_rule_counters() {
     assert_eq!(f.counter_value(&["red", "email"]), Some(2.0));
     assert_eq!(f.counter_value(&["red", "ipv4"]), Some(2.0));
     let text = registry.render_prometheus();
-    assert!(text.contains(r#"redact_matches_total{component_id="red",rule="email"} 2"#), "{text}");
+    assert!(
+        text.contains(r#"redact_matches_total{component_id="red",rule="email"} 2"#),
+        "{text}"
+    );
 }
 
 #[test]
@@ -273,13 +311,21 @@ fn detectors_in_chosen_fields_only() {
 #[test]
 fn bad_configs_name_their_keys() {
     let keys = |s: &str| -> Vec<String> {
-        toml::from_str::<RedactConfig>(s).unwrap().check().into_iter().map(|e| e.key).collect()
+        toml::from_str::<RedactConfig>(s)
+            .unwrap()
+            .check()
+            .into_iter()
+            .map(|e| e.key)
+            .collect()
     };
     assert_eq!(keys(""), ["paths"]);
     assert_eq!(keys("detectors = [\"emails\"]"), ["detectors[0]"]);
     assert_eq!(keys("[[rules]]\npattern = '('"), ["rules[0].pattern"]);
     assert_eq!(keys("[[rules]]\naction = \"mask\""), ["rules[0].detectors"]);
-    assert_eq!(keys("[[rules]]\ndetectors = [\"email\"]\nkeep_last = 2"), ["rules[0].keep_last"]);
+    assert_eq!(
+        keys("[[rules]]\ndetectors = [\"email\"]\nkeep_last = 2"),
+        ["rules[0].keep_last"]
+    );
 }
 
 #[test]
@@ -320,9 +366,14 @@ fn luhn_complete(body: &[u8]) -> String {
 
 fn pii() -> impl Strategy<Value = String> {
     prop_oneof![
-        ("[a-z][a-z0-9._]{0,10}[a-z0-9]", "[a-z][a-z0-9-]{0,8}[a-z]", "(com|jp|co\\.jp|io|org)")
+        (
+            "[a-z][a-z0-9._]{0,10}[a-z0-9]",
+            "[a-z][a-z0-9-]{0,8}[a-z]",
+            "(com|jp|co\\.jp|io|org)"
+        )
             .prop_map(|(l, d, t)| format!("{l}@{d}.{t}")),
-        (1u8..=255, 0u8..=255, 0u8..=255, 1u8..=254).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+        (1u8..=255, 0u8..=255, 0u8..=255, 1u8..=254)
+            .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
         proptest::collection::vec(0u8..10, 15).prop_map(|d| {
             let mut body = vec![b'4'];
             body.extend(d.iter().take(14).map(|x| b'0' + x));
@@ -331,9 +382,14 @@ fn pii() -> impl Strategy<Value = String> {
         ("0[789]0", "[0-9]{4}", "[0-9]{4}").prop_map(|(a, b, c)| format!("{a}-{b}-{c}")),
         ("[1-9][0-9]{0,2}", "[0-9]{8,10}").prop_map(|(cc, n)| format!("+{cc} {n}")),
         "AKIA[A-Z0-9]{16}",
-        ("[A-Za-z0-9_-]{10,30}", "[A-Za-z0-9_-]{10,40}", "[A-Za-z0-9_-]{10,40}")
+        (
+            "[A-Za-z0-9_-]{10,30}",
+            "[A-Za-z0-9_-]{10,40}",
+            "[A-Za-z0-9_-]{10,40}"
+        )
             .prop_map(|(a, b, c)| format!("eyJ{a}.{b}.{c}")),
-        ("[0-9a-f]{1,4}", "[0-9a-f]{1,4}", "[0-9a-f]{1,4}").prop_map(|(a, b, c)| format!("{a}:{b}::{c}")),
+        ("[0-9a-f]{1,4}", "[0-9a-f]{1,4}", "[0-9a-f]{1,4}")
+            .prop_map(|(a, b, c)| format!("{a}:{b}::{c}")),
     ]
 }
 
@@ -377,4 +433,3 @@ proptest! {
         }
     }
 }
-
