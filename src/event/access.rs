@@ -750,6 +750,17 @@ impl EventMut<'_> {
         );
     }
 
+    /// [`EventMut::set_key`], only where the field is absent.
+    pub fn set_key_if_absent(&mut self, key: &Bytes, value: Value) {
+        self.event.set_concrete_if(
+            self.members,
+            &[key.as_ref()],
+            value,
+            false,
+            Some(std::slice::from_ref(key)),
+        );
+    }
+
     /// Sets `path` to `value` only where it is absent (one lookup, not two).
     pub fn set_if_absent(&mut self, path: &FieldPath, value: Value) {
         if path.has_wildcard() {

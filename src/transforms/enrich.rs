@@ -134,7 +134,17 @@ impl EnrichConfig {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let static_keys = statics
+            .iter()
+            .map(|(path, _)| match path.segments() {
+                [crate::event::path::Segment::Key(k)] => {
+                    Some(crate::event::static_bytes(k.to_vec()))
+                }
+                _ => None,
+            })
+            .collect();
         Ok(Enrich {
+            static_keys,
             statics,
             file_field,
             path_pattern,
@@ -149,6 +159,8 @@ impl EnrichConfig {
 #[derive(Debug)]
 pub struct Enrich {
     statics: Vec<(FieldPath, Value)>,
+    /// For top-level static fields, their name as build-time bytes.
+    static_keys: Vec<Option<bytes::Bytes>>,
     file_field: Option<FieldPath>,
     path_pattern: Option<(Regex, Vec<(String, FieldPath)>)>,
     overwrite: bool,
@@ -185,12 +197,21 @@ impl Enrich {
 impl Transform for Enrich {
     fn process(&mut self, batch: &mut Batch) {
         self.stream_fields(batch);
-        let fields: Vec<&(FieldPath, Value)> =
-            self.statics.iter().chain(self.per_stream.iter()).collect();
+        let count = self.statics.len() + self.per_stream.len();
+        let overwrite = self.overwrite;
         for mut ev in batch.iter_mut() {
-            ev.event.edits.reserve(fields.len());
-            for (path, value) in &fields {
-                if self.overwrite {
+            ev.event.edits.reserve(count);
+            for (i, (path, value)) in self.statics.iter().enumerate() {
+                // Top-level names go through the shared key made at build time.
+                match &self.static_keys[i] {
+                    Some(key) if overwrite => ev.set_key(key, value.clone()),
+                    Some(key) => ev.set_key_if_absent(key, value.clone()),
+                    None if overwrite => ev.set(path, value.clone()),
+                    None => ev.set_if_absent(path, value.clone()),
+                }
+            }
+            for (path, value) in &self.per_stream {
+                if overwrite {
                     ev.set(path, value.clone());
                 } else {
                     ev.set_if_absent(path, value.clone());

@@ -859,7 +859,7 @@ impl Redact {
                 op: EditOp::Replace(replacement),
             });
         }
-        let mut rel: Vec<Found> = Vec::new();
+        let mut rel = std::mem::take(&mut self.scratch);
         let mut k = 0;
         while k < tokens.len() {
             let token = tokens[k].0;
@@ -900,6 +900,8 @@ impl Redact {
             });
         }
         self.tokens = tokens;
+        rel.clear();
+        self.scratch = rel;
         if escapes {
             self.escaped_strings(s, event, members, &line);
         }
