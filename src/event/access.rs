@@ -750,6 +750,24 @@ impl EventMut<'_> {
         );
     }
 
+    /// Adds the top-level field `key`, which the caller knows is not in the event
+    /// yet (a parser filling a line nothing else touched): no lookup at all.
+    pub fn append_field(&mut self, key: &Bytes, value: Value) {
+        let close = self.event.root_close() as usize;
+        let edit = Edit {
+            at: Span::new(close, close),
+            op: EditOp::Insert {
+                key: key.clone(),
+                value,
+            },
+        };
+        match self.event.edits.last() {
+            // Inserts at the end of the root keep their order: append.
+            Some(last) if last.at.start as usize > close => self.event.push_edit(edit),
+            _ => self.event.edits.push(edit),
+        }
+    }
+
     /// [`EventMut::set_key`], only where the field is absent.
     pub fn set_key_if_absent(&mut self, key: &Bytes, value: Value) {
         self.event.set_concrete_if(

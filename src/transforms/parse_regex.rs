@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::fields::{FieldType, Types, typed_value};
 use super::timestamp::{TimeOptions, TimeSpec};
 use super::{Transform, TransformContext};
+use crate::codecs::access_log;
 use crate::config::KeyError;
 use crate::event::{Batch, EditOp, EventMut, FieldPath, Level, MESSAGE_KEY, Root, Value};
 use crate::telemetry::metrics::ComponentMetrics;
@@ -183,7 +184,7 @@ impl ParseRegexConfig {
         let names: Vec<(usize, Bytes)> = regex
             .capture_names()
             .enumerate()
-            .filter_map(|(i, n)| n.map(|n| (i, Bytes::copy_from_slice(n.as_bytes()))))
+            .filter_map(|(i, n)| n.map(|n| (i, crate::event::static_bytes(n.as_bytes().to_vec()))))
             .filter(|(_, n)| !(syslog && n.as_ref() == b"pri"))
             .collect();
         if names.is_empty() {
@@ -217,7 +218,18 @@ impl ParseRegexConfig {
         } else {
             None
         };
+        // The access-log presets have a hand-written reader with the same results.
+        let fast = match self.preset {
+            Some(p @ (Preset::NginxCombined | Preset::ApacheCombined | Preset::NginxCommon | Preset::ApacheCommon)) => {
+                let index = access_log::FIELDS
+                    .map(|name| regex.capture_names().position(|n| n == Some(name)));
+                Some((matches!(p, Preset::NginxCombined | Preset::ApacheCombined), index))
+            }
+            _ => None,
+        };
         Ok(ParseRegex {
+            spans: vec![None; regex.captures_len()],
+            fast,
             locations: regex.capture_locations(),
             regex,
             names,
@@ -277,6 +289,10 @@ const SEVERITIES: [&str; 8] = [
 pub struct ParseRegex {
     regex: Regex,
     locations: CaptureLocations,
+    /// The ranges of the last match, by group index.
+    spans: Vec<Option<(usize, usize)>>,
+    /// For access-log presets: combined or not, and the group of each field.
+    fast: Option<(bool, [Option<usize>; 11])>,
     names: Vec<(usize, Bytes)>,
     field: FieldPath,
     is_message: bool,
@@ -291,6 +307,32 @@ pub struct ParseRegex {
 }
 
 impl ParseRegex {
+    /// Matches `text`, leaving capture `i`'s range in `spans[i]`.
+    fn captures(&mut self, text: &[u8]) -> bool {
+        if let Some((combined, index)) = &self.fast {
+            match access_log::read(text, *combined) {
+                access_log::Outcome::Match(fields) => {
+                    self.spans.iter_mut().for_each(|s| *s = None);
+                    for (field, group) in fields.iter().zip(index) {
+                        if let Some(g) = group {
+                            self.spans[*g] = field.map(|f| (f.start as usize, f.end as usize));
+                        }
+                    }
+                    return true;
+                }
+                access_log::Outcome::NoMatch => return false,
+                access_log::Outcome::Unsure => {}
+            }
+        }
+        if self.regex.captures_read(&mut self.locations, text).is_none() {
+            return false;
+        }
+        for (i, slot) in self.spans.iter_mut().enumerate() {
+            *slot = self.locations.get(i);
+        }
+        true
+    }
+
     fn apply(&mut self, ev: &mut EventMut<'_>, bad_types: &mut u64) -> bool {
         let unchanged_line = ev.event.root == Root::Text
             && self.is_message
@@ -308,16 +350,14 @@ impl ParseRegex {
                 None => return false,
             }
         };
-        if self
-            .regex
-            .captures_read(&mut self.locations, &text)
-            .is_none()
-        {
+        if !self.captures(&text) {
             return false;
         }
+        // On a line nothing touched yet, the (distinct) names are all new fields.
+        let fresh = in_line && ev.event.edits.is_empty();
         ev.event.edits.reserve(self.names.len());
         for (i, name) in &self.names {
-            let Some((s, e)) = self.locations.get(*i) else {
+            let Some((s, e)) = self.spans[*i] else {
                 continue;
             };
             let ty = self.types.of(name);
@@ -326,9 +366,13 @@ impl ParseRegex {
             }
             let (value, bad) = typed_value(&text, in_line, crate::event::Span::new(s, e), ty);
             *bad_types += u64::from(bad);
-            ev.set_key(name, value);
+            if fresh && name.as_ref() != MESSAGE_KEY.as_bytes() {
+                ev.append_field(name, value);
+            } else {
+                ev.set_key(name, value);
+            }
         }
-        if let Some((s, e)) = self.pri.and_then(|i| self.locations.get(i)) {
+        if let Some((s, e)) = self.pri.and_then(|i| self.spans[i]) {
             let pri = std::str::from_utf8(&text[s..e])
                 .ok()
                 .and_then(|p| p.parse::<usize>().ok())
@@ -453,6 +497,49 @@ drop_unmatched = true"#,
         assert_eq!(v["path"], "/api/cases");
         assert_eq!(v["status"], "200");
         assert!(v["message"].as_str().unwrap().starts_with("10.0.0.1"));
+    }
+
+    proptest::proptest! {
+        /// The hand-written access-log reader agrees with the preset's regex.
+        #[test]
+        fn access_log_reader_matches_the_regex(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "10.0.0.1", "-", "alice", " ", "[", "]", "\"", "\\", "GET", "/a b", "HTTP/1.1",
+                    "200", "2000", "12", "x", "20/Aug/2025:10:30:45 +0000", "\u{e9}", "\t", "\" \"",
+                ]),
+                0..24,
+            ),
+            template in proptest::bool::ANY,
+            combined in proptest::bool::ANY,
+        ) {
+            let line = if template {
+                format!("{} - {} [{}] \"{}\" {} {} \"{}\" \"{}\"{}",
+                    parts.first().copied().unwrap_or("1.2.3.4"), parts.get(1).copied().unwrap_or("-"),
+                    parts.get(2).copied().unwrap_or("t"), parts.get(3..6).map(|p| p.join(" ")).unwrap_or_default(),
+                    parts.get(6).copied().unwrap_or("200"), parts.get(7).copied().unwrap_or("1"),
+                    parts.get(8).copied().unwrap_or("-"), parts.get(9).copied().unwrap_or("ua"),
+                    parts.get(10..).map(|p| p.concat()).unwrap_or_default())
+            } else {
+                parts.concat()
+            };
+            let preset = if combined { Preset::NginxCombined } else { Preset::NginxCommon };
+            let re = Regex::new(&preset.pattern()).unwrap();
+            let mut locs = re.capture_locations();
+            let by_regex = re.captures_read(&mut locs, line.as_bytes()).map(|_| {
+                access_log::FIELDS.map(|name| {
+                    re.capture_names().position(|n| n == Some(name)).and_then(|i| locs.get(i))
+                })
+            });
+            match access_log::read(line.as_bytes(), combined) {
+                access_log::Outcome::Match(f) => {
+                    let f = f.map(|s| s.map(|s| (s.start as usize, s.end as usize)));
+                    proptest::prop_assert_eq!(Some(f), by_regex, "{}", line);
+                }
+                access_log::Outcome::NoMatch => proptest::prop_assert_eq!(None, by_regex, "{}", line),
+                access_log::Outcome::Unsure => {}
+            }
+        }
     }
 
     #[test]

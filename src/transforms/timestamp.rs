@@ -162,7 +162,12 @@ impl Zone {
 #[derive(Debug, Clone)]
 struct Format {
     items: Vec<Item<'static>>,
+    /// The access-log format, read without chrono.
+    clf: bool,
 }
+
+/// The access-log time format (`10/Oct/2000:13:55:36 -0700`).
+const CLF: &str = "%d/%b/%Y:%H:%M:%S %z";
 
 impl Format {
     fn new(fmt: &str) -> Result<Format, String> {
@@ -178,12 +183,20 @@ impl Format {
                 "bad strftime format {fmt:?} (see chrono's strftime specifiers)"
             ));
         }
-        Ok(Format { items })
+        Ok(Format {
+            items,
+            clf: fmt == CLF,
+        })
     }
 
     /// Parses `s`; a missing year is inferred from `now_ns` (the latest year that
     /// does not put the time more than a day in the future).
     fn parse(&self, s: &str, zone: Zone, now_ns: i64) -> Option<i64> {
+        if self.clf {
+            if let Some(ns) = fast_clf(s.as_bytes()) {
+                return Some(ns);
+            }
+        }
         let mut parsed = Parsed::new();
         chrono::format::parse(&mut parsed, s, self.items.iter()).ok()?;
         if parsed.offset().is_some() && parsed.year().is_some() {
@@ -310,7 +323,7 @@ impl TimeParser {
                 return Some(ns);
             }
         }
-        if let Some(ns) = fast_rfc3339(t) {
+        if let Some(ns) = fast_rfc3339(t).or_else(|| fast_clf(t)) {
             return Some(ns);
         }
         let s = std::str::from_utf8(t).ok()?;
@@ -365,11 +378,6 @@ fn fast_rfc3339(t: &[u8]) -> Option<i64> {
     }
     let (year, month, day) = (num(t, 0, 4)?, num(t, 5, 2)?, num(t, 8, 2)?);
     let (hour, min, sec) = (num(t, 11, 2)?, num(t, 14, 2)?, num(t, 17, 2)?);
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] || hour > 23 || min > 59 || sec > 59 {
-        return None;
-    }
     let mut i = 19;
     let mut nanos = 0i64;
     if t.get(i) == Some(&b'.') {
@@ -401,6 +409,22 @@ fn fast_rfc3339(t: &[u8]) -> Option<i64> {
         }
         _ => return None,
     };
+    civil_ns(year, month, day, hour, min, sec, offset)?.checked_add(nanos)
+}
+
+/// Nanoseconds since the epoch of a civil date and time at a UTC offset.
+fn civil_ns(year: i64, month: i64, day: i64, hour: i64, min: i64, sec: i64, offset: i64) -> Option<i64> {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > month_days[(month - 1) as usize]
+        || hour > 23
+        || min > 59
+        || sec > 59
+    {
+        return None;
+    }
     // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -409,8 +433,41 @@ fn fast_rfc3339(t: &[u8]) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
-    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+    (days * 86_400 + hour * 3600 + min * 60 + sec - offset).checked_mul(1_000_000_000)
+}
+
+/// The access-log shape `20/Aug/2025:10:30:45 +0000`, read without chrono.
+fn fast_clf(t: &[u8]) -> Option<i64> {
+    fn num(t: &[u8], at: usize, len: usize) -> Option<i64> {
+        t.get(at..at + len)?.iter().try_fold(0i64, |v, d| {
+            d.is_ascii_digit().then(|| v * 10 + i64::from(d - b'0'))
+        })
+    }
+    if t.len() != 26 || t[2] != b'/' || t[6] != b'/' || t[11] != b':' || t[14] != b':' || t[17] != b':' || t[20] != b' ' {
+        return None;
+    }
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+    ];
+    let month = MONTHS.iter().position(|m| t[3..6] == m[..])? as i64 + 1;
+    let sign = match t[21] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (oh, om) = (num(t, 22, 2)?, num(t, 24, 2)?);
+    if oh > 23 || om > 59 {
+        return None;
+    }
+    civil_ns(
+        num(t, 7, 4)?,
+        month,
+        num(t, 0, 2)?,
+        num(t, 12, 2)?,
+        num(t, 15, 2)?,
+        num(t, 18, 2)?,
+        sign * (oh * 3600 + om * 60),
+    )
 }
 
 fn parse_epoch_unit(t: &[u8], unit: Epoch) -> Option<i64> {
@@ -528,6 +585,19 @@ mod tests {
             let fixed = text.replacen(sep, "T", 1);
             let want = DateTime::parse_from_rfc3339(&fixed).ok().and_then(|dt| dt.timestamp_nanos_opt());
             proptest::prop_assert_eq!(fast_rfc3339(text.as_bytes()), want, "{}", text);
+        }
+
+        /// The fast access-log time reader agrees with chrono.
+        #[test]
+        fn fast_clf_matches_chrono(
+            y in 1900i32..2200, mo in 0usize..12, d in 1u32..=31, h in 0u32..=23, mi in 0u32..=59,
+            s in 0u32..=59, off in -1439i32..=1439,
+        ) {
+            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            let text = format!("{d:02}/{}/{y:04}:{h:02}:{mi:02}:{s:02} {}{:02}{:02}", months[mo],
+                if off < 0 { '-' } else { '+' }, off.abs() / 60, off.abs() % 60);
+            let want = DateTime::parse_from_str(&text, CLF).ok().and_then(|dt| dt.timestamp_nanos_opt());
+            proptest::prop_assert_eq!(fast_clf(text.as_bytes()), want, "{}", text);
         }
     }
 
