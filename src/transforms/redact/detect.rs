@@ -284,9 +284,13 @@ impl Engine {
     /// `@`, `.` and `:` candidates: e-mail, IPv4, IPv6.
     #[inline(never)]
     fn scan_punct(&self, h: &[u8], out: &mut Vec<Found>) {
+        // One searcher for the whole line (no set-up per hit); `pos` skips the
+        // hits inside what a detector already took.
         let mut pos = 0;
-        while let Some(off) = memchr::memchr3(b'@', b'.', b':', &h[pos..]) {
-            let i = pos + off;
+        for i in memchr::memchr3_iter(b'@', b'.', b':', h) {
+            if i < pos {
+                continue;
+            }
             pos = i + 1;
             match h[i] {
                 b'@' => {
