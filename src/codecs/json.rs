@@ -813,6 +813,51 @@ pub fn find_member(input: &[u8], object: Span, name: &[u8]) -> Option<Member> {
     found
 }
 
+/// Lists the element spans of the array `input[array]` (absolute offsets), for
+/// paths into arrays (`users.0.email`, `users.*.email`). The elements are
+/// validated on the way; on error `out` is truncated back to its length on entry.
+///
+/// # Errors
+///
+/// `Err` if `input[array]` is not exactly one valid array.
+pub fn array_elements(input: &[u8], array: Span, out: &mut Vec<Span>) -> Result<(), JsonError> {
+    let (start, end) = (array.start as usize, array.end as usize);
+    if start >= end || end > input.len() || input[start] != b'[' {
+        return Err(JsonError::Unexpected {
+            offset: start,
+            expected: "'['",
+        });
+    }
+    let bounded = &input[..end];
+    let entry_len = out.len();
+    let result = (|| {
+        let mut i = skip_ws(bounded, start + 1);
+        if bounded.get(i) == Some(&b']') {
+            return Ok(());
+        }
+        loop {
+            let value_end = scan_value(bounded, i, 1, MAX_DEPTH)?;
+            out.push(Span::new(i, value_end));
+            i = skip_ws(bounded, value_end);
+            match bounded.get(i) {
+                Some(b',') => i = skip_ws(bounded, i + 1),
+                Some(b']') if i + 1 == end => return Ok(()),
+                Some(_) => {
+                    return Err(JsonError::Unexpected {
+                        offset: i,
+                        expected: "',' or ']'",
+                    });
+                }
+                None => return Err(truncated(bounded)),
+            }
+        }
+    })();
+    if result.is_err() {
+        out.truncate(entry_len);
+    }
+    result
+}
+
 // ---------------------------------------------------------------------------
 // String decoding
 // ---------------------------------------------------------------------------
@@ -998,6 +1043,21 @@ mod tests {
 
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn lists_array_elements() {
+        let line = br#"{"a":[1, "x,]", {"b":[2]} ,[]],"e":[]}"#;
+        let mut members = Vec::new();
+        scan_object(line, 8, &mut members).unwrap();
+        let mut elems = Vec::new();
+        array_elements(line, members[0].value, &mut elems).unwrap();
+        let texts: Vec<&[u8]> = elems.iter().map(|s| &line[s.range()]).collect();
+        assert_eq!(texts, [&b"1"[..], b"\"x,]\"", br#"{"b":[2]}"#, b"[]"]);
+        elems.clear();
+        array_elements(line, members[1].value, &mut elems).unwrap();
+        assert!(elems.is_empty());
+        assert!(array_elements(line, members[0].key, &mut elems).is_err());
+    }
     use serde_json::{Map, Value};
 
     const LINE: &[u8] = br#"{"timestamp":"2025-08-20T10:30:45.123Z","level":"info","message":"UseCase executed","service":"api","userId":123,"context":{"caseId":456},"metadata":{"ip":"192.168.1.100"}}"#;

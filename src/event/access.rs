@@ -150,6 +150,9 @@ impl Event {
                     }
                 })
             }
+            _ if self.line.get(container.start as usize) == Some(&b'[') => {
+                element_in(&self.line, container, key)
+            }
             _ => json::find_member(&self.line, container, key),
         };
         found.filter(|m| !self.is_deleted(m.key.start))
@@ -183,7 +186,12 @@ impl Event {
                 return self.descend_owned(i, path, depth + 1);
             }
             let Some(member) = self.member_in(arena, container, key) else {
-                return Err(Parent::Line(container));
+                // An array has no room for a named member.
+                return Err(if self.line.get(container.start as usize) == Some(&b'[') {
+                    Parent::Blocked
+                } else {
+                    Parent::Line(container)
+                });
             };
             if let Some(i) = self.replacement_of(member.value) {
                 return self.descend_owned(i, path, depth + 1);
@@ -191,7 +199,7 @@ impl Event {
             if last {
                 return Ok(Slot::Line { container, member });
             }
-            if self.line.get(member.value.start as usize) != Some(&b'{') {
+            if !matches!(self.line.get(member.value.start as usize), Some(b'{' | b'[')) {
                 return Err(Parent::Blocked);
             }
             container = member.value;
@@ -276,10 +284,11 @@ impl Event {
                 let raw = self.edit_raw(i)?;
                 let mut span = Span::new(0, raw.len());
                 for key in &path[done..] {
-                    if raw.get(span.start as usize) != Some(&b'{') {
-                        return None;
-                    }
-                    span = json::find_member(raw, span, key)?.value;
+                    span = match raw.get(span.start as usize) {
+                        Some(b'{') => json::find_member(raw, span, key)?.value,
+                        Some(b'[') => element_in(raw, span, key)?.value,
+                        _ => return None,
+                    };
                 }
                 Some(ValueRef::Json(Cow::Borrowed(&raw[span.range()])))
             }
@@ -349,7 +358,12 @@ impl Event {
                     container = object;
                     while done + 1 < path.len() {
                         match self.member_in(arena, container, path[done]) {
-                            Some(m) if self.line.get(m.value.start as usize) == Some(&b'{') => {
+                            Some(m)
+                                if matches!(
+                                    self.line.get(m.value.start as usize),
+                                    Some(b'{' | b'[')
+                                ) =>
+                            {
                                 container = m.value;
                                 done += 1;
                             }
@@ -495,6 +509,9 @@ impl Event {
     /// The region to cut to remove `member` from the object at `container`,
     /// including exactly one separating comma, given the members already deleted.
     fn member_delete_span(&self, arena: &[Member], container: Span, member: Member) -> Span {
+        if self.line.get(container.start as usize) == Some(&b'[') {
+            return self.element_delete_span(container, member.value);
+        }
         let mut scratch = Vec::new();
         let siblings: &[Member] = match self.root {
             Root::Json { object, members } if object == container => {
@@ -517,6 +534,26 @@ impl Event {
             Span::new(prev.value.end as usize, member.value.end as usize)
         } else {
             Span::new(member.key.start as usize, member.value.end as usize)
+        }
+    }
+
+    /// The region to cut to remove the element `value` of the array at
+    /// `container`, with one separating comma.
+    fn element_delete_span(&self, container: Span, value: Span) -> Span {
+        let mut elems = Vec::new();
+        if json::array_elements(&self.line, container, &mut elems).is_err() {
+            return value;
+        }
+        let Some(i) = elems.iter().position(|e| *e == value) else {
+            return value;
+        };
+        let alive = |e: &Span| !self.is_deleted(e.start);
+        if let Some(next) = elems[i + 1..].iter().find(|e| alive(e)) {
+            Span::new(value.start as usize, next.start as usize)
+        } else if let Some(prev) = elems[..i].iter().rev().find(|e| alive(e)) {
+            Span::new(prev.end as usize, value.end as usize)
+        } else {
+            value
         }
     }
 
@@ -574,6 +611,13 @@ impl Event {
                     }
                     return self.with_inserted_names(arena, &refs, names);
                 }
+                Some(ValueRef::Json(raw)) if raw.first() == Some(&b'[') => {
+                    let mut elems = Vec::new();
+                    if json::array_elements(&raw, Span::new(0, raw.len()), &mut elems).is_ok() {
+                        names.extend((0..elems.len()).map(|i| i.to_string().into_bytes()));
+                    }
+                    return names;
+                }
                 _ => return names,
             }
         };
@@ -616,6 +660,23 @@ impl Event {
         }
         names
     }
+}
+
+/// Element `key` (a decimal index) of the array at `array` in `raw`, as a
+/// member with an empty key at the element's start.
+fn element_in(raw: &[u8], array: Span, key: &[u8]) -> Option<Member> {
+    if key.is_empty() || key.len() > 9 || !key.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let index: usize = std::str::from_utf8(key).ok()?.parse().ok()?;
+    let mut elems = Vec::new();
+    json::array_elements(raw, array, &mut elems).ok()?;
+    let e = *elems.get(index)?;
+    Some(Member {
+        key: Span::new(e.start as usize, e.start as usize),
+        value: e,
+        key_escaped: false,
+    })
 }
 
 fn key_text(raw: &[u8], m: &Member) -> Vec<u8> {

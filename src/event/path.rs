@@ -13,7 +13,9 @@ pub enum Segment {
     Any,
 }
 
-/// A dotted path to a field, parsed once when a component is built.
+/// A dotted path to a field, parsed once when a component is built. A step
+/// that is a number addresses an array element (`users.0.email`, also written
+/// `users[0].email`); `*` matches every member of an object or element of an array.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldPath {
     segments: Vec<Segment>,
@@ -43,6 +45,13 @@ impl FieldPath {
     pub fn parse(text: &str) -> Result<FieldPath, PathError> {
         if text.is_empty() {
             return Err(PathError::Empty);
+        }
+        // pino's bracket form for arrays: `users[0].email`, `users[*].email`.
+        if text.contains('[') && !text.contains('"') {
+            let dotted = text.replace("[", ".").replace("]", "");
+            let mut path = FieldPath::parse(&dotted)?;
+            path.text = text.to_owned();
+            return Ok(path);
         }
         let mut segments = Vec::new();
         let mut rest = text;

@@ -433,3 +433,27 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn array_paths_and_wildcards_over_arrays() {
+    let out = redact(
+        r#"paths = ["users.*.email", "orders[0].card", "tags[1]", "users[1].name", "missing[3].x", "users.9.email"]"#,
+        r#"{"users":[{"name":"a","email":"a@x.jp"},{"name":"b","email":"b@x.jp"}],"orders":[{"card":"4111"},{"card":"5500"}],"tags":["keep","secret","keep"]}"#,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "users": [{"name": "a", "email": "[REDACTED]"}, {"name": "[REDACTED]", "email": "[REDACTED]"}],
+            "orders": [{"card": "[REDACTED]"}, {"card": "5500"}],
+            "tags": ["keep", "[REDACTED]", "keep"]
+        })
+    );
+    // Removing array elements keeps the JSON valid.
+    let out = redact(
+        "paths = [\"tags[1]\", \"tags[2]\", \"users.*.email\"]\nremove = true",
+        r#"{"tags":["a","b","c"],"users":[{"id":1,"email":"x@y.jp"}]}"#,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v, serde_json::json!({"tags": ["a"], "users": [{"id": 1}]}));
+}
