@@ -167,7 +167,13 @@ mod tests {
         assert_eq!(text(6), None);
         assert_eq!(text(10).as_deref(), Some("curl/8.5.0"));
         assert!(matches!(read(b"garbage", true), Outcome::NoMatch));
-        assert!(matches!(read("caf\u{e9} - - [x] \"a\" 200 1".as_bytes(), false), Outcome::Unsure));
-        assert!(matches!(read(br#"1 - - [t] "GET /\"x" 200 1"#, false), Outcome::Unsure));
+        assert!(matches!(
+            read("caf\u{e9} - - [x] \"a\" 200 1".as_bytes(), false),
+            Outcome::Unsure
+        ));
+        assert!(matches!(
+            read(br#"1 - - [t] "GET /\"x" 200 1"#, false),
+            Outcome::Unsure
+        ));
     }
 }

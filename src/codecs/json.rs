@@ -717,11 +717,84 @@ pub fn scan_object(
     result
 }
 
+/// The 64-bit Bloom filter bit of an object key (its bytes between the
+/// quotes), from its length and first byte: cheap enough to compute while
+/// scanning, and good enough to tell most absent keys apart.
+#[inline(always)]
+#[must_use]
+pub fn key_bit(key: &[u8]) -> u64 {
+    let first = key.first().copied().unwrap_or(0) as usize;
+    1u64 << ((key.len().wrapping_mul(7) + first) & 63)
+}
+
+/// Top-level keys of a scanned object summarized for lookups (see
+/// [`scan_object_summarized`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeySummary {
+    /// The [`key_bit`]s of every key.
+    pub bits: u64,
+    /// The bits set by more than one key (only those keys can be duplicated).
+    pub multi: u64,
+    /// Some key has escapes (its raw bytes are not its name).
+    pub escaped: bool,
+}
+
+/// [`scan_object`] that also summarizes the top-level keys while they are in
+/// cache, so later lookups of absent fields need no member scan.
+///
+/// # Errors
+///
+/// As [`scan_object`].
+pub fn scan_object_summarized(
+    input: &[u8],
+    max_depth: usize,
+    out: &mut Vec<Member>,
+) -> Result<(Span, KeySummary), JsonError> {
+    if input.len() > u32::MAX as usize {
+        return Err(JsonError::TooLarge {
+            len: input.len(),
+            max: u32::MAX as usize,
+        });
+    }
+    let max_depth = max_depth.min(MAX_DEPTH);
+    let entry_len = out.len();
+    let mut summary = KeySummary::default();
+    let result = scan_object_with(input, max_depth, |m| {
+        if m.key_escaped {
+            summary.escaped = true;
+        } else {
+            let len = (m.key.end - m.key.start) as usize - 2;
+            let first = if len > 0 {
+                input[m.key.start as usize + 1] as usize
+            } else {
+                0
+            };
+            let bit = 1u64 << ((len.wrapping_mul(7) + first) & 63);
+            summary.multi |= summary.bits & bit;
+            summary.bits |= bit;
+        }
+        out.push(m);
+    });
+    if result.is_err() {
+        out.truncate(entry_len);
+    }
+    result.map(|span| (span, summary))
+}
+
 #[inline(always)]
 fn scan_object_inner(
     input: &[u8],
     max_depth: usize,
     out: &mut Vec<Member>,
+) -> Result<Span, JsonError> {
+    scan_object_with(input, max_depth, |m| out.push(m))
+}
+
+#[inline(always)]
+fn scan_object_with(
+    input: &[u8],
+    max_depth: usize,
+    mut member: impl FnMut(Member),
 ) -> Result<Span, JsonError> {
     let open = skip_ws(input, 0);
     match input.get(open) {
@@ -738,7 +811,7 @@ fn scan_object_inner(
         None => return Err(truncated(input)),
     }
     let end = scan_members(input, open, max_depth, |m| {
-        out.push(m);
+        member(m);
         true
     })?
     .unwrap_or(input.len());

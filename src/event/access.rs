@@ -141,7 +141,7 @@ impl Event {
                         && &line[m.key.start as usize + 1..m.key.end as usize - 1] == key
                 };
                 arena.get(members.range()).and_then(|ms| {
-                    if filter.unique() {
+                    if filter.single(key) {
                         // No duplicates: the first match is the only one.
                         ms.iter().find(matches).copied()
                     } else {
@@ -199,7 +199,10 @@ impl Event {
             if last {
                 return Ok(Slot::Line { container, member });
             }
-            if !matches!(self.line.get(member.value.start as usize), Some(b'{' | b'[')) {
+            if !matches!(
+                self.line.get(member.value.start as usize),
+                Some(b'{' | b'[')
+            ) {
                 return Err(Parent::Blocked);
             }
             container = member.value;

@@ -79,61 +79,41 @@ pub struct Meta {
 /// The empty filter means "not computed": every lookup scans.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KeyFilter {
-    bits: u128,
-    /// No two members share a key, so the first match is the only one.
-    unique: bool,
+    bits: u64,
+    /// Bits set by more than one key: only a key on such a bit may be duplicated.
+    multi: u64,
 }
 
 impl KeyFilter {
-    /// The filter bit of a key (its unescaped bytes).
-    #[inline]
-    fn bit(key: &[u8]) -> u128 {
-        let (first, last) = match key {
-            [] => (0, 0),
-            [f, .., l] => (*f, *l),
-            [f] => (*f, *f),
-        };
-        let h = (key.len() as u32)
-            .wrapping_mul(7)
-            .wrapping_add(u32::from(first).wrapping_mul(31))
-            .wrapping_add(u32::from(last));
-        1u128 << (h & 127)
-    }
-
-    /// Builds the filter for the members of one object in `line`; `None` (no
-    /// filter) when a key has escapes, since its raw bytes are not its name.
-    pub fn build(line: &[u8], members: &[Member]) -> KeyFilter {
-        let mut bits = 0u128;
-        let mut unique = true;
-        for (i, m) in members.iter().enumerate() {
-            if m.key_escaped {
-                return KeyFilter::default();
-            }
-            let key = m.key_raw(line);
-            let bit = KeyFilter::bit(key);
-            if bits & bit != 0 && unique && members[..i].iter().any(|o| o.key_raw(line) == key) {
-                unique = false;
-            }
-            bits |= bit;
+    /// The filter of an object's keys as the scanner summarized them (none when
+    /// a key has escapes: its raw bytes are not its name).
+    pub fn from_summary(summary: crate::codecs::json::KeySummary) -> KeyFilter {
+        if summary.escaped {
+            return KeyFilter::default();
         }
-        if bits == 0 {
+        KeyFilter {
             // An empty object still gets a computed (non-zero) filter.
-            bits = 1 << 127;
+            bits: if summary.bits == 0 {
+                1 << 63
+            } else {
+                summary.bits
+            },
+            multi: summary.multi,
         }
-        KeyFilter { bits, unique }
     }
 
     /// False when `key` is certainly not a top-level key; true when it may be
     /// (or when the filter was not computed).
     #[inline]
     pub fn may_contain(&self, key: &[u8]) -> bool {
-        self.bits == 0 || self.bits & KeyFilter::bit(key) != 0
+        self.bits == 0 || self.bits & crate::codecs::json::key_bit(key) != 0
     }
 
-    /// True when the filter is computed and every key is distinct.
+    /// True when the filter is computed and at most one member can be named
+    /// `key`, so the first match is the only one.
     #[inline]
-    pub fn unique(&self) -> bool {
-        self.bits != 0 && self.unique
+    pub fn single(&self, key: &[u8]) -> bool {
+        self.bits != 0 && self.multi & crate::codecs::json::key_bit(key) == 0
     }
 }
 

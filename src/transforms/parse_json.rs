@@ -259,10 +259,13 @@ impl Transform for ParseJson {
                         Outcome::Invalid
                     } else {
                         let start = members.len();
-                        match json::scan_object(&event.line, self.max_depth, &mut members) {
-                            Ok(object) => {
-                                let ms = &members[start..];
-                                event.meta.keys = KeyFilter::build(&event.line, ms);
+                        match json::scan_object_summarized(
+                            &event.line,
+                            self.max_depth,
+                            &mut members,
+                        ) {
+                            Ok((object, summary)) => {
+                                event.meta.keys = KeyFilter::from_summary(summary);
                                 event.root = Root::Json {
                                     object,
                                     members: Span::new(start, members.len()),

@@ -220,10 +220,18 @@ impl ParseRegexConfig {
         };
         // The access-log presets have a hand-written reader with the same results.
         let fast = match self.preset {
-            Some(p @ (Preset::NginxCombined | Preset::ApacheCombined | Preset::NginxCommon | Preset::ApacheCommon)) => {
+            Some(
+                p @ (Preset::NginxCombined
+                | Preset::ApacheCombined
+                | Preset::NginxCommon
+                | Preset::ApacheCommon),
+            ) => {
                 let index = access_log::FIELDS
                     .map(|name| regex.capture_names().position(|n| n == Some(name)));
-                Some((matches!(p, Preset::NginxCombined | Preset::ApacheCombined), index))
+                Some((
+                    matches!(p, Preset::NginxCombined | Preset::ApacheCombined),
+                    index,
+                ))
             }
             _ => None,
         };
@@ -324,7 +332,11 @@ impl ParseRegex {
                 access_log::Outcome::Unsure => {}
             }
         }
-        if self.regex.captures_read(&mut self.locations, text).is_none() {
+        if self
+            .regex
+            .captures_read(&mut self.locations, text)
+            .is_none()
+        {
             return false;
         }
         for (i, slot) in self.spans.iter_mut().enumerate() {

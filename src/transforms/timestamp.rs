@@ -373,7 +373,13 @@ fn fast_rfc3339(t: &[u8]) -> Option<i64> {
         }
         Some(v)
     }
-    if t.len() < 20 || t[4] != b'-' || t[7] != b'-' || !matches!(t[10], b'T' | b't' | b' ') || t[13] != b':' || t[16] != b':' {
+    if t.len() < 20
+        || t[4] != b'-'
+        || t[7] != b'-'
+        || !matches!(t[10], b'T' | b't' | b' ')
+        || t[13] != b':'
+        || t[16] != b':'
+    {
         return None;
     }
     let (year, month, day) = (num(t, 0, 4)?, num(t, 5, 2)?, num(t, 8, 2)?);
@@ -413,9 +419,30 @@ fn fast_rfc3339(t: &[u8]) -> Option<i64> {
 }
 
 /// Nanoseconds since the epoch of a civil date and time at a UTC offset.
-fn civil_ns(year: i64, month: i64, day: i64, hour: i64, min: i64, sec: i64, offset: i64) -> Option<i64> {
+fn civil_ns(
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    min: i64,
+    sec: i64,
+    offset: i64,
+) -> Option<i64> {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&month)
         || day < 1
         || day > month_days[(month - 1) as usize]
@@ -443,11 +470,19 @@ fn fast_clf(t: &[u8]) -> Option<i64> {
             d.is_ascii_digit().then(|| v * 10 + i64::from(d - b'0'))
         })
     }
-    if t.len() != 26 || t[2] != b'/' || t[6] != b'/' || t[11] != b':' || t[14] != b':' || t[17] != b':' || t[20] != b' ' {
+    if t.len() != 26
+        || t[2] != b'/'
+        || t[6] != b'/'
+        || t[11] != b':'
+        || t[14] != b':'
+        || t[17] != b':'
+        || t[20] != b' '
+    {
         return None;
     }
     const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
     ];
     let month = MONTHS.iter().position(|m| t[3..6] == m[..])? as i64 + 1;
     let sign = match t[21] {
