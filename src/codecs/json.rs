@@ -750,35 +750,20 @@ pub fn scan_object_summarized(
     max_depth: usize,
     out: &mut Vec<Member>,
 ) -> Result<(Span, KeySummary), JsonError> {
-    if input.len() > u32::MAX as usize {
-        return Err(JsonError::TooLarge {
-            len: input.len(),
-            max: u32::MAX as usize,
-        });
-    }
-    let max_depth = max_depth.min(MAX_DEPTH);
     let entry_len = out.len();
+    let span = scan_object(input, max_depth, out)?;
+    // The keys were just read: summarizing them again is a pass over cached bytes.
     let mut summary = KeySummary::default();
-    let result = scan_object_with(input, max_depth, |m| {
+    for m in &out[entry_len..] {
         if m.key_escaped {
             summary.escaped = true;
-        } else {
-            let len = (m.key.end - m.key.start) as usize - 2;
-            let first = if len > 0 {
-                input[m.key.start as usize + 1] as usize
-            } else {
-                0
-            };
-            let bit = 1u64 << ((len.wrapping_mul(7) + first) & 63);
-            summary.multi |= summary.bits & bit;
-            summary.bits |= bit;
+            continue;
         }
-        out.push(m);
-    });
-    if result.is_err() {
-        out.truncate(entry_len);
+        let bit = key_bit(m.key_raw(input));
+        summary.multi |= summary.bits & bit;
+        summary.bits |= bit;
     }
-    result.map(|span| (span, summary))
+    Ok((span, summary))
 }
 
 #[inline(always)]
@@ -786,15 +771,6 @@ fn scan_object_inner(
     input: &[u8],
     max_depth: usize,
     out: &mut Vec<Member>,
-) -> Result<Span, JsonError> {
-    scan_object_with(input, max_depth, |m| out.push(m))
-}
-
-#[inline(always)]
-fn scan_object_with(
-    input: &[u8],
-    max_depth: usize,
-    mut member: impl FnMut(Member),
 ) -> Result<Span, JsonError> {
     let open = skip_ws(input, 0);
     match input.get(open) {
@@ -811,7 +787,7 @@ fn scan_object_with(
         None => return Err(truncated(input)),
     }
     let end = scan_members(input, open, max_depth, |m| {
-        member(m);
+        out.push(m);
         true
     })?
     .unwrap_or(input.len());
