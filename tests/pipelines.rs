@@ -97,7 +97,10 @@ fn nginx_pipeline_counts_status_classes() {
         topology.wait(&stop, Duration::from_secs(30)),
         Outcome::Drained
     );
-    let requests = registry.labeled().get("nginx_http_requests_total").unwrap();
+    let requests = registry
+        .families()
+        .get("nginx_http_requests_total")
+        .unwrap();
     let by_class = |class: &str| -> f64 {
         requests
             .all_series()
@@ -116,7 +119,7 @@ fn nginx_pipeline_counts_status_classes() {
     assert_eq!(by_class("3xx"), 22.0);
     assert_eq!(by_class("4xx"), 21.0);
     assert_eq!(by_class("5xx"), 3.0);
-    let text = registry.labeled().render_prometheus();
+    let text = registry.families().render_prometheus();
     assert!(
         text.contains("# TYPE nginx_http_response_size_bytes histogram"),
         "{text}"

@@ -169,7 +169,7 @@ impl Topology {
             let ctx = TransformContext {
                 id: t.id.as_str().into(),
                 metrics: metrics.clone(),
-                labeled: registry.labeled().clone(),
+                families: registry.families().clone(),
                 clock: transforms::Clock::system(),
             };
             let transform =

@@ -92,7 +92,7 @@ pub struct Entry {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     entries: Vec<Entry>,
-    labeled: Arc<super::labeled::LabeledRegistry>,
+    families: Arc<super::families::FamilyRegistry>,
 }
 
 impl Registry {
@@ -115,8 +115,8 @@ impl Registry {
 
     /// The labeled counters and histograms components define (per-rule
     /// redaction counts, `log_to_metric`), for the metrics endpoint.
-    pub fn labeled(&self) -> &Arc<super::labeled::LabeledRegistry> {
-        &self.labeled
+    pub fn families(&self) -> &Arc<super::families::FamilyRegistry> {
+        &self.families
     }
 
     /// Every registered component.

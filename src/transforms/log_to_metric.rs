@@ -26,7 +26,7 @@ use super::{Transform, TransformContext};
 use crate::config::KeyError;
 use crate::event::template::Template;
 use crate::event::{Batch, FieldPath, access};
-use crate::telemetry::labeled::{DEFAULT_MAX_SERIES, Family, FamilyKind, Series};
+use crate::telemetry::families::{DEFAULT_MAX_SERIES, Family, FamilyKind, Series};
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
 
@@ -172,7 +172,7 @@ impl LogToMetricConfig {
                     ctx.id
                 )
             });
-            match ctx.labeled.register(
+            match ctx.families.register(
                 &m.name,
                 &help,
                 kind,
@@ -318,7 +318,7 @@ mod tests {
         )
         .unwrap();
         let ctx = TransformContext::detached("m");
-        let registry = ctx.labeled.clone();
+        let registry = ctx.families.clone();
         let mut t = cfg.build(ctx).unwrap();
         let stream = Arc::new(Stream {
             source: "s".into(),

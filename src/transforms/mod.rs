@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::config::{KeyError, TransformConfig};
 use crate::event::Batch;
 use crate::pipeline::{Closed, Outputs};
-use crate::telemetry::labeled::LabeledRegistry;
+use crate::telemetry::families::FamilyRegistry;
 use crate::telemetry::metrics::ComponentMetrics;
 
 /// A source of "now" in nanoseconds since the epoch: the system clock, or a
@@ -88,7 +88,7 @@ pub struct TransformContext {
     pub metrics: Arc<ComponentMetrics>,
     /// Where it registers labeled counters and histograms (exported by the
     /// metrics endpoint).
-    pub labeled: Arc<LabeledRegistry>,
+    pub families: Arc<FamilyRegistry>,
     /// The clock for rates and fallback event times (a fixed one in tests).
     pub clock: Clock,
 }
@@ -99,7 +99,7 @@ impl TransformContext {
         TransformContext {
             id: id.into(),
             metrics: Arc::new(ComponentMetrics::default()),
-            labeled: Arc::new(LabeledRegistry::default()),
+            families: Arc::new(FamilyRegistry::default()),
             clock: Clock::system(),
         }
     }

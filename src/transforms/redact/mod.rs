@@ -37,7 +37,7 @@ use crate::config::KeyError;
 use crate::event::{
     Batch, Edit, EditOp, Event, EventMut, FieldPath, Member, Root, Span, Value, ValueRef,
 };
-use crate::telemetry::labeled::Series;
+use crate::telemetry::families::Series;
 use crate::telemetry::metrics::ComponentMetrics;
 
 /// What a rule does to what it matched.
@@ -437,7 +437,7 @@ impl RedactConfig {
         // Per-rule counters, exported by the metrics endpoint.
         let labels = ["component_id", "rule"];
         let matches = ctx
-            .labeled
+            .families
             .counter(
                 "redact_matches_total",
                 "Values redacted, per redaction rule.",
@@ -445,7 +445,7 @@ impl RedactConfig {
             )
             .ok();
         let failures = ctx
-            .labeled
+            .families
             .counter(
                 "redact_failures_total",
                 "Values that could not be redacted as configured and were replaced whole.",

@@ -278,7 +278,7 @@ fn hash_needs_a_key_and_never_prints_it() {
 #[test]
 fn per_rule_counters() {
     let ctx = TransformContext::detached("red");
-    let registry = ctx.labeled.clone();
+    let registry = ctx.families.clone();
     let cfg: RedactConfig = toml::from_str(ALL).unwrap();
     let mut t = cfg.build(ctx).unwrap();
     let mut b = batch(&[

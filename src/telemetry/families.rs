@@ -1,6 +1,6 @@
-//! Labeled counters and histograms defined while the pipeline is built: per-rule
+//! Metric families defined while the pipeline is built: per-rule
 //! redaction counts, metrics derived from logs (`log_to_metric`). The metrics
-//! endpoint renders them with [`LabeledRegistry::render_prometheus`].
+//! endpoint renders them with [`FamilyRegistry::render_prometheus`].
 //!
 //! A family has a fixed set of label names and a cap on its series
 //! (`max_series`): log content must never create an unbounded number of series,
@@ -247,11 +247,11 @@ fn series_key(values: &[&str]) -> String {
 
 /// The labeled metrics of one agent process.
 #[derive(Debug, Default)]
-pub struct LabeledRegistry {
+pub struct FamilyRegistry {
     families: Mutex<Vec<Arc<Family>>>,
 }
 
-impl LabeledRegistry {
+impl FamilyRegistry {
     /// Registers (or finds, when the same shape is registered again — e.g. two
     /// redact components) a family.
     pub fn register(
@@ -301,7 +301,7 @@ impl LabeledRegistry {
         Ok(family)
     }
 
-    /// A counter family; see [`LabeledRegistry::register`].
+    /// A counter family; see [`FamilyRegistry::register`].
     pub fn counter(
         &self,
         name: &str,
@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn counters_and_histograms_render_as_prometheus_text() {
-        let r = LabeledRegistry::default();
+        let r = FamilyRegistry::default();
         let c = r
             .counter("redact_matches_total", "values redacted", &["rule"])
             .unwrap();
@@ -475,7 +475,7 @@ mod tests {
 
     #[test]
     fn same_shape_is_shared_other_shape_conflicts_and_series_are_capped() {
-        let r = LabeledRegistry::default();
+        let r = FamilyRegistry::default();
         let a = r.counter("x_total", "x", &["a"]).unwrap();
         let b = r.counter("x_total", "x", &["a"]).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
