@@ -131,6 +131,20 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
     if let Outcome::TimedOut(running) = &outcome {
         tracing::error!(?running, timeout = ?args.drain_timeout.0, "drain timed out; unacknowledged lines will be read again on restart");
     }
+    for entry in registry.entries() {
+        let s = entry.metrics.snapshot();
+        tracing::info!(
+            component = %entry.id,
+            kind = ?entry.kind,
+            r#type = entry.type_name,
+            received_events = s.received_events,
+            sent_events = s.sent_events,
+            sent_bytes = s.sent_bytes,
+            discarded = s.discarded_events,
+            errors = s.errors,
+            "component totals"
+        );
+    }
     tracing::info!(
         read = totals.read,
         written = totals.written,
