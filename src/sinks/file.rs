@@ -95,6 +95,8 @@ impl FileSinkConfig {
 struct OpenFile {
     file: File,
     buf: Vec<u8>,
+    /// Events whose bytes are in `buf`, counted as sent once written.
+    events: u64,
     last_used: u64,
 }
 
@@ -148,6 +150,7 @@ impl FileSink {
             OpenFile {
                 file,
                 buf: Vec::with_capacity(self.buffer_bytes.min(1 << 20)),
+                events: 0,
                 last_used: self.clock,
             },
         );
@@ -202,6 +205,7 @@ fn write_out(
     let buf = &f.buf;
     retry(ctx, log, &format!("writing {path}"), || file.write_all(buf))?;
     ComponentMetrics::add(&ctx.metrics.sent_bytes, n as u64);
+    ComponentMetrics::add(&ctx.metrics.sent_events, std::mem::take(&mut f.events));
     f.buf.clear();
     Ok(())
 }
@@ -275,6 +279,7 @@ impl Sink for FileSink {
             f.last_used = self.clock;
             let before = f.buf.len();
             self.encoding.write(event, &mut f.buf);
+            f.events += 1;
             self.buffered += f.buf.len() - before;
             if f.buf.len() >= self.buffer_bytes {
                 let path = current.clone().unwrap_or_default();
@@ -295,7 +300,6 @@ impl Sink for FileSink {
                     "path template field missing; wrote to '{}'", crate::event::template::MISSING_FIELD);
             }
         }
-        ComponentMetrics::add(&ctx.metrics.sent_events, batch.events.len() as u64);
         self.pending.push(batch.ack);
         if self.buffered >= self.buffer_bytes || self.pending.len() >= 1024 {
             self.write_all_buffers(ctx, false)?;
@@ -306,6 +310,12 @@ impl Sink for FileSink {
     fn flush(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
         let result = self.write_all_buffers(ctx, ctx.shutdown.is_stopping());
         if result.is_err() {
+            // Giving up (drain time over): what is still buffered is not written;
+            // its batches are reported undelivered and the events counted.
+            for f in self.open.values_mut() {
+                ComponentMetrics::add(&ctx.metrics.discarded_events, std::mem::take(&mut f.events));
+                f.buf.clear();
+            }
             for token in self.pending.drain(..) {
                 token.fail();
             }
