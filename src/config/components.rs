@@ -9,6 +9,7 @@ use super::{ComponentChecks, KeyError};
 // Named outputs: override `ComponentChecks::outputs` in the arms below when a
 // component gains them.
 use crate::sinks::file::FileSinkConfig;
+use crate::sinks::loki::LokiSinkConfig;
 use crate::sinks::stdout::StdoutSinkConfig;
 use crate::sources::file::FileSourceConfig;
 use crate::sources::stdin::StdinSourceConfig;
@@ -129,6 +130,8 @@ pub enum SinkConfig {
     File(FileSinkConfig),
     /// `type = "stdout"`.
     Stdout(StdoutSinkConfig),
+    /// `type = "loki"`: Grafana Loki's push API.
+    Loki(LokiSinkConfig),
 }
 
 impl SinkConfig {
@@ -137,6 +140,7 @@ impl SinkConfig {
         match ty {
             "file" => parse_variant!(de, SinkConfig::File),
             "stdout" => parse_variant!(de, SinkConfig::Stdout),
+            "loki" => parse_variant!(de, SinkConfig::Loki),
             _ => None,
         }
     }
@@ -146,6 +150,7 @@ impl SinkConfig {
         match self {
             SinkConfig::File(_) => "file",
             SinkConfig::Stdout(_) => "stdout",
+            SinkConfig::Loki(_) => "loki",
         }
     }
 
@@ -153,17 +158,18 @@ impl SinkConfig {
     pub fn output_path(&self) -> Option<&str> {
         match self {
             SinkConfig::File(c) => Some(c.path.as_str()),
-            SinkConfig::Stdout(_) => None,
+            SinkConfig::Stdout(_) | SinkConfig::Loki(_) => None,
         }
     }
 }
 
 impl ComponentChecks for SinkConfig {
-    const TYPES: &'static [&'static str] = &["file", "stdout"];
+    const TYPES: &'static [&'static str] = &["file", "stdout", "loki"];
     fn check(&self) -> Vec<KeyError> {
         match self {
             SinkConfig::File(c) => c.check(),
             SinkConfig::Stdout(c) => c.check(),
+            SinkConfig::Loki(c) => c.check(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! data has been handed to the destination.
 
 pub mod file;
+pub mod loki;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -83,5 +84,6 @@ pub fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
     Ok(match config {
         SinkConfig::File(c) => Box::new(c.build()),
         SinkConfig::Stdout(c) => Box::new(c.build()),
+        SinkConfig::Loki(c) => Box::new(c.build()?),
     })
 }
