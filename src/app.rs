@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, RunArgs};
-use crate::config::{self, PipelineConfig, SourceConfig};
+use crate::config::{self, PipelineConfig, SinkConfig, SourceConfig};
 use crate::pipeline::topology::Outcome;
 use crate::pipeline::{BuildOptions, Topology};
 use crate::telemetry;
@@ -65,6 +65,16 @@ fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
                     eprintln!(
                         "warning: sources.{}: no file matches {:?} yet (it will be picked up when it appears)",
                         source.id, f.include
+                    );
+                }
+            }
+        }
+        for sink in &config.sinks {
+            if let SinkConfig::Loki(l) = &sink.config {
+                if let Err(e) = l.check_environment(std::time::Duration::from_secs(5)) {
+                    eprintln!(
+                        "warning: sinks.{}: Loki health check failed: {e} (the agent would start and retry)",
+                        sink.id
                     );
                 }
             }

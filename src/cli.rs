@@ -77,7 +77,8 @@ pub enum Command {
         /// The pipeline files (merged, as with --pipeline).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
-        /// Skip checks that look at this machine (whether include globs match files).
+        /// Skip checks that look at this machine and network (whether include globs
+        /// match files, whether Loki answers `GET /ready`).
         #[arg(long)]
         no_environment: bool,
     },

@@ -547,19 +547,13 @@ impl LokiSink {
             Some(tenant) => tenant.name.clone(),
             None => return Ok(()),
         };
-        let (s, new) = self.streams.resolve(
+        let (s, _) = self.streams.resolve(
             t,
             &tenant_name,
             &self.label_names,
             &mut self.values,
             &self.dynamic,
         );
-        if new {
-            self.metrics
-                .streams_active
-                .store(self.streams.len() as u64, Ordering::Relaxed);
-            self.sync_guard_counts();
-        }
         let lane = self.streams.get(s).lane;
         let estimate = event.line.len() + ENTRY_OVERHEAD;
         let (full, bytes) = {
@@ -657,6 +651,9 @@ impl LokiSink {
     }
 
     fn sync_guard_counts(&self) {
+        self.metrics
+            .streams_active
+            .store(self.streams.len() as u64, Ordering::Relaxed);
         for (i, n) in self.streams.counts.replaced.iter().enumerate() {
             self.metrics.set_label_overflow(i, *n);
         }
@@ -926,9 +923,12 @@ impl Sink for LokiSink {
         self.roll();
         self.batch_seq += 1;
         let now = now_ns();
-        for event in &batch.events {
-            self.add_event(event, &batch.members, &batch.ack, now, ctx)?;
-        }
+        let result = batch
+            .events
+            .iter()
+            .try_for_each(|event| self.add_event(event, &batch.members, &batch.ack, now, ctx));
+        self.sync_guard_counts();
+        result?;
         // The requests holding this batch's events hold clones of its token;
         // the original goes now.
         Ok(())
