@@ -70,7 +70,9 @@ fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
             }
         }
         for sink in &config.sinks {
-            if let SinkConfig::Loki(l) = &sink.config {
+            if let SinkConfig::Loki(l) = &sink.config
+                && l.healthcheck
+            {
                 if let Err(e) = l.check_environment(std::time::Duration::from_secs(5)) {
                     eprintln!(
                         "warning: sinks.{}: Loki health check failed: {e} (the agent would start and retry)",

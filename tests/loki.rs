@@ -132,10 +132,19 @@ healthcheck = false
     );
     let mut c = ctx("proto");
     let batch = c.json_batch(&[
-        (r#"{"team":"a","app":"api","level":"WARNING","msg":"one","traceId":"t1"}"#, Some(1_000)),
-        (r#"{"team":"b","app":"api","level":50,"msg":"two"}"#, Some(2_000)),
+        (
+            r#"{"team":"a","app":"api","level":"WARNING","msg":"one","traceId":"t1"}"#,
+            Some(1_000),
+        ),
+        (
+            r#"{"team":"b","app":"api","level":50,"msg":"two"}"#,
+            Some(2_000),
+        ),
         (r#"{"team":"a","app":"db","msg":"three"}"#, Some(3_000)),
-        (r#"{"team":"a","app":"api","level":"warn","msg":"four"}"#, Some(4_000)),
+        (
+            r#"{"team":"a","app":"api","level":"warn","msg":"four"}"#,
+            Some(4_000),
+        ),
     ]);
     sink.write(batch, &c.ctx).unwrap();
     assert!(c.acks().is_empty(), "no ack before Loki took the entries");
@@ -165,18 +174,27 @@ healthcheck = false
     let find = |msg: &str| stored.iter().find(|s| s.entry.line.contains(msg)).unwrap();
     let one = find("\"one\"");
     assert_eq!(one.tenant.as_deref(), Some("a"));
-    assert_eq!(one.labels, labels(&[("app", "api"), ("env", "prod"), ("level", "warn")]));
+    assert_eq!(
+        one.labels,
+        labels(&[("app", "api"), ("env", "prod"), ("level", "warn")])
+    );
     // Label fields are left out of the line; the rest stays.
     assert_eq!(one.entry.line, r#"{"team":"a","msg":"one","traceId":"t1"}"#);
     assert_eq!(one.entry.ts, 1_000);
-    assert_eq!(one.entry.metadata, vec![("trace_id".to_owned(), "t1".to_owned())]);
+    assert_eq!(
+        one.entry.metadata,
+        vec![("trace_id".to_owned(), "t1".to_owned())]
+    );
     let two = find("\"two\"");
     assert_eq!(two.labels["level"], "error", "pino 50 is error");
     assert!(two.entry.metadata.is_empty(), "no traceId, no metadata");
     assert_eq!(find("\"three\"").labels["level"], "unknown");
     // "WARNING" and "warn" are one stream.
     assert_eq!(
-        stored.iter().filter(|s| s.labels["level"] == "warn").count(),
+        stored
+            .iter()
+            .filter(|s| s.labels["level"] == "warn")
+            .count(),
         2
     );
     assert_eq!(m.entries(EntryOutcome::Sent), 4);
@@ -199,7 +217,10 @@ healthcheck = false
     );
     let mut c = ctx("json");
     let batch = c.json_batch(&[
-        (r#"{"msg":"hello world","status":200,"requestId":"r-1"}"#, Some(5)),
+        (
+            r#"{"msg":"hello world","status":200,"requestId":"r-1"}"#,
+            Some(5),
+        ),
         ("not json at all", Some(6)),
     ]);
     sink.write(batch, &c.ctx).unwrap();
@@ -232,9 +253,7 @@ fn two_requests(policy: &str) -> (LokiServer, Arc<LokiMetrics>, Ctx) {
     server.set_ordered(true);
     let (mut sink, m) = sink(
         &server,
-        &format!(
-            "labels = {{ job = \"app\" }}\nout_of_order = \"{policy}\"\nhealthcheck = false"
-        ),
+        &format!("labels = {{ job = \"app\" }}\nout_of_order = \"{policy}\"\nhealthcheck = false"),
     );
     let mut c = ctx(policy);
     let first = c.json_batch(&[
@@ -281,7 +300,11 @@ fn entries_are_sorted_per_stream_and_rewritten_when_older_than_sent() {
         ]
     );
     assert!(server.pushes().iter().all(|p| p.status == 204));
-    assert_eq!(m.timestamps_rewritten.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        m.timestamps_rewritten
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
     assert_eq!(m.entries(EntryOutcome::Sent), 8);
     assert!(c.acks().iter().all(|a| a.delivered));
 }
@@ -310,12 +333,22 @@ fn accepted_out_of_order_entries_refused_by_loki_are_logged_counted_and_acked() 
     let times: Vec<i64> = stored_times(&server).iter().map(|(_, t)| *t).collect();
     assert_eq!(times, vec![10, 30, 50, 90, 100, 120]);
     assert_eq!(m.pushes(PushOutcome::Rejected), 1);
-    assert_eq!(m.entries(EntryOutcome::Rejected), 4, "the whole request is counted");
+    assert_eq!(
+        m.entries(EntryOutcome::Rejected),
+        4,
+        "the whole request is counted"
+    );
     let snap = c.ctx.metrics.snapshot();
-    assert_eq!((snap.sent_events, snap.discarded_events, snap.errors), (4, 4, 1));
+    assert_eq!(
+        (snap.sent_events, snap.discarded_events, snap.errors),
+        (4, 4, 1)
+    );
     let acks = c.acks();
     assert_eq!(acks.len(), 2);
-    assert!(acks.iter().all(|a| a.delivered), "acknowledged: nothing waits forever");
+    assert!(
+        acks.iter().all(|a| a.delivered),
+        "acknowledged: nothing waits forever"
+    );
 }
 
 #[test]
@@ -344,7 +377,10 @@ fn lines_too_long_for_loki_are_refused_or_cut_by_the_sink() {
     assert_eq!(server.pushes()[1].status, 204);
     let stored = server.stored();
     assert_eq!(stored[1].entry.line.len(), 64);
-    assert_eq!(m.lines_truncated.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        m.lines_truncated.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[test]
@@ -369,10 +405,20 @@ healthcheck = false
     let streams = server.lines_by_stream();
     let values: Vec<&str> = streams.keys().map(|l| l["request"].as_str()).collect();
     assert_eq!(values, vec!["__overflow__", "r0", "r1", "r2"]);
-    assert_eq!(streams[&labels(&[("app", "api"), ("request", "__overflow__")])].len(), 7);
-    assert_eq!(server.stored_count(), 10, "nothing is lost, only relabelled");
+    assert_eq!(
+        streams[&labels(&[("app", "api"), ("request", "__overflow__")])].len(),
+        7
+    );
+    assert_eq!(
+        server.stored_count(),
+        10,
+        "nothing is lost, only relabelled"
+    );
     assert_eq!(m.label_overflow("request"), 7);
-    assert_eq!(m.streams_active.load(std::sync::atomic::Ordering::Relaxed), 4);
+    assert_eq!(
+        m.streams_active.load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
 }
 
 #[test]
@@ -423,7 +469,10 @@ healthcheck = false
         for app in ["a", "b", "c", "d", "e", "f"] {
             ts += 1;
             let line = format!(r#"{{"app":"{app}","n":{ts}}}"#);
-            expected.entry(app.to_owned()).or_default().push(line.clone());
+            expected
+                .entry(app.to_owned())
+                .or_default()
+                .push(line.clone());
             lines.push(line);
         }
         let refs: Vec<(&str, Option<i64>)> = lines.iter().map(|l| (l.as_str(), Some(ts))).collect();
@@ -431,7 +480,10 @@ healthcheck = false
         sink.write(b, &c.ctx).unwrap();
     }
     sink.flush(&c.ctx).unwrap();
-    assert!(server.pushes().iter().all(|p| p.status != 400), "nothing out of order");
+    assert!(
+        server.pushes().iter().all(|p| p.status != 400),
+        "nothing out of order"
+    );
     let got = server.lines_by_stream();
     assert_eq!(got.len(), 6);
     for (labels, lines) in got {
@@ -461,7 +513,10 @@ fn forced_shutdown_gives_up_and_reports_batches_undelivered() {
     drop(sink);
     let acks = c.acks();
     assert_eq!(acks.len(), 1);
-    assert!(!acks[0].delivered, "the source is told the batch was not delivered");
+    assert!(
+        !acks[0].delivered,
+        "the source is told the batch was not delivered"
+    );
     assert_eq!(m.entries(EntryOutcome::GivenUp), 2);
     assert_eq!(c.ctx.metrics.snapshot().discarded_events, 2);
     assert_eq!(server.stored_count(), 0);
@@ -530,7 +585,9 @@ healthcheck = false
         let s = source.snapshot();
         s.blocked && s.sent_events == 50 && sink_metrics.snapshot().received_events == 30
     });
-    wait_until(LIMIT, "retries", || lm.retries.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+    wait_until(LIMIT, "retries", || {
+        lm.retries.load(std::sync::atomic::Ordering::Relaxed) >= 3
+    });
     assert_eq!(source.snapshot().sent_events, 50);
     assert_eq!(sink_metrics.snapshot().received_events, 30);
     assert_eq!(sink_metrics.snapshot().sent_events, 0);
@@ -594,7 +651,11 @@ level_field = "level"
         ),
     );
     let out = bin().arg("validate").arg(&p).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(server.ready_calls(), 1, "validate checks /ready");
     let out = bin()
         .arg("validate")
@@ -613,12 +674,21 @@ level_field = "level"
     let stored = server.stored();
     assert_eq!(stored.len(), 3);
     assert!(stored.iter().all(|s| s.tenant.as_deref() == Some("team-a")));
-    let up = stored.iter().find(|s| s.entry.line.contains("\"up\"")).unwrap();
+    let up = stored
+        .iter()
+        .find(|s| s.entry.line.contains("\"up\""))
+        .unwrap();
     assert_eq!(up.labels, labels(&[("level", "info"), ("service", "api")]));
     assert_eq!(up.entry.ts, 1_755_685_845_123_000_000);
     assert!(up.entry.line.contains(r#""password":"[REDACTED]""#));
-    let text = stored.iter().find(|s| s.entry.line.contains("plain")).unwrap();
-    assert_eq!(text.labels, labels(&[("level", "unknown"), ("service", "unknown")]));
+    let text = stored
+        .iter()
+        .find(|s| s.entry.line.contains("plain"))
+        .unwrap();
+    assert_eq!(
+        text.labels,
+        labels(&[("level", "unknown"), ("service", "unknown")])
+    );
 }
 
 #[test]
@@ -636,7 +706,10 @@ fn validate_warns_when_loki_is_not_ready() {
     );
     let out = bin().arg("validate").arg(&p).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "an environment problem is a warning: {stderr}");
+    assert!(
+        out.status.success(),
+        "an environment problem is a warning: {stderr}"
+    );
     assert!(
         stderr.contains("warning: sinks.loki:") && stderr.contains("503"),
         "{stderr}"
@@ -677,7 +750,10 @@ fn the_kubernetes_example_ships_cri_logs_with_kubernetes_labels() {
     );
     let stored = server.stored();
     assert_eq!(stored.len(), 2);
-    let info = stored.iter().find(|s| s.entry.line.contains("order placed")).unwrap();
+    let info = stored
+        .iter()
+        .find(|s| s.entry.line.contains("order placed"))
+        .unwrap();
     assert_eq!(
         info.labels,
         labels(&[
@@ -687,6 +763,72 @@ fn the_kubernetes_example_ships_cri_logs_with_kubernetes_labels() {
             ("pod", "checkout-7d9f"),
         ])
     );
-    let err = stored.iter().find(|s| s.entry.line.contains("payment")).unwrap();
+    let err = stored
+        .iter()
+        .find(|s| s.entry.line.contains("payment"))
+        .unwrap();
     assert_eq!(err.labels["level"], "error");
+}
+
+fn tls_config(url: &str, tls: &str) -> LokiSinkConfig {
+    let text = format!(
+        "endpoint = \"{url}\"\nlabels = {{ job = \"tls\" }}\nhealthcheck = false\ntls = {{ {tls} }}"
+    );
+    let c: LokiSinkConfig = toml::from_str(&text).unwrap();
+    assert!(c.check().is_empty(), "{:?}", c.check());
+    c
+}
+
+fn tls_file(name: &str) -> String {
+    loki_server::tls_dir().join(name).display().to_string()
+}
+
+fn push_one(config: &LokiSinkConfig) {
+    let mut sink = config.build().unwrap();
+    let mut c = ctx("tls");
+    let b = c.json_batch(&[(r#"{"msg":"over tls"}"#, Some(1))]);
+    sink.write(b, &c.ctx).unwrap();
+    sink.flush(&c.ctx).unwrap();
+    assert!(c.acks()[0].delivered);
+}
+
+#[test]
+fn https_with_a_private_ca_and_mutual_tls() {
+    let server = LokiServer::start_tls(false);
+    let url = server.https_url();
+    // Not trusted by default.
+    let err = tls_config(&url, "").check_environment(LIMIT).unwrap_err();
+    assert!(err.contains("certificate"), "{err}");
+    // Trusted with ca_file.
+    let trusted = tls_config(&url, &format!("ca_file = {:?}", tls_file("ca.pem")));
+    trusted.check_environment(LIMIT).unwrap();
+    push_one(&trusted);
+    // Or without verification, when asked.
+    push_one(&tls_config(&url, "verify_certificate = false"));
+    assert_eq!(server.stored_count(), 2);
+
+    // Mutual TLS: the server requires a client certificate.
+    let mtls = LokiServer::start_tls(true);
+    let url = mtls.https_url();
+    let no_cert = tls_config(&url, &format!("ca_file = {:?}", tls_file("ca.pem")));
+    assert!(no_cert.check_environment(LIMIT).is_err());
+    let with_cert = tls_config(
+        &url,
+        &format!(
+            "ca_file = {:?}, crt_file = {:?}, key_file = {:?}",
+            tls_file("ca.pem"),
+            tls_file("client.pem"),
+            tls_file("client.key")
+        ),
+    );
+    with_cert.check_environment(LIMIT).unwrap();
+    push_one(&with_cert);
+    assert_eq!(mtls.stored_count(), 1);
+    // A missing file is a clear build error naming the key.
+    let missing = tls_config(&url, "ca_file = \"/nonexistent/ca.pem\"");
+    let err = missing.build().unwrap_err().to_string();
+    assert!(
+        err.contains("tls.ca_file") && err.contains("/nonexistent/ca.pem"),
+        "{err}"
+    );
 }

@@ -131,7 +131,7 @@ pub enum SinkConfig {
     /// `type = "stdout"`.
     Stdout(StdoutSinkConfig),
     /// `type = "loki"`: Grafana Loki's push API.
-    Loki(LokiSinkConfig),
+    Loki(Box<LokiSinkConfig>),
 }
 
 impl SinkConfig {

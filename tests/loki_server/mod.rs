@@ -18,6 +18,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use logagent::sinks::loki::proto::PushRequest;
 use prost::Message;
+use tokio_rustls::rustls;
 
 /// One entry as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +77,17 @@ pub struct LokiServer {
 
 impl LokiServer {
     pub fn start() -> LokiServer {
+        LokiServer::start_with(None)
+    }
+
+    /// Serves HTTPS with the test certificate in tests/fixtures/loki-tls (for
+    /// 127.0.0.1), requiring a client certificate signed by its CA when
+    /// `client_auth`.
+    pub fn start_tls(client_auth: bool) -> LokiServer {
+        LokiServer::start_with(Some(tls_config(client_auth)))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> LokiServer {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -87,17 +99,23 @@ impl LokiServer {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         rt.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let st = st.clone();
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| handle(req, st.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match acceptor {
+                        None => serve(stream, st).await,
+                        Some(a) => {
+                            if let Ok(tls) = a.accept(stream).await {
+                                serve(tls, st).await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -110,6 +128,10 @@ impl LokiServer {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -176,6 +198,49 @@ impl Drop for LokiServer {
             rt.shutdown_background();
         }
     }
+}
+
+async fn serve<IO>(io: IO, state: Arc<Mutex<State>>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| handle(req, state.clone()));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+/// The directory of the test-only certificates.
+pub fn tls_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/loki-tls")
+}
+
+fn tls_config(client_auth: bool) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let read = |name: &str| std::fs::read(tls_dir().join(name)).unwrap();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read("server.pem"))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(&read("server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = if client_auth {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(&read("ca.pem")) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    Arc::new(builder.with_single_cert(certs, key).unwrap())
 }
 
 fn reply(status: u16, body: &str) -> Result<Response<Full<Bytes>>, Infallible> {

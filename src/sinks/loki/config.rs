@@ -88,7 +88,8 @@ pub struct LokiSinkConfig {
     /// Extra HTTP headers on every request (never logged).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// Check `GET /ready` at start, logging until Loki answers (default true).
+    /// Check `GET /ready` at start (logging until Loki answers) and in
+    /// `logagent validate` (default true).
     #[serde(default = "yes")]
     pub healthcheck: bool,
 }
@@ -286,8 +287,21 @@ impl LokiSinkConfig {
                     "tenant_id",
                     "must not be empty (remove the key to send no X-Scope-OrgID)",
                 ));
-            } else if let Err(e) = Template::parse(t, false) {
-                errors.push(KeyError::new("tenant_id", e.to_string()));
+            } else {
+                match Template::parse(t, false) {
+                    Err(e) => errors.push(KeyError::new("tenant_id", e.to_string())),
+                    Ok(tpl) if !tpl.is_dynamic() => {
+                        let mut clean = t.clone();
+                        super::streams::sanitize_tenant(&mut clean);
+                        if clean != *t {
+                            errors.push(KeyError::new(
+                                "tenant_id",
+                                "a Loki tenant id is at most 150 letters, digits and !-_.*'() characters",
+                            ));
+                        }
+                    }
+                    Ok(_) => {}
+                }
             }
         }
         if self.labels.is_empty() && self.level_field.is_none() {
@@ -307,7 +321,10 @@ impl LokiSinkConfig {
             if let Err(e) = Template::parse(value, false) {
                 errors.push(KeyError::new(key, e.to_string()));
             } else if value.is_empty() {
-                errors.push(KeyError::new(key, "must not be empty (Loki drops empty labels)"));
+                errors.push(KeyError::new(
+                    key,
+                    "must not be empty (Loki drops empty labels)",
+                ));
             }
         }
         if let Some(f) = &self.level_field {
@@ -341,7 +358,10 @@ impl LokiSinkConfig {
         }
         let b = &self.batch;
         if b.max_bytes.0 == 0 || b.max_bytes.0 > 64 << 20 {
-            errors.push(KeyError::new("batch.max_bytes", "must be between 1B and 64MiB"));
+            errors.push(KeyError::new(
+                "batch.max_bytes",
+                "must be between 1B and 64MiB",
+            ));
         }
         if b.max_events == 0 {
             errors.push(KeyError::new("batch.max_events", "must be at least 1"));
@@ -353,10 +373,16 @@ impl LokiSinkConfig {
             errors.push(KeyError::new("concurrency", "must be between 1 and 64"));
         }
         if self.request_timeout.0.is_zero() {
-            errors.push(KeyError::new("request_timeout", "must be greater than zero"));
+            errors.push(KeyError::new(
+                "request_timeout",
+                "must be greater than zero",
+            ));
         }
         if self.retry.initial_backoff.0.is_zero() {
-            errors.push(KeyError::new("retry.initial_backoff", "must be greater than zero"));
+            errors.push(KeyError::new(
+                "retry.initial_backoff",
+                "must be greater than zero",
+            ));
         }
         if self.retry.max_backoff.0 < self.retry.initial_backoff.0 {
             errors.push(KeyError::new(
@@ -366,7 +392,10 @@ impl LokiSinkConfig {
         }
         let c = &self.cardinality;
         if c.max_streams == 0 {
-            errors.push(KeyError::new("cardinality.max_streams", "must be at least 1"));
+            errors.push(KeyError::new(
+                "cardinality.max_streams",
+                "must be at least 1",
+            ));
         }
         if c.max_values_per_label == 0 {
             errors.push(KeyError::new(
@@ -375,10 +404,16 @@ impl LokiSinkConfig {
             ));
         }
         if c.window.0.is_zero() {
-            errors.push(KeyError::new("cardinality.window", "must be greater than zero"));
+            errors.push(KeyError::new(
+                "cardinality.window",
+                "must be greater than zero",
+            ));
         }
         if c.placeholder.is_empty() {
-            errors.push(KeyError::new("cardinality.placeholder", "must not be empty"));
+            errors.push(KeyError::new(
+                "cardinality.placeholder",
+                "must not be empty",
+            ));
         }
         if let Some(a) = &self.auth {
             errors.extend(a.check());
@@ -398,7 +433,10 @@ impl LokiSinkConfig {
     /// The push and ready URLs.
     pub fn urls(&self) -> Result<(reqwest::Url, reqwest::Url), String> {
         let mut url = reqwest::Url::parse(self.endpoint.trim()).map_err(|e| {
-            format!("invalid URL {:?}: {e} (expected e.g. \"http://loki:3100\")", self.endpoint)
+            format!(
+                "invalid URL {:?}: {e} (expected e.g. \"http://loki:3100\")",
+                self.endpoint
+            )
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!(
@@ -535,8 +573,7 @@ impl AuthConfig {
 
 /// Standard base64 for the basic-auth header (a dozen lines beat a dependency).
 mod b64 {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
     /// Encodes with padding.
     pub fn encode(input: &[u8]) -> String {
@@ -652,6 +689,7 @@ cardinality = { max_streams = 0, placeholder = "" }
 auth = { strategy = "basic", token = "t" }
 tls = { key_file = "k.pem" }
 headers = { "X-Scope-OrgID" = "t" }
+tenant_id = "team a"
 "#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -673,16 +711,24 @@ headers = { "X-Scope-OrgID" = "t" }
                 "labels.ok",
                 "retry.max_backoff",
                 "structured_metadata.__x",
+                "tenant_id",
                 "tls",
             ]
         );
-        assert!(parse("labels = {}").unwrap().check().iter().any(|e| e.key == "labels"));
+        assert!(
+            parse("labels = {}")
+                .unwrap()
+                .check()
+                .iter()
+                .any(|e| e.key == "labels")
+        );
         assert!(parse("unknown_key = 1").is_err());
     }
 
     #[test]
     fn secrets_stay_out_of_debug_output() {
-        let c = parse(r#"auth = { strategy = "basic", user = "u", password = "hunter2" }"#).unwrap();
+        let c =
+            parse(r#"auth = { strategy = "basic", user = "u", password = "hunter2" }"#).unwrap();
         assert!(c.check().is_empty());
         assert!(!format!("{c:?}").contains("hunter2"));
         let h = c.auth.as_ref().unwrap().header().unwrap();
@@ -696,7 +742,10 @@ headers = { "X-Scope-OrgID" = "t" }
             f.display().to_string()
         ))
         .unwrap();
-        assert_eq!(c.auth.unwrap().header().unwrap().to_str().unwrap(), "Bearer abc.def");
+        assert_eq!(
+            c.auth.unwrap().header().unwrap().to_str().unwrap(),
+            "Bearer abc.def"
+        );
     }
 
     #[test]

@@ -93,7 +93,11 @@ fn write_key_values(src: &[u8], members: &[Member], out: &mut Vec<u8>) {
         }
         let key = json::decode_str(&src[m.key.range()]).unwrap_or_default();
         for &b in key.iter() {
-            out.push(if b <= b' ' || b == b'=' || b == b'"' { b'_' } else { b });
+            out.push(if b <= b' ' || b == b'=' || b == b'"' {
+                b'_'
+            } else {
+                b
+            });
         }
         out.push(b'=');
         let raw = &src[m.value.range()];

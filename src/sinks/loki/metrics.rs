@@ -211,14 +211,54 @@ impl LokiMetrics {
             });
         }
         let simple: [(&'static str, &'static str, &'static str, &AtomicU64); 8] = [
-            ("loki_retries_total", "counter", "Push attempts repeated after a retryable failure.", &self.retries),
-            ("loki_sent_bytes_total", "counter", "Request body bytes accepted by Loki, as sent.", &self.sent_bytes),
-            ("loki_uncompressed_bytes_total", "counter", "Accepted request bytes before compression.", &self.uncompressed_bytes),
-            ("loki_streams_active", "gauge", "Streams seen in the current or previous guard window.", &self.streams_active),
-            ("loki_streams_overflowed_total", "counter", "New streams sent to the overflow stream by max_streams.", &self.streams_overflowed),
-            ("loki_timestamps_rewritten_total", "counter", "Entries moved up to their stream's newest timestamp.", &self.timestamps_rewritten),
-            ("loki_lines_truncated_total", "counter", "Lines cut at max_line_bytes.", &self.lines_truncated),
-            ("loki_requests_in_flight", "gauge", "Push requests in flight.", &self.in_flight),
+            (
+                "loki_retries_total",
+                "counter",
+                "Push attempts repeated after a retryable failure.",
+                &self.retries,
+            ),
+            (
+                "loki_sent_bytes_total",
+                "counter",
+                "Request body bytes accepted by Loki, as sent.",
+                &self.sent_bytes,
+            ),
+            (
+                "loki_uncompressed_bytes_total",
+                "counter",
+                "Accepted request bytes before compression.",
+                &self.uncompressed_bytes,
+            ),
+            (
+                "loki_streams_active",
+                "gauge",
+                "Streams seen in the current or previous guard window.",
+                &self.streams_active,
+            ),
+            (
+                "loki_streams_overflowed_total",
+                "counter",
+                "New streams sent to the overflow stream by max_streams.",
+                &self.streams_overflowed,
+            ),
+            (
+                "loki_timestamps_rewritten_total",
+                "counter",
+                "Entries moved up to their stream's newest timestamp.",
+                &self.timestamps_rewritten,
+            ),
+            (
+                "loki_lines_truncated_total",
+                "counter",
+                "Lines cut at max_line_bytes.",
+                &self.lines_truncated,
+            ),
+            (
+                "loki_requests_in_flight",
+                "gauge",
+                "Push requests in flight.",
+                &self.in_flight,
+            ),
         ];
         for (name, kind, help, a) in simple {
             out.push(Sample {
@@ -300,9 +340,15 @@ mod tests {
         let mut out = String::new();
         m.render_prometheus("lo\"ki", &mut out);
         assert!(out.contains("# TYPE loki_pushes_total counter\n"));
-        assert!(out.contains("loki_pushes_total{component_id=\"lo\\\"ki\",outcome=\"rate_limited\"} 1\n"));
+        assert!(
+            out.contains(
+                "loki_pushes_total{component_id=\"lo\\\"ki\",outcome=\"rate_limited\"} 1\n"
+            )
+        );
         assert!(out.contains("loki_entries_total{component_id=\"lo\\\"ki\",outcome=\"sent\"} 5\n"));
-        assert!(out.contains("loki_label_overflow_total{component_id=\"lo\\\"ki\",label=\"pod\"} 3\n"));
+        assert!(
+            out.contains("loki_label_overflow_total{component_id=\"lo\\\"ki\",label=\"pod\"} 3\n")
+        );
         assert_eq!(out.matches("# TYPE loki_pushes_total").count(), 1);
         let id: Arc<str> = "sink-under-test".into();
         register(&id, &m);

@@ -324,7 +324,10 @@ pub fn encode_protobuf(p: &Pending, out: &mut Vec<u8>) {
                 let name = p.text(pair.name);
                 let value = p.text(pair.value);
                 encode_key(3, WireType::LengthDelimited, out);
-                encode_varint((str_len(1, name.len()) + str_len(2, value.len())) as u64, out);
+                encode_varint(
+                    (str_len(1, name.len()) + str_len(2, value.len())) as u64,
+                    out,
+                );
                 put_str(1, name, out);
                 put_str(2, value, out);
             }
@@ -402,7 +405,11 @@ mod tests {
         p.reset(1);
         let labels = Arc::new(StreamLabels {
             text: r#"{app="api", level="info"}"#.into(),
-            pairs: vec![("app".into(), "api".into()), ("level".into(), "info".into())].into(),
+            pairs: vec![
+                ("app".into(), "api".into()),
+                ("level".into(), "info".into()),
+            ]
+            .into(),
         });
         let s = p.add_stream(0, labels) as usize;
         for (i, (ts, line, meta)) in [
@@ -493,12 +500,18 @@ mod tests {
         assert_eq!(decoded, expected);
         assert_eq!(decoded.streams.len(), 2);
         assert_eq!(
-            decoded.streams[0].entries[1].timestamp.as_ref().unwrap().to_nanos(),
+            decoded.streams[0].entries[1]
+                .timestamp
+                .as_ref()
+                .unwrap()
+                .to_nanos(),
             -1_500_000_000
         );
         // Snappy block format round trip, as Loki reads it.
         let compressed = snap::raw::Encoder::new().compress_vec(&out).unwrap();
-        let back = snap::raw::Decoder::new().decompress_vec(&compressed).unwrap();
+        let back = snap::raw::Decoder::new()
+            .decompress_vec(&compressed)
+            .unwrap();
         assert_eq!(PushRequest::decode(&back[..]).unwrap(), expected);
     }
 

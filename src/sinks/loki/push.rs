@@ -86,17 +86,20 @@ impl Backoff {
 pub struct PushJob {
     /// `X-Scope-OrgID`, if any.
     pub tenant: Option<HeaderValue>,
-    /// The body (snappy-compressed protobuf, or JSON).
-    pub body: Bytes,
-    /// Body size before compression.
-    pub uncompressed: usize,
+    /// The encoded body (protobuf or JSON), uncompressed.
+    pub body: Vec<u8>,
+    /// Compress it with snappy (block format) before sending: protobuf pushes.
+    pub snappy: bool,
 }
 
 /// How a request ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushResult {
     /// Loki took it.
-    Delivered,
+    Delivered {
+        /// The body's size as sent.
+        body_bytes: u64,
+    },
     /// Loki refused it; the status and Loki's reason.
     Rejected {
         /// HTTP status.
@@ -145,6 +148,22 @@ fn seed() -> u64 {
 /// transport errors forever, backing off; the sink aborts the task when the
 /// drain time at shutdown runs out.
 pub async fn push(shared: Arc<Shared>, job: PushJob) -> PushResult {
+    let body = if job.snappy {
+        match snap::raw::Encoder::new().compress_vec(&job.body) {
+            Ok(b) => Bytes::from(b),
+            // Only for bodies over snappy's ~4 GiB limit, which batch.max_bytes
+            // rules out; never send a broken body.
+            Err(e) => {
+                return PushResult::Rejected {
+                    status: 0,
+                    reason: format!("cannot compress the request: {e}"),
+                };
+            }
+        }
+    } else {
+        Bytes::from(job.body)
+    };
+    let body_bytes = body.len() as u64;
     let mut backoff = Backoff::new(shared.initial_backoff, shared.max_backoff, seed());
     let mut attempt: u64 = 0;
     loop {
@@ -153,7 +172,7 @@ pub async fn push(shared: Arc<Shared>, job: PushJob) -> PushResult {
             .http
             .post(shared.push_url.clone())
             .header(CONTENT_TYPE, shared.content_type.clone())
-            .body(job.body.clone());
+            .body(body.clone());
         if let Some(t) = &job.tenant {
             req = req.header(TENANT_HEADER, t.clone());
         }
@@ -163,7 +182,7 @@ pub async fn push(shared: Arc<Shared>, job: PushJob) -> PushResult {
                 let (action, outcome) = classify(status);
                 if action == Action::Delivered {
                     shared.metrics.push(outcome);
-                    return PushResult::Delivered;
+                    return PushResult::Delivered { body_bytes };
                 }
                 let retry_after = resp
                     .headers()
@@ -242,19 +261,40 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// One `GET /ready`: `Ok` on 200, else what went wrong.
-pub async fn ready_once(shared: &Shared) -> Result<(), String> {
+/// Why `GET /ready` did not answer 200.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotReady {
+    /// The HTTP status, if there was an answer.
+    pub status: Option<u16>,
+    /// What went wrong, for the log.
+    pub message: String,
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// One `GET /ready`: `Ok` on 2xx, else what went wrong.
+pub async fn ready_once(shared: &Shared) -> Result<(), NotReady> {
     match shared.http.get(shared.ready_url.clone()).send().await {
         Ok(resp) if resp.status().is_success() => Ok(()),
         Ok(resp) => {
             let status = resp.status();
-            Err(format!(
-                "GET {} answered {status}: {}",
-                shared.ready_url,
-                read_reason(resp).await
-            ))
+            Err(NotReady {
+                status: Some(status.as_u16()),
+                message: format!(
+                    "GET {} answered {status}: {}",
+                    shared.ready_url,
+                    read_reason(resp).await
+                ),
+            })
         }
-        Err(e) => Err(format!("GET {}: {}", shared.ready_url, error_chain(&e))),
+        Err(e) => Err(NotReady {
+            status: None,
+            message: format!("GET {}: {}", shared.ready_url, error_chain(&e)),
+        }),
     }
 }
 
@@ -269,6 +309,11 @@ pub async fn health_loop(shared: Arc<Shared>) {
         match ready_once(&shared).await {
             Ok(()) => {
                 tracing::info!(component = %shared.id, url = %shared.ready_url, failures, "Loki is ready");
+                return;
+            }
+            Err(error) if error.status == Some(404) => {
+                // A gateway in front of Loki may not route /ready: nothing to wait for.
+                tracing::info!(component = %shared.id, %error, "Loki endpoint has no /ready; skipping the health check");
                 return;
             }
             Err(error) => {

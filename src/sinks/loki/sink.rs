@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use reqwest::header::HeaderValue;
 use tokio::sync::mpsc;
 
@@ -63,7 +62,6 @@ enum TenantSource {
 struct InFlight {
     acks: Vec<AckToken>,
     entries: u64,
-    body_bytes: u64,
     uncompressed: u64,
     abort: tokio::task::AbortHandle,
 }
@@ -125,7 +123,6 @@ pub struct LokiSink {
     reject_log: RateLimiter,
     warn_log: RateLimiter,
     body: Vec<u8>,
-    snappy: snap::raw::Encoder,
 }
 
 impl std::fmt::Debug for LokiSink {
@@ -196,10 +193,9 @@ pub fn shared(config: &LokiSinkConfig, metrics: Arc<LokiMetrics>) -> Result<Shar
         message: e.message,
     })?;
     if let Some(auth) = &config.auth {
-        let value = auth.header().map_err(|error| BuildError::File {
-            key: "auth",
-            error,
-        })?;
+        let value = auth
+            .header()
+            .map_err(|error| BuildError::File { key: "auth", error })?;
         headers.insert(reqwest::header::AUTHORIZATION, value);
     }
     let mut builder = reqwest::Client::builder()
@@ -232,11 +228,7 @@ pub fn shared(config: &LokiSinkConfig, metrics: Arc<LokiMetrics>) -> Result<Shar
         pem.extend_from_slice(&read_file("tls.key_file", key)?);
         let id = reqwest::Identity::from_pem(&pem).map_err(|e| BuildError::File {
             key: "tls.key_file",
-            error: std::io::Error::other(format!(
-                "{} / {}: {e}",
-                crt.display(),
-                key.display()
-            )),
+            error: std::io::Error::other(format!("{} / {}: {e}", crt.display(), key.display())),
         })?;
         builder = builder.identity(id);
     }
@@ -344,11 +336,10 @@ impl LokiSinkConfig {
             },
             Instant::now(),
         );
-        let message_field =
-            FieldPath::parse(&self.message_field).map_err(|e| BuildError::Key {
-                key: "message_field".into(),
-                message: e.to_string(),
-            })?;
+        let message_field = FieldPath::parse(&self.message_field).map_err(|e| BuildError::Key {
+            key: "message_field".into(),
+            message: e.to_string(),
+        })?;
         let mut sink = LokiSink {
             rt,
             shared: Arc::new(shared),
@@ -387,7 +378,6 @@ impl LokiSinkConfig {
             reject_log: RateLimiter::default(),
             warn_log: RateLimiter::default(),
             body: Vec::new(),
-            snappy: snap::raw::Encoder::new(),
         };
         if let Some(t) = &self.tenant_id {
             if matches!(sink.tenant_source, TenantSource::Static) {
@@ -411,8 +401,11 @@ impl LokiSinkConfig {
             .map_err(|e| e.to_string())?;
         rt.block_on(async {
             match tokio::time::timeout(limit, push::ready_once(&shared)).await {
-                Ok(r) => r,
-                Err(_) => Err(format!("GET {}: no answer within {limit:?}", shared.ready_url)),
+                Ok(r) => r.map_err(|e| e.message),
+                Err(_) => Err(format!(
+                    "GET {}: no answer within {limit:?}",
+                    shared.ready_url
+                )),
             }
         })
     }
@@ -543,30 +536,27 @@ impl LokiSink {
         let t = self.tenant_of(event, members, now, &mut missing);
         ComponentMetrics::add(&ctx.metrics.errors, missing);
         self.render_labels(event, members, now);
-        let tenant_name = match &self.tenants[t as usize] {
-            Some(tenant) => tenant.name.clone(),
-            None => return Ok(()),
+        let Some(tenant) = self.tenants[t as usize].as_ref() else {
+            return Ok(());
         };
         let (s, _) = self.streams.resolve(
             t,
-            &tenant_name,
+            &tenant.name,
             &self.label_names,
             &mut self.values,
             &self.dynamic,
         );
         let lane = self.streams.get(s).lane;
         let estimate = event.line.len() + ENTRY_OVERHEAD;
-        let (full, bytes) = {
+        let full = {
             let p = &self.lane(t, lane).pending;
-            (
-                !p.is_empty()
-                    && (p.bytes + estimate > self.max_bytes || p.events >= self.max_events),
-                p.bytes,
-            )
+            !p.is_empty() && (p.bytes + estimate > self.max_bytes || p.events >= self.max_events)
         };
         if full {
             self.dispatch(t, lane, ctx)?;
-        } else if bytes > 0 && self.pending_bytes + estimate > self.max_bytes * self.concurrency {
+        } else if self.pending_bytes > 0
+            && self.pending_bytes + estimate > self.max_bytes * self.concurrency
+        {
             // Many tenants or lanes filling slowly: bound what waits in memory
             // by sending the fullest request.
             self.dispatch_fullest(ctx)?;
@@ -639,11 +629,13 @@ impl LokiSink {
                 value: span(b..p.arena.len()),
             });
         }
-        p.streams[slot as usize].entries.push(super::pending::Entry {
-            ts: event.meta.time.unwrap_or(now),
-            line,
-            meta: (m0, p.pairs.len() as u32),
-        });
+        p.streams[slot as usize]
+            .entries
+            .push(super::pending::Entry {
+                ts: event.meta.time.unwrap_or(now),
+                line,
+                meta: (m0, p.pairs.len() as u32),
+            });
         p.events += 1;
         let added = p.arena.len() + p.pairs.len() * 16 - before + ENTRY_OVERHEAD;
         p.bytes += added;
@@ -715,38 +707,21 @@ impl LokiSink {
             p.reset(next);
             return Ok(());
         }
-        self.body.clear();
-        let (body, uncompressed) = match self.protocol {
-            Protocol::Protobuf => {
-                proto::encode_protobuf(p, &mut self.body);
-                let mut out = vec![0; snap::raw::max_compress_len(self.body.len())];
-                match self.snappy.compress(&self.body, &mut out) {
-                    Ok(n) => out.truncate(n),
-                    Err(e) => {
-                        // Only possible for inputs over snappy's ~4 GiB limit,
-                        // which max_bytes rules out; never send a broken body.
-                        return Err(SinkError::Io {
-                            what: "compressing a Loki push".into(),
-                            error: std::io::Error::other(e.to_string()),
-                        });
-                    }
-                }
-                (Bytes::from(out), self.body.len())
-            }
-            Protocol::Json => {
-                proto::encode_json(p, &mut self.body);
-                (Bytes::copy_from_slice(&self.body), self.body.len())
-            }
-        };
-        if self.body.capacity() > 8 << 20 {
-            self.body = Vec::new();
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        match self.protocol {
+            Protocol::Protobuf => proto::encode_protobuf(p, &mut body),
+            Protocol::Json => proto::encode_json(p, &mut body),
         }
+        let uncompressed = body.len();
         let acks = std::mem::take(&mut p.acks);
         p.reset(next);
+        // Snappy runs in the push task, on the I/O thread, while this thread
+        // goes on rendering the next request.
         let job = PushJob {
             tenant: header,
-            body: body.clone(),
-            uncompressed,
+            body,
+            snappy: self.protocol == Protocol::Protobuf,
         };
         let shared = self.shared.clone();
         let tx = self.done_tx.clone();
@@ -762,7 +737,6 @@ impl LokiSink {
             tenant.lanes[l].in_flight = Some(InFlight {
                 acks,
                 entries,
-                body_bytes: body.len() as u64,
                 uncompressed: uncompressed as u64,
                 abort: handle.abort_handle(),
             });
@@ -811,16 +785,16 @@ impl LokiSink {
             .in_flight
             .store(self.in_flight as u64, Ordering::Relaxed);
         match done.result {
-            PushResult::Delivered => {
+            PushResult::Delivered { body_bytes } => {
                 self.metrics.entries_add(EntryOutcome::Sent, f.entries);
                 self.metrics
                     .sent_bytes
-                    .fetch_add(f.body_bytes, Ordering::Relaxed);
+                    .fetch_add(body_bytes, Ordering::Relaxed);
                 self.metrics
                     .uncompressed_bytes
                     .fetch_add(f.uncompressed, Ordering::Relaxed);
                 ComponentMetrics::add(&ctx.metrics.sent_events, f.entries);
-                ComponentMetrics::add(&ctx.metrics.sent_bytes, f.body_bytes);
+                ComponentMetrics::add(&ctx.metrics.sent_bytes, body_bytes);
             }
             PushResult::Rejected { status, reason } => {
                 self.metrics.entries_add(EntryOutcome::Rejected, f.entries);

@@ -117,16 +117,12 @@ impl StreamTable {
 
     /// A stream by index.
     pub fn get(&self, i: u32) -> &StreamState {
-        self.slots[i as usize]
-            .as_ref()
-            .expect("live stream index")
+        self.slots[i as usize].as_ref().expect("live stream index")
     }
 
     /// A stream by index, mutably.
     pub fn get_mut(&mut self, i: u32) -> &mut StreamState {
-        self.slots[i as usize]
-            .as_mut()
-            .expect("live stream index")
+        self.slots[i as usize].as_mut().expect("live stream index")
     }
 
     /// Admits a tenant value through the guard (slot `tenant_slot`), replacing
@@ -289,6 +285,15 @@ fn build_key(key: &mut String, tenant: &str, names: &[Box<str>], values: &[Strin
 /// parses the label text of a protobuf stream.
 pub fn escape_value(v: &str, out: &mut String) {
     use std::fmt::Write as _;
+    // Most values need nothing: only backslashes, quotes, ASCII controls and
+    // C1 controls (which start with 0xC2 in UTF-8) are escaped.
+    if !v
+        .bytes()
+        .any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == 0xc2)
+    {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -385,6 +390,10 @@ mod tests {
             &["x\"y\\z\n".into(), "é\u{1}".into()],
         );
         assert_eq!(key, "t\0{a=\"x\\\"y\\\\z\\n\", b=\"é\\u0001\"}");
+        let mut out = String::new();
+        escape_value("plain é ü", &mut out);
+        escape_value("\u{7f}\u{85}\u{a0}", &mut out);
+        assert_eq!(out, "plain é ü\\u007f\\u0085\u{a0}");
     }
 
     #[test]
@@ -394,7 +403,10 @@ mod tests {
             assert!(resolve(&mut t, "api", pod).1);
         }
         // Known values still resolve to their own streams.
-        assert_eq!(resolve(&mut t, "api", "p2"), ("{app=\"api\", pod=\"p2\"}".into(), false));
+        assert_eq!(
+            resolve(&mut t, "api", "p2"),
+            ("{app=\"api\", pod=\"p2\"}".into(), false)
+        );
         // A fourth value goes to the overflow stream, counted each time.
         let (text, new) = resolve(&mut t, "api", "p4");
         assert_eq!(text, "{app=\"api\", pod=\"__overflow__\"}");
@@ -423,7 +435,10 @@ mod tests {
         let start = Instant::now();
         let mut t = StreamTable::new(2, 4, limits(100, 1), start);
         resolve(&mut t, "api", "p1");
-        assert_eq!(resolve(&mut t, "api", "p2").0, "{app=\"api\", pod=\"__overflow__\"}");
+        assert_eq!(
+            resolve(&mut t, "api", "p2").0,
+            "{app=\"api\", pod=\"__overflow__\"}"
+        );
         assert!(!t.roll(start + Duration::from_secs(59), |_| false));
         assert!(t.roll(start + Duration::from_secs(60), |_| false));
         // New window: p2 gets a stream of its own now.
