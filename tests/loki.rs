@@ -212,6 +212,7 @@ protocol = "json"
 line_format = "key_value"
 labels = { job = "app" }
 structured_metadata = { request_id = "{{ requestId }}" }
+remove_structured_metadata_fields = true
 healthcheck = false
 "#,
     );
@@ -234,7 +235,8 @@ healthcheck = false
     assert_eq!(stored[0].labels, labels(&[("job", "app")]));
     assert_eq!(
         stored[0].entry.line,
-        r#"msg="hello world" status=200 requestId=r-1"#
+        r#"msg="hello world" status=200"#,
+        "metadata fields left out of the line"
     );
     assert_eq!(
         stored[0].entry.metadata,

@@ -87,7 +87,7 @@ pub struct LokiSinkConfig {
     pub tls: TlsConfig,
     /// Extra HTTP headers on every request (never logged).
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Secret>,
     /// Check `GET /ready` at start (logging until Loki answers) and in
     /// `logagent validate` (default true).
     #[serde(default = "yes")]
@@ -447,6 +447,10 @@ impl LokiSinkConfig {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(format!("{:?} has no host", self.endpoint));
         }
+        if !url.username().is_empty() || url.password().is_some() {
+            // URLs appear in logs and error messages; credentials must not.
+            return Err("put credentials in `auth`, not in the URL".into());
+        }
         let path = url.path().trim_end_matches('/').to_owned();
         let base = path.strip_suffix(PUSH_PATH).unwrap_or(&path).to_owned();
         url.set_path(&format!("{base}{PUSH_PATH}"));
@@ -476,7 +480,7 @@ impl LokiSinkConfig {
             if n == reqwest::header::AUTHORIZATION && self.auth.is_some() {
                 return Err(KeyError::new(key, "conflicts with auth; keep one"));
             }
-            let mut v = HeaderValue::from_str(value).map_err(|_| {
+            let mut v = HeaderValue::from_str(&value.0).map_err(|_| {
                 KeyError::new(key.clone(), "invalid header value (visible ASCII expected)")
             })?;
             v.set_sensitive(true);
@@ -666,7 +670,7 @@ mod tests {
             let (p, r) = c.urls().unwrap();
             assert_eq!((p.as_str(), r.as_str()), (push, ready));
         }
-        for bad in ["loki:3100", "ftp://loki", "http://"] {
+        for bad in ["loki:3100", "ftp://loki", "http://", "http://u:p@loki:3100"] {
             let c = LokiSinkConfig {
                 endpoint: bad.into(),
                 ..c.clone()

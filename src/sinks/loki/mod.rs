@@ -1,6 +1,7 @@
 //! `type = "loki"`: pushes to Grafana Loki's `/loki/api/v1/push`.
 //!
 //! * [`config`] — the options and their checks.
+//! * [`client`] — the HTTP client (auth, headers, TLS) and the `validate` check.
 //! * [`streams`] — label sets, the cardinality guard, stream state.
 //! * [`line`] — what an entry's line looks like (JSON, `key=value`, raw).
 //! * [`pending`] — requests being filled; per-stream ordering policy.
@@ -9,6 +10,7 @@
 //! * [`sink`] — the running sink: lanes per tenant, in-flight limit, acks.
 //! * [`metrics`] — the sink's own counters, readable by a `/metrics` endpoint.
 
+pub mod client;
 pub mod config;
 pub mod line;
 pub mod metrics;
