@@ -234,8 +234,7 @@ healthcheck = false
     assert_eq!(stored.len(), 2);
     assert_eq!(stored[0].labels, labels(&[("job", "app")]));
     assert_eq!(
-        stored[0].entry.line,
-        r#"msg="hello world" status=200"#,
+        stored[0].entry.line, r#"msg="hello world" status=200"#,
         "metadata fields left out of the line"
     );
     assert_eq!(

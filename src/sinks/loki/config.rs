@@ -440,8 +440,8 @@ impl LokiSinkConfig {
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!(
-                "unsupported scheme {:?} (expected http or https)",
-                url.scheme()
+                "{:?} is not an http:// or https:// URL (e.g. \"http://loki:3100\")",
+                self.endpoint
             ));
         }
         if url.host_str().is_none_or(str::is_empty) {
