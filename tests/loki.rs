@@ -447,6 +447,29 @@ fn rate_limits_and_server_errors_are_retried_until_loki_takes_the_entries() {
 }
 
 #[test]
+fn a_hanging_loki_times_out_and_the_push_is_retried() {
+    let server = LokiServer::start();
+    server.script(&[0, 0]);
+    let (mut sink, m) = sink(
+        &server,
+        "labels = { job = \"a\" }\nrequest_timeout = \"200ms\"\nhealthcheck = false",
+    );
+    let mut c = ctx("hang");
+    let b = c.json_batch(&[(r#"{"n":1}"#, Some(1))]);
+    sink.write(b, &c.ctx).unwrap();
+    sink.flush(&c.ctx).unwrap();
+    let statuses: Vec<u16> = server.pushes().iter().map(|p| p.status).collect();
+    assert_eq!(
+        statuses,
+        vec![0, 0, 204],
+        "two unanswered attempts, then taken"
+    );
+    assert_eq!(m.pushes(PushOutcome::Timeout), 2);
+    assert_eq!(server.stored_count(), 1);
+    assert!(c.acks()[0].delivered);
+}
+
+#[test]
 fn concurrent_requests_keep_each_streams_order_through_retries() {
     let server = LokiServer::start();
     server.set_ordered(true);

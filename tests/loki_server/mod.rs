@@ -138,7 +138,8 @@ impl LokiServer {
         f(&mut self.state.lock().unwrap())
     }
 
-    /// Answers the next pushes with these statuses (without storing anything).
+    /// Answers the next pushes with these statuses (without storing anything);
+    /// 0 never answers (a hanging server).
     pub fn script(&self, statuses: &[u16]) {
         self.with(|s| s.script.extend(statuses));
     }
@@ -288,8 +289,6 @@ async fn handle(
         Ok(s) => s,
         Err(e) => return reply(400, &format!("error parsing push request: {e}")),
     };
-    let mut s = state.lock().unwrap();
-    let scripted = s.script.pop_front().or(s.down);
     let mut push = Push {
         tenant: tenant.clone(),
         content_type,
@@ -299,6 +298,25 @@ async fn handle(
         streams: streams.clone(),
         status: 204,
     };
+    let hang = {
+        let mut s = state.lock().unwrap();
+        if s.script.front() == Some(&0) {
+            s.script.pop_front();
+            s.pushes.push(Push {
+                status: 0,
+                ..push.clone()
+            });
+            true
+        } else {
+            false
+        }
+    };
+    if hang {
+        // A hanging Loki: the request is read, the answer never comes.
+        match std::future::pending::<Infallible>().await {}
+    }
+    let mut s = state.lock().unwrap();
+    let scripted = s.script.pop_front().or(s.down);
     if let Some(status) = scripted {
         push.status = status;
         s.pushes.push(push);
