@@ -23,6 +23,8 @@
 //! * [`sources`], [`transforms`], [`sinks`] — the components; they never import one
 //!   another, only `pipeline` and `config` know all of them.
 //! * [`checkpoint`] — durable, atomically written records of acknowledged offsets.
+//! * [`maintenance`] — `logagent rotate` and `logagent retain`: logrotate and
+//!   `find -delete` that never delete or truncate what the agent has not shipped.
 //! * [`telemetry`] — the agent's own logs and per-component counters.
 //! * [`cli`] / [`app`] — argument parsing, exit codes and the commands.
 
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod codecs;
 pub mod config;
 pub mod event;
+pub mod maintenance;
 pub mod pipeline;
 pub mod sinks;
 pub mod sources;

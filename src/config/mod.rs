@@ -35,6 +35,8 @@ pub struct PipelineConfig {
     pub transforms: Vec<Component<TransformConfig>>,
     /// Sinks in file order.
     pub sinks: Vec<Component<SinkConfig>>,
+    /// `[[rotate]]` and `[[retain]]` jobs, for `logagent rotate` / `logagent retain`.
+    pub maintenance: crate::maintenance::MaintenanceConfig,
 }
 
 /// One component as configured.
@@ -77,7 +79,15 @@ impl Default for RuntimeConfig {
 /// Default state directory when a pipeline names none.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/logagent";
 
-const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "runtime", "sources", "transforms", "sinks"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir",
+    "runtime",
+    "sources",
+    "transforms",
+    "sinks",
+    "rotate",
+    "retain",
+];
 
 /// Loads and validates pipeline files, reading variables from the environment.
 pub fn load(paths: &[PathBuf]) -> Result<PipelineConfig, ConfigErrors> {
@@ -128,6 +138,7 @@ struct Partial {
     transforms: Vec<Component<TransformConfig>>,
     sinks: Vec<Component<SinkConfig>>,
     broken: Vec<(String, bool)>,
+    maintenance: crate::maintenance::MaintenanceConfig,
 }
 
 /// Locates a byte span of one file for error messages.
@@ -300,6 +311,14 @@ fn parse_file(
                     }
                 }
             }
+            kind @ ("rotate" | "retain") => crate::maintenance::config::parse_key(
+                kind,
+                value,
+                path,
+                &text,
+                &mut partial.maintenance,
+                errors,
+            ),
             other => errors.push(loc.error(
                 Some(key.span()),
                 format!(
@@ -551,6 +570,7 @@ impl Partial {
             sources: self.sources,
             transforms: self.transforms,
             sinks: self.sinks,
+            maintenance: self.maintenance,
         };
         check_graph(&config, &self.broken, errors);
         config
