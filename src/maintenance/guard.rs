@@ -269,12 +269,14 @@ impl Guard {
     }
 }
 
+/// Helpers for the maintenance tests: an agent's checkpoint, and polling.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
     use crate::checkpoint::{FileCheckpoint, SourceCheckpoint, VERSION};
 
-    pub(crate) fn write_checkpoint(data_dir: &Path, source: &str, files: &[(&Path, u64)]) {
+    /// Writes `source`'s checkpoint as an agent would: each file at its offset.
+    pub(crate) fn checkpoint(data_dir: &Path, source: &str, files: &[(&Path, u64)]) {
         let files = files
             .iter()
             .map(|(p, offset)| {
@@ -301,6 +303,21 @@ mod tests {
         )
         .unwrap();
     }
+
+    /// Polls `cond` until it holds; fails after 30 s.
+    pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::checkpoint as write_checkpoint;
+    use super::*;
 
     #[test]
     fn verdicts_follow_checkpoints_and_globs() {
