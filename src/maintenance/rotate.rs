@@ -236,8 +236,7 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
     ctx.guard.reload();
     let now = ctx.clock.now();
     let mut rotated_paths = Vec::new();
-    // (live file, its namer, the version made now, the simulated versions for a dry run)
-    let mut to_clean: Vec<(PathBuf, Namer, Option<Version>, Option<Vec<Version>>)> = Vec::new();
+    let mut to_clean: Vec<ToClean> = Vec::new();
     for live in files {
         report.summary.files += 1;
         let meta = match fs::symlink_metadata(&live) {
@@ -262,11 +261,15 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
         match due(cfg, &facts, ctx.state.last_rotated(&live), now, ctx.force) {
             Due::Yes(reason) => {
                 match rotate_file(job, &live, &meta, &namer, &reason, now, ctx, report) {
-                    Ok(Some((fresh, simulated))) => {
+                    Ok(Some(Rotated { fresh, simulated })) => {
                         rotated_paths.push(fresh.path.clone());
-                        to_clean.push((live.clone(), namer, Some(fresh), simulated));
+                        to_clean.push(ToClean {
+                            namer,
+                            fresh: Some(fresh),
+                            simulated,
+                        });
                     }
-                    Ok(None) => to_clean.push((live.clone(), namer, None, None)),
+                    Ok(None) => to_clean.push(ToClean::unrotated(namer)),
                     Err(()) => {}
                 }
             }
@@ -274,7 +277,7 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
                 report.push(
                     Action::planned(&job.name, Kind::Skip, &live, reason).status(Status::Skipped),
                 );
-                to_clean.push((live.clone(), namer, None, None));
+                to_clean.push(ToClean::unrotated(namer));
             }
             Due::FirstSeen => {
                 if !ctx.dry_run {
@@ -289,7 +292,7 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
                     )
                     .status(Status::Skipped),
                 );
-                to_clean.push((live.clone(), namer, None, None));
+                to_clean.push(ToClean::unrotated(namer));
             }
         }
         ctx.progress.file_done(meta.len());
@@ -312,8 +315,41 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
         }
         report.push(action);
     }
-    for (_live, namer, fresh, simulated) in to_clean {
-        clean_versions(job, &namer, fresh.as_ref(), simulated, now, ctx, report);
+    for t in to_clean {
+        clean_versions(
+            job,
+            &t.namer,
+            t.fresh.as_ref(),
+            t.simulated,
+            now,
+            ctx,
+            report,
+        );
+    }
+}
+
+/// A rotation done (or planned).
+struct Rotated {
+    /// The version it made.
+    fresh: Version,
+    /// In a dry run, the versions as they would be afterwards.
+    simulated: Option<Vec<Version>>,
+}
+
+/// A live file whose versions are cleaned after `postrotate`.
+struct ToClean {
+    namer: Namer,
+    fresh: Option<Version>,
+    simulated: Option<Vec<Version>>,
+}
+
+impl ToClean {
+    fn unrotated(namer: Namer) -> ToClean {
+        ToClean {
+            namer,
+            fresh: None,
+            simulated: None,
+        }
     }
 }
 
@@ -334,7 +370,7 @@ fn rotate_file(
     now: SystemTime,
     ctx: &mut Context<'_>,
     report: &mut Report,
-) -> Result<Option<(Version, Option<Vec<Version>>)>, ()> {
+) -> Result<Option<Rotated>, ()> {
     let cfg = &job.config;
     let name = job.name.as_str();
     let dir = namer.dir().to_path_buf();
@@ -555,12 +591,15 @@ fn rotate_file(
             Ok(m) => fresh_version(&target, &target, &m, now),
             Err(_) => fresh_version(&target, &target, meta, now),
         };
-        return Ok(Some((fresh, None)));
+        return Ok(Some(Rotated {
+            fresh,
+            simulated: None,
+        }));
     }
-    Ok(Some((
-        fresh_version(&target, live, meta, now),
-        Some(simulate(&versions, namer, &target, live, meta, now, cfg)),
-    )))
+    Ok(Some(Rotated {
+        fresh: fresh_version(&target, live, meta, now),
+        simulated: Some(simulate(&versions, namer, &target, live, meta, now, cfg)),
+    }))
 }
 
 fn fresh_version(path: &Path, on_disk: &Path, meta: &fs::Metadata, now: SystemTime) -> Version {

@@ -68,14 +68,14 @@ impl Lock {
             .write(true)
             .open(path)
             .map_err(io_err)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
+        match try_lock(&file) {
+            Ok(true) => {}
+            Ok(false) => {
                 return Err(StateError::Locked {
                     path: path.to_path_buf(),
                 });
             }
-            Err(fs::TryLockError::Error(e)) => return Err(io_err(e)),
+            Err(e) => return Err(io_err(e)),
         }
         // For people looking at the file: who holds it.
         let _ = file.set_len(0);
@@ -90,6 +90,24 @@ impl Lock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Takes an exclusive `flock` without waiting: `Ok(false)` when another open
+/// file description holds it.
+#[cfg(unix)]
+fn try_lock(file: &File) -> io::Result<bool> {
+    use rustix::fs::{FlockOperation, flock};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// No advisory locks here: runs are not kept apart.
+#[cfg(not(unix))]
+fn try_lock(_file: &File) -> io::Result<bool> {
+    Ok(true)
 }
 
 /// The lock file that goes with a state file.
