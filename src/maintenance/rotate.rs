@@ -267,17 +267,18 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
                             namer,
                             fresh: Some(fresh),
                             simulated,
+                            size: meta.len(),
                         });
                     }
-                    Ok(None) => to_clean.push(ToClean::unrotated(namer)),
-                    Err(()) => {}
+                    Ok(None) => to_clean.push(ToClean::unrotated(namer, meta.len())),
+                    Err(()) => ctx.progress.file_done(meta.len()),
                 }
             }
             Due::No(reason) => {
                 report.push(
                     Action::planned(&job.name, Kind::Skip, &live, reason).status(Status::Skipped),
                 );
-                to_clean.push(ToClean::unrotated(namer));
+                to_clean.push(ToClean::unrotated(namer, meta.len()));
             }
             Due::FirstSeen => {
                 if !ctx.dry_run {
@@ -292,10 +293,9 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
                     )
                     .status(Status::Skipped),
                 );
-                to_clean.push(ToClean::unrotated(namer));
+                to_clean.push(ToClean::unrotated(namer, meta.len()));
             }
         }
-        ctx.progress.file_done(meta.len());
     }
     if let (Some(cmd), false) = (&cfg.postrotate, rotated_paths.is_empty()) {
         let mut action = Action::planned(
@@ -325,6 +325,8 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
             ctx,
             report,
         );
+        // A file counts as done once its versions are compressed and expired too.
+        ctx.progress.file_done(t.size);
     }
 }
 
@@ -341,14 +343,17 @@ struct ToClean {
     namer: Namer,
     fresh: Option<Version>,
     simulated: Option<Vec<Version>>,
+    /// The live file's size, for the progress bar.
+    size: u64,
 }
 
 impl ToClean {
-    fn unrotated(namer: Namer) -> ToClean {
+    fn unrotated(namer: Namer, size: u64) -> ToClean {
         ToClean {
             namer,
             fresh: None,
             simulated: None,
+            size,
         }
     }
 }
