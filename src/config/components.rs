@@ -132,7 +132,7 @@ pub enum SinkConfig {
     Stdout(StdoutSinkConfig),
     /// `type = "elasticsearch"`: bulk requests with idempotent ids and a
     /// dead-letter output.
-    Elasticsearch(ElasticsearchConfig),
+    Elasticsearch(Box<ElasticsearchConfig>),
 }
 
 impl SinkConfig {
@@ -141,7 +141,10 @@ impl SinkConfig {
         match ty {
             "file" => parse_variant!(de, SinkConfig::File),
             "stdout" => parse_variant!(de, SinkConfig::Stdout),
-            "elasticsearch" => parse_variant!(de, SinkConfig::Elasticsearch),
+            "elasticsearch" => Some(
+                ElasticsearchConfig::deserialize(de)
+                    .map(|c| SinkConfig::Elasticsearch(Box::new(c))),
+            ),
             _ => None,
         }
     }

@@ -193,7 +193,10 @@ fn bounded_labels(
     if exists || count < MAX_SERIES_PER_NAME {
         labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
     } else {
-        labels.iter().map(|(k, _)| (*k, "other".to_owned())).collect()
+        labels
+            .iter()
+            .map(|(k, _)| (*k, "other".to_owned()))
+            .collect()
     }
 }
 

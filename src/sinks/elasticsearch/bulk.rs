@@ -131,7 +131,10 @@ impl Encoder {
             index,
             action: config.action(),
             idempotent: config.idempotent_ids,
-            id_field: config.id_field.as_deref().and_then(|f| FieldPath::parse(f).ok()),
+            id_field: config
+                .id_field
+                .as_deref()
+                .and_then(|f| FieldPath::parse(f).ok()),
             data_stream: config.mode == Mode::DataStream,
             index_buf: String::new(),
             id_buf: String::new(),
@@ -156,7 +159,9 @@ impl Encoder {
         let mut info = Encoded::default();
         if self.index_buf.is_empty() || self.index.is_dynamic() {
             self.index_buf.clear();
-            info.missing_field = self.index.render(event, members, now_ns, &mut self.index_buf);
+            info.missing_field = self
+                .index
+                .render(event, members, now_ns, &mut self.index_buf);
         }
         out.extend_from_slice(b"{\"");
         out.extend_from_slice(self.action.as_str().as_bytes());
@@ -267,22 +272,35 @@ mod tests {
             let mut out = Vec::new();
             enc.encode(&ev, &m, stream_seed(&stream(s)), 0, &mut out);
             let text = String::from_utf8(out).unwrap();
-            let v: serde_json::Value =
-                serde_json::from_str(text.lines().next().unwrap()).unwrap();
+            let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
             v["create"]["_id"].as_str().unwrap().to_owned()
         };
         let a = id(&mut enc, r#"{"a":1}"#, 0, 1);
-        assert_eq!(a, id(&mut enc, r#"{"a":1}"#, 0, 1), "a replay gets the same id");
-        assert_ne!(a, id(&mut enc, r#"{"a":1}"#, 8, 1), "a repeated line is another document");
+        assert_eq!(
+            a,
+            id(&mut enc, r#"{"a":1}"#, 0, 1),
+            "a replay gets the same id"
+        );
+        assert_ne!(
+            a,
+            id(&mut enc, r#"{"a":1}"#, 8, 1),
+            "a repeated line is another document"
+        );
         assert_ne!(a, id(&mut enc, r#"{"a":1}"#, 0, 2), "another file");
-        assert_ne!(a, id(&mut enc, r#"{"a":2}"#, 0, 1), "new content at a reused offset");
+        assert_ne!(
+            a,
+            id(&mut enc, r#"{"a":2}"#, 0, 1),
+            "new content at a reused offset"
+        );
         // Pinned: ids must survive upgrades, or a replay across one duplicates.
         assert_eq!(a, "SDz2syD9e8eQLuO8QhpYng");
     }
 
     #[test]
     fn id_field_and_no_ids() {
-        let mut enc = Encoder::new(&config("index = \"i\"\nid_field = \"req\"\naction = \"index\""));
+        let mut enc = Encoder::new(&config(
+            "index = \"i\"\nid_field = \"req\"\naction = \"index\"",
+        ));
         let (ev, m) = json_event(r#"{"req":"r-1"}"#, 0);
         let mut out = Vec::new();
         let (_, create_with_id, _) = enc.encode(&ev, &m, 0, 0, &mut out);
@@ -303,7 +321,10 @@ mod tests {
             stream: Arc::new(stream(1)),
             ack: AckToken::detached(),
         });
-        for (n, line) in [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#].iter().enumerate() {
+        for (n, line) in [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#]
+            .iter()
+            .enumerate()
+        {
             let (ev, m) = json_event(line, n as u64 * 8);
             let start = bulk.body.len();
             let (doc, cwi, _) = enc.encode(&ev, &m, 1, 0, &mut bulk.body);
@@ -323,8 +344,14 @@ mod tests {
         let retry = Bulk::from_items(&body, vec![items.pop().unwrap(), last], 1);
         let text = String::from_utf8(retry.body.clone()).unwrap();
         assert_eq!(text.lines().count(), 4);
-        assert_eq!(&retry.body[retry.items[0].doc..retry.items[0].end], b"{\"n\":1}\n");
-        assert_eq!(&retry.body[retry.items[1].doc..retry.items[1].end], b"{\"n\":2}\n");
+        assert_eq!(
+            &retry.body[retry.items[0].doc..retry.items[0].end],
+            b"{\"n\":1}\n"
+        );
+        assert_eq!(
+            &retry.body[retry.items[1].doc..retry.items[1].end],
+            b"{\"n\":2}\n"
+        );
         let mut b = Bulk::from_items(&body, Vec::new(), 0);
         assert!(b.split_last().is_none());
     }

@@ -23,8 +23,9 @@ use super::config::{AuthConfig, ElasticsearchConfig, Secret};
 
 /// Checks one `endpoints` entry and normalizes it to a base URL ending in `/`.
 pub fn parse_endpoint(text: &str) -> Result<Url, String> {
-    let mut url = Url::parse(text.trim())
-        .map_err(|e| format!("invalid URL {text:?}: {e} (expected e.g. \"http://127.0.0.1:9200\")"))?;
+    let mut url = Url::parse(text.trim()).map_err(|e| {
+        format!("invalid URL {text:?}: {e} (expected e.g. \"http://127.0.0.1:9200\")")
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{text:?}: the scheme must be http or https"));
     }
@@ -158,7 +159,11 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field(
                 "endpoints",
-                &self.nodes.iter().map(|n| n.url.as_str()).collect::<Vec<_>>(),
+                &self
+                    .nodes
+                    .iter()
+                    .map(|n| n.url.as_str())
+                    .collect::<Vec<_>>(),
             )
             .field("auth", &self.auth.as_ref().map(|_| "***"))
             .finish()
@@ -280,9 +285,10 @@ impl Client {
         let mut best: Option<(usize, Instant)> = None;
         for k in 0..n {
             let i = (start + k) % n;
-            let until = self.nodes.get(i).and_then(|node| {
-                *node.down_until.lock().unwrap_or_else(|p| p.into_inner())
-            });
+            let until = self
+                .nodes
+                .get(i)
+                .and_then(|node| *node.down_until.lock().unwrap_or_else(|p| p.into_inner()));
             match until {
                 None => return i,
                 Some(t) if t <= now => return i,
@@ -324,7 +330,10 @@ impl Client {
     /// POSTs an NDJSON bulk body (already gzipped when `gzip`) to node `i`.
     pub async fn bulk(&self, i: usize, body: Bytes, gzip: bool) -> Result<Reply, SendError> {
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         if gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -333,8 +342,16 @@ impl Client {
             Some(p) => vec![("pipeline", p.as_str())],
             None => Vec::new(),
         };
-        self.request(i, Method::Post, "_bulk", headers, &query, Some(body), self.timeout)
-            .await
+        self.request(
+            i,
+            Method::Post,
+            "_bulk",
+            headers,
+            &query,
+            Some(body),
+            self.timeout,
+        )
+        .await
     }
 
     /// `GET /` on node `i`, with its own time limit.
@@ -423,7 +440,7 @@ impl fmt::Display for Flavor {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HealthError {
     /// No HTTP answer (refused, timed out, TLS failure).
-    #[error("{0}")]
+    #[error("unreachable: {0}")]
     Unreachable(String),
     /// The server refused our credentials.
     #[error("authentication failed (HTTP {0}); check `auth`")]
@@ -443,9 +460,11 @@ pub fn detect(reply: &Reply) -> Result<Flavor, HealthError> {
     match reply.status {
         401 | 403 => return Err(HealthError::Auth(reply.status)),
         200..=299 => {}
-        404 | 405 | 410 | 501 => return Ok(Flavor::BulkOnly {
-            status: reply.status,
-        }),
+        404 | 405 | 410 | 501 => {
+            return Ok(Flavor::BulkOnly {
+                status: reply.status,
+            });
+        }
         status => {
             return Err(HealthError::Status {
                 status,
@@ -505,6 +524,33 @@ impl Client {
     }
 }
 
+/// The health check of every endpoint, once, for `logagent validate`: what
+/// answered, or why not. Blocks for at most about `timeout` per endpoint.
+pub fn check_endpoints(
+    config: &ElasticsearchConfig,
+    timeout: Duration,
+) -> Vec<(String, Result<Flavor, String>)> {
+    let client = match Client::build(config) {
+        Ok(c) => c,
+        Err(e) => return vec![(String::from("(client)"), Err(e.to_string()))],
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return vec![(String::from("(runtime)"), Err(e.to_string()))],
+    };
+    (0..client.len())
+        .map(|i| {
+            let result = runtime
+                .block_on(client.health(i, timeout))
+                .map_err(|e| e.to_string());
+            (client.url(i).to_owned(), result)
+        })
+        .collect()
+}
+
 /// Warnings about a detected server for the configured mode.
 pub fn compatibility_warning(flavor: &Flavor, data_stream: bool) -> Option<String> {
     match flavor {
@@ -541,7 +587,9 @@ mod tests {
             "http://127.0.0.1:9200/"
         );
         assert_eq!(
-            parse_endpoint("https://es.example/prefix").unwrap().as_str(),
+            parse_endpoint("https://es.example/prefix")
+                .unwrap()
+                .as_str(),
             "https://es.example/prefix/"
         );
         assert!(parse_endpoint("http://elastic:secret@h:9200").is_err());
@@ -560,9 +608,15 @@ mod tests {
             }
         );
         let es7 = r#"{"version":{"number":"7.17.22"}}"#;
-        assert!(matches!(detect(&reply(200, es7)).unwrap(), Flavor::Elasticsearch { major: 7, .. }));
+        assert!(matches!(
+            detect(&reply(200, es7)).unwrap(),
+            Flavor::Elasticsearch { major: 7, .. }
+        ));
         let es9 = r#"{"version":{"number":"9.0.0"}}"#;
-        assert!(matches!(detect(&reply(200, es9)).unwrap(), Flavor::Elasticsearch { major: 9, .. }));
+        assert!(matches!(
+            detect(&reply(200, es9)).unwrap(),
+            Flavor::Elasticsearch { major: 9, .. }
+        ));
         let os = r#"{"version":{"distribution":"opensearch","number":"2.15.0"},"tagline":"The OpenSearch Project: https://opensearch.org/"}"#;
         assert_eq!(
             detect(&reply(200, os)).unwrap(),
@@ -578,11 +632,23 @@ mod tests {
             detect(&reply(200, "OK")).unwrap(),
             Flavor::BulkOnly { status: 200 }
         );
-        assert!(matches!(detect(&reply(401, "")), Err(HealthError::Auth(401))));
-        assert!(matches!(detect(&reply(503, "down")), Err(HealthError::Status { status: 503, .. })));
-        let old = Flavor::Elasticsearch { version: "6.8.0".into(), major: 6 };
+        assert!(matches!(
+            detect(&reply(401, "")),
+            Err(HealthError::Auth(401))
+        ));
+        assert!(matches!(
+            detect(&reply(503, "down")),
+            Err(HealthError::Status { status: 503, .. })
+        ));
+        let old = Flavor::Elasticsearch {
+            version: "6.8.0".into(),
+            major: 6,
+        };
         assert!(compatibility_warning(&old, false).is_some());
-        let es78 = Flavor::Elasticsearch { version: "7.8.1".into(), major: 7 };
+        let es78 = Flavor::Elasticsearch {
+            version: "7.8.1".into(),
+            major: 7,
+        };
         assert!(compatibility_warning(&es78, true).is_some());
         assert!(compatibility_warning(&es78, false).is_none());
     }

@@ -374,7 +374,10 @@ impl ElasticsearchConfig {
         }
         if let Some(p) = &self.pipeline {
             if p.trim().is_empty() {
-                errors.push(KeyError::new("pipeline", "must not be empty (omit it for none)"));
+                errors.push(KeyError::new(
+                    "pipeline",
+                    "must not be empty (omit it for none)",
+                ));
             }
         }
         if let Some(auth) = &self.auth {
@@ -382,7 +385,9 @@ impl ElasticsearchConfig {
             if inline == file {
                 errors.push(KeyError::new(
                     format!("auth.{key}"),
-                    format!("give exactly one of `{key}` (e.g. \"${{ES_SECRET}}\") or `{key}_file`"),
+                    format!(
+                        "give exactly one of `{key}` (e.g. \"${{ES_SECRET}}\") or `{key}_file`"
+                    ),
                 ));
             }
             if let AuthConfig::Basic { user, .. } = auth {
@@ -403,7 +408,10 @@ impl ElasticsearchConfig {
             ("concurrency", self.concurrency == 0),
             ("timeout", self.timeout.0.is_zero()),
             ("request_timeout", self.request_timeout.0.is_zero()),
-            ("retry_initial_backoff", self.retry_initial_backoff.0.is_zero()),
+            (
+                "retry_initial_backoff",
+                self.retry_initial_backoff.0.is_zero(),
+            ),
         ] {
             if zero {
                 errors.push(KeyError::new(key, "must be greater than zero"));
@@ -453,7 +461,8 @@ mod tests {
 
     #[test]
     fn defaults_and_checks() {
-        let c = parse("endpoints = [\"http://127.0.0.1:9200\"]\nindex = \"workflow-logs-%Y.%m.%d\"");
+        let c =
+            parse("endpoints = [\"http://127.0.0.1:9200\"]\nindex = \"workflow-logs-%Y.%m.%d\"");
         assert!(c.check().is_empty(), "{:?}", c.check());
         assert_eq!(c.action(), Action::Create);
         assert!(c.idempotent_ids);
@@ -477,7 +486,10 @@ mod tests {
         );
         assert!(c.check().is_empty());
         let shown = format!("{c:?}");
-        assert!(!shown.contains("hunter2") && shown.contains("***"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("***"),
+            "{shown}"
+        );
 
         let c = parse(
             "endpoints = [\"http://h:9200\"]\nindex = \"i\"\nauth = { strategy = \"bearer\", token = \"t\", token_file = \"/f\" }",

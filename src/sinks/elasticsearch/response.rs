@@ -36,7 +36,10 @@ impl Envelope {
     /// The result, whatever the action.
     pub fn into_result(self) -> ItemResult {
         match self {
-            Envelope::Index(r) | Envelope::Create(r) | Envelope::Update(r) | Envelope::Delete(r) => r,
+            Envelope::Index(r)
+            | Envelope::Create(r)
+            | Envelope::Update(r)
+            | Envelope::Delete(r) => r,
         }
     }
 }
@@ -166,7 +169,11 @@ impl Backoff {
     /// The delay before the next retry: between half and all of
     /// `initial × 2^(failures-1)`, capped at `max`.
     pub fn delay(&self) -> Duration {
-        let n = self.failures.load(Ordering::Relaxed).saturating_sub(1).min(30);
+        let n = self
+            .failures
+            .load(Ordering::Relaxed)
+            .saturating_sub(1)
+            .min(30);
         let full = self
             .initial
             .checked_mul(1u32 << n)
@@ -210,10 +217,16 @@ mod tests {
         let items = parse(body).unwrap();
         assert_eq!(items.len(), 4);
         assert_eq!(items[0].status, 201);
-        assert_eq!(items[2].error.as_ref().unwrap().kind, "version_conflict_engine_exception");
+        assert_eq!(
+            items[2].error.as_ref().unwrap().kind,
+            "version_conflict_engine_exception"
+        );
         let e = items[3].error.as_ref().unwrap();
         assert_eq!(e.kind, "mapper_parsing_exception");
-        assert_eq!(e.caused_by.as_ref().unwrap()["type"], "number_format_exception");
+        assert_eq!(
+            e.caused_by.as_ref().unwrap()["type"],
+            "number_format_exception"
+        );
         assert!(parse(b"<html>bad gateway</html>").is_err());
     }
 
@@ -239,13 +252,19 @@ mod tests {
         let b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         b.failed();
         let d = b.delay();
-        assert!(d >= Duration::from_millis(50) && d <= Duration::from_millis(100), "{d:?}");
+        assert!(
+            d >= Duration::from_millis(50) && d <= Duration::from_millis(100),
+            "{d:?}"
+        );
         for _ in 0..20 {
             b.failed();
         }
         for _ in 0..50 {
             let d = b.delay();
-            assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(2), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(1) && d <= Duration::from_secs(2),
+                "{d:?}"
+            );
         }
         b.succeeded();
         b.failed();

@@ -121,6 +121,7 @@ pub struct ElasticsearchSink {
     data_stream: bool,
     timestamp_path: FieldPath,
     log: RateLimiter,
+    health: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for ElasticsearchSink {
@@ -184,6 +185,7 @@ impl ElasticsearchSink {
             data_stream: config.mode == super::config::Mode::DataStream,
             timestamp_path: FieldPath::top("@timestamp"),
             log: RateLimiter::default(),
+            health: None,
         })
     }
 
@@ -207,15 +209,19 @@ impl ElasticsearchSink {
             data_stream: self.data_stream,
         });
         if self.health_check {
-            self.runtime.spawn(health_loop(shared.clone()));
+            self.health = Some(self.runtime.spawn(health_loop(shared.clone())));
         }
         self.shared = Some(shared.clone());
         shared
     }
 
     fn pending_events(&self) -> u64 {
-        (self.bulk.items.len() + self.in_flight.values().map(|f| f.items.len()).sum::<usize>())
-            as u64
+        (self.bulk.items.len()
+            + self
+                .in_flight
+                .values()
+                .map(|f| f.items.len())
+                .sum::<usize>()) as u64
     }
 
     fn update_pending(&self, ctx: &SinkContext) {
@@ -229,6 +235,9 @@ impl ElasticsearchSink {
     fn dispatch(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
         if self.bulk.is_empty() {
             return Ok(());
+        }
+        if self.in_flight.len() >= self.concurrency {
+            self.update_pending(ctx);
         }
         while self.in_flight.len() >= self.concurrency {
             self.wait_one(ctx)?;
@@ -330,8 +339,8 @@ impl ElasticsearchSink {
                         Verdict::Ok | Verdict::Duplicate => stored += 1,
                         Verdict::Retry => {
                             if self.max_retries.is_some_and(|m| attempts + 1 > m) {
-                                let reason = DeadReason::from_item(&result, attempts + 1)
-                                    .exhausted();
+                                let reason =
+                                    DeadReason::from_item(&result, attempts + 1).exhausted();
                                 dead.push((item, reason));
                             } else {
                                 retry.push(item);
@@ -596,7 +605,9 @@ async fn send(s: &Shared, body: Bytes, items: usize, mut attempts: u32, delay: D
         let node = s.client.pick();
         let started = Instant::now();
         let result = s.client.bulk(node, payload.clone(), gzipped).await;
-        labeled.histogram(names::LATENCY, &[]).observe(started.elapsed());
+        labeled
+            .histogram(names::LATENCY, &[])
+            .observe(started.elapsed());
         ComponentMetrics::add(
             &labeled.counter(names::BODY_BYTES, &[("encoding", "uncompressed")]),
             body.len() as u64,
@@ -685,6 +696,12 @@ async fn health_loop(s: Arc<Shared>) {
                     if let Some(w) = client::compatibility_warning(&flavor, s.data_stream) {
                         tracing::warn!(component = %s.component, endpoint = s.client.url(i), "{w}");
                     }
+                }
+                Err(error @ client::HealthError::Auth(_)) => {
+                    // Keys restricted to writing may not read `/`; bulk requests will tell.
+                    ok = true;
+                    tracing::warn!(component = %s.component, endpoint = s.client.url(i), %error,
+                        "health check: cannot read the cluster's version; not retrying");
                 }
                 Err(error) => {
                     tracing::warn!(component = %s.component, endpoint = s.client.url(i), %error, retry_in = ?wait,
@@ -782,6 +799,14 @@ impl Sink for ElasticsearchSink {
         self.dispatch(ctx)?;
         while !self.in_flight.is_empty() {
             self.wait_one(ctx)?;
+        }
+        // Let a start-up health check that is under way report (briefly).
+        if let Some(h) = self.health.take() {
+            if !h.is_finished() {
+                let _ = self
+                    .runtime
+                    .block_on(async { tokio::time::timeout(Duration::from_secs(2), h).await });
+            }
         }
         Ok(())
     }
