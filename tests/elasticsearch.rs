@@ -630,3 +630,59 @@ fn validate_runs_the_health_check_unless_told_not_to() {
         "{stderr}"
     );
 }
+
+#[test]
+fn dead_letters_may_not_flow_back_into_their_sink() {
+    let text = r#"
+[sources.app]
+type = "stdin"
+[transforms.fix]
+type = "enrich"
+inputs = ["app", "es.dead_letter"]
+fields = { fixed = "yes" }
+[sinks.es]
+type = "elasticsearch"
+inputs = ["fix"]
+endpoints = ["http://127.0.0.1:9200"]
+index = "logs"
+"#;
+    let errors = config::load_texts(&[(PathBuf::from("loop.toml"), text.to_owned())], |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("sinks.es: key `inputs`: its output \"es.dead_letter\" flows back into it"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_stop_during_an_outage_gives_up_after_the_drain_timeout() {
+    let es = FakeEs::start();
+    es.outage(Some(503));
+    let dir = tempfile::tempdir().unwrap();
+    let log = write_log(dir.path(), "app.log", &lines(100, |_| String::new()));
+    let p = write_pipeline(
+        dir.path(),
+        "p.toml",
+        &pipeline(&log, &es, "index = \"logs\"", ""),
+    );
+    let child = bin()
+        .arg("-p")
+        .arg(&p)
+        .args(["--drain-timeout", "300ms"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(LIMIT, "the agent to retry", || es.requests().len() >= 2);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("drain timed out"), "{stderr}");
+    assert!(stderr.contains("bulk request failed; retrying"), "{stderr}");
+    assert_eq!(es.doc_count(), 0);
+}

@@ -115,6 +115,10 @@ pub struct State {
     pub parked: usize,
     /// `GET /` requests seen (health checks).
     pub root_requests: usize,
+    /// Benchmark mode: accept every document without storing it (only counted).
+    pub discard: bool,
+    /// Documents accepted in `discard` mode.
+    pub discarded: u64,
 }
 
 /// A running fake server; stopped on drop.
@@ -459,6 +463,9 @@ async fn handle(
         kill.notify_one();
         std::future::pending::<()>().await;
     }
+    if state.lock().unwrap().discard {
+        return Ok(reply(200, sink_hole(&state, &body)));
+    }
     let (status, response) = {
         let mut s = state.lock().unwrap();
         let r = bulk(&mut s, &body, default_index.as_deref(), &mut logged);
@@ -475,6 +482,34 @@ async fn handle(
         _ => {}
     }
     Ok(reply(status, response))
+}
+
+/// Benchmark mode: every action is answered 201, documents are not parsed or kept.
+fn sink_hole(state: &Mutex<State>, body: &[u8]) -> Value {
+    let mut items = Vec::new();
+    let mut lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+    while let Some(action) = lines.next() {
+        let _doc = lines.next();
+        let meta: Value = serde_json::from_slice(action).unwrap_or(Value::Null);
+        let (op, m) = meta
+            .as_object()
+            .and_then(|o| o.iter().next())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .unwrap_or_default();
+        items.push(json!({ op: {"_index": m["_index"], "_id": m["_id"], "status": 201, "result": "created"} }));
+    }
+    let mut s = state.lock().unwrap();
+    s.discarded += items.len() as u64;
+    s.requests.push(Logged {
+        items: items.len(),
+        ids: Vec::new(),
+        gzip: false,
+        wire_bytes: body.len(),
+        body_bytes: body.len(),
+        status: 200,
+        pipeline: None,
+    });
+    json!({"took": 1, "errors": false, "items": items})
 }
 
 fn kind_of(v: &Value) -> &'static str {
