@@ -686,3 +686,126 @@ fn a_stop_during_an_outage_gives_up_after_the_drain_timeout() {
     assert!(stderr.contains("bulk request failed; retrying"), "{stderr}");
     assert_eq!(es.doc_count(), 0);
 }
+
+// ---- the sink alone: when acknowledgements go back ----
+
+mod acks {
+    use super::*;
+    use bytes::Bytes;
+    use logagent::event::ack::Ack;
+    use logagent::event::{AckToken, Batch, Event, Stream};
+    use logagent::pipeline::topology::detached_shutdown;
+    use logagent::pipeline::{Output, Outputs};
+    use logagent::sinks::elasticsearch::{ElasticsearchConfig, ElasticsearchSink};
+    use logagent::sinks::{Sink, SinkContext};
+
+    fn sink(es: &FakeEs, extra: &str) -> ElasticsearchSink {
+        let c: ElasticsearchConfig = toml::from_str(&format!(
+            "endpoints = [\"{}\"]\nindex = \"logs\"\nretry_initial_backoff = \"10ms\"\nretry_max_backoff = \"50ms\"\n{extra}",
+            es.url()
+        ))
+        .unwrap();
+        ElasticsearchSink::new(&c).unwrap()
+    }
+
+    fn batch(lines: &[&str], acks: &crossbeam_channel::Sender<Ack>) -> Batch {
+        let stream = Arc::new(Stream {
+            source: "app".into(),
+            path: None,
+            id: 1,
+        });
+        let mut b = Batch::new(stream, AckToken::new(1, 99, acks.clone()), lines.len());
+        let mut offset = 0;
+        for l in lines {
+            b.events
+                .push(Event::new(Bytes::from(l.to_string()), offset));
+            offset += l.len() as u64 + 1;
+        }
+        b
+    }
+
+    fn context(
+        dead_letter: crossbeam_channel::Sender<Batch>,
+    ) -> (SinkContext, logagent::pipeline::shutdown::ShutdownTrigger) {
+        let metrics = Arc::new(ComponentMetrics::default());
+        let (trigger, shutdown) = detached_shutdown();
+        let outputs = Outputs::new(
+            Output::new(Vec::new(), metrics.clone()),
+            vec![(
+                "dead_letter".into(),
+                Output::new(vec![dead_letter], metrics.clone()),
+            )],
+        );
+        let ctx = SinkContext {
+            id: "es".into(),
+            metrics,
+            shutdown,
+            outputs,
+        };
+        (ctx, trigger)
+    }
+
+    #[test]
+    fn a_batch_is_acknowledged_only_once_every_document_is_settled() {
+        let es = FakeEs::start();
+        es.rule("refuse me", 400, None);
+        es.hold(true);
+        let (ack_tx, acks) = crossbeam_channel::unbounded();
+        let (dl_tx, dead) = crossbeam_channel::unbounded();
+        let (ctx, _trigger) = context(dl_tx);
+        let mut sink = sink(&es, "max_events = 2");
+        sink.write(batch(&["one", "two", "refuse me", "four"], &ack_tx), &ctx)
+            .unwrap();
+        wait_until(LIMIT, "both requests to be parked", || {
+            es.with(|s| s.parked) == 2
+        });
+        assert!(
+            acks.try_recv().is_err(),
+            "nothing is acknowledged while in flight"
+        );
+        es.hold(false);
+        sink.close(&ctx).unwrap();
+        // The refused document went to the dead-letter output; its batch holds the ack.
+        let dl = dead.try_recv().unwrap();
+        assert_eq!(dl.events.len(), 1);
+        assert!(
+            acks.try_recv().is_err(),
+            "not before the dead letter is written"
+        );
+        drop(dl);
+        assert_eq!(
+            acks.try_recv().unwrap(),
+            Ack {
+                stream: 1,
+                end_offset: 99,
+                delivered: true
+            }
+        );
+        assert_eq!(es.doc_count(), 3);
+    }
+
+    #[test]
+    fn giving_up_at_the_drain_timeout_reports_the_batch_undelivered() {
+        let es = FakeEs::start();
+        es.outage(Some(503));
+        let (ack_tx, acks) = crossbeam_channel::unbounded();
+        let (dl_tx, _dead) = crossbeam_channel::unbounded();
+        let (ctx, mut trigger) = context(dl_tx);
+        let mut sink = sink(&es, "");
+        sink.write(batch(&["a", "b"], &ack_tx), &ctx).unwrap();
+        sink.flush(&ctx).unwrap();
+        let mut sink = Some(sink);
+        let closing = std::thread::spawn(move || {
+            let mut s = sink.take().unwrap();
+            let r = s.close(&ctx);
+            drop(s);
+            r
+        });
+        wait_until(LIMIT, "retries", || es.requests().len() >= 2);
+        trigger.force();
+        let err = closing.join().unwrap().unwrap_err().to_string();
+        assert!(err.contains("2 event(s) not yet accepted"), "{err}");
+        assert!(!acks.try_recv().unwrap().delivered);
+        assert_eq!(es.doc_count(), 0);
+    }
+}

@@ -654,6 +654,43 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_are_read_and_checked_at_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("ca.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        let config = |tls: &str| -> ElasticsearchConfig {
+            toml::from_str(&format!(
+                "endpoints = [\"https://127.0.0.1:9200\"]\nindex = \"i\"\ntls = {tls}"
+            ))
+            .unwrap()
+        };
+        let err = Client::build(&config(&format!(
+            "{{ ca_file = {:?} }}",
+            bad.display().to_string()
+        )))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("tls.ca_file:") && err.contains("ca.pem"),
+            "{err}"
+        );
+        let err = Client::build(&config(
+            "{ crt_file = \"/nonexistent/c.pem\", key_file = \"/nonexistent/k.pem\" }",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("tls.crt_file: /nonexistent/c.pem"), "{err}");
+        // Verification off needs no files; a CA is not read then.
+        assert!(
+            Client::build(&config(&format!(
+                "{{ ca_file = {:?}, verify_certificate = false }}",
+                bad.display().to_string()
+            )))
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn auth_headers() {
         let h = auth_header(&AuthConfig::Basic {
             user: "elastic".into(),

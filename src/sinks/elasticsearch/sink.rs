@@ -285,18 +285,18 @@ impl ElasticsearchSink {
                 Ok(c) => return self.complete(c, ctx),
                 Err(RecvTimeoutError::Timeout) => {
                     if ctx.shutdown.is_forced() {
-                        return Err(self.give_up(ctx));
+                        return Err(self.give_up(ctx, 0));
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => return Err(self.give_up(ctx)),
+                Err(RecvTimeoutError::Disconnected) => return Err(self.give_up(ctx, 0)),
             }
         }
     }
 
     /// The drain time is over: every unsettled batch is marked undelivered (its
     /// lines are read again after a restart) and the sink stops.
-    fn give_up(&mut self, ctx: &SinkContext) -> SinkError {
-        let mut events = 0u64;
+    fn give_up(&mut self, ctx: &SinkContext, already: u64) -> SinkError {
+        let mut events = already;
         for f in self.in_flight.values() {
             for item in &f.items {
                 item.origin.ack.fail();
@@ -413,6 +413,7 @@ impl ElasticsearchSink {
                 for item in &items {
                     item.origin.ack.fail();
                 }
+                return Err(self.give_up(ctx, items.len() as u64));
             }
         }
         self.update_pending(ctx);
@@ -473,10 +474,14 @@ impl ElasticsearchSink {
             for (mut ev, (_, reason)) in batch.iter_mut().zip(&dead[start..end]) {
                 ev.set(&field, Value::Json(reason.to_json()));
             }
+            let ack = origin.ack.clone();
             drop(origin);
-            output.send(batch).map_err(|_| SinkError::Failed {
-                what: "dead-letter output".into(),
-                message: "its consumer has stopped".into(),
+            output.send(batch).map_err(|_| {
+                ack.fail();
+                SinkError::Failed {
+                    what: "dead-letter output".into(),
+                    message: "its consumer has stopped".into(),
+                }
             })?;
             start = end;
         }
@@ -716,6 +721,21 @@ async fn health_loop(s: Arc<Shared>) {
             return;
         }
         wait = (wait * 2).min(Duration::from_secs(60));
+    }
+}
+
+impl Drop for ElasticsearchSink {
+    /// Documents still held when the sink goes away (it failed) were not
+    /// delivered: their batches are reported as such, never as written.
+    fn drop(&mut self) {
+        for f in self.in_flight.values() {
+            for item in &f.items {
+                item.origin.ack.fail();
+            }
+        }
+        for item in &self.bulk.items {
+            item.origin.ack.fail();
+        }
     }
 }
 
