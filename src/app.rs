@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, RunArgs};
-use crate::config::{self, PipelineConfig, SourceConfig};
+use crate::config::{self, PipelineConfig, SinkConfig, SourceConfig};
 use crate::pipeline::topology::Outcome;
 use crate::pipeline::{BuildOptions, Topology};
 use crate::telemetry;
@@ -69,6 +69,7 @@ fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
                 }
             }
         }
+        sink_health_checks(&config);
     }
     println!(
         "ok: {} source(s), {} transform(s), {} sink(s) in {}",
@@ -82,6 +83,30 @@ fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
             .join(", ")
     );
     EXIT_OK
+}
+
+/// Health checks of the sinks that talk to servers (short timeout). An
+/// unreachable server is a warning: the pipeline is valid and would wait for it.
+fn sink_health_checks(config: &PipelineConfig) {
+    for sink in &config.sinks {
+        if let SinkConfig::Elasticsearch(es) = &sink.config {
+            use crate::sinks::elasticsearch::client;
+            for (endpoint, result) in client::check_endpoints(es, std::time::Duration::from_secs(5))
+            {
+                match result {
+                    Ok(flavor) => {
+                        eprintln!("info: sinks.{}: {endpoint}: {flavor}", sink.id);
+                        let data_stream =
+                            es.mode == crate::sinks::elasticsearch::config::Mode::DataStream;
+                        if let Some(w) = client::compatibility_warning(&flavor, data_stream) {
+                            eprintln!("warning: sinks.{}: {endpoint}: {w}", sink.id);
+                        }
+                    }
+                    Err(e) => eprintln!("warning: sinks.{}: {endpoint}: {e}", sink.id),
+                }
+            }
+        }
+    }
 }
 
 fn run(args: &RunArgs) -> i32 {
