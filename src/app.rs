@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, MaintenanceArgs, RunArgs};
-use crate::config::{self, PipelineConfig, SourceConfig};
+use crate::config::{self, PipelineConfig, SinkConfig, SourceConfig};
 use crate::maintenance::{self, clock::SystemClock, run::RunError};
 use crate::pipeline::topology::Outcome;
 use crate::pipeline::{BuildOptions, Topology};
@@ -93,6 +93,7 @@ fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
                 }
             }
         }
+        sink_health_checks(&config);
     }
     let jobs = &config.maintenance;
     let extra = if jobs.rotate.is_empty() && jobs.retain.is_empty() {
@@ -178,6 +179,30 @@ fn maintenance(command: &str, args: &MaintenanceArgs, force: bool, state: Option
     }
 }
 
+/// Health checks of the sinks that talk to servers (short timeout). An
+/// unreachable server is a warning: the pipeline is valid and would wait for it.
+fn sink_health_checks(config: &PipelineConfig) {
+    for sink in &config.sinks {
+        if let SinkConfig::Elasticsearch(es) = &sink.config {
+            use crate::sinks::elasticsearch::client;
+            for (endpoint, result) in client::check_endpoints(es, std::time::Duration::from_secs(5))
+            {
+                match result {
+                    Ok(flavor) => {
+                        eprintln!("info: sinks.{}: {endpoint}: {flavor}", sink.id);
+                        let data_stream =
+                            es.mode == crate::sinks::elasticsearch::config::Mode::DataStream;
+                        if let Some(w) = client::compatibility_warning(&flavor, data_stream) {
+                            eprintln!("warning: sinks.{}: {endpoint}: {w}", sink.id);
+                        }
+                    }
+                    Err(e) => eprintln!("warning: sinks.{}: {endpoint}: {e}", sink.id),
+                }
+            }
+        }
+    }
+}
+
 fn run(args: &RunArgs) -> i32 {
     if args.pipelines.is_empty() {
         eprintln!(
@@ -224,6 +249,20 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
     };
     if let Outcome::TimedOut(running) = &outcome {
         tracing::error!(?running, timeout = ?args.drain_timeout.0, "drain timed out; unacknowledged lines will be read again on restart");
+    }
+    for entry in registry.entries() {
+        let s = entry.metrics.snapshot();
+        tracing::info!(
+            component = %entry.id,
+            kind = ?entry.kind,
+            r#type = entry.type_name,
+            received_events = s.received_events,
+            sent_events = s.sent_events,
+            sent_bytes = s.sent_bytes,
+            discarded = s.discarded_events,
+            errors = s.errors,
+            "component totals"
+        );
     }
     tracing::info!(
         read = totals.read,

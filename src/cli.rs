@@ -81,7 +81,8 @@ pub enum Command {
         /// The pipeline files (merged, as with --pipeline).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
-        /// Skip checks that look at this machine (whether include globs match files).
+        /// Skip checks that look at this machine and its network (whether include
+        /// globs match files; sink health checks such as Elasticsearch's `GET /`).
         #[arg(long)]
         no_environment: bool,
     },

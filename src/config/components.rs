@@ -8,6 +8,7 @@ use super::{ComponentChecks, KeyError};
 
 // Named outputs: override `ComponentChecks::outputs` in the arms below when a
 // component gains them.
+use crate::sinks::elasticsearch::ElasticsearchConfig;
 use crate::sinks::file::FileSinkConfig;
 use crate::sinks::stdout::StdoutSinkConfig;
 use crate::sources::file::FileSourceConfig;
@@ -129,6 +130,9 @@ pub enum SinkConfig {
     File(FileSinkConfig),
     /// `type = "stdout"`.
     Stdout(StdoutSinkConfig),
+    /// `type = "elasticsearch"`: bulk requests with idempotent ids and a
+    /// dead-letter output.
+    Elasticsearch(Box<ElasticsearchConfig>),
 }
 
 impl SinkConfig {
@@ -137,6 +141,10 @@ impl SinkConfig {
         match ty {
             "file" => parse_variant!(de, SinkConfig::File),
             "stdout" => parse_variant!(de, SinkConfig::Stdout),
+            "elasticsearch" => Some(
+                ElasticsearchConfig::deserialize(de)
+                    .map(|c| SinkConfig::Elasticsearch(Box::new(c))),
+            ),
             _ => None,
         }
     }
@@ -146,6 +154,7 @@ impl SinkConfig {
         match self {
             SinkConfig::File(_) => "file",
             SinkConfig::Stdout(_) => "stdout",
+            SinkConfig::Elasticsearch(_) => "elasticsearch",
         }
     }
 
@@ -153,17 +162,26 @@ impl SinkConfig {
     pub fn output_path(&self) -> Option<&str> {
         match self {
             SinkConfig::File(c) => Some(c.path.as_str()),
-            SinkConfig::Stdout(_) => None,
+            SinkConfig::Stdout(_) | SinkConfig::Elasticsearch(_) => None,
         }
     }
 }
 
 impl ComponentChecks for SinkConfig {
-    const TYPES: &'static [&'static str] = &["file", "stdout"];
+    const TYPES: &'static [&'static str] = &["file", "stdout", "elasticsearch"];
     fn check(&self) -> Vec<KeyError> {
         match self {
             SinkConfig::File(c) => c.check(),
             SinkConfig::Stdout(c) => c.check(),
+            SinkConfig::Elasticsearch(c) => c.check(),
+        }
+    }
+    fn outputs(&self) -> Vec<String> {
+        match self {
+            SinkConfig::Elasticsearch(_) => {
+                vec![crate::sinks::elasticsearch::DEAD_LETTER.to_owned()]
+            }
+            SinkConfig::File(_) | SinkConfig::Stdout(_) => Vec::new(),
         }
     }
 }

@@ -791,6 +791,44 @@ fn check_graph(config: &PipelineConfig, broken: &[(String, bool)], errors: &mut 
             }
         }
     }
+    // A sink's named output (dead letters) must not flow back into the sink: the
+    // documents would loop, and the sink would wait on its own input channel.
+    for sink in &config.sinks {
+        for port in sink.config.outputs() {
+            let start = format!("{}.{port}", sink.id);
+            let reads = |inputs: &[String], producer: &str, exact: bool| {
+                inputs.iter().any(|i| {
+                    i == producer
+                        || (!exact && i.split_once('.').is_some_and(|(p, _)| p == producer))
+                })
+            };
+            let mut frontier: Vec<(String, bool)> = vec![(start.clone(), true)];
+            let mut seen: Vec<&str> = Vec::new();
+            let mut loops = false;
+            while let Some((producer, exact)) = frontier.pop() {
+                if reads(&sink.inputs, &producer, exact) {
+                    loops = true;
+                    break;
+                }
+                for t in &config.transforms {
+                    if reads(&t.inputs, &producer, exact) && !seen.contains(&t.id.as_str()) {
+                        seen.push(t.id.as_str());
+                        frontier.push((t.id.clone(), false));
+                    }
+                }
+            }
+            if loops {
+                errors.push(
+                    ConfigError::new(format!(
+                        "its output {start:?} flows back into it; documents it refuses would loop (send them to another sink)"
+                    ))
+                    .in_file(&sink.file)
+                    .in_component(format!("sinks.{}", sink.id))
+                    .at_key("inputs"),
+                );
+            }
+        }
+    }
     // Two file sinks appending to one path interleave lines: refuse.
     let mut paths: HashMap<&str, &str> = HashMap::new();
     for sink in &config.sinks {

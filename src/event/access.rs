@@ -15,8 +15,9 @@ use crate::codecs::json;
 /// A field's current value, borrowed from the line or from an edit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValueRef<'a> {
-    /// Raw JSON text of the value (a string still has its quotes and escapes).
-    Json(&'a [u8]),
+    /// Raw JSON text of the value (a string still has its quotes and escapes);
+    /// owned when edits inside the value had to be applied.
+    Json(Cow<'a, [u8]>),
     /// The bytes of a string value, already unescaped (text lines, captures).
     Str(Cow<'a, [u8]>),
 }
@@ -161,10 +162,10 @@ impl Event {
                 if *first == MESSAGE_KEY.as_bytes() && path.len() == 1 {
                     return Ok(Slot::TextLine);
                 }
-                return Err(if path.len() == 1 {
-                    Parent::Line(Span::new(0, self.line.len() + 1))
-                } else {
+                return Err(if *first == MESSAGE_KEY.as_bytes() {
                     Parent::Blocked
+                } else {
+                    Parent::Line(Span::new(0, self.line.len() + 1))
                 });
             }
         };
@@ -203,12 +204,12 @@ impl Event {
 
     fn edit_value(&self, i: usize) -> ValueRef<'_> {
         match &self.edits[i].op {
-            EditOp::Replace(b) => ValueRef::Json(b),
+            EditOp::Replace(b) => ValueRef::Json(Cow::Borrowed(b)),
             EditOp::Insert { value, .. } => match value {
-                Value::Json(b) => ValueRef::Json(b),
+                Value::Json(b) => ValueRef::Json(Cow::Borrowed(b)),
                 Value::LineStr(span) => ValueRef::Str(Cow::Borrowed(&self.line[span.range()])),
             },
-            EditOp::Delete => ValueRef::Json(b"null"),
+            EditOp::Delete => ValueRef::Json(Cow::Borrowed(b"null")),
         }
     }
 
@@ -236,7 +237,20 @@ impl Event {
 
     fn get_concrete(&self, arena: &[Member], path: &[&[u8]]) -> Option<ValueRef<'_>> {
         match self.resolve(arena, path) {
-            Ok(Slot::Line { member, .. }) => Some(ValueRef::Json(&self.line[member.value.range()])),
+            Ok(Slot::Line { member, .. }) => {
+                let span = member.value;
+                let edited_inside = self
+                    .edits
+                    .iter()
+                    .any(|e| span.start <= e.at.start && e.at.start < span.end && e.at != span);
+                if edited_inside {
+                    let mut out = Vec::with_capacity(span.len() + 32);
+                    super::encode::write_span(self, span, &mut out);
+                    Some(ValueRef::Json(Cow::Owned(out)))
+                } else {
+                    Some(ValueRef::Json(Cow::Borrowed(&self.line[span.range()])))
+                }
+            }
             Ok(Slot::Replaced(i)) | Ok(Slot::Inserted(i)) => Some(self.edit_value(i)),
             Ok(Slot::TextLine) => Some(ValueRef::Str(self.text_message())),
             Err(Parent::Owned(i, done)) => {
@@ -248,9 +262,9 @@ impl Event {
                     if raw.get(span.start as usize) != Some(&b'{') {
                         return None;
                     }
-                    span = json::find_member(raw, span, key)?.value;
+                    span = json::find_member(&raw, span, key)?.value;
                 }
-                Some(ValueRef::Json(&raw[span.range()]))
+                Some(ValueRef::Json(Cow::Owned(raw[span.range()].to_vec())))
             }
             Err(_) => None,
         }
@@ -262,11 +276,10 @@ impl Event {
 
     /// Sets a value; with `overwrite` false, only where the path is absent.
     fn set_concrete_if(&mut self, arena: &[Member], path: &[&[u8]], value: Value, overwrite: bool) {
-        let resolved = self.resolve(arena, path);
-        if !overwrite && resolved.is_ok() {
+        if !overwrite && self.get_concrete(arena, path).is_some() {
             return;
         }
-        match resolved {
+        match self.resolve(arena, path) {
             Ok(Slot::Line { container, member }) => {
                 let bytes = value_json(&self.line, &value);
                 // A key may appear twice in a line; readers disagree on which
@@ -524,9 +537,9 @@ impl Event {
             match self.get_concrete(arena, &refs) {
                 Some(ValueRef::Json(raw)) if raw.first() == Some(&b'{') => {
                     let mut scratch = Vec::new();
-                    if json::object_members(raw, Span::new(0, raw.len()), &mut scratch).is_ok() {
+                    if json::object_members(&raw, Span::new(0, raw.len()), &mut scratch).is_ok() {
                         for m in &scratch {
-                            names.push(key_text(raw, m));
+                            names.push(key_text(&raw, m));
                         }
                     }
                     return self.with_inserted_names(arena, &refs, names);

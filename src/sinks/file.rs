@@ -184,6 +184,8 @@ impl FileSinkConfig {
 struct OpenFile {
     file: File,
     buf: Vec<u8>,
+    /// Events whose bytes are in `buf`, counted as sent once written.
+    events: u64,
     last_used: u64,
     /// Bytes in the file (written out, not counting `buf`).
     written: u64,
@@ -314,6 +316,7 @@ impl FileSink {
             OpenFile {
                 file,
                 buf: Vec::with_capacity(self.buffer_bytes.min(1 << 20)),
+                events: 0,
                 last_used: self.tick,
                 written,
                 period,
@@ -436,6 +439,7 @@ fn write_out(
     retry(ctx, log, &format!("writing {path}"), || file.write_all(buf))?;
     ComponentMetrics::add(&ctx.metrics.sent_bytes, n as u64);
     f.written += n as u64;
+    ComponentMetrics::add(&ctx.metrics.sent_events, std::mem::take(&mut f.events));
     f.buf.clear();
     Ok(())
 }
@@ -521,6 +525,7 @@ impl Sink for FileSink {
             f.last_used = self.tick;
             let before = f.buf.len();
             self.encoding.write(event, &mut f.buf);
+            f.events += 1;
             self.buffered += f.buf.len() - before;
             let full = max_size.is_some_and(|m| f.written + f.buf.len() as u64 >= m);
             if f.buf.len() >= self.buffer_bytes || full {
@@ -550,7 +555,6 @@ impl Sink for FileSink {
                     "path template field missing; wrote to '{}'", crate::event::template::MISSING_FIELD);
             }
         }
-        ComponentMetrics::add(&ctx.metrics.sent_events, batch.events.len() as u64);
         self.pending.push(batch.ack);
         if self.buffered >= self.buffer_bytes || self.pending.len() >= 1024 {
             self.write_all_buffers(ctx, false)?;
@@ -566,6 +570,12 @@ impl Sink for FileSink {
             .rotate_by_time(ctx)
             .and_then(|()| self.write_all_buffers(ctx, ctx.shutdown.is_stopping()));
         if result.is_err() {
+            // Giving up (drain time over): what is still buffered is not written;
+            // its batches are reported undelivered and the events counted.
+            for f in self.open.values_mut() {
+                ComponentMetrics::add(&ctx.metrics.discarded_events, std::mem::take(&mut f.events));
+                f.buf.clear();
+            }
             for token in self.pending.drain(..) {
                 token.fail();
             }
