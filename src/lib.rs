@@ -6,7 +6,7 @@
 //! [`event::Event`]s moving through bounded channels:
 //!
 //! ```text
-//!  sources/ (file, stdin)          transforms/ (parse_json, parse_regex,        sinks/ (file, stdout, loki)
+//!  sources/ (file, stdin)          transforms/ (parse_json, parse_regex,        sinks/ (file, stdout, es, loki)
 //!  read into a BytesMut,   ──▶     enrich, redact, filter_level): record   ──▶  serialize each line with
 //!  frame lines (codecs/)           ranges and edits, never re-encode            its edits applied (event/encode)
 //! ```
@@ -22,7 +22,12 @@
 //!   carries acknowledgements back to sources, and drains on shutdown.
 //! * [`sources`], [`transforms`], [`sinks`] — the components; they never import one
 //!   another, only `pipeline` and `config` know all of them.
+//! * [`sinks::elasticsearch`] — `_bulk` bodies from the events' bytes, idempotent
+//!   ids, per-item retries and a dead-letter output; async I/O on its own small
+//!   tokio runtime, bounded in-flight requests.
 //! * [`checkpoint`] — durable, atomically written records of acknowledged offsets.
+//! * [`maintenance`] — `logagent rotate` and `logagent retain`: logrotate and
+//!   `find -delete` that never delete or truncate what the agent has not shipped.
 //! * [`telemetry`] — the agent's own logs and per-component counters.
 //! * [`cli`] / [`app`] — argument parsing, exit codes and the commands.
 
@@ -34,6 +39,7 @@ pub mod cli;
 pub mod codecs;
 pub mod config;
 pub mod event;
+pub mod maintenance;
 pub mod pipeline;
 pub mod sinks;
 pub mod sources;

@@ -31,8 +31,9 @@ use loki_server::LokiServer;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// A sink built from TOML keys (plus the endpoint), and its counters.
-fn sink(server: &LokiServer, keys: &str) -> (LokiSink, Arc<LokiMetrics>) {
+/// A sink built from TOML keys (plus the endpoint), and a view of the counters
+/// it will keep in `c`'s registry.
+fn sink(server: &LokiServer, keys: &str, c: &Ctx) -> (LokiSink, LokiMetrics) {
     let text = format!(
         "endpoint = \"{}\"\nretry = {{ initial_backoff = \"20ms\", max_backoff = \"100ms\" }}\n{keys}",
         server.url()
@@ -40,9 +41,12 @@ fn sink(server: &LokiServer, keys: &str) -> (LokiSink, Arc<LokiMetrics>) {
     let config: LokiSinkConfig = toml::from_str(&text).unwrap();
     let errors = config.check();
     assert!(errors.is_empty(), "{errors:?}");
-    let sink = config.build().unwrap();
-    let metrics = sink.metrics();
-    (sink, metrics)
+    (config.build().unwrap(), view(&c.ctx.metrics))
+}
+
+/// The Loki series of a component (the same counters the sink adds to).
+fn view(metrics: &ComponentMetrics) -> LokiMetrics {
+    LokiMetrics::new(&metrics.labeled, &["request".into()])
 }
 
 struct Ctx {
@@ -116,6 +120,7 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 #[test]
 fn protobuf_push_carries_labels_tenants_metadata_and_auth() {
     let server = LokiServer::start();
+    let mut c = ctx("proto");
     let (mut sink, m) = sink(
         &server,
         r#"
@@ -129,8 +134,8 @@ headers = { "X-Custom" = "yes" }
 concurrency = 1
 healthcheck = false
 "#,
+        &c,
     );
-    let mut c = ctx("proto");
     let batch = c.json_batch(&[
         (
             r#"{"team":"a","app":"api","level":"WARNING","msg":"one","traceId":"t1"}"#,
@@ -148,7 +153,7 @@ healthcheck = false
     ]);
     sink.write(batch, &c.ctx).unwrap();
     assert!(c.acks().is_empty(), "no ack before Loki took the entries");
-    sink.flush(&c.ctx).unwrap();
+    sink.close(&c.ctx).unwrap();
     assert_eq!(
         c.acks(),
         vec![Ack {
@@ -205,6 +210,7 @@ healthcheck = false
 #[test]
 fn json_protocol_with_key_value_lines() {
     let server = LokiServer::start();
+    let mut c = ctx("json");
     let (mut sink, m) = sink(
         &server,
         r#"
@@ -215,8 +221,8 @@ structured_metadata = { request_id = "{{ requestId }}" }
 remove_structured_metadata_fields = true
 healthcheck = false
 "#,
+        &c,
     );
-    let mut c = ctx("json");
     let batch = c.json_batch(&[
         (
             r#"{"msg":"hello world","status":200,"requestId":"r-1"}"#,
@@ -225,7 +231,7 @@ healthcheck = false
         ("not json at all", Some(6)),
     ]);
     sink.write(batch, &c.ctx).unwrap();
-    sink.flush(&c.ctx).unwrap();
+    sink.close(&c.ctx).unwrap();
     let pushes = server.pushes();
     assert_eq!(pushes.len(), 1);
     assert_eq!(pushes[0].content_type, "application/json");
@@ -249,14 +255,15 @@ healthcheck = false
 /// Two requests to a Loki with ordered writes: the first has its entries out of
 /// order (sorted by the sink), the second has two entries older than what the
 /// first sent, handled by `policy`.
-fn two_requests(policy: &str) -> (LokiServer, Arc<LokiMetrics>, Ctx) {
+fn two_requests(policy: &str) -> (LokiServer, LokiMetrics, Ctx) {
     let server = LokiServer::start();
     server.set_ordered(true);
+    let mut c = ctx(policy);
     let (mut sink, m) = sink(
         &server,
         &format!("labels = {{ job = \"app\" }}\nout_of_order = \"{policy}\"\nhealthcheck = false"),
+        &c,
     );
-    let mut c = ctx(policy);
     let first = c.json_batch(&[
         (r#"{"n":"a"}"#, Some(50)),
         (r#"{"n":"b"}"#, Some(30)),
@@ -264,6 +271,8 @@ fn two_requests(policy: &str) -> (LokiServer, Arc<LokiMetrics>, Ctx) {
         (r#"{"n":"d"}"#, Some(10)),
     ]);
     sink.write(first, &c.ctx).unwrap();
+    // A timer flush sends the request without waiting for the answer; the next
+    // request of the same stream waits for it.
     sink.flush(&c.ctx).unwrap();
     let second = c.json_batch(&[
         (r#"{"n":"e"}"#, Some(40)),
@@ -272,7 +281,7 @@ fn two_requests(policy: &str) -> (LokiServer, Arc<LokiMetrics>, Ctx) {
         (r#"{"n":"h"}"#, Some(120)),
     ]);
     sink.write(second, &c.ctx).unwrap();
-    sink.flush(&c.ctx).unwrap();
+    sink.close(&c.ctx).unwrap();
     (server, m, c)
 }
 
@@ -358,23 +367,25 @@ fn lines_too_long_for_loki_are_refused_or_cut_by_the_sink() {
     server.set_max_line(64);
     let long = format!(r#"{{"msg":"{}"}}"#, "x".repeat(100));
     // Sink limit above Loki's: Loki answers 400 "Max entry size ... exceeded".
-    let (mut loose, m) = sink(&server, "labels = { job = \"a\" }\nhealthcheck = false");
     let mut c = ctx("long");
+    let (mut loose, m) = sink(&server, "labels = { job = \"a\" }\nhealthcheck = false", &c);
     let b = c.json_batch(&[(long.as_str(), Some(1)), (r#"{"msg":"short"}"#, Some(2))]);
     loose.write(b, &c.ctx).unwrap();
-    loose.flush(&c.ctx).unwrap();
+    loose.close(&c.ctx).unwrap();
     assert_eq!(server.pushes()[0].status, 400);
     assert_eq!(server.stored_count(), 1, "the short line was stored");
     assert_eq!(m.entries(EntryOutcome::Rejected), 2);
     assert!(c.acks()[0].delivered);
     // The sink's own limit at Loki's: the line is cut, counted, and stored.
+    let mut c = ctx("strict");
     let (mut strict, m) = sink(
         &server,
         "labels = { job = \"b\" }\nmax_line_bytes = 64\nhealthcheck = false",
+        &c,
     );
     let b = c.json_batch(&[(long.as_str(), Some(3))]);
     strict.write(b, &c.ctx).unwrap();
-    strict.flush(&c.ctx).unwrap();
+    strict.close(&c.ctx).unwrap();
     assert_eq!(server.pushes()[1].status, 204);
     let stored = server.stored();
     assert_eq!(stored[1].entry.line.len(), 64);
@@ -387,6 +398,7 @@ fn lines_too_long_for_loki_are_refused_or_cut_by_the_sink() {
 #[test]
 fn cardinality_guard_sends_new_values_to_one_overflow_stream() {
     let server = LokiServer::start();
+    let mut c = ctx("guard");
     let (mut sink, m) = sink(
         &server,
         r#"
@@ -394,15 +406,15 @@ labels = { app = "api", request = "{{ request_id }}" }
 cardinality = { max_values_per_label = 3 }
 healthcheck = false
 "#,
+        &c,
     );
-    let mut c = ctx("guard");
     let lines: Vec<String> = (0..10)
         .map(|i| format!(r#"{{"request_id":"r{i}"}}"#))
         .collect();
     let refs: Vec<(&str, Option<i64>)> = lines.iter().map(|l| (l.as_str(), Some(1))).collect();
     let b = c.json_batch(&refs);
     sink.write(b, &c.ctx).unwrap();
-    sink.flush(&c.ctx).unwrap();
+    sink.close(&c.ctx).unwrap();
     let streams = server.lines_by_stream();
     let values: Vec<&str> = streams.keys().map(|l| l["request"].as_str()).collect();
     assert_eq!(values, vec!["__overflow__", "r0", "r1", "r2"]);
@@ -426,11 +438,11 @@ healthcheck = false
 fn rate_limits_and_server_errors_are_retried_until_loki_takes_the_entries() {
     let server = LokiServer::start();
     server.script(&[429, 500, 401, 503, 429]);
-    let (mut sink, m) = sink(&server, "labels = { job = \"a\" }\nhealthcheck = false");
     let mut c = ctx("retry");
+    let (mut sink, m) = sink(&server, "labels = { job = \"a\" }\nhealthcheck = false", &c);
     let b = c.json_batch(&[(r#"{"n":1}"#, Some(1)), (r#"{"n":2}"#, Some(2))]);
     sink.write(b, &c.ctx).unwrap();
-    sink.flush(&c.ctx).unwrap();
+    sink.close(&c.ctx).unwrap();
     let statuses: Vec<u16> = server.pushes().iter().map(|p| p.status).collect();
     assert_eq!(statuses, vec![429, 500, 401, 503, 429, 204]);
     assert_eq!(server.stored_count(), 2, "stored once");
@@ -450,14 +462,15 @@ fn rate_limits_and_server_errors_are_retried_until_loki_takes_the_entries() {
 fn a_hanging_loki_times_out_and_the_push_is_retried() {
     let server = LokiServer::start();
     server.script(&[0, 0]);
+    let mut c = ctx("hang");
     let (mut sink, m) = sink(
         &server,
         "labels = { job = \"a\" }\nrequest_timeout = \"200ms\"\nhealthcheck = false",
+        &c,
     );
-    let mut c = ctx("hang");
     let b = c.json_batch(&[(r#"{"n":1}"#, Some(1))]);
     sink.write(b, &c.ctx).unwrap();
-    sink.flush(&c.ctx).unwrap();
+    sink.close(&c.ctx).unwrap();
     let statuses: Vec<u16> = server.pushes().iter().map(|p| p.status).collect();
     assert_eq!(
         statuses,
@@ -476,6 +489,7 @@ fn concurrent_requests_keep_each_streams_order_through_retries() {
     // Failures land on whichever requests come first; each stream's later
     // entries must still wait for its earlier ones.
     server.script(&[503, 429, 503, 500, 429, 503]);
+    let mut c = ctx("lanes");
     let (mut sink, m) = sink(
         &server,
         r#"
@@ -484,8 +498,8 @@ concurrency = 4
 batch = { max_events = 5 }
 healthcheck = false
 "#,
+        &c,
     );
-    let mut c = ctx("lanes");
     let mut expected: HashMap<String, Vec<String>> = HashMap::new();
     let mut ts = 0;
     for _ in 0..20 {
@@ -503,7 +517,7 @@ healthcheck = false
         let b = c.json_batch(&refs);
         sink.write(b, &c.ctx).unwrap();
     }
-    sink.flush(&c.ctx).unwrap();
+    sink.close(&c.ctx).unwrap();
     assert!(
         server.pushes().iter().all(|p| p.status != 400),
         "nothing out of order"
@@ -521,13 +535,13 @@ healthcheck = false
 fn forced_shutdown_gives_up_and_reports_batches_undelivered() {
     let server = LokiServer::start();
     server.set_down(Some(503));
-    let (mut sink, m) = sink(&server, "labels = { job = \"a\" }\nhealthcheck = false");
     let mut c = ctx("forced");
+    let (mut sink, m) = sink(&server, "labels = { job = \"a\" }\nhealthcheck = false", &c);
     let b = c.json_batch(&[(r#"{"n":1}"#, Some(1)), (r#"{"n":2}"#, Some(2))]);
     sink.write(b, &c.ctx).unwrap();
     let ctx2 = c.ctx.clone();
     let flushing = std::thread::spawn(move || {
-        let r = sink.flush(&ctx2);
+        let r = sink.close(&ctx2);
         (r.is_err(), sink)
     });
     wait_until(LIMIT, "a few failed attempts", || server.push_count() >= 2);
@@ -588,7 +602,6 @@ healthcheck = false
         panic!("not a loki sink")
     };
     let sink = lc.build().unwrap();
-    let lm = sink.metrics();
     let mut overrides: HashMap<String, Box<dyn Sink>> = HashMap::new();
     overrides.insert("loki".into(), Box::new(sink));
     let topology = Topology::start(
@@ -602,6 +615,7 @@ healthcheck = false
     let registry = topology.registry().clone();
     let source = registry.get("app").unwrap().clone();
     let sink_metrics = registry.get("loki").unwrap().clone();
+    let lm = view(&sink_metrics);
     // The sink holds 3 batches: one request in flight (failing), one full
     // request waiting for its lane, and the batch it cannot place; the channel
     // holds 2 more; the source waits to send the next.
@@ -812,7 +826,7 @@ fn push_one(config: &LokiSinkConfig) {
     let mut c = ctx("tls");
     let b = c.json_batch(&[(r#"{"msg":"over tls"}"#, Some(1))]);
     sink.write(b, &c.ctx).unwrap();
-    sink.flush(&c.ctx).unwrap();
+    sink.close(&c.ctx).unwrap();
     assert!(c.acks()[0].delivered);
 }
 

@@ -66,6 +66,12 @@ impl Output {
         }
     }
 
+    /// True when some component reads this output (otherwise what is sent to it
+    /// is dropped, acknowledged).
+    pub fn is_connected(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
     /// The counters this output adds to.
     pub fn metrics(&self) -> &Arc<ComponentMetrics> {
         &self.metrics

@@ -1,6 +1,7 @@
 //! The agent's own observability: its logs (tracing, to stderr) and per-component
 //! counters.
 
+pub mod labeled;
 pub mod metrics;
 pub mod ratelimit;
 

@@ -11,6 +11,7 @@ use super::config::{LokiSinkConfig, Protocol};
 use super::metrics::LokiMetrics;
 use super::push::{self, Shared};
 use crate::sinks::SinkError;
+use crate::telemetry::labeled::Labeled;
 use crate::telemetry::ratelimit::RateLimiter;
 
 /// Why the sink could not be built.
@@ -39,9 +40,9 @@ pub enum BuildError {
 
 impl From<BuildError> for SinkError {
     fn from(e: BuildError) -> SinkError {
-        SinkError::Io {
+        SinkError::Failed {
             what: "building the Loki sink".into(),
-            error: std::io::Error::other(e.to_string()),
+            message: e.to_string(),
         }
     }
 }
@@ -126,7 +127,8 @@ impl LokiSinkConfig {
     /// The environment check of `logagent validate`: builds the client (reading
     /// secret and TLS files) and asks `GET /ready` once, within `limit`.
     pub fn check_environment(&self, limit: Duration) -> Result<(), String> {
-        let shared = shared(self, Arc::new(LokiMetrics::new(&[]))).map_err(|e| e.to_string())?;
+        let metrics = Arc::new(LokiMetrics::new(&Labeled::default(), &[]));
+        let shared = shared(self, metrics).map_err(|e| e.to_string())?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

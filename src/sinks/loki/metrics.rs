@@ -2,15 +2,45 @@
 //! by outcome, entries by outcome, retries, bytes, streams, and what the
 //! cardinality guard and ordering policy did.
 //!
-//! Every running Loki sink registers its counters in a small process-wide list
-//! ([`registered`]) under its component id, so a `/metrics` endpoint can render
-//! them ([`LokiMetrics::samples`], [`LokiMetrics::render_prometheus`]) without
-//! the pipeline knowing about Loki. Label values are fixed sets or configured
-//! names — never event data.
+//! They live in the component's labeled series
+//! ([`crate::telemetry::labeled::Labeled`], `ctx.metrics.labeled`), where an
+//! exporter finds them with every other component's; this struct only keeps the
+//! handles so the hot path adds to an atomic. Label values are fixed sets or
+//! configured label names — never event data.
 
-use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::telemetry::labeled::Labeled;
+
+/// Metric names.
+pub mod names {
+    /// Counter `{outcome}`: HTTP push attempts.
+    pub const PUSHES: &str = "loki_pushes_total";
+    /// Counter `{outcome}`: entries by final outcome.
+    pub const ENTRIES: &str = "loki_entries_total";
+    /// Counter: push attempts repeated after a retryable failure.
+    pub const RETRIES: &str = "loki_retries_total";
+    /// Counter: request body bytes Loki accepted, as sent (snappy-compressed for protobuf).
+    pub const SENT_BYTES: &str = "loki_sent_bytes_total";
+    /// Counter: the same requests' bytes before compression.
+    pub const UNCOMPRESSED_BYTES: &str = "loki_uncompressed_bytes_total";
+    /// Gauge: streams known (seen in the current or the previous guard window).
+    pub const STREAMS_ACTIVE: &str = "loki_streams_active";
+    /// Counter: new streams sent to the overflow stream by `max_streams`.
+    pub const STREAMS_OVERFLOWED: &str = "loki_streams_overflowed_total";
+    /// Counter `{label}`: label values replaced by the placeholder.
+    pub const LABEL_OVERFLOW: &str = "loki_label_overflow_total";
+    /// Counter: entries moved up to their stream's newest timestamp.
+    pub const TIMESTAMPS_REWRITTEN: &str = "loki_timestamps_rewritten_total";
+    /// Counter: lines cut at `max_line_bytes`.
+    pub const LINES_TRUNCATED: &str = "loki_lines_truncated_total";
+    /// Gauge: push requests in flight.
+    pub const IN_FLIGHT: &str = "loki_requests_in_flight";
+}
+
+/// The label a templated tenant's overflow is counted under.
+pub const TENANT_LABEL: &str = "X-Scope-OrgID";
 
 /// How one HTTP push attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,65 +120,63 @@ impl EntryOutcome {
     }
 }
 
-/// Counters of one Loki sink.
+/// Handles to the series of one Loki sink.
 #[derive(Debug)]
 pub struct LokiMetrics {
-    pushes: [AtomicU64; 7],
-    entries: [AtomicU64; 4],
-    /// Push attempts repeated after a retryable failure.
-    pub retries: AtomicU64,
-    /// Request body bytes Loki accepted, as sent (snappy-compressed for protobuf).
-    pub sent_bytes: AtomicU64,
-    /// The same requests' bytes before compression.
-    pub uncompressed_bytes: AtomicU64,
-    /// Streams known to the sink (seen in the current or the previous guard window).
-    pub streams_active: AtomicU64,
-    /// New streams sent to the overflow stream by `max_streams`.
-    pub streams_overflowed: AtomicU64,
-    /// Entries given the stream's newest timestamp by `out_of_order = "rewrite_timestamp"`.
-    pub timestamps_rewritten: AtomicU64,
-    /// Lines cut at `max_line_bytes`.
-    pub lines_truncated: AtomicU64,
-    /// Push requests currently in flight.
-    pub in_flight: AtomicU64,
-    /// Label values replaced by the placeholder, per label name (the tenant as
-    /// `X-Scope-OrgID`).
-    label_overflows: Vec<(Box<str>, AtomicU64)>,
-}
-
-/// One sample, for whoever renders metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sample {
-    /// Metric name.
-    pub name: &'static str,
-    /// `counter` or `gauge`.
-    pub kind: &'static str,
-    /// One-line help text.
-    pub help: &'static str,
-    /// Label pairs (besides the component id).
-    pub labels: Vec<(&'static str, String)>,
-    /// The value.
-    pub value: u64,
+    pushes: Vec<Arc<AtomicU64>>,
+    entries: Vec<Arc<AtomicU64>>,
+    /// See [`names::RETRIES`].
+    pub retries: Arc<AtomicU64>,
+    /// See [`names::SENT_BYTES`].
+    pub sent_bytes: Arc<AtomicU64>,
+    /// See [`names::UNCOMPRESSED_BYTES`].
+    pub uncompressed_bytes: Arc<AtomicU64>,
+    /// See [`names::STREAMS_ACTIVE`].
+    pub streams_active: Arc<AtomicU64>,
+    /// See [`names::STREAMS_OVERFLOWED`].
+    pub streams_overflowed: Arc<AtomicU64>,
+    /// See [`names::TIMESTAMPS_REWRITTEN`].
+    pub timestamps_rewritten: Arc<AtomicU64>,
+    /// See [`names::LINES_TRUNCATED`].
+    pub lines_truncated: Arc<AtomicU64>,
+    /// See [`names::IN_FLIGHT`].
+    pub in_flight: Arc<AtomicU64>,
+    /// Per guarded label (the tenant last, as [`TENANT_LABEL`]).
+    label_overflows: Vec<(Box<str>, Arc<AtomicU64>)>,
 }
 
 impl LokiMetrics {
-    /// Counters for a sink whose guarded labels are `labels`.
-    pub fn new(labels: &[Box<str>]) -> LokiMetrics {
+    /// The series of a sink whose labels are `labels`, in `registry` (created at
+    /// zero, or the existing ones: two views of one registry share counters).
+    pub fn new(registry: &Labeled, labels: &[Box<str>]) -> LokiMetrics {
+        let counter = |name| registry.counter(name, &[]);
         LokiMetrics {
-            pushes: Default::default(),
-            entries: Default::default(),
-            retries: AtomicU64::new(0),
-            sent_bytes: AtomicU64::new(0),
-            uncompressed_bytes: AtomicU64::new(0),
-            streams_active: AtomicU64::new(0),
-            streams_overflowed: AtomicU64::new(0),
-            timestamps_rewritten: AtomicU64::new(0),
-            lines_truncated: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
+            pushes: PushOutcome::ALL
+                .iter()
+                .map(|o| registry.counter(names::PUSHES, &[("outcome", o.name())]))
+                .collect(),
+            entries: EntryOutcome::ALL
+                .iter()
+                .map(|o| registry.counter(names::ENTRIES, &[("outcome", o.name())]))
+                .collect(),
+            retries: counter(names::RETRIES),
+            sent_bytes: counter(names::SENT_BYTES),
+            uncompressed_bytes: counter(names::UNCOMPRESSED_BYTES),
+            streams_active: registry.gauge(names::STREAMS_ACTIVE, &[]),
+            streams_overflowed: counter(names::STREAMS_OVERFLOWED),
+            timestamps_rewritten: counter(names::TIMESTAMPS_REWRITTEN),
+            lines_truncated: counter(names::LINES_TRUNCATED),
+            in_flight: registry.gauge(names::IN_FLIGHT, &[]),
             label_overflows: labels
                 .iter()
-                .map(|l| (l.clone(), AtomicU64::new(0)))
-                .chain(std::iter::once(("X-Scope-OrgID".into(), AtomicU64::new(0))))
+                .map(|l| &**l)
+                .chain(std::iter::once(TENANT_LABEL))
+                .map(|l| {
+                    (
+                        l.into(),
+                        registry.counter(names::LABEL_OVERFLOW, &[("label", l)]),
+                    )
+                })
                 .collect(),
         }
     }
@@ -187,144 +215,6 @@ impl LokiMetrics {
             .find(|(l, _)| &**l == label)
             .map_or(0, |(_, c)| c.load(Ordering::Relaxed))
     }
-
-    /// Every counter as a sample.
-    pub fn samples(&self) -> Vec<Sample> {
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut out = Vec::new();
-        for o in PushOutcome::ALL {
-            out.push(Sample {
-                name: "loki_pushes_total",
-                kind: "counter",
-                help: "HTTP push attempts by outcome.",
-                labels: vec![("outcome", o.name().to_owned())],
-                value: self.pushes(o),
-            });
-        }
-        for o in EntryOutcome::ALL {
-            out.push(Sample {
-                name: "loki_entries_total",
-                kind: "counter",
-                help: "Log entries by final outcome.",
-                labels: vec![("outcome", o.name().to_owned())],
-                value: self.entries(o),
-            });
-        }
-        let simple: [(&'static str, &'static str, &'static str, &AtomicU64); 8] = [
-            (
-                "loki_retries_total",
-                "counter",
-                "Push attempts repeated after a retryable failure.",
-                &self.retries,
-            ),
-            (
-                "loki_sent_bytes_total",
-                "counter",
-                "Request body bytes accepted by Loki, as sent.",
-                &self.sent_bytes,
-            ),
-            (
-                "loki_uncompressed_bytes_total",
-                "counter",
-                "Accepted request bytes before compression.",
-                &self.uncompressed_bytes,
-            ),
-            (
-                "loki_streams_active",
-                "gauge",
-                "Streams seen in the current or previous guard window.",
-                &self.streams_active,
-            ),
-            (
-                "loki_streams_overflowed_total",
-                "counter",
-                "New streams sent to the overflow stream by max_streams.",
-                &self.streams_overflowed,
-            ),
-            (
-                "loki_timestamps_rewritten_total",
-                "counter",
-                "Entries moved up to their stream's newest timestamp.",
-                &self.timestamps_rewritten,
-            ),
-            (
-                "loki_lines_truncated_total",
-                "counter",
-                "Lines cut at max_line_bytes.",
-                &self.lines_truncated,
-            ),
-            (
-                "loki_requests_in_flight",
-                "gauge",
-                "Push requests in flight.",
-                &self.in_flight,
-            ),
-        ];
-        for (name, kind, help, a) in simple {
-            out.push(Sample {
-                name,
-                kind,
-                help,
-                labels: Vec::new(),
-                value: get(a),
-            });
-        }
-        for (label, c) in &self.label_overflows {
-            out.push(Sample {
-                name: "loki_label_overflow_total",
-                kind: "counter",
-                help: "Label values replaced by the placeholder by the cardinality guard.",
-                labels: vec![("label", label.to_string())],
-                value: get(c),
-            });
-        }
-        out
-    }
-
-    /// Appends the samples in Prometheus text format, labelled with `component`.
-    pub fn render_prometheus(&self, component: &str, out: &mut String) {
-        let mut last = "";
-        for s in self.samples() {
-            if s.name != last {
-                let _ = writeln!(out, "# HELP {} {}", s.name, s.help);
-                let _ = writeln!(out, "# TYPE {} {}", s.name, s.kind);
-                last = s.name;
-            }
-            let _ = write!(out, "{}{{component_id=\"{}\"", s.name, escape(component));
-            for (k, v) in &s.labels {
-                let _ = write!(out, ",{k}=\"{}\"", escape(v));
-            }
-            let _ = writeln!(out, "}} {}", s.value);
-        }
-    }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-type Entries = Mutex<Vec<(Arc<str>, Weak<LokiMetrics>)>>;
-
-fn list() -> &'static Entries {
-    static LIST: OnceLock<Entries> = OnceLock::new();
-    LIST.get_or_init(|| Mutex::new(Vec::new()))
-}
-
-/// Records a running sink's counters under its component id.
-pub fn register(id: &Arc<str>, metrics: &Arc<LokiMetrics>) {
-    let mut list = list().lock().unwrap_or_else(|p| p.into_inner());
-    list.retain(|(_, w)| w.strong_count() > 0);
-    list.push((id.clone(), Arc::downgrade(metrics)));
-}
-
-/// The counters of every running Loki sink, by component id.
-pub fn registered() -> Vec<(Arc<str>, Arc<LokiMetrics>)> {
-    let list = list().lock().unwrap_or_else(|p| p.into_inner());
-    list.iter()
-        .filter_map(|(id, w)| w.upgrade().map(|m| (id.clone(), m)))
-        .collect()
 }
 
 #[cfg(test)]
@@ -332,28 +222,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_prometheus_text_with_fixed_labels() {
-        let m = Arc::new(LokiMetrics::new(&["pod".into()]));
+    fn series_land_in_the_components_labeled_registry() {
+        let registry = Labeled::default();
+        let m = LokiMetrics::new(&registry, &["pod".into()]);
         m.push(PushOutcome::RateLimited);
         m.entries_add(EntryOutcome::Sent, 5);
         m.set_label_overflow(0, 3);
-        let mut out = String::new();
-        m.render_prometheus("lo\"ki", &mut out);
-        assert!(out.contains("# TYPE loki_pushes_total counter\n"));
-        assert!(
-            out.contains(
-                "loki_pushes_total{component_id=\"lo\\\"ki\",outcome=\"rate_limited\"} 1\n"
-            )
+        m.set_label_overflow(1, 2);
+        m.in_flight.store(2, Ordering::Relaxed);
+        let get = |name, labels: &[(&str, &str)]| registry.get(name, labels);
+        assert_eq!(get(names::PUSHES, &[("outcome", "rate_limited")]), Some(1));
+        assert_eq!(get(names::PUSHES, &[("outcome", "success")]), Some(0));
+        assert_eq!(get(names::ENTRIES, &[("outcome", "sent")]), Some(5));
+        assert_eq!(get(names::LABEL_OVERFLOW, &[("label", "pod")]), Some(3));
+        assert_eq!(
+            get(names::LABEL_OVERFLOW, &[("label", TENANT_LABEL)]),
+            Some(2)
         );
-        assert!(out.contains("loki_entries_total{component_id=\"lo\\\"ki\",outcome=\"sent\"} 5\n"));
-        assert!(
-            out.contains("loki_label_overflow_total{component_id=\"lo\\\"ki\",label=\"pod\"} 3\n")
-        );
-        assert_eq!(out.matches("# TYPE loki_pushes_total").count(), 1);
-        let id: Arc<str> = "sink-under-test".into();
-        register(&id, &m);
-        assert!(registered().iter().any(|(i, _)| **i == *"sink-under-test"));
-        drop(m);
-        assert!(!registered().iter().any(|(i, _)| **i == *"sink-under-test"));
+        assert_eq!(get(names::IN_FLIGHT, &[]), Some(2));
+        // A second view of the same registry reads the same counters.
+        let view = LokiMetrics::new(&registry, &[]);
+        assert_eq!(view.entries(EntryOutcome::Sent), 5);
+        assert_eq!(view.label_overflow(TENANT_LABEL), 2);
+        assert_eq!(view.pushes(PushOutcome::RateLimited), 1);
     }
 }

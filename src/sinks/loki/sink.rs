@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use super::client::{BuildError, shared};
 use super::config::{LokiSinkConfig, Protocol};
 use super::line::LineRenderer;
-use super::metrics::{self, EntryOutcome, LokiMetrics};
+use super::metrics::{EntryOutcome, LokiMetrics};
 use super::pending::{ENTRY_OVERHEAD, OrderStats, OutOfOrder, Pair, Pending, order_entries, span};
 use super::proto;
 use super::push::{self, PushJob, PushResult, Shared};
@@ -33,6 +33,7 @@ use crate::event::access::get;
 use crate::event::template::{MISSING_FIELD, Template};
 use crate::event::{AckToken, Batch, Event, FieldPath, Level, Member};
 use crate::sinks::{Sink, SinkContext, SinkError};
+use crate::telemetry::labeled::Labeled;
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
 
@@ -207,7 +208,9 @@ impl LokiSinkConfig {
             }
         };
         let label_names: Vec<Box<str>> = labels.iter().map(|(n, _)| n.clone()).collect();
-        let metrics = Arc::new(LokiMetrics::new(&label_names));
+        // Counted in a registry of its own until the pipeline hands over the
+        // component's (first call of `write` or `flush`).
+        let metrics = Arc::new(LokiMetrics::new(&Labeled::default(), &label_names));
         let shared = shared(self, metrics.clone())?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -285,7 +288,8 @@ impl LokiSinkConfig {
 }
 
 impl LokiSink {
-    /// The sink's counters (also listed in [`metrics::registered`] once running).
+    /// The sink's counters: once the pipeline has called it, the handles into
+    /// the component's labeled series (`ctx.metrics.labeled`).
     pub fn metrics(&self) -> Arc<LokiMetrics> {
         self.metrics.clone()
     }
@@ -333,10 +337,12 @@ impl LokiSink {
             return;
         }
         self.started = true;
+        self.metrics = Arc::new(LokiMetrics::new(&ctx.metrics.labeled, &self.label_names));
+        // No push task exists yet, so the shared state is not shared yet.
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.id = ctx.id.clone();
+            shared.metrics = self.metrics.clone();
         }
-        metrics::register(&ctx.id, &self.metrics);
         if self.healthcheck {
             self.rt.spawn(push::health_loop(self.shared.clone()));
         }
@@ -723,11 +729,9 @@ impl LokiSink {
         self.metrics.entries_add(EntryOutcome::GivenUp, lost);
         ComponentMetrics::add(&ctx.metrics.discarded_events, lost);
         tracing::error!(component = %ctx.id, entries = lost, "drain time over: gave up on entries Loki has not taken; their lines are read again on restart");
-        SinkError::Io {
+        SinkError::Failed {
             what: "pushing to Loki".into(),
-            error: std::io::Error::other(format!(
-                "gave up at shutdown with {lost} entries not accepted"
-            )),
+            message: format!("gave up at shutdown with {lost} entries not accepted"),
         }
     }
 
@@ -781,6 +785,8 @@ impl Sink for LokiSink {
         Ok(())
     }
 
+    /// Sends every request being filled (waiting only where a lane or the
+    /// in-flight limit is busy); answers are taken as they come.
     fn flush(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
         self.start(ctx);
         self.poll_done(ctx);
@@ -798,6 +804,13 @@ impl Sink for LokiSink {
         for (t, l) in busy {
             self.dispatch(t, l, ctx)?;
         }
+        Ok(())
+    }
+
+    /// The input has ended: send everything and wait until Loki has taken it
+    /// (or, after the drain time, give up).
+    fn close(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        self.flush(ctx)?;
         while self.in_flight > 0 {
             self.wait_one(ctx)?;
         }
