@@ -220,7 +220,11 @@ impl Item {
             inode: self.file.ino,
             fingerprint: self.fp.map(|f| f.encode()),
             offset: self.acks.acked,
-            finished: self.state == State::Finished,
+            // Finished for good only once everything read was acknowledged:
+            // otherwise a restart must read the rest again.
+            finished: self.state == State::Finished
+                && !self.acks.in_flight()
+                && self.acks.acked >= self.offset,
             detached: self.state == State::Detached,
             compressed: self.compressed,
         }

@@ -36,6 +36,10 @@ use crate::sources::batcher::Batcher;
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
 
+/// How long a file that looks like a copy of a short open file waits for that
+/// file to be truncated (copytruncate) before being read as a file of its own.
+const COPY_GRACE: Duration = Duration::from_secs(10);
+
 /// Everything the tailer needs besides its config.
 pub struct TailerContext {
     /// The source's id (log fields, checkpoint file name, stream source).
@@ -66,6 +70,8 @@ pub struct Tailer {
     first_scan: bool,
     /// Some file could not be opened for lack of descriptors at the last scan.
     starved: bool,
+    /// Files held back as possible copies of a short open file, since when.
+    deferred: HashMap<FileId, Instant>,
     log: RateLimiter,
     oversize_log: RateLimiter,
 }
@@ -92,6 +98,7 @@ impl Tailer {
             kubernetes: HashMap::new(),
             first_scan: true,
             starved: false,
+            deferred: HashMap::new(),
             log: RateLimiter::default(),
             oversize_log: RateLimiter::default(),
         };
@@ -211,8 +218,42 @@ impl Tailer {
             .map(|i| (i.file, i.id))
             .collect();
         self.starved = false;
+        // Heads of the files not open, read once: first to notice known
+        // contents that left their inode (truncated while closed, inode reused),
+        // so that a copy of them elsewhere is recognised whatever the order of
+        // the paths; then to decide about each file.
+        let want = self.skip() + self.fp_bytes();
+        let mut heads: Vec<Option<(Vec<u8>, bool)>> = Vec::with_capacity(candidates.len());
+        for (path, file, _) in &candidates {
+            if open.contains_key(file) {
+                heads.push(None);
+                continue;
+            }
+            match read_head_of(path, want) {
+                Ok((head, gz)) => {
+                    for item in self.items.values_mut() {
+                        if item.open.is_none()
+                            && item.file == *file
+                            && item.compressed == gz
+                            && item.state != State::Detached
+                            && item.fp.is_some_and(|f| !f.matches(&head))
+                        {
+                            item.state = State::Detached;
+                        }
+                    }
+                    heads.push(Some((head, gz)));
+                }
+                Err(error) => {
+                    if self.log.check().is_some() {
+                        tracing::warn!(component = %self.ctx.source, path = %path.display(), %error, "cannot open file");
+                    }
+                    ComponentMetrics::add(&self.ctx.metrics.errors, 1);
+                    heads.push(None);
+                }
+            }
+        }
         let mut opened = 0;
-        for (path, file, meta) in candidates {
+        for ((path, file, meta), head) in candidates.into_iter().zip(heads) {
             if let Some(id) = open.get(&file) {
                 if let Some(item) = self.items.get_mut(id) {
                     item.last_seen = now;
@@ -226,10 +267,12 @@ impl Tailer {
                 }
                 continue;
             }
-            if self.consider(&path, file, &meta, first, now, &seen) {
+            let Some((head, gz)) = head else { continue };
+            if self.consider(&path, file, &meta, &head, gz, first, now, &seen) {
                 opened += 1;
             }
         }
+        self.deferred.retain(|f, _| seen.contains(f));
         // Known files nobody has seen for a long time are forgotten.
         let retention = self.config.checkpoint_retention.0;
         self.items.retain(|_, i| {
@@ -241,28 +284,32 @@ impl Tailer {
     }
 
     /// Decides what to do with a file that is not open. Returns true if it was opened.
+    #[allow(clippy::too_many_arguments)]
     fn consider(
         &mut self,
         path: &Path,
         file: FileId,
         meta: &fs::Metadata,
+        head: &[u8],
+        gz: bool,
         first_scan: bool,
         now: Instant,
         seen: &HashSet<FileId>,
     ) -> bool {
-        let want = self.skip() + self.fp_bytes();
-        let head = match read_head_of(path, want) {
-            Ok(h) => h,
-            Err(error) => {
-                if self.log.check().is_some() {
-                    tracing::warn!(component = %self.ctx.source, path = %path.display(), %error, "cannot open file");
-                }
-                ComponentMetrics::add(&self.ctx.metrics.errors, 1);
-                return false;
-            }
-        };
-        let (head, gz) = head;
         let old = self.ignore_older_than_says_old(meta);
+
+        // An entry that never read a byte knows nothing about its file: once
+        // the file has content, forget it, so an inode reused by another file
+        // (a copy, perhaps) is judged afresh.
+        if !head.is_empty() {
+            self.items.retain(|_, i| {
+                !(i.file == file
+                    && i.open.is_none()
+                    && i.fp.is_none()
+                    && i.offset == 0
+                    && !i.acks.in_flight())
+            });
+        }
 
         // (a) The same inode, known and not open: resume it.
         let same = self
@@ -273,7 +320,7 @@ impl Tailer {
                     && i.file == file
                     && i.state != State::Detached
                     && i.compressed == gz
-                    && i.fp.is_none_or(|f| f.matches(&head))
+                    && i.fp.is_none_or(|f| f.matches(head))
             })
             .max_by_key(|i| i.seq)
             .map(|i| i.id);
@@ -302,13 +349,13 @@ impl Tailer {
                 tracing::warn!(component = %self.ctx.source, path = %path.display(), size, offset = item.offset,
                     "file is shorter than its checkpoint (truncated while closed); reading it from the start");
                 item.state = State::Detached;
-                return self.open_new(path, file, &head, gz, 0, now);
+                return self.open_new(path, file, head, gz, 0, now);
             }
             if old {
                 return false;
             }
             if item.fp.is_none_or(|f| !f.is_full(fp_bytes)) {
-                if let Some(f) = Fingerprint::of_head(&head, skip, fp_bytes) {
+                if let Some(f) = Fingerprint::of_head(head, skip, fp_bytes) {
                     item.fp = Some(f);
                 }
             }
@@ -317,7 +364,7 @@ impl Tailer {
 
         // (b) Another inode with content we know: a renamed-across-devices,
         // copied (copytruncate) or compressed file.
-        if let Some(fp) = Fingerprint::of_head(&head, self.skip(), self.fp_bytes()) {
+        if let Some(fp) = Fingerprint::of_head(head, self.skip(), self.fp_bytes()) {
             let fp_bytes = self.fp_bytes();
             let matching: Vec<&Item> = self
                 .items
@@ -325,8 +372,7 @@ impl Tailer {
                 .filter(|i| i.file != file)
                 .filter(|i| {
                     i.fp.is_some_and(|f| {
-                        f.matches(&head)
-                            && (f.is_full(fp_bytes) || i.state == State::Detached || gz)
+                        f.matches(head) && (f.is_full(fp_bytes) || i.state == State::Detached || gz)
                     })
                 })
                 .collect();
@@ -334,6 +380,19 @@ impl Tailer {
                 // A copy of a file being read: wait (after copytruncate, the
                 // original's truncation releases it).
                 return false;
+            }
+            // The same, for a short file whose head is not a full fingerprint
+            // yet: a copy of it is most likely a copytruncate in progress, but
+            // an unrelated file may begin with the same few bytes, so it waits
+            // only COPY_GRACE before being read as a file of its own.
+            let open_short_match = self.items.values().any(|i| {
+                i.open.is_some() && i.file != file && i.fp.is_some_and(|f| f.matches(head))
+            });
+            if open_short_match {
+                let first = *self.deferred.entry(file).or_insert(now);
+                if now.saturating_duration_since(first) < COPY_GRACE {
+                    return false;
+                }
             }
             let source = matching
                 .iter()
@@ -345,7 +404,7 @@ impl Tailer {
                     .iter()
                     .any(|i| i.state != State::Detached && seen.contains(&i.file) && !gz);
                 if !live_copy {
-                    return self.rebind(id, path, file, meta, &head, gz, fp, now);
+                    return self.rebind(id, path, file, meta, head, gz, fp, now);
                 }
             }
             if !matching.is_empty() {
@@ -369,7 +428,7 @@ impl Tailer {
         } else {
             0
         };
-        self.open_new(path, file, &head, gz, start, now)
+        self.open_new(path, file, head, gz, start, now)
     }
 
     fn ignore_older_than_says_old(&self, meta: &fs::Metadata) -> bool {
@@ -447,7 +506,13 @@ impl Tailer {
                 size_at_close: None,
             },
         );
-        self.reopen(id, now)
+        if self.reopen(id, now) {
+            return true;
+        }
+        // Not opened (no descriptor free, or gone): nothing is known about it
+        // yet, so the next scan decides afresh rather than by a stale entry.
+        self.items.remove(&id);
+        false
     }
 
     /// Opens a known item at its resume offset, making room if needed.
@@ -537,20 +602,44 @@ impl Tailer {
         }
     }
 
-    /// Closes the least recently active open file that can be reopened later
-    /// without loss (not `except`, not rotated away). Returns whether one was.
+    /// Closes the least recently active open file that is at its end and can be
+    /// reopened later without loss (not `except`, not rotated away). Returns
+    /// whether one was; if none, the file waiting for a descriptor waits for
+    /// the next scan (files being read are never closed for it).
     fn close_least_active(&mut self, except: u64) -> bool {
-        let victim = self
+        let mut victims: Vec<(Instant, u64)> = self
             .items
             .values()
             .filter(|i| i.id != except && i.state == State::Live && !i.compressed)
             .filter_map(|i| i.open.as_ref().map(|o| (i, o)))
-            .filter(|(_, o)| o.assembler.held_start().is_none())
-            .min_by_key(|(i, o)| (!o.at_eof, i.last_active))
-            .map(|(i, _)| i.id);
-        let Some(id) = victim else { return false };
-        self.close(id, State::Closed);
-        true
+            .filter(|(_, o)| o.at_eof && o.is_drained())
+            .map(|(i, _)| (i.last_active, i.id))
+            .collect();
+        victims.sort_unstable();
+        for (_, id) in victims {
+            let Some(item) = self.items.get_mut(&id) else {
+                continue;
+            };
+            // Closing is safe only if the path still leads to the file (so it
+            // can be found again) and nothing was written since it was read.
+            let at_path = fs::metadata(&item.path).is_ok_and(|m| FileId::of(&m) == item.file);
+            if !at_path {
+                item.state = State::Orphaned;
+                continue;
+            }
+            let unread = item.open.as_ref().is_some_and(|o| {
+                o.input
+                    .plain()
+                    .and_then(|f| f.metadata().ok())
+                    .is_none_or(|m| m.len() != o.read_pos())
+            });
+            if unread {
+                continue;
+            }
+            self.close(id, State::Closed);
+            return true;
+        }
+        false
     }
 
     /// Closes an open item; what is held back will be read again.
@@ -561,11 +650,10 @@ impl Tailer {
         item.collect_sent();
         if let Some(open) = item.open.take() {
             item.offset = open.resume_offset();
-            item.size_at_close = open
-                .input
-                .plain()
-                .and_then(|f| f.metadata().ok())
-                .map(|m| m.len());
+            // Only a file read to its end may stay closed until it changes
+            // (its size differs from what was read).
+            item.size_at_close =
+                (open.lines.pending() == 0 && !item.compressed).then(|| open.read_pos());
         }
         item.state = state;
         tracing::debug!(component = %self.ctx.source, path = %item.path.display(), offset = item.offset, ?state, "closed file");
@@ -1098,4 +1186,338 @@ fn open_input(
     }
     f.seek(SeekFrom::Start(offset)).map_err(OpenError::Io)?;
     Ok(Some(Input::Plain(f)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ByteSize, HumanDuration};
+    use crate::event::Batch;
+    use std::io::Write;
+
+    /// A tailer over `dir/*.log` with its batches collected by the test.
+    struct T {
+        dir: tempfile::TempDir,
+        config: FileSourceConfig,
+        tailer: Tailer,
+        out: Output,
+        rx: Receiver<Batch>,
+        now: Instant,
+        metrics: Arc<ComponentMetrics>,
+    }
+
+    impl T {
+        fn new(edit: impl FnOnce(&mut FileSourceConfig)) -> T {
+            let dir = tempfile::tempdir().unwrap();
+            fs::create_dir(dir.path().join("logs")).unwrap();
+            let mut config = FileSourceConfig::with_include(vec![format!(
+                "{}/logs/*.log*",
+                dir.path().display()
+            )]);
+            edit(&mut config);
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let metrics = Arc::new(ComponentMetrics::default());
+            let out = Output::new(vec![tx], metrics.clone());
+            let now = Instant::now();
+            let tailer = Self::make(&dir, &config, &metrics, now);
+            T {
+                dir,
+                config,
+                tailer,
+                out,
+                rx,
+                now,
+                metrics,
+            }
+        }
+
+        fn make(
+            dir: &tempfile::TempDir,
+            config: &FileSourceConfig,
+            metrics: &Arc<ComponentMetrics>,
+            now: Instant,
+        ) -> Tailer {
+            Tailer::new(
+                config,
+                TailerContext {
+                    source: "t".into(),
+                    data_dir: dir.path().join("data"),
+                    metrics: metrics.clone(),
+                    batch_max_events: 100,
+                    batch_max_bytes: 1 << 20,
+                    once: false,
+                },
+                now,
+            )
+        }
+
+        fn restart(&mut self) {
+            self.tailer = Self::make(&self.dir, &self.config, &self.metrics, self.now);
+        }
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.dir.path().join("logs").join(name)
+        }
+
+        fn append(&self, name: &str, text: &str) {
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.path(name))
+                .unwrap();
+            f.write_all(text.as_bytes()).unwrap();
+        }
+
+        /// Scans, steps until nothing moves, and returns the lines sent (acknowledged).
+        fn run(&mut self, advance: Duration) -> Vec<String> {
+            self.now += advance;
+            self.tailer.scan(self.now);
+            let mut lines = Vec::new();
+            for _ in 0..100 {
+                let progressed = self.tailer.step(self.now, &self.out).unwrap();
+                let mut got = false;
+                for batch in self.rx.try_iter() {
+                    got = true;
+                    lines.extend(
+                        batch
+                            .events
+                            .iter()
+                            .map(|e| String::from_utf8_lossy(&e.line).into_owned()),
+                    );
+                }
+                if !progressed && !got {
+                    break;
+                }
+            }
+            self.tailer.drain_acks();
+            lines
+        }
+    }
+
+    #[test]
+    fn a_file_shorter_than_the_fingerprint_is_read_and_bound_later() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "one\n");
+        assert_eq!(t.run(Duration::ZERO), ["one"]);
+        let e = &t.tailer.checkpoint_entries()[0];
+        let fp = Fingerprint::decode(e.fingerprint.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (fp.len, e.offset),
+            (4, 4),
+            "a partial fingerprint of what is there"
+        );
+        t.append("a.log", &"x".repeat(300));
+        t.append("a.log", "\n");
+        assert_eq!(t.run(Duration::from_millis(10)).len(), 1);
+        let e = &t.tailer.checkpoint_entries()[0];
+        let fp = Fingerprint::decode(e.fingerprint.as_deref().unwrap()).unwrap();
+        assert_eq!(fp.len, 256, "bound once long enough");
+    }
+
+    #[test]
+    fn a_restart_resumes_at_the_acknowledged_offset() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "1\n2\n");
+        assert_eq!(t.run(Duration::ZERO), ["1", "2"]);
+        assert!(t.tailer.write_checkpoint(t.now));
+        t.append("a.log", "3\n");
+        t.restart();
+        assert_eq!(t.run(Duration::ZERO), ["3"]);
+    }
+
+    #[test]
+    fn unacknowledged_lines_are_read_again_after_a_restart() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "1\n");
+        assert_eq!(t.run(Duration::ZERO), ["1"]);
+        t.append("a.log", "2\n");
+        t.now += Duration::from_millis(1);
+        t.tailer.scan(t.now);
+        t.tailer.step(t.now, &t.out).unwrap();
+        let held: Vec<Batch> = t.rx.try_iter().collect(); // not acknowledged yet
+        assert!(t.tailer.write_checkpoint(t.now));
+        assert_eq!(t.tailer.checkpoint_entries()[0].offset, 2);
+        drop(held);
+        t.restart();
+        assert_eq!(t.run(Duration::ZERO), ["2"]);
+    }
+
+    #[test]
+    fn a_corrupt_checkpoint_is_reported_and_the_source_starts_anyway() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "1\n");
+        let cp = crate::checkpoint::path_for(&t.dir.path().join("data"), "t");
+        fs::create_dir_all(cp.parent().unwrap()).unwrap();
+        fs::write(&cp, "{\"version\":1,\"sou").unwrap();
+        t.restart();
+        assert_eq!(t.run(Duration::ZERO), ["1"]);
+        assert!(t.tailer.write_checkpoint(t.now));
+        let back = crate::checkpoint::load(&t.dir.path().join("data"), "t", |_| {})
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.files[0].offset, 2);
+    }
+
+    #[test]
+    fn a_partial_last_line_waits_for_its_timeout() {
+        let mut t = T::new(|c| c.partial_line_timeout = HumanDuration(Duration::from_secs(5)));
+        t.append("a.log", "done\nhalf");
+        assert_eq!(t.run(Duration::ZERO), ["done"]);
+        assert_eq!(
+            t.tailer.next_deadline(),
+            Some(t.now + Duration::from_secs(5))
+        );
+        assert!(t.run(Duration::from_secs(4)).is_empty());
+        assert_eq!(t.run(Duration::from_secs(1)), ["half"]);
+    }
+
+    #[test]
+    fn a_rotated_file_is_read_to_its_end_and_its_last_line_sent() {
+        let mut t = T::new(|c| {
+            c.include = vec![format!(
+                "{}/logs/app.log",
+                c.include[0].rsplit_once("/logs/").unwrap().0
+            )];
+        });
+        t.append("app.log", "a\n");
+        assert_eq!(t.run(Duration::ZERO), ["a"]);
+        t.append("app.log", "b\nlast");
+        fs::rename(t.path("app.log"), t.path("app.log.1")).unwrap();
+        t.append("app.log", "new\n");
+        let mut got = t.run(Duration::from_millis(1));
+        got.extend(t.run(Duration::from_millis(1)));
+        got.sort();
+        assert_eq!(got, ["b", "last", "new"]);
+        // Acknowledged and read to its end: closed and finished.
+        assert_eq!(t.tailer.open_files(), 1);
+        assert!(
+            t.tailer
+                .checkpoint_entries()
+                .iter()
+                .any(|e| e.finished && e.offset == 8)
+        );
+    }
+
+    #[test]
+    fn gzip_files_never_checkpointed_are_read() {
+        let mut t = T::new(|_| {});
+        let mut enc = flate2::write::GzEncoder::new(
+            fs::File::create(t.path("old.log.1.gz")).unwrap(),
+            flate2::Compression::fast(),
+        );
+        enc.write_all(b"z1\nz2\n").unwrap();
+        enc.finish().unwrap();
+        let mut got = t.run(Duration::ZERO);
+        got.sort();
+        assert_eq!(got, ["z1", "z2"]);
+        let e = &t.tailer.checkpoint_entries()[0];
+        assert!(e.compressed && e.finished && e.offset == 6);
+        assert!(t.run(Duration::from_secs(20)).is_empty(), "read once");
+    }
+
+    #[test]
+    fn descriptors_stay_within_max_open_files() {
+        let mut t = T::new(|c| c.max_open_files = 3);
+        for i in 0..10 {
+            t.append(&format!("f{i}.log"), &format!("line{i}\n"));
+        }
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            got.extend(t.run(Duration::from_secs(1)));
+            assert!(t.tailer.open_files() <= 3);
+        }
+        got.sort();
+        let want: Vec<String> = (0..10).map(|i| format!("line{i}")).collect();
+        assert_eq!(got, want);
+        // A closed file that grows is reopened where it stopped.
+        t.append("f0.log", "more\n");
+        let mut more = Vec::new();
+        for _ in 0..5 {
+            more.extend(t.run(Duration::from_secs(1)));
+        }
+        assert_eq!(more, ["more"]);
+    }
+
+    #[test]
+    fn old_files_are_ignored_but_their_checkpoints_kept() {
+        let mut t =
+            T::new(|c| c.ignore_older_than = Some(HumanDuration(Duration::from_secs(3600))));
+        t.append("a.log", "1\n");
+        assert_eq!(t.run(Duration::ZERO), ["1"]);
+        assert!(t.tailer.write_checkpoint(t.now));
+        let f = fs::File::options()
+            .write(true)
+            .open(t.path("a.log"))
+            .unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        t.append("b.log", "b\n");
+        let f = fs::File::options()
+            .write(true)
+            .open(t.path("b.log"))
+            .unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        t.restart();
+        assert!(t.run(Duration::ZERO).is_empty(), "old files are not opened");
+        assert_eq!(
+            t.tailer.checkpoint_entries().len(),
+            1,
+            "the checkpoint is kept"
+        );
+        t.append("a.log", "2\n");
+        assert_eq!(
+            t.run(Duration::from_secs(1)),
+            ["2"],
+            "resumed at its checkpoint"
+        );
+    }
+
+    #[test]
+    fn long_lines_are_cut_or_dropped_and_counted() {
+        let mut t = T::new(|c| {
+            c.max_line_bytes = ByteSize(8);
+            c.oversize_lines = crate::sources::OversizeLines::Drop;
+        });
+        t.append("a.log", &format!("ok\n{}\nafter\n", "x".repeat(50)));
+        assert_eq!(t.run(Duration::ZERO), ["ok", "after"]);
+        assert_eq!(t.metrics.snapshot().discarded_events, 1);
+        assert_eq!(t.tailer.checkpoint_entries()[0].offset, 60);
+    }
+
+    #[test]
+    fn read_from_end_skips_existing_content_only() {
+        let mut t = T::new(|c| c.read_from = ReadFrom::End);
+        t.append("a.log", "old\n");
+        assert!(t.run(Duration::ZERO).is_empty());
+        t.append("a.log", "new\n");
+        t.append("b.log", "fresh file\n");
+        let mut got = t.run(Duration::from_secs(1));
+        got.sort();
+        assert_eq!(got, ["fresh file", "new"]);
+    }
+
+    #[test]
+    fn multiline_groups_flush_on_timeout_and_checkpoints_stay_before_them() {
+        let mut t = T::new(|c| {
+            c.multiline = Some(crate::sources::file::config::MultilineConfig {
+                mode: crate::sources::file::config::MultilineMode::Indented,
+                pattern: None,
+                max_lines: 100,
+                max_bytes: ByteSize(1 << 20),
+                timeout: HumanDuration(Duration::from_secs(2)),
+            });
+        });
+        t.append("a.log", "Exception\n  at a\n  at b\n");
+        assert!(t.run(Duration::ZERO).is_empty());
+        assert!(t.tailer.write_checkpoint(t.now));
+        assert_eq!(
+            t.tailer.checkpoint_entries()[0].offset,
+            0,
+            "the open group is not acknowledged"
+        );
+        assert_eq!(t.run(Duration::from_secs(2)), ["Exception\n  at a\n  at b"]);
+        assert!(t.tailer.write_checkpoint(t.now));
+        assert_eq!(t.tailer.checkpoint_entries()[0].offset, 24);
+    }
 }
