@@ -66,14 +66,14 @@ fn start(p: &Path) -> Child {
 }
 
 fn checkpoint_offset(dir: &Path) -> u64 {
-    let cp = logagent::checkpoint::load(&dir.join("data"), "app", |_| {})
+    logagent::checkpoint::load(&dir.join("data"), "app", |_| {})
         .unwrap()
-        .unwrap();
-    cp.files.iter().map(|f| f.offset).max().unwrap_or(0)
+        .map_or(0, |cp| cp.files.iter().map(|f| f.offset).max().unwrap_or(0))
 }
 
-/// Writes lines `from..to` to `path` in small bursts, like a busy service.
-fn write_lines(path: &Path, from: usize, to: usize) {
+/// Writes lines `from..to` to `path` in small bursts, like a busy service;
+/// `pace` spaces the bursts (a steady writer's rate, not a wait for anything).
+fn write_lines_paced(path: &Path, from: usize, to: usize, pace: Duration) {
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
@@ -85,8 +85,16 @@ fn write_lines(path: &Path, from: usize, to: usize) {
         let chunk: String = (i..end).map(line).collect();
         f.write_all(chunk.as_bytes()).unwrap();
         i = end;
-        std::thread::yield_now();
+        if pace.is_zero() {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(pace);
+        }
     }
+}
+
+fn write_lines(path: &Path, from: usize, to: usize) {
+    write_lines_paced(path, from, to, Duration::ZERO);
 }
 
 fn expect_lines(range: std::ops::Range<usize>) -> Vec<String> {
@@ -113,16 +121,17 @@ fn kill_9_and_restart_loses_nothing_and_repeats_only_what_the_checkpoint_had_not
     // Run 1: killed at an arbitrary moment while the writer writes.
     let writer = {
         let log = log.clone();
-        std::thread::spawn(move || write_lines(&log, 0, first))
+        std::thread::spawn(move || write_lines_paced(&log, 0, first, Duration::from_micros(500)))
     };
     let mut agent = start(&p);
-    wait_until(Duration::from_secs(60), "some output", || {
-        output(dir.path()).len() >= 5_000
+    wait_until(Duration::from_secs(60), "output and a checkpoint", || {
+        output(dir.path()).len() >= 10_000 && checkpoint_offset(dir.path()) > 0
     });
     agent.kill().unwrap();
     agent.wait().unwrap();
     let k = output(dir.path()).len();
     let j = (checkpoint_offset(dir.path()) / LINE_LEN) as usize;
+    eprintln!("killed with {k} lines out, checkpoint at line {j}");
     assert!(
         j <= k,
         "checkpoint at line {j} is ahead of the output ({k} lines)"
