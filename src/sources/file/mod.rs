@@ -86,16 +86,10 @@ impl Source for FileSource {
         let result = loop {
             let now = Instant::now();
             let mut rescan = now >= next_scan;
-            let mut wake_read = false;
             if let Some(w) = &watch {
-                for wake in w.receiver().try_iter() {
-                    match wake {
-                        Wake::Rescan => rescan = true,
-                        Wake::Read => wake_read = true,
-                    }
-                }
+                // Read wake-ups have done their job by ending the wait.
+                rescan |= w.receiver().try_iter().any(|wake| wake == Wake::Rescan);
             }
-            let _ = wake_read;
             let mut opened = 0;
             if rescan {
                 if let Some(w) = &mut watch {
@@ -126,6 +120,9 @@ impl Source for FileSource {
                     }
                     // One more scan: files beyond max_open_files wait for it.
                     next_scan = Instant::now();
+                } else if !progressed && shutdown.wait(Duration::from_millis(5)) {
+                    // Only unreadable files left: retry without spinning.
+                    break Ok(());
                 }
                 continue;
             }
