@@ -22,7 +22,10 @@
 //!   carries acknowledgements back to sources, and drains on shutdown.
 //! * [`sources`], [`transforms`], [`sinks`] — the components; they never import one
 //!   another, only `pipeline` and `config` know all of them.
-//! * [`checkpoint`] — durable, atomically written records of acknowledged offsets.
+//! * [`checkpoint`] — durable, atomically written records of acknowledged offsets;
+//!   [`sources::file`] keeps them (identity by device+inode and fingerprint,
+//!   rotation, truncation, copies, gzip, container formats, multiline), driven by
+//!   a synchronous [`sources::file::tailer::Tailer`] that the tests step directly.
 //! * [`telemetry`] — the agent's own logs and per-component counters.
 //! * [`cli`] / [`app`] — argument parsing, exit codes and the commands.
 

@@ -234,9 +234,8 @@ impl Tailer {
                     for item in self.items.values_mut() {
                         if item.open.is_none()
                             && item.file == *file
-                            && item.compressed == gz
                             && item.state != State::Detached
-                            && item.fp.is_some_and(|f| !f.matches(&head))
+                            && (item.compressed != gz || item.fp.is_some_and(|f| !f.matches(&head)))
                         {
                             item.state = State::Detached;
                         }
