@@ -365,10 +365,12 @@ impl Tailer {
         // copied (copytruncate) or compressed file.
         if let Some(fp) = Fingerprint::of_head(head, self.skip(), self.fp_bytes()) {
             let fp_bytes = self.fp_bytes();
+            // (A detached entry may even have had this inode: inode numbers
+            // are reused, and its content may have come back compressed.)
             let matching: Vec<&Item> = self
                 .items
                 .values()
-                .filter(|i| i.file != file)
+                .filter(|i| i.file != file || i.state == State::Detached)
                 .filter(|i| {
                     i.fp.is_some_and(|f| {
                         f.matches(head) && (f.is_full(fp_bytes) || i.state == State::Detached || gz)
