@@ -3,6 +3,9 @@
 //! acknowledgements, and crash + restart, applied to real files in a temporary
 //! directory and to an in-memory model of what must come out.
 //!
+//! (Copies of files the tailer knew only by a partial fingerprint, made where
+//! it could not see the truncation, may be read twice: see `Model::may_repeat`.)
+//!
 //! The tailer is driven synchronously (`scan`, `step`) with a virtual clock;
 //! its batches go to a channel the test drains into a "sink" that acknowledges
 //! a prefix of them when told to. The property: every line written is
@@ -120,14 +123,19 @@ struct Model {
     required: BTreeSet<u64>,
     /// May be delivered at most once (their data was destroyed).
     optional: BTreeSet<u64>,
-    /// May be delivered twice: lines of a file shorter than a full fingerprint
-    /// that was copied (copytruncate) without the tailer seeing the truncation
-    /// before a crash or while it was down. The copy cannot be told from an
-    /// unrelated file that starts with the same few bytes, and the tailer
-    /// prefers reading a line twice to skipping lines of a new file.
+    /// May be delivered twice: lines of a file the tailer knew only by a
+    /// partial fingerprint (it was shorter than `fingerprint_bytes` when last
+    /// read) that was copied (copytruncate) without the tailer seeing the
+    /// truncation (down, file not open, or a crash before the next step). Such
+    /// a copy cannot be told from an unrelated file that starts with the same
+    /// few bytes, and the tailer prefers reading a line twice to skipping lines
+    /// of a new file.
     may_repeat: BTreeSet<u64>,
     /// Lines of a short file copied since the last step (see `may_repeat`).
     unseen_short_copy: Vec<u64>,
+    /// The tailer has read app.log while it was at least a full fingerprint
+    /// long, so it knows app.log's full fingerprint.
+    observed_full: bool,
     next: u64,
 }
 
@@ -337,6 +345,7 @@ impl Harness {
                 }
                 self.shift();
                 fs::rename(self.path("app.log"), self.path("app.log.1")).unwrap();
+                self.model.observed_full = false;
                 let ids = self.model.files.remove("app.log").unwrap();
                 self.model.files.insert("app.log.1".into(), ids);
                 self.model.partial = None;
@@ -355,8 +364,13 @@ impl Harness {
                     .unwrap();
                 let len = fs::metadata(self.path("app.log.1")).unwrap().len();
                 let ids = std::mem::take(self.model.files.get_mut("app.log").unwrap());
-                if len < self.knobs.fingerprint_bytes {
-                    if self.tailer.is_some() {
+                // The tailer recognises the copy by the fingerprint it knows
+                // of the original: a partial one only if it sees the
+                // truncation (it holds the file open and steps before a crash).
+                let short = len < self.knobs.fingerprint_bytes || !self.model.observed_full;
+                self.model.observed_full = false;
+                if short {
+                    if self.tailer.is_some() && self.is_open("app.log") {
                         self.model.unseen_short_copy.extend(&ids);
                     } else {
                         self.model.may_repeat.extend(&ids);
@@ -378,6 +392,7 @@ impl Harness {
                     .unwrap();
                 self.model.lose(&ids);
                 self.model.partial = None;
+                self.model.observed_full = false;
             }
             Action::Delete(k) => {
                 let names: Vec<String> = self.model.files.keys().cloned().collect();
@@ -393,6 +408,7 @@ impl Harness {
                 }
                 if name == "app.log" {
                     self.model.partial = None;
+                    self.model.observed_full = false;
                 }
             }
             Action::GzipRotate(k) => {
@@ -423,6 +439,8 @@ impl Harness {
                 if self.tailer.is_some() {
                     self.model.unseen_short_copy.clear();
                 }
+                let full = fs::metadata(self.path("app.log"))
+                    .is_ok_and(|m| m.len() >= self.knobs.fingerprint_bytes);
                 self.now += Duration::from_millis(37);
                 let now = self.now;
                 let out = self.output.clone();
@@ -432,6 +450,9 @@ impl Harness {
                     }
                     t.step(now, &out).unwrap();
                     t.checkpoint_if_due(now);
+                }
+                if full && self.is_open("app.log") {
+                    self.model.observed_full = true;
                 }
                 self.pump();
             }
