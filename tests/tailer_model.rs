@@ -446,7 +446,7 @@ impl Harness {
                 let out = self.output.clone();
                 if let Some(t) = &mut self.tailer {
                     if *scan {
-                        t.scan(now);
+                        t.scan(now, &out).unwrap();
                     }
                     t.step(now, &out).unwrap();
                     t.checkpoint_if_due(now);
@@ -502,7 +502,7 @@ impl Harness {
             let now = self.now;
             let out = self.output.clone();
             let t = self.tailer.as_mut().unwrap();
-            t.scan(now);
+            t.scan(now, &out).unwrap();
             let progressed = t.step(now, &out).unwrap();
             self.deliver(usize::MAX);
             let t = self.tailer.as_mut().unwrap();

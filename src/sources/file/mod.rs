@@ -95,7 +95,10 @@ impl Source for FileSource {
                 if let Some(w) = &mut watch {
                     w.retry();
                 }
-                opened = tailer.scan(now);
+                opened = match tailer.scan(now, &output) {
+                    Ok(n) => n,
+                    Err(closed) => break Err(SourceError::Closed(closed)),
+                };
                 let fast =
                     tailer.wants_fast_rescan() || !watch.as_ref().is_some_and(Watch::complete);
                 let interval = if fast && !once {

@@ -185,8 +185,20 @@ impl Tailer {
 
     /// Matches the files the globs find now against what is known, opening new
     /// ones and reopening known ones where they stopped. Returns how many were
-    /// opened.
-    pub fn scan(&mut self, now: Instant) -> usize {
+    /// opened. Open files are first checked for truncation, so that content
+    /// found elsewhere is compared with what they hold now.
+    pub fn scan(&mut self, now: Instant, out: &Output) -> Result<usize, Closed> {
+        let open_ids: Vec<u64> = self
+            .items
+            .values()
+            .filter(|i| i.open.is_some() && !i.compressed)
+            .map(|i| i.id)
+            .collect();
+        for id in open_ids {
+            if self.truncated_since_last_read(id) {
+                self.truncated(id, now, out)?;
+            }
+        }
         let source = self.ctx.source.clone();
         let log = &self.log;
         let found = self.discovery.scan(|pattern, error| {
@@ -279,7 +291,7 @@ impl Tailer {
                 || i.acks.in_flight()
                 || now.saturating_duration_since(i.last_seen) < retention
         });
-        opened
+        Ok(opened)
     }
 
     /// Decides what to do with a file that is not open. Returns true if it was opened.
@@ -1272,7 +1284,7 @@ mod tests {
         /// Scans, steps until nothing moves, and returns the lines sent (acknowledged).
         fn run(&mut self, advance: Duration) -> Vec<String> {
             self.now += advance;
-            self.tailer.scan(self.now);
+            self.tailer.scan(self.now, &self.out).unwrap();
             let mut lines = Vec::new();
             for _ in 0..100 {
                 let progressed = self.tailer.step(self.now, &self.out).unwrap();
@@ -1333,7 +1345,7 @@ mod tests {
         assert_eq!(t.run(Duration::ZERO), ["1"]);
         t.append("a.log", "2\n");
         t.now += Duration::from_millis(1);
-        t.tailer.scan(t.now);
+        t.tailer.scan(t.now, &t.out).unwrap();
         t.tailer.step(t.now, &t.out).unwrap();
         let held: Vec<Batch> = t.rx.try_iter().collect(); // not acknowledged yet
         assert!(t.tailer.write_checkpoint(t.now));
