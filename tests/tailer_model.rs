@@ -502,12 +502,14 @@ impl Harness {
             let now = self.now;
             let out = self.output.clone();
             let t = self.tailer.as_mut().unwrap();
-            t.scan(now, &out).unwrap();
+            let opened = t.scan(now, &out).unwrap();
             let progressed = t.step(now, &out).unwrap();
             self.deliver(usize::MAX);
             let t = self.tailer.as_mut().unwrap();
             t.drain_acks();
-            if progressed || !t.all_acked() {
+            // Files waiting for a descriptor keep the run going, as the agent's
+            // loop keeps rescanning for them.
+            if progressed || opened > 0 || t.wants_fast_rescan() || !t.all_acked() {
                 quiet = 0;
             } else {
                 quiet += 1;
