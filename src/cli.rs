@@ -18,6 +18,10 @@ Examples:
   logagent validate pipelines/*.toml
       Check pipelines without running them (exit 0 valid, 2 invalid).
   tail -f app.log | logagent -p stdin-to-stdout.toml
+  logagent rotate --config /etc/logagent/maintenance.toml --config /etc/logagent/pipeline.toml --dry-run
+      Print what rotation would do; files the agent has not shipped are held.
+  logagent retain --config /etc/logagent/maintenance.toml --data-dir /var/lib/logagent
+      Delete old files by [[retain]] policy, never ones the agent has not shipped.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid configuration.";
 
@@ -77,10 +81,57 @@ pub enum Command {
         /// The pipeline files (merged, as with --pipeline).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
-        /// Skip checks that look at this machine (whether include globs match files).
+        /// Skip checks that look at this machine and its network (whether include
+        /// globs match files; sink health checks such as Elasticsearch's `GET /`
+        /// and Loki's `GET /ready`).
         #[arg(long)]
         no_environment: bool,
     },
+    /// Rotate log files as the `[[rotate]]` jobs say (logrotate's semantics),
+    /// never deleting or truncating what the agent has not shipped.
+    Rotate(RotateArgs),
+    /// Delete files by age, count, total size or grandfather-father-son as the
+    /// `[[retain]]` jobs say, never ones the agent has not shipped.
+    Retain(MaintenanceArgs),
+}
+
+/// Options shared by `rotate` and `retain`.
+#[derive(Debug, Args)]
+pub struct MaintenanceArgs {
+    /// A file with `[[rotate]]`/`[[retain]]` tables, or the agent's pipeline file
+    /// (repeat to give both: the pipeline tells which files the agent tails).
+    #[arg(short, long = "config", value_name = "FILE", required = true)]
+    pub configs: Vec<PathBuf>,
+
+    /// Print every action that would be taken, and do nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print a machine-readable JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The agent's data directory, whose checkpoints say what has been shipped
+    /// (default: the pipeline's `data_dir`).
+    #[arg(long, value_name = "DIR", env = "LOGAGENT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Options of `rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Options shared with `retain`.
+    #[command(flatten)]
+    pub common: MaintenanceArgs,
+
+    /// Rotate every file now, whatever its triggers say (logrotate -f).
+    #[arg(long)]
+    pub force: bool,
+
+    /// The state file recording when files were last rotated
+    /// (default: DATA_DIR/rotate.state.json).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<HumanDuration, String> {

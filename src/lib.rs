@@ -6,7 +6,7 @@
 //! [`event::Event`]s moving through bounded channels:
 //!
 //! ```text
-//!  sources/ (file, stdin)          transforms/ (parsers, enrich, redact,         sinks/ (file, stdout)
+//!  sources/ (file, stdin)          transforms/ (parsers, enrich, redact,         sinks/ (file, stdout, es, loki)
 //!  read into a BytesMut,   ──▶     route, filter, ...): record ranges      ──▶  serialize each line with
 //!  frame lines (codecs/)           and edits, never re-encode                   its edits applied (event/encode)
 //! ```
@@ -23,9 +23,17 @@
 //!   carries acknowledgements back to sources, and drains on shutdown.
 //! * [`sources`], [`transforms`], [`sinks`] — the components; they never import one
 //!   another, only `pipeline` and `config` know all of them.
-//! * [`checkpoint`] — durable, atomically written records of acknowledged offsets.
-//! * [`telemetry`] — the agent's own logs, per-component counters and the labeled
-//!   counters/histograms transforms define (redaction per rule, `log_to_metric`).
+//! * [`sinks::elasticsearch`] — `_bulk` bodies from the events' bytes, idempotent
+//!   ids, per-item retries and a dead-letter output; async I/O on its own small
+//!   tokio runtime, bounded in-flight requests.
+//! * [`maintenance`] — `logagent rotate` and `logagent retain`: logrotate and
+//!   `find -delete` that never delete or truncate what the agent has not shipped.
+//! * [`checkpoint`] — durable, atomically written records of acknowledged offsets;
+//!   [`sources::file`] keeps them (identity by device+inode and fingerprint,
+//!   rotation, truncation, copies, gzip, container formats, multiline), driven by
+//!   a synchronous [`sources::file::tailer::Tailer`] that the tests step directly.
+//! * [`telemetry`] — the agent's own logs, per-component counters and the metric
+//!   families transforms define (redaction per rule, `log_to_metric`).
 //! * [`cli`] / [`app`] — argument parsing, exit codes and the commands.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -36,6 +44,7 @@ pub mod cli;
 pub mod codecs;
 pub mod config;
 pub mod event;
+pub mod maintenance;
 pub mod pipeline;
 pub mod sinks;
 pub mod sources;

@@ -196,7 +196,8 @@ fn sigterm_drains_and_exits_0_and_a_second_signal_exits_at_once() {
         dir.path(),
         "p.toml",
         &format!(
-            "[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = {:?}\nflush_interval = \"50ms\"\n",
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = {:?}\nflush_interval = \"50ms\"\n",
+            dir.path().join("data").display().to_string(),
             log.display().to_string(),
             out_path.display().to_string()
         ),
@@ -243,7 +244,8 @@ fn sigterm_drains_and_exits_0_and_a_second_signal_exits_at_once() {
         dir.path(),
         "p2.toml",
         &format!(
-            "[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = {:?}\n",
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = {:?}\n",
+            dir.path().join("data").display().to_string(),
             big.display().to_string(),
             fifo.display().to_string()
         ),
@@ -296,4 +298,62 @@ fn sigterm_drains_and_exits_0_and_a_second_signal_exits_at_once() {
     let out_log = log.lock().unwrap().clone();
     assert!(out_log.contains("second signal: exiting now"), "{out_log}");
     assert_eq!(status.code(), Some(1), "{out_log}");
+}
+
+#[test]
+fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "{\"n\":1}\n".repeat(1000)).unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        "full.toml",
+        &format!(
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = \"/dev/full\"\nflush_interval = \"10ms\"\n",
+            dir.path().join("state").display().to_string(),
+            log.display().to_string()
+        ),
+    );
+    let mut child = bin()
+        .arg("-p")
+        .arg(&p)
+        .args(["--drain-timeout", "1s"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("writing /dev/full failed") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the write error is logged");
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let log = reader.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("No space left on device"), "{log}");
+    assert!(
+        log.contains("drain timed out") || log.contains("component failed"),
+        "{log}"
+    );
+    assert!(
+        log.contains("written=0"),
+        "nothing may count as written: {log}"
+    );
 }

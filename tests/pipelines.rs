@@ -50,13 +50,14 @@ fn nginx_pipeline_routes_errors_end_to_end() {
     assert_eq!(access.iter().filter(|e| e["remote_user"] != "-").count(), 2);
 }
 
-/// A sink that keeps what it gets, so the test writes no files.
+/// A sink that counts what it gets (and acknowledges it by dropping the
+/// batch), so the test writes no files.
 #[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<Batch>>>);
+struct Collect(Arc<Mutex<usize>>);
 
 impl Sink for Collect {
     fn write(&mut self, batch: Batch, _ctx: &SinkContext) -> Result<(), SinkError> {
-        self.0.lock().unwrap().push(batch);
+        *self.0.lock().unwrap() += batch.events.len();
         Ok(())
     }
     fn flush(&mut self, _ctx: &SinkContext) -> Result<(), SinkError> {
@@ -128,13 +129,7 @@ fn nginx_pipeline_counts_status_classes() {
         text.contains("nginx_http_response_size_bytes_count 150"),
         "{text}"
     );
-    let events = |c: &Collect| {
-        c.0.lock()
-            .unwrap()
-            .iter()
-            .map(|b| b.events.len())
-            .sum::<usize>()
-    };
+    let events = |c: &Collect| *c.0.lock().unwrap();
     assert_eq!(events(&access), 150);
     assert_eq!(events(&errors), 24);
 }

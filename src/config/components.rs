@@ -8,7 +8,9 @@ use super::{ComponentChecks, KeyError};
 
 // Named outputs: override `ComponentChecks::outputs` in the arms below when a
 // component gains them.
+use crate::sinks::elasticsearch::ElasticsearchConfig;
 use crate::sinks::file::FileSinkConfig;
+use crate::sinks::loki::LokiSinkConfig;
 use crate::sinks::stdout::StdoutSinkConfig;
 use crate::sources::file::FileSourceConfig;
 use crate::sources::stdin::StdinSourceConfig;
@@ -36,6 +38,8 @@ macro_rules! parse_variant {
 }
 
 /// A configured source.
+// The file source has many options; configs are built once, so size is moot.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     /// `type = "file"`: tail files matching globs.
@@ -205,6 +209,11 @@ pub enum SinkConfig {
     File(FileSinkConfig),
     /// `type = "stdout"`.
     Stdout(StdoutSinkConfig),
+    /// `type = "elasticsearch"`: bulk requests with idempotent ids and a
+    /// dead-letter output.
+    Elasticsearch(Box<ElasticsearchConfig>),
+    /// `type = "loki"`: Grafana Loki's push API.
+    Loki(Box<LokiSinkConfig>),
 }
 
 impl SinkConfig {
@@ -213,6 +222,11 @@ impl SinkConfig {
         match ty {
             "file" => parse_variant!(de, SinkConfig::File),
             "stdout" => parse_variant!(de, SinkConfig::Stdout),
+            "elasticsearch" => Some(
+                ElasticsearchConfig::deserialize(de)
+                    .map(|c| SinkConfig::Elasticsearch(Box::new(c))),
+            ),
+            "loki" => parse_variant!(de, SinkConfig::Loki),
             _ => None,
         }
     }
@@ -222,6 +236,8 @@ impl SinkConfig {
         match self {
             SinkConfig::File(_) => "file",
             SinkConfig::Stdout(_) => "stdout",
+            SinkConfig::Elasticsearch(_) => "elasticsearch",
+            SinkConfig::Loki(_) => "loki",
         }
     }
 
@@ -229,17 +245,27 @@ impl SinkConfig {
     pub fn output_path(&self) -> Option<&str> {
         match self {
             SinkConfig::File(c) => Some(c.path.as_str()),
-            SinkConfig::Stdout(_) => None,
+            SinkConfig::Stdout(_) | SinkConfig::Elasticsearch(_) | SinkConfig::Loki(_) => None,
         }
     }
 }
 
 impl ComponentChecks for SinkConfig {
-    const TYPES: &'static [&'static str] = &["file", "stdout"];
+    const TYPES: &'static [&'static str] = &["file", "stdout", "elasticsearch", "loki"];
     fn check(&self) -> Vec<KeyError> {
         match self {
             SinkConfig::File(c) => c.check(),
             SinkConfig::Stdout(c) => c.check(),
+            SinkConfig::Loki(c) => c.check(),
+            SinkConfig::Elasticsearch(c) => c.check(),
+        }
+    }
+    fn outputs(&self) -> Vec<String> {
+        match self {
+            SinkConfig::Elasticsearch(_) => {
+                vec![crate::sinks::elasticsearch::DEAD_LETTER.to_owned()]
+            }
+            SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Loki(_) => Vec::new(),
         }
     }
 }

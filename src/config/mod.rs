@@ -35,6 +35,8 @@ pub struct PipelineConfig {
     pub transforms: Vec<Component<TransformConfig>>,
     /// Sinks in file order.
     pub sinks: Vec<Component<SinkConfig>>,
+    /// `[[rotate]]` and `[[retain]]` jobs, for `logagent rotate` / `logagent retain`.
+    pub maintenance: crate::maintenance::MaintenanceConfig,
 }
 
 /// One component as configured.
@@ -77,7 +79,15 @@ impl Default for RuntimeConfig {
 /// Default state directory when a pipeline names none.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/logagent";
 
-const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "runtime", "sources", "transforms", "sinks"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir",
+    "runtime",
+    "sources",
+    "transforms",
+    "sinks",
+    "rotate",
+    "retain",
+];
 
 /// Loads and validates pipeline files, reading variables from the environment.
 pub fn load(paths: &[PathBuf]) -> Result<PipelineConfig, ConfigErrors> {
@@ -128,6 +138,7 @@ struct Partial {
     transforms: Vec<Component<TransformConfig>>,
     sinks: Vec<Component<SinkConfig>>,
     broken: Vec<(String, bool)>,
+    maintenance: crate::maintenance::MaintenanceConfig,
 }
 
 /// Locates a byte span of one file for error messages.
@@ -300,6 +311,14 @@ fn parse_file(
                     }
                 }
             }
+            kind @ ("rotate" | "retain") => crate::maintenance::config::parse_key(
+                kind,
+                value,
+                path,
+                &text,
+                &mut partial.maintenance,
+                errors,
+            ),
             other => errors.push(loc.error(
                 Some(key.span()),
                 format!(
@@ -551,6 +570,7 @@ impl Partial {
             sources: self.sources,
             transforms: self.transforms,
             sinks: self.sinks,
+            maintenance: self.maintenance,
         };
         check_graph(&config, &self.broken, errors);
         config
@@ -768,6 +788,44 @@ fn check_graph(config: &PipelineConfig, broken: &[(String, bool)], errors: &mut 
                 }
             } else {
                 state.insert(node, 2);
+            }
+        }
+    }
+    // A sink's named output (dead letters) must not flow back into the sink: the
+    // documents would loop, and the sink would wait on its own input channel.
+    for sink in &config.sinks {
+        for port in sink.config.outputs() {
+            let start = format!("{}.{port}", sink.id);
+            let reads = |inputs: &[String], producer: &str, exact: bool| {
+                inputs.iter().any(|i| {
+                    i == producer
+                        || (!exact && i.split_once('.').is_some_and(|(p, _)| p == producer))
+                })
+            };
+            let mut frontier: Vec<(String, bool)> = vec![(start.clone(), true)];
+            let mut seen: Vec<&str> = Vec::new();
+            let mut loops = false;
+            while let Some((producer, exact)) = frontier.pop() {
+                if reads(&sink.inputs, &producer, exact) {
+                    loops = true;
+                    break;
+                }
+                for t in &config.transforms {
+                    if reads(&t.inputs, &producer, exact) && !seen.contains(&t.id.as_str()) {
+                        seen.push(t.id.as_str());
+                        frontier.push((t.id.clone(), false));
+                    }
+                }
+            }
+            if loops {
+                errors.push(
+                    ConfigError::new(format!(
+                        "its output {start:?} flows back into it; documents it refuses would loop (send them to another sink)"
+                    ))
+                    .in_file(&sink.file)
+                    .in_component(format!("sinks.{}", sink.id))
+                    .at_key("inputs"),
+                );
             }
         }
     }

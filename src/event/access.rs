@@ -15,8 +15,8 @@ use crate::codecs::json;
 /// A field's current value, borrowed from the line or from an edit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValueRef<'a> {
-    /// JSON text of the value (a string still has its quotes and escapes):
-    /// borrowed from the line, or owned when edits inside it were applied.
+    /// Raw JSON text of the value (a string still has its quotes and escapes);
+    /// owned when edits inside the value had to be applied.
     Json(Cow<'a, [u8]>),
     /// The bytes of a string value, already unescaped (text lines, captures).
     Str(Cow<'a, [u8]>),
@@ -173,10 +173,10 @@ impl Event {
                 if *first == MESSAGE_KEY.as_bytes() && path.len() == 1 {
                     return Ok(Slot::TextLine);
                 }
-                return Err(if path.len() == 1 {
-                    Parent::Line(Span::new(0, self.line.len() + 1))
-                } else {
+                return Err(if *first == MESSAGE_KEY.as_bytes() {
                     Parent::Blocked
+                } else {
+                    Parent::Line(Span::new(0, self.line.len() + 1))
                 });
             }
         };
@@ -247,12 +247,12 @@ impl Event {
     /// The JSON text of the line region `span` with the edits inside it applied
     /// (a nested object whose member was redacted reads redacted).
     fn line_value(&self, span: Span) -> Cow<'_, [u8]> {
-        let inside = |e: &Edit| e.at.start >= span.start && e.at.end <= span.end && e.at != span;
+        let inside = |e: &Edit| span.start <= e.at.start && e.at.start < span.end && e.at != span;
         if !self.edits.iter().any(inside) {
             return Cow::Borrowed(&self.line[span.range()]);
         }
-        let mut out = Vec::with_capacity(span.len() + 16);
-        super::encode::write_json_range(self, span, &mut out);
+        let mut out = Vec::with_capacity(span.len() + 32);
+        super::encode::write_span(self, span, &mut out);
         Cow::Owned(out)
     }
 
@@ -314,8 +314,13 @@ impl Event {
         names: Option<&[Bytes]>,
     ) {
         let resolved = self.resolve(arena, path);
-        if !overwrite && resolved.is_ok() {
-            return;
+        if !overwrite {
+            match &resolved {
+                Ok(_) => return,
+                // Inside a value a transform added: present if it reads back.
+                Err(Parent::Owned(..)) if self.get_concrete(arena, path).is_some() => return,
+                _ => {}
+            }
         }
         match resolved {
             Ok(Slot::Line { container, member }) => {

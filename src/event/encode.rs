@@ -38,27 +38,24 @@ pub fn write_text(event: &Event, out: &mut Vec<u8>) {
 }
 
 fn write_json_root(event: &Event, out: &mut Vec<u8>) {
-    let line = &event.line[..];
     if event.edits.is_empty() {
-        json::write_lossy(out, line);
+        json::write_lossy(out, &event.line);
         return;
     }
-    write_json_range(event, Span::new(0, line.len()), out);
+    write_span(event, Span::new(0, event.line.len()), out);
 }
 
-/// Appends the region `span` of a JSON line with the edits that lie inside it
-/// applied (the whole line, or one nested value being read).
-pub(crate) fn write_json_range(event: &Event, span: Span, out: &mut Vec<u8>) {
-    let line = &event.line[..span.end as usize];
+/// Appends the bytes of `span` of a JSON line with the edits inside it applied
+/// (used for whole lines and for reading an edited nested value).
+pub(crate) fn write_span(event: &Event, span: Span, out: &mut Vec<u8>) {
+    let line = &event.line[..];
     let mut pos = span.start as usize;
+    let end = span.end as usize;
     for e in &event.edits {
         let start = e.at.start as usize;
-        if start < span.start as usize || e.at.end > span.end || e.at == span {
-            continue;
-        }
-        if start < pos {
-            // Inside a region already replaced: covered edits were dropped when
-            // the covering edit was made, so this cannot happen; skip defensively.
+        if start < pos || start >= end || (e.at.end as usize) > end {
+            // Outside the span, or inside a region already replaced (covered
+            // edits are dropped when the covering edit is made).
             continue;
         }
         json::write_lossy(out, &line[pos..start]);
@@ -79,7 +76,7 @@ pub(crate) fn write_json_range(event: &Event, span: Span, out: &mut Vec<u8>) {
             }
         }
     }
-    json::write_lossy(out, &line[pos..]);
+    json::write_lossy(out, &line[pos..end]);
 }
 
 fn write_text_root(event: &Event, out: &mut Vec<u8>) {

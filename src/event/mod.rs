@@ -14,6 +14,9 @@ pub mod level;
 pub mod path;
 pub mod template;
 
+#[cfg(test)]
+mod model_tests;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -66,8 +66,8 @@ impl Output {
         }
     }
 
-    /// True when some component reads this output; what is sent to an
-    /// unconnected output is dropped, so senders count it as discarded.
+    /// True when some component reads this output (otherwise what is sent to it
+    /// is dropped, acknowledged).
     pub fn is_connected(&self) -> bool {
         !self.targets.is_empty()
     }

@@ -353,7 +353,7 @@ fn run_sink(mut sink: Box<dyn Sink>, rx: Receiver<Batch>, ctx: SinkContext) -> R
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                return sink.flush(&ctx).map_err(|e| e.to_string());
+                return sink.close(&ctx).map_err(|e| e.to_string());
             }
         }
         if let (Some(at), Some(i)) = (next_flush, interval) {

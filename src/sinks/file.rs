@@ -6,11 +6,21 @@
 //! after everything it added has been written. A failing write (a full disk) is
 //! retried with backoff, holding the pipeline back, until it succeeds or the
 //! drain time at shutdown runs out.
+//!
+//! Optionally the sink rotates its files by size and/or time (`[rotate]`: the
+//! file is renamed `PATH.STAMP` and gzipped in the background), deletes closed
+//! files by count, age and total size (`[retain]`, the same policy code as
+//! `logagent retain`), and writes events below a level to other files with their
+//! own retention (`[levels]`). See [`rotation`] and [`housekeeping`].
+
+pub mod housekeeping;
+pub mod rotation;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
@@ -18,9 +28,13 @@ use serde::Deserialize;
 use super::{Encoding, Sink, SinkContext, SinkError};
 use crate::config::{ByteSize, HumanDuration, KeyError};
 use crate::event::template::Template;
-use crate::event::{AckToken, Batch};
+use crate::event::{AckToken, Batch, Event, FieldPath, Level, Member, access};
+use crate::maintenance::clock::{Clock, SystemClock};
+use crate::maintenance::fsops;
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
+use housekeeping::{FileSet, Housekeeper, OpenSet, Plan};
+use rotation::{LevelSplit, RetainOptions, RotateOptions};
 
 /// Options of the file sink.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +55,15 @@ pub struct FileSinkConfig {
     /// Files kept open at once; the least recently used is closed (default 64).
     #[serde(default = "default_max_open")]
     pub max_open_files: usize,
+    /// Rotation by size and/or time, with gzip (default: none).
+    #[serde(default)]
+    pub rotate: Option<Box<RotateOptions>>,
+    /// Retention of closed files: count, age, total size (default: keep all).
+    #[serde(default)]
+    pub retain: Option<Box<RetainOptions>>,
+    /// Events below a level go to other files, with their own retention.
+    #[serde(default)]
+    pub levels: Option<Box<LevelSplit>>,
 }
 
 fn default_flush() -> HumanDuration {
@@ -68,22 +91,88 @@ impl FileSinkConfig {
         if self.flush_interval.0.is_zero() {
             errors.push(KeyError::new("flush_interval", "must be greater than zero"));
         }
+        if let Some(r) = &self.rotate {
+            errors.extend(r.check());
+        }
+        if let Some(r) = &self.retain {
+            errors.extend(r.check("retain"));
+        }
+        if let Some(l) = &self.levels {
+            errors.extend(l.check(&self.path));
+        }
         errors
+    }
+
+    /// What the housekeeper must do, if anything.
+    fn housekeeping(&self) -> Option<Plan> {
+        let compress = self.rotate.as_ref().is_some_and(|r| r.compress);
+        let any_retain = self.retain.is_some()
+            || self
+                .levels
+                .as_ref()
+                .is_some_and(|l| l.below_retain.is_some());
+        if !compress && !any_retain && self.rotate.as_ref().is_none_or(|r| r.interval.is_none()) {
+            return None;
+        }
+        let set = |path: &str, retain: Option<&RetainOptions>| FileSet {
+            glob: rotation::template_glob(path),
+            dated: Template::parse(path, true).is_ok_and(|t| t.uses_time()),
+            retain: retain.map(RetainOptions::policy),
+        };
+        let mut sets = vec![set(&self.path, self.retain.as_deref())];
+        if let Some(l) = &self.levels {
+            sets.push(set(&l.below_path, l.below_retain.as_ref()));
+        }
+        let every = self
+            .retain
+            .as_deref()
+            .into_iter()
+            .chain(self.levels.as_ref().and_then(|l| l.below_retain.as_ref()))
+            .map(|r| r.check_interval.0)
+            .min()
+            .unwrap_or(Duration::from_secs(60));
+        Some(Plan {
+            id: String::new(),
+            sets,
+            rotate: self.rotate.as_deref().cloned(),
+            every,
+        })
     }
 
     /// A sink for this config; files are opened on first use.
     pub fn build(&self) -> FileSink {
-        let template = Template::parse(&self.path, true).unwrap_or_else(|_| {
-            Template::parse("invalid-path-template", true).expect("literal template")
+        self.build_with_clock(Arc::new(SystemClock))
+    }
+
+    /// A sink reading the time from `clock` (rotation tests move it by days).
+    pub fn build_with_clock(&self, clock: Arc<dyn Clock>) -> FileSink {
+        let parse = |p: &str| {
+            Template::parse(p, true).unwrap_or_else(|_| {
+                Template::parse("invalid-path-template", true).expect("literal template")
+            })
+        };
+        let template = parse(&self.path);
+        let split = self.levels.as_ref().and_then(|l| {
+            Some(Split {
+                min: l.min_level.resolve()?,
+                field: FieldPath::parse(&l.field).ok()?,
+                below: parse(&l.below_path),
+            })
         });
         FileSink {
+            rotate: self.rotate.as_deref().cloned(),
+            split,
+            clock,
+            open_set: OpenSet::default(),
+            housekeeping: self.housekeeping(),
+            housekeeper: None,
             template,
             encoding: self.encoding,
             flush_interval: self.flush_interval.0,
             buffer_bytes: self.buffer_bytes.as_usize().max(1),
             max_open: self.max_open_files.max(1),
             open: HashMap::new(),
-            clock: 0,
+            tick: 0,
             pending: Vec::new(),
             buffered: 0,
             path_buf: String::new(),
@@ -95,18 +184,51 @@ impl FileSinkConfig {
 struct OpenFile {
     file: File,
     buf: Vec<u8>,
+    /// Events whose bytes are in `buf`, counted as sent once written.
+    events: u64,
     last_used: u64,
+    /// Bytes in the file (written out, not counting `buf`).
+    written: u64,
+    /// The rotation period the file's data belongs to.
+    period: Option<u64>,
+}
+
+/// The level split, resolved.
+#[derive(Debug)]
+struct Split {
+    min: Level,
+    field: FieldPath,
+    below: Template,
+}
+
+impl Split {
+    /// Below the threshold? Events without a recognizable level are not: they
+    /// stay with the longer-kept files.
+    fn is_below(&self, event: &Event, members: &[Member]) -> bool {
+        let level = event.meta.level.or_else(|| {
+            access::get(event, members, &self.field).and_then(|v| Level::from_text(&v.text()))
+        });
+        level.is_some_and(|l| l < self.min)
+    }
 }
 
 /// The running file sink.
 pub struct FileSink {
+    rotate: Option<RotateOptions>,
+    split: Option<Split>,
+    clock: Arc<dyn Clock>,
+    /// Files open now, shared with the housekeeper so it never touches them.
+    open_set: OpenSet,
+    housekeeping: Option<Plan>,
+    housekeeper: Option<Housekeeper>,
     template: Template,
     encoding: Encoding,
     flush_interval: Duration,
     buffer_bytes: usize,
     max_open: usize,
     open: HashMap<String, OpenFile>,
-    clock: u64,
+    /// Use counter for least-recently-used eviction.
+    tick: u64,
     /// Acks of batches with data still in buffers.
     pending: Vec<AckToken>,
     buffered: usize,
@@ -123,17 +245,51 @@ impl std::fmt::Debug for FileSink {
     }
 }
 
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+fn nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
 }
 
 impl FileSink {
+    /// Starts the housekeeper on first use (it needs the component id).
+    fn start_housekeeping(&mut self, ctx: &SinkContext) {
+        let Some(mut plan) = self.housekeeping.take() else {
+            return;
+        };
+        plan.id = ctx.id.to_string();
+        match Housekeeper::start(plan, self.open_set.clone(), self.clock.clone()) {
+            Ok(h) => self.housekeeper = Some(h),
+            Err(error) => {
+                tracing::error!(component = %ctx.id, %error, "cannot start the housekeeping thread; rotated files are not compressed or expired")
+            }
+        }
+    }
+
     fn open_file(&mut self, path: &str, ctx: &SinkContext) -> Result<(), SinkError> {
         if self.open.len() >= self.max_open {
             self.close_least_recent(ctx)?;
+        }
+        let now = self.clock.now();
+        // Held while the file is checked and opened: the housekeeper does not
+        // rotate or delete it meanwhile.
+        let set = self.open_set.clone();
+        let mut open_set = set.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(rotate) = &self.rotate {
+            // A file left from before (a restart, or closed as least recently
+            // used) that is already over its size or period is rotated first.
+            if let Ok(meta) = std::fs::metadata(path) {
+                let over_size = rotate.max_size.is_some_and(|m| meta.len() >= m.0);
+                let old_period = rotate.period(now).is_some_and(|current| {
+                    meta.modified()
+                        .ok()
+                        .and_then(|t| rotate.period(t))
+                        .is_some_and(|p| p < current)
+                });
+                if meta.len() > 0 && (over_size || old_period) {
+                    self.rename_rotated(path, ctx);
+                }
+            }
         }
         let file = retry(ctx, &self.log, &format!("opening {path}"), || {
             if let Some(parent) = Path::new(path).parent() {
@@ -143,14 +299,90 @@ impl FileSink {
             }
             OpenOptions::new().create(true).append(true).open(path)
         })?;
+        let meta = file.metadata().ok();
+        let written = meta.as_ref().map_or(0, |m| m.len());
+        let period = self.rotate.as_ref().and_then(|r| {
+            let since = meta
+                .as_ref()
+                .filter(|m| m.len() > 0)
+                .and_then(|m| m.modified().ok())
+                .unwrap_or(now);
+            r.period(since)
+        });
+        open_set.insert(PathBuf::from(path));
+        drop(open_set);
         self.open.insert(
             path.to_owned(),
             OpenFile {
                 file,
                 buf: Vec::with_capacity(self.buffer_bytes.min(1 << 20)),
-                last_used: self.clock,
+                events: 0,
+                last_used: self.tick,
+                written,
+                period,
             },
         );
+        Ok(())
+    }
+
+    /// Renames a closed file to its rotated name and hands it to the housekeeper.
+    /// A failure is logged and counted; the file then simply goes on growing.
+    fn rename_rotated(&self, path: &str, ctx: &SinkContext) {
+        let to = rotation::rotated_name(Path::new(path), self.clock.now());
+        match fsops::rename_noreplace(Path::new(path), &to) {
+            Ok(()) => {
+                tracing::info!(component = %ctx.id, path, rotated = %to.display(), "rotated");
+                if let Some(h) = &self.housekeeper {
+                    h.rotated(to);
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                ComponentMetrics::add(&ctx.metrics.errors, 1);
+                if let Some(suppressed) = self.log.check() {
+                    tracing::warn!(component = %ctx.id, path, %error, suppressed, "cannot rotate; appending to the file instead");
+                }
+            }
+        }
+    }
+
+    /// Writes out, closes and rotates an open file.
+    fn rotate_open(&mut self, path: &str, ctx: &SinkContext) -> Result<(), SinkError> {
+        let set = self.open_set.clone();
+        let mut open_set = set.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut f) = self.open.remove(path) {
+            let n = f.buf.len();
+            write_out(path, &mut f, ctx, &self.log)?;
+            self.buffered = self.buffered.saturating_sub(n);
+            if let Err(error) = f.file.sync_data() {
+                tracing::warn!(component = %ctx.id, path, %error, "fsync before rotation failed");
+            }
+        }
+        open_set.remove(Path::new(path));
+        self.rename_rotated(path, ctx);
+        Ok(())
+    }
+
+    /// Rotates every open file whose period is over.
+    fn rotate_by_time(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        let Some(current) = self
+            .rotate
+            .as_ref()
+            .and_then(|r| r.period(self.clock.now()))
+        else {
+            return Ok(());
+        };
+        let due: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, f)| {
+                f.period.is_some_and(|p| p < current) && f.written + f.buf.len() as u64 > 0
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in due {
+            self.rotate_open(&path, ctx)?;
+        }
         Ok(())
     }
 
@@ -168,6 +400,10 @@ impl FileSink {
             write_out(&oldest, &mut f, ctx, &self.log)?;
             self.buffered = self.buffered.saturating_sub(n);
         }
+        self.open_set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(Path::new(&oldest));
         Ok(())
     }
 
@@ -202,6 +438,8 @@ fn write_out(
     let buf = &f.buf;
     retry(ctx, log, &format!("writing {path}"), || file.write_all(buf))?;
     ComponentMetrics::add(&ctx.metrics.sent_bytes, n as u64);
+    f.written += n as u64;
+    ComponentMetrics::add(&ctx.metrics.sent_events, std::mem::take(&mut f.events));
     f.buf.clear();
     Ok(())
 }
@@ -240,20 +478,43 @@ fn retry<T>(
     }
 }
 
+impl Drop for FileSink {
+    /// Batches whose data never reached the file (the sink stopped on an error)
+    /// are reported as not delivered, so their source does not checkpoint past
+    /// them; a dropped token would otherwise count as delivered.
+    fn drop(&mut self) {
+        for token in self.pending.drain(..) {
+            token.fail();
+        }
+    }
+}
+
 impl Sink for FileSink {
     fn write(&mut self, batch: Batch, ctx: &SinkContext) -> Result<(), SinkError> {
-        self.clock += 1;
-        let now = now_ns();
-        let dynamic = self.template.is_dynamic();
+        self.tick += 1;
+        if self.housekeeping.is_some() {
+            self.start_housekeeping(ctx);
+        }
+        // Files whose period ended are rotated before this batch is written, so
+        // its events land in the new files.
+        if let Err(e) = self.rotate_by_time(ctx) {
+            batch.ack.fail();
+            return Err(e);
+        }
+        let now = nanos(self.clock.now());
+        let split = self.split.is_some();
+        let dynamic = self.template.is_dynamic() || split;
+        let max_size = self.rotate.as_ref().and_then(|r| r.max_size).map(|s| s.0);
         let mut missing = 0u64;
         let mut current: Option<String> = None;
         for event in &batch.events {
             self.path_buf.clear();
             if dynamic || current.is_none() {
-                if self
-                    .template
-                    .render(event, &batch.members, now, &mut self.path_buf)
-                {
+                let template = match &self.split {
+                    Some(s) if s.is_below(event, &batch.members) => &s.below,
+                    _ => &self.template,
+                };
+                if template.render(event, &batch.members, now, &mut self.path_buf) {
                     missing += 1;
                 }
             } else if let Some(c) = &current {
@@ -272,11 +533,13 @@ impl Sink for FileSink {
             let Some(f) = current.as_deref().and_then(|p| self.open.get_mut(p)) else {
                 continue;
             };
-            f.last_used = self.clock;
+            f.last_used = self.tick;
             let before = f.buf.len();
             self.encoding.write(event, &mut f.buf);
+            f.events += 1;
             self.buffered += f.buf.len() - before;
-            if f.buf.len() >= self.buffer_bytes {
+            let full = max_size.is_some_and(|m| f.written + f.buf.len() as u64 >= m);
+            if f.buf.len() >= self.buffer_bytes || full {
                 let path = current.clone().unwrap_or_default();
                 if let Some(f) = self.open.get_mut(&path) {
                     let n = f.buf.len();
@@ -285,6 +548,14 @@ impl Sink for FileSink {
                         return Err(e);
                     }
                     self.buffered = self.buffered.saturating_sub(n);
+                }
+                if full {
+                    // The next event for this path opens a new file.
+                    if let Err(e) = self.rotate_open(&path, ctx) {
+                        batch.ack.fail();
+                        return Err(e);
+                    }
+                    current = None;
                 }
             }
         }
@@ -295,7 +566,6 @@ impl Sink for FileSink {
                     "path template field missing; wrote to '{}'", crate::event::template::MISSING_FIELD);
             }
         }
-        ComponentMetrics::add(&ctx.metrics.sent_events, batch.events.len() as u64);
         self.pending.push(batch.ack);
         if self.buffered >= self.buffer_bytes || self.pending.len() >= 1024 {
             self.write_all_buffers(ctx, false)?;
@@ -304,8 +574,19 @@ impl Sink for FileSink {
     }
 
     fn flush(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
-        let result = self.write_all_buffers(ctx, ctx.shutdown.is_stopping());
+        if self.housekeeping.is_some() {
+            self.start_housekeeping(ctx);
+        }
+        let result = self
+            .rotate_by_time(ctx)
+            .and_then(|()| self.write_all_buffers(ctx, ctx.shutdown.is_stopping()));
         if result.is_err() {
+            // Giving up (drain time over): what is still buffered is not written;
+            // its batches are reported undelivered and the events counted.
+            for f in self.open.values_mut() {
+                ComponentMetrics::add(&ctx.metrics.discarded_events, std::mem::take(&mut f.events));
+                f.buf.clear();
+            }
             for token in self.pending.drain(..) {
                 token.fail();
             }
@@ -317,3 +598,6 @@ impl Sink for FileSink {
         Some(self.flush_interval)
     }
 }
+
+#[cfg(test)]
+mod tests;

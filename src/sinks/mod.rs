@@ -2,7 +2,9 @@
 //! ([`crate::event::encode`]) and releases a batch's acknowledgement only once its
 //! data has been handed to the destination.
 
+pub mod elasticsearch;
 pub mod file;
+pub mod loki;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -23,6 +25,13 @@ pub trait Sink: Send {
 
     /// Writes out whatever is buffered and releases the acknowledgements.
     fn flush(&mut self, ctx: &SinkContext) -> Result<(), SinkError>;
+
+    /// Called once when the input has ended: writes out everything, waits for
+    /// it to be accepted and releases the acknowledgements. Sinks whose `flush`
+    /// already does all that need not override it.
+    fn close(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        self.flush(ctx)
+    }
 
     /// How often the runtime should call [`Sink::flush`] while data flows.
     fn flush_interval(&self) -> Option<Duration> {
@@ -54,6 +63,15 @@ pub enum SinkError {
         /// The cause.
         error: std::io::Error,
     },
+    /// The sink cannot be built or had to give up (bad credentials file, drain
+    /// time over with data unsent).
+    #[error("{what}: {message}")]
+    Failed {
+        /// What failed.
+        what: String,
+        /// Why.
+        message: String,
+    },
 }
 
 /// How events are written.
@@ -83,5 +101,7 @@ pub fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
     Ok(match config {
         SinkConfig::File(c) => Box::new(c.build()),
         SinkConfig::Stdout(c) => Box::new(c.build()),
+        SinkConfig::Elasticsearch(c) => Box::new(elasticsearch::ElasticsearchSink::new(c)?),
+        SinkConfig::Loki(c) => Box::new(c.build()?),
     })
 }

@@ -21,6 +21,8 @@ pub struct ComponentMetrics {
     pub errors: AtomicU64,
     /// True while the component waits for room in a full downstream channel.
     pub blocked: AtomicBool,
+    /// Component-specific series (requests by status, dead letters by reason, ...).
+    pub labeled: super::labeled::Labeled,
 }
 
 impl ComponentMetrics {

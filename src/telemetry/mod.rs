@@ -2,6 +2,7 @@
 //! counters.
 
 pub mod families;
+pub mod labeled;
 pub mod metrics;
 pub mod ratelimit;
 
@@ -26,9 +27,12 @@ pub fn init_logging(level: &str, format: LogFormat) -> Result<(), String> {
         _ => EnvFilter::try_new(level),
     }
     .map_err(|e| format!("invalid log level {level:?}: {e}"))?;
+    use std::io::IsTerminal as _;
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .with_target(false);
     let result = match format {
         LogFormat::Text => builder.try_init(),
