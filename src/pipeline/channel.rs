@@ -4,11 +4,12 @@
 //! stops draining stops its transforms and finally the source, which stops
 //! reading. Memory in flight is bounded by the channels' capacities.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 
 use crossbeam_channel::{Sender, TrySendError};
 
+use super::tap::Tap;
 use crate::event::Batch;
 use crate::telemetry::metrics::ComponentMetrics;
 
@@ -19,16 +20,52 @@ pub struct Closed;
 
 /// Where a component's batches go: the input channels of every component that
 /// lists it in `inputs`.
+///
+/// The targets can be re-pointed while the component runs (a reload replaced a
+/// consumer): a send reads the current list once per batch, so a batch goes
+/// either to the old consumer (which drains it before it ends) or to the new one,
+/// never to both and never nowhere.
 #[derive(Debug, Clone)]
 pub struct Output {
-    targets: Vec<Sender<Batch>>,
+    targets: Arc<RwLock<Arc<Vec<Sender<Batch>>>>>,
     metrics: Arc<ComponentMetrics>,
+    tap: Tap,
 }
 
 impl Output {
     /// An output feeding `targets`, counting into `metrics`.
     pub fn new(targets: Vec<Sender<Batch>>, metrics: Arc<ComponentMetrics>) -> Output {
-        Output { targets, metrics }
+        Output {
+            targets: Arc::new(RwLock::new(Arc::new(targets))),
+            metrics,
+            tap: Tap::default(),
+        }
+    }
+
+    /// Re-points this output (and every clone of it) at `targets`. Sends already
+    /// under way finish on the old targets.
+    pub fn set_targets(&self, targets: Vec<Sender<Batch>>) {
+        let mut slot = self.targets.write().unwrap_or_else(|p| p.into_inner());
+        *slot = Arc::new(targets);
+    }
+
+    /// The same output sampled by `tap` (kept across reloads, so a watcher keeps
+    /// watching a component that was rebuilt).
+    pub fn with_tap(mut self, tap: Tap) -> Output {
+        self.tap = tap;
+        self
+    }
+
+    /// The live-sample hook of this output (`logagent tap`).
+    pub fn tap(&self) -> &Tap {
+        &self.tap
+    }
+
+    fn current(&self) -> Arc<Vec<Sender<Batch>>> {
+        self.targets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Sends `batch` to every consumer (clones for all but the last), blocking
@@ -39,7 +76,9 @@ impl Output {
             return Ok(());
         }
         let (events, bytes) = (batch.events.len() as u64, batch.line_bytes() as u64);
-        let Some((last, rest)) = self.targets.split_last() else {
+        self.tap.offer(&batch);
+        let targets = self.current();
+        let Some((last, rest)) = targets.split_last() else {
             return Ok(());
         };
         for target in rest {
@@ -69,7 +108,7 @@ impl Output {
     /// True when some component reads this output (otherwise what is sent to it
     /// is dropped, acknowledged).
     pub fn is_connected(&self) -> bool {
-        !self.targets.is_empty()
+        !self.current().is_empty()
     }
 
     /// The counters this output adds to.
@@ -101,5 +140,10 @@ impl Outputs {
     /// The named output `name`, if the component declared it.
     pub fn named(&self, name: &str) -> Option<&Output> {
         self.named.iter().find(|(n, _)| n == name).map(|(_, o)| o)
+    }
+
+    /// Every named output with its name.
+    pub fn all_named(&self) -> &[(String, Output)] {
+        &self.named
     }
 }
