@@ -460,6 +460,10 @@ fn start_reloader(
 fn test(files: &[PathBuf]) -> i32 {
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in files {
+        if maintenance::config::is_maintenance_only(std::slice::from_ref(file)) {
+            println!("{}: maintenance jobs only, no pipeline to test", file.display());
+            continue;
+        }
         let config = match config::load(std::slice::from_ref(file)) {
             Ok(c) => c,
             Err(errors) => {
@@ -587,11 +591,12 @@ fn signals() -> anyhow::Result<(crossbeam_channel::Receiver<()>, ReloadRequests)
                 }
                 seen += 1;
                 if seen == 1 {
+                    // Act first, then log: the log may go to a closed pipe.
+                    let _ = tx.try_send(());
                     tracing::info!(
                         signal,
                         "stopping: draining in-flight events (send again to exit at once)"
                     );
-                    let _ = tx.try_send(());
                 } else {
                     tracing::warn!(signal, "second signal: exiting now without draining");
                     std::process::exit(EXIT_RUNTIME);

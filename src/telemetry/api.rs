@@ -233,6 +233,9 @@ fn tap(state: &ApiState, output: &str, query: &str) -> Reply {
     let spawned = std::thread::Builder::new()
         .name("api-tap".into())
         .spawn(move || {
+            // The whole watcher (not just its receiver) lives in this thread:
+            // dropping it unsubscribes.
+            let watcher = watcher;
             let mut sent = 0u64;
             loop {
                 match watcher.rx.recv_timeout(Duration::from_millis(500)) {
