@@ -213,6 +213,16 @@ fn sink_health_checks(config: &PipelineConfig) {
                 }
             }
         }
+        if let SinkConfig::Loki(loki) = &sink.config
+            && loki.healthcheck
+        {
+            if let Err(e) = loki.check_environment(std::time::Duration::from_secs(5)) {
+                eprintln!(
+                    "warning: sinks.{}: Loki health check failed: {e} (the agent would start and retry)",
+                    sink.id
+                );
+            }
+        }
     }
 }
 
@@ -334,6 +344,18 @@ fn health_checks(config: &PipelineConfig) -> Vec<HealthCheck> {
                     } else {
                         Err(format!("health check failed: {}", failures.join("; ")))
                     }
+                }),
+            ));
+        }
+        if let SinkConfig::Loki(loki) = &sink.config
+            && loki.healthcheck
+        {
+            let loki = loki.clone();
+            checks.push((
+                format!("sinks.{}", sink.id),
+                Box::new(move || {
+                    loki.check_environment(std::time::Duration::from_secs(5))
+                        .map_err(|e| format!("health check failed: {e}"))
                 }),
             ));
         }

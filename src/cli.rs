@@ -102,7 +102,8 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Skip checks that look at this machine and its network (whether include
-        /// globs match files; sink health checks such as Elasticsearch's `GET /`).
+        /// globs match files; sink health checks such as Elasticsearch's `GET /`
+        /// and Loki's `GET /ready`).
         #[arg(long)]
         no_environment: bool,
     },

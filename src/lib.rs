@@ -6,7 +6,7 @@
 //! [`event::Event`]s moving through bounded channels:
 //!
 //! ```text
-//!  sources/ (file, stdin)          transforms/ (parse_json, parse_regex,        sinks/ (file, stdout, es)
+//!  sources/ (file, stdin)          transforms/ (parse_json, parse_regex,        sinks/ (file, stdout, es, loki)
 //!  read into a BytesMut,   ──▶     enrich, redact, filter_level): record   ──▶  serialize each line with
 //!  frame lines (codecs/)           ranges and edits, never re-encode            its edits applied (event/encode)
 //! ```

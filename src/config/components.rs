@@ -10,6 +10,7 @@ use super::{ComponentChecks, KeyError};
 // component gains them.
 use crate::sinks::elasticsearch::ElasticsearchConfig;
 use crate::sinks::file::FileSinkConfig;
+use crate::sinks::loki::LokiSinkConfig;
 use crate::sinks::stdout::StdoutSinkConfig;
 use crate::sources::file::FileSourceConfig;
 use crate::sources::stdin::StdinSourceConfig;
@@ -133,6 +134,8 @@ pub enum SinkConfig {
     /// `type = "elasticsearch"`: bulk requests with idempotent ids and a
     /// dead-letter output.
     Elasticsearch(Box<ElasticsearchConfig>),
+    /// `type = "loki"`: Grafana Loki's push API.
+    Loki(Box<LokiSinkConfig>),
 }
 
 impl SinkConfig {
@@ -145,6 +148,7 @@ impl SinkConfig {
                 ElasticsearchConfig::deserialize(de)
                     .map(|c| SinkConfig::Elasticsearch(Box::new(c))),
             ),
+            "loki" => parse_variant!(de, SinkConfig::Loki),
             _ => None,
         }
     }
@@ -155,6 +159,7 @@ impl SinkConfig {
             SinkConfig::File(_) => "file",
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::Elasticsearch(_) => "elasticsearch",
+            SinkConfig::Loki(_) => "loki",
         }
     }
 
@@ -162,17 +167,18 @@ impl SinkConfig {
     pub fn output_path(&self) -> Option<&str> {
         match self {
             SinkConfig::File(c) => Some(c.path.as_str()),
-            SinkConfig::Stdout(_) | SinkConfig::Elasticsearch(_) => None,
+            SinkConfig::Stdout(_) | SinkConfig::Elasticsearch(_) | SinkConfig::Loki(_) => None,
         }
     }
 }
 
 impl ComponentChecks for SinkConfig {
-    const TYPES: &'static [&'static str] = &["file", "stdout", "elasticsearch"];
+    const TYPES: &'static [&'static str] = &["file", "stdout", "elasticsearch", "loki"];
     fn check(&self) -> Vec<KeyError> {
         match self {
             SinkConfig::File(c) => c.check(),
             SinkConfig::Stdout(c) => c.check(),
+            SinkConfig::Loki(c) => c.check(),
             SinkConfig::Elasticsearch(c) => c.check(),
         }
     }
@@ -181,7 +187,7 @@ impl ComponentChecks for SinkConfig {
             SinkConfig::Elasticsearch(_) => {
                 vec![crate::sinks::elasticsearch::DEAD_LETTER.to_owned()]
             }
-            SinkConfig::File(_) | SinkConfig::Stdout(_) => Vec::new(),
+            SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Loki(_) => Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod elasticsearch;
 pub mod file;
+pub mod loki;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -101,5 +102,6 @@ pub fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
         SinkConfig::File(c) => Box::new(c.build()),
         SinkConfig::Stdout(c) => Box::new(c.build()),
         SinkConfig::Elasticsearch(c) => Box::new(elasticsearch::ElasticsearchSink::new(c)?),
+        SinkConfig::Loki(c) => Box::new(c.build()?),
     })
 }
