@@ -422,14 +422,16 @@ fn watch_files(files: Vec<PathBuf>, request: crossbeam_channel::Sender<()>) -> a
     let mut last = stamp(&files);
     std::thread::Builder::new()
         .name("watch".into())
-        .spawn(move || loop {
-            std::thread::sleep(std::time::Duration::from_secs(1));
-            let now = stamp(&files);
-            if now != last {
-                last = now;
-                tracing::info!("a pipeline file changed; reloading");
-                if request.send(()).is_err() {
-                    return;
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let now = stamp(&files);
+                if now != last {
+                    last = now;
+                    tracing::info!("a pipeline file changed; reloading");
+                    if request.send(()).is_err() {
+                        return;
+                    }
                 }
             }
         })?;
@@ -483,7 +485,10 @@ fn test(files: &[PathBuf]) -> i32 {
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in files {
         if maintenance::config::is_maintenance_only(std::slice::from_ref(file)) {
-            println!("{}: maintenance jobs only, no pipeline to test", file.display());
+            println!(
+                "{}: maintenance jobs only, no pipeline to test",
+                file.display()
+            );
             continue;
         }
         let config = match config::load(std::slice::from_ref(file)) {
@@ -532,7 +537,9 @@ fn tap(api: &str, component: &str, rate: u32, limit: Option<u64>) -> i32 {
     match result {
         Ok(200) => EXIT_OK,
         Ok(404) => {
-            eprintln!("logagent tap: no component output {component:?} in the running agent: {body}");
+            eprintln!(
+                "logagent tap: no component output {component:?} in the running agent: {body}"
+            );
             EXIT_CONFIG
         }
         Ok(status) => {
@@ -540,7 +547,9 @@ fn tap(api: &str, component: &str, rate: u32, limit: Option<u64>) -> i32 {
             EXIT_RUNTIME
         }
         Err(e) => {
-            eprintln!("logagent tap: cannot reach the agent's API at {api}: {e} (is [api] enabled?)");
+            eprintln!(
+                "logagent tap: cannot reach the agent's API at {api}: {e} (is [api] enabled?)"
+            );
             EXIT_RUNTIME
         }
     }
@@ -549,8 +558,9 @@ fn tap(api: &str, component: &str, rate: u32, limit: Option<u64>) -> i32 {
 /// `logagent top`: refreshes a table of rates every `interval` seconds.
 fn top(api: &str, interval: u64, once: bool) -> i32 {
     let read = || -> Result<serde_json::Value, String> {
-        let (status, body) = telemetry::api::get(api, "/components")
-            .map_err(|e| format!("cannot reach the agent's API at {api}: {e} (is [api] enabled?)"))?;
+        let (status, body) = telemetry::api::get(api, "/components").map_err(|e| {
+            format!("cannot reach the agent's API at {api}: {e} (is [api] enabled?)")
+        })?;
         if status != 200 {
             return Err(format!("the API answered {status}"));
         }

@@ -2,6 +2,8 @@
 //! `/metrics` consistent with the output, `tap`, `top`), reload on SIGHUP and
 //! `--watch` mid-stream, the disk buffer across kill -9, and `logagent test`.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::Write;
@@ -134,7 +136,14 @@ flush_interval = "50ms"
         ),
     );
     std::fs::write(&input, "").unwrap();
-    let mut child = Guard(bin().arg("-p").arg(&p).stderr(Stdio::piped()).spawn().unwrap());
+    let mut child = Guard(
+        bin()
+            .arg("-p")
+            .arg(&p)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let stderr = capture_stderr(&mut child);
     wait_until(Duration::from_secs(20), "/ready", || {
         api::get(&addr, "/ready").is_ok_and(|(s, _)| s == 200)
@@ -150,7 +159,9 @@ flush_interval = "50ms"
         let mut text = String::new();
         for i in 0..200 {
             let level = if i % 3 == 0 { "debug" } else { "info" };
-            text.push_str(&format!("{{\"level\":\"{level}\",\"round\":{round},\"i\":{i}}}\n"));
+            text.push_str(&format!(
+                "{{\"level\":\"{level}\",\"round\":{round},\"i\":{i}}}\n"
+            ));
             written += 1;
             if level == "info" {
                 kept += 1;
@@ -158,11 +169,15 @@ flush_interval = "50ms"
         }
         append(&input, &text);
         let mut metrics = String::new();
-        wait_until(Duration::from_secs(20), "the sink to write the round", || {
-            metrics = api::get(&addr, "/metrics").unwrap().1;
-            metric(&metrics, "component_sent_events_total", "out") == kept as f64
-                && count_lines(&out) == kept as usize
-        });
+        wait_until(
+            Duration::from_secs(20),
+            "the sink to write the round",
+            || {
+                metrics = api::get(&addr, "/metrics").unwrap().1;
+                metric(&metrics, "component_sent_events_total", "out") == kept as f64
+                    && count_lines(&out) == kept as usize
+            },
+        );
         let m = |name: &str, id: &str| metric(&metrics, name, id) as u64;
         assert_eq!(m("component_sent_events_total", "app"), written);
         assert_eq!(m("component_received_events_total", "parse"), written);
@@ -182,7 +197,9 @@ flush_interval = "50ms"
 
     // tap: a live sample of what leaves `level`, while lines keep coming.
     let tap = bin()
-        .args(["tap", "level", "--limit", "3", "--rate", "100", "--api", &addr])
+        .args([
+            "tap", "level", "--limit", "3", "--rate", "100", "--api", &addr,
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -209,7 +226,10 @@ flush_interval = "50ms"
         .collect();
     assert_eq!(sampled.len(), 3, "{sampled:?}");
     assert!(sampled.iter().all(|v| v["level"] == "warn"));
-    let unknown = bin().args(["tap", "nope", "--api", &addr]).output().unwrap();
+    let unknown = bin()
+        .args(["tap", "nope", "--api", &addr])
+        .output()
+        .unwrap();
     assert_eq!(unknown.status.code(), Some(2));
 
     let top = bin()
@@ -229,7 +249,11 @@ flush_interval = "50ms"
 }
 
 /// Lines `{"i":N}` appended to `input` until `stop`; returns how many.
-fn writer(input: std::path::PathBuf, stop: Arc<AtomicBool>, count: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+fn writer(
+    input: std::path::PathBuf,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut i = 0u64;
         while !stop.load(Ordering::SeqCst) {
@@ -291,7 +315,9 @@ fn reload_switches_a_transform_mid_stream_without_losing_or_doubling_lines() {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let w = writer(input.clone(), stop.clone(), count.clone());
-    wait_until(Duration::from_secs(20), "lines flowing", || count_lines(&out) >= 200);
+    wait_until(Duration::from_secs(20), "lines flowing", || {
+        count_lines(&out) >= 200
+    });
 
     // An invalid config on SIGHUP is rejected; the old pipeline keeps going.
     std::fs::write(&p, reload_pipeline(&d, "a", "bogus_key = 1")).unwrap();
@@ -312,7 +338,10 @@ fn reload_switches_a_transform_mid_stream_without_losing_or_doubling_lines() {
         stderr.lock().unwrap().contains("pipeline reloaded")
     });
     let err = stderr.lock().unwrap().clone();
-    let line = err.lines().find(|l| l.contains("pipeline reloaded")).unwrap();
+    let line = err
+        .lines()
+        .find(|l| l.contains("pipeline reloaded"))
+        .unwrap();
     assert!(
         line.contains("changed=[\"transforms.stamp\"]") && line.contains("unchanged=3"),
         "{line}"
@@ -321,13 +350,17 @@ fn reload_switches_a_transform_mid_stream_without_losing_or_doubling_lines() {
         std::fs::read_to_string(&out).is_ok_and(|s| s.contains("\"version\":\"bb\""))
     });
     let before = count_lines(&out);
-    wait_until(Duration::from_secs(20), "more lines after the reload", || {
-        count_lines(&out) >= before + 200
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "more lines after the reload",
+        || count_lines(&out) >= before + 200,
+    );
     stop.store(true, Ordering::SeqCst);
     w.join().unwrap();
     let total = count.load(Ordering::SeqCst) as usize;
-    wait_until(Duration::from_secs(20), "every line", || count_lines(&out) >= total);
+    wait_until(Duration::from_secs(20), "every line", || {
+        count_lines(&out) >= total
+    });
     kill(&child, "-TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 
@@ -396,10 +429,14 @@ buffer = {{ type = "disk", max_size = "8MiB", when_full = "block" }}
     stdin.write_all(text.as_bytes()).unwrap();
     stdin.flush().unwrap();
     // Durable in the buffer (acknowledged to the source), not delivered.
-    wait_until(Duration::from_secs(30), "500 events in the disk buffer", || {
-        api::get(&addr, "/metrics")
-            .is_ok_and(|(_, m)| metric(&m, "buffer_events", "out") == 500.0)
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "500 events in the disk buffer",
+        || {
+            api::get(&addr, "/metrics")
+                .is_ok_and(|(_, m)| metric(&m, "buffer_events", "out") == 500.0)
+        },
+    );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     drop(stdin);
@@ -441,8 +478,16 @@ fn logagent_test_runs_the_shipped_pipelines_and_reports_failures() {
         .collect();
     let out = bin().arg("test").args(&pipelines).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!stdout.contains("no [[tests]]"), "every pipeline carries tests: {stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !stdout.contains("no [[tests]]"),
+        "every pipeline carries tests: {stdout}"
+    );
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -469,7 +514,13 @@ fields = { a = 2 }
     let out = bin().arg("test").arg(&p).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("test expects the wrong value ... FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("test expects the wrong value ... FAILED"),
+        "{stdout}"
+    );
     assert!(stdout.contains(r#"field "a" is 1, expected 2"#), "{stdout}");
-    assert!(stdout.contains("pipeline tests: 0 passed, 1 failed"), "{stdout}");
+    assert!(
+        stdout.contains("pipeline tests: 0 passed, 1 failed"),
+        "{stdout}"
+    );
 }

@@ -427,10 +427,7 @@ fn take_buffer<'a>(
     }
     let span = body.span();
     let DeValue::Table(mut table) = body.into_inner() else {
-        return (
-            Spanned::new(span, DeValue::Table(Default::default())),
-            None,
-        );
+        return (Spanned::new(span, DeValue::Table(Default::default())), None);
     };
     let buffer = match table.remove("buffer") {
         None => Some(BufferConfig::Memory),
@@ -1032,7 +1029,13 @@ fn check_test(
             .iter()
             .find(|t| t.id == id)
             .map(|t| t.config.outputs())
-            .or_else(|| config.sources.iter().find(|s| s.id == id).map(|_| Vec::new()));
+            .or_else(|| {
+                config
+                    .sources
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map(|_| Vec::new())
+            });
         let ok = match (&outputs, port) {
             (None, _) => false,
             (Some(_), None) => true,

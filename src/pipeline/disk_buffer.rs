@@ -344,12 +344,8 @@ pub fn recover(dir: &Path) -> Result<(Recovered, BTreeMap<u64, u64>), BufferErro
         while pos + HEADER <= data.len() {
             let len = u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
                 as usize;
-            let crc = u32::from_le_bytes([
-                data[pos + 4],
-                data[pos + 5],
-                data[pos + 6],
-                data[pos + 7],
-            ]);
+            let crc =
+                u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]);
             let end = pos + HEADER + len;
             if len == 0 || end > data.len() || crc32fast::hash(&data[pos + HEADER..end]) != crc {
                 break;
@@ -553,7 +549,10 @@ fn write_loop(
             record.extend_from_slice(&payload);
             let len = record.len() as u64;
             // Room? (A record larger than the whole buffer goes in when it is empty.)
-            let fits = |st: &State| st.bytes + appended_bytes + len <= config.max_size.0 || st.bytes + appended_bytes == 0;
+            let fits = |st: &State| {
+                st.bytes + appended_bytes + len <= config.max_size.0
+                    || st.bytes + appended_bytes == 0
+            };
             let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             if !fits(&st) {
                 match config.when_full {
@@ -734,7 +733,9 @@ fn settle(ack: Ack, outstanding: &mut Outstanding, ctx: &SinkContext) -> u64 {
     }
     // Delivered, or given up by the sink while running (counted by the sink,
     // as without a buffer).
-    outstanding.remove(&ack.stream).map_or(0, |(events, _)| events)
+    outstanding
+        .remove(&ack.stream)
+        .map_or(0, |(events, _)| events)
 }
 
 fn read_loop(
@@ -810,13 +811,32 @@ fn read_loop(
                     for ack in ack_rx.try_iter() {
                         freed += settle(ack, &mut outstanding, ctx);
                     }
-                    advance(shared, dir, outstanding.keys().next().copied().unwrap_or_else(|| reader.position()), freed);
-                    if outstanding.values().all(|(_, gave_up)| *gave_up) || ctx.shutdown.is_forced() {
+                    advance(
+                        shared,
+                        dir,
+                        outstanding
+                            .keys()
+                            .next()
+                            .copied()
+                            .unwrap_or_else(|| reader.position()),
+                        freed,
+                    );
+                    if outstanding.values().all(|(_, gave_up)| *gave_up) || ctx.shutdown.is_forced()
+                    {
                         break;
                     }
                     if let Ok(ack) = ack_rx.recv_timeout(Duration::from_millis(100)) {
                         let freed = settle(ack, &mut outstanding, ctx);
-                        advance(shared, dir, outstanding.keys().next().copied().unwrap_or_else(|| reader.position()), freed);
+                        advance(
+                            shared,
+                            dir,
+                            outstanding
+                                .keys()
+                                .next()
+                                .copied()
+                                .unwrap_or_else(|| reader.position()),
+                            freed,
+                        );
                     }
                 }
                 let frontier = outstanding

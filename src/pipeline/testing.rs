@@ -85,14 +85,15 @@ pub fn run_case(config: &PipelineConfig, case: &TestCase) -> Result<(), Vec<Stri
                     .outputs()
                     .into_iter()
                     .map(|n| {
-                        let out = Output::new(targets_of(&format!("{}.{n}", t.id)), metrics.clone());
+                        let out =
+                            Output::new(targets_of(&format!("{}.{n}", t.id)), metrics.clone());
                         (n, out)
                     })
                     .collect();
                 let rx = inputs
                     .get(t.id.as_str())
                     .map(|(_, rx)| rx.clone())
-                    .unwrap_or_else(|| crossbeam_channel::never());
+                    .unwrap_or_else(crossbeam_channel::never);
                 nodes.push(Node {
                     id: t.id.clone(),
                     transform,
@@ -170,10 +171,9 @@ fn captured(rx: &Receiver<Batch>) -> Vec<serde_json::Value> {
         for event in &batch.events {
             buf.clear();
             encode::write_json(event, &mut buf);
-            out.push(
-                serde_json::from_slice(&buf)
-                    .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&buf).into_owned())),
-            );
+            out.push(serde_json::from_slice(&buf).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&buf).into_owned())
+            }));
         }
     }
     out
@@ -184,7 +184,11 @@ fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Va
     path.split('.').try_fold(v, |v, key| v.get(key))
 }
 
-fn check(e: &crate::config::ops::Expectation, events: &[serde_json::Value], errors: &mut Vec<String>) {
+fn check(
+    e: &crate::config::ops::Expectation,
+    events: &[serde_json::Value],
+    errors: &mut Vec<String>,
+) {
     let at = &e.at;
     if e.dropped {
         if !events.is_empty() {
@@ -299,7 +303,10 @@ dropped = true
         let err = crate::config::load_texts(&[(PathBuf::from("t.toml"), text)], |_| None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("insert_at") && err.contains("\"nope\" is not a source or transform"), "{err}");
+        assert!(
+            err.contains("insert_at") && err.contains("\"nope\" is not a source or transform"),
+            "{err}"
+        );
         assert!(err.contains("expect[0].at"), "{err}");
     }
 }

@@ -451,7 +451,8 @@ impl Topology {
                 c.input = None;
                 gates.insert(id.clone(), c.gate.clone());
                 if !self.finished.contains(&c.serial) {
-                    self.retiring.push((c.serial, id.clone(), c.outputs.clone()));
+                    self.retiring
+                        .push((c.serial, id.clone(), c.outputs.clone()));
                 } else {
                     clear_outputs(&c.outputs);
                 }
@@ -470,7 +471,9 @@ impl Topology {
             let outputs = self.outputs_for(&p.id, &p.outputs, &metrics, &targets_of);
             let gate = gates.remove(&p.id);
             let serial = self.next_serial();
-            let input = new_inputs.get(&p.id).map(|(tx, rx)| (tx.clone(), rx.clone()));
+            let input = new_inputs
+                .get(&p.id)
+                .map(|(tx, rx)| (tx.clone(), rx.clone()));
             let mut stop = None;
             let body: Box<dyn FnOnce() -> Result<(), String> + Send> = match p.built {
                 Built::Sink(sink, buffer) => {

@@ -20,8 +20,8 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::health::Health;
 use super::metrics::Registry;
-use crate::pipeline::topology::{Taps, names as runtime_names};
 use crate::pipeline::disk_buffer::names as buffer_names;
+use crate::pipeline::topology::{Taps, names as runtime_names};
 
 /// Samples per second a tap sends unless the client asks otherwise.
 pub const DEFAULT_TAP_RATE: u32 = 10;
@@ -225,8 +225,9 @@ fn tap(state: &ApiState, output: &str, query: &str) -> Reply {
         );
     };
     drop(taps);
-    let rate = query_param(query, "rate")
-        .map_or(DEFAULT_TAP_RATE, |r| r.clamp(1, u64::from(MAX_TAP_RATE)) as u32);
+    let rate = query_param(query, "rate").map_or(DEFAULT_TAP_RATE, |r| {
+        r.clamp(1, u64::from(MAX_TAP_RATE)) as u32
+    });
     let limit = query_param(query, "limit");
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     let watcher = tap.subscribe(rate);

@@ -1,8 +1,8 @@
 //! Per-component counters, named as in Vector (`component_received_events_total`,
 //! ...). Plain atomics: the hot path adds once per batch, not per event.
 
-use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// Labeled counter name for discarded events by `reason`; the exporter merges
 /// it into `component_discarded_events_total` (what no reason claims is
@@ -11,6 +11,17 @@ pub const DISCARDED_BY_REASON: &str = "component_discarded_events_total";
 /// Labeled counter name for errors by `error_type`; merged into
 /// `component_errors_total` like [`DISCARDED_BY_REASON`].
 pub const ERRORS_BY_TYPE: &str = "component_errors_total";
+
+/// Labeled gauges a file-reading source keeps (the `/metrics` contract the
+/// Grafana dashboard in `deploy/grafana/` reads).
+pub mod source_names {
+    /// Bytes between where the source has read and the end of its files.
+    pub const READ_LAG_BYTES: &str = "source_read_lag_bytes";
+    /// Seconds since the source last wrote its checkpoint.
+    pub const CHECKPOINT_AGE_SECONDS: &str = "source_checkpoint_age_seconds";
+    /// Files the source holds open.
+    pub const OPEN_FILES: &str = "source_open_files";
+}
 
 /// Counters of one component.
 #[derive(Debug, Default)]

@@ -86,9 +86,9 @@ pub fn render(registry: &Registry) -> String {
         );
     }
     let push = |families: &mut BTreeMap<&'static str, Family>,
-                    name: &'static str,
-                    kind: &'static str,
-                    line: String| {
+                name: &'static str,
+                kind: &'static str,
+                line: String| {
         families
             .entry(name)
             .or_insert_with(|| Family {
@@ -109,7 +109,12 @@ pub fn render(registry: &Registry) -> String {
             ("component_sent_bytes_total", s.sent_bytes),
             ("component_blocked", u64::from(s.blocked)),
         ] {
-            push(&mut families, name, "counter", format!("{name}{{{base}}} {value}"));
+            push(
+                &mut families,
+                name,
+                "counter",
+                format!("{name}{{{base}}} {value}"),
+            );
         }
         let labeled = entry.metrics.labeled.snapshot();
         // Discards by reason and errors by type: the labeled series, plus what
@@ -153,9 +158,12 @@ pub fn render(registry: &Registry) -> String {
             let extra: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let lbl = labels(&entry, &extra);
             match reading {
-                Reading::Counter(v) => {
-                    push(&mut families, name, "counter", format!("{name}{{{lbl}}} {v}"))
-                }
+                Reading::Counter(v) => push(
+                    &mut families,
+                    name,
+                    "counter",
+                    format!("{name}{{{lbl}}} {v}"),
+                ),
                 Reading::Gauge(v) => {
                     push(&mut families, name, "gauge", format!("{name}{{{lbl}}} {v}"))
                 }
@@ -266,6 +274,10 @@ mod tests {
             )),
             1.0
         );
-        assert_eq!(text.matches("# TYPE component_sent_events_total counter").count(), 1);
+        assert_eq!(
+            text.matches("# TYPE component_sent_events_total counter")
+                .count(),
+            1
+        );
     }
 }

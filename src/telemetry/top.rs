@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 fn num(v: &serde_json::Value, key: &str) -> f64 {
-    v.get(key).and_then(serde_json::Value::as_f64).unwrap_or(0.0)
+    v.get(key)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(0.0)
 }
 
 fn human(rate: f64) -> String {
@@ -108,6 +110,9 @@ mod tests {
         let t = table(&before, &after, 2.0);
         let row = t.lines().nth(1).unwrap();
         assert!(row.starts_with("app"), "{t}");
-        assert!(row.contains(" 1.0k ") && row.contains("1.0KiB") && row.ends_with("(blocked)"), "{t}");
+        assert!(
+            row.contains(" 1.0k ") && row.contains("1.0KiB") && row.ends_with("(blocked)"),
+            "{t}"
+        );
     }
 }

@@ -25,8 +25,10 @@ fn batch(lines: &[&str], ack: AckToken) -> Batch {
     });
     let mut b = Batch::new(stream, ack, lines.len());
     for (i, l) in lines.iter().enumerate() {
-        b.events
-            .push(Event::new(Bytes::copy_from_slice(l.as_bytes()), i as u64 * 100));
+        b.events.push(Event::new(
+            Bytes::copy_from_slice(l.as_bytes()),
+            i as u64 * 100,
+        ));
     }
     b
 }
@@ -111,7 +113,10 @@ fn records_round_trip_with_edits_and_meta() {
     encode_batch(&b, &mut payload);
     let back = decode_batch(Bytes::from(payload), AckToken::detached()).unwrap();
     assert_eq!(back.events.len(), 2);
-    assert_eq!(back.stream.path.as_deref(), Some(Path::new("/var/log/a.log")));
+    assert_eq!(
+        back.stream.path.as_deref(),
+        Some(Path::new("/var/log/a.log"))
+    );
     assert_eq!(&*back.stream.source, "app");
     assert!(String::from_utf8_lossy(&expected[1]).contains(r#""c":true"#));
     for (e, want) in back.events.iter().zip(&expected) {
@@ -145,9 +150,15 @@ fn acks_go_upstream_after_the_write_and_everything_is_delivered() {
     drop(tx);
     h.join().unwrap().unwrap();
     let acks: Vec<u64> = ack_rx.try_iter().map(|a| a.end_offset).collect();
-    assert_eq!(acks, (0..50).collect::<Vec<_>>(), "every batch acked once, in order");
+    assert_eq!(
+        acks,
+        (0..50).collect::<Vec<_>>(),
+        "every batch acked once, in order"
+    );
     let got = lines.lock().unwrap().clone();
-    let want: Vec<String> = (0..50).map(|i| format!(r#"{{"message":"line {i}"}}"#)).collect();
+    let want: Vec<String> = (0..50)
+        .map(|i| format!(r#"{{"message":"line {i}"}}"#))
+        .collect();
     assert_eq!(got, want);
     // A second start replays nothing.
     let (rec, _) = recover(&dir.path().join("buffers/out")).unwrap();
@@ -169,7 +180,8 @@ fn undelivered_records_survive_and_replay_once() {
         let h = std::thread::spawn(move || run_sink_buffered(Box::new(sink), rx, ctx, &cfg, &data));
         for i in 0..20 {
             let line = format!("line {i}");
-            tx.send(batch(&[&line, "second"], AckToken::detached())).unwrap();
+            tx.send(batch(&[&line, "second"], AckToken::detached()))
+                .unwrap();
         }
         let deadline = Instant::now() + Duration::from_secs(20);
         while metrics.labeled.get(names::EVENTS, &[]) != Some(40) {
@@ -205,7 +217,10 @@ fn a_cut_or_corrupted_tail_is_truncated_and_counted() {
     let mut data = Vec::new();
     for i in 0..3 {
         let mut payload = Vec::new();
-        encode_batch(&batch(&[&format!("r{i}")], AckToken::detached()), &mut payload);
+        encode_batch(
+            &batch(&[&format!("r{i}")], AckToken::detached()),
+            &mut payload,
+        );
         data.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         data.extend_from_slice(&payload);
@@ -226,14 +241,26 @@ fn a_cut_or_corrupted_tail_is_truncated_and_counted() {
     assert_eq!(rec.records, 3);
     assert_eq!(rec.corrupted, 1);
     assert_eq!(rec.truncated_bytes as usize, data.len() - good);
-    assert_eq!(std::fs::metadata(copy.path().join(format!("{:020}.wal", 1))).unwrap().len() as usize, good);
+    assert_eq!(
+        std::fs::metadata(copy.path().join(format!("{:020}.wal", 1)))
+            .unwrap()
+            .len() as usize,
+        good
+    );
     // The sink gets the three good records; the counter says one was cut.
     let (tx, rx) = crossbeam_channel::bounded(1);
     drop(tx);
     let (sink, lines) = recorder(false);
     let (ctx, _t) = ctx("out");
     let metrics = ctx.metrics.clone();
-    run_sink_buffered(Box::new(sink), rx, ctx, &config(1 << 20, WhenFull::Block), dir.path()).unwrap();
+    run_sink_buffered(
+        Box::new(sink),
+        rx,
+        ctx,
+        &config(1 << 20, WhenFull::Block),
+        dir.path(),
+    )
+    .unwrap();
     assert_eq!(lines.lock().unwrap().len(), 3);
     assert_eq!(metrics.labeled.get(names::CORRUPTED, &[]), Some(1));
 }
@@ -247,7 +274,13 @@ fn drop_newest_counts_what_does_not_fit() {
     let metrics = ctx.metrics.clone();
     let data = dir.path().to_path_buf();
     let h = std::thread::spawn(move || {
-        run_sink_buffered(Box::new(sink), rx, ctx, &config(1 << 20, WhenFull::DropNewest), &data)
+        run_sink_buffered(
+            Box::new(sink),
+            rx,
+            ctx,
+            &config(1 << 20, WhenFull::DropNewest),
+            &data,
+        )
     });
     // 100 batches of ~20 KiB: about 50 fit in 1 MiB.
     let big = "x".repeat(20 << 10);
