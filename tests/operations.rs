@@ -524,3 +524,77 @@ fields = { a = 2 }
         "{stdout}"
     );
 }
+
+#[test]
+fn reload_replaces_a_sink_and_adds_and_removes_sources_in_process() {
+    use logagent::pipeline::topology::{BuildOptions, Outcome, Topology};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let a_in = dir.path().join("a.log");
+    let b_in = dir.path().join("b.log");
+    std::fs::write(&a_in, "").unwrap();
+    std::fs::write(&b_in, "").unwrap();
+    let text = |sink_path: &str, sources: &[&str]| {
+        let mut t = format!("data_dir = \"{d}/data\"\n");
+        for s in sources {
+            t.push_str(&format!(
+                "[sources.{s}]\ntype = \"file\"\ninclude = [\"{d}/{s}.log\"]\npoll_interval = \"10ms\"\n"
+            ));
+        }
+        t.push_str(&format!(
+            "[sinks.out]\ntype = \"file\"\ninputs = {sources:?}\npath = \"{d}/{sink_path}\"\nflush_interval = \"10ms\"\n"
+        ));
+        t
+    };
+    let load = |t: String| {
+        logagent::config::load_texts(&[(dir.path().join("p.toml"), t)], |_| None).unwrap()
+    };
+    let mut topology =
+        Topology::start(&load(text("one.ndjson", &["a"])), BuildOptions::default()).unwrap();
+    append(&a_in, "a1\na2\n");
+    wait_until(Duration::from_secs(20), "first sink", || {
+        count_lines(&dir.path().join("one.ndjson")) == 2
+    });
+
+    // The sink's path changes (a new sink) and source b is added.
+    let summary = topology
+        .reload(&load(text("two.ndjson", &["a", "b"])))
+        .unwrap();
+    assert_eq!(summary.changed, vec!["sinks.out".to_string()]);
+    assert_eq!(summary.added, vec!["sources.b".to_string()]);
+    assert_eq!(summary.unchanged, 1, "source a keeps running");
+    append(&a_in, "a3\n");
+    append(&b_in, "b1\n");
+    wait_until(Duration::from_secs(20), "second sink", || {
+        count_lines(&dir.path().join("two.ndjson")) == 2
+    });
+
+    // Source a is removed; b keeps going.
+    let summary = topology.reload(&load(text("two.ndjson", &["b"]))).unwrap();
+    assert_eq!(summary.removed, vec!["sources.a".to_string()]);
+    append(&b_in, "b2\n");
+    append(&a_in, "a4 (nobody reads this)\n");
+    wait_until(Duration::from_secs(20), "b2", || {
+        count_lines(&dir.path().join("two.ndjson")) == 3
+    });
+
+    let (stop_tx, stop) = crossbeam_channel::bounded(1);
+    stop_tx.send(()).unwrap();
+    assert_eq!(
+        topology.wait(&stop, Duration::from_secs(20)),
+        Outcome::Drained
+    );
+    let one = std::fs::read_to_string(dir.path().join("one.ndjson")).unwrap();
+    let two = std::fs::read_to_string(dir.path().join("two.ndjson")).unwrap();
+    assert_eq!(one, "{\"message\":\"a1\"}\n{\"message\":\"a2\"}\n");
+    let mut two: Vec<&str> = two.lines().collect();
+    two.sort_unstable();
+    assert_eq!(
+        two,
+        vec![
+            "{\"message\":\"a3\"}",
+            "{\"message\":\"b1\"}",
+            "{\"message\":\"b2\"}"
+        ]
+    );
+}

@@ -445,6 +445,14 @@ impl Topology {
             .collect();
         for id in &retire {
             if let Some(mut c) = self.components.remove(id) {
+                if removed.contains(id) {
+                    let section = match c.kind {
+                        Kind::Source => "sources",
+                        Kind::Transform => "transforms",
+                        Kind::Sink => "sinks",
+                    };
+                    summary.removed.push(format!("{section}.{id}"));
+                }
                 if let Some(t) = &mut c.stop {
                     t.stop();
                 }
@@ -459,7 +467,6 @@ impl Topology {
             }
         }
         for id in &removed {
-            summary.removed.push(id.clone());
             self.registry.remove(id);
             let mut taps = self.taps.write().unwrap_or_else(|p| p.into_inner());
             taps.retain(|k, _| k != id && !k.starts_with(&format!("{id}.")));
