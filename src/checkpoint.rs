@@ -40,8 +40,10 @@ pub struct FileCheckpoint {
     pub dev: u64,
     /// Inode of the file.
     pub inode: u64,
-    /// Hex fingerprint of the file's first bytes, once it is long enough to have
-    /// one; with dev+inode it tells inode reuse and copies apart.
+    /// Fingerprint of the file's first bytes, `SKIP:LEN:HEX` (FNV-1a 64 of
+    /// bytes `SKIP..SKIP+LEN`); with dev+inode it tells inode reuse and copies
+    /// apart. `LEN` is below the source's `fingerprint_bytes` while the file is
+    /// shorter than that. Check it with [`fingerprint_matches`].
     #[serde(default)]
     pub fingerprint: Option<String>,
     /// Bytes from the start of the file that every sink has acknowledged.
@@ -49,6 +51,37 @@ pub struct FileCheckpoint {
     /// True once the file was read to its end after being rotated away or deleted.
     #[serde(default)]
     pub finished: bool,
+    /// The content was truncated away from this inode (copytruncate): the entry
+    /// is kept only so a copy of that content is recognised by its fingerprint;
+    /// it says nothing about what is at `dev`+`inode` now.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub detached: bool,
+    /// The file is gzip-compressed and `offset` counts decompressed bytes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub compressed: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Whether the file at `path` starts with the content `fingerprint` (a
+/// [`FileCheckpoint::fingerprint`]) was taken of: `Ok(None)` when the text is
+/// not a fingerprint. Gzip files are checked on their decompressed content.
+pub fn fingerprint_matches(fingerprint: &str, path: &Path) -> io::Result<Option<bool>> {
+    use crate::sources::file::identity::{Fingerprint, is_gzip, read_head};
+    let Some(fp) = Fingerprint::decode(fingerprint) else {
+        return Ok(None);
+    };
+    let head = if is_gzip(path)? {
+        read_head(
+            &mut flate2::read::MultiGzDecoder::new(File::open(path)?),
+            fp.head_len(),
+        )
+    } else {
+        read_head(&mut File::open(path)?, fp.head_len())
+    };
+    Ok(Some(fp.matches(&head?)))
 }
 
 /// Why a checkpoint could not be loaded.
@@ -213,6 +246,8 @@ mod tests {
                 fingerprint: Some("abcd".into()),
                 offset,
                 finished: false,
+                detached: false,
+                compressed: false,
             }],
         }
     }
@@ -251,6 +286,37 @@ mod tests {
         let path = path_for(dir.path(), "app");
         fs::rename(&path, prev_path(&path)).unwrap();
         assert_eq!(load(dir.path(), "app", |_| {}).unwrap(), Some(sample(10)));
+    }
+
+    #[test]
+    fn older_files_without_new_fields_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "app");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, r#"{"version":1,"source":"app","written_at":"x","files":[{"path":"/a","dev":1,"inode":2,"offset":3}]}"#).unwrap();
+        let cp = load(dir.path(), "app", |_| {}).unwrap().unwrap();
+        assert!(
+            !cp.files[0].detached && !cp.files[0].compressed && cp.files[0].fingerprint.is_none()
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_checked_against_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        fs::write(&path, "0123456789").unwrap();
+        let fp =
+            crate::sources::file::identity::Fingerprint::of_prefix(b"0123456789", 2, 4).unwrap();
+        assert_eq!(
+            fingerprint_matches(&fp.encode(), &path).unwrap(),
+            Some(true)
+        );
+        fs::write(&path, "01xx456789").unwrap();
+        assert_eq!(
+            fingerprint_matches(&fp.encode(), &path).unwrap(),
+            Some(false)
+        );
+        assert_eq!(fingerprint_matches("nonsense", &path).unwrap(), None);
     }
 
     #[test]

@@ -25,9 +25,12 @@
 //! * [`sinks::elasticsearch`] — `_bulk` bodies from the events' bytes, idempotent
 //!   ids, per-item retries and a dead-letter output; async I/O on its own small
 //!   tokio runtime, bounded in-flight requests.
-//! * [`checkpoint`] — durable, atomically written records of acknowledged offsets.
 //! * [`maintenance`] — `logagent rotate` and `logagent retain`: logrotate and
 //!   `find -delete` that never delete or truncate what the agent has not shipped.
+//! * [`checkpoint`] — durable, atomically written records of acknowledged offsets;
+//!   [`sources::file`] keeps them (identity by device+inode and fingerprint,
+//!   rotation, truncation, copies, gzip, container formats, multiline), driven by
+//!   a synchronous [`sources::file::tailer::Tailer`] that the tests step directly.
 //! * [`telemetry`] — the agent's own logs and per-component counters.
 //! * [`cli`] / [`app`] — argument parsing, exit codes and the commands.
 

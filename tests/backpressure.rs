@@ -55,6 +55,8 @@ fn a_stalled_sink_stops_the_source_with_exact_counts() {
     std::fs::write(&log, line.repeat(2000)).unwrap();
     let text = format!(
         r#"
+data_dir = {:?}
+
 [runtime]
 batch_max_events = 10
 channel_capacity = 2
@@ -68,6 +70,7 @@ read_buffer = "4KiB"
 type = "stdout"
 inputs = ["app"]
 "#,
+        dir.path().join("data").display().to_string(),
         log.display().to_string()
     );
     let cfg = config::load_texts(&[(PathBuf::from("bp.toml"), text)], |_| None).unwrap();
@@ -161,6 +164,7 @@ fn memory_stays_bounded_while_the_sink_never_drains() {
         "p.toml",
         &format!(
             r#"
+data_dir = {data:?}
 [sources.app]
 type = "file"
 include = [{log:?}]
@@ -172,6 +176,7 @@ type = "file"
 inputs = ["parse"]
 path = {fifo:?}
 "#,
+            data = dir.path().join("data").display().to_string(),
             log = log.display().to_string(),
             fifo = fifo.display().to_string()
         ),

@@ -196,7 +196,8 @@ fn sigterm_drains_and_exits_0_and_a_second_signal_exits_at_once() {
         dir.path(),
         "p.toml",
         &format!(
-            "[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = {:?}\nflush_interval = \"50ms\"\n",
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = {:?}\nflush_interval = \"50ms\"\n",
+            dir.path().join("data").display().to_string(),
             log.display().to_string(),
             out_path.display().to_string()
         ),
@@ -243,7 +244,8 @@ fn sigterm_drains_and_exits_0_and_a_second_signal_exits_at_once() {
         dir.path(),
         "p2.toml",
         &format!(
-            "[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = {:?}\n",
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = {:?}\n",
+            dir.path().join("data").display().to_string(),
             big.display().to_string(),
             fifo.display().to_string()
         ),
@@ -307,7 +309,8 @@ fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
         dir.path(),
         "full.toml",
         &format!(
-            "[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = \"/dev/full\"\nflush_interval = \"10ms\"\n",
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = \"/dev/full\"\nflush_interval = \"10ms\"\n",
+            dir.path().join("state").display().to_string(),
             log.display().to_string()
         ),
     );

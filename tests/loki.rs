@@ -806,6 +806,14 @@ fn the_kubernetes_example_ships_cri_logs_with_kubernetes_labels() {
         .find(|s| s.entry.line.contains("payment"))
         .unwrap();
     assert_eq!(err.labels["level"], "error");
+    // The payload was parsed and redacted with pino's paths.
+    assert!(!info.entry.line.contains("a@b.c"), "{}", info.entry.line);
+    assert!(
+        !err.entry.line.contains("\"password\":\"x\""),
+        "{}",
+        err.entry.line
+    );
+    assert!(err.entry.line.contains("[REDACTED]"), "{}", err.entry.line);
 }
 
 fn tls_config(url: &str, tls: &str) -> LokiSinkConfig {

@@ -36,6 +36,8 @@ fn agent_checkpoint(data: &Path, files: &[(&Path, u64)]) {
                 fingerprint: None,
                 offset: *offset,
                 finished: false,
+                detached: false,
+                compressed: false,
             }
         })
         .collect();

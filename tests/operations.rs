@@ -195,6 +195,14 @@ flush_interval = "50ms"
         assert!(metrics.contains("component_buffer_max_batches{component_id=\"out\""));
     }
 
+    // The file source's gauges: one open file, read to its end, a checkpoint age.
+    wait_until(Duration::from_secs(20), "the source's gauges", || {
+        let m = api::get(&addr, "/metrics").unwrap().1;
+        metric(&m, "source_open_files", "app") == 1.0
+            && metric(&m, "source_read_lag_bytes", "app") == 0.0
+            && m.contains("source_checkpoint_age_seconds{component_id=\"app\"")
+    });
+
     // tap: a live sample of what leaves `level`, while lines keep coming.
     let tap = bin()
         .args([

@@ -13,8 +13,9 @@
 //! * checkpoints that cannot be read hold everything.
 //!
 //! An entry written before the file was born (by its creation time) describes an
-//! earlier file that had the same inode, and is ignored. Fingerprints are not
-//! recomputed here: device+inode plus that birth-time check is the identity used.
+//! earlier file that had the same inode, and is ignored; so is an entry whose
+//! fingerprint (the file source's hash of the first bytes) no longer matches the
+//! file's head.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
@@ -50,6 +51,8 @@ struct Entry {
     source: String,
     offset: u64,
     written_at: Option<i64>,
+    /// The file source's fingerprint of the head, when it had one.
+    fingerprint: Option<String>,
 }
 
 #[derive(Debug)]
@@ -155,6 +158,7 @@ impl Guard {
                                 source: cp.source.clone(),
                                 offset: f.offset,
                                 written_at,
+                                fingerprint: f.fingerprint,
                             });
                     }
                 }
@@ -220,6 +224,14 @@ impl Guard {
                     .filter(|e| match (born, e.written_at) {
                         (Some(b), Some(w)) => b <= w,
                         _ => true,
+                    })
+                    // A fingerprint that no longer matches the file's first
+                    // bytes: the inode was reused by another file.
+                    .filter(|e| match &e.fingerprint {
+                        Some(fp) => {
+                            !matches!(checkpoint::fingerprint_matches(fp, path), Ok(Some(false)))
+                        }
+                        None => true,
                     })
                     .collect()
             })
@@ -287,6 +299,8 @@ pub(crate) mod tests_support {
                     dev: id.dev,
                     inode: id.inode,
                     fingerprint: None,
+                    detached: false,
+                    compressed: false,
                     offset: *offset,
                     finished: false,
                 }

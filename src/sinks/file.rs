@@ -478,6 +478,17 @@ fn retry<T>(
     }
 }
 
+impl Drop for FileSink {
+    /// Batches whose data never reached the file (the sink stopped on an error)
+    /// are reported as not delivered, so their source does not checkpoint past
+    /// them; a dropped token would otherwise count as delivered.
+    fn drop(&mut self) {
+        for token in self.pending.drain(..) {
+            token.fail();
+        }
+    }
+}
+
 impl Sink for FileSink {
     fn write(&mut self, batch: Batch, ctx: &SinkContext) -> Result<(), SinkError> {
         self.tick += 1;

@@ -21,6 +21,9 @@ pub struct Batcher {
     max_events: usize,
     max_bytes: usize,
     acks: Sender<Ack>,
+    /// End offsets of the batches sent, when the owner tracks them (see
+    /// [`Batcher::tracking`]).
+    flushed: Option<Vec<u64>>,
 }
 
 impl Batcher {
@@ -39,7 +42,28 @@ impl Batcher {
             max_events: max_events.max(1),
             max_bytes: max_bytes.max(1),
             acks,
+            flushed: None,
         }
+    }
+
+    /// Like [`Batcher::new`], and remembers the end offset of every batch sent
+    /// until [`Batcher::take_flushed`] collects them: a source that must advance
+    /// offsets in order needs to know which batches are in flight.
+    pub fn tracking(
+        stream: Arc<Stream>,
+        max_events: usize,
+        max_bytes: usize,
+        acks: Sender<Ack>,
+    ) -> Batcher {
+        Batcher {
+            flushed: Some(Vec::new()),
+            ..Batcher::new(stream, max_events, max_bytes, acks)
+        }
+    }
+
+    /// End offsets of the batches sent since the last call, in order.
+    pub fn take_flushed(&mut self) -> impl Iterator<Item = u64> + '_ {
+        self.flushed.iter_mut().flat_map(|f| f.drain(..))
     }
 
     /// Adds a line, sending the batch first if the line would overflow it.
@@ -49,15 +73,28 @@ impl Batcher {
         out: &Output,
         metrics: &ComponentMetrics,
     ) -> Result<(), Closed> {
-        if !self.events.is_empty() && self.bytes + line.bytes.len() > self.max_bytes {
+        let end = line.end;
+        let mut event = Event::new(line.bytes, line.offset);
+        event.meta.truncated = line.truncated;
+        self.push_event(event, end, out, metrics)
+    }
+
+    /// Adds an event built by the source (fields, time) whose data ends at
+    /// stream offset `end`, sending the batch first if it would overflow.
+    pub fn push_event(
+        &mut self,
+        event: Event,
+        end: u64,
+        out: &Output,
+        metrics: &ComponentMetrics,
+    ) -> Result<(), Closed> {
+        if !self.events.is_empty() && self.bytes + event.line.len() > self.max_bytes {
             self.flush(out)?;
         }
         ComponentMetrics::add(&metrics.received_events, 1);
-        ComponentMetrics::add(&metrics.received_bytes, line.bytes.len() as u64);
-        self.bytes += line.bytes.len();
-        self.end_offset = line.end;
-        let mut event = Event::new(line.bytes, line.offset);
-        event.meta.truncated = line.truncated;
+        ComponentMetrics::add(&metrics.received_bytes, event.line.len() as u64);
+        self.bytes += event.line.len();
+        self.end_offset = end;
         if self.events.capacity() == 0 {
             self.events.reserve_exact(self.max_events.min(4096));
         }
@@ -75,6 +112,9 @@ impl Batcher {
         }
         let events = std::mem::take(&mut self.events);
         self.bytes = 0;
+        if let Some(f) = &mut self.flushed {
+            f.push(self.end_offset);
+        }
         let batch = Batch {
             events,
             members: Vec::new(),

@@ -74,6 +74,33 @@ pub struct ParseJson {
     time_log: RateLimiter,
 }
 
+/// Fields a source added to a text line (a container log's `stream`,
+/// `kubernetes`) were inserts at the end of the text; once the line is an object
+/// they belong inside it, before its closing brace. A key the object already
+/// has wins over the added one.
+fn adopt_source_fields(event: &mut crate::event::Event, members: &[crate::event::Member]) {
+    use crate::event::EditOp;
+    let Root::Json { object, .. } = event.root else {
+        return;
+    };
+    let text_end = event.line.len() as u32;
+    let close = object.end.saturating_sub(1);
+    let line = event.line.clone();
+    event.edits.retain_mut(|e| {
+        let EditOp::Insert { key, .. } = &e.op else {
+            return true;
+        };
+        if !(e.at.is_empty() && e.at.start == text_end) {
+            return true;
+        }
+        if members.iter().any(|m| m.key_eq(&line, key)) {
+            return false;
+        }
+        e.at = Span::new(close as usize, close as usize);
+        true
+    });
+}
+
 impl Transform for ParseJson {
     fn process(&mut self, batch: &mut Batch) {
         let mut invalid = 0u64;
@@ -90,6 +117,9 @@ impl Transform for ParseJson {
                         object,
                         members: Span::new(start, members.len()),
                     };
+                    if !event.edits.is_empty() {
+                        adopt_source_fields(event, &members[start..]);
+                    }
                 }
                 Err(error) => {
                     invalid += 1;
@@ -188,5 +218,50 @@ mod tests {
         t.process(&mut b);
         assert_eq!(b.events.len(), 1);
         assert_eq!(&b.events[0].line[..], br#"{"a":{"b":1}}"#);
+    }
+
+    #[test]
+    fn fields_added_by_the_source_move_into_the_object() {
+        use crate::event::{Edit, EditOp, Value};
+        let cfg = ParseJsonConfig {
+            time_key: None,
+            max_depth: 8,
+            drop_invalid: false,
+        };
+        let mut t = cfg.build(TransformContext::detached("p")).unwrap();
+        let mut b = batch(&[br#"{"msg":"hi","stream":"mine"}"#, b"{}"]);
+        for e in &mut b.events {
+            let at = Span::new(e.line.len(), e.line.len());
+            for (k, v) in [
+                (&b"stream"[..], &br#""stderr""#[..]),
+                (b"pod", br#"{"name":"p"}"#),
+            ] {
+                e.edits.push(Edit {
+                    at,
+                    op: EditOp::Insert {
+                        key: Bytes::copy_from_slice(k),
+                        value: Value::Json(Bytes::copy_from_slice(v)),
+                    },
+                });
+            }
+        }
+        t.process(&mut b);
+        let out: Vec<serde_json::Value> = b
+            .events
+            .iter()
+            .map(|e| {
+                let mut o = Vec::new();
+                crate::event::encode::write_json(e, &mut o);
+                serde_json::from_slice(&o).unwrap()
+            })
+            .collect();
+        assert_eq!(
+            out[0],
+            serde_json::json!({"msg":"hi","stream":"mine","pod":{"name":"p"}})
+        );
+        assert_eq!(
+            out[1],
+            serde_json::json!({"stream":"stderr","pod":{"name":"p"}})
+        );
     }
 }

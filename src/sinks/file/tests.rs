@@ -350,3 +350,38 @@ fn bad_rotation_options_are_reported_by_key() {
         ]
     );
 }
+
+#[test]
+fn batches_never_written_are_reported_undelivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let config: FileSinkConfig = toml::from_str(&format!(
+        "path = {:?}\nflush_interval = \"1h\"",
+        dir.path().join("out.ndjson").display().to_string()
+    ))
+    .unwrap();
+    let mut sink = config.build();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let stream = Arc::new(Stream {
+        source: "s".into(),
+        path: None,
+        id: 1,
+    });
+    let mut batch = Batch::new(stream, AckToken::new(1, 10, tx), 1);
+    batch
+        .events
+        .push(Event::new(bytes::Bytes::from_static(b"x"), 0));
+    let (_trigger, shutdown) = crate::pipeline::topology::detached_shutdown();
+    let ctx = SinkContext {
+        id: "o".into(),
+        metrics: Arc::default(),
+        shutdown,
+        outputs: crate::pipeline::Outputs::new(
+            crate::pipeline::Output::new(Vec::new(), Arc::default()),
+            Vec::new(),
+        ),
+    };
+    sink.write(batch, &ctx).unwrap();
+    assert!(rx.try_recv().is_err(), "buffered, not yet acknowledged");
+    drop(sink);
+    assert!(!rx.try_recv().unwrap().delivered);
+}

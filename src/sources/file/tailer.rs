@@ -1,0 +1,1556 @@
+//! The tailer: every file the source knows, driven one step at a time.
+//!
+//! [`Tailer::scan`] matches what the globs find against known files (by
+//! device+inode and fingerprint), [`Tailer::step`] reads every open file one
+//! turn, handles end-of-file (truncation, rotation, deletion, partial lines,
+//! multiline timeouts) and applies acknowledgements, and
+//! [`Tailer::write_checkpoint`] persists the acknowledged offsets. Nothing in
+//! here sleeps or reads the clock: time is passed in, so tests drive it
+//! synchronously (see `tests` below and `tests/tailer_model.rs`); the source's
+//! thread loop is a thin wrapper in `mod.rs`.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
+use flate2::read::MultiGzDecoder;
+
+use super::assemble::Assembler;
+use super::checkpointer::Checkpointer;
+use super::config::{FileSourceConfig, ReadFrom};
+use super::discover::Discovery;
+use super::identity::{FileId, Fingerprint, GZIP_MAGIC, pread_head, read_head};
+use super::item::{Acks, Input, Item, Open, State};
+use super::kubernetes::PodMeta;
+use crate::checkpoint::FileCheckpoint;
+use crate::codecs::framing::{LineReader, Oversize};
+use crate::event::Stream;
+use crate::event::ack::Ack;
+use crate::pipeline::{Closed, Output};
+use crate::sources::batcher::Batcher;
+use crate::telemetry::metrics::ComponentMetrics;
+use crate::telemetry::ratelimit::RateLimiter;
+
+/// How long a file that looks like a copy of a short open file waits for that
+/// file to be truncated (copytruncate) before being read as a file of its own.
+const COPY_GRACE: Duration = Duration::from_secs(10);
+
+/// Everything the tailer needs besides its config.
+pub struct TailerContext {
+    /// The source's id (log fields, checkpoint file name, stream source).
+    pub source: Arc<str>,
+    /// Where checkpoints live.
+    pub data_dir: PathBuf,
+    /// The source's counters.
+    pub metrics: Arc<ComponentMetrics>,
+    /// Most events per batch.
+    pub batch_max_events: usize,
+    /// Most line bytes per batch.
+    pub batch_max_bytes: usize,
+    /// `--once`: a file at its end is finished (its last line sent) and closed.
+    pub once: bool,
+}
+
+/// Follows the files of one source.
+pub struct Tailer {
+    config: FileSourceConfig,
+    ctx: TailerContext,
+    discovery: Discovery,
+    items: HashMap<u64, Item>,
+    next_seq: u64,
+    ack_tx: Sender<Ack>,
+    ack_rx: Receiver<Ack>,
+    checkpointer: Checkpointer,
+    kubernetes: HashMap<PathBuf, Option<Bytes>>,
+    first_scan: bool,
+    /// Some file could not be opened for lack of descriptors at the last scan.
+    starved: bool,
+    /// Files held back as possible copies of a short open file, since when.
+    deferred: HashMap<FileId, Instant>,
+    log: RateLimiter,
+    oversize_log: RateLimiter,
+}
+
+impl Tailer {
+    /// A tailer for `config`, resuming from the source's checkpoint if any.
+    pub fn new(config: &FileSourceConfig, ctx: TailerContext, now: Instant) -> Tailer {
+        let (ack_tx, ack_rx) = crossbeam_channel::unbounded();
+        let mut checkpointer = Checkpointer::new(
+            ctx.data_dir.clone(),
+            ctx.source.clone(),
+            config.checkpoint_interval.0,
+        );
+        let saved = checkpointer.load();
+        let mut t = Tailer {
+            config: config.clone(),
+            discovery: Discovery::new(&config.include, &config.exclude),
+            ctx,
+            items: HashMap::new(),
+            next_seq: 0,
+            ack_tx,
+            ack_rx,
+            checkpointer,
+            kubernetes: HashMap::new(),
+            first_scan: true,
+            starved: false,
+            deferred: HashMap::new(),
+            log: RateLimiter::default(),
+            oversize_log: RateLimiter::default(),
+        };
+        for cp in saved {
+            t.restore(cp, now);
+        }
+        t
+    }
+
+    fn restore(&mut self, cp: FileCheckpoint, now: Instant) {
+        let file = FileId {
+            dev: cp.dev,
+            ino: cp.inode,
+        };
+        let id = self.unique_id(file);
+        let seq = self.seq();
+        let state = if cp.detached {
+            State::Detached
+        } else if cp.finished {
+            State::Finished
+        } else {
+            State::Closed
+        };
+        self.items.insert(
+            id,
+            Item {
+                id,
+                seq,
+                path: cp.path,
+                file,
+                fp: cp.fingerprint.as_deref().and_then(Fingerprint::decode),
+                offset: cp.offset,
+                acks: Acks::at(cp.offset),
+                open: None,
+                state,
+                compressed: cp.compressed,
+                last_seen: now,
+                last_active: now,
+                size_at_close: None,
+            },
+        );
+    }
+
+    fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    fn unique_id(&self, file: FileId) -> u64 {
+        (0u64..)
+            .map(|salt| file.stream_id(salt))
+            .find(|id| !self.items.contains_key(id))
+            .unwrap_or(0)
+    }
+
+    fn skip(&self) -> u64 {
+        self.config.ignored_header_bytes.0
+    }
+
+    fn fp_bytes(&self) -> u64 {
+        self.config.fingerprint_bytes.0
+    }
+
+    /// Number of files open now.
+    pub fn open_files(&self) -> usize {
+        self.items.values().filter(|i| i.open.is_some()).count()
+    }
+
+    /// Bytes between where each open file has been read and its current end
+    /// (compressed files, whose size says nothing, are left out): the
+    /// `source_read_lag_bytes` gauge. One `stat` per open file.
+    pub fn read_lag_bytes(&self) -> u64 {
+        self.items
+            .values()
+            .filter(|i| !i.compressed)
+            .filter_map(|i| {
+                let open = i.open.as_ref()?;
+                let size = std::fs::metadata(&i.path).ok()?.len();
+                Some(size.saturating_sub(open.read_pos()))
+            })
+            .sum()
+    }
+
+    /// How long since the checkpoint was last current.
+    pub fn checkpoint_age(&self, now: Instant) -> Duration {
+        self.checkpointer.age(now)
+    }
+
+    /// True while the file with this identity is open (tests use it to know
+    /// whether a delete may lose lines).
+    pub fn is_open(&self, file: FileId) -> bool {
+        self.items
+            .values()
+            .any(|i| i.file == file && i.open.is_some())
+    }
+
+    /// True when some files wait for a descriptor, or a watch is missing: the
+    /// loop then rescans every second.
+    pub fn wants_fast_rescan(&self) -> bool {
+        self.starved
+    }
+
+    // ---------------------------------------------------------------- scan
+
+    /// Matches the files the globs find now against what is known, opening new
+    /// ones and reopening known ones where they stopped. Returns how many were
+    /// opened. Open files are first checked for truncation, so that content
+    /// found elsewhere is compared with what they hold now.
+    pub fn scan(&mut self, now: Instant, out: &Output) -> Result<usize, Closed> {
+        let open_ids: Vec<u64> = self
+            .items
+            .values()
+            .filter(|i| i.open.is_some() && !i.compressed)
+            .map(|i| i.id)
+            .collect();
+        for id in open_ids {
+            if self.truncated_since_last_read(id) {
+                self.truncated(id, now, out)?;
+            }
+        }
+        let source = self.ctx.source.clone();
+        let log = &self.log;
+        let found = self.discovery.scan(|pattern, error| {
+            if log.check().is_some() {
+                tracing::warn!(component = %source, pattern, %error, "cannot read a path matched by include");
+            }
+        });
+        let first = std::mem::replace(&mut self.first_scan, false);
+        let mut candidates = Vec::with_capacity(found.len());
+        let mut at_path: HashMap<&Path, FileId> = HashMap::new();
+        let mut seen: HashSet<FileId> = HashSet::new();
+        for path in &found {
+            let Ok(meta) = fs::metadata(path) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let id = FileId::of(&meta);
+            at_path.insert(path, id);
+            seen.insert(id);
+            candidates.push((path.clone(), id, meta));
+        }
+        // Open files: follow renames, keep them marked as seen.
+        let open: HashMap<FileId, u64> = self
+            .items
+            .values()
+            .filter(|i| i.open.is_some())
+            .map(|i| (i.file, i.id))
+            .collect();
+        self.starved = false;
+        // Heads of the files not open, read once: first to notice known
+        // contents that left their inode (truncated while closed, inode reused),
+        // so that a copy of them elsewhere is recognised whatever the order of
+        // the paths; then to decide about each file.
+        let want = self.skip() + self.fp_bytes();
+        let mut heads: Vec<Option<(Vec<u8>, bool)>> = Vec::with_capacity(candidates.len());
+        for (path, file, _) in &candidates {
+            if open.contains_key(file) {
+                heads.push(None);
+                continue;
+            }
+            match read_head_of(path, want) {
+                Ok((head, gz)) => {
+                    for item in self.items.values_mut() {
+                        if item.open.is_none()
+                            && item.file == *file
+                            && item.state != State::Detached
+                            && (item.compressed != gz || item.fp.is_some_and(|f| !f.matches(&head)))
+                        {
+                            item.state = State::Detached;
+                        }
+                    }
+                    heads.push(Some((head, gz)));
+                }
+                Err(error) => {
+                    if self.log.check().is_some() {
+                        tracing::warn!(component = %self.ctx.source, path = %path.display(), %error, "cannot open file");
+                    }
+                    ComponentMetrics::add(&self.ctx.metrics.errors, 1);
+                    heads.push(None);
+                }
+            }
+        }
+        let mut opened = 0;
+        for ((path, file, meta), head) in candidates.into_iter().zip(heads) {
+            if let Some(id) = open.get(&file) {
+                if let Some(item) = self.items.get_mut(id) {
+                    item.last_seen = now;
+                    if at_path.get(item.path.as_path()) != Some(&file) {
+                        tracing::debug!(component = %self.ctx.source, from = %item.path.display(), to = %path.display(), "file renamed");
+                        item.path = path;
+                        if item.state == State::Orphaned {
+                            item.state = State::Live;
+                        }
+                    }
+                }
+                continue;
+            }
+            let Some((head, gz)) = head else { continue };
+            if self.consider(&path, file, &meta, &head, gz, first, now, &seen) {
+                opened += 1;
+            }
+        }
+        self.deferred.retain(|f, _| seen.contains(f));
+        // Known files nobody has seen for a long time are forgotten.
+        let retention = self.config.checkpoint_retention.0;
+        self.items.retain(|_, i| {
+            i.open.is_some()
+                || i.acks.in_flight()
+                || now.saturating_duration_since(i.last_seen) < retention
+        });
+        Ok(opened)
+    }
+
+    /// Decides what to do with a file that is not open. Returns true if it was opened.
+    #[allow(clippy::too_many_arguments)]
+    fn consider(
+        &mut self,
+        path: &Path,
+        file: FileId,
+        meta: &fs::Metadata,
+        head: &[u8],
+        gz: bool,
+        first_scan: bool,
+        now: Instant,
+        seen: &HashSet<FileId>,
+    ) -> bool {
+        let old = self.ignore_older_than_says_old(meta);
+
+        // An entry that never read a byte knows nothing about its file: once
+        // the file has content, forget it, so an inode reused by another file
+        // (a copy, perhaps) is judged afresh.
+        if !head.is_empty() {
+            self.items.retain(|_, i| {
+                !(i.file == file
+                    && i.open.is_none()
+                    && i.fp.is_none()
+                    && i.offset == 0
+                    && !i.acks.in_flight())
+            });
+        }
+
+        // (a) The same inode, known and not open: resume it.
+        let same = self
+            .items
+            .values()
+            .filter(|i| {
+                i.open.is_none()
+                    && i.file == file
+                    && i.state != State::Detached
+                    && i.compressed == gz
+                    && i.fp.is_none_or(|f| f.matches(head))
+            })
+            .max_by_key(|i| i.seq)
+            .map(|i| i.id);
+        if let Some(id) = same {
+            let fp_bytes = self.fp_bytes();
+            let skip = self.skip();
+            let Some(item) = self.items.get_mut(&id) else {
+                return false;
+            };
+            item.last_seen = now;
+            item.path = path.to_path_buf();
+            let size = meta.len();
+            let changed = item.size_at_close != Some(size);
+            match item.state {
+                // Finished stays finished unless a writer still appends to it.
+                State::Finished if gz || size <= item.offset || !changed => {
+                    item.size_at_close = Some(size);
+                    return false;
+                }
+                // Closed for max_open_files: reopened once it changes.
+                State::Closed if item.size_at_close.is_some() && !changed => return false,
+                _ => {}
+            }
+            if !gz && size < item.offset {
+                // Truncated while not open: its old content is gone.
+                tracing::warn!(component = %self.ctx.source, path = %path.display(), size, offset = item.offset,
+                    "file is shorter than its checkpoint (truncated while closed); reading it from the start");
+                item.state = State::Detached;
+                return self.open_new(path, file, head, gz, 0, now);
+            }
+            if old {
+                return false;
+            }
+            if item.fp.is_none_or(|f| !f.is_full(fp_bytes)) {
+                if let Some(f) = Fingerprint::of_head(head, skip, fp_bytes) {
+                    item.fp = Some(f);
+                }
+            }
+            return self.reopen(id, now);
+        }
+
+        // (b) Another inode with content we know: a renamed-across-devices,
+        // copied (copytruncate) or compressed file.
+        if let Some(fp) = Fingerprint::of_head(head, self.skip(), self.fp_bytes()) {
+            let fp_bytes = self.fp_bytes();
+            // (A detached entry may even have had this inode: inode numbers
+            // are reused, and its content may have come back compressed.)
+            let matching: Vec<&Item> = self
+                .items
+                .values()
+                .filter(|i| i.file != file || i.state == State::Detached)
+                .filter(|i| {
+                    i.fp.is_some_and(|f| {
+                        f.matches(head) && (f.is_full(fp_bytes) || i.state == State::Detached || gz)
+                    })
+                })
+                .collect();
+            if matching.iter().any(|i| i.open.is_some()) {
+                // A copy of a file being read: wait (after copytruncate, the
+                // original's truncation releases it).
+                return false;
+            }
+            // The same, for a short file whose head is not a full fingerprint
+            // yet: a copy of it is most likely a copytruncate in progress, but
+            // an unrelated file may begin with the same few bytes, so it waits
+            // only COPY_GRACE before being read as a file of its own.
+            let open_short_match = self.items.values().any(|i| {
+                i.open.is_some() && i.file != file && i.fp.is_some_and(|f| f.matches(head))
+            });
+            if open_short_match {
+                let first = *self.deferred.entry(file).or_insert(now);
+                if now.saturating_duration_since(first) < COPY_GRACE {
+                    return false;
+                }
+            }
+            let source = matching
+                .iter()
+                .filter(|i| i.state == State::Detached || !seen.contains(&i.file) || gz)
+                .max_by_key(|i| i.seq)
+                .map(|i| i.id);
+            if let Some(id) = source {
+                let live_copy = matching
+                    .iter()
+                    .any(|i| i.state != State::Detached && seen.contains(&i.file) && !gz);
+                if !live_copy {
+                    return self.rebind(id, path, file, meta, head, gz, fp, now);
+                }
+            }
+            if !matching.is_empty() {
+                // A copy of a file that is still there: its lines are read there.
+                return false;
+            }
+        }
+
+        // (c) A file never seen.
+        if old {
+            return false;
+        }
+        let start = if first_scan && self.config.read_from == ReadFrom::End && self.ctx.once {
+            // `--once` with read_from = end has nothing to read in old files.
+            return false;
+        } else if first_scan && self.config.read_from == ReadFrom::End {
+            if gz {
+                return false;
+            }
+            meta.len()
+        } else {
+            0
+        };
+        self.open_new(path, file, head, gz, start, now)
+    }
+
+    fn ignore_older_than_says_old(&self, meta: &fs::Metadata) -> bool {
+        let Some(limit) = &self.config.ignore_older_than else {
+            return false;
+        };
+        meta.modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .is_some_and(|age| age > limit.0)
+    }
+
+    /// Content known under another identity continues at this one.
+    #[allow(clippy::too_many_arguments)]
+    fn rebind(
+        &mut self,
+        id: u64,
+        path: &Path,
+        file: FileId,
+        meta: &fs::Metadata,
+        head: &[u8],
+        gz: bool,
+        fp: Fingerprint,
+        now: Instant,
+    ) -> bool {
+        let Some(item) = self.items.get_mut(&id) else {
+            return false;
+        };
+        let offset = item.resume_offset();
+        if !gz && meta.len() < offset {
+            // Shares the head but is shorter than what was read: not a copy.
+            return self.open_new(path, file, head, gz, 0, now);
+        }
+        tracing::info!(component = %self.ctx.source, from = %item.path.display(), to = %path.display(), offset,
+            "known content found in another file (copied, moved or compressed); continuing where it stopped");
+        item.path = path.to_path_buf();
+        item.file = file;
+        item.compressed = gz;
+        item.offset = offset;
+        item.state = State::Closed;
+        item.size_at_close = None;
+        item.last_seen = now;
+        if item.fp.is_none_or(|f| f.len < fp.len) {
+            item.fp = Some(fp);
+        }
+        self.reopen(id, now)
+    }
+
+    fn open_new(
+        &mut self,
+        path: &Path,
+        file: FileId,
+        head: &[u8],
+        gz: bool,
+        start: u64,
+        now: Instant,
+    ) -> bool {
+        let id = self.unique_id(file);
+        let seq = self.seq();
+        self.items.insert(
+            id,
+            Item {
+                id,
+                seq,
+                path: path.to_path_buf(),
+                file,
+                fp: Fingerprint::of_head(head, self.skip(), self.fp_bytes()),
+                offset: start,
+                acks: Acks::at(start),
+                open: None,
+                state: State::Closed,
+                compressed: gz,
+                last_seen: now,
+                last_active: now,
+                size_at_close: None,
+            },
+        );
+        if self.reopen(id, now) {
+            return true;
+        }
+        // Not opened (no descriptor free, or gone): nothing is known about it
+        // yet, so the next scan decides afresh rather than by a stale entry.
+        self.items.remove(&id);
+        false
+    }
+
+    /// Opens a known item at its resume offset, making room if needed.
+    fn reopen(&mut self, id: u64, now: Instant) -> bool {
+        if self.open_files() >= self.config.max_open_files && !self.close_least_active(id) {
+            self.starved = true;
+            return false;
+        }
+        let Some(item) = self.items.get(&id) else {
+            return false;
+        };
+        let (path, file, offset, gz) = (item.path.clone(), item.file, item.offset, item.compressed);
+        let input = match open_input(&path, file, offset, gz) {
+            Ok(Some(input)) => input,
+            Ok(None) => {
+                // Replaced between the scan and the open; the next scan sees it.
+                return false;
+            }
+            Err(OpenError::GzipShorter) => {
+                if let Some(item) = self.items.get_mut(&id) {
+                    item.state = State::Finished;
+                    item.size_at_close = fs::metadata(&path).ok().map(|m| m.len());
+                }
+                return false;
+            }
+            Err(OpenError::Io(error)) => {
+                ComponentMetrics::add(&self.ctx.metrics.errors, 1);
+                if self.log.check().is_some() {
+                    tracing::warn!(component = %self.ctx.source, path = %path.display(), %error, "cannot open file; will retry");
+                }
+                if let Some(item) = self.items.get_mut(&id) {
+                    item.size_at_close = None;
+                }
+                return false;
+            }
+        };
+        let open = self.new_open(id, &path, input, offset, now);
+        let Some(item) = self.items.get_mut(&id) else {
+            return false;
+        };
+        tracing::info!(component = %self.ctx.source, path = %path.display(), offset, compressed = gz, "following file");
+        item.open = Some(open);
+        item.state = State::Live;
+        item.last_active = now;
+        true
+    }
+
+    fn new_open(&mut self, id: u64, path: &Path, input: Input, offset: u64, now: Instant) -> Open {
+        let kubernetes = if self.config.kubernetes_metadata {
+            self.kubernetes
+                .entry(path.to_path_buf())
+                .or_insert_with(|| PodMeta::from_path(path).map(|m| Bytes::from(m.to_json())))
+                .clone()
+        } else {
+            None
+        };
+        let stream = Arc::new(Stream {
+            source: self.ctx.source.clone(),
+            path: Some(path.to_path_buf()),
+            id,
+        });
+        let max_line = self.config.max_line_bytes.as_usize();
+        Open {
+            input,
+            lines: LineReader::new(
+                self.config.read_buffer.as_usize(),
+                max_line,
+                Oversize::from(self.config.oversize_lines),
+                offset,
+            ),
+            assembler: Assembler::new(
+                self.config.format,
+                self.config.multiline.as_ref(),
+                kubernetes,
+                max_line,
+            ),
+            batcher: Batcher::tracking(
+                stream,
+                self.ctx.batch_max_events,
+                self.ctx.batch_max_bytes,
+                self.ack_tx.clone(),
+            ),
+            at_eof: false,
+            last_read: now,
+            checked: None,
+            broken: false,
+        }
+    }
+
+    /// Closes the least recently active open file that is at its end and can be
+    /// reopened later without loss (not `except`, not rotated away). Returns
+    /// whether one was; if none, the file waiting for a descriptor waits for
+    /// the next scan (files being read are never closed for it).
+    fn close_least_active(&mut self, except: u64) -> bool {
+        let mut victims: Vec<(Instant, u64)> = self
+            .items
+            .values()
+            .filter(|i| i.id != except && i.state == State::Live && !i.compressed)
+            .filter_map(|i| i.open.as_ref().map(|o| (i, o)))
+            .filter(|(_, o)| o.at_eof && o.is_drained())
+            .map(|(i, _)| (i.last_active, i.id))
+            .collect();
+        victims.sort_unstable();
+        for (_, id) in victims {
+            let Some(item) = self.items.get_mut(&id) else {
+                continue;
+            };
+            // Closing is safe only if the path still leads to the file (so it
+            // can be found again) and nothing was written since it was read.
+            let at_path = fs::metadata(&item.path).is_ok_and(|m| FileId::of(&m) == item.file);
+            if !at_path {
+                item.state = State::Orphaned;
+                continue;
+            }
+            let unread = item.open.as_ref().is_some_and(|o| {
+                o.input
+                    .plain()
+                    .and_then(|f| f.metadata().ok())
+                    .is_none_or(|m| m.len() != o.read_pos())
+            });
+            if unread {
+                continue;
+            }
+            self.close(id, State::Closed);
+            return true;
+        }
+        false
+    }
+
+    /// Closes an open item; what is held back will be read again.
+    fn close(&mut self, id: u64, state: State) {
+        let Some(item) = self.items.get_mut(&id) else {
+            return;
+        };
+        item.collect_sent();
+        if let Some(open) = item.open.take() {
+            item.offset = open.resume_offset();
+            // Only a file read to its end may stay closed until it changes
+            // (its size differs from what was read).
+            item.size_at_close =
+                (open.lines.pending() == 0 && !item.compressed).then(|| open.read_pos());
+        }
+        item.state = state;
+        tracing::debug!(component = %self.ctx.source, path = %item.path.display(), offset = item.offset, ?state, "closed file");
+    }
+
+    // ---------------------------------------------------------------- step
+
+    /// Reads every open file one turn, handles their ends, and applies the
+    /// acknowledgements that came back. Returns whether anything was read or
+    /// changed state.
+    pub fn step(&mut self, now: Instant, out: &Output) -> Result<bool, Closed> {
+        self.drain_acks();
+        let mut ids: Vec<(u64, u64)> = self
+            .items
+            .values()
+            .filter(|i| i.open.is_some())
+            .map(|i| (i.seq, i.id))
+            .collect();
+        ids.sort_unstable();
+        let mut progressed = false;
+        for (_, id) in ids {
+            progressed |= self.read_turn(id, now, out)?;
+        }
+        self.drain_acks();
+        progressed |= self.settle();
+        Ok(progressed)
+    }
+
+    fn read_turn(&mut self, id: u64, now: Instant, out: &Output) -> Result<bool, Closed> {
+        if self.truncated_since_last_read(id) {
+            self.truncated(id, now, out)?;
+            return Ok(true);
+        }
+        let per_turn = self.config.max_read_per_turn.0;
+        let metrics = self.ctx.metrics.clone();
+        let Some(item) = self.items.get_mut(&id) else {
+            return Ok(false);
+        };
+        let Some(open) = item.open.as_mut() else {
+            return Ok(false);
+        };
+        let mut progressed = false;
+        let mut read = 0u64;
+        let before = open.lines.stats();
+        let Open {
+            input,
+            lines,
+            assembler,
+            batcher,
+            at_eof,
+            last_read,
+            broken,
+            ..
+        } = open;
+        let mut sent = Ok(());
+        while read < per_turn {
+            match lines.fill(input) {
+                Ok(0) => {
+                    *at_eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    *at_eof = false;
+                    progressed = true;
+                    read += n as u64;
+                    *last_read = now;
+                    if assembler.is_plain() {
+                        lines.drain_lines(|line| {
+                            if sent.is_ok() {
+                                sent = batcher.push(line, out, &metrics);
+                            }
+                        });
+                    } else {
+                        lines.drain_lines(|line| {
+                            assembler.push(line, now, &mut |event, end| {
+                                if sent.is_ok() {
+                                    sent = batcher.push_event(event, end, out, &metrics);
+                                }
+                            });
+                        });
+                    }
+                    sent?;
+                }
+                Err(error) => {
+                    ComponentMetrics::add(&metrics.errors, 1);
+                    if item.compressed {
+                        *broken = true;
+                        *at_eof = true;
+                        if self.log.check().is_some() {
+                            tracing::warn!(component = %self.ctx.source, path = %item.path.display(), %error,
+                                "gzip file ends early (still being written, or corrupt); will retry when it changes");
+                        }
+                    } else if self.log.check().is_some() {
+                        tracing::warn!(component = %self.ctx.source, path = %item.path.display(), %error, "read failed; will retry");
+                    }
+                    break;
+                }
+            }
+        }
+        if progressed {
+            item.last_active = now;
+        }
+        let stats = lines.stats();
+        let (cut, dropped) = (
+            stats.truncated - before.truncated,
+            stats.dropped - before.dropped,
+        );
+        if cut + dropped > 0 {
+            ComponentMetrics::add(&metrics.discarded_events, dropped);
+            ComponentMetrics::add(&metrics.errors, cut + dropped);
+            if let Some(suppressed) = self.oversize_log.check() {
+                tracing::warn!(component = %self.ctx.source, path = %item.path.display(), truncated = cut, dropped, suppressed,
+                    max_line_bytes = %self.config.max_line_bytes, "lines over max_line_bytes");
+            }
+        }
+        let malformed = assembler.take_malformed();
+        if malformed > 0 {
+            ComponentMetrics::add(&metrics.errors, malformed);
+            if let Some(suppressed) = self.oversize_log.check() {
+                tracing::warn!(component = %self.ctx.source, path = %item.path.display(), lines = malformed, suppressed,
+                    format = ?self.config.format, "lines not in the container log format; passed on as text");
+            }
+        }
+        if *at_eof {
+            progressed |= self.at_eof(id, now, out)?;
+        }
+        if let Some(item) = self.items.get_mut(&id) {
+            if let Some(o) = &mut item.open {
+                o.batcher.flush(out)?;
+            }
+            item.collect_sent();
+        }
+        Ok(progressed)
+    }
+
+    /// Before reading a plain file: has it shrunk below what was read, or has
+    /// its head changed (truncated and rewritten)? Checked before reading, so
+    /// new content is never read from an old offset. The head is read again
+    /// only when size or mtime changed; a growing fingerprint is extended.
+    fn truncated_since_last_read(&mut self, id: u64) -> bool {
+        let (skip, fp_bytes) = (self.skip(), self.fp_bytes());
+        let Some(item) = self.items.get_mut(&id) else {
+            return false;
+        };
+        let Some(open) = item.open.as_mut() else {
+            return false;
+        };
+        let Some(file) = open.input.plain() else {
+            return false;
+        };
+        let Ok(meta) = file.metadata() else {
+            return false;
+        };
+        if meta.len() < open.read_pos() {
+            return true;
+        }
+        let stamp = (meta.len(), meta.modified().ok());
+        if open.checked == Some(stamp) {
+            return false;
+        }
+        open.checked = Some(stamp);
+        let Ok(head) = pread_head(file, skip + fp_bytes) else {
+            return false;
+        };
+        match item.fp {
+            Some(f) if !f.matches(&head) => return true,
+            current => {
+                if let Some(f) = Fingerprint::of_head(&head, skip, fp_bytes) {
+                    if current.is_none_or(|c| f.len > c.len) {
+                        item.fp = Some(f);
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// End of what is there for now: look for rotation, send
+    /// lines that waited long enough, finish files that will not grow.
+    fn at_eof(&mut self, id: u64, now: Instant, out: &Output) -> Result<bool, Closed> {
+        let once = self.ctx.once;
+        let partial_timeout = self.config.partial_line_timeout.0;
+        let Some(item) = self.items.get_mut(&id) else {
+            return Ok(false);
+        };
+        let Some(open) = item.open.as_mut() else {
+            return Ok(false);
+        };
+        if item.compressed {
+            if open.broken {
+                self.close(id, State::Closed);
+            } else {
+                Self::finish(item, now, out, &self.ctx.metrics)?;
+                self.close(id, State::Finished);
+            }
+            return Ok(true);
+        }
+        let mut progressed = false;
+        let here = fs::metadata(&item.path).map(|m| FileId::of(&m) == item.file);
+        match (item.state, here) {
+            (State::Live, Ok(false) | Err(_)) => {
+                tracing::info!(component = %self.ctx.source, path = %item.path.display(),
+                    "file rotated away or deleted; reading it to its end");
+                item.state = State::Orphaned;
+                progressed = true;
+            }
+            (State::Orphaned, Ok(true)) => item.state = State::Live,
+            _ => {}
+        }
+        if item.state == State::Orphaned || once {
+            if !open.is_drained() {
+                Self::finish(item, now, out, &self.ctx.metrics)?;
+                progressed = true;
+            }
+            if once {
+                self.close(id, State::Finished);
+                return Ok(true);
+            }
+        } else {
+            // A live file: a last line without newline waits for
+            // partial_line_timeout, a multiline group for its own timeout.
+            let metrics = &self.ctx.metrics;
+            let Open {
+                lines,
+                assembler,
+                batcher,
+                last_read,
+                ..
+            } = open;
+            let mut sent = Ok(());
+            if lines.pending() > 0 && now.saturating_duration_since(*last_read) >= partial_timeout {
+                if let Some(line) = lines.finish() {
+                    progressed = true;
+                    if assembler.is_plain() {
+                        sent = batcher.push(line, out, metrics);
+                    } else {
+                        assembler.push(line, now, &mut |e, end| {
+                            if sent.is_ok() {
+                                sent = batcher.push_event(e, end, out, metrics);
+                            }
+                        });
+                    }
+                }
+            }
+            sent?;
+            assembler.flush_expired(now, &mut |e, end| {
+                progressed = true;
+                if sent.is_ok() {
+                    sent = batcher.push_event(e, end, out, metrics);
+                }
+            });
+            sent?;
+        }
+        Ok(progressed)
+    }
+
+    /// Sends everything read from a file that will not grow: its last line
+    /// without newline and whatever the assembler holds.
+    fn finish(
+        item: &mut Item,
+        now: Instant,
+        out: &Output,
+        metrics: &ComponentMetrics,
+    ) -> Result<(), Closed> {
+        let Some(open) = item.open.as_mut() else {
+            return Ok(());
+        };
+        let Open {
+            lines,
+            assembler,
+            batcher,
+            ..
+        } = open;
+        let mut sent = Ok(());
+        if let Some(line) = lines.finish() {
+            if assembler.is_plain() {
+                sent = batcher.push(line, out, metrics);
+            } else {
+                assembler.push(line, now, &mut |e, end| {
+                    if sent.is_ok() {
+                        sent = batcher.push_event(e, end, out, metrics);
+                    }
+                });
+            }
+        }
+        sent?;
+        let end = lines.consumed_offset();
+        assembler.flush(end, now, &mut |e, end| {
+            if sent.is_ok() {
+                sent = batcher.push_event(e, end, out, metrics);
+            }
+        });
+        sent?;
+        batcher.flush(out)?;
+        item.collect_sent();
+        Ok(())
+    }
+
+    /// The file shrank or its head changed: its old content is gone from this
+    /// inode. What was read of it stays known (a copy may turn up), and the
+    /// inode's new content is read from 0.
+    fn truncated(&mut self, id: u64, now: Instant, out: &Output) -> Result<(), Closed> {
+        let skip = self.skip();
+        let fp_bytes = self.fp_bytes();
+        let Some(item) = self.items.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(open) = item.open.as_mut() else {
+            return Ok(());
+        };
+        tracing::warn!(component = %self.ctx.source, path = %item.path.display(), offset = open.read_pos(),
+            "file truncated or rewritten; reading it from the start");
+        open.batcher.flush(out)?;
+        item.collect_sent();
+        let file = item.file;
+        let path = item.path.clone();
+        let Some(open) = item.open.take() else {
+            return Ok(());
+        };
+        item.offset = open.resume_offset();
+        item.state = State::Detached;
+        item.last_seen = now;
+        let Input::Plain(mut f) = open.input else {
+            return Ok(());
+        };
+        if let Err(error) = f.seek(SeekFrom::Start(0)) {
+            tracing::warn!(component = %self.ctx.source, path = %path.display(), %error, "cannot rewind file");
+            return Ok(());
+        }
+        let head = pread_head(&f, skip + fp_bytes).unwrap_or_default();
+        let new_id = self.unique_id(file);
+        let seq = self.seq();
+        let open = self.new_open(new_id, &path, Input::Plain(f), 0, now);
+        self.items.insert(
+            new_id,
+            Item {
+                id: new_id,
+                seq,
+                path,
+                file,
+                fp: Fingerprint::of_head(&head, skip, fp_bytes),
+                offset: 0,
+                acks: Acks::at(0),
+                open: Some(open),
+                state: State::Live,
+                compressed: false,
+                last_seen: now,
+                last_active: now,
+                size_at_close: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Applies what can be decided without reading: acknowledged offsets of
+    /// quiet files, and closing rotated files that are read and acknowledged.
+    fn settle(&mut self) -> bool {
+        let mut done = Vec::new();
+        for item in self.items.values_mut() {
+            match &item.open {
+                Some(o) if o.is_drained() => {
+                    item.acks.settle(o.lines.consumed_offset());
+                    if item.state == State::Orphaned && o.at_eof && !item.acks.in_flight() {
+                        done.push(item.id);
+                    }
+                }
+                Some(_) => {}
+                None => item.acks.settle(item.offset),
+            }
+        }
+        let any = !done.is_empty();
+        for id in done {
+            if let Some(item) = self.items.get(&id) {
+                tracing::info!(component = %self.ctx.source, path = %item.path.display(), "finished rotated or deleted file");
+            }
+            self.close(id, State::Finished);
+        }
+        any
+    }
+
+    /// Applies acknowledgements that came back.
+    pub fn drain_acks(&mut self) {
+        for ack in self.ack_rx.try_iter() {
+            if let Some(item) = self.items.get_mut(&ack.stream) {
+                if !ack.delivered && !item.acks.failed {
+                    tracing::warn!(component = %self.ctx.source, path = %item.path.display(), offset = ack.end_offset,
+                        "a sink gave up on a batch; this file's checkpoint stays before it so a restart reads it again");
+                }
+                item.acks.ack(ack.end_offset, ack.delivered);
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for acknowledgements (shutdown).
+    pub fn wait_acks(&mut self, timeout: Duration) {
+        if let Ok(ack) = self.ack_rx.recv_timeout(timeout) {
+            if let Some(item) = self.items.get_mut(&ack.stream) {
+                item.acks.ack(ack.end_offset, ack.delivered);
+            }
+        }
+        self.drain_acks();
+        self.settle();
+    }
+
+    /// True when no batch is waiting for acknowledgement.
+    pub fn all_acked(&self) -> bool {
+        self.items.values().all(|i| !i.acks.in_flight())
+    }
+
+    /// True when no file is open (with `--once`: everything was read).
+    pub fn nothing_open(&self) -> bool {
+        self.open_files() == 0
+    }
+
+    /// Sends what is batched (stopping): lines held back stay unsent and
+    /// unacknowledged, to be read whole by the next run.
+    pub fn flush_batches(&mut self, out: &Output) -> Result<(), Closed> {
+        for item in self.items.values_mut() {
+            if let Some(o) = &mut item.open {
+                o.batcher.flush(out)?;
+            }
+            item.collect_sent();
+        }
+        Ok(())
+    }
+
+    /// The earliest time a waiting line or group must be sent.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let partial = self.config.partial_line_timeout.0;
+        self.items
+            .values()
+            .filter_map(|i| i.open.as_ref())
+            .flat_map(|o| {
+                let p = (o.lines.pending() > 0).then(|| o.last_read + partial);
+                [p, o.assembler.deadline()]
+            })
+            .flatten()
+            .min()
+    }
+
+    // ---------------------------------------------------------- checkpoints
+
+    /// Writes the checkpoint if `checkpoint_interval` has passed.
+    pub fn checkpoint_if_due(&mut self, now: Instant) {
+        if self.checkpointer.is_due(now) {
+            self.write_checkpoint(now);
+        }
+    }
+
+    /// When the next periodic checkpoint is due.
+    pub fn next_checkpoint(&self) -> Option<Instant> {
+        self.checkpointer.next_due()
+    }
+
+    /// Writes the checkpoint now (if anything changed). Returns whether the
+    /// file on disk is up to date.
+    pub fn write_checkpoint(&mut self, now: Instant) -> bool {
+        self.drain_acks();
+        self.settle();
+        let mut items: Vec<&Item> = self.items.values().collect();
+        items.sort_by_key(|i| i.seq);
+        let files = items.iter().map(|i| i.checkpoint()).collect();
+        self.checkpointer.write(now, files, &self.ctx.metrics)
+    }
+
+    /// The entries the next checkpoint would hold (tests, diagnostics).
+    pub fn checkpoint_entries(&self) -> Vec<FileCheckpoint> {
+        let mut items: Vec<&Item> = self.items.values().collect();
+        items.sort_by_key(|i| i.seq);
+        items.iter().map(|i| i.checkpoint()).collect()
+    }
+}
+
+enum OpenError {
+    GzipShorter,
+    Io(io::Error),
+}
+
+/// Reads the head of a file (decompressed if it is gzip). Returns it and
+/// whether the file is gzip.
+fn read_head_of(path: &Path, n: u64) -> io::Result<(Vec<u8>, bool)> {
+    let mut f = File::open(path)?;
+    let mut magic = [0u8; 2];
+    let got = read_up_to(&mut f, &mut magic)?;
+    if got == 2 && magic == GZIP_MAGIC {
+        f.seek(SeekFrom::Start(0))?;
+        let mut d = MultiGzDecoder::new(f);
+        // An incomplete gzip still has a readable head.
+        let mut head = Vec::new();
+        let _ = (&mut d).take(n).read_to_end(&mut head);
+        return Ok((head, true));
+    }
+    f.seek(SeekFrom::Start(0))?;
+    Ok((read_head(&mut f, n)?, false))
+}
+
+fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Opens `path` at `offset`, checking it is still `file`.
+fn open_input(
+    path: &Path,
+    file: FileId,
+    offset: u64,
+    gz: bool,
+) -> Result<Option<Input>, OpenError> {
+    let mut f = File::open(path).map_err(OpenError::Io)?;
+    let meta = f.metadata().map_err(OpenError::Io)?;
+    if FileId::of(&meta) != file {
+        return Ok(None);
+    }
+    if gz {
+        let mut d = MultiGzDecoder::new(f);
+        let skipped = io::copy(&mut (&mut d).take(offset), &mut io::sink());
+        return match skipped {
+            Ok(n) if n == offset => Ok(Some(Input::Gzip(Box::new(d)))),
+            Ok(_) => Err(OpenError::GzipShorter),
+            Err(e) => Err(OpenError::Io(e)),
+        };
+    }
+    f.seek(SeekFrom::Start(offset)).map_err(OpenError::Io)?;
+    Ok(Some(Input::Plain(f)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ByteSize, HumanDuration};
+    use crate::event::Batch;
+    use std::io::Write;
+
+    /// A tailer over `dir/*.log` with its batches collected by the test.
+    struct T {
+        dir: tempfile::TempDir,
+        config: FileSourceConfig,
+        tailer: Tailer,
+        out: Output,
+        rx: Receiver<Batch>,
+        now: Instant,
+        metrics: Arc<ComponentMetrics>,
+    }
+
+    impl T {
+        fn new(edit: impl FnOnce(&mut FileSourceConfig)) -> T {
+            let dir = tempfile::tempdir().unwrap();
+            fs::create_dir(dir.path().join("logs")).unwrap();
+            let mut config = FileSourceConfig::with_include(vec![format!(
+                "{}/logs/*.log*",
+                dir.path().display()
+            )]);
+            edit(&mut config);
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let metrics = Arc::new(ComponentMetrics::default());
+            let out = Output::new(vec![tx], metrics.clone());
+            let now = Instant::now();
+            let tailer = Self::make(&dir, &config, &metrics, now);
+            T {
+                dir,
+                config,
+                tailer,
+                out,
+                rx,
+                now,
+                metrics,
+            }
+        }
+
+        fn make(
+            dir: &tempfile::TempDir,
+            config: &FileSourceConfig,
+            metrics: &Arc<ComponentMetrics>,
+            now: Instant,
+        ) -> Tailer {
+            Tailer::new(
+                config,
+                TailerContext {
+                    source: "t".into(),
+                    data_dir: dir.path().join("data"),
+                    metrics: metrics.clone(),
+                    batch_max_events: 100,
+                    batch_max_bytes: 1 << 20,
+                    once: false,
+                },
+                now,
+            )
+        }
+
+        fn restart(&mut self) {
+            self.tailer = Self::make(&self.dir, &self.config, &self.metrics, self.now);
+        }
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.dir.path().join("logs").join(name)
+        }
+
+        fn append(&self, name: &str, text: &str) {
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.path(name))
+                .unwrap();
+            f.write_all(text.as_bytes()).unwrap();
+        }
+
+        /// Scans, steps until nothing moves, and returns the lines sent (acknowledged).
+        fn run(&mut self, advance: Duration) -> Vec<String> {
+            self.now += advance;
+            self.tailer.scan(self.now, &self.out).unwrap();
+            let mut lines = Vec::new();
+            for _ in 0..100 {
+                let progressed = self.tailer.step(self.now, &self.out).unwrap();
+                let mut got = false;
+                for batch in self.rx.try_iter() {
+                    got = true;
+                    lines.extend(
+                        batch
+                            .events
+                            .iter()
+                            .map(|e| String::from_utf8_lossy(&e.line).into_owned()),
+                    );
+                }
+                if !progressed && !got {
+                    break;
+                }
+            }
+            self.tailer.drain_acks();
+            lines
+        }
+    }
+
+    #[test]
+    fn a_file_shorter_than_the_fingerprint_is_read_and_bound_later() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "one\n");
+        assert_eq!(t.run(Duration::ZERO), ["one"]);
+        let e = &t.tailer.checkpoint_entries()[0];
+        let fp = Fingerprint::decode(e.fingerprint.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (fp.len, e.offset),
+            (4, 4),
+            "a partial fingerprint of what is there"
+        );
+        t.append("a.log", &"x".repeat(300));
+        t.append("a.log", "\n");
+        assert_eq!(t.run(Duration::from_millis(10)).len(), 1);
+        let e = &t.tailer.checkpoint_entries()[0];
+        let fp = Fingerprint::decode(e.fingerprint.as_deref().unwrap()).unwrap();
+        assert_eq!(fp.len, 256, "bound once long enough");
+    }
+
+    #[test]
+    fn a_restart_resumes_at_the_acknowledged_offset() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "1\n2\n");
+        assert_eq!(t.run(Duration::ZERO), ["1", "2"]);
+        assert!(t.tailer.write_checkpoint(t.now));
+        t.append("a.log", "3\n");
+        t.restart();
+        assert_eq!(t.run(Duration::ZERO), ["3"]);
+    }
+
+    #[test]
+    fn unacknowledged_lines_are_read_again_after_a_restart() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "1\n");
+        assert_eq!(t.run(Duration::ZERO), ["1"]);
+        t.append("a.log", "2\n");
+        t.now += Duration::from_millis(1);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        t.tailer.step(t.now, &t.out).unwrap();
+        let held: Vec<Batch> = t.rx.try_iter().collect(); // not acknowledged yet
+        assert!(t.tailer.write_checkpoint(t.now));
+        assert_eq!(t.tailer.checkpoint_entries()[0].offset, 2);
+        drop(held);
+        t.restart();
+        assert_eq!(t.run(Duration::ZERO), ["2"]);
+    }
+
+    #[test]
+    fn a_corrupt_checkpoint_is_reported_and_the_source_starts_anyway() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "1\n");
+        let cp = crate::checkpoint::path_for(&t.dir.path().join("data"), "t");
+        fs::create_dir_all(cp.parent().unwrap()).unwrap();
+        fs::write(&cp, "{\"version\":1,\"sou").unwrap();
+        t.restart();
+        assert_eq!(t.run(Duration::ZERO), ["1"]);
+        assert!(t.tailer.write_checkpoint(t.now));
+        let back = crate::checkpoint::load(&t.dir.path().join("data"), "t", |_| {})
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.files[0].offset, 2);
+    }
+
+    #[test]
+    fn a_partial_last_line_waits_for_its_timeout() {
+        let mut t = T::new(|c| c.partial_line_timeout = HumanDuration(Duration::from_secs(5)));
+        t.append("a.log", "done\nhalf");
+        assert_eq!(t.run(Duration::ZERO), ["done"]);
+        assert_eq!(
+            t.tailer.next_deadline(),
+            Some(t.now + Duration::from_secs(5))
+        );
+        assert!(t.run(Duration::from_secs(4)).is_empty());
+        assert_eq!(t.run(Duration::from_secs(1)), ["half"]);
+    }
+
+    #[test]
+    fn a_rotated_file_is_read_to_its_end_and_its_last_line_sent() {
+        let mut t = T::new(|c| {
+            c.include = vec![format!(
+                "{}/logs/app.log",
+                c.include[0].rsplit_once("/logs/").unwrap().0
+            )];
+        });
+        t.append("app.log", "a\n");
+        assert_eq!(t.run(Duration::ZERO), ["a"]);
+        t.append("app.log", "b\nlast");
+        fs::rename(t.path("app.log"), t.path("app.log.1")).unwrap();
+        t.append("app.log", "new\n");
+        let mut got = t.run(Duration::from_millis(1));
+        got.extend(t.run(Duration::from_millis(1)));
+        got.sort();
+        assert_eq!(got, ["b", "last", "new"]);
+        // Acknowledged and read to its end: closed and finished.
+        assert_eq!(t.tailer.open_files(), 1);
+        assert!(
+            t.tailer
+                .checkpoint_entries()
+                .iter()
+                .any(|e| e.finished && e.offset == 8)
+        );
+    }
+
+    #[test]
+    fn gzip_files_never_checkpointed_are_read() {
+        let mut t = T::new(|_| {});
+        let mut enc = flate2::write::GzEncoder::new(
+            fs::File::create(t.path("old.log.1.gz")).unwrap(),
+            flate2::Compression::fast(),
+        );
+        enc.write_all(b"z1\nz2\n").unwrap();
+        enc.finish().unwrap();
+        let mut got = t.run(Duration::ZERO);
+        got.sort();
+        assert_eq!(got, ["z1", "z2"]);
+        let e = &t.tailer.checkpoint_entries()[0];
+        assert!(e.compressed && e.finished && e.offset == 6);
+        assert!(t.run(Duration::from_secs(20)).is_empty(), "read once");
+    }
+
+    #[test]
+    fn descriptors_stay_within_max_open_files() {
+        let mut t = T::new(|c| c.max_open_files = 3);
+        for i in 0..10 {
+            t.append(&format!("f{i}.log"), &format!("line{i}\n"));
+        }
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            got.extend(t.run(Duration::from_secs(1)));
+            assert!(t.tailer.open_files() <= 3);
+        }
+        got.sort();
+        let want: Vec<String> = (0..10).map(|i| format!("line{i}")).collect();
+        assert_eq!(got, want);
+        // A closed file that grows is reopened where it stopped.
+        t.append("f0.log", "more\n");
+        let mut more = Vec::new();
+        for _ in 0..5 {
+            more.extend(t.run(Duration::from_secs(1)));
+        }
+        assert_eq!(more, ["more"]);
+    }
+
+    #[test]
+    fn old_files_are_ignored_but_their_checkpoints_kept() {
+        let mut t =
+            T::new(|c| c.ignore_older_than = Some(HumanDuration(Duration::from_secs(3600))));
+        t.append("a.log", "1\n");
+        assert_eq!(t.run(Duration::ZERO), ["1"]);
+        assert!(t.tailer.write_checkpoint(t.now));
+        let f = fs::File::options()
+            .write(true)
+            .open(t.path("a.log"))
+            .unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        t.append("b.log", "b\n");
+        let f = fs::File::options()
+            .write(true)
+            .open(t.path("b.log"))
+            .unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        t.restart();
+        assert!(t.run(Duration::ZERO).is_empty(), "old files are not opened");
+        assert_eq!(
+            t.tailer.checkpoint_entries().len(),
+            1,
+            "the checkpoint is kept"
+        );
+        t.append("a.log", "2\n");
+        assert_eq!(
+            t.run(Duration::from_secs(1)),
+            ["2"],
+            "resumed at its checkpoint"
+        );
+    }
+
+    #[test]
+    fn long_lines_are_cut_or_dropped_and_counted() {
+        let mut t = T::new(|c| {
+            c.max_line_bytes = ByteSize(8);
+            c.oversize_lines = crate::sources::OversizeLines::Drop;
+        });
+        t.append("a.log", &format!("ok\n{}\nafter\n", "x".repeat(50)));
+        assert_eq!(t.run(Duration::ZERO), ["ok", "after"]);
+        assert_eq!(t.metrics.snapshot().discarded_events, 1);
+        assert_eq!(t.tailer.checkpoint_entries()[0].offset, 60);
+    }
+
+    #[test]
+    fn read_from_end_skips_existing_content_only() {
+        let mut t = T::new(|c| c.read_from = ReadFrom::End);
+        t.append("a.log", "old\n");
+        assert!(t.run(Duration::ZERO).is_empty());
+        t.append("a.log", "new\n");
+        t.append("b.log", "fresh file\n");
+        let mut got = t.run(Duration::from_secs(1));
+        got.sort();
+        assert_eq!(got, ["fresh file", "new"]);
+    }
+
+    #[test]
+    fn multiline_groups_flush_on_timeout_and_checkpoints_stay_before_them() {
+        let mut t = T::new(|c| {
+            c.multiline = Some(crate::sources::file::config::MultilineConfig {
+                mode: crate::sources::file::config::MultilineMode::Indented,
+                pattern: None,
+                max_lines: 100,
+                max_bytes: ByteSize(1 << 20),
+                timeout: HumanDuration(Duration::from_secs(2)),
+            });
+        });
+        t.append("a.log", "Exception\n  at a\n  at b\n");
+        assert!(t.run(Duration::ZERO).is_empty());
+        assert!(t.tailer.write_checkpoint(t.now));
+        assert_eq!(
+            t.tailer.checkpoint_entries()[0].offset,
+            0,
+            "the open group is not acknowledged"
+        );
+        assert_eq!(t.run(Duration::from_secs(2)), ["Exception\n  at a\n  at b"]);
+        assert!(t.tailer.write_checkpoint(t.now));
+        assert_eq!(t.tailer.checkpoint_entries()[0].offset, 24);
+    }
+}
