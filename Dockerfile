@@ -4,7 +4,7 @@
 #   docker build -t logagent:0.1.0 .
 #   docker run --rm -v /var/log:/var/log:ro -v logagent-data:/var/lib/logagent \
 #     -v $PWD/pipelines/elasticsearch.toml:/etc/logagent/pipeline.toml:ro logagent:0.1.0
-FROM rust:1.85-bookworm AS build
+FROM rust:1-bookworm AS build
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
 COPY Cargo.toml Cargo.lock ./

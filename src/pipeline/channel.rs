@@ -5,7 +5,7 @@
 //! reading. Memory in flight is bounded by the channels' capacities.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crossbeam_channel::{Sender, TrySendError};
 
@@ -25,18 +25,67 @@ pub struct Closed;
 /// consumer): a send reads the current list once per batch, so a batch goes
 /// either to the old consumer (which drains it before it ends) or to the new one,
 /// never to both and never nowhere.
+///
+/// Only the component holds it strongly: when the component drops its last clone
+/// (it has ended, or a source is done sending), the senders go with it and the
+/// consumers' channels can close, exactly as with plain senders. The runtime
+/// keeps an [`OutputHandle`] to re-point it without keeping it alive.
 #[derive(Debug, Clone)]
 pub struct Output {
-    targets: Arc<RwLock<Arc<Vec<Sender<Batch>>>>>,
+    shared: Arc<Shared>,
     metrics: Arc<ComponentMetrics>,
     tap: Tap,
+}
+
+#[derive(Debug)]
+struct Shared {
+    targets: RwLock<Arc<Vec<Sender<Batch>>>>,
+    /// Told when the last clone is dropped (the runtime then releases channels).
+    on_drop: Mutex<Option<Sender<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let tx = self
+            .on_drop
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        // Let go of the targets first, so the wake-up finds them gone.
+        *self.targets.get_mut().unwrap_or_else(|p| p.into_inner()) = Arc::new(Vec::new());
+        if let Some(tx) = tx {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A weak reference to an [`Output`]: re-points it while the component holds it.
+#[derive(Debug, Clone)]
+pub struct OutputHandle(Weak<Shared>);
+
+impl OutputHandle {
+    /// Re-points the output if the component still holds it.
+    pub fn set_targets(&self, targets: Vec<Sender<Batch>>) {
+        if let Some(shared) = self.0.upgrade() {
+            let mut slot = shared.targets.write().unwrap_or_else(|p| p.into_inner());
+            *slot = Arc::new(targets);
+        }
+    }
+
+    /// True while the component holds the output (it may still send).
+    pub fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
 }
 
 impl Output {
     /// An output feeding `targets`, counting into `metrics`.
     pub fn new(targets: Vec<Sender<Batch>>, metrics: Arc<ComponentMetrics>) -> Output {
         Output {
-            targets: Arc::new(RwLock::new(Arc::new(targets))),
+            shared: Arc::new(Shared {
+                targets: RwLock::new(Arc::new(targets)),
+                on_drop: Mutex::new(None),
+            }),
             metrics,
             tap: Tap::default(),
         }
@@ -45,8 +94,27 @@ impl Output {
     /// Re-points this output (and every clone of it) at `targets`. Sends already
     /// under way finish on the old targets.
     pub fn set_targets(&self, targets: Vec<Sender<Batch>>) {
-        let mut slot = self.targets.write().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self
+            .shared
+            .targets
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         *slot = Arc::new(targets);
+    }
+
+    /// A handle that re-points this output without keeping it alive.
+    pub fn handle(&self) -> OutputHandle {
+        OutputHandle(Arc::downgrade(&self.shared))
+    }
+
+    /// Sends `()` on `tx` once every clone of this output is dropped.
+    pub fn notify_on_drop(self, tx: Sender<()>) -> Output {
+        *self
+            .shared
+            .on_drop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        self
     }
 
     /// The same output sampled by `tap` (kept across reloads, so a watcher keeps
@@ -62,7 +130,8 @@ impl Output {
     }
 
     fn current(&self) -> Arc<Vec<Sender<Batch>>> {
-        self.targets
+        self.shared
+            .targets
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -145,5 +214,37 @@ impl Outputs {
     /// Every named output with its name.
     pub fn all_named(&self) -> &[(String, Output)] {
         &self.named
+    }
+
+    /// Weak handles on all of them, for the runtime.
+    pub fn handles(&self) -> OutputsHandle {
+        OutputsHandle {
+            default: self.default.handle(),
+            named: self
+                .named
+                .iter()
+                .map(|(n, o)| (n.clone(), o.handle()))
+                .collect(),
+        }
+    }
+}
+
+/// Weak handles on a component's [`Outputs`]: what the runtime keeps to
+/// re-point them on a reload.
+#[derive(Debug, Clone)]
+pub struct OutputsHandle {
+    /// The default output.
+    pub default: OutputHandle,
+    /// The named outputs.
+    pub named: Vec<(String, OutputHandle)>,
+}
+
+impl OutputsHandle {
+    /// Points every output nowhere.
+    pub fn clear(&self) {
+        self.default.set_targets(Vec::new());
+        for (_, o) in &self.named {
+            o.set_targets(Vec::new());
+        }
     }
 }

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::channel::{Output, Outputs};
+use super::channel::{Output, Outputs, OutputsHandle};
 use super::shutdown::{self, Shutdown, ShutdownTrigger};
 use super::tap::Tap;
 use crate::config::{ComponentChecks, PipelineConfig, SourceConfig};
@@ -119,8 +119,9 @@ struct Running {
     /// The sending end of its input channel (consumers), held so that a reload
     /// can point new producers at it; released once its producers are gone.
     input: Option<Sender<Batch>>,
-    /// Handles on its outputs, to re-point them.
-    outputs: Outputs,
+    /// Weak handles on its outputs, to re-point them (they close with the
+    /// component).
+    outputs: OutputsHandle,
     /// Stops it (sources only).
     stop: Option<ShutdownTrigger>,
     /// Disconnects when its thread has ended.
@@ -137,12 +138,16 @@ pub struct Topology {
     components: HashMap<String, Running>,
     /// Old versions still draining (serial, id, outputs); their outputs are
     /// cleared when they end.
-    retiring: Vec<(u64, String, Outputs)>,
+    retiring: Vec<(u64, String, OutputsHandle)>,
     threads: Vec<(u64, String, JoinHandle<()>)>,
     finished: HashSet<u64>,
     serial: u64,
     done_tx: Sender<Finished>,
     done: Receiver<Finished>,
+    /// Wakes the run loop when a component drops its outputs (a source that is
+    /// done sending), so the channels it fed can close.
+    released_tx: Sender<()>,
+    released: Receiver<()>,
     registry: Registry,
     trigger: ShutdownTrigger,
     shutdown: Shutdown,
@@ -195,6 +200,7 @@ impl Topology {
     pub fn start(config: &PipelineConfig, options: BuildOptions) -> Result<Topology, BuildError> {
         let (trigger, shutdown) = shutdown::pair();
         let (done_tx, done) = crossbeam_channel::unbounded();
+        let (released_tx, released) = crossbeam_channel::unbounded();
         let mut topology = Topology {
             once: options.once,
             capacity: config.runtime.channel_capacity.max(1),
@@ -208,6 +214,8 @@ impl Topology {
             serial: 0,
             done_tx,
             done,
+            released_tx,
+            released,
             registry: Registry::default(),
             trigger,
             shutdown,
@@ -428,8 +436,8 @@ impl Topology {
             .map(|(id, c)| (id.as_str(), &c.outputs))
             .chain(self.retiring.iter().map(|(_, id, o)| (id.as_str(), o)));
         for (id, outputs) in live {
-            outputs.default_output().set_targets(targets_of(id));
-            for (n, o) in outputs.all_named() {
+            outputs.default.set_targets(targets_of(id));
+            for (n, o) in &outputs.named {
                 o.set_targets(targets_of(&format!("{id}.{n}")));
             }
         }
@@ -462,7 +470,7 @@ impl Topology {
                     self.retiring
                         .push((c.serial, id.clone(), c.outputs.clone()));
                 } else {
-                    clear_outputs(&c.outputs);
+                    c.outputs.clear();
                 }
             }
         }
@@ -476,6 +484,7 @@ impl Topology {
         for p in plans {
             let metrics = self.registry.register(&p.id, p.kind, p.type_name);
             let outputs = self.outputs_for(&p.id, &p.outputs, &metrics, &targets_of);
+            let handles = outputs.handles();
             let gate = gates.remove(&p.id);
             let serial = self.next_serial();
             let input = new_inputs
@@ -555,7 +564,7 @@ impl Topology {
                     fingerprint: p.fingerprint,
                     inputs: p.inputs,
                     input: input.map(|(tx, _)| tx),
-                    outputs,
+                    outputs: handles,
                     stop,
                     gate: gate_rx,
                 },
@@ -580,7 +589,9 @@ impl Topology {
         let mut taps = self.taps.write().unwrap_or_else(|p| p.into_inner());
         let mut make = |name: String| {
             let tap = taps.entry(name.clone()).or_default().clone();
-            Output::new(targets_of(&name), metrics.clone()).with_tap(tap)
+            Output::new(targets_of(&name), metrics.clone())
+                .with_tap(tap)
+                .notify_on_drop(self.released_tx.clone())
         };
         let default = make(id.to_owned());
         let named = names
@@ -597,21 +608,22 @@ impl Topology {
         let finished = &self.finished;
         self.retiring.retain(|(serial, _, outputs)| {
             if finished.contains(serial) {
-                clear_outputs(outputs);
+                outputs.clear();
                 false
             } else {
                 true
             }
         });
+        // A producer feeds its consumers while it runs and holds its outputs.
         let alive: HashSet<String> = self
             .components
             .iter()
-            .filter(|(_, c)| !finished.contains(&c.serial))
+            .filter(|(_, c)| !finished.contains(&c.serial) && c.outputs.default.is_alive())
             .map(|(id, _)| id.clone())
             .collect();
         for c in self.components.values_mut() {
             if finished.contains(&c.serial) {
-                clear_outputs(&c.outputs);
+                c.outputs.clear();
             }
             if c.input.is_some() {
                 let fed = c.inputs.iter().any(|i| {
@@ -684,6 +696,7 @@ impl Topology {
                     }
                     self.release_finished();
                 }
+                recv(self.released) -> _ => self.release_finished(),
                 recv(stop_rx) -> msg => {
                     if msg.is_err() {
                         stop_open = false;
@@ -727,13 +740,6 @@ impl Topology {
         } else {
             Outcome::Failed(failures)
         }
-    }
-}
-
-fn clear_outputs(outputs: &Outputs) {
-    outputs.default_output().set_targets(Vec::new());
-    for (_, o) in outputs.all_named() {
-        o.set_targets(Vec::new());
     }
 }
 
