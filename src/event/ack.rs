@@ -32,11 +32,14 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Some(tx) = &self.notify {
+            // A batch dropped while its holder panics was not written: never
+            // report it delivered (the source would checkpoint past it).
+            let delivered = !self.failed.load(Ordering::Relaxed) && !std::thread::panicking();
             // The source may have finished already; then nobody needs the ack.
             let _ = tx.send(Ack {
                 stream: self.stream,
                 end_offset: self.end_offset,
-                delivered: !self.failed.load(Ordering::Relaxed),
+                delivered,
             });
         }
     }
@@ -97,6 +100,18 @@ mod tests {
                 delivered: true
             }
         );
+    }
+
+    #[test]
+    fn a_batch_dropped_by_a_panicking_holder_is_not_delivered() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let token = AckToken::new(3, 9, tx);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _held = token;
+            panic!("sink bug");
+        }));
+        assert!(result.is_err());
+        assert!(!rx.try_recv().unwrap().delivered);
     }
 
     #[test]
