@@ -229,6 +229,7 @@ fn grafana_dashboard_queries_metrics_the_agent_exports() {
         "component_discarded_events_total",
         "component_errors_total",
         "component_buffer_batches",
+        "component_buffer_events",
         "component_buffer_max_batches",
         "component_batch_duration_seconds_bucket",
         "buffer_events",

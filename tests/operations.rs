@@ -193,6 +193,10 @@ flush_interval = "50ms"
         assert_eq!(m("component_received_events_total", "out"), kept);
         assert!(metrics.contains("# TYPE component_batch_duration_seconds histogram"));
         assert!(metrics.contains("component_buffer_max_batches{component_id=\"out\""));
+        // At rest nothing waits in the channels.
+        assert_eq!(m("component_buffer_events", "out"), 0);
+        assert_eq!(m("component_buffer_events", "level"), 0);
+        assert!(metrics.contains("component_buffer_bytes{component_id=\"parse\""));
     }
 
     // The file source's gauges: one open file, read to its end, a checkpoint age.

@@ -4,7 +4,7 @@
 //! stops draining stops its transforms and finally the source, which stops
 //! reading. Memory in flight is bounded by the channels' capacities.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crossbeam_channel::{Sender, TrySendError};
@@ -37,9 +37,58 @@ pub struct Output {
     tap: Tap,
 }
 
+/// How full a consumer's input channel is, in events and line bytes: the
+/// `component_buffer_events` / `component_buffer_bytes` gauges of the consumer.
+/// A producer adds before it sends, the consumer takes away what it receives.
+#[derive(Debug, Clone)]
+pub struct Fill {
+    events: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+/// Gauge name: events waiting in a component's input channel.
+pub const FILL_EVENTS: &str = "component_buffer_events";
+/// Gauge name: line bytes waiting in a component's input channel.
+pub const FILL_BYTES: &str = "component_buffer_bytes";
+
+impl Fill {
+    /// The fill gauges of the component whose counters are `metrics`.
+    pub fn of(metrics: &ComponentMetrics) -> Fill {
+        Fill {
+            events: metrics.labeled.gauge(FILL_EVENTS, &[]),
+            bytes: metrics.labeled.gauge(FILL_BYTES, &[]),
+        }
+    }
+
+    fn add(&self, events: u64, bytes: u64) {
+        self.events.fetch_add(events, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Takes a received batch off the gauges.
+    pub fn take(&self, batch: &Batch) {
+        let sub = |g: &AtomicU64, n: u64| {
+            let _ = g.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            });
+        };
+        sub(&self.events, batch.events.len() as u64);
+        sub(&self.bytes, batch.line_bytes() as u64);
+    }
+}
+
+/// One consumer's input: its channel and, when the runtime tracks it, its fill.
+#[derive(Debug, Clone)]
+pub struct Inlet {
+    /// The channel.
+    pub tx: Sender<Batch>,
+    /// The consumer's fill gauges.
+    pub fill: Option<Fill>,
+}
+
 #[derive(Debug)]
 struct Shared {
-    targets: RwLock<Arc<Vec<Sender<Batch>>>>,
+    targets: RwLock<Arc<Vec<Inlet>>>,
     /// Told when the last clone is dropped (the runtime then releases channels).
     on_drop: Mutex<Option<Sender<()>>>,
 }
@@ -65,7 +114,7 @@ pub struct OutputHandle(Weak<Shared>);
 
 impl OutputHandle {
     /// Re-points the output if the component still holds it.
-    pub fn set_targets(&self, targets: Vec<Sender<Batch>>) {
+    pub fn set_targets(&self, targets: Vec<Inlet>) {
         if let Some(shared) = self.0.upgrade() {
             let mut slot = shared.targets.write().unwrap_or_else(|p| p.into_inner());
             *slot = Arc::new(targets);
@@ -83,7 +132,12 @@ impl Output {
     pub fn new(targets: Vec<Sender<Batch>>, metrics: Arc<ComponentMetrics>) -> Output {
         Output {
             shared: Arc::new(Shared {
-                targets: RwLock::new(Arc::new(targets)),
+                targets: RwLock::new(Arc::new(
+                    targets
+                        .into_iter()
+                        .map(|tx| Inlet { tx, fill: None })
+                        .collect(),
+                )),
                 on_drop: Mutex::new(None),
             }),
             metrics,
@@ -93,7 +147,7 @@ impl Output {
 
     /// Re-points this output (and every clone of it) at `targets`. Sends already
     /// under way finish on the old targets.
-    pub fn set_targets(&self, targets: Vec<Sender<Batch>>) {
+    pub fn set_targets(&self, targets: Vec<Inlet>) {
         let mut slot = self
             .shared
             .targets
@@ -129,7 +183,7 @@ impl Output {
         &self.tap
     }
 
-    fn current(&self) -> Arc<Vec<Sender<Batch>>> {
+    fn current(&self) -> Arc<Vec<Inlet>> {
         self.shared
             .targets
             .read()
@@ -161,17 +215,36 @@ impl Output {
         Ok(())
     }
 
-    fn send_one(&self, target: &Sender<Batch>, batch: Batch) -> Result<(), Closed> {
-        match target.try_send(batch) {
+    fn send_one(&self, target: &Inlet, batch: Batch) -> Result<(), Closed> {
+        let (events, bytes) = (batch.events.len() as u64, batch.line_bytes() as u64);
+        // Counted before the send so the consumer never takes away more than
+        // was added; undone if the consumer is gone.
+        if let Some(f) = &target.fill {
+            f.add(events, bytes);
+        }
+        let result = match target.tx.try_send(batch) {
             Ok(()) => Ok(()),
             Err(TrySendError::Disconnected(_)) => Err(Closed),
             Err(TrySendError::Full(batch)) => {
                 self.metrics.blocked.store(true, Ordering::Relaxed);
-                let result = target.send(batch).map_err(|_| Closed);
+                let result = target.tx.send(batch).map_err(|_| Closed);
                 self.metrics.blocked.store(false, Ordering::Relaxed);
                 result
             }
+        };
+        if result.is_err() {
+            if let Some(f) = &target.fill {
+                f.events.fetch_sub(
+                    events.min(f.events.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
+                f.bytes.fetch_sub(
+                    bytes.min(f.bytes.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
+            }
         }
+        result
     }
 
     /// True when some component reads this output (otherwise what is sent to it
@@ -246,5 +319,56 @@ impl OutputsHandle {
         for (_, o) in &self.named {
             o.set_targets(Vec::new());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{AckToken, Event, Stream};
+
+    fn batch(n: usize) -> Batch {
+        let stream = Arc::new(Stream {
+            source: "s".into(),
+            path: None,
+            id: 0,
+        });
+        let mut b = Batch::new(stream, AckToken::detached(), n);
+        for _ in 0..n {
+            b.events
+                .push(Event::new(bytes::Bytes::from_static(b"0123456789"), 0));
+        }
+        b
+    }
+
+    #[test]
+    fn fill_follows_what_waits_in_the_channel_and_outputs_close_with_their_holder() {
+        let consumer = ComponentMetrics::default();
+        let fill = Fill::of(&consumer);
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let (wake_tx, wake_rx) = crossbeam_channel::unbounded();
+        let out =
+            Output::new(Vec::new(), Arc::new(ComponentMetrics::default())).notify_on_drop(wake_tx);
+        out.set_targets(vec![Inlet {
+            tx,
+            fill: Some(fill.clone()),
+        }]);
+        let handle = out.handle();
+        out.send(batch(3)).unwrap();
+        out.send(batch(2)).unwrap();
+        assert_eq!(consumer.labeled.get(FILL_EVENTS, &[]), Some(5));
+        assert_eq!(consumer.labeled.get(FILL_BYTES, &[]), Some(50));
+        let b = rx.recv().unwrap();
+        fill.take(&b);
+        assert_eq!(consumer.labeled.get(FILL_EVENTS, &[]), Some(2));
+        // The runtime's handle does not keep the output (or its senders) alive.
+        assert!(handle.is_alive());
+        drop(out);
+        assert!(!handle.is_alive());
+        assert!(wake_rx.try_recv().is_ok(), "the runtime is woken");
+        let b = rx.recv().unwrap();
+        fill.take(&b);
+        assert!(rx.recv().is_err(), "the channel closed with the output");
+        assert_eq!(consumer.labeled.get(FILL_EVENTS, &[]), Some(0));
     }
 }

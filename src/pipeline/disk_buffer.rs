@@ -513,16 +513,21 @@ fn write_loop(
     let mut record = Vec::new();
     let mut payload = Vec::new();
     let mut pending: Vec<Batch> = Vec::new();
+    let inflow = crate::pipeline::channel::Fill::of(&ctx.metrics);
     let result = loop {
         let first = match rx.recv() {
             Ok(b) => b,
             Err(_) => break Ok(()),
         };
+        inflow.take(&first);
         pending.push(first);
         // Group commit: everything already waiting goes into one fsync.
         while pending.len() < 64 {
             match rx.try_recv() {
-                Ok(b) => pending.push(b),
+                Ok(b) => {
+                    inflow.take(&b);
+                    pending.push(b);
+                }
                 Err(_) => break,
             }
         }

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::channel::{Output, Outputs, OutputsHandle};
+use super::channel::{Fill, Inlet, Output, Outputs, OutputsHandle};
 use super::shutdown::{self, Shutdown, ShutdownTrigger};
 use super::tap::Tap;
 use crate::config::{ComponentChecks, PipelineConfig, SourceConfig};
@@ -409,22 +409,31 @@ impl Topology {
                 .map(|(tx, _)| tx.clone())
                 .or_else(|| self.components.get(id).and_then(|c| c.input.clone()))
         };
-        // Who reads each output name (`ID` or `ID.NAME`) in the new config.
-        let mut consumers: HashMap<String, Vec<Sender<Batch>>> = HashMap::new();
-        let consumer_inputs = config
-            .transforms
-            .iter()
-            .map(|t| (&t.id, &t.inputs))
-            .chain(config.sinks.iter().map(|s| (&s.id, &s.inputs)));
-        for (id, ins) in consumer_inputs {
+        // Who reads each output name (`ID` or `ID.NAME`) in the new config, with
+        // the fill gauges of each reader's channel.
+        let mut registry = self.registry.clone();
+        let mut consumer_inputs: Vec<(&String, &Vec<String>, Fill)> = Vec::new();
+        for t in &config.transforms {
+            let m = registry.register(&t.id, Kind::Transform, t.config.type_name());
+            consumer_inputs.push((&t.id, &t.inputs, Fill::of(&m)));
+        }
+        for s in &config.sinks {
+            let m = registry.register(&s.id, Kind::Sink, s.config.type_name());
+            consumer_inputs.push((&s.id, &s.inputs, Fill::of(&m)));
+        }
+        let mut consumers: HashMap<String, Vec<Inlet>> = HashMap::new();
+        for (id, ins, fill) in consumer_inputs {
             if let Some(tx) = sender_of(id) {
                 for input in ins {
-                    consumers.entry(input.clone()).or_default().push(tx.clone());
+                    consumers.entry(input.clone()).or_default().push(Inlet {
+                        tx: tx.clone(),
+                        fill: Some(fill.clone()),
+                    });
                 }
             }
         }
         let targets_of =
-            |name: &str| -> Vec<Sender<Batch>> { consumers.get(name).cloned().unwrap_or_default() };
+            |name: &str| -> Vec<Inlet> { consumers.get(name).cloned().unwrap_or_default() };
 
         // 3. Re-point the outputs of everything that keeps running (unchanged
         //    components, and old versions about to drain) at the new consumers.
@@ -584,12 +593,14 @@ impl Topology {
         id: &str,
         names: &[String],
         metrics: &Arc<ComponentMetrics>,
-        targets_of: &dyn Fn(&str) -> Vec<Sender<Batch>>,
+        targets_of: &dyn Fn(&str) -> Vec<Inlet>,
     ) -> Outputs {
         let mut taps = self.taps.write().unwrap_or_else(|p| p.into_inner());
         let mut make = |name: String| {
             let tap = taps.entry(name.clone()).or_default().clone();
-            Output::new(targets_of(&name), metrics.clone())
+            let output = Output::new(Vec::new(), metrics.clone());
+            output.set_targets(targets_of(&name));
+            output
                 .with_tap(tap)
                 .notify_on_drop(self.released_tx.clone())
         };
@@ -794,6 +805,7 @@ fn run_transform(
     let probe = ChannelProbe::new(&metrics, &rx);
     for batch in rx.iter() {
         probe.update(&rx);
+        probe.inflow.take(&batch);
         ComponentMetrics::add(&metrics.received_events, batch.events.len() as u64);
         ComponentMetrics::add(&metrics.received_bytes, batch.line_bytes() as u64);
         let started = Instant::now();
@@ -819,6 +831,7 @@ pub mod names {
 /// Keeps the channel-fill gauge and the batch latency histogram of a consumer.
 struct ChannelProbe {
     fill: Arc<std::sync::atomic::AtomicU64>,
+    inflow: Fill,
     latency: Arc<crate::telemetry::labeled::Histogram>,
 }
 
@@ -831,6 +844,7 @@ impl ChannelProbe {
         );
         ChannelProbe {
             fill: l.gauge(names::CHANNEL_BATCHES, &[]),
+            inflow: Fill::of(metrics),
             latency: l.histogram(names::BATCH_DURATION, &[]),
         }
     }
@@ -853,6 +867,7 @@ fn run_sink(mut sink: Box<dyn Sink>, rx: Receiver<Batch>, ctx: SinkContext) -> R
         };
         match received {
             Ok(batch) => {
+                probe.inflow.take(&batch);
                 ComponentMetrics::add(&ctx.metrics.received_events, batch.events.len() as u64);
                 ComponentMetrics::add(&ctx.metrics.received_bytes, batch.line_bytes() as u64);
                 let started = Instant::now();

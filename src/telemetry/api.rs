@@ -194,6 +194,8 @@ pub fn components(registry: &Registry) -> serde_json::Value {
                 "discarded_events": s.discarded_events,
                 "errors": s.errors,
                 "blocked": s.blocked,
+                "buffer_events": g(crate::pipeline::channel::FILL_EVENTS),
+                "buffer_bytes": g(crate::pipeline::channel::FILL_BYTES),
                 "buffer_batches": g(runtime_names::CHANNEL_BATCHES),
                 "buffer_max_batches": g(runtime_names::CHANNEL_MAX_BATCHES),
                 "disk_buffer_events": g(buffer_names::EVENTS),

@@ -65,7 +65,8 @@ pub fn table(before: &serde_json::Value, after: &serde_json::Value, seconds: f64
             )
         } else if c.get("buffer_max_batches").is_some_and(|v| !v.is_null()) {
             format!(
-                "{:.0}/{:.0} batches",
+                "{:.0} ev, {:.0}/{:.0}b",
+                num(c, "buffer_events"),
                 num(c, "buffer_batches"),
                 num(c, "buffer_max_batches")
             )
