@@ -553,10 +553,12 @@ fn write_loop(
             record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
             record.extend_from_slice(&payload);
             let len = record.len() as u64;
-            // Room? (A record larger than the whole buffer goes in when it is empty.)
+            // Room? A record larger than the room left goes in when nothing is
+            // waiting for the sink (what is on disk then is acknowledged data
+            // in the segment being written, deleted once the next one starts).
             let fits = |st: &State| {
                 st.bytes + appended_bytes + len <= config.max_size.0
-                    || st.bytes + appended_bytes == 0
+                    || (st.events == 0 && appended_bytes == 0)
             };
             let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             if !fits(&st) {

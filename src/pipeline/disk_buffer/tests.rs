@@ -308,3 +308,28 @@ fn drop_newest_counts_what_does_not_fit() {
     h.join().unwrap().unwrap();
     assert!(lines.lock().unwrap().is_empty());
 }
+
+#[test]
+fn batches_nearly_as_big_as_the_buffer_still_pass_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (sink, lines) = recorder(false);
+    let (ctx, _t) = ctx("out");
+    let data = dir.path().to_path_buf();
+    let h = std::thread::spawn(move || {
+        run_sink_buffered(
+            Box::new(sink),
+            rx,
+            ctx,
+            &config(1 << 20, WhenFull::Block),
+            &data,
+        )
+    });
+    let big = "y".repeat(900 << 10);
+    for _ in 0..5 {
+        tx.send(batch(&[&big], AckToken::detached())).unwrap();
+    }
+    drop(tx);
+    h.join().unwrap().unwrap();
+    assert_eq!(lines.lock().unwrap().len(), 5);
+}
