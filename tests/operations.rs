@@ -625,3 +625,59 @@ fn reload_replaces_a_sink_and_adds_and_removes_sources_in_process() {
         ]
     );
 }
+
+#[test]
+fn health_names_a_sink_whose_health_check_fails_and_ready_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let addr = format!("127.0.0.1:{}", free_port());
+    // Nothing listens on this port: Elasticsearch is down.
+    let es = format!("http://127.0.0.1:{}", free_port());
+    let p = write_pipeline(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"data_dir = "{d}/data"
+[api]
+address = "{addr}"
+[sources.app]
+type = "stdin"
+[sinks.es]
+type = "elasticsearch"
+inputs = ["app"]
+endpoints = ["{es}"]
+index = "logs"
+"#
+        ),
+    );
+    let mut child = Guard(
+        bin()
+            .arg("-p")
+            .arg(&p)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut body = String::new();
+    wait_until(
+        Duration::from_secs(30),
+        "/health to report the sink",
+        || match api::get(&addr, "/health") {
+            Ok((503, b)) => {
+                body = b;
+                true
+            }
+            _ => false,
+        },
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "failing");
+    let reason = v["components"]["sinks.es"].as_str().unwrap();
+    assert!(reason.starts_with("health check failed"), "{reason}");
+    let (status, body) = api::get(&addr, "/ready").unwrap();
+    assert_eq!(status, 503, "{body}");
+    drop(child.stdin.take());
+    kill(&child, "-TERM");
+    child.wait().unwrap();
+}
