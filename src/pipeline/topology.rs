@@ -699,7 +699,9 @@ impl Topology {
                         tracing::error!(component = %finished.component, error = %reason, "component failed; stopping the pipeline");
                         self.health.fail(&finished.component, &reason);
                         failures.push(format!("{}: {reason}", finished.component));
-                        // One failed stage stops the whole pipeline rather than losing data quietly.
+                        // One failed stage stops the whole pipeline rather than losing
+                        // data quietly, and no checkpoint moves past what it held.
+                        self.trigger.poison();
                         self.stop();
                         if deadline.is_none() {
                             deadline = Some(Instant::now() + drain_timeout);

@@ -119,7 +119,9 @@ impl Source for FileSource {
                 Ok(p) => p,
                 Err(closed) => break Err(SourceError::Closed(closed)),
             };
-            tailer.checkpoint_if_due(now);
+            if !shutdown.is_poisoned() {
+                tailer.checkpoint_if_due(now);
+            }
             if shutdown.is_stopping() {
                 break Ok(());
             }
@@ -176,7 +178,9 @@ impl Source for FileSource {
         while !tailer.all_acked() && !shutdown.is_forced() {
             tailer.wait_acks(Duration::from_millis(50));
         }
-        if !tailer.write_checkpoint(Instant::now()) {
+        if shutdown.is_poisoned() {
+            tracing::error!(component = %id, "a component failed: keeping the last checkpoint, so lines after it are read again on restart");
+        } else if !tailer.write_checkpoint(Instant::now()) {
             tracing::error!(component = %id, "final checkpoint not written; some lines may be read again after a restart");
         }
         result?;
