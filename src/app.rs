@@ -2,6 +2,7 @@
 //! `anyhow` lives only here, at the binary's edge.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use clap::Parser;
@@ -40,6 +41,18 @@ pub fn main() -> i32 {
         }) => validate(&files, no_environment),
         Some(Command::Rotate(args)) => maintenance("rotate", &args.common, args.force, args.state),
         Some(Command::Retain(args)) => maintenance("retain", &args, false, None),
+        Some(Command::Test { files }) => test(&files),
+        Some(Command::Tap {
+            component,
+            rate,
+            limit,
+            api,
+        }) => tap(&api.api, &component, rate, limit),
+        Some(Command::Top {
+            interval,
+            once,
+            api,
+        }) => top(&api.api, interval, once),
         None => run(&cli.run),
     }
 }
@@ -234,7 +247,7 @@ fn run(args: &RunArgs) -> i32 {
 }
 
 fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> {
-    let stop = signals()?;
+    let (stop, reload_requests) = signals()?;
     let started = Instant::now();
     let topology = Topology::start(
         config,
@@ -250,8 +263,30 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
         once = args.once,
         "pipeline started"
     );
-    let registry = topology.registry().clone();
-    let outcome = topology.wait(&stop, args.drain_timeout.0);
+    let registry = topology.registry();
+    let health = topology.health();
+    if let Some(api) = config.api.as_ref().filter(|a| a.enabled) {
+        telemetry::api::start(
+            &api.address,
+            telemetry::api::ApiState {
+                registry: registry.clone(),
+                health: health.clone(),
+                taps: topology.taps(),
+            },
+        )?;
+    }
+    let checks = Arc::new(Mutex::new(health_checks(config)));
+    start_health_checker(health.clone(), checks.clone())?;
+    if args.watch {
+        watch_files(args.pipelines.clone(), reload_requests.0.clone())?;
+    }
+    let reloads = start_reloader(
+        args.pipelines.clone(),
+        config.clone(),
+        reload_requests.1,
+        checks,
+    )?;
+    let outcome = topology.run(&stop, &reloads, args.drain_timeout.0);
     let totals = registry.totals();
     let code = match &outcome {
         Outcome::Drained => EXIT_OK,
@@ -285,28 +320,320 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
     Ok(code)
 }
 
-/// First SIGINT/SIGTERM: drain and stop. Second: exit at once.
-fn signals() -> anyhow::Result<crossbeam_channel::Receiver<()>> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+/// A named health check of one sink: `Err(reason)` while it fails.
+type HealthCheck = (String, Box<dyn Fn() -> Result<(), String> + Send>);
+
+/// Health checks of the sinks that talk to servers (Elasticsearch: `GET /` on
+/// every endpoint must answer).
+fn health_checks(config: &PipelineConfig) -> Vec<HealthCheck> {
+    let mut checks: Vec<HealthCheck> = Vec::new();
+    for sink in &config.sinks {
+        if let SinkConfig::Elasticsearch(es) = &sink.config {
+            let es = es.clone();
+            checks.push((
+                format!("sinks.{}", sink.id),
+                Box::new(move || {
+                    use crate::sinks::elasticsearch::client;
+                    let failures: Vec<String> =
+                        client::check_endpoints(&es, std::time::Duration::from_secs(5))
+                            .into_iter()
+                            .filter_map(|(endpoint, r)| r.err().map(|e| format!("{endpoint}: {e}")))
+                            .collect();
+                    if failures.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!("health check failed: {}", failures.join("; ")))
+                    }
+                }),
+            ));
+        }
+        if let SinkConfig::Loki(loki) = &sink.config
+            && loki.healthcheck
+        {
+            let loki = loki.clone();
+            checks.push((
+                format!("sinks.{}", sink.id),
+                Box::new(move || {
+                    loki.check_environment(std::time::Duration::from_secs(5))
+                        .map_err(|e| format!("health check failed: {e}"))
+                }),
+            ));
+        }
+    }
+    checks
+}
+
+/// Runs the sinks' health checks now and every 15 s: the pipeline is ready once
+/// they all passed; a failing one is listed by `/health` until it passes again.
+fn start_health_checker(
+    health: telemetry::health::Health,
+    checks: Arc<Mutex<Vec<HealthCheck>>>,
+) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("health".into())
+        .spawn(move || {
+            let mut failing: Vec<String> = Vec::new();
+            loop {
+                let mut all_ok = true;
+                let now_failing: Vec<String> = {
+                    let checks = checks.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut bad = Vec::new();
+                    for (name, check) in checks.iter() {
+                        match check() {
+                            Ok(()) => health.recover(name),
+                            Err(reason) => {
+                                all_ok = false;
+                                tracing::warn!(component = %name, error = %reason, "sink health check failed");
+                                health.fail(name, &reason);
+                                bad.push(name.clone());
+                            }
+                        }
+                    }
+                    bad
+                };
+                // Checks of sinks a reload removed no longer apply.
+                for name in failing.iter().filter(|n| !now_failing.contains(n)) {
+                    health.recover(name);
+                }
+                failing = now_failing;
+                if all_ok {
+                    health.set_ready(true);
+                }
+                std::thread::sleep(std::time::Duration::from_secs(if all_ok { 15 } else { 5 }));
+            }
+        })?;
+    Ok(())
+}
+
+/// `--watch`: polls the pipeline files' size and modification time every second
+/// (through symlinks, so a ConfigMap's atomic swap counts) and asks for a reload
+/// when they change.
+fn watch_files(files: Vec<PathBuf>, request: crossbeam_channel::Sender<()>) -> anyhow::Result<()> {
+    let stamp = move |files: &[PathBuf]| -> Vec<Option<(std::time::SystemTime, u64)>> {
+        files
+            .iter()
+            .map(|f| {
+                std::fs::metadata(f)
+                    .ok()
+                    .and_then(|m| Some((m.modified().ok()?, m.len())))
+            })
+            .collect()
+    };
+    let mut last = stamp(&files);
+    std::thread::Builder::new()
+        .name("watch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let now = stamp(&files);
+                if now != last {
+                    last = now;
+                    tracing::info!("a pipeline file changed; reloading");
+                    if request.send(()).is_err() {
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Loads the pipeline files on every reload request (SIGHUP, `--watch`): an
+/// invalid config is logged with all its errors and dropped (the running
+/// pipeline stays); a valid one goes to the topology.
+fn start_reloader(
+    files: Vec<PathBuf>,
+    initial: PipelineConfig,
+    requests: crossbeam_channel::Receiver<()>,
+    checks: Arc<Mutex<Vec<HealthCheck>>>,
+) -> anyhow::Result<crossbeam_channel::Receiver<PipelineConfig>> {
     let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || {
+            for () in requests.iter() {
+                match config::load(&files) {
+                    Ok(new) => {
+                        if new.runtime != initial.runtime
+                            || new.data_dir != initial.data_dir
+                            || new.api != initial.api
+                        {
+                            tracing::warn!("[runtime], data_dir and [api] changes take effect at the next restart");
+                        }
+                        *checks.lock().unwrap_or_else(|p| p.into_inner()) = health_checks(&new);
+                        if tx.send(new).is_err() {
+                            return;
+                        }
+                    }
+                    Err(errors) => {
+                        for e in &errors.0 {
+                            tracing::error!(error = %e, "invalid pipeline");
+                        }
+                        tracing::error!(
+                            errors = errors.0.len(),
+                            "reload rejected: the new configuration is invalid; the running pipeline is unchanged"
+                        );
+                    }
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+/// `logagent test`: every file's `[[tests]]` on its own.
+fn test(files: &[PathBuf]) -> i32 {
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for file in files {
+        if maintenance::config::is_maintenance_only(std::slice::from_ref(file)) {
+            println!(
+                "{}: maintenance jobs only, no pipeline to test",
+                file.display()
+            );
+            continue;
+        }
+        let config = match config::load(std::slice::from_ref(file)) {
+            Ok(c) => c,
+            Err(errors) => {
+                eprint!("{errors}");
+                return EXIT_CONFIG;
+            }
+        };
+        if config.tests.is_empty() {
+            println!("{}: no [[tests]]", file.display());
+        }
+        for result in crate::pipeline::testing::run_all(&config) {
+            if result.failures.is_empty() {
+                passed += 1;
+                println!("test {} ... ok ({})", result.name, file.display());
+            } else {
+                failed += 1;
+                println!("test {} ... FAILED ({})", result.name, file.display());
+                for f in &result.failures {
+                    println!("    {f}");
+                }
+            }
+        }
+    }
+    println!("pipeline tests: {passed} passed, {failed} failed");
+    if failed > 0 { EXIT_RUNTIME } else { EXIT_OK }
+}
+
+/// `logagent tap`: streams `/tap/ID` to stdout.
+fn tap(api: &str, component: &str, rate: u32, limit: Option<u64>) -> i32 {
+    use std::io::Write;
+    let mut path = format!("/tap/{component}?rate={rate}");
+    if let Some(l) = limit {
+        path.push_str(&format!("&limit={l}"));
+    }
+    let stdout = std::io::stdout();
+    let mut body = String::new();
+    let result = telemetry::api::get_lines(api, &path, None, |line| {
+        if body.len() < 4096 {
+            body.push_str(line);
+        }
+        let mut out = stdout.lock();
+        writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
+    });
+    match result {
+        Ok(200) => EXIT_OK,
+        Ok(404) => {
+            eprintln!(
+                "logagent tap: no component output {component:?} in the running agent: {body}"
+            );
+            EXIT_CONFIG
+        }
+        Ok(status) => {
+            eprintln!("logagent tap: the API answered {status}");
+            EXIT_RUNTIME
+        }
+        Err(e) => {
+            eprintln!(
+                "logagent tap: cannot reach the agent's API at {api}: {e} (is [api] enabled?)"
+            );
+            EXIT_RUNTIME
+        }
+    }
+}
+
+/// `logagent top`: refreshes a table of rates every `interval` seconds.
+fn top(api: &str, interval: u64, once: bool) -> i32 {
+    let read = || -> Result<serde_json::Value, String> {
+        let (status, body) = telemetry::api::get(api, "/components").map_err(|e| {
+            format!("cannot reach the agent's API at {api}: {e} (is [api] enabled?)")
+        })?;
+        if status != 200 {
+            return Err(format!("the API answered {status}"));
+        }
+        serde_json::from_str(&body).map_err(|e| format!("bad /components answer: {e}"))
+    };
+    let interval = std::time::Duration::from_secs(interval.max(1));
+    let mut before = match read() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("logagent top: {e}");
+            return EXIT_RUNTIME;
+        }
+    };
+    let mut at = Instant::now();
+    loop {
+        std::thread::sleep(interval);
+        let after = match read() {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("logagent top: {e}");
+                return EXIT_RUNTIME;
+            }
+        };
+        let table = telemetry::top::table(&before, &after, at.elapsed().as_secs_f64());
+        if once {
+            print!("{table}");
+            return EXIT_OK;
+        }
+        // Clear the screen and home the cursor, then the table.
+        print!("\x1b[2J\x1b[H{table}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        before = after;
+        at = Instant::now();
+    }
+}
+
+/// Channel pair on which SIGHUP (and `--watch`) ask for a reload.
+type ReloadRequests = (
+    crossbeam_channel::Sender<()>,
+    crossbeam_channel::Receiver<()>,
+);
+
+/// First SIGINT/SIGTERM: drain and stop. Second: exit at once. SIGHUP: reload.
+fn signals() -> anyhow::Result<(crossbeam_channel::Receiver<()>, ReloadRequests)> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (reload_tx, reload_rx) = crossbeam_channel::unbounded();
+    let reload = reload_tx.clone();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             let mut seen = 0;
             for signal in signals.forever() {
+                if signal == SIGHUP {
+                    tracing::info!("SIGHUP: reloading the pipeline files");
+                    let _ = reload.send(());
+                    continue;
+                }
                 seen += 1;
                 if seen == 1 {
+                    // Act first, then log: the log may go to a closed pipe.
+                    let _ = tx.try_send(());
                     tracing::info!(
                         signal,
                         "stopping: draining in-flight events (send again to exit at once)"
                     );
-                    let _ = tx.try_send(());
                 } else {
                     tracing::warn!(signal, "second signal: exiting now without draining");
                     std::process::exit(EXIT_RUNTIME);
                 }
             }
         })?;
-    Ok(rx)
+    Ok((rx, (reload_tx, reload_rx)))
 }

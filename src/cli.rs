@@ -17,6 +17,14 @@ Examples:
       Take the pipeline file(s) from the environment (comma-separated).
   logagent validate pipelines/*.toml
       Check pipelines without running them (exit 0 valid, 2 invalid).
+  logagent test pipelines/*.toml
+      Run the [[tests]] cases in pipeline files (exit 0 all pass, 1 a case failed).
+  logagent -p pipeline.toml --watch
+      Run, and reload changed components when a pipeline file changes (or on SIGHUP).
+  logagent tap parse --limit 20
+      Print a rate-limited sample of the events leaving component `parse` ([api] needed).
+  logagent top
+      A live table of per-component rates and buffer fill ([api] needed).
   tail -f app.log | logagent -p stdin-to-stdout.toml
   logagent rotate --config /etc/logagent/maintenance.toml --config /etc/logagent/pipeline.toml --dry-run
       Print what rotation would do; files the agent has not shipped are held.
@@ -71,6 +79,18 @@ pub struct RunArgs {
     /// How long to let in-flight events drain after SIGINT/SIGTERM before giving up.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: HumanDuration,
+
+    /// Reload when a pipeline file changes (checked every second), as on SIGHUP.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// How `tap` and `top` reach a running agent.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The agent's API address (its `[api] address`).
+    #[arg(long, value_name = "HOST:PORT", default_value = crate::config::ops::DEFAULT_API_ADDRESS, env = "LOGAGENT_API")]
+    pub api: String,
 }
 
 /// Subcommands.
@@ -86,6 +106,41 @@ pub enum Command {
         /// and Loki's `GET /ready`).
         #[arg(long)]
         no_environment: bool,
+    },
+    /// Run the `[[tests]]` cases of pipeline files: lines into a component,
+    /// expectations at outputs. Exit 0 when all pass, 1 when one fails.
+    Test {
+        /// The pipeline files (each tested on its own).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Print a live, rate-limited sample of the events leaving a component of a
+    /// running agent (through its API).
+    Tap {
+        /// The component id, or `ID.NAME` for a named output.
+        component: String,
+        /// Most events per second.
+        #[arg(long, default_value_t = 10)]
+        rate: u32,
+        /// Stop after this many events.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Where the agent's API listens.
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// A live table of per-component event rates and buffer fill of a running
+    /// agent (through its API).
+    Top {
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 2)]
+        interval: u64,
+        /// Print one table (rates over one interval) and exit.
+        #[arg(long)]
+        once: bool,
+        /// Where the agent's API listens.
+        #[command(flatten)]
+        api: ApiArgs,
     },
     /// Rotate log files as the `[[rotate]]` jobs say (logrotate's semantics),
     /// never deleting or truncating what the agent has not shipped.

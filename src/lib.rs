@@ -20,7 +20,12 @@
 //!   pure validation that reports every error with file, component, key and position.
 //! * [`pipeline`] — builds the graph, runs each component on its own thread with
 //!   bounded channels (a full channel blocks its producer, back to the source),
-//!   carries acknowledgements back to sources, and drains on shutdown.
+//!   carries acknowledgements back to sources, and drains on shutdown. A reload
+//!   (SIGHUP, `--watch`) diffs the new config against the running graph and
+//!   rebuilds only what changed, re-pointing outputs without losing a batch
+//!   ([`pipeline::topology`]); a sink may read through a write-ahead disk buffer
+//!   ([`pipeline::disk_buffer`]); `logagent test` runs `[[tests]]`
+//!   ([`pipeline::testing`]); outputs carry taps for `logagent tap`.
 //! * [`sources`], [`transforms`], [`sinks`] — the components; they never import one
 //!   another, only `pipeline` and `config` know all of them.
 //! * [`sinks::elasticsearch`] — `_bulk` bodies from the events' bytes, idempotent
@@ -32,8 +37,9 @@
 //!   [`sources::file`] keeps them (identity by device+inode and fingerprint,
 //!   rotation, truncation, copies, gzip, container formats, multiline), driven by
 //!   a synchronous [`sources::file::tailer::Tailer`] that the tests step directly.
-//! * [`telemetry`] — the agent's own logs, per-component counters and the metric
-//!   families transforms define (redaction per rule, `log_to_metric`).
+//! * [`telemetry`] — the agent's own logs, per-component counters, the metric
+//!   families transforms define (redaction per rule, `log_to_metric`), the HTTP
+//!   API (`/health`, `/ready`, `/metrics` in Prometheus text, `/tap`), `logagent top`.
 //! * [`cli`] / [`app`] — argument parsing, exit codes and the commands.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]

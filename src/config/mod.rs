@@ -9,6 +9,7 @@
 pub mod components;
 pub mod error;
 pub mod interpolate;
+pub mod ops;
 pub mod units;
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +21,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 pub use components::{SinkConfig, SourceConfig, TransformConfig};
 pub use error::{ConfigError, ConfigErrors, KeyError};
+pub use ops::{ApiConfig, BufferConfig, DiskBufferConfig, TestCase, WhenFull};
 pub use units::{ByteSize, HumanDuration};
 
 /// A validated pipeline, merged from one or more files.
@@ -37,6 +39,10 @@ pub struct PipelineConfig {
     pub sinks: Vec<Component<SinkConfig>>,
     /// `[[rotate]]` and `[[retain]]` jobs, for `logagent rotate` / `logagent retain`.
     pub maintenance: crate::maintenance::MaintenanceConfig,
+    /// The HTTP API (`[api]`), when configured.
+    pub api: Option<ApiConfig>,
+    /// `[[tests]]` cases, for `logagent test`.
+    pub tests: Vec<TestCase>,
 }
 
 /// One component as configured.
@@ -50,6 +56,8 @@ pub struct Component<T> {
     pub config: T,
     /// The file it was defined in.
     pub file: PathBuf,
+    /// Where its input waits (sinks' `buffer`; memory for everything else).
+    pub buffer: BufferConfig,
 }
 
 /// The `[runtime]` table: how big batches get and how many wait in each channel.
@@ -87,6 +95,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sinks",
     "rotate",
     "retain",
+    "api",
+    "tests",
 ];
 
 /// Loads and validates pipeline files, reading variables from the environment.
@@ -139,6 +149,8 @@ struct Partial {
     sinks: Vec<Component<SinkConfig>>,
     broken: Vec<(String, bool)>,
     maintenance: crate::maintenance::MaintenanceConfig,
+    api: Option<(ApiConfig, PathBuf)>,
+    tests: Vec<(TestCase, PathBuf, usize)>,
 }
 
 /// Locates a byte span of one file for error messages.
@@ -293,21 +305,92 @@ fn parse_file(
                             errors,
                         )
                         .map(|c| partial.transforms.push(c)),
-                        _ => parse_component(
-                            &loc,
-                            &name,
-                            &id_text,
-                            body,
-                            true,
-                            SinkConfig::parse,
-                            errors,
-                        )
-                        .map(|c| partial.sinks.push(c)),
+                        _ => {
+                            let (body, buffer) = take_buffer(&loc, &name, body, errors);
+                            parse_component(
+                                &loc,
+                                &name,
+                                &id_text,
+                                body,
+                                true,
+                                SinkConfig::parse,
+                                errors,
+                            )
+                            .and_then(|mut c| {
+                                c.buffer = buffer?;
+                                partial.sinks.push(c);
+                                Some(())
+                            })
+                        }
                     };
                     if parsed.is_none() {
                         // Already reported; keep the id so inputs naming it are not
                         // reported again as dangling.
                         partial.broken.push((id_text, kind == "sinks"));
+                    }
+                }
+            }
+            "api" => match ApiConfig::deserialize(ValueDeserializer::from(value)) {
+                Ok(api) => {
+                    for KeyError { key, message } in api.check() {
+                        errors.push(
+                            loc.error(Some(span.clone()), message)
+                                .in_component("api")
+                                .at_key(key),
+                        );
+                    }
+                    set_once(
+                        &mut partial.api,
+                        (api, path.to_path_buf()),
+                        |a, b| a.0 == b.0,
+                        || {
+                            loc.error(
+                                Some(span.clone()),
+                                "[api] is set differently in another pipeline file",
+                            )
+                        },
+                        errors,
+                    );
+                }
+                Err(e) => errors.push(serde_error(&loc, e, "api", None)),
+            },
+            "tests" => {
+                let DeValue::Array(items) = value.into_inner() else {
+                    errors.push(loc.error(
+                        Some(span),
+                        "`tests` must be an array of tables, e.g. [[tests]]",
+                    ));
+                    continue;
+                };
+                for (i, item) in items.into_iter().enumerate() {
+                    let item_span = item.span();
+                    let component = format!("tests[{i}]");
+                    match TestCase::deserialize(ValueDeserializer::from(item)) {
+                        Ok(case) => {
+                            let problems = case.check();
+                            for KeyError { key, message } in &problems {
+                                errors.push(
+                                    loc.error(Some(item_span.clone()), message.clone())
+                                        .in_component(&component)
+                                        .at_key(key),
+                                );
+                            }
+                            if problems.is_empty() {
+                                let line = interpolate::line_col(&text, item_span.start).0;
+                                partial.tests.push((case, path.to_path_buf(), line));
+                            }
+                        }
+                        Err(e) => {
+                            let key = quoted_field(&clean_serde_message(e.message()));
+                            let mut err = serde_error(&loc, e, &component, None);
+                            if err.position.is_none() {
+                                err = err.at(Some(interpolate::line_col(&text, item_span.start)));
+                            }
+                            if let Some(k) = key {
+                                err = err.at_key(k);
+                            }
+                            errors.push(err);
+                        }
                     }
                 }
             }
@@ -328,6 +411,53 @@ fn parse_file(
             )),
         }
     }
+}
+
+/// Removes a sink's `buffer` table from `body` and resolves it (`None` after
+/// reporting errors).
+fn take_buffer<'a>(
+    loc: &Locator<'_>,
+    name: &str,
+    body: Spanned<DeValue<'a>>,
+    errors: &mut Vec<ConfigError>,
+) -> (Spanned<DeValue<'a>>, Option<BufferConfig>) {
+    if !matches!(body.get_ref(), DeValue::Table(_)) {
+        // parse_component reports it.
+        return (body, Some(BufferConfig::Memory));
+    }
+    let span = body.span();
+    let DeValue::Table(mut table) = body.into_inner() else {
+        return (Spanned::new(span, DeValue::Table(Default::default())), None);
+    };
+    let buffer = match table.remove("buffer") {
+        None => Some(BufferConfig::Memory),
+        Some(v) => {
+            let vspan = v.span();
+            match ops::RawBuffer::deserialize(ValueDeserializer::from(v)) {
+                Ok(raw) => match raw.resolve() {
+                    Ok(b) => Some(b),
+                    Err(problems) => {
+                        for KeyError { key, message } in problems {
+                            errors.push(
+                                loc.error(Some(vspan.clone()), message)
+                                    .in_component(name)
+                                    .at_key(key),
+                            );
+                        }
+                        None
+                    }
+                },
+                Err(e) => {
+                    let key = quoted_field(&clean_serde_message(e.message()))
+                        .map(|k| format!("buffer.{k}"))
+                        .unwrap_or_else(|| "buffer".into());
+                    errors.push(serde_error(loc, e, name, Some(&key)));
+                    None
+                }
+            }
+        }
+    };
+    (Spanned::new(span, DeValue::Table(table)), buffer)
 }
 
 fn set_once<T>(
@@ -489,6 +619,7 @@ fn parse_component<T: ComponentChecks>(
         inputs,
         config,
         file: loc.file.to_path_buf(),
+        buffer: BufferConfig::Memory,
     })
 }
 
@@ -571,8 +702,15 @@ impl Partial {
             transforms: self.transforms,
             sinks: self.sinks,
             maintenance: self.maintenance,
+            api: self.api.map(|(a, _)| a),
+            tests: Vec::new(),
         };
         check_graph(&config, &self.broken, errors);
+        let mut config = config;
+        for (case, file, line) in self.tests {
+            check_test(&config, &case, &file, line, errors);
+            config.tests.push(case);
+        }
         config
     }
 }
@@ -849,3 +987,68 @@ fn check_graph(config: &PipelineConfig, broken: &[(String, bool)], errors: &mut 
 
 #[cfg(test)]
 mod tests;
+
+/// A test's `insert_at` and `at` must name components of the pipeline.
+fn check_test(
+    config: &PipelineConfig,
+    case: &TestCase,
+    file: &Path,
+    line: usize,
+    errors: &mut Vec<ConfigError>,
+) {
+    let located = |key: String, message: String| {
+        ConfigError::new(message)
+            .in_file(file)
+            .at(Some((line, 1)))
+            .in_component(format!("tests {:?}", case.name))
+            .at_key(key)
+    };
+    let producers: Vec<&str> = config
+        .sources
+        .iter()
+        .map(|c| c.id.as_str())
+        .chain(config.transforms.iter().map(|c| c.id.as_str()))
+        .collect();
+    if !producers.contains(&case.insert_at.as_str()) {
+        errors.push(located(
+            "insert_at".into(),
+            format!(
+                "{:?} is not a source or transform of this pipeline (expected one of: {})",
+                case.insert_at,
+                producers.join(", ")
+            ),
+        ));
+    }
+    for (i, e) in case.expect.iter().enumerate() {
+        let (id, port) = match e.at.split_once('.') {
+            Some((id, port)) => (id, Some(port)),
+            None => (e.at.as_str(), None),
+        };
+        let outputs = config
+            .transforms
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.config.outputs())
+            .or_else(|| {
+                config
+                    .sources
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map(|_| Vec::new())
+            });
+        let ok = match (&outputs, port) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(names), Some(p)) => names.iter().any(|n| n == p),
+        };
+        if !ok {
+            errors.push(located(
+                format!("expect[{i}].at"),
+                format!(
+                    "{:?} is not an output of a source or transform of this pipeline",
+                    e.at
+                ),
+            ));
+        }
+    }
+}

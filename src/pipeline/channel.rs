@@ -4,11 +4,12 @@
 //! stops draining stops its transforms and finally the source, which stops
 //! reading. Memory in flight is bounded by the channels' capacities.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crossbeam_channel::{Sender, TrySendError};
 
+use super::tap::Tap;
 use crate::event::Batch;
 use crate::telemetry::metrics::ComponentMetrics;
 
@@ -19,16 +20,175 @@ pub struct Closed;
 
 /// Where a component's batches go: the input channels of every component that
 /// lists it in `inputs`.
+///
+/// The targets can be re-pointed while the component runs (a reload replaced a
+/// consumer): a send reads the current list once per batch, so a batch goes
+/// either to the old consumer (which drains it before it ends) or to the new one,
+/// never to both and never nowhere.
+///
+/// Only the component holds it strongly: when the component drops its last clone
+/// (it has ended, or a source is done sending), the senders go with it and the
+/// consumers' channels can close, exactly as with plain senders. The runtime
+/// keeps an [`OutputHandle`] to re-point it without keeping it alive.
 #[derive(Debug, Clone)]
 pub struct Output {
-    targets: Vec<Sender<Batch>>,
+    shared: Arc<Shared>,
     metrics: Arc<ComponentMetrics>,
+    tap: Tap,
+}
+
+/// How full a consumer's input channel is, in events and line bytes: the
+/// `component_buffer_events` / `component_buffer_bytes` gauges of the consumer.
+/// A producer adds before it sends, the consumer takes away what it receives.
+#[derive(Debug, Clone)]
+pub struct Fill {
+    events: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+/// Gauge name: events waiting in a component's input channel.
+pub const FILL_EVENTS: &str = "component_buffer_events";
+/// Gauge name: line bytes waiting in a component's input channel.
+pub const FILL_BYTES: &str = "component_buffer_bytes";
+
+impl Fill {
+    /// The fill gauges of the component whose counters are `metrics`.
+    pub fn of(metrics: &ComponentMetrics) -> Fill {
+        Fill {
+            events: metrics.labeled.gauge(FILL_EVENTS, &[]),
+            bytes: metrics.labeled.gauge(FILL_BYTES, &[]),
+        }
+    }
+
+    fn add(&self, events: u64, bytes: u64) {
+        self.events.fetch_add(events, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Takes a received batch off the gauges.
+    pub fn take(&self, batch: &Batch) {
+        let sub = |g: &AtomicU64, n: u64| {
+            let _ = g.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            });
+        };
+        sub(&self.events, batch.events.len() as u64);
+        sub(&self.bytes, batch.line_bytes() as u64);
+    }
+}
+
+/// One consumer's input: its channel and, when the runtime tracks it, its fill.
+#[derive(Debug, Clone)]
+pub struct Inlet {
+    /// The channel.
+    pub tx: Sender<Batch>,
+    /// The consumer's fill gauges.
+    pub fill: Option<Fill>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    targets: RwLock<Arc<Vec<Inlet>>>,
+    /// Told when the last clone is dropped (the runtime then releases channels).
+    on_drop: Mutex<Option<Sender<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let tx = self
+            .on_drop
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        // Let go of the targets first, so the wake-up finds them gone.
+        *self.targets.get_mut().unwrap_or_else(|p| p.into_inner()) = Arc::new(Vec::new());
+        if let Some(tx) = tx {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A weak reference to an [`Output`]: re-points it while the component holds it.
+#[derive(Debug, Clone)]
+pub struct OutputHandle(Weak<Shared>);
+
+impl OutputHandle {
+    /// Re-points the output if the component still holds it.
+    pub fn set_targets(&self, targets: Vec<Inlet>) {
+        if let Some(shared) = self.0.upgrade() {
+            let mut slot = shared.targets.write().unwrap_or_else(|p| p.into_inner());
+            *slot = Arc::new(targets);
+        }
+    }
+
+    /// True while the component holds the output (it may still send).
+    pub fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
 }
 
 impl Output {
     /// An output feeding `targets`, counting into `metrics`.
     pub fn new(targets: Vec<Sender<Batch>>, metrics: Arc<ComponentMetrics>) -> Output {
-        Output { targets, metrics }
+        Output {
+            shared: Arc::new(Shared {
+                targets: RwLock::new(Arc::new(
+                    targets
+                        .into_iter()
+                        .map(|tx| Inlet { tx, fill: None })
+                        .collect(),
+                )),
+                on_drop: Mutex::new(None),
+            }),
+            metrics,
+            tap: Tap::default(),
+        }
+    }
+
+    /// Re-points this output (and every clone of it) at `targets`. Sends already
+    /// under way finish on the old targets.
+    pub fn set_targets(&self, targets: Vec<Inlet>) {
+        let mut slot = self
+            .shared
+            .targets
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        *slot = Arc::new(targets);
+    }
+
+    /// A handle that re-points this output without keeping it alive.
+    pub fn handle(&self) -> OutputHandle {
+        OutputHandle(Arc::downgrade(&self.shared))
+    }
+
+    /// Sends `()` on `tx` once every clone of this output is dropped.
+    pub fn notify_on_drop(self, tx: Sender<()>) -> Output {
+        *self
+            .shared
+            .on_drop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        self
+    }
+
+    /// The same output sampled by `tap` (kept across reloads, so a watcher keeps
+    /// watching a component that was rebuilt).
+    pub fn with_tap(mut self, tap: Tap) -> Output {
+        self.tap = tap;
+        self
+    }
+
+    /// The live-sample hook of this output (`logagent tap`).
+    pub fn tap(&self) -> &Tap {
+        &self.tap
+    }
+
+    fn current(&self) -> Arc<Vec<Inlet>> {
+        self.shared
+            .targets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Sends `batch` to every consumer (clones for all but the last), blocking
@@ -39,7 +199,9 @@ impl Output {
             return Ok(());
         }
         let (events, bytes) = (batch.events.len() as u64, batch.line_bytes() as u64);
-        let Some((last, rest)) = self.targets.split_last() else {
+        self.tap.offer(&batch);
+        let targets = self.current();
+        let Some((last, rest)) = targets.split_last() else {
             return Ok(());
         };
         for target in rest {
@@ -53,23 +215,42 @@ impl Output {
         Ok(())
     }
 
-    fn send_one(&self, target: &Sender<Batch>, batch: Batch) -> Result<(), Closed> {
-        match target.try_send(batch) {
+    fn send_one(&self, target: &Inlet, batch: Batch) -> Result<(), Closed> {
+        let (events, bytes) = (batch.events.len() as u64, batch.line_bytes() as u64);
+        // Counted before the send so the consumer never takes away more than
+        // was added; undone if the consumer is gone.
+        if let Some(f) = &target.fill {
+            f.add(events, bytes);
+        }
+        let result = match target.tx.try_send(batch) {
             Ok(()) => Ok(()),
             Err(TrySendError::Disconnected(_)) => Err(Closed),
             Err(TrySendError::Full(batch)) => {
                 self.metrics.blocked.store(true, Ordering::Relaxed);
-                let result = target.send(batch).map_err(|_| Closed);
+                let result = target.tx.send(batch).map_err(|_| Closed);
                 self.metrics.blocked.store(false, Ordering::Relaxed);
                 result
             }
+        };
+        if result.is_err() {
+            if let Some(f) = &target.fill {
+                f.events.fetch_sub(
+                    events.min(f.events.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
+                f.bytes.fetch_sub(
+                    bytes.min(f.bytes.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
+            }
         }
+        result
     }
 
     /// True when some component reads this output (otherwise what is sent to it
     /// is dropped, acknowledged).
     pub fn is_connected(&self) -> bool {
-        !self.targets.is_empty()
+        !self.current().is_empty()
     }
 
     /// The counters this output adds to.
@@ -101,5 +282,93 @@ impl Outputs {
     /// The named output `name`, if the component declared it.
     pub fn named(&self, name: &str) -> Option<&Output> {
         self.named.iter().find(|(n, _)| n == name).map(|(_, o)| o)
+    }
+
+    /// Every named output with its name.
+    pub fn all_named(&self) -> &[(String, Output)] {
+        &self.named
+    }
+
+    /// Weak handles on all of them, for the runtime.
+    pub fn handles(&self) -> OutputsHandle {
+        OutputsHandle {
+            default: self.default.handle(),
+            named: self
+                .named
+                .iter()
+                .map(|(n, o)| (n.clone(), o.handle()))
+                .collect(),
+        }
+    }
+}
+
+/// Weak handles on a component's [`Outputs`]: what the runtime keeps to
+/// re-point them on a reload.
+#[derive(Debug, Clone)]
+pub struct OutputsHandle {
+    /// The default output.
+    pub default: OutputHandle,
+    /// The named outputs.
+    pub named: Vec<(String, OutputHandle)>,
+}
+
+impl OutputsHandle {
+    /// Points every output nowhere.
+    pub fn clear(&self) {
+        self.default.set_targets(Vec::new());
+        for (_, o) in &self.named {
+            o.set_targets(Vec::new());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{AckToken, Event, Stream};
+
+    fn batch(n: usize) -> Batch {
+        let stream = Arc::new(Stream {
+            source: "s".into(),
+            path: None,
+            id: 0,
+        });
+        let mut b = Batch::new(stream, AckToken::detached(), n);
+        for _ in 0..n {
+            b.events
+                .push(Event::new(bytes::Bytes::from_static(b"0123456789"), 0));
+        }
+        b
+    }
+
+    #[test]
+    fn fill_follows_what_waits_in_the_channel_and_outputs_close_with_their_holder() {
+        let consumer = ComponentMetrics::default();
+        let fill = Fill::of(&consumer);
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let (wake_tx, wake_rx) = crossbeam_channel::unbounded();
+        let out =
+            Output::new(Vec::new(), Arc::new(ComponentMetrics::default())).notify_on_drop(wake_tx);
+        out.set_targets(vec![Inlet {
+            tx,
+            fill: Some(fill.clone()),
+        }]);
+        let handle = out.handle();
+        out.send(batch(3)).unwrap();
+        out.send(batch(2)).unwrap();
+        assert_eq!(consumer.labeled.get(FILL_EVENTS, &[]), Some(5));
+        assert_eq!(consumer.labeled.get(FILL_BYTES, &[]), Some(50));
+        let b = rx.recv().unwrap();
+        fill.take(&b);
+        assert_eq!(consumer.labeled.get(FILL_EVENTS, &[]), Some(2));
+        // The runtime's handle does not keep the output (or its senders) alive.
+        assert!(handle.is_alive());
+        drop(out);
+        assert!(!handle.is_alive());
+        assert!(wake_rx.try_recv().is_ok(), "the runtime is woken");
+        let b = rx.recv().unwrap();
+        fill.take(&b);
+        assert!(rx.recv().is_err(), "the channel closed with the output");
+        assert_eq!(consumer.labeled.get(FILL_EVENTS, &[]), Some(0));
     }
 }

@@ -6,7 +6,10 @@
 //! component type.
 
 pub mod channel;
+pub mod disk_buffer;
 pub mod shutdown;
+pub mod tap;
+pub mod testing;
 pub mod topology;
 
 pub use channel::{Closed, Output, Outputs};

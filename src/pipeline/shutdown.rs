@@ -13,6 +13,7 @@ pub struct Shutdown {
     stopped: Receiver<()>,
     stopping: Arc<AtomicBool>,
     forced: Arc<AtomicBool>,
+    poisoned: Arc<AtomicBool>,
 }
 
 /// Held by the runtime: requests the stop.
@@ -21,6 +22,7 @@ pub struct ShutdownTrigger {
     tx: Option<Sender<()>>,
     stopping: Arc<AtomicBool>,
     forced: Arc<AtomicBool>,
+    poisoned: Arc<AtomicBool>,
 }
 
 /// A linked trigger and listener.
@@ -28,16 +30,19 @@ pub fn pair() -> (ShutdownTrigger, Shutdown) {
     let (tx, rx) = crossbeam_channel::bounded(0);
     let stopping = Arc::new(AtomicBool::new(false));
     let forced = Arc::new(AtomicBool::new(false));
+    let poisoned = Arc::new(AtomicBool::new(false));
     (
         ShutdownTrigger {
             tx: Some(tx),
             stopping: stopping.clone(),
             forced: forced.clone(),
+            poisoned: poisoned.clone(),
         },
         Shutdown {
             stopped: rx,
             stopping,
             forced,
+            poisoned,
         },
     )
 }
@@ -47,6 +52,13 @@ impl ShutdownTrigger {
     pub fn stop(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.tx = None;
+    }
+
+    /// A component failed: what it held may be lost, and acknowledgements from
+    /// now on cannot be trusted, so sources stop writing checkpoints (the lines
+    /// after the last good checkpoint are read again on restart).
+    pub fn poison(&mut self) {
+        self.poisoned.store(true, Ordering::SeqCst);
     }
 
     /// The drain time is over: components stop retrying and give up.
@@ -60,6 +72,11 @@ impl Shutdown {
     /// True once a stop was requested.
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// True once a component failed (see [`ShutdownTrigger::poison`]).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::SeqCst)
     }
 
     /// True once the drain time is over.
@@ -97,7 +114,9 @@ mod tests {
         let h = std::thread::spawn(move || s2.wait(Duration::from_secs(600)));
         trigger.stop();
         assert!(h.join().unwrap());
-        assert!(shutdown.is_stopping() && !shutdown.is_forced());
+        assert!(shutdown.is_stopping() && !shutdown.is_forced() && !shutdown.is_poisoned());
+        trigger.poison();
+        assert!(shutdown.is_poisoned());
         trigger.force();
         assert!(shutdown.is_forced());
     }

@@ -6,20 +6,49 @@
 //! is a pipeline of stages, so both cores stay busy and each stream's order is
 //! kept (one thread per stage, channels are FIFO). Shutdown flows the same way:
 //! sources stop and drop their outputs, each stage drains its channel and ends.
+//!
+//! # Reload
+//!
+//! [`Topology::reload`] applies a new configuration by diffing it against the
+//! running one, component by component (type, inputs and every option):
+//!
+//! * unchanged components keep their threads, channels and state (a file
+//!   source keeps its open files and positions);
+//! * a changed or added consumer gets a new input channel, and every producer
+//!   that feeds it (running or new) is re-pointed at it
+//!   ([`Output::set_targets`]); a batch is sent either to the old channel or to
+//!   the new one, never both;
+//! * the old version of a changed transform or sink keeps running until its
+//!   channel is empty (it has no senders left once producers are re-pointed),
+//!   sending what it drains to the *new* downstream channels; the new version
+//!   starts consuming only when the old one has ended, so each stream stays in
+//!   order and nothing in flight is lost or doubled;
+//! * a changed source is stopped (it flushes its last batch) and the new one
+//!   starts when the old one has ended;
+//! * a removed component is stopped the same way; what it still drains goes to
+//!   whoever reads its id in the new configuration (normally nobody: dropped
+//!   and acknowledged, as with an unread output).
+//!
+//! Everything that can fail (building transforms and sinks) happens before the
+//! running graph is touched: a config that cannot be built is rejected whole and
+//! the old pipeline keeps running. `[runtime]`, `data_dir` and `[api]` are read
+//! at start only.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::channel::{Output, Outputs};
+use super::channel::{Fill, Inlet, Output, Outputs, OutputsHandle};
 use super::shutdown::{self, Shutdown, ShutdownTrigger};
+use super::tap::Tap;
 use crate::config::{ComponentChecks, PipelineConfig, SourceConfig};
 use crate::event::Batch;
 use crate::sinks::{self, Sink, SinkContext};
 use crate::sources::{Source, SourceContext};
+use crate::telemetry::health::Health;
 use crate::telemetry::metrics::{ComponentMetrics, Kind, Registry};
 use crate::transforms::{self, Transform, TransformContext};
 
@@ -32,7 +61,7 @@ pub struct BuildOptions {
     pub sink_overrides: HashMap<String, Box<dyn Sink>>,
 }
 
-/// Why a topology could not be started.
+/// Why a topology could not be started (or a reload could not be applied).
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// A component could not be built.
@@ -58,16 +87,73 @@ pub enum BuildError {
 pub struct Finished {
     /// `kind.id` of the component.
     pub component: String,
+    /// Which thread (a component rebuilt by a reload runs on a new one).
+    pub serial: u64,
     /// `Err` with the reason when it failed.
     pub result: Result<(), String>,
 }
 
+/// Every tap of the running pipeline, by output name (`ID` or `ID.NAME`).
+pub type Taps = Arc<RwLock<BTreeMap<String, Tap>>>;
+
+/// What a reload changed, for the log line and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// `kind.id` of components started for the first time.
+    pub added: Vec<String>,
+    /// `kind.id` of components rebuilt.
+    pub changed: Vec<String>,
+    /// `kind.id` of components stopped for good.
+    pub removed: Vec<String>,
+    /// How many components kept running untouched.
+    pub unchanged: usize,
+}
+
+/// One running component (its current version).
+struct Running {
+    kind: Kind,
+    serial: u64,
+    fingerprint: String,
+    /// The ids this component reads (consumers only).
+    inputs: Vec<String>,
+    /// The sending end of its input channel (consumers), held so that a reload
+    /// can point new producers at it; released once its producers are gone.
+    input: Option<Sender<Batch>>,
+    /// Weak handles on its outputs, to re-point them (they close with the
+    /// component).
+    outputs: OutputsHandle,
+    /// Stops it (sources only).
+    stop: Option<ShutdownTrigger>,
+    /// Disconnects when its thread has ended.
+    gate: Receiver<()>,
+}
+
 /// A running pipeline.
 pub struct Topology {
-    threads: Vec<(String, JoinHandle<()>)>,
+    once: bool,
+    capacity: usize,
+    batch_max_events: usize,
+    batch_max_bytes: usize,
+    data_dir: std::path::PathBuf,
+    components: HashMap<String, Running>,
+    /// Old versions still draining (serial, id, outputs); their outputs are
+    /// cleared when they end.
+    retiring: Vec<(u64, String, OutputsHandle)>,
+    threads: Vec<(u64, String, JoinHandle<()>)>,
+    finished: HashSet<u64>,
+    serial: u64,
+    done_tx: Sender<Finished>,
     done: Receiver<Finished>,
+    /// Wakes the run loop when a component drops its outputs (a source that is
+    /// done sending), so the channels it fed can close.
+    released_tx: Sender<()>,
+    released: Receiver<()>,
     registry: Registry,
     trigger: ShutdownTrigger,
+    shutdown: Shutdown,
+    health: Health,
+    taps: Taps,
+    stopping: bool,
 }
 
 /// How a run ended.
@@ -81,95 +167,163 @@ pub enum Outcome {
     TimedOut(Vec<String>),
 }
 
+/// What a component is built from, as compared by a reload: everything but the
+/// file it came from.
+fn fingerprint<T: std::fmt::Debug, B: std::fmt::Debug>(
+    inputs: &[String],
+    config: &T,
+    extra: &B,
+) -> String {
+    format!("{inputs:?}|{config:?}|{extra:?}")
+}
+
+/// A component built but not started yet.
+enum Built {
+    Source(Box<dyn Source>),
+    Transform(Box<dyn Transform>),
+    Sink(Box<dyn Sink>, crate::config::BufferConfig),
+}
+
+struct Plan {
+    id: String,
+    kind: Kind,
+    name: String,
+    type_name: &'static str,
+    fingerprint: String,
+    inputs: Vec<String>,
+    outputs: Vec<String>,
+    built: Built,
+}
+
 impl Topology {
     /// Builds every component and starts its thread.
-    pub fn start(
-        config: &PipelineConfig,
-        mut options: BuildOptions,
-    ) -> Result<Topology, BuildError> {
+    pub fn start(config: &PipelineConfig, options: BuildOptions) -> Result<Topology, BuildError> {
         let (trigger, shutdown) = shutdown::pair();
-        let mut registry = Registry::default();
-        let capacity = config.runtime.channel_capacity.max(1);
+        let (done_tx, done) = crossbeam_channel::unbounded();
+        let (released_tx, released) = crossbeam_channel::unbounded();
+        let mut topology = Topology {
+            once: options.once,
+            capacity: config.runtime.channel_capacity.max(1),
+            batch_max_events: config.runtime.batch_max_events,
+            batch_max_bytes: config.runtime.batch_max_bytes.as_usize(),
+            data_dir: config.data_dir.clone(),
+            components: HashMap::new(),
+            retiring: Vec::new(),
+            threads: Vec::new(),
+            finished: HashSet::new(),
+            serial: 0,
+            done_tx,
+            done,
+            released_tx,
+            released,
+            registry: Registry::default(),
+            trigger,
+            shutdown,
+            health: Health::default(),
+            taps: Taps::default(),
+            stopping: false,
+        };
+        topology.apply(config, options.sink_overrides)?;
+        Ok(topology)
+    }
 
-        // One input channel per consumer.
-        let mut inputs: HashMap<&str, (Sender<Batch>, Receiver<Batch>)> = HashMap::new();
-        for t in &config.transforms {
-            inputs.insert(&t.id, crossbeam_channel::bounded(capacity));
-        }
-        for s in &config.sinks {
-            inputs.insert(&s.id, crossbeam_channel::bounded(capacity));
-        }
-        // Who reads from each producer.
-        let mut consumers: HashMap<&str, Vec<Sender<Batch>>> = HashMap::new();
-        let consumer_inputs = config
-            .transforms
-            .iter()
-            .map(|t| (&t.id, &t.inputs))
-            .chain(config.sinks.iter().map(|s| (&s.id, &s.inputs)));
-        for (id, ins) in consumer_inputs {
-            for input in ins {
-                if let Some((tx, _)) = inputs.get(id.as_str()) {
-                    consumers
-                        .entry(input.as_str())
-                        .or_default()
-                        .push(tx.clone());
-                }
+    /// The components' counters (a live view: clones see later changes).
+    pub fn registry(&self) -> Registry {
+        self.registry.clone()
+    }
+
+    /// Which components are failing, for `/health`.
+    pub fn health(&self) -> Health {
+        self.health.clone()
+    }
+
+    /// The taps of every output, for `/tap`.
+    pub fn taps(&self) -> Taps {
+        self.taps.clone()
+    }
+
+    /// Asks the sources to stop; the rest drains.
+    pub fn stop(&mut self) {
+        self.stopping = true;
+        self.trigger.stop();
+        for c in self.components.values_mut() {
+            if let Some(t) = &mut c.stop {
+                t.stop();
             }
         }
+    }
 
-        // Every output of a producer: the default (`id`) and its named ones (`id.name`).
-        let mut outputs_of = |id: &str, names: Vec<String>, metrics: &Arc<ComponentMetrics>| {
-            let default = Output::new(consumers.remove(id).unwrap_or_default(), metrics.clone());
-            let named = names
-                .into_iter()
-                .map(|n| {
-                    let targets = consumers
-                        .remove(format!("{id}.{n}").as_str())
-                        .unwrap_or_default();
-                    let out = Output::new(targets, metrics.clone());
-                    (n, out)
-                })
-                .collect();
-            Outputs::new(default, named)
+    fn force(&mut self) {
+        self.stop();
+        self.trigger.force();
+    }
+
+    /// Applies a new configuration to the running pipeline (see the module doc).
+    /// On `Err` nothing was changed.
+    pub fn reload(&mut self, config: &PipelineConfig) -> Result<ReloadSummary, BuildError> {
+        if self.stopping {
+            return Err(BuildError::Component {
+                component: "pipeline".into(),
+                message: "stopping; reload ignored".into(),
+            });
+        }
+        self.apply(config, HashMap::new())
+    }
+
+    fn plan(
+        &mut self,
+        config: &PipelineConfig,
+        overrides: &mut HashMap<String, Box<dyn Sink>>,
+    ) -> Result<(Vec<Plan>, ReloadSummary), BuildError> {
+        let mut plans = Vec::new();
+        let mut summary = ReloadSummary::default();
+        let keep = |this: &Topology, id: &str, kind: Kind, fp: &str| {
+            this.components.get(id).is_some_and(|c| {
+                c.kind == kind
+                    && c.fingerprint == fp
+                    && !this.finished.contains(&c.serial)
+                    && (kind == Kind::Source || c.input.is_some())
+            })
         };
-        let (done_tx, done) = crossbeam_channel::unbounded();
-        let mut threads = Vec::new();
-
-        // Sinks first, so everything downstream exists before data flows.
         for s in &config.sinks {
+            let fp = fingerprint(&s.inputs, &s.config, &s.buffer);
+            if keep(self, &s.id, Kind::Sink, &fp) && !overrides.contains_key(&s.id) {
+                summary.unchanged += 1;
+                continue;
+            }
             let name = format!("sinks.{}", s.id);
-            let metrics = registry.register(&s.id, Kind::Sink, s.config.type_name());
-            let sink = match options.sink_overrides.remove(&s.id) {
+            let sink = match overrides.remove(&s.id) {
                 Some(sink) => sink,
                 None => sinks::build(&s.config).map_err(|e| BuildError::Component {
                     component: name.clone(),
                     message: e.to_string(),
                 })?,
             };
-            let rx = inputs
-                .get(s.id.as_str())
-                .map(|(_, rx)| rx.clone())
-                .ok_or_else(|| BuildError::Component {
-                    component: name.clone(),
-                    message: "no input channel".into(),
-                })?;
-            let ctx = SinkContext {
-                id: s.id.as_str().into(),
-                outputs: outputs_of(&s.id, s.config.outputs(), &metrics),
-                metrics,
-                shutdown: shutdown.clone(),
-            };
-            threads.push(spawn(&name, done_tx.clone(), move || {
-                run_sink(sink, rx, ctx)
-            })?);
+            plans.push(Plan {
+                id: s.id.clone(),
+                kind: Kind::Sink,
+                name,
+                type_name: s.config.type_name(),
+                fingerprint: fp,
+                inputs: s.inputs.clone(),
+                outputs: s.config.outputs(),
+                built: Built::Sink(sink, s.buffer.clone()),
+            });
         }
         for t in &config.transforms {
+            let fp = fingerprint(&t.inputs, &t.config, &());
+            if keep(self, &t.id, Kind::Transform, &fp) {
+                summary.unchanged += 1;
+                continue;
+            }
             let name = format!("transforms.{}", t.id);
-            let metrics = registry.register(&t.id, Kind::Transform, t.config.type_name());
+            let metrics = self
+                .registry
+                .register(&t.id, Kind::Transform, t.config.type_name());
             let ctx = TransformContext {
                 id: t.id.as_str().into(),
                 metrics: metrics.clone(),
-                families: registry.families().clone(),
+                families: self.registry.families().clone(),
                 clock: transforms::Clock::system(),
             };
             let transform =
@@ -181,106 +335,419 @@ impl Topology {
                         .collect::<Vec<_>>()
                         .join("; "),
                 })?;
-            let rx = inputs
-                .get(t.id.as_str())
-                .map(|(_, rx)| rx.clone())
-                .ok_or_else(|| BuildError::Component {
-                    component: name.clone(),
-                    message: "no input channel".into(),
-                })?;
-            let outputs = outputs_of(&t.id, t.config.outputs(), &metrics);
-            threads.push(spawn(&name, done_tx.clone(), move || {
-                run_transform(transform, rx, outputs, metrics)
-            })?);
+            plans.push(Plan {
+                id: t.id.clone(),
+                kind: Kind::Transform,
+                name,
+                type_name: t.config.type_name(),
+                fingerprint: fp,
+                inputs: t.inputs.clone(),
+                outputs: t.config.outputs(),
+                built: Built::Transform(transform),
+            });
         }
-        // Drop the runtime's own copies so channels close when producers end.
-        drop(inputs);
         for s in &config.sources {
-            let name = format!("sources.{}", s.id);
-            let metrics = registry.register(&s.id, Kind::Source, s.config.type_name());
+            let fp = fingerprint(&s.inputs, &s.config, &());
+            if keep(self, &s.id, Kind::Source, &fp) {
+                summary.unchanged += 1;
+                continue;
+            }
             let source: Box<dyn Source> = match &s.config {
                 SourceConfig::File(c) => Box::new(c.build()),
                 SourceConfig::Stdin(c) => Box::new(c.build()),
             };
-            let ctx = SourceContext {
-                id: s.id.as_str().into(),
-                output: Output::new(
-                    consumers.remove(s.id.as_str()).unwrap_or_default(),
-                    metrics.clone(),
-                ),
-                shutdown: shutdown.clone(),
-                metrics,
-                batch_max_events: config.runtime.batch_max_events,
-                batch_max_bytes: config.runtime.batch_max_bytes.as_usize(),
-                once: options.once,
-                data_dir: config.data_dir.clone(),
-            };
-            threads.push(spawn(&name, done_tx.clone(), move || {
-                source.run(ctx).map_err(|e| e.to_string())
-            })?);
+            plans.push(Plan {
+                id: s.id.clone(),
+                kind: Kind::Source,
+                name: format!("sources.{}", s.id),
+                type_name: s.config.type_name(),
+                fingerprint: fp,
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+                built: Built::Source(source),
+            });
         }
-        Ok(Topology {
-            threads,
-            done,
-            registry,
-            trigger,
-        })
+        for p in &plans {
+            if self.components.contains_key(&p.id) {
+                summary.changed.push(p.name.clone());
+            } else {
+                summary.added.push(p.name.clone());
+            }
+        }
+        Ok((plans, summary))
     }
 
-    /// The components' counters.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    fn apply(
+        &mut self,
+        config: &PipelineConfig,
+        mut overrides: HashMap<String, Box<dyn Sink>>,
+    ) -> Result<ReloadSummary, BuildError> {
+        // 1. Build everything new; nothing running is touched if this fails.
+        let (plans, mut summary) = self.plan(config, &mut overrides)?;
+        let wanted: HashSet<&str> = config
+            .sources
+            .iter()
+            .map(|c| c.id.as_str())
+            .chain(config.transforms.iter().map(|c| c.id.as_str()))
+            .chain(config.sinks.iter().map(|c| c.id.as_str()))
+            .collect();
+        let removed: Vec<String> = self
+            .components
+            .keys()
+            .filter(|id| !wanted.contains(id.as_str()))
+            .cloned()
+            .collect();
+
+        // 2. New input channels for new consumers; everyone's sender by id.
+        let mut new_inputs: HashMap<String, (Sender<Batch>, Receiver<Batch>)> = HashMap::new();
+        for p in &plans {
+            if p.kind != Kind::Source {
+                new_inputs.insert(p.id.clone(), crossbeam_channel::bounded(self.capacity));
+            }
+        }
+        let sender_of = |id: &str| -> Option<Sender<Batch>> {
+            new_inputs
+                .get(id)
+                .map(|(tx, _)| tx.clone())
+                .or_else(|| self.components.get(id).and_then(|c| c.input.clone()))
+        };
+        // Who reads each output name (`ID` or `ID.NAME`) in the new config, with
+        // the fill gauges of each reader's channel.
+        let mut registry = self.registry.clone();
+        let mut consumer_inputs: Vec<(&String, &Vec<String>, Fill)> = Vec::new();
+        for t in &config.transforms {
+            let m = registry.register(&t.id, Kind::Transform, t.config.type_name());
+            consumer_inputs.push((&t.id, &t.inputs, Fill::of(&m)));
+        }
+        for s in &config.sinks {
+            let m = registry.register(&s.id, Kind::Sink, s.config.type_name());
+            consumer_inputs.push((&s.id, &s.inputs, Fill::of(&m)));
+        }
+        let mut consumers: HashMap<String, Vec<Inlet>> = HashMap::new();
+        for (id, ins, fill) in consumer_inputs {
+            if let Some(tx) = sender_of(id) {
+                for input in ins {
+                    consumers.entry(input.clone()).or_default().push(Inlet {
+                        tx: tx.clone(),
+                        fill: Some(fill.clone()),
+                    });
+                }
+            }
+        }
+        let targets_of =
+            |name: &str| -> Vec<Inlet> { consumers.get(name).cloned().unwrap_or_default() };
+
+        // 3. Re-point the outputs of everything that keeps running (unchanged
+        //    components, and old versions about to drain) at the new consumers.
+        let replaced: HashSet<&str> = plans.iter().map(|p| p.id.as_str()).collect();
+        let live = self
+            .components
+            .iter()
+            .filter(|(_, c)| !self.finished.contains(&c.serial))
+            .map(|(id, c)| (id.as_str(), &c.outputs))
+            .chain(self.retiring.iter().map(|(_, id, o)| (id.as_str(), o)));
+        for (id, outputs) in live {
+            outputs.default.set_targets(targets_of(id));
+            for (n, o) in &outputs.named {
+                o.set_targets(targets_of(&format!("{id}.{n}")));
+            }
+        }
+
+        // 4. Retire replaced and removed components: stop sources, release input
+        //    senders (their channels close once drained).
+        let mut gates: HashMap<String, Receiver<()>> = HashMap::new();
+        let retire: Vec<String> = replaced
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|id| self.components.contains_key(id))
+            .chain(removed.iter().cloned())
+            .collect();
+        for id in &retire {
+            if let Some(mut c) = self.components.remove(id) {
+                if removed.contains(id) {
+                    let section = match c.kind {
+                        Kind::Source => "sources",
+                        Kind::Transform => "transforms",
+                        Kind::Sink => "sinks",
+                    };
+                    summary.removed.push(format!("{section}.{id}"));
+                }
+                if let Some(t) = &mut c.stop {
+                    t.stop();
+                }
+                c.input = None;
+                gates.insert(id.clone(), c.gate.clone());
+                if !self.finished.contains(&c.serial) {
+                    self.retiring
+                        .push((c.serial, id.clone(), c.outputs.clone()));
+                } else {
+                    c.outputs.clear();
+                }
+            }
+        }
+        for id in &removed {
+            self.registry.remove(id);
+            let mut taps = self.taps.write().unwrap_or_else(|p| p.into_inner());
+            taps.retain(|k, _| k != id && !k.starts_with(&format!("{id}.")));
+        }
+
+        // 5. Start the new versions: sinks, transforms, then sources.
+        for p in plans {
+            let metrics = self.registry.register(&p.id, p.kind, p.type_name);
+            let outputs = self.outputs_for(&p.id, &p.outputs, &metrics, &targets_of);
+            let handles = outputs.handles();
+            let gate = gates.remove(&p.id);
+            let serial = self.next_serial();
+            let input = new_inputs
+                .get(&p.id)
+                .map(|(tx, rx)| (tx.clone(), rx.clone()));
+            let mut stop = None;
+            let body: Box<dyn FnOnce() -> Result<(), String> + Send> = match p.built {
+                Built::Sink(sink, buffer) => {
+                    let rx = input.as_ref().map(|(_, rx)| rx.clone()).ok_or_else(|| {
+                        BuildError::Component {
+                            component: p.name.clone(),
+                            message: "no input channel".into(),
+                        }
+                    })?;
+                    let ctx = SinkContext {
+                        id: p.id.as_str().into(),
+                        outputs: outputs.clone(),
+                        metrics,
+                        shutdown: self.shutdown.clone(),
+                    };
+                    let data_dir = self.data_dir.clone();
+                    Box::new(move || {
+                        wait_gate(gate);
+                        match buffer {
+                            crate::config::BufferConfig::Memory => run_sink(sink, rx, ctx),
+                            crate::config::BufferConfig::Disk(disk) => {
+                                super::disk_buffer::run_sink_buffered(
+                                    sink, rx, ctx, &disk, &data_dir,
+                                )
+                            }
+                        }
+                    })
+                }
+                Built::Transform(transform) => {
+                    let rx = input.as_ref().map(|(_, rx)| rx.clone()).ok_or_else(|| {
+                        BuildError::Component {
+                            component: p.name.clone(),
+                            message: "no input channel".into(),
+                        }
+                    })?;
+                    let outputs = outputs.clone();
+                    Box::new(move || {
+                        wait_gate(gate);
+                        run_transform(transform, rx, outputs, metrics)
+                    })
+                }
+                Built::Source(source) => {
+                    let (trigger, shutdown) = shutdown::pair();
+                    stop = Some(trigger);
+                    let ctx = SourceContext {
+                        id: p.id.as_str().into(),
+                        output: outputs.default_output().clone(),
+                        shutdown,
+                        metrics,
+                        batch_max_events: self.batch_max_events,
+                        batch_max_bytes: self.batch_max_bytes,
+                        once: self.once,
+                        data_dir: self.data_dir.clone(),
+                    };
+                    Box::new(move || {
+                        wait_gate(gate);
+                        source.run(ctx).map_err(|e| e.to_string())
+                    })
+                }
+            };
+            let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
+            let handle = spawn(&p.name, serial, self.done_tx.clone(), move || {
+                let _gate = gate_tx;
+                body()
+            })?;
+            self.threads.push((serial, p.name, handle));
+            self.components.insert(
+                p.id.clone(),
+                Running {
+                    kind: p.kind,
+                    serial,
+                    fingerprint: p.fingerprint,
+                    inputs: p.inputs,
+                    input: input.map(|(tx, _)| tx),
+                    outputs: handles,
+                    stop,
+                    gate: gate_rx,
+                },
+            );
+        }
+        self.release_finished();
+        Ok(summary)
     }
 
-    /// Asks the sources to stop; the rest drains.
-    pub fn stop(&mut self) {
-        self.trigger.stop();
+    fn next_serial(&mut self) -> u64 {
+        self.serial += 1;
+        self.serial
+    }
+
+    fn outputs_for(
+        &self,
+        id: &str,
+        names: &[String],
+        metrics: &Arc<ComponentMetrics>,
+        targets_of: &dyn Fn(&str) -> Vec<Inlet>,
+    ) -> Outputs {
+        let mut taps = self.taps.write().unwrap_or_else(|p| p.into_inner());
+        let mut make = |name: String| {
+            let tap = taps.entry(name.clone()).or_default().clone();
+            let output = Output::new(Vec::new(), metrics.clone());
+            output.set_targets(targets_of(&name));
+            output
+                .with_tap(tap)
+                .notify_on_drop(self.released_tx.clone())
+        };
+        let default = make(id.to_owned());
+        let named = names
+            .iter()
+            .map(|n| (n.clone(), make(format!("{id}.{n}"))))
+            .collect();
+        Outputs::new(default, named)
+    }
+
+    /// Releases what ended components held: their outputs' senders, and the input
+    /// senders of consumers none of whose producers runs any more, so channels
+    /// close and the pipeline drains stage by stage.
+    fn release_finished(&mut self) {
+        let finished = &self.finished;
+        self.retiring.retain(|(serial, _, outputs)| {
+            if finished.contains(serial) {
+                outputs.clear();
+                false
+            } else {
+                true
+            }
+        });
+        // A producer feeds its consumers while it runs and holds its outputs.
+        let alive: HashSet<String> = self
+            .components
+            .iter()
+            .filter(|(_, c)| !finished.contains(&c.serial) && c.outputs.default.is_alive())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for c in self.components.values_mut() {
+            if finished.contains(&c.serial) {
+                c.outputs.clear();
+            }
+            if c.input.is_some() {
+                let fed = c.inputs.iter().any(|i| {
+                    let producer = i.split('.').next().unwrap_or(i);
+                    alive.contains(producer)
+                });
+                if !fed {
+                    c.input = None;
+                }
+            }
+        }
     }
 
     /// Waits for every component to finish. When `stop` delivers (a signal), the
     /// sources are stopped and the pipeline gets `drain_timeout` to drain.
-    pub fn wait(mut self, stop: &Receiver<()>, drain_timeout: Duration) -> Outcome {
-        let mut running: Vec<String> = self.threads.iter().map(|(n, _)| n.clone()).collect();
+    pub fn wait(self, stop: &Receiver<()>, drain_timeout: Duration) -> Outcome {
+        let (_keep, reloads) = crossbeam_channel::bounded(0);
+        self.run(stop, &reloads, drain_timeout)
+    }
+
+    /// Like [`Topology::wait`], and applies every configuration that arrives on
+    /// `reloads` (an invalid one is logged and the running pipeline kept).
+    pub fn run(
+        mut self,
+        stop: &Receiver<()>,
+        reloads: &Receiver<PipelineConfig>,
+        drain_timeout: Duration,
+    ) -> Outcome {
         let mut failures = Vec::new();
         let mut deadline: Option<Instant> = None;
         let mut stop_open = true;
-        while !running.is_empty() {
-            let finished = match deadline {
-                Some(d) => match self.done.recv_deadline(d) {
-                    Ok(f) => f,
-                    Err(_) => {
-                        self.trigger.force();
-                        return Outcome::TimedOut(running);
-                    }
-                },
-                None if stop_open => crossbeam_channel::select! {
-                    recv(self.done) -> f => match f { Ok(f) => f, Err(_) => break },
-                    recv(stop) -> msg => {
-                        if msg.is_err() { stop_open = false; }
-                        else {
-                            self.trigger.stop();
+        let mut reloads_open = true;
+        let never = crossbeam_channel::never::<()>();
+        let never_config = crossbeam_channel::never::<PipelineConfig>();
+        loop {
+            let running: Vec<&(u64, String, JoinHandle<()>)> = self
+                .threads
+                .iter()
+                .filter(|(serial, _, _)| !self.finished.contains(serial))
+                .collect();
+            if running.is_empty() {
+                break;
+            }
+            let stop_rx = if stop_open && deadline.is_none() {
+                stop
+            } else {
+                &never
+            };
+            let reload_rx = if reloads_open && !self.stopping {
+                reloads
+            } else {
+                &never_config
+            };
+            let timeout = deadline.map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            crossbeam_channel::select! {
+                recv(self.done) -> f => {
+                    let Ok(finished) = f else { break };
+                    self.finished.insert(finished.serial);
+                    if let Err(reason) = finished.result {
+                        tracing::error!(component = %finished.component, error = %reason, "component failed; stopping the pipeline");
+                        self.health.fail(&finished.component, &reason);
+                        failures.push(format!("{}: {reason}", finished.component));
+                        // One failed stage stops the whole pipeline rather than losing
+                        // data quietly, and no checkpoint moves past what it held.
+                        self.trigger.poison();
+                        self.stop();
+                        if deadline.is_none() {
                             deadline = Some(Instant::now() + drain_timeout);
                         }
-                        continue;
                     }
+                    self.release_finished();
+                }
+                recv(self.released) -> _ => self.release_finished(),
+                recv(stop_rx) -> msg => {
+                    if msg.is_err() {
+                        stop_open = false;
+                    } else {
+                        self.stop();
+                        deadline = Some(Instant::now() + drain_timeout);
+                    }
+                }
+                recv(reload_rx) -> config => match config {
+                    Ok(config) => match self.reload(&config) {
+                        Ok(summary) => tracing::info!(
+                            added = ?summary.added,
+                            changed = ?summary.changed,
+                            removed = ?summary.removed,
+                            unchanged = summary.unchanged,
+                            "pipeline reloaded"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "reload rejected; the running pipeline is unchanged"),
+                    },
+                    Err(_) => reloads_open = false,
                 },
-                None => match self.done.recv() {
-                    Ok(f) => f,
-                    Err(_) => break,
-                },
-            };
-            running.retain(|n| *n != finished.component);
-            if let Err(reason) = finished.result {
-                tracing::error!(component = %finished.component, error = %reason, "component failed; stopping the pipeline");
-                failures.push(format!("{}: {reason}", finished.component));
-                // One failed stage stops the whole pipeline rather than losing data quietly.
-                self.trigger.stop();
-                if deadline.is_none() {
-                    deadline = Some(Instant::now() + drain_timeout);
+                default(timeout) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        let running: Vec<String> = self
+                            .threads
+                            .iter()
+                            .filter(|(serial, _, _)| !self.finished.contains(serial))
+                            .map(|(_, n, _)| n.clone())
+                            .collect();
+                        self.force();
+                        return Outcome::TimedOut(running);
+                    }
                 }
             }
         }
-        for (_, handle) in self.threads.drain(..) {
+        for (_, _, handle) in self.threads.drain(..) {
             let _ = handle.join();
         }
         if failures.is_empty() {
@@ -291,11 +758,20 @@ impl Topology {
     }
 }
 
+/// Blocks until the previous version of a component has ended (its gate's
+/// sender is dropped with its thread).
+fn wait_gate(gate: Option<Receiver<()>>) {
+    if let Some(gate) = gate {
+        let _ = gate.recv();
+    }
+}
+
 fn spawn(
     name: &str,
+    serial: u64,
     done: Sender<Finished>,
     body: impl FnOnce() -> Result<(), String> + Send + 'static,
-) -> Result<(String, JoinHandle<()>), BuildError> {
+) -> Result<JoinHandle<()>, BuildError> {
     let component = name.to_owned();
     let handle = std::thread::Builder::new()
         .name(name.chars().take(15).collect())
@@ -311,13 +787,17 @@ fn spawn(
                         .unwrap_or_default()
                 )),
             };
-            let _ = done.send(Finished { component, result });
+            let _ = done.send(Finished {
+                component,
+                serial,
+                result,
+            });
         })
         .map_err(|error| BuildError::Spawn {
             component: name.to_owned(),
             error,
         })?;
-    Ok((name.to_owned(), handle))
+    Ok(handle)
 }
 
 fn run_transform(
@@ -326,30 +806,77 @@ fn run_transform(
     outputs: Outputs,
     metrics: Arc<ComponentMetrics>,
 ) -> Result<(), String> {
+    let probe = ChannelProbe::new(&metrics, &rx);
     for batch in rx.iter() {
+        probe.update(&rx);
+        probe.inflow.take(&batch);
         ComponentMetrics::add(&metrics.received_events, batch.events.len() as u64);
         ComponentMetrics::add(&metrics.received_bytes, batch.line_bytes() as u64);
+        let started = Instant::now();
         let discarded = transform
             .process_into(batch, &outputs)
             .map_err(|e| e.to_string())?;
+        probe.latency.observe(started.elapsed());
         ComponentMetrics::add(&metrics.discarded_events, discarded);
     }
     Ok(())
 }
 
+/// Labeled series names the runtime keeps for every transform and sink.
+pub mod names {
+    /// Batches waiting in the component's input channel.
+    pub const CHANNEL_BATCHES: &str = "component_buffer_batches";
+    /// Capacity of that channel, in batches.
+    pub const CHANNEL_MAX_BATCHES: &str = "component_buffer_max_batches";
+    /// Time to process (transforms) or write (sinks) one batch.
+    pub const BATCH_DURATION: &str = "component_batch_duration_seconds";
+}
+
+/// Keeps the channel-fill gauge and the batch latency histogram of a consumer.
+struct ChannelProbe {
+    fill: Arc<std::sync::atomic::AtomicU64>,
+    inflow: Fill,
+    latency: Arc<crate::telemetry::labeled::Histogram>,
+}
+
+impl ChannelProbe {
+    fn new(metrics: &ComponentMetrics, rx: &Receiver<Batch>) -> ChannelProbe {
+        let l = &metrics.labeled;
+        l.gauge(names::CHANNEL_MAX_BATCHES, &[]).store(
+            rx.capacity().unwrap_or(0) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        ChannelProbe {
+            fill: l.gauge(names::CHANNEL_BATCHES, &[]),
+            inflow: Fill::of(metrics),
+            latency: l.histogram(names::BATCH_DURATION, &[]),
+        }
+    }
+
+    fn update(&self, rx: &Receiver<Batch>) {
+        self.fill
+            .store(rx.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 fn run_sink(mut sink: Box<dyn Sink>, rx: Receiver<Batch>, ctx: SinkContext) -> Result<(), String> {
     let interval = sink.flush_interval();
     let mut next_flush = interval.map(|i| Instant::now() + i);
+    let probe = ChannelProbe::new(&ctx.metrics, &rx);
     loop {
+        probe.update(&rx);
         let received = match next_flush {
             Some(at) => rx.recv_deadline(at),
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match received {
             Ok(batch) => {
+                probe.inflow.take(&batch);
                 ComponentMetrics::add(&ctx.metrics.received_events, batch.events.len() as u64);
                 ComponentMetrics::add(&ctx.metrics.received_bytes, batch.line_bytes() as u64);
+                let started = Instant::now();
                 sink.write(batch, &ctx).map_err(|e| e.to_string())?;
+                probe.latency.observe(started.elapsed());
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {

@@ -1,8 +1,27 @@
 //! Per-component counters, named as in Vector (`component_received_events_total`,
 //! ...). Plain atomics: the hot path adds once per batch, not per event.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Labeled counter name for discarded events by `reason`; the exporter merges
+/// it into `component_discarded_events_total` (what no reason claims is
+/// reported as `reason="other"`).
+pub const DISCARDED_BY_REASON: &str = "component_discarded_events_total";
+/// Labeled counter name for errors by `error_type`; merged into
+/// `component_errors_total` like [`DISCARDED_BY_REASON`].
+pub const ERRORS_BY_TYPE: &str = "component_errors_total";
+
+/// Labeled gauges a file-reading source keeps (the `/metrics` contract the
+/// Grafana dashboard in `deploy/grafana/` reads).
+pub mod source_names {
+    /// Bytes between where the source has read and the end of its files.
+    pub const READ_LAG_BYTES: &str = "source_read_lag_bytes";
+    /// Seconds since the source last wrote its checkpoint.
+    pub const CHECKPOINT_AGE_SECONDS: &str = "source_checkpoint_age_seconds";
+    /// Files the source holds open.
+    pub const OPEN_FILES: &str = "source_open_files";
+}
 
 /// Counters of one component.
 #[derive(Debug, Default)]
@@ -77,6 +96,17 @@ pub enum Kind {
     Sink,
 }
 
+impl Kind {
+    /// The label value (`source`, `transform`, `sink`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Source => "source",
+            Kind::Transform => "transform",
+            Kind::Sink => "sink",
+        }
+    }
+}
+
 /// One registered component.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -90,23 +120,32 @@ pub struct Entry {
     pub metrics: Arc<ComponentMetrics>,
 }
 
-/// All components' counters, shared by the runtime and whoever reports them.
+/// All components' counters, shared by the runtime and whoever reports them
+/// (the shutdown summary, the `/metrics` endpoint). Clones share one live list,
+/// so a reload's new components show up everywhere.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    entries: Vec<Entry>,
+    entries: Arc<RwLock<Vec<Entry>>>,
     families: Arc<super::families::FamilyRegistry>,
 }
 
 impl Registry {
-    /// Registers a component and returns its counters.
+    /// Registers a component and returns its counters. A component registered
+    /// again under the same id and kind (rebuilt by a reload) keeps its counters,
+    /// so exported counters never go backwards.
     pub fn register(
         &mut self,
         id: &str,
         kind: Kind,
         type_name: &'static str,
     ) -> Arc<ComponentMetrics> {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = entries.iter_mut().find(|e| e.id == id && e.kind == kind) {
+            e.type_name = type_name;
+            return e.metrics.clone();
+        }
         let metrics = Arc::new(ComponentMetrics::default());
-        self.entries.push(Entry {
+        entries.push(Entry {
             id: id.to_owned(),
             kind,
             type_name,
@@ -121,21 +160,35 @@ impl Registry {
         &self.families
     }
 
-    /// Every registered component.
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
+    /// Forgets a component a reload removed.
+    pub fn remove(&self, id: &str) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|e| e.id != id);
+    }
+
+    /// Every registered component (a copy of the list).
+    pub fn entries(&self) -> Vec<Entry> {
+        self.entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The counters of component `id`.
-    pub fn get(&self, id: &str) -> Option<&Arc<ComponentMetrics>> {
-        self.entries.iter().find(|e| e.id == id).map(|e| &e.metrics)
+    pub fn get(&self, id: &str) -> Option<Arc<ComponentMetrics>> {
+        self.entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| e.metrics.clone())
     }
 
     /// Totals for the shutdown summary: events read by sources, written by sinks,
     /// and discarded anywhere.
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
-        for e in &self.entries {
+        for e in self.entries() {
             let s = e.metrics.snapshot();
             match e.kind {
                 Kind::Source => t.read += s.sent_events,

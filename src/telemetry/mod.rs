@@ -1,10 +1,14 @@
 //! The agent's own observability: its logs (tracing, to stderr) and per-component
 //! counters.
 
+pub mod api;
 pub mod families;
+pub mod health;
 pub mod labeled;
 pub mod metrics;
+pub mod prometheus;
 pub mod ratelimit;
+pub mod top;
 
 use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;

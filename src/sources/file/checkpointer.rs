@@ -24,6 +24,8 @@ pub struct Checkpointer {
     next_due: Option<Instant>,
     last: Option<Vec<FileCheckpoint>>,
     log: RateLimiter,
+    /// When the checkpoint on disk was last known to be current.
+    current_since: Instant,
 }
 
 impl Checkpointer {
@@ -36,7 +38,15 @@ impl Checkpointer {
             next_due: None,
             last: None,
             log: RateLimiter::default(),
+            current_since: Instant::now(),
         }
+    }
+
+    /// How long since the checkpoint on disk was last known to be current
+    /// (written, or found equal to what would be written): the
+    /// `source_checkpoint_age_seconds` gauge.
+    pub fn age(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.current_since)
     }
 
     /// The entries saved by an earlier run (empty when there are none or none
@@ -81,6 +91,7 @@ impl Checkpointer {
     ) -> bool {
         self.next_due = Some(now + self.interval);
         if self.last.as_ref() == Some(&files) {
+            self.current_since = now;
             return true;
         }
         let cp = SourceCheckpoint {
@@ -92,6 +103,7 @@ impl Checkpointer {
         match checkpoint::write(&self.data_dir, &cp) {
             Ok(()) => {
                 self.last = Some(cp.files);
+                self.current_since = now;
                 true
             }
             Err(error) => {

@@ -30,6 +30,7 @@ pub mod record;
 pub mod tailer;
 pub mod watch;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Source, SourceContext, SourceError};
@@ -68,6 +69,7 @@ impl Source for FileSource {
             data_dir,
         } = ctx;
         let config = &self.config;
+        let gauges = SourceGauges::new(&metrics);
         let mut tailer = Tailer::new(
             config,
             TailerContext {
@@ -83,8 +85,13 @@ impl Source for FileSource {
         let mut watch = (!once).then(|| Watch::new(&config.include));
         let poll = config.poll_interval.0;
         let mut next_scan = Instant::now();
+        let mut next_gauges = Instant::now();
         let result = loop {
             let now = Instant::now();
+            if now >= next_gauges {
+                gauges.publish(&tailer, now);
+                next_gauges = now + Duration::from_secs(1);
+            }
             let mut rescan = now >= next_scan;
             if let Some(w) = &watch {
                 // Read wake-ups have done their job by ending the wait.
@@ -112,7 +119,9 @@ impl Source for FileSource {
                 Ok(p) => p,
                 Err(closed) => break Err(SourceError::Closed(closed)),
             };
-            tailer.checkpoint_if_due(now);
+            if !shutdown.is_poisoned() {
+                tailer.checkpoint_if_due(now);
+            }
             if shutdown.is_stopping() {
                 break Ok(());
             }
@@ -169,10 +178,40 @@ impl Source for FileSource {
         while !tailer.all_acked() && !shutdown.is_forced() {
             tailer.wait_acks(Duration::from_millis(50));
         }
-        if !tailer.write_checkpoint(Instant::now()) {
+        if shutdown.is_poisoned() {
+            tracing::error!(component = %id, "a component failed: keeping the last checkpoint, so lines after it are read again on restart");
+        } else if !tailer.write_checkpoint(Instant::now()) {
             tracing::error!(component = %id, "final checkpoint not written; some lines may be read again after a restart");
         }
         result?;
         flushed.map_err(SourceError::Closed)
+    }
+}
+
+/// The file source's gauges on `/metrics` (names in
+/// [`crate::telemetry::metrics::source_names`]), refreshed once a second.
+struct SourceGauges {
+    open_files: Arc<std::sync::atomic::AtomicU64>,
+    read_lag: Arc<std::sync::atomic::AtomicU64>,
+    checkpoint_age: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SourceGauges {
+    fn new(metrics: &crate::telemetry::metrics::ComponentMetrics) -> SourceGauges {
+        use crate::telemetry::metrics::source_names as n;
+        let l = &metrics.labeled;
+        SourceGauges {
+            open_files: l.gauge(n::OPEN_FILES, &[]),
+            read_lag: l.gauge(n::READ_LAG_BYTES, &[]),
+            checkpoint_age: l.gauge(n::CHECKPOINT_AGE_SECONDS, &[]),
+        }
+    }
+
+    fn publish(&self, tailer: &Tailer, now: Instant) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.open_files.store(tailer.open_files() as u64, Relaxed);
+        self.read_lag.store(tailer.read_lag_bytes(), Relaxed);
+        self.checkpoint_age
+            .store(tailer.checkpoint_age(now).as_secs(), Relaxed);
     }
 }

@@ -167,6 +167,26 @@ impl Tailer {
         self.items.values().filter(|i| i.open.is_some()).count()
     }
 
+    /// Bytes between where each open file has been read and its current end
+    /// (compressed files, whose size says nothing, are left out): the
+    /// `source_read_lag_bytes` gauge. One `stat` per open file.
+    pub fn read_lag_bytes(&self) -> u64 {
+        self.items
+            .values()
+            .filter(|i| !i.compressed)
+            .filter_map(|i| {
+                let open = i.open.as_ref()?;
+                let size = std::fs::metadata(&i.path).ok()?.len();
+                Some(size.saturating_sub(open.read_pos()))
+            })
+            .sum()
+    }
+
+    /// How long since the checkpoint was last current.
+    pub fn checkpoint_age(&self, now: Instant) -> Duration {
+        self.checkpointer.age(now)
+    }
+
     /// True while the file with this identity is open (tests use it to know
     /// whether a delete may lose lines).
     pub fn is_open(&self, file: FileId) -> bool {
