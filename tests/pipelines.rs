@@ -11,11 +11,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{bin, read_ndjson, repo};
+use common::{Guard, bin, free_port, read_ndjson, repo, wait_until, write_pipeline};
 use logagent::event::Batch;
 use logagent::pipeline::topology::{Outcome, no_stop};
 use logagent::pipeline::{BuildOptions, Topology};
 use logagent::sinks::{Sink, SinkContext, SinkError};
+use logagent::telemetry::{api, prometheus};
 
 /// A temporary directory with the fixtures linked in, as the pipelines expect.
 fn workdir() -> tempfile::TempDir {
@@ -186,4 +187,72 @@ fn pino_pipeline_applies_the_seed_redact_paths() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("LOGAGENT_REDACT_KEY"), "{stderr}");
+}
+
+/// The families `log_to_metric` and `redact` define reach the agent's
+/// `/metrics` endpoint next to the per-component series, so Prometheus can
+/// compute the seeds' alerts (5xx rate) from logs.
+#[test]
+fn log_derived_metrics_are_served_on_the_metrics_endpoint() {
+    let dir = workdir();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let api = write_pipeline(
+        dir.path(),
+        "api.toml",
+        &format!("[api]\naddress = \"{addr}\"\n"),
+    );
+    let mut child = Guard(
+        bin()
+            .current_dir(dir.path())
+            .arg("-p")
+            .arg(repo().join("pipelines/nginx-metrics.toml"))
+            .arg("-p")
+            .arg(&api)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let access = dir.path().join("out/nginx-access-2025-08-20.ndjson");
+    let mut text = String::new();
+    wait_until(Duration::from_secs(30), "all 150 requests counted", || {
+        text = api::get(&addr, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        prometheus::parse(&text)
+            .iter()
+            .any(|(k, v)| k == "nginx_http_response_size_bytes_count" && *v == 150.0)
+    });
+    let series = prometheus::parse(&text);
+    let by_class = |class: &str| -> f64 {
+        series
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("nginx_http_requests_total{")
+                    && k.contains(&format!("status=\"{class}\""))
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert_eq!(
+        [
+            by_class("2xx"),
+            by_class("3xx"),
+            by_class("4xx"),
+            by_class("5xx")
+        ],
+        [104.0, 22.0, 21.0, 3.0],
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE nginx_http_requests_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE component_sent_events_total counter"),
+        "{text}"
+    );
+    wait_until(Duration::from_secs(10), "the access file", || {
+        std::fs::read_to_string(&access).is_ok_and(|s| s.lines().count() == 150)
+    });
+    child.kill().unwrap();
 }
