@@ -1055,7 +1055,7 @@ fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
 pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
-    if std::str::from_utf8(s).is_ok() {
+    if simdutf8::basic::from_utf8(s).is_ok() {
         write_escaped(out, s);
     } else {
         for chunk in s.utf8_chunks() {
@@ -1073,7 +1073,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
 /// its strings (accepted by [`scan_object`]) is still written as valid UTF-8
 /// JSON. If `s` is valid UTF-8 this is a single copy.
 pub fn write_lossy(out: &mut Vec<u8>, s: &[u8]) {
-    if std::str::from_utf8(s).is_ok() {
+    if simdutf8::basic::from_utf8(s).is_ok() {
         out.extend_from_slice(s);
         return;
     }
