@@ -16,6 +16,8 @@ pub mod template;
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+pub(crate) mod test_batch;
 
 use std::path::PathBuf;
 use std::sync::Arc;

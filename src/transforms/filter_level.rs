@@ -127,32 +127,11 @@ impl Transform for FilterLevel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codecs::json;
-    use crate::event::{AckToken, Event, Root, Span, Stream};
-    use bytes::Bytes;
-    use std::sync::Arc;
 
     fn run(config: &str, lines: &[&str]) -> Vec<String> {
         let cfg: FilterLevelConfig = toml::from_str(config).unwrap();
         let mut t = cfg.build(TransformContext::detached("f")).unwrap();
-        let stream = Arc::new(Stream {
-            source: "s".into(),
-            path: None,
-            id: 0,
-        });
-        let mut b = Batch::new(stream, AckToken::detached(), lines.len());
-        for l in lines {
-            let line = Bytes::copy_from_slice(l.as_bytes());
-            let start = b.members.len();
-            let mut ev = Event::new(line.clone(), 0);
-            if let Ok(object) = json::scan_object(&line, 8, &mut b.members) {
-                ev.root = Root::Json {
-                    object,
-                    members: Span::new(start, b.members.len()),
-                };
-            }
-            b.events.push(ev);
-        }
+        let mut b = crate::event::test_batch::json_batch(lines);
         t.process(&mut b);
         b.events
             .iter()

@@ -290,9 +290,6 @@ impl Transform for LogToMetric {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codecs::json;
-    use crate::event::{AckToken, Event, Root, Span, Stream};
-    use bytes::Bytes;
 
     #[test]
     fn counters_by_status_class_and_latency_histogram() {
@@ -320,28 +317,12 @@ mod tests {
         let ctx = TransformContext::detached("m");
         let registry = ctx.families.clone();
         let mut t = cfg.build(ctx).unwrap();
-        let stream = Arc::new(Stream {
-            source: "s".into(),
-            path: None,
-            id: 0,
-        });
-        let mut b = Batch::new(stream, AckToken::detached(), 4);
-        for l in [
+        let mut b = crate::event::test_batch::json_batch(&[
             r#"{"status":200,"service":"api","duration":50}"#,
             r#"{"status":"404","service":"api","duration":700}"#,
             r#"{"status":503,"service":"api","duration":2000}"#,
             r#"{"status":201,"service":"web"}"#,
-        ] {
-            let line = Bytes::copy_from_slice(l.as_bytes());
-            let start = b.members.len();
-            let object = json::scan_object(&line, 8, &mut b.members).unwrap();
-            let mut ev = Event::new(line, 0);
-            ev.root = Root::Json {
-                object,
-                members: Span::new(start, b.members.len()),
-            };
-            b.events.push(ev);
-        }
+        ]);
         t.process(&mut b);
         assert_eq!(b.events.len(), 4, "events pass through");
         let req = registry.get("http_requests_total").unwrap();

@@ -176,10 +176,10 @@ impl Transform for Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codecs::json;
-    use crate::event::{AckToken, Root, Span, Stream, encode};
+
+    use crate::event::encode;
     use crate::telemetry::metrics::ComponentMetrics;
-    use bytes::Bytes;
+
     use std::sync::Arc;
 
     #[test]
@@ -203,29 +203,13 @@ mod tests {
                 ("unread".into(), Output::new(vec![], metrics.clone())),
             ],
         );
-        let stream = Arc::new(Stream {
-            source: "s".into(),
-            path: None,
-            id: 0,
-        });
-        let mut b = Batch::new(stream, AckToken::detached(), 4);
-        for l in [
+        let b = crate::event::test_batch::json_batch(&[
             r#"{"service":"api","level":"error"}"#,
             r#"{"service":"web","level":"error"}"#,
             r#"{"service":"api","level":"info"}"#,
             r#"{"service":"web","level":"info","x":1}"#,
             r#"{"service":"web","level":"info"}"#,
-        ] {
-            let line = Bytes::copy_from_slice(l.as_bytes());
-            let start = b.members.len();
-            let object = json::scan_object(&line, 8, &mut b.members).unwrap();
-            let mut ev = Event::new(line, 0);
-            ev.root = Root::Json {
-                object,
-                members: Span::new(start, b.members.len()),
-            };
-            b.events.push(ev);
-        }
+        ]);
         let discarded = t.process_into(b, &outputs).unwrap();
         assert_eq!(discarded, 1, "the event only the unread route wanted");
         let text = |b: Batch| -> Vec<String> {

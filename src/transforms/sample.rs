@@ -163,30 +163,9 @@ impl Transform for Sample {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codecs::json;
-    use crate::event::{AckToken, Event, Root, Span, Stream};
-    use bytes::Bytes;
-    use std::sync::Arc;
 
     fn batch(lines: &[String]) -> Batch {
-        let stream = Arc::new(Stream {
-            source: "s".into(),
-            path: None,
-            id: 0,
-        });
-        let mut b = Batch::new(stream, AckToken::detached(), lines.len());
-        for l in lines {
-            let line = Bytes::copy_from_slice(l.as_bytes());
-            let start = b.members.len();
-            let object = json::scan_object(&line, 8, &mut b.members).unwrap();
-            let mut ev = Event::new(line, 0);
-            ev.root = Root::Json {
-                object,
-                members: Span::new(start, b.members.len()),
-            };
-            b.events.push(ev);
-        }
-        b
+        crate::event::test_batch::json_batch(lines)
     }
 
     #[test]

@@ -1,12 +1,10 @@
 use super::*;
-use crate::codecs::json;
+use crate::event::Stream;
 use crate::event::ack::Ack;
-use crate::event::{Root, Span, Stream};
 use crate::maintenance::clock::ManualClock;
 use crate::pipeline::Outputs;
 use crate::pipeline::channel::Output;
 use crate::telemetry::metrics::ComponentMetrics;
-use bytes::Bytes;
 use std::io::Read;
 
 /// 2030-01-01T10:30:00Z.
@@ -32,20 +30,7 @@ fn batch(lines: &[String], ack: AckToken) -> Batch {
         path: None,
         id: 1,
     });
-    let mut b = Batch::new(stream, ack, lines.len());
-    for l in lines {
-        let line = Bytes::copy_from_slice(l.as_bytes());
-        let start = b.members.len();
-        let mut ev = Event::new(line.clone(), 0);
-        if let Ok(object) = json::scan_object(&line, 8, &mut b.members) {
-            ev.root = Root::Json {
-                object,
-                members: Span::new(start, b.members.len()),
-            };
-        }
-        b.events.push(ev);
-    }
-    b
+    crate::event::test_batch::json_batch_in(stream, ack, lines)
 }
 
 fn sink(config: &str, clock: Arc<ManualClock>) -> FileSink {
