@@ -5,55 +5,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use logagent::codecs::framing::{LineReader, Oversize};
-use logagent::config::TransformConfig;
-use logagent::event::{AckToken, Batch, Event, Stream};
+use logagent::event::{Batch, Event};
 use logagent::sinks::Encoding;
-use logagent::transforms::{self, Transform, TransformContext};
+use logagent::transforms::Transform;
 
 #[path = "support/corpus.rs"]
 mod corpus;
+#[path = "support/prepare.rs"]
+mod prepare;
+
+use prepare::{batches, frame, transform};
 
 const CORPUS_BYTES: usize = 4 << 20;
-const BATCH: usize = 1024;
-
-fn frame(data: &[u8]) -> Vec<Event> {
-    let mut reader = LineReader::new(256 << 10, 1 << 20, Oversize::Truncate, 0);
-    let mut src = data;
-    let mut events = Vec::with_capacity(data.len() / 200);
-    while reader.fill(&mut src).unwrap_or(0) > 0 {
-        reader.drain_lines(|l| events.push(Event::new(l.bytes, l.offset)));
-    }
-    events
-}
-
-fn batches(events: &[Event]) -> Vec<Batch> {
-    let stream = Arc::new(Stream {
-        source: "bench".into(),
-        path: Some("/var/log/workflow/api.log".into()),
-        id: 1,
-    });
-    events
-        .chunks(BATCH)
-        .map(|c| Batch {
-            events: c.to_vec(),
-            members: Vec::new(),
-            stream: stream.clone(),
-            ack: AckToken::detached(),
-        })
-        .collect()
-}
-
-fn transform(ty: &str, toml_text: &str) -> Box<dyn Transform> {
-    let de = toml::de::ValueDeserializer::parse(toml_text).expect("bench config");
-    let config = TransformConfig::parse(ty, de)
-        .expect("known type")
-        .expect("valid config");
-    transforms::build(&config, TransformContext::detached(ty)).expect("builds")
-}
 
 /// Parsed copies of the JSON corpus, made once and cloned per iteration.
 fn parsed(events: &[Event]) -> Vec<Batch> {
