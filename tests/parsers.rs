@@ -35,7 +35,7 @@ fn every_parser_fixture_gives_its_expected_ndjson() {
         .collect();
     cases.sort();
     assert!(
-        cases.len() >= 12,
+        cases.len() >= 14,
         "expected a fixture per parser, found {}",
         cases.len()
     );
