@@ -515,12 +515,14 @@ fn write_loop(
     let mut pending: Vec<Batch> = Vec::new();
     let inflow = crate::pipeline::channel::Fill::of(&ctx.metrics);
     let result = loop {
-        let first = match rx.recv() {
-            Ok(b) => b,
-            Err(_) => break Ok(()),
-        };
-        inflow.take(&first);
-        pending.push(first);
+        if pending.is_empty() {
+            let first = match rx.recv() {
+                Ok(b) => b,
+                Err(_) => break Ok(()),
+            };
+            inflow.take(&first);
+            pending.push(first);
+        }
         // Group commit: everything already waiting goes into one fsync.
         while pending.len() < 64 {
             match rx.try_recv() {
@@ -534,6 +536,9 @@ fn write_loop(
         let mut appended_events = 0u64;
         let mut appended_bytes = 0u64;
         let mut failed = None;
+        // Batches settled this round (written or dropped); the rest wait for
+        // the next one.
+        let mut settled = 0;
         for batch in &pending {
             if shared
                 .state
@@ -544,8 +549,6 @@ fn write_loop(
                 failed = Some("the sink stopped".to_string());
                 break;
             }
-            ComponentMetrics::add(&ctx.metrics.received_events, batch.events.len() as u64);
-            ComponentMetrics::add(&ctx.metrics.received_bytes, batch.line_bytes() as u64);
             payload.clear();
             encode_batch(batch, &mut payload);
             record.clear();
@@ -561,13 +564,25 @@ fn write_loop(
                     || (st.events == 0 && appended_bytes == 0)
             };
             let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            if !fits(&st) && appended_bytes > 0 {
+                // What this round appended is not committed, so the sink cannot
+                // read it and make room: commit it first, then come back to
+                // this batch (waiting here would wait for ever).
+                break;
+            }
+            let received = |batch: &Batch| {
+                ComponentMetrics::add(&ctx.metrics.received_events, batch.events.len() as u64);
+                ComponentMetrics::add(&ctx.metrics.received_bytes, batch.line_bytes() as u64);
+            };
             if !fits(&st) {
                 match config.when_full {
                     WhenFull::DropNewest => {
                         drop(st);
+                        received(batch);
                         let n = batch.events.len() as u64;
                         ComponentMetrics::add(&full_drops, n);
                         ComponentMetrics::add(&ctx.metrics.discarded_events, n);
+                        settled += 1;
                         continue;
                     }
                     WhenFull::Block => {
@@ -588,6 +603,7 @@ fn write_loop(
                 }
             }
             drop(st);
+            received(batch);
             if segment.size > 0 && segment.size + len > segment_max {
                 if let Err(e) = segment.file.sync_data() {
                     failed = Some(e.to_string());
@@ -616,6 +632,7 @@ fn write_loop(
             segment.size += len;
             appended_bytes += len;
             appended_events += batch.events.len() as u64;
+            settled += 1;
         }
         if let Err(e) = segment.file.sync_data() {
             failed.get_or_insert(e.to_string());
@@ -638,7 +655,7 @@ fn write_loop(
             break Err(format!("disk buffer: {e}"));
         }
         // Durable: release the acknowledgements upstream.
-        pending.clear();
+        pending.drain(..settled);
     };
     let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
     st.closed = true;

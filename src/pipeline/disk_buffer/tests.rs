@@ -309,6 +309,33 @@ fn drop_newest_counts_what_does_not_fit() {
     assert!(lines.lock().unwrap().is_empty());
 }
 
+/// Regression: batches already waiting are written as one group; when the
+/// second one of a group does not fit, the writer must commit the first (so
+/// the sink can read it and make room) instead of waiting for room that only
+/// that commit could make. Queued before the buffer starts, all five arrive as
+/// one group every time.
+#[test]
+fn a_group_larger_than_the_buffer_is_committed_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = crossbeam_channel::bounded(8);
+    let big = "y".repeat(900 << 10);
+    for _ in 0..5 {
+        tx.send(batch(&[&big], AckToken::detached())).unwrap();
+    }
+    drop(tx);
+    let (sink, lines) = recorder(false);
+    let (ctx, _t) = ctx("out");
+    run_sink_buffered(
+        Box::new(sink),
+        rx,
+        ctx,
+        &config(1 << 20, WhenFull::Block),
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(lines.lock().unwrap().len(), 5);
+}
+
 #[test]
 fn batches_nearly_as_big_as_the_buffer_still_pass_one_by_one() {
     let dir = tempfile::tempdir().unwrap();
