@@ -384,7 +384,9 @@ impl Engine {
                 next.punct = self.punct(h, at, out).max(at + 1);
             }
         }
-        let mut run = d & dn & ((d >> 16) | (dy << 48)) & ((d >> 24) | (dy << 40)) & on.runs;
+        // Digit pairs, then pairs followed by pairs: the first digits of runs of four.
+        let pairs = d & dn;
+        let mut run = pairs & ((pairs >> 16) | ((dy & (dy >> 8)) << 48)) & on.runs;
         while run != 0 {
             let at = i + (run.trailing_zeros() / 8) as usize;
             run &= run - 1;
@@ -1419,5 +1421,228 @@ mod tests {
         out.clear();
         e.scan(b"nothing to see here", &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn eq_mask_is_exact_per_lane() {
+        for c in [b'.', b':', b'@'] {
+            for v in 0..=255u8 {
+                for lane in 0..8 {
+                    // The other lanes hold the neighbours most likely to leak a
+                    // borrow or carry: `c` itself, c ± 1, 0 and 0xFF.
+                    for fill in [c, c.wrapping_add(1), c.wrapping_sub(1), 0, 0xFF] {
+                        let mut w = [fill; 8];
+                        w[lane] = v;
+                        let got = eq_mask(u64::from_le_bytes(w), c);
+                        let want = w
+                            .iter()
+                            .enumerate()
+                            .fold(0u64, |m, (k, b)| m | (u64::from(*b == c) << (8 * k + 7)));
+                        assert_eq!(got, want, "{c} {v} {lane} {fill}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn secret_tail_table_matches_the_list() {
+        // Every 3-byte tail of printable ASCII: the hash table agrees with a
+        // plain search of the list.
+        for a in 0x20..0x80u8 {
+            for b in 0x20..0x80u8 {
+                for c in 0x20..0x80u8 {
+                    let lower = [a | 0x20, b | 0x20, c | 0x20];
+                    let want = SECRET_TAILS.iter().any(|t| **t == lower);
+                    assert_eq!(secret_tail([a, b, c]), want, "{:?}", [a, b, c]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dates_are_not_numbers_to_redact() {
+        for d in [Detector::Phone, Detector::CreditCard] {
+            for text in [
+                "2025-08-20",
+                "2025-08-20T10:30:45.123Z",
+                "{\"ts\":\"2025-08-20T10:30:45Z\"}",
+                "on 2025-08-20, at 2025-08-21.",
+            ] {
+                assert_eq!(finds(d, text), Vec::<String>::new(), "{d:?} {text}");
+            }
+        }
+        // A date joined to a number is still read with it.
+        assert_eq!(
+            finds(Detector::CreditCard, "2025-08-20 4111 1111 1111 1111"),
+            ["4111 1111 1111 1111"]
+        );
+        assert_eq!(lone_date(b"x2025-08-20T", 1), Some(11));
+        assert_eq!(lone_date(b"2025-08-20 4111", 0), None);
+        assert_eq!(lone_date(b"+2025-08-20", 1), None);
+        assert_eq!(lone_date(b"2025-08-2", 0), None);
+    }
+
+    #[test]
+    fn json_separators_are_not_triggers() {
+        let line = r#"{"timestamp":"2025-08-20T10:30:45.123Z","dead":"beef","version":"1.1.0","a":1,"b":{"c":"d"}}"#;
+        for d in [Detector::Ipv6, Detector::Password, Detector::Ipv4] {
+            assert_eq!(finds(d, line), Vec::<String>::new(), "{d:?}");
+        }
+        assert!(json_separator(br#"{"level":"x"}"#, 8));
+        assert!(!json_separator(br#"{"db_password":"x"}"#, 14));
+        assert_eq!(
+            finds(
+                Detector::Password,
+                r#"{"a":1,"db_password":"x","b":{"token": "y"}}"#
+            ),
+            ["x", "y"]
+        );
+        assert_eq!(
+            finds(Detector::Ipv6, r#"{"ip":"fe80::1","b":"2001:db8::2"}"#),
+            ["fe80::1", "2001:db8::2"]
+        );
+    }
+
+    /// Every detector at every alignment to the eight-byte words, including
+    /// the last, partial one: the trigger pass reads words, so a value that
+    /// straddles a word boundary or ends the text must be found all the same.
+    #[test]
+    fn found_at_every_alignment() {
+        let cases: [(Detector, &str); 10] = [
+            (Detector::Email, "taro.yamada@example.co.jp"),
+            (Detector::Ipv4, "192.168.1.10"),
+            (Detector::Ipv6, "2001:db8::8a2e:370:7334"),
+            (Detector::CreditCard, "4111111111111111"),
+            (Detector::CreditCard, "4111 1111 1111 1111"),
+            (Detector::Phone, "090-1234-5678"),
+            (Detector::Phone, "+33 1 23 45 67 89"),
+            (Detector::Password, "hunter2"),
+            (Detector::Jwt, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"),
+            (Detector::ApiKey, "AKIAIOSFODNN7EXAMPLE"),
+        ];
+        for (d, value) in cases {
+            let shown = if d == Detector::Password {
+                format!("password={value}")
+            } else {
+                value.to_owned()
+            };
+            for pad in 0..17 {
+                for tail in ["", " ", " end of the line"] {
+                    let text = format!("{}{shown}{tail}", " ".repeat(pad));
+                    assert_eq!(finds(d, &text), [value], "{d:?} {text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn digit_runs_across_words_and_at_the_end() {
+        // The four digits that start a number split 1+3, 2+2, 3+1 over two words.
+        for split in 1..4 {
+            let text = format!("{}4111111111111111", " ".repeat(8 - split));
+            assert_eq!(
+                finds(Detector::CreditCard, &text),
+                ["4111111111111111"],
+                "{text}"
+            );
+        }
+        // A trigger in the last, partial word.
+        assert_eq!(
+            finds(Detector::Phone, "call 090-1234-5678"),
+            ["090-1234-5678"]
+        );
+        assert_eq!(finds(Detector::Ipv4, "ip 1.2.3.4"), ["1.2.3.4"]);
+        assert_eq!(finds(Detector::Email, "a@b.io"), ["a@b.io"]);
+        assert_eq!(finds(Detector::Ipv4, "1.2.3.4"), ["1.2.3.4"]);
+    }
+
+    const PIECES: &[&str] = &[
+        "0",
+        "1",
+        "4",
+        "9",
+        "12",
+        "2025",
+        "4111",
+        "090",
+        "03",
+        "+",
+        "+81",
+        " ",
+        "-",
+        ".",
+        ":",
+        "::",
+        "@",
+        "=",
+        "\"",
+        "'",
+        "(",
+        ")",
+        "_",
+        "a",
+        "f",
+        "Z",
+        "T",
+        "password",
+        "token",
+        "api_key",
+        "ion",
+        "\":",
+        "eyJ",
+        "eyJhbGciOiJIUzI1NiJ9",
+        "example",
+        "co",
+        "jp",
+        "/",
+        "192.168.1.1",
+        "2001:db8::1",
+        "fe80",
+        "10:30:45",
+        "2025-08-20",
+        "Bearer ",
+        "AKIA",
+        "IOSFODNN7EXAMPLE",
+        "4111 1111 1111 1111",
+        "090-1234-5678",
+        ",",
+        "{",
+        "}",
+    ];
+
+    fn all_rules(text: &[u8]) -> Vec<(u16, u32, u32, Option<(u32, u32)>)> {
+        let list: Vec<(Detector, u16)> = Detector::ALL
+            .iter()
+            .map(|d| (*d, d.index() as u16))
+            .collect();
+        let mut out = Vec::new();
+        Engine::new(&list, Vec::new()).unwrap().scan(text, &mut out);
+        out.iter()
+            .map(|f| (f.rule, f.start, f.end, f.key))
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// The word-wise trigger pass finds the same at every alignment: a
+        /// text shifted by 1 to 8 neutral bytes gives the same findings,
+        /// shifted.
+        #[test]
+        fn alignment_does_not_change_findings(
+            pieces in proptest::collection::vec(0..PIECES.len(), 0..40),
+            shift in 1usize..9,
+        ) {
+            let text: String = pieces.iter().map(|p| PIECES[*p]).collect();
+            let base = all_rules(text.as_bytes());
+            let shifted = all_rules(format!("{}{text}", ",".repeat(shift)).as_bytes());
+            let s = shift as u32;
+            let moved: Vec<_> = base
+                .iter()
+                .map(|(r, a, b, k)| (*r, a + s, b + s, k.map(|(x, y)| (x + s, y + s))))
+                .collect();
+            proptest::prop_assert_eq!(shifted, moved, "{:?}", text);
+        }
     }
 }
