@@ -1611,16 +1611,14 @@ mod tests {
         "}",
     ];
 
-    fn all_rules(text: &[u8]) -> Vec<(u16, u32, u32, Option<(u32, u32)>)> {
+    fn all_rules(text: &[u8]) -> Vec<Found> {
         let list: Vec<(Detector, u16)> = Detector::ALL
             .iter()
             .map(|d| (*d, d.index() as u16))
             .collect();
         let mut out = Vec::new();
         Engine::new(&list, Vec::new()).unwrap().scan(text, &mut out);
-        out.iter()
-            .map(|f| (f.rule, f.start, f.end, f.key))
-            .collect()
+        out
     }
 
     proptest::proptest! {
@@ -1638,9 +1636,14 @@ mod tests {
             let base = all_rules(text.as_bytes());
             let shifted = all_rules(format!("{}{text}", ",".repeat(shift)).as_bytes());
             let s = shift as u32;
-            let moved: Vec<_> = base
+            let moved: Vec<Found> = base
                 .iter()
-                .map(|(r, a, b, k)| (*r, a + s, b + s, k.map(|(x, y)| (x + s, y + s))))
+                .map(|f| Found {
+                    start: f.start + s,
+                    end: f.end + s,
+                    key: f.key.map(|(x, y)| (x + s, y + s)),
+                    ..*f
+                })
                 .collect();
             proptest::prop_assert_eq!(shifted, moved, "{:?}", text);
         }
