@@ -721,7 +721,7 @@ fn ipv6(h: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
     }
     let token = &h[s..e];
     let colons = token.iter().filter(|b| **b == b':').count();
-    let double = token.windows(2).any(|w| w == b"::");
+    let double = token.windows(2).any(|w| w[0] == b':' && w[1] == b':');
     if colons < 2 || (!double && colons != 7) || word_before(h, s) || word_after(h, e) {
         return (None, next);
     }
