@@ -164,7 +164,11 @@ pub fn syslog_rfc5424(bytes: usize) -> Vec<u8> {
             (r >> 24) % 1000,
             r % 9,
             apps[(r >> 32) as usize % apps.len()],
-            if r % 5 == 0 { "-".to_owned() } else { format!("{}", r % 30000) },
+            if r % 5 == 0 {
+                "-".to_owned()
+            } else {
+                format!("{}", r % 30000)
+            },
             if r % 2 == 0 { "ID47" } else { "-" },
             sd,
             if r % 7 == 0 { "\u{feff}" } else { "" },
