@@ -425,7 +425,9 @@ impl ParseRegex {
         }
         // On a line nothing touched yet, the (distinct) names are all new fields.
         let fresh = in_line && ev.event.edits.is_empty();
-        ev.event.edits.reserve(self.names.len());
+        ev.event
+            .edits
+            .reserve(self.names.len() + if self.pri.is_some() { 3 } else { 0 });
         for (i, name) in &self.names {
             let Some((s, e)) = self.spans[*i] else {
                 continue;
@@ -443,16 +445,30 @@ impl ParseRegex {
             }
         }
         if let Some((s, e)) = self.pri.and_then(|i| self.spans[i]) {
-            let pri = std::str::from_utf8(&text[s..e])
-                .ok()
-                .and_then(|p| p.parse::<usize>().ok())
+            // `\d{1,3}`: Unicode digits (from the regex) are not a priority.
+            let pri = text[s..e]
+                .iter()
+                .try_fold(0usize, |n, d| {
+                    d.is_ascii_digit().then(|| n * 10 + usize::from(d - b'0'))
+                })
                 .filter(|p| *p < 192);
             if let Some(pri) = pri {
+                let names = PriNames::get();
                 let [facility, severity, level] = &self.syslog_keys;
-                ev.set_key(facility, Value::Json(json_str(FACILITIES[pri / 8])));
-                ev.set_key(severity, Value::Json(json_str(SEVERITIES[pri % 8])));
-                if let Some(l) = Level::from_number((pri % 8) as i64) {
-                    ev.set_key(level, Value::Json(json_str(l.name())));
+                let values = [
+                    (facility, Some(&names.facility[pri / 8])),
+                    (severity, Some(&names.severity[pri % 8])),
+                    (level, names.level[pri % 8].as_ref()),
+                ];
+                for (key, value) in values {
+                    let Some(value) = value else { continue };
+                    // Syslog presets have no group of these names: on a fresh
+                    // line they are new fields too.
+                    if fresh {
+                        ev.append_field(key, Value::Json(value.clone()));
+                    } else {
+                        ev.set_key(key, Value::Json(value.clone()));
+                    }
                 }
             }
         }
@@ -460,36 +476,32 @@ impl ParseRegex {
     }
 }
 
-/// A JSON string of a static name; shared, so setting it per event copies nothing.
-fn json_str(name: &'static str) -> Bytes {
-    static CACHE: std::sync::OnceLock<Vec<(&'static str, Bytes)>> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(|| {
-        FACILITIES
-            .iter()
-            .chain(SEVERITIES.iter())
-            .copied()
-            .chain(
-                [
-                    Level::Trace,
-                    Level::Debug,
-                    Level::Info,
-                    Level::Notice,
-                    Level::Warn,
-                    Level::Error,
-                    Level::Critical,
-                    Level::Alert,
-                    Level::Emergency,
-                ]
-                .map(Level::name),
-            )
-            .map(|n| (n, Bytes::from(format!("\"{n}\""))))
-            .collect()
-    });
-    cache
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, b)| b.clone())
-        .unwrap_or_else(|| Bytes::from(format!("\"{name}\"")))
+/// The JSON strings set from a syslog priority, made once and static, so
+/// setting them per event copies and counts nothing.
+struct PriNames {
+    facility: [Bytes; 24],
+    severity: [Bytes; 8],
+    /// `event::Level` names by severity.
+    level: [Option<Bytes>; 8],
+}
+
+impl PriNames {
+    fn get() -> &'static PriNames {
+        static NAMES: std::sync::OnceLock<PriNames> = std::sync::OnceLock::new();
+        NAMES.get_or_init(|| {
+            // 40 short strings, once per process.
+            let json = |name: &str| {
+                Bytes::from_static(Box::leak(format!("\"{name}\"").into_boxed_str()).as_bytes())
+            };
+            PriNames {
+                facility: FACILITIES.map(json),
+                severity: SEVERITIES.map(json),
+                level: std::array::from_fn(|sev| {
+                    Level::from_number(sev as i64).map(|l| json(l.name()))
+                }),
+            }
+        })
+    }
 }
 
 impl Transform for ParseRegex {
