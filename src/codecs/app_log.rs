@@ -35,10 +35,10 @@ const LEVELS: [&[u8]; 14] = [
 
 /// Reads `line` as the `app` preset's pattern would.
 pub fn read(line: &[u8]) -> Outcome<4> {
-    match plain(line) {
-        Some(s) => app(s).into(),
-        None => Outcome::Unsure,
+    if !plain(line) {
+        return Outcome::Unsure;
     }
+    app(line).into()
 }
 
 /// `word` at `at`, ASCII case-insensitively; `Unsure` on a non-ASCII byte
@@ -56,17 +56,12 @@ fn word_at(b: &[u8], at: usize, word: &[u8]) -> Result<bool, Miss> {
 
 /// `\]?\s+` at `at`: whether it matches (greedy `]`, given back when no
 /// whitespace follows it).
-fn closes(s: &str, at: usize) -> bool {
-    let after = if s.as_bytes().get(at) == Some(&b']') {
-        at + 1
-    } else {
-        at
-    };
-    space_len(s, after) > 0
+fn closes(b: &[u8], at: usize) -> bool {
+    let after = if b.get(at) == Some(&b']') { at + 1 } else { at };
+    space_len(b, after) > 0
 }
 
-fn app(s: &str) -> Result<[Option<Span>; 4], Miss> {
-    let b = s.as_bytes();
+fn app(b: &[u8]) -> Result<[Option<Span>; 4], Miss> {
     let mut f = [None; 4];
     // `\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}`
     let mut i = digits(b, 0, 4)?;
@@ -102,7 +97,7 @@ fn app(s: &str) -> Result<[Option<Span>; 4], Miss> {
     f[0] = Some(Span::new(0, i));
     // `\s+\[?`: all the whitespace (the level cannot start with any), and a
     // `[` whenever there is one (the level cannot start with it either).
-    let ws_end = skip_spaces(s, i);
+    let ws_end = skip_spaces(b, i);
     if ws_end == i {
         return Err(Miss::No);
     }
@@ -114,7 +109,7 @@ fn app(s: &str) -> Result<[Option<Span>; 4], Miss> {
     // pattern always matches.
     let mut level = None;
     for w in LEVELS {
-        if word_at(b, i, w)? && closes(s, i + w.len()) {
+        if word_at(b, i, w)? && closes(b, i + w.len()) {
             level = Some(i + w.len());
             break;
         }
@@ -125,12 +120,12 @@ fn app(s: &str) -> Result<[Option<Span>; 4], Miss> {
     if b.get(i) == Some(&b']') {
         i += 1;
     }
-    i = skip_spaces(s, i);
+    i = skip_spaces(b, i);
     // `(?:\[(?P<thread>[^\]]+)\]\s+)?` at the end of the greedy `\s+`; when it
     // does not match, the message starts there.
     if b.get(i) == Some(&b'[') {
         if let Some(close) = memchr::memchr(b']', &b[i + 1..]).map(|c| i + 1 + c) {
-            let after = skip_spaces(s, close + 1);
+            let after = skip_spaces(b, close + 1);
             if close > i + 1 && after > close + 1 {
                 f[2] = Some(Span::new(i + 1, close));
                 i = after;

@@ -45,18 +45,18 @@ pub const FIELDS_5424: [&str; 9] = [
 
 /// Reads `line` as the `syslog_rfc3164` preset's pattern would.
 pub fn read_rfc3164(line: &[u8]) -> Outcome<6> {
-    match plain(line) {
-        Some(s) => rfc3164(s).into(),
-        None => Outcome::Unsure,
+    if !plain(line) {
+        return Outcome::Unsure;
     }
+    rfc3164(line).into()
 }
 
 /// Reads `line` as the `syslog_rfc5424` preset's pattern would.
 pub fn read_rfc5424(line: &[u8]) -> Outcome<9> {
-    match plain(line) {
-        Some(s) => rfc5424(s).into(),
-        None => Outcome::Unsure,
+    if !plain(line) {
+        return Outcome::Unsure;
     }
+    rfc5424(line).into()
 }
 
 /// `<\d{1,3}>` at `at` (a `<` there): the digits' span and the end.
@@ -67,8 +67,7 @@ fn pri(b: &[u8], at: usize) -> Result<(Span, usize), Miss> {
     Ok((Span::new(at + 1, end), next))
 }
 
-fn rfc3164(s: &str) -> Result<[Option<Span>; 6], Miss> {
-    let b = s.as_bytes();
+fn rfc3164(b: &[u8]) -> Result<[Option<Span>; 6], Miss> {
     let mut f = [None; 6];
     // `(?:<pri>)?`: when it fails, the timestamp's `[A-Z]` cannot start at `<`.
     let mut i = 0;
@@ -105,7 +104,7 @@ fn rfc3164(s: &str) -> Result<[Option<Span>; 6], Miss> {
     f[1] = Some(Span::new(ts, i));
     i = byte(b, i, b' ')?;
     // `\S+ `: the run of non-space ends at whitespace, which must be a space.
-    let host_end = skip_token(s, i, b"");
+    let host_end = skip_token(b, i, b"");
     if host_end == i {
         return Err(Miss::No);
     }
@@ -113,7 +112,7 @@ fn rfc3164(s: &str) -> Result<[Option<Span>; 6], Miss> {
     i = byte(b, host_end, b' ')?;
     // `[^\s\[:]+` then `[procid]` or `:`; the run cannot end early (its next
     // character would have to be `[` or `:`).
-    let app_end = skip_token(s, i, b"[:");
+    let app_end = skip_token(b, i, b"[:");
     if app_end == i {
         return Err(Miss::No);
     }
@@ -138,13 +137,13 @@ fn rfc3164(s: &str) -> Result<[Option<Span>; 6], Miss> {
 }
 
 /// `(?:-|(?P<x>\S+)) `: the token and the end of its space; `-` alone is `None`.
-fn field(s: &str, at: usize) -> Result<(Option<Span>, usize), Miss> {
-    let end = skip_token(s, at, b"");
+fn field(b: &[u8], at: usize) -> Result<(Option<Span>, usize), Miss> {
+    let end = skip_token(b, at, b"");
     if end == at {
         return Err(Miss::No);
     }
-    let next = byte(s.as_bytes(), end, b' ')?;
-    let nil = end == at + 1 && s.as_bytes()[at] == b'-';
+    let next = byte(b, end, b' ')?;
+    let nil = end == at + 1 && b[at] == b'-';
     Ok(((!nil).then(|| Span::new(at, end)), next))
 }
 
@@ -181,8 +180,7 @@ fn sd_element(b: &[u8], at: usize) -> Option<usize> {
     }
 }
 
-fn rfc5424(s: &str) -> Result<[Option<Span>; 9], Miss> {
-    let b = s.as_bytes();
+fn rfc5424(b: &[u8]) -> Result<[Option<Span>; 9], Miss> {
     let mut f = [None; 9];
     if b.first() != Some(&b'<') {
         return Err(Miss::No);
@@ -193,7 +191,7 @@ fn rfc5424(s: &str) -> Result<[Option<Span>; 9], Miss> {
     f[1] = Some(Span::new(i, v_end));
     i = byte(b, v_end, b' ')?;
     for slot in &mut f[2..7] {
-        let (span, next) = field(s, i)?;
+        let (span, next) = field(b, i)?;
         *slot = span;
         i = next;
     }

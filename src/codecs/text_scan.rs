@@ -41,25 +41,46 @@ impl<const N: usize> From<Result<[Option<Span>; N], Miss>> for Outcome<N> {
     }
 }
 
-/// `line` as text when a reader can handle it: valid UTF-8 (the patterns'
-/// classes never match invalid bytes, but the regex has the last word), no
-/// `\n` (`.` stops there, `[^\]]` does not) and offsets that fit a [`Span`].
-pub fn plain(line: &[u8]) -> Option<&str> {
-    if u32::try_from(line.len()).is_err() || memchr::memchr(b'\n', line).is_some() {
-        return None;
+/// Whether a reader can handle `line`: valid UTF-8 (the patterns' classes
+/// never match invalid bytes, but the regex has the last word), no `\n` (`.`
+/// stops there, `[^\]]` does not) and offsets that fit a [`Span`]. The other
+/// helpers count on it: they decode characters only where a byte is not ASCII.
+pub fn plain(line: &[u8]) -> bool {
+    if u32::try_from(line.len()).is_err() {
+        return false;
     }
-    simdutf8::basic::from_utf8(line).ok()
+    // One branch-free pass settles the usual all-ASCII line.
+    let odd = line
+        .iter()
+        .fold(0u8, |acc, &b| acc | (b & 0x80) | u8::from(b == b'\n'));
+    odd == 0 || (memchr::memchr(b'\n', line).is_none() && simdutf8::basic::from_utf8(line).is_ok())
+}
+
+/// The character starting at `at` of a [`plain`] line, and its length.
+#[inline]
+fn char_at(b: &[u8], at: usize) -> Option<(char, usize)> {
+    let len = match *b.get(at)? {
+        c if c < 0x80 => 1,
+        c if c >= 0xf0 => 4,
+        c if c >= 0xe0 => 3,
+        _ => 2,
+    };
+    let c = std::str::from_utf8(b.get(at..at + len)?)
+        .ok()?
+        .chars()
+        .next()?;
+    Some((c, len))
 }
 
 /// The length of the whitespace character (`\s`: Unicode `White_Space`, as
 /// `char::is_whitespace`) at `at`; `0` when there is none (or at the end).
 #[inline]
-pub fn space_len(s: &str, at: usize) -> usize {
-    match s.as_bytes().get(at) {
+pub fn space_len(b: &[u8], at: usize) -> usize {
+    match b.get(at) {
         Some(b'\t'..=b'\r' | b' ') => 1,
-        Some(b) if *b < 0x80 => 0,
-        Some(_) => match s.get(at..).and_then(|t| t.chars().next()) {
-            Some(c) if c.is_whitespace() => c.len_utf8(),
+        Some(c) if *c < 0x80 => 0,
+        Some(_) => match char_at(b, at) {
+            Some((c, len)) if c.is_whitespace() => len,
             _ => 0,
         },
         None => 0,
@@ -68,9 +89,9 @@ pub fn space_len(s: &str, at: usize) -> usize {
 
 /// The end of the run of whitespace (`\s*`) starting at `at`.
 #[inline]
-pub fn skip_spaces(s: &str, mut at: usize) -> usize {
+pub fn skip_spaces(b: &[u8], mut at: usize) -> usize {
     loop {
-        let n = space_len(s, at);
+        let n = space_len(b, at);
         if n == 0 {
             return at;
         }
@@ -81,8 +102,7 @@ pub fn skip_spaces(s: &str, mut at: usize) -> usize {
 /// The end of the run of characters starting at `at` that are neither
 /// whitespace nor one of the ASCII bytes in `stop` (`[^\s…]*`).
 #[inline]
-pub fn skip_token(s: &str, mut at: usize, stop: &[u8]) -> usize {
-    let b = s.as_bytes();
+pub fn skip_token(b: &[u8], mut at: usize, stop: &[u8]) -> usize {
     while let Some(&c) = b.get(at) {
         if c < 0x80 {
             if matches!(c, b'\t'..=b'\r' | b' ') || stop.contains(&c) {
@@ -90,15 +110,12 @@ pub fn skip_token(s: &str, mut at: usize, stop: &[u8]) -> usize {
             }
             at += 1;
         } else {
-            let n = space_len(s, at);
-            if n > 0 {
-                return at;
+            match char_at(b, at) {
+                Some((c, _)) if c.is_whitespace() => return at,
+                // A non-space character: step over it whole.
+                Some((_, len)) => at += len,
+                None => at += 1,
             }
-            // A non-space character: step over it whole.
-            at += s
-                .get(at..)
-                .and_then(|t| t.chars().next())
-                .map_or(1, char::len_utf8);
         }
     }
     at
@@ -156,12 +173,12 @@ mod tests {
 
     #[test]
     fn classes_follow_unicode_like_the_regex() {
-        let s = "a\u{a0}b\u{3000}c\u{b}d";
+        let s = "a\u{a0}b\u{3000}c\u{b}d".as_bytes();
         assert_eq!(space_len(s, 1), 2, "no-break space is \\s");
         assert_eq!(skip_token(s, 0, b""), 1);
         assert_eq!(skip_token(s, 3, b""), 4, "ideographic space ends a token");
         assert_eq!(skip_spaces(s, 4), 7);
-        assert_eq!(skip_token("é:x", 0, b":"), 2);
+        assert_eq!(skip_token("é:x".as_bytes(), 0, b":"), 2);
         assert_eq!(
             space_len(s, 8),
             1,
@@ -170,8 +187,10 @@ mod tests {
         assert_eq!(digit("٣".as_bytes(), 0), Err(Miss::Unsure));
         assert_eq!(digit_run(b"1234>", 0, 1, 3), Ok(3));
         assert_eq!(digit_run(b">", 0, 1, 3), Err(Miss::No));
-        assert!(plain(b"a\nb").is_none());
-        assert!(plain(b"a\xffb").is_none());
-        assert_eq!(plain(b"ok"), Some("ok"));
+        assert!(!plain(b"a\nb"));
+        assert!(!plain("\u{e9}\n".as_bytes()));
+        assert!(!plain(b"a\xffb"));
+        assert!(plain(b"ok"));
+        assert!(plain("\u{e9}".as_bytes()));
     }
 }

@@ -16,6 +16,7 @@ use crate::codecs::json::Span;
 use crate::codecs::text_scan::Outcome;
 use crate::codecs::{access_log, app_log, syslog};
 use crate::config::KeyError;
+use crate::event::path::Segment;
 use crate::event::{Batch, EditOp, EventMut, FieldPath, Level, MESSAGE_KEY, Root, Value};
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
@@ -235,6 +236,17 @@ impl ParseRegexConfig {
             Preset::App => Some(Reader::App(app_log::FIELDS.map(group))),
             Preset::NginxError | Preset::ApacheError => None,
         });
+        // The group whose string capture is the time field, read in place.
+        let time_group = time.as_ref().and_then(|spec| {
+            let [Segment::Key(key)] = spec.key.segments() else {
+                return None;
+            };
+            names
+                .iter()
+                .find(|(_, n)| n.as_ref() == key.as_ref())
+                .filter(|(_, n)| types.of(n) == FieldType::String)
+                .map(|(i, _)| *i)
+        });
         Ok(ParseRegex {
             spans: vec![None; regex.captures_len()],
             reader,
@@ -244,6 +256,7 @@ impl ParseRegexConfig {
             is_message: field.as_str() == MESSAGE_KEY,
             field,
             types,
+            time_group,
             time,
             pri,
             syslog_keys: [
@@ -372,6 +385,8 @@ pub struct ParseRegex {
     is_message: bool,
     types: Types,
     time: Option<TimeSpec>,
+    /// The group whose capture, a string, is the time field itself.
+    time_group: Option<usize>,
     /// Capture index of a syslog priority, decoded into facility/severity/level.
     pri: Option<usize>,
     syslog_keys: [Bytes; 3],
@@ -403,7 +418,14 @@ impl ParseRegex {
         true
     }
 
-    fn apply(&mut self, ev: &mut EventMut<'_>, bad_types: &mut u64) -> bool {
+    /// Sets the captures (and the event time) of a matching event.
+    fn apply(
+        &mut self,
+        ev: &mut EventMut<'_>,
+        now: i64,
+        bad_types: &mut u64,
+        bad_time: &mut u64,
+    ) -> bool {
         let unchanged_line = ev.event.root == Root::Text
             && self.is_message
             && !ev
@@ -472,6 +494,23 @@ impl ParseRegex {
                 }
             }
         }
+        if let Some(spec) = &self.time {
+            let ok = match self
+                .time_group
+                .filter(|_| in_line)
+                .and_then(|g| self.spans[g])
+            {
+                // The time field is a string capture just set from the line:
+                // read it there rather than look it up again.
+                Some((s, e)) => {
+                    let time = spec.parser.parse(&text[s..e], now);
+                    ev.event.meta.time = Some(time.unwrap_or(now));
+                    time.is_some()
+                }
+                None => spec.apply(ev, now),
+            };
+            *bad_time += u64::from(!ok);
+        }
         true
     }
 }
@@ -519,12 +558,8 @@ impl Transform for ParseRegex {
                 event,
                 members: &members,
             };
-            let matched = self.apply(&mut ev, &mut bad_types);
-            if matched {
-                if let Some(spec) = &self.time {
-                    bad_time += u64::from(!spec.apply(&mut ev, now));
-                }
-            } else {
+            let matched = self.apply(&mut ev, now, &mut bad_types, &mut bad_time);
+            if !matched {
                 unmatched += 1;
                 if let Some(suppressed) = self.log.check() {
                     tracing::warn!(component = %self.ctx.id, offset = ev.event.meta.offset, suppressed,

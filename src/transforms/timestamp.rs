@@ -542,7 +542,7 @@ fn fast_syslog(t: &[u8], zone: Zone, now_ns: i64) -> Option<i64> {
         num(t, 4)?
     };
     let (hour, min, sec) = (num(t, 7)?, num(t, 10)?, num(t, 13)?);
-    let year = i64::from(DateTime::from_timestamp_nanos(now_ns).year());
+    let year = utc_year(now_ns);
     let day_ns = 86_400_000_000_000i64;
     for y in [year, year - 1] {
         let ns = civil_ns(y, month, day, hour, min, sec, offset)?;
@@ -551,6 +551,18 @@ fn fast_syslog(t: &[u8], zone: Zone, now_ns: i64) -> Option<i64> {
         }
     }
     None
+}
+
+/// The UTC year of a time (Howard Hinnant's civil_from_days).
+fn utc_year(ns: i64) -> i64 {
+    let days = ns.div_euclid(86_400_000_000_000) + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    yoe + era * 400 + i64::from(month <= 2)
 }
 
 fn parse_epoch_unit(t: &[u8], unit: Epoch) -> Option<i64> {
@@ -711,6 +723,12 @@ mod tests {
                 proptest::prop_assert_eq!(Some(fast), want, "{}", text);
             }
             proptest::prop_assert_eq!(Format::new(SYSLOG).unwrap().parse(&text, zone, now), want, "{}", text);
+        }
+
+        /// The year of a time, as chrono computes it.
+        #[test]
+        fn utc_year_matches_chrono(ns in i64::MIN..i64::MAX) {
+            proptest::prop_assert_eq!(utc_year(ns), i64::from(DateTime::from_timestamp_nanos(ns).year()));
         }
     }
 
