@@ -247,6 +247,13 @@ impl ParseRegexConfig {
                 .filter(|(_, n)| types.of(n) == FieldType::String)
                 .map(|(i, _)| *i)
         });
+        let names = names
+            .into_iter()
+            .map(|(i, name)| {
+                let ty = types.of(&name);
+                (i, name, ty)
+            })
+            .collect();
         Ok(ParseRegex {
             spans: vec![None; regex.captures_len()],
             reader,
@@ -255,7 +262,6 @@ impl ParseRegexConfig {
             names,
             is_message: field.as_str() == MESSAGE_KEY,
             field,
-            types,
             time_group,
             time,
             pri,
@@ -380,10 +386,10 @@ pub struct ParseRegex {
     spans: Vec<Option<(usize, usize)>>,
     /// The preset's hand-written reader, tried before the regex.
     reader: Option<Reader>,
-    names: Vec<(usize, Bytes)>,
+    /// Group, field name and type of each capture that becomes a field.
+    names: Vec<(usize, Bytes, FieldType)>,
     field: FieldPath,
     is_message: bool,
-    types: Types,
     time: Option<TimeSpec>,
     /// The group whose capture, a string, is the time field itself.
     time_group: Option<usize>,
@@ -450,16 +456,22 @@ impl ParseRegex {
         ev.event
             .edits
             .reserve(self.names.len() + if self.pri.is_some() { 3 } else { 0 });
-        for (i, name) in &self.names {
+        for (i, name, ty) in &self.names {
             let Some((s, e)) = self.spans[*i] else {
                 continue;
             };
-            let ty = self.types.of(name);
-            if ty != FieldType::String && ty != FieldType::Bool && &text[s..e] == b"-" {
-                continue;
-            }
-            let (value, bad) = typed_value(&text, in_line, crate::event::Span::new(s, e), ty);
-            *bad_types += u64::from(bad);
+            let span = crate::event::Span::new(s, e);
+            let value = if *ty == FieldType::String && in_line {
+                // The common case, without the general conversion.
+                Value::LineStr(span)
+            } else {
+                if !matches!(ty, FieldType::String | FieldType::Bool) && &text[s..e] == b"-" {
+                    continue;
+                }
+                let (value, bad) = typed_value(&text, in_line, span, *ty);
+                *bad_types += u64::from(bad);
+                value
+            };
             if fresh && name.as_ref() != MESSAGE_KEY.as_bytes() {
                 ev.append_field(name, value);
             } else {
