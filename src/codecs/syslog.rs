@@ -17,7 +17,7 @@
 
 use super::json::Span;
 pub use super::text_scan::Outcome;
-use super::text_scan::{Miss, byte, digit, digit_run, digits, plain, skip_token};
+use super::text_scan::{Miss, byte, byte_set, digit, digit_run, digits, plain, skip_token};
 
 /// Fields of the RFC 3164 reader, in this order (`pri` is decoded by the
 /// caller into facility, severity and level).
@@ -104,7 +104,7 @@ fn rfc3164(b: &[u8]) -> Result<[Option<Span>; 6], Miss> {
     f[1] = Some(Span::new(ts, i));
     i = byte(b, i, b' ')?;
     // `\S+ `: the run of non-space ends at whitespace, which must be a space.
-    let host_end = skip_token(b, i, b"");
+    let host_end = skip_token(b, i, 0);
     if host_end == i {
         return Err(Miss::No);
     }
@@ -112,7 +112,7 @@ fn rfc3164(b: &[u8]) -> Result<[Option<Span>; 6], Miss> {
     i = byte(b, host_end, b' ')?;
     // `[^\s\[:]+` then `[procid]` or `:`; the run cannot end early (its next
     // character would have to be `[` or `:`).
-    let app_end = skip_token(b, i, b"[:");
+    let app_end = skip_token(b, i, byte_set(b"[:"));
     if app_end == i {
         return Err(Miss::No);
     }
@@ -138,7 +138,7 @@ fn rfc3164(b: &[u8]) -> Result<[Option<Span>; 6], Miss> {
 
 /// `(?:-|(?P<x>\S+)) `: the token and the end of its space; `-` alone is `None`.
 fn field(b: &[u8], at: usize) -> Result<(Option<Span>, usize), Miss> {
-    let end = skip_token(b, at, b"");
+    let end = skip_token(b, at, 0);
     if end == at {
         return Err(Miss::No);
     }
@@ -155,27 +155,26 @@ fn field(b: &[u8], at: usize) -> Result<(Option<Span>, usize), Miss> {
 fn sd_element(b: &[u8], at: usize) -> Option<usize> {
     let mut i = at + 1;
     loop {
-        match *b.get(i)? {
+        i += memchr::memchr3(b']', b'\\', b'"', &b[i..])?;
+        match b[i] {
             b']' => return Some(i + 1),
             b'\\' => {
                 b.get(i + 1)?;
                 i += 2;
             }
-            b'"' => {
+            _ => {
+                // A quoted string: to its first unescaped quote.
                 i += 1;
                 loop {
-                    match *b.get(i)? {
-                        b'"' => break,
-                        b'\\' => {
-                            b.get(i + 1)?;
-                            i += 2;
-                        }
-                        _ => i += 1,
+                    i += memchr::memchr2(b'"', b'\\', &b[i..])?;
+                    if b[i] == b'"' {
+                        break;
                     }
+                    b.get(i + 1)?;
+                    i += 2;
                 }
                 i += 1;
             }
-            _ => i += 1,
         }
     }
 }

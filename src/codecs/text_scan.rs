@@ -99,13 +99,30 @@ pub fn skip_spaces(b: &[u8], mut at: usize) -> usize {
     }
 }
 
+/// ASCII whitespace as a bit set (`\t`, `\n`, vertical tab, form feed, `\r`,
+/// space): the ASCII part of `\s`.
+const ASCII_SPACE: u128 = 0x3e00 | 1 << 32;
+
+/// The bit set of the ASCII bytes in `bytes`, for [`skip_token`].
+pub const fn byte_set(bytes: &[u8]) -> u128 {
+    let mut set = 0u128;
+    let mut i = 0;
+    while i < bytes.len() {
+        set |= 1 << (bytes[i] & 0x7f);
+        i += 1;
+    }
+    set
+}
+
 /// The end of the run of characters starting at `at` that are neither
-/// whitespace nor one of the ASCII bytes in `stop` (`[^\s…]*`).
+/// whitespace nor one of the ASCII bytes in `stop` (a [`byte_set`]):
+/// `[^\s…]*`.
 #[inline]
-pub fn skip_token(b: &[u8], mut at: usize, stop: &[u8]) -> usize {
+pub fn skip_token(b: &[u8], mut at: usize, stop: u128) -> usize {
+    let ends = ASCII_SPACE | stop;
     while let Some(&c) = b.get(at) {
         if c < 0x80 {
-            if matches!(c, b'\t'..=b'\r' | b' ') || stop.contains(&c) {
+            if ends >> c & 1 != 0 {
                 return at;
             }
             at += 1;
@@ -175,10 +192,11 @@ mod tests {
     fn classes_follow_unicode_like_the_regex() {
         let s = "a\u{a0}b\u{3000}c\u{b}d".as_bytes();
         assert_eq!(space_len(s, 1), 2, "no-break space is \\s");
-        assert_eq!(skip_token(s, 0, b""), 1);
-        assert_eq!(skip_token(s, 3, b""), 4, "ideographic space ends a token");
+        assert_eq!(skip_token(s, 0, 0), 1);
+        assert_eq!(skip_token(s, 3, 0), 4, "ideographic space ends a token");
         assert_eq!(skip_spaces(s, 4), 7);
-        assert_eq!(skip_token("é:x".as_bytes(), 0, b":"), 2);
+        assert_eq!(skip_token("é:x".as_bytes(), 0, byte_set(b":")), 2);
+        assert_eq!(skip_token(b"ab\x0bc", 0, 0), 2);
         assert_eq!(
             space_len(s, 8),
             1,
