@@ -334,9 +334,17 @@ impl TimeParser {
                 return Some(ns);
             }
         }
-        if let Some(ns) = fast_rfc3339(t).or_else(|| fast_clf(t)) {
+        if let Some(ns) = fast_rfc3339(t)
+            .or_else(|| fast_clf(t))
+            .or_else(|| fast_iso_local(t, self.zone))
+        {
             return Some(ns);
         }
+        self.detect_general(t, first, now_ns)
+    }
+
+    /// Detection through chrono, for what the fast readers leave.
+    fn detect_general(&self, t: &[u8], first: u8, now_ns: i64) -> Option<i64> {
         let s = std::str::from_utf8(t).ok()?;
         if first.is_ascii_digit() {
             if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
@@ -553,6 +561,57 @@ fn fast_syslog(t: &[u8], zone: Zone, now_ns: i64) -> Option<i64> {
     None
 }
 
+/// ISO 8601 without an offset, `2025-08-20T10:30:45.123` or with a space and
+/// a fraction after a comma (`2025-08-20 10:30:45,123`, Python/log4j), in a
+/// UTC or fixed `zone`, read without chrono: what detection's `%Y-%m-%d…`
+/// formats give. `None` (the general parser decides) for anything else.
+fn fast_iso_local(t: &[u8], zone: Zone) -> Option<i64> {
+    fn num(t: &[u8], at: usize, len: usize) -> Option<i64> {
+        t.get(at..at + len)?.iter().try_fold(0i64, |v, d| {
+            d.is_ascii_digit().then(|| v * 10 + i64::from(d - b'0'))
+        })
+    }
+    let offset = match zone {
+        Zone::Utc => 0,
+        Zone::Fixed(off) => i64::from(off.local_minus_utc()),
+        Zone::Local => return None,
+    };
+    if t.len() < 19
+        || t[4] != b'-'
+        || t[7] != b'-'
+        || !matches!(t[10], b'T' | b' ')
+        || t[13] != b':'
+        || t[16] != b':'
+    {
+        return None;
+    }
+    let nanos = match (t.get(19), t[10]) {
+        (None, _) => 0,
+        // `%.f`: one to nine digits (more are left to chrono).
+        (Some(b'.'), _) if (21..=29).contains(&t.len()) => {
+            let digits = &t[20..];
+            let mut v = num(digits, 0, digits.len())?;
+            for _ in digits.len()..9 {
+                v *= 10;
+            }
+            v
+        }
+        // `%Y-%m-%d %H:%M:%S,%3f`: milliseconds.
+        (Some(b','), b' ') if t.len() == 23 => num(t, 20, 3)? * 1_000_000,
+        _ => return None,
+    };
+    let ns = civil_ns(
+        num(t, 0, 4)?,
+        num(t, 5, 2)?,
+        num(t, 8, 2)?,
+        num(t, 11, 2)?,
+        num(t, 14, 2)?,
+        num(t, 17, 2)?,
+        offset,
+    )?;
+    ns.checked_add(nanos)
+}
+
 /// The UTC year of a time (Howard Hinnant's civil_from_days).
 fn utc_year(ns: i64) -> i64 {
     let days = ns.div_euclid(86_400_000_000_000) + 719_468;
@@ -723,6 +782,28 @@ mod tests {
                 proptest::prop_assert_eq!(Some(fast), want, "{}", text);
             }
             proptest::prop_assert_eq!(Format::new(SYSLOG).unwrap().parse(&text, zone, now), want, "{}", text);
+        }
+
+        /// The fast reader of ISO times without an offset agrees with detection
+        /// through chrono.
+        #[test]
+        fn fast_iso_local_matches_chrono(
+            y in 1900i32..2200, mo in 0u32..=13, d in 0u32..=32, h in 0u32..=24, mi in 0u32..=60,
+            s in 0u32..=60, sep in proptest::sample::select(vec!["T", " ", "t"]),
+            frac in proptest::sample::select(vec!["", ".1", ".123", ".123456789", ".1234567891", ",123", ",12", ",1234", ".", ","]),
+            off in proptest::option::of(-1439i32..=1439),
+        ) {
+            let text = format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{s:02}{frac}");
+            let zone = match off {
+                Some(o) => Zone::Fixed(FixedOffset::east_opt(o * 60).unwrap()),
+                None => Zone::Utc,
+            };
+            let p = TimeParser { mode: Mode::Auto, zone };
+            let want = p.detect_general(text.as_bytes(), text.as_bytes()[0], 0);
+            if let Some(fast) = fast_iso_local(text.as_bytes(), zone) {
+                proptest::prop_assert_eq!(Some(fast), want, "{}", text);
+            }
+            proptest::prop_assert_eq!(p.parse(text.as_bytes(), 0), want, "{}", text);
         }
 
         /// The year of a time, as chrono computes it.
