@@ -541,9 +541,7 @@ impl PriNames {
         static NAMES: std::sync::OnceLock<PriNames> = std::sync::OnceLock::new();
         NAMES.get_or_init(|| {
             // 40 short strings, once per process.
-            let json = |name: &str| {
-                Bytes::from_static(Box::leak(format!("\"{name}\"").into_boxed_str()).as_bytes())
-            };
+            let json = |name: &str| crate::event::static_bytes(format!("\"{name}\"").into_bytes());
             PriNames {
                 facility: FACILITIES.map(json),
                 severity: SEVERITIES.map(json),
