@@ -677,7 +677,18 @@ drop_unmatched = true"#,
         outcome: Outcome<N>,
         line: &[u8],
     ) -> Result<(), proptest::test_runner::TestCaseError> {
-        let re = Regex::new(&preset.pattern()).unwrap();
+        thread_local! {
+            static COMPILED: std::cell::RefCell<Vec<(Preset, Regex)>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        // Compiled once per preset: compiling per case would dominate the test.
+        let re = COMPILED.with_borrow_mut(|c| {
+            if let Some((_, re)) = c.iter().find(|(p, _)| *p == preset) {
+                return re.clone();
+            }
+            let re = Regex::new(&preset.pattern()).unwrap();
+            c.push((preset, re.clone()));
+            re
+        });
         let mut locs = re.capture_locations();
         let by_regex = re.captures_read(&mut locs, line).map(|_| {
             fields.map(|name| {
