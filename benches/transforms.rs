@@ -65,6 +65,10 @@ fn benches(c: &mut Criterion) {
     let logfmt_batches = batches(&frame(&logfmt));
     let syslog = corpus::syslog(CORPUS_BYTES);
     let syslog_batches = batches(&frame(&syslog));
+    let syslog5424 = corpus::syslog_rfc5424(CORPUS_BYTES);
+    let syslog5424_batches = batches(&frame(&syslog5424));
+    let app = corpus::app(CORPUS_BYTES);
+    let app_batches = batches(&frame(&app));
 
     // Parsers, from framed lines.
     bench_one(
@@ -87,6 +91,20 @@ fn benches(c: &mut Criterion) {
         syslog.len(),
         &syslog_batches,
         transform("parse_regex", "{ preset = \"syslog_rfc3164\" }"),
+    );
+    bench_one(
+        c,
+        "parse_regex_syslog_rfc5424",
+        syslog5424.len(),
+        &syslog5424_batches,
+        transform("parse_regex", "{ preset = \"syslog_rfc5424\" }"),
+    );
+    bench_one(
+        c,
+        "parse_regex_app",
+        app.len(),
+        &app_batches,
+        transform("parse_regex", "{ preset = \"app\" }"),
     );
     bench_one(
         c,

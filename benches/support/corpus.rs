@@ -134,3 +134,72 @@ pub fn syslog(bytes: usize) -> Vec<u8> {
     }
     out
 }
+
+/// About `bytes` bytes of RFC 5424 syslog lines: structured data on some,
+/// NILVALUEs and a BOM on others.
+pub fn syslog_rfc5424(bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 512);
+    let mut seed: u64 = 0x0bad_cafe_f00d_1234;
+    let apps = ["api", "worker", "scheduler", "sshd"];
+    while out.len() < bytes {
+        let r = xorshift(&mut seed);
+        let sd = match r % 3 {
+            0 => "-".to_owned(),
+            1 => format!(
+                "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"{}\"]",
+                r % 9999
+            ),
+            _ => format!(
+                "[origin ip=\"192.168.{}.{}\"][meta sequenceId=\"{}\"]",
+                (r >> 8) % 255,
+                (r >> 16) % 255,
+                r % 100_000
+            ),
+        };
+        let line = format!(
+            "<{}>1 2025-08-20T10:{:02}:{:02}.{:03}Z web-{} {} {} {} {} {}Request completed in {} ms for case {}\n",
+            r % 191,
+            (r >> 8) % 60,
+            (r >> 16) % 60,
+            (r >> 24) % 1000,
+            r % 9,
+            apps[(r >> 32) as usize % apps.len()],
+            if r % 5 == 0 {
+                "-".to_owned()
+            } else {
+                format!("{}", r % 30000)
+            },
+            if r % 2 == 0 { "ID47" } else { "-" },
+            sd,
+            if r % 7 == 0 { "\u{feff}" } else { "" },
+            r % 900,
+            r % 1000,
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+    out
+}
+
+/// About `bytes` bytes of `timestamp level [thread] message` application lines
+/// (Java/Python/Go loggers).
+pub fn app(bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 512);
+    let mut seed: u64 = 0x5eed_0123_4567_89ab;
+    let levels = ["DEBUG", "INFO", "INFO", "INFO", "WARN", "ERROR"];
+    let threads = ["main", "http-nio-8080-exec-3", "scheduler-1"];
+    while out.len() < bytes {
+        let r = xorshift(&mut seed);
+        let line = format!(
+            "2025-08-20 10:{:02}:{:02},{:03} {:<5} [{}] c.e.CaseService - Loaded case {} in {} ms\n",
+            (r >> 8) % 60,
+            (r >> 16) % 60,
+            r % 1000,
+            levels[(r >> 24) as usize % levels.len()],
+            threads[(r >> 32) as usize % threads.len()],
+            r % 10_000,
+            r % 900,
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+    out
+}

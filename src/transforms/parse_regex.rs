@@ -12,8 +12,11 @@ use serde::Deserialize;
 use super::fields::{FieldType, Types, typed_value};
 use super::timestamp::{TimeOptions, TimeSpec};
 use super::{Transform, TransformContext};
-use crate::codecs::access_log;
+use crate::codecs::json::Span;
+use crate::codecs::text_scan::Outcome;
+use crate::codecs::{access_log, app_log, syslog};
 use crate::config::KeyError;
+use crate::event::path::Segment;
 use crate::event::{Batch, EditOp, EventMut, FieldPath, Level, MESSAGE_KEY, Root, Value};
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
@@ -218,32 +221,48 @@ impl ParseRegexConfig {
         } else {
             None
         };
-        // The access-log presets have a hand-written reader with the same results.
-        let fast = match self.preset {
-            Some(
-                p @ (Preset::NginxCombined
-                | Preset::ApacheCombined
-                | Preset::NginxCommon
-                | Preset::ApacheCommon),
-            ) => {
-                let index = access_log::FIELDS
-                    .map(|name| regex.capture_names().position(|n| n == Some(name)));
-                Some((
-                    matches!(p, Preset::NginxCombined | Preset::ApacheCombined),
-                    index,
-                ))
-            }
-            _ => None,
-        };
+        // Presets with a hand-written reader giving the same results, faster.
+        let group = |field: &str| regex.capture_names().position(|n| n == Some(field));
+        let reader = self.preset.and_then(|p| match p {
+            Preset::NginxCombined
+            | Preset::ApacheCombined
+            | Preset::NginxCommon
+            | Preset::ApacheCommon => Some(Reader::AccessLog {
+                combined: matches!(p, Preset::NginxCombined | Preset::ApacheCombined),
+                groups: access_log::FIELDS.map(group),
+            }),
+            Preset::SyslogRfc3164 => Some(Reader::Rfc3164(syslog::FIELDS_3164.map(group))),
+            Preset::SyslogRfc5424 => Some(Reader::Rfc5424(syslog::FIELDS_5424.map(group))),
+            Preset::App => Some(Reader::App(app_log::FIELDS.map(group))),
+            Preset::NginxError | Preset::ApacheError => None,
+        });
+        // The group whose string capture is the time field, read in place.
+        let time_group = time.as_ref().and_then(|spec| {
+            let [Segment::Key(key)] = spec.key.segments() else {
+                return None;
+            };
+            names
+                .iter()
+                .find(|(_, n)| n.as_ref() == key.as_ref())
+                .filter(|(_, n)| types.of(n) == FieldType::String)
+                .map(|(i, _)| *i)
+        });
+        let names = names
+            .into_iter()
+            .map(|(i, name)| {
+                let ty = types.of(&name);
+                (i, name, ty)
+            })
+            .collect();
         Ok(ParseRegex {
             spans: vec![None; regex.captures_len()],
-            fast,
+            reader,
             locations: regex.capture_locations(),
             regex,
             names,
             is_message: field.as_str() == MESSAGE_KEY,
             field,
-            types,
+            time_group,
             time,
             pri,
             syslog_keys: [
@@ -292,6 +311,72 @@ const SEVERITIES: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
 ];
 
+/// A hand-written reader for a preset's format: the same spans as the
+/// preset's pattern, an order of magnitude faster than the regex's capture
+/// engine, or "unsure" (run the regex) on lines it cannot be sure about. Each
+/// holds the regex group of each of its fields, in the reader's field order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reader {
+    /// nginx/Apache access logs, common or combined.
+    AccessLog {
+        /// The combined format (referer and user agent).
+        combined: bool,
+        /// Groups of [`access_log::FIELDS`].
+        groups: [Option<usize>; 11],
+    },
+    /// BSD syslog: groups of [`syslog::FIELDS_3164`].
+    Rfc3164([Option<usize>; 6]),
+    /// IETF syslog: groups of [`syslog::FIELDS_5424`].
+    Rfc5424([Option<usize>; 9]),
+    /// `timestamp level [thread] message`: groups of [`app_log::FIELDS`].
+    App([Option<usize>; 4]),
+}
+
+impl Reader {
+    /// Reads `text`: `Some(matched)`, with the field spans put in `spans` (by
+    /// group) on a match, or `None` when the regex must decide.
+    fn read(&self, text: &[u8], spans: &mut [Option<(usize, usize)>]) -> Option<bool> {
+        match self {
+            Reader::AccessLog { combined, groups } => match access_log::read(text, *combined) {
+                access_log::Outcome::Match(fields) => Some(fill(&fields, groups, spans)),
+                access_log::Outcome::NoMatch => Some(false),
+                access_log::Outcome::Unsure => None,
+            },
+            Reader::Rfc3164(groups) => answer(syslog::read_rfc3164(text), groups, spans),
+            Reader::Rfc5424(groups) => answer(syslog::read_rfc5424(text), groups, spans),
+            Reader::App(groups) => answer(app_log::read(text), groups, spans),
+        }
+    }
+}
+
+/// A reader's outcome as [`Reader::read`] answers it.
+fn answer<const N: usize>(
+    outcome: Outcome<N>,
+    groups: &[Option<usize>; N],
+    spans: &mut [Option<(usize, usize)>],
+) -> Option<bool> {
+    match outcome {
+        Outcome::Match(fields) => Some(fill(&fields, groups, spans)),
+        Outcome::NoMatch => Some(false),
+        Outcome::Unsure => None,
+    }
+}
+
+/// Puts the fields' spans in their groups' slots; the other groups are unset.
+fn fill(
+    fields: &[Option<Span>],
+    groups: &[Option<usize>],
+    spans: &mut [Option<(usize, usize)>],
+) -> bool {
+    spans.iter_mut().for_each(|s| *s = None);
+    for (field, group) in fields.iter().zip(groups) {
+        if let Some(g) = group {
+            spans[*g] = field.map(|f| (f.start as usize, f.end as usize));
+        }
+    }
+    true
+}
+
 /// The running `parse_regex` transform.
 #[derive(Debug)]
 pub struct ParseRegex {
@@ -299,13 +384,15 @@ pub struct ParseRegex {
     locations: CaptureLocations,
     /// The ranges of the last match, by group index.
     spans: Vec<Option<(usize, usize)>>,
-    /// For access-log presets: combined or not, and the group of each field.
-    fast: Option<(bool, [Option<usize>; 11])>,
-    names: Vec<(usize, Bytes)>,
+    /// The preset's hand-written reader, tried before the regex.
+    reader: Option<Reader>,
+    /// Group, field name and type of each capture that becomes a field.
+    names: Vec<(usize, Bytes, FieldType)>,
     field: FieldPath,
     is_message: bool,
-    types: Types,
     time: Option<TimeSpec>,
+    /// The group whose capture, a string, is the time field itself.
+    time_group: Option<usize>,
     /// Capture index of a syslog priority, decoded into facility/severity/level.
     pri: Option<usize>,
     syslog_keys: [Bytes; 3],
@@ -317,20 +404,12 @@ pub struct ParseRegex {
 impl ParseRegex {
     /// Matches `text`, leaving capture `i`'s range in `spans[i]`.
     fn captures(&mut self, text: &[u8]) -> bool {
-        if let Some((combined, index)) = &self.fast {
-            match access_log::read(text, *combined) {
-                access_log::Outcome::Match(fields) => {
-                    self.spans.iter_mut().for_each(|s| *s = None);
-                    for (field, group) in fields.iter().zip(index) {
-                        if let Some(g) = group {
-                            self.spans[*g] = field.map(|f| (f.start as usize, f.end as usize));
-                        }
-                    }
-                    return true;
-                }
-                access_log::Outcome::NoMatch => return false,
-                access_log::Outcome::Unsure => {}
-            }
+        let read = match &self.reader {
+            Some(reader) => reader.read(text, &mut self.spans),
+            None => None,
+        };
+        if let Some(matched) = read {
+            return matched;
         }
         if self
             .regex
@@ -345,7 +424,14 @@ impl ParseRegex {
         true
     }
 
-    fn apply(&mut self, ev: &mut EventMut<'_>, bad_types: &mut u64) -> bool {
+    /// Sets the captures (and the event time) of a matching event.
+    fn apply(
+        &mut self,
+        ev: &mut EventMut<'_>,
+        now: i64,
+        bad_types: &mut u64,
+        bad_time: &mut u64,
+    ) -> bool {
         let unchanged_line = ev.event.root == Root::Text
             && self.is_message
             && !ev
@@ -367,17 +453,25 @@ impl ParseRegex {
         }
         // On a line nothing touched yet, the (distinct) names are all new fields.
         let fresh = in_line && ev.event.edits.is_empty();
-        ev.event.edits.reserve(self.names.len());
-        for (i, name) in &self.names {
+        ev.event
+            .edits
+            .reserve(self.names.len() + if self.pri.is_some() { 3 } else { 0 });
+        for (i, name, ty) in &self.names {
             let Some((s, e)) = self.spans[*i] else {
                 continue;
             };
-            let ty = self.types.of(name);
-            if ty != FieldType::String && ty != FieldType::Bool && &text[s..e] == b"-" {
-                continue;
-            }
-            let (value, bad) = typed_value(&text, in_line, crate::event::Span::new(s, e), ty);
-            *bad_types += u64::from(bad);
+            let span = crate::event::Span::new(s, e);
+            let value = if *ty == FieldType::String && in_line {
+                // The common case, without the general conversion.
+                Value::LineStr(span)
+            } else {
+                if !matches!(ty, FieldType::String | FieldType::Bool) && &text[s..e] == b"-" {
+                    continue;
+                }
+                let (value, bad) = typed_value(&text, in_line, span, *ty);
+                *bad_types += u64::from(bad);
+                value
+            };
             if fresh && name.as_ref() != MESSAGE_KEY.as_bytes() {
                 ev.append_field(name, value);
             } else {
@@ -385,53 +479,78 @@ impl ParseRegex {
             }
         }
         if let Some((s, e)) = self.pri.and_then(|i| self.spans[i]) {
-            let pri = std::str::from_utf8(&text[s..e])
-                .ok()
-                .and_then(|p| p.parse::<usize>().ok())
+            // `\d{1,3}`: Unicode digits (from the regex) are not a priority.
+            let pri = text[s..e]
+                .iter()
+                .try_fold(0usize, |n, d| {
+                    d.is_ascii_digit().then(|| n * 10 + usize::from(d - b'0'))
+                })
                 .filter(|p| *p < 192);
             if let Some(pri) = pri {
+                let names = PriNames::get();
                 let [facility, severity, level] = &self.syslog_keys;
-                ev.set_key(facility, Value::Json(json_str(FACILITIES[pri / 8])));
-                ev.set_key(severity, Value::Json(json_str(SEVERITIES[pri % 8])));
-                if let Some(l) = Level::from_number((pri % 8) as i64) {
-                    ev.set_key(level, Value::Json(json_str(l.name())));
+                let values = [
+                    (facility, Some(&names.facility[pri / 8])),
+                    (severity, Some(&names.severity[pri % 8])),
+                    (level, names.level[pri % 8].as_ref()),
+                ];
+                for (key, value) in values {
+                    let Some(value) = value else { continue };
+                    // Syslog presets have no group of these names: on a fresh
+                    // line they are new fields too.
+                    if fresh {
+                        ev.append_field(key, Value::Json(value.clone()));
+                    } else {
+                        ev.set_key(key, Value::Json(value.clone()));
+                    }
                 }
             }
+        }
+        if let Some(spec) = &self.time {
+            let ok = match self
+                .time_group
+                .filter(|_| in_line)
+                .and_then(|g| self.spans[g])
+            {
+                // The time field is a string capture just set from the line:
+                // read it there rather than look it up again.
+                Some((s, e)) => {
+                    let time = spec.parser.parse(&text[s..e], now);
+                    ev.event.meta.time = Some(time.unwrap_or(now));
+                    time.is_some()
+                }
+                None => spec.apply(ev, now),
+            };
+            *bad_time += u64::from(!ok);
         }
         true
     }
 }
 
-/// A JSON string of a static name; shared, so setting it per event copies nothing.
-fn json_str(name: &'static str) -> Bytes {
-    static CACHE: std::sync::OnceLock<Vec<(&'static str, Bytes)>> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(|| {
-        FACILITIES
-            .iter()
-            .chain(SEVERITIES.iter())
-            .copied()
-            .chain(
-                [
-                    Level::Trace,
-                    Level::Debug,
-                    Level::Info,
-                    Level::Notice,
-                    Level::Warn,
-                    Level::Error,
-                    Level::Critical,
-                    Level::Alert,
-                    Level::Emergency,
-                ]
-                .map(Level::name),
-            )
-            .map(|n| (n, Bytes::from(format!("\"{n}\""))))
-            .collect()
-    });
-    cache
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, b)| b.clone())
-        .unwrap_or_else(|| Bytes::from(format!("\"{name}\"")))
+/// The JSON strings set from a syslog priority, made once and static, so
+/// setting them per event copies and counts nothing.
+struct PriNames {
+    facility: [Bytes; 24],
+    severity: [Bytes; 8],
+    /// `event::Level` names by severity.
+    level: [Option<Bytes>; 8],
+}
+
+impl PriNames {
+    fn get() -> &'static PriNames {
+        static NAMES: std::sync::OnceLock<PriNames> = std::sync::OnceLock::new();
+        NAMES.get_or_init(|| {
+            // 40 short strings, once per process.
+            let json = |name: &str| crate::event::static_bytes(format!("\"{name}\"").into_bytes());
+            PriNames {
+                facility: FACILITIES.map(json),
+                severity: SEVERITIES.map(json),
+                level: std::array::from_fn(|sev| {
+                    Level::from_number(sev as i64).map(|l| json(l.name()))
+                }),
+            }
+        })
+    }
 }
 
 impl Transform for ParseRegex {
@@ -449,12 +568,8 @@ impl Transform for ParseRegex {
                 event,
                 members: &members,
             };
-            let matched = self.apply(&mut ev, &mut bad_types);
-            if matched {
-                if let Some(spec) = &self.time {
-                    bad_time += u64::from(!spec.apply(&mut ev, now));
-                }
-            } else {
+            let matched = self.apply(&mut ev, now, &mut bad_types, &mut bad_time);
+            if !matched {
                 unmatched += 1;
                 if let Some(suppressed) = self.log.check() {
                     tracing::warn!(component = %self.ctx.id, offset = ev.event.meta.offset, suppressed,
@@ -552,6 +667,178 @@ drop_unmatched = true"#,
                 access_log::Outcome::Unsure => {}
             }
         }
+    }
+
+    /// Whether a reader's answer for `line` agrees with the preset's regex:
+    /// the same spans for `fields`, or no match for both; unsure is allowed.
+    fn agrees<const N: usize>(
+        preset: Preset,
+        fields: [&str; N],
+        outcome: Outcome<N>,
+        line: &[u8],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        thread_local! {
+            static COMPILED: std::cell::RefCell<Vec<(Preset, Regex)>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        // Compiled once per preset: compiling per case would dominate the test.
+        let re = COMPILED.with_borrow_mut(|c| {
+            if let Some((_, re)) = c.iter().find(|(p, _)| *p == preset) {
+                return re.clone();
+            }
+            let re = Regex::new(&preset.pattern()).unwrap();
+            c.push((preset, re.clone()));
+            re
+        });
+        let mut locs = re.capture_locations();
+        let by_regex = re.captures_read(&mut locs, line).map(|_| {
+            fields.map(|name| {
+                re.capture_names()
+                    .position(|n| n == Some(name))
+                    .and_then(|i| locs.get(i))
+            })
+        });
+        let shown = String::from_utf8_lossy(line);
+        match outcome {
+            Outcome::Match(f) => {
+                let f = f.map(|s| s.map(|s| (s.start as usize, s.end as usize)));
+                proptest::prop_assert_eq!(Some(f), by_regex, "{:?}", shown);
+            }
+            Outcome::NoMatch => proptest::prop_assert_eq!(None, by_regex, "{:?}", shown),
+            Outcome::Unsure => {}
+        }
+        Ok(())
+    }
+
+    /// Message fragments: spaces, tabs, Unicode spaces and digits, a BOM,
+    /// brackets, quotes, backslashes and (rarely) a newline.
+    const NASTY: [&str; 17] = [
+        "", " ", "  ", "\t", "-", "[", "]", ":", "\\", "\"", "\u{feff}", "\u{e9}", "\u{a0}",
+        "\u{3000}", "\u{663}", "\u{b}", "\n",
+    ];
+
+    /// Mostly one of `good` (so whole lines often match), sometimes one of
+    /// `bad` (so a single broken part is tried against the regex).
+    fn mostly(
+        good: &'static [&'static str],
+        bad: &'static [&'static str],
+    ) -> proptest::strategy::BoxedStrategy<&'static str> {
+        use proptest::strategy::Strategy;
+        proptest::prop_oneof![
+            8 => proptest::sample::select(good.to_vec()),
+            1 => proptest::sample::select(bad.to_vec()),
+        ]
+        .boxed()
+    }
+
+    /// A message: plain words, sometimes with nasty fragments.
+    fn message() -> proptest::strategy::BoxedStrategy<String> {
+        use proptest::strategy::Strategy;
+        proptest::collection::vec(mostly(&["Failed password", " ", "x"], &NASTY), 0..4)
+            .prop_map(|p| p.concat())
+            .boxed()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(1500))]
+
+        /// The RFC 3164 reader agrees with the preset's regex.
+        #[test]
+        fn rfc3164_reader_matches_the_regex(
+            pri in mostly(&["<34>", "<7>", "<191>", ""], &["<1234>", "<>", "<\u{663}>", "34>", "<3", "<34 >"]),
+            ts in mostly(&["Aug 20 10:30:45", "Aug  2 09:05:00"], &["aug 20 10:30:45", "Aug 2 09:05:00",
+                "Aug 20 10:30", "\u{c9}ug 20 10:30:45", "Aug \u{663}0 10:30:45", "Aug 20 10:30:45.1", "AUG 20 10:30:45"]),
+            s1 in mostly(&[" "], &["  ", "\t", "\u{a0}", "", "\u{b}"]),
+            host in mostly(&["web-1", "db.example.jp", "-", "a[1]", "x:y"], &["h\u{e9}", "\u{3000}", "", "h\u{a0}x", "h\u{663}"]),
+            s2 in mostly(&[" "], &["  ", "\t", "\u{a0}", "", "\u{3000}"]),
+            app in mostly(&["sshd", "CRON", "app", "kernel", "-"], &["my app", "\u{e9}t\u{e9}", "a\tb", "", "a\u{a0}b", "a\"b"]),
+            pid in mostly(&["[4242]", "", "[a b]", "[\u{e9}]", "[x\\]", "[[1]"], &["[]", "[1]]", "[", "[1][2]", "[1\n]", "]"]),
+            colon in mostly(&[": ", ":"], &[":  ", " :", "", ":\t", "::", ":\u{3000}"]),
+            msg in message(),
+            noise in proptest::option::weighted(0.1, (proptest::sample::select(NASTY.to_vec()), 0usize..80)),
+        ) {
+            let mut line = format!("{pri}{ts}{s1}{host}{s2}{app}{pid}{colon}{msg}");
+            if let Some((text, at)) = noise {
+                let at = line.char_indices().map(|(i, _)| i).chain([line.len()]).nth(at % (line.chars().count() + 1)).unwrap_or(0);
+                line.insert_str(at, text);
+            }
+            agrees(Preset::SyslogRfc3164, syslog::FIELDS_3164, syslog::read_rfc3164(line.as_bytes()), line.as_bytes())?;
+        }
+
+        /// The RFC 5424 reader agrees with the preset's regex, structured data
+        /// with `]` and `\]` inside included.
+        #[test]
+        fn rfc5424_reader_matches_the_regex(
+            head in mostly(&["<165>1", "<34>1", "<7>12", "<0>1"], &["<7>123", "<1234>1", "<>1", "165>1", "<1>", "<\u{663}>1", "<1>\u{663}", "<1>1\u{663}"]),
+            parts in proptest::collection::vec(
+                mostly(&["-", "2003-10-11T22:14:15.003Z", "host", "app", "4242", "ID47", "--", "h\u{e9}", "-x", "a[b]\"c"],
+                    &["", "a\u{a0}b", "\u{3000}", "x\u{663}"]), 5),
+            seps in proptest::collection::vec(mostly(&[" "], &["  ", "\t", "\u{a0}", ""]), 6),
+            sd in proptest::collection::vec(mostly(&[
+                "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\"]", "[a x=\"]\"]", "[a x=\"\\\"\"]",
+                "[a \\]]", "[]", "[a x=\"\u{e9}\"]", "[b c=\"d\\\\\"]", "[a [b]", "[a x=\"\"]",
+            ], &["[a", "[a \"", "[a\\", "x", "\"", "]", "[a x=\"\\\"]", "[a\n]"]), 0..3),
+            nil_sd in proptest::bool::ANY,
+            tail in mostly(&[" ", "", " \u{feff}"], &["  ", "\t", "\u{feff}", " \u{feff}\u{feff}", "\u{a0}", "x"]),
+            msg in message(),
+        ) {
+            let mut line = head.to_owned();
+            for (p, s) in parts.iter().zip(&seps) {
+                line.push_str(s);
+                line.push_str(p);
+            }
+            line.push_str(seps[5]);
+            line.push_str(&if nil_sd && sd.len() < 2 { "-".to_owned() } else { sd.concat() });
+            if !tail.is_empty() {
+                line.push_str(tail);
+                line.push_str(&msg);
+            }
+            agrees(Preset::SyslogRfc5424, syslog::FIELDS_5424, syslog::read_rfc5424(line.as_bytes()), line.as_bytes())?;
+        }
+
+        /// The app reader agrees with the preset's regex, level words that
+        /// prefix one another (`warn`/`warning`, `err`/`error`) included.
+        #[test]
+        fn app_reader_matches_the_regex(
+            date in mostly(&["2025-08-20"], &["2025-8-20", "2025-08-2\u{663}", "20250820", "2025/08/20"]),
+            t in mostly(&[" ", "T"], &["t", "  ", "\u{a0}"]),
+            time in mostly(&["10:30:45"], &["10:30", "10:30:4", "10:3\u{663}:45"]),
+            frac in mostly(&["", ".123", ",123", ".123456789"], &[".", ".1\u{663}", ",", ".x"]),
+            tz in mostly(&["", "Z", "+09:00", "+0900", "-05:30"], &["-05:3", "+09:000", "z", "+9", "+09:", "+\u{663}9:00"]),
+            ws in proptest::collection::vec(mostly(&[" ", "  ", "\t"], &["\u{3000}", "\u{a0}", "", " \u{b}", "\u{85}"]), 3),
+            lb in mostly(&["", "["], &["[[", "]"]),
+            level in mostly(&["INFO", "info", "WARN", "Warning", "ERR", "error", "crit", "CRITICAL", "fatal", "emerg", "Debug", "TRACE", "notice", "alert", "panic"],
+                &["warnings", "Errors", "STARTING", "\u{130}NFO", "inf\u{e9}", "", "INFO]", "errorr"]),
+            rb in mostly(&["", "]"], &["]]", "["]),
+            thread in mostly(&["", "[main]", "[a b] ", "[main]x", "[t]\u{3000}", "[[x]"], &["[]", "[x", "[t]\u{663}"]),
+            msg in message(),
+        ) {
+            let line = format!("{date}{t}{time}{frac}{tz}{}{lb}{level}{rb}{}{thread}{}{msg}", ws[0], ws[1], ws[2]);
+            agrees(Preset::App, app_log::FIELDS, app_log::read(line.as_bytes()), line.as_bytes())?;
+        }
+    }
+
+    #[test]
+    fn fixture_like_lines_are_read_not_left_to_the_regex() {
+        for line in [
+            "<34>Aug 20 10:30:45 web-1 sshd[4242]: Failed password for root",
+            "Aug 20 10:30:47 db-2 kernel: Out of memory: Killed process 999 (postgres)",
+        ] {
+            assert!(matches!(
+                syslog::read_rfc3164(line.as_bytes()),
+                Outcome::Match(_)
+            ));
+        }
+        for line in [
+            r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] An application event log entry"#,
+            "<13>1 - - - - - -",
+        ] {
+            assert!(matches!(
+                syslog::read_rfc5424(line.as_bytes()),
+                Outcome::Match(_)
+            ));
+        }
+        let line = "2025-08-20 10:30:45,123 ERROR [main] c.e.CaseService - 処理に失敗しました";
+        assert!(matches!(app_log::read(line.as_bytes()), Outcome::Match(_)));
     }
 
     #[test]

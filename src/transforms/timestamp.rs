@@ -164,10 +164,15 @@ struct Format {
     items: Vec<Item<'static>>,
     /// The access-log format, read without chrono.
     clf: bool,
+    /// The syslog (RFC 3164) format, read without chrono.
+    syslog: bool,
 }
 
 /// The access-log time format (`10/Oct/2000:13:55:36 -0700`).
 const CLF: &str = "%d/%b/%Y:%H:%M:%S %z";
+
+/// The BSD syslog time format (`Oct 11 22:14:15`, no year).
+const SYSLOG: &str = "%b %e %H:%M:%S";
 
 impl Format {
     fn new(fmt: &str) -> Result<Format, String> {
@@ -186,6 +191,7 @@ impl Format {
         Ok(Format {
             items,
             clf: fmt == CLF,
+            syslog: fmt == SYSLOG,
         })
     }
 
@@ -194,6 +200,11 @@ impl Format {
     fn parse(&self, s: &str, zone: Zone, now_ns: i64) -> Option<i64> {
         if self.clf {
             if let Some(ns) = fast_clf(s.as_bytes()) {
+                return Some(ns);
+            }
+        }
+        if self.syslog {
+            if let Some(ns) = fast_syslog(s.as_bytes(), zone, now_ns) {
                 return Some(ns);
             }
         }
@@ -323,9 +334,17 @@ impl TimeParser {
                 return Some(ns);
             }
         }
-        if let Some(ns) = fast_rfc3339(t).or_else(|| fast_clf(t)) {
+        if let Some(ns) = fast_rfc3339(t)
+            .or_else(|| fast_clf(t))
+            .or_else(|| fast_iso_local(t, self.zone))
+        {
             return Some(ns);
         }
+        self.detect_general(t, first, now_ns)
+    }
+
+    /// Detection through chrono, for what the fast readers leave.
+    fn detect_general(&self, t: &[u8], first: u8, now_ns: i64) -> Option<i64> {
         let s = std::str::from_utf8(t).ok()?;
         if first.is_ascii_digit() {
             if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
@@ -463,6 +482,11 @@ fn civil_ns(
     (days * 86_400 + hour * 3600 + min * 60 + sec - offset).checked_mul(1_000_000_000)
 }
 
+/// English month abbreviations, as `%b` writes them.
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
 /// The access-log shape `20/Aug/2025:10:30:45 +0000`, read without chrono.
 fn fast_clf(t: &[u8]) -> Option<i64> {
     fn num(t: &[u8], at: usize, len: usize) -> Option<i64> {
@@ -480,10 +504,6 @@ fn fast_clf(t: &[u8]) -> Option<i64> {
     {
         return None;
     }
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
     let month = MONTHS.iter().position(|m| t[3..6] == m[..])? as i64 + 1;
     let sign = match t[21] {
         b'+' => 1,
@@ -503,6 +523,105 @@ fn fast_clf(t: &[u8]) -> Option<i64> {
         num(t, 18, 2)?,
         sign * (oh * 3600 + om * 60),
     )
+}
+
+/// The syslog shape `Aug 20 10:30:45` / `Aug  2 10:30:45`, read without
+/// chrono, in a UTC or fixed `zone`; the year as [`Format::parse`] infers it.
+/// `None` (the general parser decides) for anything else, the local zone
+/// included.
+fn fast_syslog(t: &[u8], zone: Zone, now_ns: i64) -> Option<i64> {
+    fn num(t: &[u8], at: usize) -> Option<i64> {
+        t.get(at..at + 2)?.iter().try_fold(0i64, |v, d| {
+            d.is_ascii_digit().then(|| v * 10 + i64::from(d - b'0'))
+        })
+    }
+    let offset = match zone {
+        Zone::Utc => 0,
+        Zone::Fixed(off) => i64::from(off.local_minus_utc()),
+        Zone::Local => return None,
+    };
+    if t.len() != 15 || t[3] != b' ' || t[6] != b' ' || t[9] != b':' || t[12] != b':' {
+        return None;
+    }
+    let month = MONTHS.iter().position(|m| t[..3] == m[..])? as i64 + 1;
+    let day = if t[4] == b' ' {
+        num(&[b'0', t[5]], 0)?
+    } else {
+        num(t, 4)?
+    };
+    let (hour, min, sec) = (num(t, 7)?, num(t, 10)?, num(t, 13)?);
+    let year = utc_year(now_ns);
+    let day_ns = 86_400_000_000_000i64;
+    for y in [year, year - 1] {
+        let ns = civil_ns(y, month, day, hour, min, sec, offset)?;
+        if ns <= now_ns.saturating_add(day_ns) {
+            return Some(ns);
+        }
+    }
+    None
+}
+
+/// ISO 8601 without an offset, `2025-08-20T10:30:45.123` or with a space and
+/// a fraction after a comma (`2025-08-20 10:30:45,123`, Python/log4j), in a
+/// UTC or fixed `zone`, read without chrono: what detection's `%Y-%m-%d…`
+/// formats give. `None` (the general parser decides) for anything else.
+fn fast_iso_local(t: &[u8], zone: Zone) -> Option<i64> {
+    fn num(t: &[u8], at: usize, len: usize) -> Option<i64> {
+        t.get(at..at + len)?.iter().try_fold(0i64, |v, d| {
+            d.is_ascii_digit().then(|| v * 10 + i64::from(d - b'0'))
+        })
+    }
+    let offset = match zone {
+        Zone::Utc => 0,
+        Zone::Fixed(off) => i64::from(off.local_minus_utc()),
+        Zone::Local => return None,
+    };
+    if t.len() < 19
+        || t[4] != b'-'
+        || t[7] != b'-'
+        || !matches!(t[10], b'T' | b' ')
+        || t[13] != b':'
+        || t[16] != b':'
+    {
+        return None;
+    }
+    let nanos = match (t.get(19), t[10]) {
+        (None, _) => 0,
+        // `%.f`: one to nine digits (more are left to chrono).
+        (Some(b'.'), _) if (21..=29).contains(&t.len()) => {
+            let digits = &t[20..];
+            let mut v = num(digits, 0, digits.len())?;
+            for _ in digits.len()..9 {
+                v *= 10;
+            }
+            v
+        }
+        // `%Y-%m-%d %H:%M:%S,%3f`: milliseconds.
+        (Some(b','), b' ') if t.len() == 23 => num(t, 20, 3)? * 1_000_000,
+        _ => return None,
+    };
+    let ns = civil_ns(
+        num(t, 0, 4)?,
+        num(t, 5, 2)?,
+        num(t, 8, 2)?,
+        num(t, 11, 2)?,
+        num(t, 14, 2)?,
+        num(t, 17, 2)?,
+        offset,
+    )?;
+    ns.checked_add(nanos)
+}
+
+/// The UTC year of a time (Howard Hinnant's civil_from_days).
+fn utc_year(ns: i64) -> i64 {
+    let days = ns.div_euclid(86_400_000_000_000) + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    yoe + era * 400 + i64::from(month <= 2)
 }
 
 fn parse_epoch_unit(t: &[u8], unit: Epoch) -> Option<i64> {
@@ -633,6 +752,64 @@ mod tests {
                 if off < 0 { '-' } else { '+' }, off.abs() / 60, off.abs() % 60);
             let want = DateTime::parse_from_str(&text, CLF).ok().and_then(|dt| dt.timestamp_nanos_opt());
             proptest::prop_assert_eq!(fast_clf(text.as_bytes()), want, "{}", text);
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast syslog time reader agrees with chrono, year inference and
+        /// zones included.
+        #[test]
+        fn fast_syslog_matches_chrono(
+            mo in 0usize..12, d in 0u32..=32, h in 0u32..=24, mi in 0u32..=59, s in 0u32..=60,
+            pad in proptest::sample::select(vec!["space", "zero", "none"]),
+            now in 0i64..4_102_444_800_000_000_000, off in proptest::option::of(-1439i32..=1439),
+        ) {
+            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            let day = match pad {
+                "space" => format!("{d:>2}"),
+                "zero" => format!("{d:02}"),
+                _ => d.to_string(),
+            };
+            let text = format!("{} {day} {h:02}:{mi:02}:{s:02}", months[mo]);
+            let zone = match off {
+                Some(o) => Zone::Fixed(FixedOffset::east_opt(o * 60).unwrap()),
+                None => Zone::Utc,
+            };
+            let mut chrono_only = Format::new(SYSLOG).unwrap();
+            chrono_only.syslog = false;
+            let want = chrono_only.parse(&text, zone, now);
+            if let Some(fast) = fast_syslog(text.as_bytes(), zone, now) {
+                proptest::prop_assert_eq!(Some(fast), want, "{}", text);
+            }
+            proptest::prop_assert_eq!(Format::new(SYSLOG).unwrap().parse(&text, zone, now), want, "{}", text);
+        }
+
+        /// The fast reader of ISO times without an offset agrees with detection
+        /// through chrono.
+        #[test]
+        fn fast_iso_local_matches_chrono(
+            y in 1900i32..2200, mo in 0u32..=13, d in 0u32..=32, h in 0u32..=24, mi in 0u32..=60,
+            s in 0u32..=60, sep in proptest::sample::select(vec!["T", " ", "t"]),
+            frac in proptest::sample::select(vec!["", ".1", ".123", ".123456789", ".1234567891", ",123", ",12", ",1234", ".", ","]),
+            off in proptest::option::of(-1439i32..=1439),
+        ) {
+            let text = format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{s:02}{frac}");
+            let zone = match off {
+                Some(o) => Zone::Fixed(FixedOffset::east_opt(o * 60).unwrap()),
+                None => Zone::Utc,
+            };
+            let p = TimeParser { mode: Mode::Auto, zone };
+            let want = p.detect_general(text.as_bytes(), text.as_bytes()[0], 0);
+            if let Some(fast) = fast_iso_local(text.as_bytes(), zone) {
+                proptest::prop_assert_eq!(Some(fast), want, "{}", text);
+            }
+            proptest::prop_assert_eq!(p.parse(text.as_bytes(), 0), want, "{}", text);
+        }
+
+        /// The year of a time, as chrono computes it.
+        #[test]
+        fn utc_year_matches_chrono(ns in i64::MIN..i64::MAX) {
+            proptest::prop_assert_eq!(utc_year(ns), i64::from(DateTime::from_timestamp_nanos(ns).year()));
         }
     }
 

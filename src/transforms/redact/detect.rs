@@ -1,15 +1,34 @@
 //! The detectors behind `redact`: personal data and secrets found in text with
 //! one candidate scan for all of them, then a confirmation per candidate.
 //!
-//! The scan looks only for what every detector needs to start: `@` (e-mail),
-//! `.` between digits (IPv4), `:` between hex digits (IPv6), a run of four
-//! digits or a `+digit` (card and phone numbers), and a literal set searched
-//! with Aho-Corasick (`eyJ` for JWTs, `Bearer`/`Basic`, `AKIA`/`ghp_`/... key
-//! prefixes, `-----BEGIN`, `password`/`secret`/`token`/... names). Each
-//! candidate is confirmed by a small parser that knows the shape (Luhn for
+//! Every detector needs a trigger to start from: `@` (e-mail), `.` between
+//! digits (IPv4), `:` (IPv6, and `name: value` secrets), a run of four digits
+//! or a `+digit` (card and phone numbers), `=` (`password=…`), and a literal
+//! (`eyJ` for JWTs, `Bearer`/`Basic`, `AKIA`/`ghp_`/... key prefixes,
+//! `-----BEGIN`). Logs are dense in the common ones — a JSON line has a `:`
+//! after every key, dots and digits in every timestamp, version and address —
+//! so they are not searched one hit at a time (a `memchr` restarts per hit):
+//!
+//! * **one SWAR pass** reads the text eight bytes at a time and builds, per
+//!   word, bit masks of digits, `.`, `:` and `@`, with the cheap context tests
+//!   folded in (a `.` only between two digits, a digit only where four start),
+//!   then visits the set bits in order. A JSON key's `":` whose name cannot be
+//!   a secret's is dropped with one multiply and one table load; an ISO date
+//!   standing alone (`2025-08-20T…`) is dropped before number parsing.
+//! * `+` and `=`, rare in logs, are found with `memchr`;
+//! * the literals with one Aho-Corasick (Teddy, SIMD) pass — a second pass,
+//!   kept because Teddy beats anything safe Rust can do per byte for a set of
+//!   twenty prefixes;
+//! * custom regexes are screened with one `RegexSet` pass.
+//!
+//! The crate forbids `unsafe`, so the first pass uses plain 64-bit arithmetic
+//! (no intrinsics); it is exact per byte lane, so no trigger is lost.
+//!
+//! Each candidate is confirmed by a small parser that knows the shape (Luhn for
 //! cards, octet ranges and boundaries for IPv4 — so `1.2.3.4.5`, `v10.0.0.1`
 //! and `Chrome/126.0.0.0` are versions, not addresses — `std`'s IPv6 parser,
-//! ...). Custom regexes are screened with one `RegexSet` pass.
+//! ...). The findings are sorted and overlaps merged, the first found keeping
+//! its rule.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::{Regex, RegexSet};
@@ -236,31 +255,7 @@ impl Engine {
     /// Allocates nothing when there is none.
     pub fn scan(&self, hay: &[u8], out: &mut Vec<Found>) {
         let start = out.len();
-        if self.rule(Detector::Email).is_some()
-            || self.rule(Detector::Ipv4).is_some()
-            || self.rule(Detector::Ipv6).is_some()
-            || self.rule(Detector::Password).is_some()
-        {
-            self.scan_punct(hay, out);
-        }
-        if self.rule(Detector::CreditCard).is_some() || self.rule(Detector::Phone).is_some() {
-            self.scan_digits(hay, out);
-        }
-        if let Some(rule) = self.rule(Detector::Password) {
-            // `name=value` pairs; `name: value` ones are found with the `:`s above.
-            let mut pos = 0;
-            while let Some(o) = memchr::memchr(b'=', &hay[pos..]) {
-                let i = pos + o;
-                pos = i + 1;
-                if !name_tail(hay, i).is_some_and(secret_tail) {
-                    continue;
-                }
-                if let Some(f) = secret_at(hay, i, rule) {
-                    pos = pos.max(f.end as usize);
-                    out.push(f);
-                }
-            }
-        }
+        self.scan_triggers(hay, out);
         if let Some((ac, kinds)) = &self.literals {
             for m in ac.find_iter(hay) {
                 self.literal(hay, kinds[m.pattern().as_usize()], m.start(), m.end(), out);
@@ -281,115 +276,172 @@ impl Engine {
         normalize(out, start);
     }
 
-    /// `@`, `.` and `:` candidates: e-mail, IPv4, IPv6.
-    #[inline(never)]
-    fn scan_punct(&self, h: &[u8], out: &mut Vec<Found>) {
-        // One searcher for the whole line (no set-up per hit); `pos` skips the
-        // hits inside what a detector already took.
-        let mut pos = 0;
-        for i in memchr::memchr3_iter(b'@', b'.', b':', h) {
-            if i < pos {
-                continue;
+    /// The trigger pass: one SWAR walk over the text, eight bytes at a time.
+    /// Each word gives bit masks of digits, `.`, `:` and `@`; the context
+    /// tests are folded into them (a `.` counts only between two digits, a
+    /// digit only when it starts a run of four, across word boundaries), and
+    /// the set bits are visited in order without restarting a search per hit.
+    /// `+` and `=`, rare in logs, are found with `memchr` afterwards (in that
+    /// order, as before: ties between findings keep the same winner).
+    fn scan_triggers(&self, h: &[u8], out: &mut Vec<Found>) {
+        let on = |d: Detector| self.rule(d).is_some();
+        let (dots, colons, ats) = (
+            on(Detector::Ipv4),
+            on(Detector::Ipv6) || on(Detector::Password),
+            on(Detector::Email),
+        );
+        let runs = on(Detector::CreditCard) || on(Detector::Phone);
+        let all = |b: bool| if b { u64::MAX } else { 0 };
+        let mut walk = Walk {
+            on: On {
+                dots: all(dots),
+                colons: all(colons),
+                ats: all(ats),
+                runs: all(runs),
+            },
+            next: Next::default(),
+        };
+        if dots || colons || ats || runs {
+            // Word k is tested once word k + 1 is known (a `.` needs the digit
+            // after it, a run the three digits after its first).
+            let mut w = Words {
+                x: 0,
+                d: 0,
+                prev_d: 0,
+            };
+            let mut chunks = h.chunks_exact(8);
+            let mut i = 0usize;
+            for c in &mut chunks {
+                let y = u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or([0; 8]));
+                if i > 0 {
+                    self.word(h, i - 8, &w, y, &mut walk, out);
+                }
+                w = Words {
+                    x: y,
+                    d: digit_mask(y),
+                    prev_d: w.d,
+                };
+                i += 8;
             }
-            pos = i + 1;
-            match h[i] {
-                b'@' => {
-                    if let Some(rule) = self.rule(Detector::Email) {
-                        if let Some((s, e)) = email(h, i) {
-                            out.push(Found::new(rule, s, e));
-                            pos = pos.max(e);
-                        }
-                    }
+            let rest = chunks.remainder();
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            let y = u64::from_le_bytes(last);
+            if i > 0 {
+                self.word(h, i - 8, &w, y, &mut walk, out);
+            }
+            if !rest.is_empty() {
+                let w = Words {
+                    x: y,
+                    d: digit_mask(y),
+                    prev_d: w.d,
+                };
+                self.word(h, i, &w, 0, &mut walk, out);
+            }
+        }
+        // International numbers may have no four-digit group (+33 1 23 45 67 89).
+        if on(Detector::Phone) {
+            for at in memchr::memchr_iter(b'+', h) {
+                if at >= walk.next.plus && h.get(at + 1).is_some_and(u8::is_ascii_digit) {
+                    walk.next.plus = self.number_at(h, at, out).max(at + 1);
                 }
-                b'.' => {
-                    if let Some(rule) = self.rule(Detector::Ipv4) {
-                        if i > 0
-                            && h[i - 1].is_ascii_digit()
-                            && h.get(i + 1).is_some_and(u8::is_ascii_digit)
-                        {
-                            let (found, end) = ipv4(h, i);
-                            if let Some((s, e)) = found {
-                                out.push(Found::new(rule, s, e));
-                            }
-                            pos = pos.max(end);
-                        }
-                    }
+            }
+        }
+        // `name=value` pairs; `name: value` ones are found with the `:`s above.
+        if let Some(rule) = self.rule(Detector::Password) {
+            let mut next = 0;
+            for at in memchr::memchr_iter(b'=', h) {
+                if at < next {
+                    continue;
                 }
-                _ => {
-                    if let Some(rule) = self
-                        .rule(Detector::Password)
-                        .filter(|_| name_tail(h, i).is_some_and(secret_tail))
-                    {
-                        if let Some(f) = secret_at(h, i, rule) {
-                            pos = pos.max(f.end as usize);
-                            out.push(f);
-                            continue;
-                        }
-                    }
-                    if let Some(rule) = self.rule(Detector::Ipv6) {
-                        let hexish =
-                            |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_hexdigit() || *b == b':');
-                        if i > 0 && hexish(h.get(i - 1)) && hexish(h.get(i + 1)) {
-                            let (found, end) = ipv6(h, i);
-                            if let Some((s, e)) = found {
-                                out.push(Found::new(rule, s, e));
-                            }
-                            pos = pos.max(end);
-                        }
+                next = at + 1;
+                if name_tail(h, at).is_some_and(secret_tail) {
+                    if let Some(f) = secret_at(h, at, rule) {
+                        next = next.max(f.end as usize);
+                        out.push(f);
                     }
                 }
             }
         }
     }
 
-    /// Runs of four digits and `+digit`: card and phone numbers.
-    fn scan_digits(&self, h: &[u8], out: &mut Vec<Found>) {
-        let n = h.len();
-        let mut i = 0;
-        // Digits that end the previous window (a run may cross into this one).
-        let mut carry = 0usize;
-        while i + 8 <= n {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&h[i..i + 8]);
-            let m = digit_mask(u64::from_le_bytes(word));
-            if m == 0 {
-                carry = 0;
-                i += 8;
-                continue;
-            }
-            let lead = ((!m & HI).trailing_zeros() / 8) as usize;
-            let inside = m & (m >> 8) & (m >> 16) & (m >> 24);
-            let at = if carry > 0 && carry + lead >= 4 {
-                i - carry
-            } else if inside != 0 {
-                i + (inside.trailing_zeros() / 8) as usize
-            } else {
-                carry = ((!m & HI).leading_zeros() / 8) as usize;
-                i += 8;
-                continue;
-            };
-            let end = self.number_at(h, at, out);
-            i = end.max(at + 1);
-            carry = 0;
-        }
-        // The last few bytes, one at a time.
-        while i < n {
-            if i + 4 <= n && h[i..i + 4].iter().all(u8::is_ascii_digit) {
-                let end = self.number_at(h, i, out);
-                i = end.max(i + 1);
-            } else {
-                i += 1;
+    /// Visits the candidates of the word `w` at `i`, `y` being the next one.
+    #[inline(always)]
+    fn word(&self, h: &[u8], i: usize, w: &Words, y: u64, walk: &mut Walk, out: &mut Vec<Found>) {
+        let (on, next) = (&walk.on, &mut walk.next);
+        let (x, d) = (w.x, w.d);
+        let dy = digit_mask(y);
+        // Digit before / after each byte.
+        let dp = (d << 8) | (w.prev_d >> 56);
+        let dn = (d >> 8) | (dy << 56);
+        let mut punct = (eq_mask(x, b'.') & dp & dn & on.dots)
+            | (eq_mask(x, b':') & on.colons)
+            | (eq_mask(x, b'@') & on.ats);
+        while punct != 0 {
+            let at = i + (punct.trailing_zeros() / 8) as usize;
+            punct &= punct - 1;
+            if at >= next.punct && !json_separator(h, at) {
+                next.punct = self.punct(h, at, out).max(at + 1);
             }
         }
-        // International numbers may have no four-digit group (+33 1 23 45 67 89).
-        if self.rule(Detector::Phone).is_some() {
-            let mut pos = 0;
-            while let Some(o) = memchr::memchr(b'+', &h[pos..]) {
-                let at = pos + o;
-                pos = at + 1;
-                if h.get(at + 1).is_some_and(u8::is_ascii_digit) {
-                    pos = pos.max(self.number_at(h, at, out));
+        // Digit pairs, then pairs followed by pairs: the first digits of runs of four.
+        let pairs = d & dn;
+        let mut run = pairs & ((pairs >> 16) | ((dy & (dy >> 8)) << 48)) & on.runs;
+        while run != 0 {
+            let at = i + (run.trailing_zeros() / 8) as usize;
+            run &= run - 1;
+            if at >= next.run {
+                next.run = self.number_at(h, at, out).max(at + 1);
+            }
+        }
+    }
+
+    /// An `@`, `.` or `:` candidate: e-mail, IPv4, IPv6 or a `name: value`
+    /// secret. Returns where this group goes on.
+    #[inline(never)]
+    fn punct(&self, h: &[u8], i: usize, out: &mut Vec<Found>) -> usize {
+        match h[i] {
+            b'@' => {
+                if let Some(rule) = self.rule(Detector::Email) {
+                    if let Some((s, e)) = email(h, i) {
+                        out.push(Found::new(rule, s, e));
+                        return e;
+                    }
                 }
+                i + 1
+            }
+            b'.' => match self.rule(Detector::Ipv4) {
+                Some(rule) => {
+                    let (found, end) = ipv4(h, i);
+                    if let Some((s, e)) = found {
+                        out.push(Found::new(rule, s, e));
+                    }
+                    end
+                }
+                None => i + 1,
+            },
+            _ => {
+                if let Some(rule) = self
+                    .rule(Detector::Password)
+                    .filter(|_| name_tail(h, i).is_some_and(secret_tail))
+                {
+                    if let Some(f) = secret_at(h, i, rule) {
+                        out.push(f);
+                        return f.end as usize;
+                    }
+                }
+                if let Some(rule) = self.rule(Detector::Ipv6) {
+                    let hexish =
+                        |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_hexdigit() || *b == b':');
+                    if i > 0 && hexish(h.get(i - 1)) && hexish(h.get(i + 1)) {
+                        let (found, end) = ipv6(h, i);
+                        if let Some((s, e)) = found {
+                            out.push(Found::new(rule, s, e));
+                        }
+                        return end;
+                    }
+                }
+                i + 1
             }
         }
     }
@@ -408,6 +460,9 @@ impl Engine {
             && (word_before(h, at) || (!joined_before && re - at < 11))
         {
             return re;
+        }
+        if let Some(end) = lone_date(h, at) {
+            return end;
         }
         let (s, e) = number_token(h, at);
         let card = self.rule(Detector::CreditCard);
@@ -495,6 +550,46 @@ fn normalize(out: &mut Vec<Found>, start: usize) {
     out.truncate(w + 1);
 }
 
+/// Masks of the candidate kinds the enabled detectors need (all ones or zero).
+struct On {
+    dots: u64,
+    colons: u64,
+    ats: u64,
+    runs: u64,
+}
+
+/// True for the `:` after a JSON key (`"level":`) whose name cannot be a
+/// secret's: no IPv6 address and no `name: value` pair starts there. Most
+/// `:`s of a JSON line are such separators.
+#[inline(always)]
+fn json_separator(h: &[u8], at: usize) -> bool {
+    at >= 4 && h[at - 1] == b'"' && !secret_tail([h[at - 4], h[at - 3], h[at - 2]])
+}
+
+/// A word of text (`x`), its digit mask (`d`) and the previous word's
+/// (`prev_d`): a word's candidates are known once the next word is read.
+struct Words {
+    x: u64,
+    d: u64,
+    prev_d: u64,
+}
+
+/// Where each group of triggers resumes, as separate searches for `@.:`,
+/// digit runs and `+` would: past what a detector took (an address, a
+/// number), so it is not searched again from inside.
+#[derive(Default)]
+struct Next {
+    punct: usize,
+    run: usize,
+    plus: usize,
+}
+
+/// The state of a trigger pass.
+struct Walk {
+    on: On,
+    next: Next,
+}
+
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
@@ -503,6 +598,13 @@ const HI: u64 = 0x8080_8080_8080_8080;
 fn digit_mask(x: u64) -> u64 {
     let t = x & !HI;
     (((LO * (127 + 0x3A)).wrapping_sub(t)) & !x & (t + LO * (127 - 0x2F))) & HI
+}
+
+/// High bit of each byte lane equal to `c` (exact per lane).
+#[inline(always)]
+fn eq_mask(x: u64, c: u8) -> u64 {
+    let v = x ^ (LO * u64::from(c));
+    !(((v & !HI) + !HI) | v) & HI
 }
 
 fn is_word(b: u8) -> bool {
@@ -619,7 +721,7 @@ fn ipv6(h: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
     }
     let token = &h[s..e];
     let colons = token.iter().filter(|b| **b == b':').count();
-    let double = memchr::memmem::find(token, b"::").is_some();
+    let double = token.windows(2).any(|w| w[0] == b':' && w[1] == b':');
     if colons < 2 || (!double && colons != 7) || word_before(h, s) || word_after(h, e) {
         return (None, next);
     }
@@ -640,6 +742,28 @@ fn ipv6(h: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
 
 fn is_sep(b: u8) -> bool {
     matches!(b, b' ' | b'-' | b'.' | b'(' | b')')
+}
+
+/// The end of the ISO date `2025-08-20` at `at` when it stands alone (a
+/// `T`, a quote or a letter after it, no number joined before it): eight
+/// digits are no card and no phone, and timestamps are in most log lines.
+fn lone_date(h: &[u8], at: usize) -> Option<usize> {
+    let d = h.get(at..at + 10)?;
+    let shape = d.iter().enumerate().all(|(k, b)| {
+        if k == 4 || k == 7 {
+            *b == b'-'
+        } else {
+            b.is_ascii_digit()
+        }
+    });
+    let after_ok = h
+        .get(at + 10)
+        .is_none_or(|b| !b.is_ascii_digit() && !is_sep(*b));
+    let before_ok = at == 0 || {
+        let b = h[at - 1];
+        !(b.is_ascii_digit() || is_sep(b) || b == b'+' || b == b'(')
+    };
+    (shape && after_ok && before_ok).then_some(at + 10)
 }
 
 /// The extent of a written number around `at` (a digit, or a `+` before one):
@@ -917,12 +1041,36 @@ fn private_key(h: &[u8], s: usize) -> Option<(usize, usize)> {
 
 /// Last three letters (lower-cased) of the secret names: a cheap first test for
 /// the name before each `=` and `:`.
+const SECRET_TAILS: [&[u8; 3]; 10] = [
+    b"ord", b"swd", b"pwd", b"ase", b"ret", b"ken", b"key", b"ial", b"als", b"ion",
+];
+
+/// A multiplier that sends each of [`SECRET_TAILS`] to its own slot of
+/// [`TAIL_SLOTS`] (checked by a test).
+const TAIL_HASH: u32 = 0x414c_343d;
+
+const fn tail_word(t: [u8; 3]) -> u32 {
+    t[0] as u32 | (t[1] as u32) << 8 | (t[2] as u32) << 16
+}
+
+/// [`SECRET_TAILS`] by hash slot (0 is no tail: lower-cased bytes are never 0).
+const TAIL_SLOTS: [u32; 16] = {
+    let mut slots = [0u32; 16];
+    let mut i = 0;
+    while i < SECRET_TAILS.len() {
+        let w = tail_word(*SECRET_TAILS[i]);
+        slots[(w.wrapping_mul(TAIL_HASH) >> 28) as usize] = w;
+        i += 1;
+    }
+    slots
+};
+
+/// True when `t` (any case) is the end of a secret's name: one multiply and
+/// one table load, as it runs for most `:` of a JSON line.
 #[inline(always)]
 fn secret_tail(t: [u8; 3]) -> bool {
-    matches!(
-        &[t[0] | 0x20, t[1] | 0x20, t[2] | 0x20],
-        b"ord" | b"swd" | b"pwd" | b"ase" | b"ret" | b"ken" | b"key" | b"ial" | b"als" | b"ion"
-    )
+    let w = tail_word([t[0] | 0x20, t[1] | 0x20, t[2] | 0x20]);
+    TAIL_SLOTS[(w.wrapping_mul(TAIL_HASH) >> 28) as usize] == w
 }
 
 /// The three bytes before the separator at `sep`, past a closing quote and blanks.
@@ -994,22 +1142,24 @@ fn secret_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
 /// True when a member name is a secret's (`password`, `db_password`,
 /// `X-Api-Key`, `accessToken`), used for JSON members whatever their value.
 pub fn secret_name(name: &[u8]) -> bool {
-    let mut buf = [0u8; 64];
+    // The name's end, lower-cased and reversed, without separators: long
+    // enough for the longest secret name.
+    let mut rev = [0u8; 16];
     let mut n = 0;
     for b in name.iter().rev() {
         if matches!(b, b'_' | b'-' | b'.') {
             continue;
         }
-        if n == buf.len() {
+        if n == rev.len() {
             break;
         }
-        buf[n] = b.to_ascii_lowercase();
+        rev[n] = b.to_ascii_lowercase();
         n += 1;
     }
-    let rev = &buf[..n];
+    let rev = &rev[..n];
     SECRET_NAMES
         .iter()
-        .any(|w| w.len() <= rev.len() && w.bytes().rev().zip(rev.iter()).all(|(a, b)| a == *b))
+        .any(|w| w.len() <= n && w.bytes().rev().zip(rev).all(|(a, b)| a == *b))
 }
 
 #[cfg(test)]
@@ -1271,5 +1421,231 @@ mod tests {
         out.clear();
         e.scan(b"nothing to see here", &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn eq_mask_is_exact_per_lane() {
+        for c in [b'.', b':', b'@'] {
+            for v in 0..=255u8 {
+                for lane in 0..8 {
+                    // The other lanes hold the neighbours most likely to leak a
+                    // borrow or carry: `c` itself, c ± 1, 0 and 0xFF.
+                    for fill in [c, c.wrapping_add(1), c.wrapping_sub(1), 0, 0xFF] {
+                        let mut w = [fill; 8];
+                        w[lane] = v;
+                        let got = eq_mask(u64::from_le_bytes(w), c);
+                        let want = w
+                            .iter()
+                            .enumerate()
+                            .fold(0u64, |m, (k, b)| m | (u64::from(*b == c) << (8 * k + 7)));
+                        assert_eq!(got, want, "{c} {v} {lane} {fill}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn secret_tail_table_matches_the_list() {
+        // Every 3-byte tail of printable ASCII: the hash table agrees with a
+        // plain search of the list.
+        for a in 0x20..0x80u8 {
+            for b in 0x20..0x80u8 {
+                for c in 0x20..0x80u8 {
+                    let lower = [a | 0x20, b | 0x20, c | 0x20];
+                    let want = SECRET_TAILS.iter().any(|t| **t == lower);
+                    assert_eq!(secret_tail([a, b, c]), want, "{:?}", [a, b, c]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dates_are_not_numbers_to_redact() {
+        for d in [Detector::Phone, Detector::CreditCard] {
+            for text in [
+                "2025-08-20",
+                "2025-08-20T10:30:45.123Z",
+                "{\"ts\":\"2025-08-20T10:30:45Z\"}",
+                "on 2025-08-20, at 2025-08-21.",
+            ] {
+                assert_eq!(finds(d, text), Vec::<String>::new(), "{d:?} {text}");
+            }
+        }
+        // A date joined to a number is still read with it.
+        assert_eq!(
+            finds(Detector::CreditCard, "2025-08-20 4111 1111 1111 1111"),
+            ["4111 1111 1111 1111"]
+        );
+        assert_eq!(lone_date(b"x2025-08-20T", 1), Some(11));
+        assert_eq!(lone_date(b"2025-08-20 4111", 0), None);
+        assert_eq!(lone_date(b"+2025-08-20", 1), None);
+        assert_eq!(lone_date(b"2025-08-2", 0), None);
+    }
+
+    #[test]
+    fn json_separators_are_not_triggers() {
+        let line = r#"{"timestamp":"2025-08-20T10:30:45.123Z","dead":"beef","version":"1.1.0","a":1,"b":{"c":"d"}}"#;
+        for d in [Detector::Ipv6, Detector::Password, Detector::Ipv4] {
+            assert_eq!(finds(d, line), Vec::<String>::new(), "{d:?}");
+        }
+        assert!(json_separator(br#"{"level":"x"}"#, 8));
+        assert!(!json_separator(br#"{"db_password":"x"}"#, 14));
+        assert_eq!(
+            finds(
+                Detector::Password,
+                r#"{"a":1,"db_password":"x","b":{"token": "y"}}"#
+            ),
+            ["x", "y"]
+        );
+        assert_eq!(
+            finds(Detector::Ipv6, r#"{"ip":"fe80::1","b":"2001:db8::2"}"#),
+            ["fe80::1", "2001:db8::2"]
+        );
+    }
+
+    /// Every detector at every alignment to the eight-byte words, including
+    /// the last, partial one: the trigger pass reads words, so a value that
+    /// straddles a word boundary or ends the text must be found all the same.
+    #[test]
+    fn found_at_every_alignment() {
+        let cases: [(Detector, &str); 10] = [
+            (Detector::Email, "taro.yamada@example.co.jp"),
+            (Detector::Ipv4, "192.168.1.10"),
+            (Detector::Ipv6, "2001:db8::8a2e:370:7334"),
+            (Detector::CreditCard, "4111111111111111"),
+            (Detector::CreditCard, "4111 1111 1111 1111"),
+            (Detector::Phone, "090-1234-5678"),
+            (Detector::Phone, "+33 1 23 45 67 89"),
+            (Detector::Password, "hunter2"),
+            (Detector::Jwt, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"),
+            (Detector::ApiKey, "AKIAIOSFODNN7EXAMPLE"),
+        ];
+        for (d, value) in cases {
+            let shown = if d == Detector::Password {
+                format!("password={value}")
+            } else {
+                value.to_owned()
+            };
+            for pad in 0..17 {
+                for tail in ["", " ", " end of the line"] {
+                    let text = format!("{}{shown}{tail}", " ".repeat(pad));
+                    assert_eq!(finds(d, &text), [value], "{d:?} {text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn digit_runs_across_words_and_at_the_end() {
+        // The four digits that start a number split 1+3, 2+2, 3+1 over two words.
+        for split in 1..4 {
+            let text = format!("{}4111111111111111", " ".repeat(8 - split));
+            assert_eq!(
+                finds(Detector::CreditCard, &text),
+                ["4111111111111111"],
+                "{text}"
+            );
+        }
+        // A trigger in the last, partial word.
+        assert_eq!(
+            finds(Detector::Phone, "call 090-1234-5678"),
+            ["090-1234-5678"]
+        );
+        assert_eq!(finds(Detector::Ipv4, "ip 1.2.3.4"), ["1.2.3.4"]);
+        assert_eq!(finds(Detector::Email, "a@b.io"), ["a@b.io"]);
+        assert_eq!(finds(Detector::Ipv4, "1.2.3.4"), ["1.2.3.4"]);
+    }
+
+    const PIECES: &[&str] = &[
+        "0",
+        "1",
+        "4",
+        "9",
+        "12",
+        "2025",
+        "4111",
+        "090",
+        "03",
+        "+",
+        "+81",
+        " ",
+        "-",
+        ".",
+        ":",
+        "::",
+        "@",
+        "=",
+        "\"",
+        "'",
+        "(",
+        ")",
+        "_",
+        "a",
+        "f",
+        "Z",
+        "T",
+        "password",
+        "token",
+        "api_key",
+        "ion",
+        "\":",
+        "eyJ",
+        "eyJhbGciOiJIUzI1NiJ9",
+        "example",
+        "co",
+        "jp",
+        "/",
+        "192.168.1.1",
+        "2001:db8::1",
+        "fe80",
+        "10:30:45",
+        "2025-08-20",
+        "Bearer ",
+        "AKIA",
+        "IOSFODNN7EXAMPLE",
+        "4111 1111 1111 1111",
+        "090-1234-5678",
+        ",",
+        "{",
+        "}",
+    ];
+
+    fn all_rules(text: &[u8]) -> Vec<Found> {
+        let list: Vec<(Detector, u16)> = Detector::ALL
+            .iter()
+            .map(|d| (*d, d.index() as u16))
+            .collect();
+        let mut out = Vec::new();
+        Engine::new(&list, Vec::new()).unwrap().scan(text, &mut out);
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// The word-wise trigger pass finds the same at every alignment: a
+        /// text shifted by 1 to 8 neutral bytes gives the same findings,
+        /// shifted.
+        #[test]
+        fn alignment_does_not_change_findings(
+            pieces in proptest::collection::vec(0..PIECES.len(), 0..40),
+            shift in 1usize..9,
+        ) {
+            let text: String = pieces.iter().map(|p| PIECES[*p]).collect();
+            let base = all_rules(text.as_bytes());
+            let shifted = all_rules(format!("{}{text}", ",".repeat(shift)).as_bytes());
+            let s = shift as u32;
+            let moved: Vec<Found> = base
+                .iter()
+                .map(|f| Found {
+                    start: f.start + s,
+                    end: f.end + s,
+                    key: f.key.map(|(x, y)| (x + s, y + s)),
+                    ..*f
+                })
+                .collect();
+            proptest::prop_assert_eq!(shifted, moved, "{:?}", text);
+        }
     }
 }

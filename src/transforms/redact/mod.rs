@@ -23,7 +23,7 @@ mod locate;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hmac::{Hmac, Mac};
 use regex::bytes::Regex;
 use serde::Deserialize;
@@ -469,6 +469,8 @@ impl RedactConfig {
             scratch: Vec::new(),
             tokens: Vec::new(),
             clean: Vec::new(),
+            arena: BytesMut::new(),
+            buf: Vec::new(),
         })
     }
 }
@@ -490,7 +492,16 @@ pub struct Redact {
     tokens: Vec<(Span, Found)>,
     /// Small added values (enrichment constants) already found clean.
     clean: Vec<Bytes>,
+    /// The block redacted values are carved from ([`Redact::carve`]).
+    arena: BytesMut,
+    /// Scratch for a value being rewritten.
+    buf: Vec<u8>,
 }
+
+/// Size of the blocks redacted values are carved from: one allocation per
+/// block instead of two per redacted value. A block lives until the last
+/// event holding a value from it is dropped (sinks drop written batches).
+const ARENA_BLOCK: usize = 64 << 10;
 
 /// Most small values remembered as clean.
 const CLEAN_CACHE: usize = 32;
@@ -559,6 +570,16 @@ impl Redact {
             pos = e;
         }
         out.extend_from_slice(&text[pos..]);
+    }
+
+    /// `bytes` as a `Bytes` carved from the current arena block (a new block
+    /// when it is full): redacting a value allocates nothing most of the time.
+    fn carve(&mut self, bytes: &[u8]) -> Bytes {
+        if self.arena.capacity() - self.arena.len() < bytes.len() {
+            self.arena = BytesMut::with_capacity(ARENA_BLOCK.max(bytes.len()));
+        }
+        self.arena.extend_from_slice(bytes);
+        self.arena.split().freeze()
     }
 
     /// A whole value (decoded text) as a JSON string rewritten by rule `r`.
@@ -760,13 +781,16 @@ impl Redact {
                     }
                 }
             }
-            let mut bytes = Vec::with_capacity(inner.len() + 16);
+            let mut bytes = std::mem::take(&mut self.buf);
+            bytes.clear();
             bytes.push(b'"');
             self.rewrite_into(inner, &rel, true, &mut bytes);
             bytes.push(b'"');
+            let value = self.carve(&bytes);
+            self.buf = bytes;
             event.push_edit(Edit {
                 at: token,
-                op: EditOp::Replace(Bytes::from(bytes)),
+                op: EditOp::Replace(value),
             });
         }
         self.tokens = tokens;
@@ -840,10 +864,14 @@ impl Redact {
                 return;
             }
             let line = event.line.clone();
-            let redacted = self.rewrite(&line, found, false);
+            let mut bytes = std::mem::take(&mut self.buf);
+            bytes.clear();
+            self.rewrite_into(&line, found, false, &mut bytes);
+            let value = self.carve(&bytes);
+            self.buf = bytes;
             event.push_edit(Edit {
                 at: Span::new(0, line.len()),
-                op: EditOp::Replace(Bytes::from(redacted)),
+                op: EditOp::Replace(value),
             });
             return;
         }
