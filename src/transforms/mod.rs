@@ -14,6 +14,7 @@ pub mod redact;
 pub mod route;
 pub mod sample;
 pub mod shape;
+mod text_parser;
 pub mod throttle;
 pub mod timestamp;
 

@@ -2,6 +2,7 @@
 //! fields. On an unparsed line the fields are ranges of the line (no copy);
 //! quoted values with escapes are decoded.
 
+use super::text_parser::parse_lines;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -264,36 +265,24 @@ impl ParseKv {
 impl Transform for ParseKv {
     fn process(&mut self, batch: &mut Batch) {
         let now = self.ctx.clock.now_ns();
-        let (mut unmatched, mut bad_types, mut bad_time) = (0u64, 0u64, 0u64);
-        let members = std::mem::take(&mut batch.members);
-        let mut keep = Vec::new();
-        for event in batch.events.iter_mut() {
-            let mut ev = EventMut {
-                event,
-                members: &members,
-            };
-            let matched = self.apply(&mut ev, &mut bad_types);
-            if matched {
-                if let Some(spec) = &self.time {
-                    bad_time += u64::from(!spec.apply(&mut ev, now));
-                }
-            } else {
-                unmatched += 1;
-                if let Some(suppressed) = self.log.check() {
-                    tracing::warn!(component = %self.ctx.id, offset = ev.event.meta.offset, suppressed,
-                        "no key=value pair found; {}", if self.drop_unmatched { "dropped" } else { "passed on unchanged" });
-                }
+        let (mut bad_types, mut bad_time) = (0u64, 0u64);
+        let unmatched = parse_lines(batch, self.drop_unmatched, |ev| {
+            let matched = self.apply(ev, &mut bad_types);
+            if let Some(spec) = self.time.as_ref().filter(|_| matched) {
+                bad_time += u64::from(!spec.apply(ev, now));
             }
-            if self.drop_unmatched {
-                keep.push(matched);
-            }
-        }
-        batch.members = members;
-        if self.drop_unmatched {
-            let mut flags = keep.into_iter();
-            batch.events.retain(|_| flags.next().unwrap_or(true));
-        }
-        ComponentMetrics::add(&self.ctx.metrics.errors, unmatched + bad_types + bad_time);
+            matched
+        });
+        unmatched.log(
+            &self.ctx,
+            &self.log,
+            "no key=value pair found",
+            self.drop_unmatched,
+        );
+        ComponentMetrics::add(
+            &self.ctx.metrics.errors,
+            unmatched.count + bad_types + bad_time,
+        );
     }
 }
 

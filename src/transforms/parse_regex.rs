@@ -3,6 +3,7 @@
 //! error logs, syslog RFC 3164/5424, a generic `timestamp level message` format).
 //! On an unparsed line the captures are ranges of the line (no copy).
 
+use super::text_parser::parse_lines;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -556,36 +557,20 @@ impl PriNames {
 impl Transform for ParseRegex {
     fn process(&mut self, batch: &mut Batch) {
         let now = self.ctx.clock.now_ns();
-        let (mut unmatched, mut bad_types, mut bad_time) = (0u64, 0u64, 0u64);
-        let mut keep = Vec::with_capacity(if self.drop_unmatched {
-            batch.events.len()
-        } else {
-            0
+        let (mut bad_types, mut bad_time) = (0u64, 0u64);
+        let unmatched = parse_lines(batch, self.drop_unmatched, |ev| {
+            self.apply(ev, now, &mut bad_types, &mut bad_time)
         });
-        let members = std::mem::take(&mut batch.members);
-        for event in batch.events.iter_mut() {
-            let mut ev = EventMut {
-                event,
-                members: &members,
-            };
-            let matched = self.apply(&mut ev, now, &mut bad_types, &mut bad_time);
-            if !matched {
-                unmatched += 1;
-                if let Some(suppressed) = self.log.check() {
-                    tracing::warn!(component = %self.ctx.id, offset = ev.event.meta.offset, suppressed,
-                        "line does not match the pattern; {}", if self.drop_unmatched { "dropped" } else { "passed on unchanged" });
-                }
-            }
-            if self.drop_unmatched {
-                keep.push(matched);
-            }
-        }
-        batch.members = members;
-        if self.drop_unmatched {
-            let mut flags = keep.into_iter();
-            batch.events.retain(|_| flags.next().unwrap_or(true));
-        }
-        ComponentMetrics::add(&self.ctx.metrics.errors, unmatched + bad_types + bad_time);
+        unmatched.log(
+            &self.ctx,
+            &self.log,
+            "line does not match the pattern",
+            self.drop_unmatched,
+        );
+        ComponentMetrics::add(
+            &self.ctx.metrics.errors,
+            unmatched.count + bad_types + bad_time,
+        );
     }
 }
 
