@@ -357,3 +357,108 @@ fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
         "nothing may count as written: {log}"
     );
 }
+
+/// A pipeline reading `log` (from its start) into `out`, state in `data_dir`.
+fn file_to_file(
+    dir: &std::path::Path,
+    data_dir: &std::path::Path,
+    log: &std::path::Path,
+    out: &std::path::Path,
+) -> std::path::PathBuf {
+    write_pipeline(
+        dir,
+        "p.toml",
+        &format!(
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\nread_from = \"beginning\"\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = {:?}\nflush_interval = \"10ms\"\n",
+            data_dir.display().to_string(),
+            log.display().to_string(),
+            out.display().to_string(),
+        ),
+    )
+}
+
+#[test]
+fn an_unusable_data_dir_fails_at_start_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "{\"n\":1}\n").unwrap();
+    let not_dir = dir.path().join("state");
+    std::fs::write(&not_dir, "a regular file").unwrap();
+    // A regular file as data_dir, and a data_dir that cannot be created (its
+    // parent is a regular file: ENOTDIR, even for root).
+    for (data_dir, says) in [
+        (not_dir.clone(), "is not a directory"),
+        (not_dir.join("sub"), "cannot create it"),
+    ] {
+        let out = dir.path().join("out.ndjson");
+        let p = file_to_file(dir.path(), &data_dir, &log, &out);
+        let run = bin()
+            .arg("-p")
+            .arg(&p)
+            .arg("--once")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{err}");
+        assert!(err.contains("data_dir") && err.contains(says), "{err}");
+        assert!(!err.contains("final checkpoint"), "{err}");
+        assert!(!out.exists(), "nothing ran: {err}");
+    }
+}
+
+#[test]
+fn once_with_a_sink_that_keeps_failing_exits_1_after_the_drain_timeout_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let text: String = (0..100).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    std::fs::write(&log, &text).unwrap();
+    // The sink's directory is a regular file: every open fails until removed.
+    let blocker = dir.path().join("blocked");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let out = blocker.join("out.ndjson");
+    let data_dir = dir.path().join("state");
+    let p = file_to_file(dir.path(), &data_dir, &log, &out);
+    let started = std::time::Instant::now();
+    let run = bin()
+        .arg("-p")
+        .arg(&p)
+        .args(["--once", "--drain-timeout", "1s"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("giving up"), "{err}");
+    // Nothing was written, so nothing may be acknowledged: the checkpoint (if
+    // any) is still at the start.
+    let cp = data_dir.join("checkpoints/f.json");
+    if cp.exists() {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cp).unwrap()).unwrap();
+        for f in v["files"].as_array().unwrap() {
+            assert_eq!(f["offset"], 0, "acknowledged past what was written: {v}");
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(60), "it gave up");
+    // The sink is back: a second run delivers every line, once.
+    std::fs::remove_file(&blocker).unwrap();
+    let run = bin()
+        .arg("-p")
+        .arg(&p)
+        .arg("--once")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let lines = common::read_ndjson(&out, &[]);
+    let want: Vec<serde_json::Value> = (0..100)
+        .map(|i| serde_json::json!({"message": format!("{{\"n\":{i}}}")}))
+        .collect();
+    assert_eq!(lines, want);
+}

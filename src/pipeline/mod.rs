@@ -6,6 +6,7 @@
 //! component type.
 
 pub mod channel;
+pub mod data_dir;
 pub mod disk_buffer;
 pub mod shutdown;
 pub mod tap;

@@ -72,6 +72,10 @@ pub enum BuildError {
         /// What went wrong.
         message: String,
     },
+    /// `data_dir` is needed (checkpoints, disk buffers, file sink records) but
+    /// cannot be written.
+    #[error(transparent)]
+    DataDir(#[from] super::data_dir::DataDirError),
     /// A thread could not be started.
     #[error("cannot start a thread for {component}: {error}")]
     Spawn {
@@ -198,6 +202,9 @@ struct Plan {
 impl Topology {
     /// Builds every component and starts its thread.
     pub fn start(config: &PipelineConfig, options: BuildOptions) -> Result<Topology, BuildError> {
+        if needs_data_dir(config) {
+            super::data_dir::ensure_writable(&config.data_dir)?;
+        }
         let (trigger, shutdown) = shutdown::pair();
         let (done_tx, done) = crossbeam_channel::unbounded();
         let (released_tx, released) = crossbeam_channel::unbounded();
@@ -256,6 +263,32 @@ impl Topology {
     fn force(&mut self) {
         self.stop();
         self.trigger.force();
+        for c in self.components.values_mut() {
+            if let Some(t) = &mut c.stop {
+                t.force();
+            }
+        }
+    }
+
+    /// After [`Topology::force`]: gives the sources `grace` to record what was
+    /// acknowledged (their final checkpoint) before the run returns.
+    fn await_sources(&mut self, grace: Duration) {
+        let until = Instant::now() + grace;
+        loop {
+            let pending = self
+                .components
+                .values()
+                .any(|c| c.kind == Kind::Source && !self.finished.contains(&c.serial));
+            if !pending {
+                return;
+            }
+            match self.done.recv_deadline(until) {
+                Ok(f) => {
+                    self.finished.insert(f.serial);
+                }
+                Err(_) => return,
+            }
+        }
     }
 
     /// Applies a new configuration to the running pipeline (see the module doc).
@@ -650,6 +683,14 @@ impl Topology {
         }
     }
 
+    fn running_names(&self) -> Vec<String> {
+        self.threads
+            .iter()
+            .filter(|(serial, _, _)| !self.finished.contains(serial))
+            .map(|(_, n, _)| n.clone())
+            .collect()
+    }
+
     /// Waits for every component to finish. When `stop` delivers (a signal), the
     /// sources are stopped and the pipeline gets `drain_timeout` to drain.
     pub fn wait(self, stop: &Receiver<()>, drain_timeout: Duration) -> Outcome {
@@ -671,6 +712,10 @@ impl Topology {
         let mut reloads_open = true;
         let never = crossbeam_channel::never::<()>();
         let never_config = crossbeam_channel::never::<PipelineConfig>();
+        // `--once`: the run ends when the input is written; if the pipeline
+        // stops moving (a sink that keeps failing, its channel full), it gives
+        // up after `drain_timeout` without progress instead of waiting forever.
+        let mut stall = Stall::new(self.registry.totals());
         loop {
             let running: Vec<&(u64, String, JoinHandle<()>)> = self
                 .threads
@@ -690,9 +735,20 @@ impl Topology {
             } else {
                 &never_config
             };
-            let timeout = deadline.map_or(Duration::from_secs(3600), |d| {
+            if self.once && stall.stuck(self.registry.totals(), Instant::now(), drain_timeout) {
+                let running = self.running_names();
+                tracing::error!(?running, timeout = ?drain_timeout,
+                    "--once: nothing read or written for the drain timeout (a sink keeps failing?); giving up");
+                self.force();
+                self.await_sources(SOURCE_GRACE);
+                return Outcome::TimedOut(running);
+            }
+            let mut timeout = deadline.map_or(Duration::from_secs(3600), |d| {
                 d.saturating_duration_since(Instant::now())
             });
+            if self.once {
+                timeout = timeout.min(STALL_POLL);
+            }
             crossbeam_channel::select! {
                 recv(self.done) -> f => {
                     let Ok(finished) = f else { break };
@@ -735,13 +791,9 @@ impl Topology {
                 },
                 default(timeout) => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
-                        let running: Vec<String> = self
-                            .threads
-                            .iter()
-                            .filter(|(serial, _, _)| !self.finished.contains(serial))
-                            .map(|(_, n, _)| n.clone())
-                            .collect();
+                        let running = self.running_names();
                         self.force();
+                        self.await_sources(SOURCE_GRACE);
                         return Outcome::TimedOut(running);
                     }
                 }
@@ -756,6 +808,57 @@ impl Topology {
             Outcome::Failed(failures)
         }
     }
+}
+
+/// How long sources get, once forced, to write their final checkpoint.
+const SOURCE_GRACE: Duration = Duration::from_secs(5);
+/// How often a `--once` run checks that the pipeline still moves.
+const STALL_POLL: Duration = Duration::from_millis(250);
+
+/// Notices a pipeline that stopped moving: nothing read, written or discarded
+/// since a given time.
+struct Stall {
+    last: crate::telemetry::metrics::Totals,
+    since: Instant,
+}
+
+impl Stall {
+    fn new(totals: crate::telemetry::metrics::Totals) -> Stall {
+        Stall {
+            last: totals,
+            since: Instant::now(),
+        }
+    }
+
+    /// True when `totals` has not changed for `limit`.
+    fn stuck(
+        &mut self,
+        totals: crate::telemetry::metrics::Totals,
+        now: Instant,
+        limit: Duration,
+    ) -> bool {
+        let moved = (totals.read, totals.written, totals.discarded)
+            != (self.last.read, self.last.written, self.last.discarded);
+        if moved {
+            self.last = totals;
+            self.since = now;
+            return false;
+        }
+        now.saturating_duration_since(self.since) >= limit
+    }
+}
+
+/// Whether anything in `config` keeps state under `data_dir`: file sources
+/// (checkpoints), disk buffers, file sinks.
+fn needs_data_dir(config: &PipelineConfig) -> bool {
+    config
+        .sources
+        .iter()
+        .any(|s| matches!(s.config, SourceConfig::File(_)))
+        || config.sinks.iter().any(|s| {
+            matches!(s.buffer, crate::config::BufferConfig::Disk(_))
+                || matches!(s.config, crate::config::SinkConfig::File(_))
+        })
 }
 
 /// Blocks until the previous version of a component has ended (its gate's
