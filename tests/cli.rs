@@ -302,6 +302,24 @@ fn sigterm_drains_and_exits_0_and_a_second_signal_exits_at_once() {
 
 #[test]
 fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
+    // The file sink and the stdout sink (redirected to a full disk) alike.
+    for (sink, stdout, logged) in [
+        (
+            "type = \"file\"\npath = \"/dev/full\"\nflush_interval = \"10ms\"",
+            None,
+            "writing /dev/full failed",
+        ),
+        (
+            "type = \"stdout\"",
+            Some("/dev/full"),
+            "writing to stdout failed",
+        ),
+    ] {
+        full_disk_case(sink, stdout, logged);
+    }
+}
+
+fn full_disk_case(sink: &str, stdout: Option<&str>, logged: &str) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     std::fs::write(&log, "{\"n\":1}\n".repeat(1000)).unwrap();
@@ -309,20 +327,20 @@ fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
         dir.path(),
         "full.toml",
         &format!(
-            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = \"/dev/full\"\nflush_interval = \"10ms\"\n",
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ninputs = [\"f\"]\n{sink}\n",
             dir.path().join("state").display().to_string(),
             log.display().to_string()
         ),
     );
-    let mut child = bin()
-        .arg("-p")
-        .arg(&p)
-        .args(["--drain-timeout", "1s"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cmd = bin();
+    cmd.arg("-p").arg(&p).args(["--drain-timeout", "1s"]);
+    if let Some(path) = stdout {
+        cmd.stdout(std::fs::OpenOptions::new().write(true).open(path).unwrap());
+    }
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let wanted = logged.to_owned();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
         let mut all = String::new();
@@ -330,7 +348,7 @@ fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
             .lines()
             .map_while(Result::ok)
         {
-            if line.contains("writing /dev/full failed") {
+            if line.contains(&wanted) {
                 let _ = tx.send(());
             }
             all.push_str(&line);
@@ -348,6 +366,7 @@ fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
     let log = reader.join().unwrap();
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(log.contains("No space left on device"), "{log}");
+    assert!(log.contains("holding the pipeline"), "retried: {log}");
     assert!(
         log.contains("drain timed out") || log.contains("component failed"),
         "{log}"
@@ -355,6 +374,57 @@ fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
     assert!(
         log.contains("written=0"),
         "nothing may count as written: {log}"
+    );
+}
+
+#[test]
+fn stdout_whose_reader_is_gone_fails_the_run_and_acknowledges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let text: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&log, &text).unwrap();
+    let data_dir = dir.path().join("state");
+    let p = write_pipeline(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"stdout\"\ninputs = [\"f\"]\nencoding = \"text\"\n",
+            data_dir.display().to_string(),
+            log.display().to_string()
+        ),
+    );
+    // `logagent | true`: the pipe's reader is gone before the first write.
+    let mut child = bin()
+        .arg("-p")
+        .arg(&p)
+        .arg("--once")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let run = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("Broken pipe"), "{err}");
+    // Nothing was acknowledged: a run with a reader gets every line.
+    let out = std::fs::File::create(dir.path().join("out.txt")).unwrap();
+    let run = bin()
+        .arg("-p")
+        .arg(&p)
+        .arg("--once")
+        .stdout(out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+        text
     );
 }
 
