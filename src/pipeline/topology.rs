@@ -59,6 +59,10 @@ pub struct BuildOptions {
     pub once: bool,
     /// Sinks to use instead of the configured ones, by id (embedding, tests).
     pub sink_overrides: HashMap<String, Box<dyn Sink>>,
+    /// Transforms to use instead of the configured ones, by id (embedding,
+    /// tests: e.g. one that panics on a poison line). The configured one still
+    /// gives the wiring (inputs, named outputs).
+    pub transform_overrides: HashMap<String, Box<dyn Transform>>,
 }
 
 /// Why a topology could not be started (or a reload could not be applied).
@@ -230,7 +234,13 @@ impl Topology {
             taps: Taps::default(),
             stopping: false,
         };
-        topology.apply(config, options.sink_overrides)?;
+        topology.apply(
+            config,
+            Overrides {
+                sinks: options.sink_overrides,
+                transforms: options.transform_overrides,
+            },
+        )?;
         Ok(topology)
     }
 
@@ -300,13 +310,13 @@ impl Topology {
                 message: "stopping; reload ignored".into(),
             });
         }
-        self.apply(config, HashMap::new())
+        self.apply(config, Overrides::default())
     }
 
     fn plan(
         &mut self,
         config: &PipelineConfig,
-        overrides: &mut HashMap<String, Box<dyn Sink>>,
+        overrides: &mut Overrides,
     ) -> Result<(Vec<Plan>, ReloadSummary), BuildError> {
         let mut plans = Vec::new();
         let mut summary = ReloadSummary::default();
@@ -320,12 +330,12 @@ impl Topology {
         };
         for s in &config.sinks {
             let fp = fingerprint(&s.inputs, &s.config, &s.buffer);
-            if keep(self, &s.id, Kind::Sink, &fp) && !overrides.contains_key(&s.id) {
+            if keep(self, &s.id, Kind::Sink, &fp) && !overrides.sinks.contains_key(&s.id) {
                 summary.unchanged += 1;
                 continue;
             }
             let name = format!("sinks.{}", s.id);
-            let sink = match overrides.remove(&s.id) {
+            let sink = match overrides.sinks.remove(&s.id) {
                 Some(sink) => sink,
                 None => sinks::build(&s.config).map_err(|e| BuildError::Component {
                     component: name.clone(),
@@ -345,7 +355,8 @@ impl Topology {
         }
         for t in &config.transforms {
             let fp = fingerprint(&t.inputs, &t.config, &());
-            if keep(self, &t.id, Kind::Transform, &fp) {
+            if keep(self, &t.id, Kind::Transform, &fp) && !overrides.transforms.contains_key(&t.id)
+            {
                 summary.unchanged += 1;
                 continue;
             }
@@ -359,15 +370,18 @@ impl Topology {
                 families: self.registry.families().clone(),
                 clock: transforms::Clock::system(),
             };
-            let transform =
-                transforms::build(&t.config, ctx).map_err(|errors| BuildError::Component {
-                    component: name.clone(),
-                    message: errors
-                        .iter()
-                        .map(|e| format!("key `{}`: {}", e.key, e.message))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                })?;
+            let built = match overrides.transforms.remove(&t.id) {
+                Some(transform) => Ok(transform),
+                None => transforms::build(&t.config, ctx),
+            };
+            let transform = built.map_err(|errors| BuildError::Component {
+                component: name.clone(),
+                message: errors
+                    .iter()
+                    .map(|e| format!("key `{}`: {}", e.key, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })?;
             plans.push(Plan {
                 id: t.id.clone(),
                 kind: Kind::Transform,
@@ -413,7 +427,7 @@ impl Topology {
     fn apply(
         &mut self,
         config: &PipelineConfig,
-        mut overrides: HashMap<String, Box<dyn Sink>>,
+        mut overrides: Overrides,
     ) -> Result<ReloadSummary, BuildError> {
         // 1. Build everything new; nothing running is touched if this fails.
         let (plans, mut summary) = self.plan(config, &mut overrides)?;
@@ -550,10 +564,16 @@ impl Topology {
                         shutdown: self.shutdown.clone(),
                     };
                     let data_dir = self.data_dir.clone();
+                    let faults = super::isolate::Faults::new(
+                        &p.name,
+                        p.id.as_str().into(),
+                        ctx.metrics.clone(),
+                        self.health.clone(),
+                    );
                     Box::new(move || {
                         wait_gate(gate);
                         match buffer {
-                            crate::config::BufferConfig::Memory => run_sink(sink, rx, ctx),
+                            crate::config::BufferConfig::Memory => run_sink(sink, rx, ctx, faults),
                             crate::config::BufferConfig::Disk(disk) => {
                                 super::disk_buffer::run_sink_buffered(
                                     sink, rx, ctx, &disk, &data_dir,
@@ -570,9 +590,15 @@ impl Topology {
                         }
                     })?;
                     let outputs = outputs.clone();
+                    let faults = super::isolate::Faults::new(
+                        &p.name,
+                        p.id.as_str().into(),
+                        metrics.clone(),
+                        self.health.clone(),
+                    );
                     Box::new(move || {
                         wait_gate(gate);
-                        run_transform(transform, rx, outputs, metrics)
+                        run_transform(transform, rx, outputs, metrics, faults)
                     })
                 }
                 Built::Source(source) => {
@@ -810,6 +836,13 @@ impl Topology {
     }
 }
 
+/// Components given instead of built (see [`BuildOptions`]).
+#[derive(Default)]
+struct Overrides {
+    sinks: HashMap<String, Box<dyn Sink>>,
+    transforms: HashMap<String, Box<dyn Transform>>,
+}
+
 /// How long sources get, once forced, to write their final checkpoint.
 const SOURCE_GRACE: Duration = Duration::from_secs(5);
 /// How often a `--once` run checks that the pipeline still moves.
@@ -908,17 +941,20 @@ fn run_transform(
     rx: Receiver<Batch>,
     outputs: Outputs,
     metrics: Arc<ComponentMetrics>,
+    mut faults: super::isolate::Faults,
 ) -> Result<(), String> {
     let probe = ChannelProbe::new(&metrics, &rx);
+    let mut snapshot = super::isolate::Snapshot::default();
     for batch in rx.iter() {
         probe.update(&rx);
         probe.inflow.take(&batch);
         ComponentMetrics::add(&metrics.received_events, batch.events.len() as u64);
         ComponentMetrics::add(&metrics.received_bytes, batch.line_bytes() as u64);
         let started = Instant::now();
-        let discarded = transform
-            .process_into(batch, &outputs)
-            .map_err(|e| e.to_string())?;
+        // A panic on one batch is caught there: the rest goes on (isolate).
+        let discarded =
+            super::isolate::process(&mut transform, batch, &outputs, &mut snapshot, &mut faults)
+                .map_err(|e| e.to_string())?;
         probe.latency.observe(started.elapsed());
         ComponentMetrics::add(&metrics.discarded_events, discarded);
     }
@@ -962,7 +998,12 @@ impl ChannelProbe {
     }
 }
 
-fn run_sink(mut sink: Box<dyn Sink>, rx: Receiver<Batch>, ctx: SinkContext) -> Result<(), String> {
+fn run_sink(
+    mut sink: Box<dyn Sink>,
+    rx: Receiver<Batch>,
+    ctx: SinkContext,
+    mut faults: super::isolate::Faults,
+) -> Result<(), String> {
     let interval = sink.flush_interval();
     let mut next_flush = interval.map(|i| Instant::now() + i);
     let probe = ChannelProbe::new(&ctx.metrics, &rx);
@@ -978,7 +1019,20 @@ fn run_sink(mut sink: Box<dyn Sink>, rx: Receiver<Batch>, ctx: SinkContext) -> R
                 ComponentMetrics::add(&ctx.metrics.received_events, batch.events.len() as u64);
                 ComponentMetrics::add(&ctx.metrics.received_bytes, batch.line_bytes() as u64);
                 let started = Instant::now();
-                sink.write(batch, &ctx).map_err(|e| e.to_string())?;
+                // Held across the call: a batch the sink drops while
+                // panicking completes (as dropped) when this clone goes.
+                let ack = batch.ack.clone();
+                let info = super::isolate::BatchInfo::of(&batch);
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    sink.write(batch, &ctx)
+                })) {
+                    Ok(result) => {
+                        result.map_err(|e| e.to_string())?;
+                        faults.ok(Instant::now());
+                    }
+                    Err(panic) => faults.sink_panicked(&*panic, info),
+                }
+                drop(ack);
                 probe.latency.observe(started.elapsed());
             }
             Err(RecvTimeoutError::Timeout) => {}

@@ -52,6 +52,12 @@ impl RouteConfig {
         let mut routes = Vec::new();
         for (name, cond) in &self.routes {
             let key = format!("routes.{name}");
+            if name == crate::pipeline::isolate::DEAD_LETTER {
+                errors.push(KeyError::new(
+                    key.clone(),
+                    "`dead_letter` is every transform's output for events it fails on; name the route otherwise",
+                ));
+            }
             if name.is_empty()
                 || !name
                     .chars()

@@ -110,8 +110,7 @@ impl Checkpointer {
     /// True when a write is due: enough acks wait, the oldest has waited
     /// long enough, or the periodic refresh is due.
     pub fn is_due(&self, now: Instant) -> bool {
-        self.pending_acks >= self.policy.max_acks
-            || self.next_due().is_none_or(|d| now >= d)
+        self.pending_acks >= self.policy.max_acks || self.next_due().is_none_or(|d| now >= d)
     }
 
     /// When the next write is due (the earlier of the group commit's deadline

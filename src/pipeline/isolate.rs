@@ -1,0 +1,297 @@
+//! One bad batch does not stop the node.
+//!
+//! A transform or sink that panics on a batch used to end its thread, and one
+//! failed component stops the whole pipeline; after a restart the source read
+//! the same line again and the agent crash-looped on it. Now the runtime
+//! catches the panic per batch:
+//!
+//! * **transforms** — the runtime keeps a copy of every batch it hands over
+//!   ([`Snapshot`], its buffers reused batch after batch, so no per-line
+//!   allocation). When the transform panics, the copy is processed again one
+//!   event at a time: the events that do not panic go on as usual (in order),
+//!   each one that does is a *poison* event. A poison event goes, as it entered
+//!   the transform, with a `_dead_letter` field (`component`, `error`) to the
+//!   transform's `dead_letter` output when something reads it
+//!   (`inputs = ["parse.dead_letter"]`), else it is dropped;
+//! * **sinks** — the batch that made `write` panic is dropped (a sink has no
+//!   copy of what it half wrote).
+//!
+//! Either way the batch's acknowledgement completes as *delivered*: dropping or
+//! dead-lettering a poison line is a decision, so the source's checkpoint moves
+//! past it and a restart does not read it again. Each poison is counted
+//! (`component_errors_total{error_type="panic"}`, and
+//! `component_discarded_events_total{reason="panic"}` or
+//! `component_dead_lettered_events_total`) and logged with its file and offset
+//! (rate-limited). A component that fails [`UNHEALTHY_AFTER`] times within
+//! [`HEALTH_WINDOW`] is listed as failing on `/health` until a window passes
+//! without failures; the rest of the pipeline keeps running.
+//!
+//! A stateful transform (sample, throttle, log_to_metric) sees the events
+//! before the poison twice (the failed attempt and the retry), so its counts
+//! can be off by those events; its output is not.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::channel::{Closed, Output, Outputs};
+use crate::event::{Batch, Event, EventMut, Member, Value};
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::{ComponentMetrics, DISCARDED_BY_REASON, ERRORS_BY_TYPE};
+use crate::telemetry::ratelimit::RateLimiter;
+use crate::transforms::Transform;
+
+/// Name of every transform's dead-letter output (`ID.dead_letter`).
+pub const DEAD_LETTER: &str = "dead_letter";
+/// Field added to a dead-lettered event: `{"component": ..., "error": ...}`.
+pub const DEAD_LETTER_FIELD: &str = "_dead_letter";
+/// Labeled counter of events sent to a dead-letter output.
+pub const DEAD_LETTERED: &str = "component_dead_lettered_events_total";
+/// Failures within [`HEALTH_WINDOW`] that mark a component failing on `/health`.
+pub const UNHEALTHY_AFTER: usize = 3;
+/// How far back failures count for `/health`.
+pub const HEALTH_WINDOW: Duration = Duration::from_secs(60);
+
+/// The copy of the batch a transform is working on: its events and member
+/// arena, overwritten in place for each batch.
+#[derive(Default)]
+pub struct Snapshot {
+    events: Vec<Event>,
+    members: Vec<Member>,
+}
+
+impl Snapshot {
+    /// Copies `batch`'s events and members, reusing this snapshot's buffers.
+    pub fn take(&mut self, batch: &Batch) {
+        self.events.clone_from(&batch.events);
+        self.members.clone_from(&batch.members);
+    }
+}
+
+/// What a component's runtime needs to survive a bad batch: counters, the
+/// log limiter, the failure window for `/health`.
+pub struct Faults {
+    name: String,
+    id: Arc<str>,
+    health: Health,
+    metrics: Arc<ComponentMetrics>,
+    panics: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
+    dead_lettered: Arc<AtomicU64>,
+    recent: VecDeque<Instant>,
+    unhealthy: bool,
+    log: RateLimiter,
+}
+
+impl Faults {
+    /// The fault state of component `name` (`kind.id`).
+    pub fn new(name: &str, id: Arc<str>, metrics: Arc<ComponentMetrics>, health: Health) -> Faults {
+        let l = &metrics.labeled;
+        Faults {
+            panics: l.counter(ERRORS_BY_TYPE, &[("error_type", "panic")]),
+            dropped: l.counter(DISCARDED_BY_REASON, &[("reason", "panic")]),
+            dead_lettered: l.counter(DEAD_LETTERED, &[]),
+            name: name.to_owned(),
+            id,
+            health,
+            metrics,
+            recent: VecDeque::with_capacity(UNHEALTHY_AFTER + 1),
+            unhealthy: false,
+            log: RateLimiter::default(),
+        }
+    }
+
+    /// A batch went through: clears `/health` once the window is quiet.
+    pub fn ok(&mut self, now: Instant) {
+        if self.unhealthy
+            && self
+                .recent
+                .back()
+                .is_none_or(|t| now.saturating_duration_since(*t) >= HEALTH_WINDOW)
+        {
+            self.unhealthy = false;
+            self.recent.clear();
+            self.health.recover(&self.name);
+            tracing::info!(component = %self.name, "no failed batch for a minute; healthy again");
+        }
+    }
+
+    /// Counts one failure (a panic on `events` events) and updates `/health`.
+    fn failed(&mut self, now: Instant, message: &str) {
+        ComponentMetrics::add(&self.metrics.errors, 1);
+        ComponentMetrics::add(&self.panics, 1);
+        self.recent.push_back(now);
+        while self.recent.len() > UNHEALTHY_AFTER
+            || self
+                .recent
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) >= HEALTH_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= UNHEALTHY_AFTER {
+            self.unhealthy = true;
+            self.health.fail(
+                &self.name,
+                &format!(
+                    "{} batches failed within {}s; last: {message}",
+                    self.recent.len(),
+                    HEALTH_WINDOW.as_secs()
+                ),
+            );
+        }
+    }
+
+    /// A sink's `write` panicked on a batch of `events` events from
+    /// `stream`: counted and logged; the batch is gone.
+    pub fn sink_panicked(&mut self, panic: &(dyn std::any::Any + Send), batch: BatchInfo) {
+        let message = panic_message(panic);
+        self.failed(Instant::now(), &message);
+        ComponentMetrics::add(&self.metrics.discarded_events, batch.events);
+        ComponentMetrics::add(&self.dropped, batch.events);
+        if let Some(suppressed) = self.log.check() {
+            tracing::error!(component = %self.name, panic = %message, path = ?batch.stream.path,
+                offsets = ?batch.offsets, events = batch.events, suppressed,
+                "sink panicked on a batch: batch dropped and counted, the sink goes on");
+        }
+    }
+}
+
+/// Where a batch came from, for the log line of a failure.
+pub struct BatchInfo {
+    /// The stream (its source file, if any).
+    pub stream: Arc<crate::event::Stream>,
+    /// Offsets of its first and last line.
+    pub offsets: Option<(u64, u64)>,
+    /// How many events it had.
+    pub events: u64,
+}
+
+impl BatchInfo {
+    /// Notes what to log about `batch` should it fail (no allocation).
+    pub fn of(batch: &Batch) -> BatchInfo {
+        BatchInfo {
+            stream: batch.stream.clone(),
+            offsets: batch
+                .events
+                .first()
+                .zip(batch.events.last())
+                .map(|(a, b)| (a.meta.offset, b.meta.offset)),
+            events: batch.events.len() as u64,
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+/// Runs `transform` on `batch`; if it panics, processes the batch's copy one
+/// event at a time and dead-letters (or drops) the events that panic. Returns
+/// the events discarded, or `Closed` when downstream is gone.
+pub fn process(
+    transform: &mut Box<dyn Transform>,
+    batch: Batch,
+    outputs: &Outputs,
+    snapshot: &mut Snapshot,
+    faults: &mut Faults,
+) -> Result<u64, Closed> {
+    snapshot.take(&batch);
+    let stream = batch.stream.clone();
+    // Held across the call: a batch dropped by the panicking transform then
+    // does not report "not delivered"; the retry below decides its fate.
+    let ack = batch.ack.clone();
+    let attempt =
+        std::panic::catch_unwind(AssertUnwindSafe(|| transform.process_into(batch, outputs)));
+    let panic = match attempt {
+        Ok(result) => {
+            faults.ok(Instant::now());
+            return result;
+        }
+        Err(panic) => panic,
+    };
+    let message = panic_message(&*panic);
+    let dead_letter = outputs.named(DEAD_LETTER).filter(|o| o.is_connected());
+    let mut discarded = 0u64;
+    let mut poisoned = 0u64;
+    for event in &snapshot.events {
+        let one = Batch {
+            events: vec![event.clone()],
+            members: snapshot.members.clone(),
+            stream: stream.clone(),
+            ack: ack.clone(),
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| transform.process_into(one, outputs))) {
+            Ok(result) => discarded += result?,
+            Err(again) => {
+                poisoned += 1;
+                let again = panic_message(&*again);
+                faults.failed(Instant::now(), &again);
+                if let Some(suppressed) = faults.log.check() {
+                    tracing::error!(component = %faults.name, panic = %again, path = ?stream.path,
+                        offset = event.meta.offset, suppressed,
+                        dead_letter = dead_letter.is_some(),
+                        "transform panicked on an event: the rest of its batch goes on; the event is {}",
+                        if dead_letter.is_some() { "dead-lettered" } else { "dropped and counted" });
+                }
+                match dead_letter {
+                    Some(out) => {
+                        send_dead_letter(out, event, snapshot, &stream, &ack, faults, &again)?;
+                        ComponentMetrics::add(&faults.dead_lettered, 1);
+                    }
+                    None => {
+                        discarded += 1;
+                        ComponentMetrics::add(&faults.dropped, 1);
+                    }
+                }
+            }
+        }
+    }
+    if poisoned == 0 {
+        // The batch panicked but no event alone does: count the batch once
+        // (its events went on in the retry).
+        faults.failed(Instant::now(), &message);
+        if let Some(suppressed) = faults.log.check() {
+            tracing::error!(component = %faults.name, panic = %message, path = ?stream.path, suppressed,
+                "transform panicked on a batch but on none of its events alone; they were sent on one by one");
+        }
+    }
+    Ok(discarded)
+}
+
+fn send_dead_letter(
+    out: &Output,
+    event: &Event,
+    snapshot: &Snapshot,
+    stream: &Arc<crate::event::Stream>,
+    ack: &crate::event::AckToken,
+    faults: &Faults,
+    message: &str,
+) -> Result<(), Closed> {
+    let mut batch = Batch {
+        events: vec![event.clone()],
+        members: snapshot.members.clone(),
+        stream: stream.clone(),
+        ack: ack.clone(),
+    };
+    let info = serde_json::json!({"component": &*faults.id, "error": message});
+    let value = Value::Json(Bytes::from(info.to_string().into_bytes()));
+    let key = Bytes::from_static(DEAD_LETTER_FIELD.as_bytes());
+    for e in &mut batch.events {
+        EventMut {
+            event: e,
+            members: &batch.members,
+        }
+        .set_key(&key, value.clone());
+    }
+    out.send(batch)
+}
