@@ -292,7 +292,7 @@ inputs = ["f"]
         &metrics,
         r#"component_discarded_events_total{component_id="out",component_kind="sink",component_type="stdout",reason="panic"}"#,
     );
-    assert!(dropped >= 3.0 && dropped <= 30.0, "{dropped}");
+    assert!((3.0..=30.0).contains(&dropped), "{dropped}");
     assert_eq!(
         written as f64 + dropped,
         300.0,
