@@ -786,6 +786,11 @@ impl Topology {
                         // One failed stage stops the whole pipeline rather than losing
                         // data quietly, and no checkpoint moves past what it held.
                         self.trigger.poison();
+                        for c in self.components.values_mut() {
+                            if let Some(t) = &mut c.stop {
+                                t.poison();
+                            }
+                        }
                         self.stop();
                         if deadline.is_none() {
                             deadline = Some(Instant::now() + drain_timeout);
