@@ -690,7 +690,7 @@ fn a_rotated_file_the_agent_has_not_read_is_not_compressed_and_the_dry_run_agree
 /// changed lets it go, so old versions do not pile up forever.
 #[test]
 fn an_old_version_whose_entry_expired_is_let_go() {
-    let mut env = Env::new();
+    let env = Env::new();
     env.write("app.log", "");
     env.write("app.log.1", "old\n");
     let old = fs::File::options()
