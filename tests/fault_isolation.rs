@@ -146,6 +146,13 @@ fn a_transform_panicking_on_poison_lines_dead_letters_them_and_delivers_the_rest
     let got: Vec<String> = out.iter().map(|v| v["n"].to_string()).collect();
     assert_eq!(got, good);
     assert!(out.iter().all(|v| v["seen"] == true));
+    // The events before a poison one went through the transform twice: the
+    // field is set once, not added twice.
+    let raw = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    assert!(
+        raw.lines().all(|l| l.matches("\"seen\"").count() == 1),
+        "{raw}"
+    );
 
     // The poison lines, as they entered the transform, with the reason.
     let dead = common::read_ndjson(&dir.path().join("dead.ndjson"), &[]);

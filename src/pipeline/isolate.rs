@@ -5,13 +5,15 @@
 //! the same line again and the agent crash-looped on it. Now the runtime
 //! catches the panic per batch:
 //!
-//! * **transforms** — the runtime keeps a copy of every batch it hands over
-//!   ([`Snapshot`], its buffers reused batch after batch, so no per-line
-//!   allocation). When the transform panics, the copy is processed again one
-//!   event at a time: the events that do not panic go on as usual (in order),
-//!   each one that does is a *poison* event. A poison event goes, as it entered
-//!   the transform, with a `_dead_letter` field (`component`, `error`) to the
-//!   transform's `dead_letter` output when something reads it
+//! * **transforms** — a transform that edits in place is run on the batch by
+//!   reference, so the batch survives a panic at no cost on the happy path.
+//!   After a panic the batch is processed again one event at a time, the events
+//!   as the failed attempt left them: the events that do not panic go on as
+//!   usual (in order); each one that does is a *poison* event. A router (which
+//!   takes the batch by value, [`Transform::splits`]) gets a copy kept for it
+//!   ([`Snapshot`]) and its retry starts from the events as they came in. A
+//!   poison event goes, with a `_dead_letter` field (`component`, `error`), to
+//!   the transform's `dead_letter` output when something reads it
 //!   (`inputs = ["parse.dead_letter"]`), else it is dropped;
 //! * **sinks** — the batch that made `write` panic is dropped (a sink has no
 //!   copy of what it half wrote).
@@ -26,9 +28,10 @@
 //! [`HEALTH_WINDOW`] is listed as failing on `/health` until a window passes
 //! without failures; the rest of the pipeline keeps running.
 //!
-//! A stateful transform (sample, throttle, log_to_metric) sees the events
-//! before the poison twice (the failed attempt and the retry), so its counts
-//! can be off by those events; its output is not.
+//! The events before the poison in its batch go through the transform twice
+//! (the failed attempt, then the retry). The field setters, parsers, filters
+//! and redaction give the same result the second time; a stateful transform
+//! (sample, throttle, log_to_metric) counts those events twice.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -106,12 +109,15 @@ impl Faults {
     }
 
     /// A batch went through: clears `/health` once the window is quiet.
-    pub fn ok(&mut self, now: Instant) {
-        if self.unhealthy
-            && self
-                .recent
-                .back()
-                .is_none_or(|t| now.saturating_duration_since(*t) >= HEALTH_WINDOW)
+    pub fn ok(&mut self) {
+        if !self.unhealthy {
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .recent
+            .back()
+            .is_none_or(|t| now.saturating_duration_since(*t) >= HEALTH_WINDOW)
         {
             self.unhealthy = false;
             self.recent.clear();
@@ -195,9 +201,15 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
-/// Runs `transform` on `batch`; if it panics, processes the batch's copy one
+/// Runs `transform` on `batch`; if it panics, processes the batch again one
 /// event at a time and dead-letters (or drops) the events that panic. Returns
 /// the events discarded, or `Closed` when downstream is gone.
+///
+/// A transform that only edits in place ([`Transform::process`]) is run on the
+/// batch by reference, so the batch survives a panic: nothing is copied on the
+/// way (no cost per line), and the retry takes the events as the failed
+/// attempt left them. A splitting transform (a router, [`Transform::splits`])
+/// takes the batch by value; for it the runtime keeps a copy ([`Snapshot`]).
 pub fn process(
     transform: &mut Box<dyn Transform>,
     batch: Batch,
@@ -205,81 +217,182 @@ pub fn process(
     snapshot: &mut Snapshot,
     faults: &mut Faults,
 ) -> Result<u64, Closed> {
+    if transform.splits() {
+        return process_splitting(transform, batch, outputs, snapshot, faults);
+    }
+    let mut batch = batch;
+    let before = batch.events.len();
+    let attempt = std::panic::catch_unwind(AssertUnwindSafe(|| transform.process(&mut batch)));
+    match attempt {
+        Ok(()) => {
+            faults.ok();
+            let discarded = before.saturating_sub(batch.events.len()) as u64;
+            outputs.default_output().send(batch)?;
+            Ok(discarded)
+        }
+        Err(panic) => {
+            let events = std::mem::take(&mut batch.events);
+            let mut retry = Retry::new(faults, outputs, &batch, panic_message(&*panic));
+            for event in events {
+                let mut one = retry.single(event);
+                let again =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| transform.process(&mut one)));
+                match again {
+                    Ok(()) => {
+                        retry.discarded += 1u64.saturating_sub(one.events.len() as u64);
+                        outputs.default_output().send(one)?;
+                    }
+                    Err(again) => {
+                        if let Some(event) = one.events.pop() {
+                            retry.poison(event, &batch.members, panic_message(&*again))?;
+                        }
+                    }
+                }
+            }
+            Ok(retry.finish())
+        }
+    }
+}
+
+/// [`process`] for a transform that takes the batch by value: a copy is kept
+/// so the retry starts from the events as they came in.
+fn process_splitting(
+    transform: &mut Box<dyn Transform>,
+    batch: Batch,
+    outputs: &Outputs,
+    snapshot: &mut Snapshot,
+    faults: &mut Faults,
+) -> Result<u64, Closed> {
     snapshot.take(&batch);
-    let stream = batch.stream.clone();
-    // Held across the call: a batch dropped by the panicking transform then
-    // does not report "not delivered"; the retry below decides its fate.
-    let ack = batch.ack.clone();
+    let shell = Batch {
+        events: Vec::new(),
+        members: Vec::new(),
+        stream: batch.stream.clone(),
+        // Held across the call: a batch dropped by the panicking transform
+        // then does not report "not delivered"; the retry decides its fate.
+        ack: batch.ack.clone(),
+    };
     let attempt =
         std::panic::catch_unwind(AssertUnwindSafe(|| transform.process_into(batch, outputs)));
     let panic = match attempt {
         Ok(result) => {
-            faults.ok(Instant::now());
+            faults.ok();
             return result;
         }
         Err(panic) => panic,
     };
-    let message = panic_message(&*panic);
-    let dead_letter = outputs.named(DEAD_LETTER).filter(|o| o.is_connected());
-    let mut discarded = 0u64;
-    let mut poisoned = 0u64;
+    let mut retry = Retry::new(faults, outputs, &shell, panic_message(&*panic));
     for event in &snapshot.events {
-        let one = Batch {
-            events: vec![event.clone()],
-            members: snapshot.members.clone(),
-            stream: stream.clone(),
-            ack: ack.clone(),
-        };
+        let mut one = retry.single(event.clone());
+        one.members.clone_from(&snapshot.members);
         match std::panic::catch_unwind(AssertUnwindSafe(|| transform.process_into(one, outputs))) {
-            Ok(result) => discarded += result?,
-            Err(again) => {
-                poisoned += 1;
-                let again = panic_message(&*again);
-                faults.failed(Instant::now(), &again);
-                if let Some(suppressed) = faults.log.check() {
-                    tracing::error!(component = %faults.name, panic = %again, path = ?stream.path,
-                        offset = event.meta.offset, suppressed,
-                        dead_letter = dead_letter.is_some(),
-                        "transform panicked on an event: the rest of its batch goes on; the event is {}",
-                        if dead_letter.is_some() { "dead-lettered" } else { "dropped and counted" });
-                }
-                match dead_letter {
-                    Some(out) => {
-                        send_dead_letter(out, event, snapshot, &stream, &ack, faults, &again)?;
-                        ComponentMetrics::add(&faults.dead_lettered, 1);
-                    }
-                    None => {
-                        discarded += 1;
-                        ComponentMetrics::add(&faults.dropped, 1);
-                    }
-                }
-            }
+            Ok(result) => retry.discarded += result?,
+            Err(again) => retry.poison(event.clone(), &snapshot.members, panic_message(&*again))?,
         }
     }
-    if poisoned == 0 {
-        // The batch panicked but no event alone does: count the batch once
-        // (its events went on in the retry).
+    Ok(retry.finish())
+}
+
+/// The retry of one failed batch, event by event.
+struct Retry<'a> {
+    faults: &'a mut Faults,
+    dead_letter: Option<&'a Output>,
+    stream: Arc<crate::event::Stream>,
+    ack: crate::event::AckToken,
+    members: Vec<Member>,
+    message: String,
+    discarded: u64,
+    poisoned: u64,
+}
+
+impl<'a> Retry<'a> {
+    fn new(
+        faults: &'a mut Faults,
+        outputs: &'a Outputs,
+        batch: &Batch,
+        message: String,
+    ) -> Retry<'a> {
+        Retry {
+            faults,
+            dead_letter: outputs.named(DEAD_LETTER).filter(|o| o.is_connected()),
+            stream: batch.stream.clone(),
+            ack: batch.ack.clone(),
+            members: batch.members.clone(),
+            message,
+            discarded: 0,
+            poisoned: 0,
+        }
+    }
+
+    /// A batch of just `event` (the member arena of its batch, the same ack).
+    fn single(&self, event: Event) -> Batch {
+        Batch {
+            events: vec![event],
+            members: self.members.clone(),
+            stream: self.stream.clone(),
+            ack: self.ack.clone(),
+        }
+    }
+
+    /// `event` panicked alone: counted, logged, dead-lettered or dropped.
+    fn poison(&mut self, event: Event, members: &[Member], message: String) -> Result<(), Closed> {
+        self.poisoned += 1;
+        let faults = &mut *self.faults;
         faults.failed(Instant::now(), &message);
         if let Some(suppressed) = faults.log.check() {
-            tracing::error!(component = %faults.name, panic = %message, path = ?stream.path, suppressed,
-                "transform panicked on a batch but on none of its events alone; they were sent on one by one");
+            tracing::error!(component = %faults.name, panic = %message, path = ?self.stream.path,
+                offset = event.meta.offset, suppressed,
+                dead_letter = self.dead_letter.is_some(),
+                "transform panicked on an event: the rest of its batch goes on; the event is {}",
+                if self.dead_letter.is_some() { "dead-lettered" } else { "dropped and counted" });
         }
+        match self.dead_letter {
+            Some(out) => {
+                send_dead_letter(
+                    out,
+                    event,
+                    members,
+                    &self.stream,
+                    &self.ack,
+                    faults,
+                    &message,
+                )?;
+                ComponentMetrics::add(&faults.dead_lettered, 1);
+            }
+            None => {
+                self.discarded += 1;
+                ComponentMetrics::add(&faults.dropped, 1);
+            }
+        }
+        Ok(())
     }
-    Ok(discarded)
+
+    /// The events discarded; a batch that panicked although none of its events
+    /// does alone is counted once.
+    fn finish(self) -> u64 {
+        if self.poisoned == 0 {
+            self.faults.failed(Instant::now(), &self.message);
+            if let Some(suppressed) = self.faults.log.check() {
+                tracing::error!(component = %self.faults.name, panic = %self.message, path = ?self.stream.path, suppressed,
+                    "transform panicked on a batch but on none of its events alone; they were sent on one by one");
+            }
+        }
+        self.discarded
+    }
 }
 
 fn send_dead_letter(
     out: &Output,
-    event: &Event,
-    snapshot: &Snapshot,
+    event: Event,
+    members: &[Member],
     stream: &Arc<crate::event::Stream>,
     ack: &crate::event::AckToken,
     faults: &Faults,
     message: &str,
 ) -> Result<(), Closed> {
     let mut batch = Batch {
-        events: vec![event.clone()],
-        members: snapshot.members.clone(),
+        events: vec![event],
+        members: members.to_vec(),
         stream: stream.clone(),
         ack: ack.clone(),
     };

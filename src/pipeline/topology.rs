@@ -1033,7 +1033,7 @@ fn run_sink(
                 })) {
                     Ok(result) => {
                         result.map_err(|e| e.to_string())?;
-                        faults.ok(Instant::now());
+                        faults.ok();
                     }
                     Err(panic) => faults.sink_panicked(&*panic, info),
                 }

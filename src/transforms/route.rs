@@ -111,6 +111,10 @@ impl Transform for Route {
         let _ = self.masks(batch);
     }
 
+    fn splits(&self) -> bool {
+        true
+    }
+
     fn process_into(&mut self, batch: Batch, outputs: &Outputs) -> Result<u64, Closed> {
         let masks = self.masks(&batch);
         // Targets in order: each route, then the default output for the rest.
