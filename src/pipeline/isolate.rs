@@ -408,3 +408,86 @@ fn send_dead_letter(
     }
     out.send(batch)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::test_batch::json_batch_in;
+
+    /// A router-like transform (takes the batch by value) with a bug on poison.
+    struct Splitter;
+
+    impl Transform for Splitter {
+        fn process(&mut self, _batch: &mut Batch) {}
+        fn splits(&self) -> bool {
+            true
+        }
+        fn process_into(&mut self, batch: Batch, outputs: &Outputs) -> Result<u64, Closed> {
+            assert!(
+                !batch
+                    .events
+                    .iter()
+                    .any(|e| e.line.windows(6).any(|w| w == b"POISON")),
+                "router bug"
+            );
+            outputs.default_output().send(batch)?;
+            Ok(0)
+        }
+    }
+
+    #[test]
+    fn a_splitting_transform_is_retried_from_its_copy_and_the_ack_completes() {
+        let metrics = Arc::new(ComponentMetrics::default());
+        let (main_tx, main_rx) = crossbeam_channel::unbounded();
+        let (dead_tx, dead_rx) = crossbeam_channel::unbounded();
+        let outputs = Outputs::new(
+            Output::new(vec![main_tx], metrics.clone()),
+            vec![(
+                DEAD_LETTER.to_owned(),
+                Output::new(vec![dead_tx], metrics.clone()),
+            )],
+        );
+        let (ack_tx, ack_rx) = crossbeam_channel::unbounded();
+        let stream = Arc::new(crate::event::Stream {
+            source: "s".into(),
+            path: None,
+            id: 1,
+        });
+        let batch = json_batch_in(
+            stream,
+            crate::event::AckToken::new(1, 99, ack_tx),
+            &[r#"{"n":0}"#, r#"{"n":1,"m":"POISON"}"#, r#"{"n":2}"#],
+        );
+        let mut t: Box<dyn Transform> = Box::new(Splitter);
+        let mut faults = Faults::new(
+            "transforms.r",
+            "r".into(),
+            metrics.clone(),
+            Health::default(),
+        );
+        let mut snapshot = Snapshot::default();
+        let discarded = process(&mut t, batch, &outputs, &mut snapshot, &mut faults).unwrap();
+        assert_eq!(discarded, 0);
+        let passed: Vec<String> = main_rx
+            .try_iter()
+            .flat_map(|b| {
+                b.events
+                    .into_iter()
+                    .map(|e| String::from_utf8_lossy(&e.line).into_owned())
+            })
+            .collect();
+        assert_eq!(passed, [r#"{"n":0}"#, r#"{"n":2}"#]);
+        let dead: Vec<Batch> = dead_rx.try_iter().collect();
+        assert_eq!(dead.len(), 1);
+        let mut out = Vec::new();
+        crate::event::encode::write_json(&dead[0].events[0], &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["n"], 1);
+        assert_eq!(v["_dead_letter"]["component"], "r");
+        drop(dead);
+        drop(snapshot);
+        let ack = ack_rx.try_recv().unwrap();
+        assert!(ack.delivered, "a dead-lettered poison batch counts as done");
+        assert_eq!(ComponentMetrics::snapshot(&metrics).errors, 1);
+    }
+}
