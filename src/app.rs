@@ -34,6 +34,7 @@ pub fn main() -> i32 {
         eprintln!("logagent: {e}");
         return EXIT_CONFIG;
     }
+    install_panic_hook();
     match cli.command {
         Some(Command::Validate {
             files,
@@ -55,6 +56,25 @@ pub fn main() -> i32 {
         }) => top(&api.api, interval, once),
         None => run(&cli.run),
     }
+}
+
+/// Panics go through the agent's own log (its format, rate-limited) instead of
+/// the default hook's raw stderr lines: the runtime catches a panic on one
+/// batch and goes on (`pipeline::isolate`), so a poison line that keeps coming
+/// must not flood stderr or break `--log-format json`.
+fn install_panic_hook() {
+    let limiter = telemetry::ratelimit::RateLimiter::default();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(suppressed) = limiter.check() {
+            let thread = std::thread::current();
+            tracing::error!(
+                thread = thread.name().unwrap_or("unnamed"),
+                panic = %info,
+                suppressed,
+                "panic"
+            );
+        }
+    }));
 }
 
 fn load(files: &[PathBuf]) -> Result<PipelineConfig, i32> {

@@ -25,7 +25,10 @@
 //!   rebuilds only what changed, re-pointing outputs without losing a batch
 //!   ([`pipeline::topology`]); a sink may read through a write-ahead disk buffer
 //!   ([`pipeline::disk_buffer`]); `logagent test` runs `[[tests]]`
-//!   ([`pipeline::testing`]); outputs carry taps for `logagent tap`.
+//!   ([`pipeline::testing`]); outputs carry taps for `logagent tap`. A panic on
+//!   one batch is caught there, the poison events dead-lettered or dropped and
+//!   counted ([`pipeline::isolate`]); `data_dir` is proven writable at start
+//!   ([`pipeline::data_dir`]).
 //! * [`sources`], [`transforms`], [`sinks`] — the components; they never import one
 //!   another, only `pipeline` and `config` know all of them.
 //! * [`sinks::elasticsearch`] — `_bulk` bodies from the events' bytes, idempotent

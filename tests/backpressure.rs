@@ -90,6 +90,7 @@ inputs = ["app"]
         BuildOptions {
             once: true,
             sink_overrides: overrides,
+            ..BuildOptions::default()
         },
     )
     .unwrap();

@@ -302,6 +302,24 @@ fn sigterm_drains_and_exits_0_and_a_second_signal_exits_at_once() {
 
 #[test]
 fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
+    // The file sink and the stdout sink (redirected to a full disk) alike.
+    for (sink, stdout, logged) in [
+        (
+            "type = \"file\"\npath = \"/dev/full\"\nflush_interval = \"10ms\"",
+            None,
+            "writing /dev/full failed",
+        ),
+        (
+            "type = \"stdout\"",
+            Some("/dev/full"),
+            "writing to stdout failed",
+        ),
+    ] {
+        full_disk_case(sink, stdout, logged);
+    }
+}
+
+fn full_disk_case(sink: &str, stdout: Option<&str>, logged: &str) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     std::fs::write(&log, "{\"n\":1}\n".repeat(1000)).unwrap();
@@ -309,20 +327,20 @@ fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
         dir.path(),
         "full.toml",
         &format!(
-            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = \"/dev/full\"\nflush_interval = \"10ms\"\n",
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ninputs = [\"f\"]\n{sink}\n",
             dir.path().join("state").display().to_string(),
             log.display().to_string()
         ),
     );
-    let mut child = bin()
-        .arg("-p")
-        .arg(&p)
-        .args(["--drain-timeout", "1s"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cmd = bin();
+    cmd.arg("-p").arg(&p).args(["--drain-timeout", "1s"]);
+    if let Some(path) = stdout {
+        cmd.stdout(std::fs::OpenOptions::new().write(true).open(path).unwrap());
+    }
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let wanted = logged.to_owned();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
         let mut all = String::new();
@@ -330,7 +348,7 @@ fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
             .lines()
             .map_while(Result::ok)
         {
-            if line.contains("writing /dev/full failed") {
+            if line.contains(&wanted) {
                 let _ = tx.send(());
             }
             all.push_str(&line);
@@ -348,6 +366,7 @@ fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
     let log = reader.join().unwrap();
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(log.contains("No space left on device"), "{log}");
+    assert!(log.contains("holding the pipeline"), "retried: {log}");
     assert!(
         log.contains("drain timed out") || log.contains("component failed"),
         "{log}"
@@ -356,4 +375,160 @@ fn a_full_disk_holds_the_pipeline_and_is_reported_never_dropped_silently() {
         log.contains("written=0"),
         "nothing may count as written: {log}"
     );
+}
+
+#[test]
+fn stdout_whose_reader_is_gone_fails_the_run_and_acknowledges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let text: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&log, &text).unwrap();
+    let data_dir = dir.path().join("state");
+    let p = write_pipeline(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\n[sinks.o]\ntype = \"stdout\"\ninputs = [\"f\"]\nencoding = \"text\"\n",
+            data_dir.display().to_string(),
+            log.display().to_string()
+        ),
+    );
+    // `logagent | true`: the pipe's reader is gone before the first write.
+    let mut child = bin()
+        .arg("-p")
+        .arg(&p)
+        .arg("--once")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let run = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("Broken pipe"), "{err}");
+    // Nothing was acknowledged: a run with a reader gets every line.
+    let out = std::fs::File::create(dir.path().join("out.txt")).unwrap();
+    let run = bin()
+        .arg("-p")
+        .arg(&p)
+        .arg("--once")
+        .stdout(out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+        text
+    );
+}
+
+/// A pipeline reading `log` (from its start) into `out`, state in `data_dir`.
+fn file_to_file(
+    dir: &std::path::Path,
+    data_dir: &std::path::Path,
+    log: &std::path::Path,
+    out: &std::path::Path,
+) -> std::path::PathBuf {
+    write_pipeline(
+        dir,
+        "p.toml",
+        &format!(
+            "data_dir = {:?}\n[sources.f]\ntype = \"file\"\ninclude = [{:?}]\nread_from = \"beginning\"\n[sinks.o]\ntype = \"file\"\ninputs = [\"f\"]\npath = {:?}\nflush_interval = \"10ms\"\n",
+            data_dir.display().to_string(),
+            log.display().to_string(),
+            out.display().to_string(),
+        ),
+    )
+}
+
+#[test]
+fn an_unusable_data_dir_fails_at_start_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "{\"n\":1}\n").unwrap();
+    let not_dir = dir.path().join("state");
+    std::fs::write(&not_dir, "a regular file").unwrap();
+    // A regular file as data_dir, and a data_dir that cannot be created (its
+    // parent is a regular file: ENOTDIR, even for root).
+    for (data_dir, says) in [
+        (not_dir.clone(), "is not a directory"),
+        (not_dir.join("sub"), "cannot create it"),
+    ] {
+        let out = dir.path().join("out.ndjson");
+        let p = file_to_file(dir.path(), &data_dir, &log, &out);
+        let run = bin()
+            .arg("-p")
+            .arg(&p)
+            .arg("--once")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{err}");
+        assert!(err.contains("data_dir") && err.contains(says), "{err}");
+        assert!(!err.contains("final checkpoint"), "{err}");
+        assert!(!out.exists(), "nothing ran: {err}");
+    }
+}
+
+#[test]
+fn once_with_a_sink_that_keeps_failing_exits_1_after_the_drain_timeout_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let text: String = (0..100).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    std::fs::write(&log, &text).unwrap();
+    // The sink's directory is a regular file: every open fails until removed.
+    let blocker = dir.path().join("blocked");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let out = blocker.join("out.ndjson");
+    let data_dir = dir.path().join("state");
+    let p = file_to_file(dir.path(), &data_dir, &log, &out);
+    let started = std::time::Instant::now();
+    let run = bin()
+        .arg("-p")
+        .arg(&p)
+        .args(["--once", "--drain-timeout", "1s"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("giving up"), "{err}");
+    // Nothing was written, so nothing may be acknowledged: the checkpoint (if
+    // any) is still at the start.
+    let cp = data_dir.join("checkpoints/f.json");
+    if cp.exists() {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cp).unwrap()).unwrap();
+        for f in v["files"].as_array().unwrap() {
+            assert_eq!(f["offset"], 0, "acknowledged past what was written: {v}");
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(60), "it gave up");
+    // The sink is back: a second run delivers every line, once.
+    std::fs::remove_file(&blocker).unwrap();
+    let run = bin()
+        .arg("-p")
+        .arg(&p)
+        .arg("--once")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let lines = common::read_ndjson(&out, &[]);
+    let want: Vec<serde_json::Value> = (0..100)
+        .map(|i| serde_json::json!({"message": format!("{{\"n\":{i}}}")}))
+        .collect();
+    assert_eq!(lines, want);
 }

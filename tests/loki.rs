@@ -609,6 +609,7 @@ healthcheck = false
         BuildOptions {
             once: true,
             sink_overrides: overrides,
+            ..BuildOptions::default()
         },
     )
     .unwrap();

@@ -90,6 +90,7 @@ fn nginx_pipeline_counts_status_classes() {
         BuildOptions {
             once: true,
             sink_overrides: overrides,
+            ..BuildOptions::default()
         },
     )
     .unwrap();

@@ -195,10 +195,14 @@ impl ComponentChecks for TransformConfig {
         }
     }
     fn outputs(&self) -> Vec<String> {
-        match self {
+        // Every transform has a dead-letter output for events it panics on
+        // (crate::pipeline::isolate).
+        let mut outputs = match self {
             TransformConfig::Route(c) => c.outputs(),
             _ => Vec::new(),
-        }
+        };
+        outputs.push(crate::pipeline::isolate::DEAD_LETTER.to_owned());
+        outputs
     }
 }
 

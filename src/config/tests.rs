@@ -245,8 +245,9 @@ fn named_outputs_must_be_declared() {
         "[sources.a]\ntype = \"stdin\"\n[transforms.p]\ntype = \"parse_json\"\ninputs = [\"a\"]\n[sinks.o]\ntype = \"stdout\"\ninputs = [\"p.errors\", \"ghost.x\"]\n",
     );
     assert!(
-        m.iter()
-            .any(|e| e.contains("input \"p.errors\": \"p\" has no named outputs")),
+        m.iter().any(|e| e.contains(
+            "input \"p.errors\": \"p\" has no output named \"errors\" (it has: dead_letter)"
+        )),
         "{m:?}"
     );
     assert!(

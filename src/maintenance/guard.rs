@@ -68,9 +68,16 @@ pub struct Guard {
     data_dir: Option<PathBuf>,
     sources: Vec<Globs>,
     entries: HashMap<Identity, Vec<Entry>>,
+    /// When each source's checkpoint was last written (ms since the epoch).
+    written: HashMap<String, Option<i64>>,
     load_error: Option<String>,
     warnings: Vec<String>,
 }
+
+/// How long after a file's last change a source's checkpoint must have been
+/// written for the guard to believe the source saw the file and let it go
+/// (the agent finds new files within its glob interval, 10 s by default).
+const CAUGHT_UP_AFTER: Duration = Duration::from_secs(60);
 
 const MATCH: glob::MatchOptions = glob::MatchOptions {
     case_sensitive: true,
@@ -85,6 +92,7 @@ impl Guard {
             data_dir: None,
             sources: Vec::new(),
             entries: HashMap::new(),
+            written: HashMap::new(),
             load_error: None,
             warnings: Vec::new(),
         }
@@ -114,6 +122,7 @@ impl Guard {
                 })
                 .collect(),
             entries: HashMap::new(),
+            written: HashMap::new(),
             load_error: None,
             warnings: Vec::new(),
         };
@@ -143,10 +152,11 @@ impl Guard {
         match checkpoint::load_all(dir, |e| warnings.push(e.to_string())) {
             Ok(all) => {
                 let mut entries: HashMap<Identity, Vec<Entry>> = HashMap::new();
+                let mut written = HashMap::new();
                 for cp in all {
-                    let written_at = chrono::DateTime::parse_from_rfc3339(&cp.written_at)
-                        .ok()
-                        .map(|t| t.timestamp());
+                    let at = chrono::DateTime::parse_from_rfc3339(&cp.written_at).ok();
+                    let written_at = at.map(|t| t.timestamp());
+                    written.insert(cp.source.clone(), at.map(|t| t.timestamp_millis()));
                     for f in cp.files {
                         entries
                             .entry(Identity {
@@ -163,6 +173,7 @@ impl Guard {
                     }
                 }
                 self.entries = entries;
+                self.written = written;
                 self.load_error = None;
             }
             Err(e) => {
@@ -211,31 +222,7 @@ impl Guard {
         if let Some(e) = &self.load_error {
             return Verdict::Unshipped(format!("the agent's checkpoints cannot be read ({e})"));
         }
-        let born = born
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs() as i64);
-        let entries: Vec<&Entry> = self
-            .entries
-            .get(&identity)
-            .map(|v| {
-                v.iter()
-                    // An entry written before this file existed is about an
-                    // earlier file with the same inode.
-                    .filter(|e| match (born, e.written_at) {
-                        (Some(b), Some(w)) => b <= w,
-                        _ => true,
-                    })
-                    // A fingerprint that no longer matches the file's first
-                    // bytes: the inode was reused by another file.
-                    .filter(|e| match &e.fingerprint {
-                        Some(fp) => {
-                            !matches!(checkpoint::fingerprint_matches(fp, path), Ok(Some(false)))
-                        }
-                        None => true,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let entries = self.entries_for(path, identity, born);
         for e in &entries {
             if e.offset < size {
                 return Verdict::Unshipped(format!(
@@ -256,6 +243,119 @@ impl Guard {
             Verdict::NotTailed
         } else {
             Verdict::Shipped
+        }
+    }
+
+    /// The entries that describe this file (not an earlier file with the same
+    /// inode).
+    fn entries_for(
+        &self,
+        path: &Path,
+        identity: Identity,
+        born: Option<SystemTime>,
+    ) -> Vec<&Entry> {
+        let born = born
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64);
+        self.entries
+            .get(&identity)
+            .map(|v| {
+                v.iter()
+                    // An entry written before this file existed is about an
+                    // earlier file with the same inode.
+                    .filter(|e| match (born, e.written_at) {
+                        (Some(b), Some(w)) => b <= w,
+                        _ => true,
+                    })
+                    // A fingerprint that no longer matches the file's first
+                    // bytes: the inode was reused by another file.
+                    .filter(|e| match &e.fingerprint {
+                        Some(fp) => {
+                            !matches!(checkpoint::fingerprint_matches(fp, path), Ok(Some(false)))
+                        }
+                        None => true,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The verdict for a rotated version of a live file: as [`Guard::check_parts`]
+    /// for where it is now, and the sources whose globs match the name it had
+    /// (`was_named`, the live file) count as reading it too. A version renamed
+    /// out of the globs before the agent read it (the agent was down, or had not
+    /// found it yet) is thus unshipped; one the agent saw is known by its inode.
+    /// Such a source without an entry for the file is believed to have seen it
+    /// only if its checkpoint was written well after the file last changed
+    /// ([`CAUGHT_UP_AFTER`]): entries of files shipped long ago expire.
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_version(
+        &self,
+        path: &Path,
+        was_named: &Path,
+        identity: Identity,
+        size: u64,
+        born: Option<SystemTime>,
+        mtime: Option<SystemTime>,
+    ) -> Verdict {
+        let verdict = self.check_parts(path, identity, size, born);
+        if !verdict.allows() || self.data_dir.is_none() {
+            return verdict;
+        }
+        let entries = self.entries_for(path, identity, born);
+        let direct = self.tailed_by(path);
+        let mtime_ms = mtime
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64);
+        for source in self.tailed_by(was_named) {
+            if direct.contains(&source) || entries.iter().any(|e| e.source == source) {
+                continue;
+            }
+            let written = self.written.get(source).copied().flatten();
+            let caught_up = match (written, mtime_ms) {
+                (Some(w), Some(m)) => w >= m + CAUGHT_UP_AFTER.as_millis() as i64,
+                _ => false,
+            };
+            if !caught_up {
+                return Verdict::Unshipped(format!(
+                    "source {source} reads it as {} but has not checkpointed it (the agent has not run since it was written)",
+                    was_named.display()
+                ));
+            }
+        }
+        verdict
+    }
+
+    /// [`Guard::check_version`] for the version at `path` as it is on disk now.
+    pub fn check_path_as(&self, path: &Path, was_named: &Path) -> Verdict {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) => self.check_version(
+                path,
+                was_named,
+                Identity::of(&meta),
+                meta.len(),
+                meta.created().ok(),
+                meta.modified().ok(),
+            ),
+            Err(e) => Verdict::Unshipped(format!("cannot stat it: {e}")),
+        }
+    }
+
+    /// [`Guard::wait_shipped`] for a rotated version ([`Guard::check_version`]).
+    pub fn wait_shipped_as(
+        &mut self,
+        path: &Path,
+        was_named: &Path,
+        deadline: Instant,
+        poll: Duration,
+    ) -> Verdict {
+        loop {
+            let verdict = self.check_path_as(path, was_named);
+            if verdict.allows() || Instant::now() >= deadline {
+                return verdict;
+            }
+            std::thread::sleep(poll.min(deadline.saturating_duration_since(Instant::now())));
+            self.reload();
         }
     }
 

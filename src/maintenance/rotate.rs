@@ -268,9 +268,10 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
                             fresh: Some(fresh),
                             simulated,
                             size: meta.len(),
+                            live: live.clone(),
                         });
                     }
-                    Ok(None) => to_clean.push(ToClean::unrotated(namer, meta.len())),
+                    Ok(None) => to_clean.push(ToClean::unrotated(namer, meta.len(), &live)),
                     Err(()) => ctx.progress.file_done(meta.len()),
                 }
             }
@@ -278,7 +279,7 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
                 report.push(
                     Action::planned(&job.name, Kind::Skip, &live, reason).status(Status::Skipped),
                 );
-                to_clean.push(ToClean::unrotated(namer, meta.len()));
+                to_clean.push(ToClean::unrotated(namer, meta.len(), &live));
             }
             Due::FirstSeen => {
                 if !ctx.dry_run {
@@ -293,7 +294,7 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
                     )
                     .status(Status::Skipped),
                 );
-                to_clean.push(ToClean::unrotated(namer, meta.len()));
+                to_clean.push(ToClean::unrotated(namer, meta.len(), &live));
             }
         }
     }
@@ -318,6 +319,7 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
     for t in to_clean {
         clean_versions(
             job,
+            &t.live,
             &t.namer,
             t.fresh.as_ref(),
             t.simulated,
@@ -345,11 +347,15 @@ struct ToClean {
     simulated: Option<Vec<Version>>,
     /// The live file's size, for the progress bar.
     size: u64,
+    /// The live file: every version had its name once (the guard asks the
+    /// sources reading that name too).
+    live: PathBuf,
 }
 
 impl ToClean {
-    fn unrotated(namer: Namer, size: u64) -> ToClean {
+    fn unrotated(namer: Namer, size: u64, live: &Path) -> ToClean {
         ToClean {
+            live: live.to_path_buf(),
             namer,
             fresh: None,
             simulated: None,
@@ -797,6 +803,7 @@ fn run_postrotate(cmd: &str, files: &[PathBuf], timeout: Duration) -> Result<(),
 #[allow(clippy::too_many_arguments)]
 fn clean_versions(
     job: &Job<RotateConfig>,
+    live: &Path,
     namer: &Namer,
     fresh: Option<&Version>,
     simulated: Option<Vec<Version>>,
@@ -853,9 +860,10 @@ fn clean_versions(
     let doomed: HashSet<usize> = selected.iter().map(|s| s.index).collect();
     let is_fresh = |v: &Version| fresh.is_some_and(|f| f.path == v.path);
     // In a dry run versions are not where the plan puts them yet: ask about the
-    // file where it is now.
+    // file where it is now. Dry and real runs ask the same question: every
+    // version was the live file once, so sources reading the live name count.
     let verdict_now = |guard: &Guard, v: &Version| -> Verdict {
-        guard.check_parts(&v.on_disk, v.identity, v.size, v.born)
+        guard.check_version(&v.on_disk, live, v.identity, v.size, v.born, Some(v.mtime))
     };
     for s in &selected {
         let v = &versions[s.index];
@@ -865,9 +873,9 @@ fn clean_versions(
             verdict_now(ctx.guard, v)
         } else if is_fresh(v) {
             ctx.guard
-                .wait_shipped(&v.path, Instant::now() + cfg.agent_wait.0, ctx.poll)
+                .wait_shipped_as(&v.path, live, Instant::now() + cfg.agent_wait.0, ctx.poll)
         } else {
-            ctx.guard.check_path(&v.path)
+            ctx.guard.check_path_as(&v.path, live)
         };
         if let Verdict::Unshipped(why) = verdict {
             action.detail = format!("{}; not shipped: {why}", s.reason);
@@ -915,9 +923,9 @@ fn clean_versions(
             verdict_now(ctx.guard, v)
         } else if is_fresh(v) {
             ctx.guard
-                .wait_shipped(&v.path, Instant::now() + cfg.agent_wait.0, ctx.poll)
+                .wait_shipped_as(&v.path, live, Instant::now() + cfg.agent_wait.0, ctx.poll)
         } else {
-            ctx.guard.check_path(&v.path)
+            ctx.guard.check_path_as(&v.path, live)
         };
         if let Verdict::Unshipped(why) = verdict {
             if ctx.dry_run && is_fresh(v) {
@@ -934,7 +942,7 @@ fn clean_versions(
             continue;
         }
         if !ctx.dry_run {
-            action = compress_version(v, &to, cfg.compress_level, ctx.guard, action);
+            action = compress_version(v, live, &to, cfg.compress_level, ctx.guard, action);
         }
         report.push(action);
     }
@@ -944,6 +952,7 @@ fn clean_versions(
 /// and the guard still allows it.
 fn compress_version(
     v: &Version,
+    live: &Path,
     to: &Path,
     level: u32,
     guard: &Guard,
@@ -974,7 +983,7 @@ fn compress_version(
         action.detail = "changed while being compressed: a writer still has it open (use delay_compress, or a postrotate that makes the writer reopen)".into();
         return action.status(Status::Held);
     }
-    if let Verdict::Unshipped(why) = guard.check_path(&v.path) {
+    if let Verdict::Unshipped(why) = guard.check_path_as(&v.path, live) {
         let _ = fs::remove_file(to);
         action.detail = format!("not shipped: {why}");
         return action.status(Status::Held);

@@ -6,7 +6,9 @@
 //! component type.
 
 pub mod channel;
+pub mod data_dir;
 pub mod disk_buffer;
+pub mod isolate;
 pub mod shutdown;
 pub mod tap;
 pub mod testing;

@@ -59,6 +59,10 @@ pub struct BuildOptions {
     pub once: bool,
     /// Sinks to use instead of the configured ones, by id (embedding, tests).
     pub sink_overrides: HashMap<String, Box<dyn Sink>>,
+    /// Transforms to use instead of the configured ones, by id (embedding,
+    /// tests: e.g. one that panics on a poison line). The configured one still
+    /// gives the wiring (inputs, named outputs).
+    pub transform_overrides: HashMap<String, Box<dyn Transform>>,
 }
 
 /// Why a topology could not be started (or a reload could not be applied).
@@ -72,6 +76,10 @@ pub enum BuildError {
         /// What went wrong.
         message: String,
     },
+    /// `data_dir` is needed (checkpoints, disk buffers, file sink records) but
+    /// cannot be written.
+    #[error(transparent)]
+    DataDir(#[from] super::data_dir::DataDirError),
     /// A thread could not be started.
     #[error("cannot start a thread for {component}: {error}")]
     Spawn {
@@ -198,6 +206,9 @@ struct Plan {
 impl Topology {
     /// Builds every component and starts its thread.
     pub fn start(config: &PipelineConfig, options: BuildOptions) -> Result<Topology, BuildError> {
+        if needs_data_dir(config) {
+            super::data_dir::ensure_writable(&config.data_dir)?;
+        }
         let (trigger, shutdown) = shutdown::pair();
         let (done_tx, done) = crossbeam_channel::unbounded();
         let (released_tx, released) = crossbeam_channel::unbounded();
@@ -223,7 +234,13 @@ impl Topology {
             taps: Taps::default(),
             stopping: false,
         };
-        topology.apply(config, options.sink_overrides)?;
+        topology.apply(
+            config,
+            Overrides {
+                sinks: options.sink_overrides,
+                transforms: options.transform_overrides,
+            },
+        )?;
         Ok(topology)
     }
 
@@ -256,6 +273,32 @@ impl Topology {
     fn force(&mut self) {
         self.stop();
         self.trigger.force();
+        for c in self.components.values_mut() {
+            if let Some(t) = &mut c.stop {
+                t.force();
+            }
+        }
+    }
+
+    /// After [`Topology::force`]: gives the sources `grace` to record what was
+    /// acknowledged (their final checkpoint) before the run returns.
+    fn await_sources(&mut self, grace: Duration) {
+        let until = Instant::now() + grace;
+        loop {
+            let pending = self
+                .components
+                .values()
+                .any(|c| c.kind == Kind::Source && !self.finished.contains(&c.serial));
+            if !pending {
+                return;
+            }
+            match self.done.recv_deadline(until) {
+                Ok(f) => {
+                    self.finished.insert(f.serial);
+                }
+                Err(_) => return,
+            }
+        }
     }
 
     /// Applies a new configuration to the running pipeline (see the module doc).
@@ -267,13 +310,13 @@ impl Topology {
                 message: "stopping; reload ignored".into(),
             });
         }
-        self.apply(config, HashMap::new())
+        self.apply(config, Overrides::default())
     }
 
     fn plan(
         &mut self,
         config: &PipelineConfig,
-        overrides: &mut HashMap<String, Box<dyn Sink>>,
+        overrides: &mut Overrides,
     ) -> Result<(Vec<Plan>, ReloadSummary), BuildError> {
         let mut plans = Vec::new();
         let mut summary = ReloadSummary::default();
@@ -287,12 +330,12 @@ impl Topology {
         };
         for s in &config.sinks {
             let fp = fingerprint(&s.inputs, &s.config, &s.buffer);
-            if keep(self, &s.id, Kind::Sink, &fp) && !overrides.contains_key(&s.id) {
+            if keep(self, &s.id, Kind::Sink, &fp) && !overrides.sinks.contains_key(&s.id) {
                 summary.unchanged += 1;
                 continue;
             }
             let name = format!("sinks.{}", s.id);
-            let sink = match overrides.remove(&s.id) {
+            let sink = match overrides.sinks.remove(&s.id) {
                 Some(sink) => sink,
                 None => sinks::build(&s.config).map_err(|e| BuildError::Component {
                     component: name.clone(),
@@ -312,7 +355,8 @@ impl Topology {
         }
         for t in &config.transforms {
             let fp = fingerprint(&t.inputs, &t.config, &());
-            if keep(self, &t.id, Kind::Transform, &fp) {
+            if keep(self, &t.id, Kind::Transform, &fp) && !overrides.transforms.contains_key(&t.id)
+            {
                 summary.unchanged += 1;
                 continue;
             }
@@ -326,15 +370,18 @@ impl Topology {
                 families: self.registry.families().clone(),
                 clock: transforms::Clock::system(),
             };
-            let transform =
-                transforms::build(&t.config, ctx).map_err(|errors| BuildError::Component {
-                    component: name.clone(),
-                    message: errors
-                        .iter()
-                        .map(|e| format!("key `{}`: {}", e.key, e.message))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                })?;
+            let built = match overrides.transforms.remove(&t.id) {
+                Some(transform) => Ok(transform),
+                None => transforms::build(&t.config, ctx),
+            };
+            let transform = built.map_err(|errors| BuildError::Component {
+                component: name.clone(),
+                message: errors
+                    .iter()
+                    .map(|e| format!("key `{}`: {}", e.key, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })?;
             plans.push(Plan {
                 id: t.id.clone(),
                 kind: Kind::Transform,
@@ -380,7 +427,7 @@ impl Topology {
     fn apply(
         &mut self,
         config: &PipelineConfig,
-        mut overrides: HashMap<String, Box<dyn Sink>>,
+        mut overrides: Overrides,
     ) -> Result<ReloadSummary, BuildError> {
         // 1. Build everything new; nothing running is touched if this fails.
         let (plans, mut summary) = self.plan(config, &mut overrides)?;
@@ -517,10 +564,16 @@ impl Topology {
                         shutdown: self.shutdown.clone(),
                     };
                     let data_dir = self.data_dir.clone();
+                    let faults = super::isolate::Faults::new(
+                        &p.name,
+                        p.id.as_str().into(),
+                        ctx.metrics.clone(),
+                        self.health.clone(),
+                    );
                     Box::new(move || {
                         wait_gate(gate);
                         match buffer {
-                            crate::config::BufferConfig::Memory => run_sink(sink, rx, ctx),
+                            crate::config::BufferConfig::Memory => run_sink(sink, rx, ctx, faults),
                             crate::config::BufferConfig::Disk(disk) => {
                                 super::disk_buffer::run_sink_buffered(
                                     sink, rx, ctx, &disk, &data_dir,
@@ -537,9 +590,15 @@ impl Topology {
                         }
                     })?;
                     let outputs = outputs.clone();
+                    let faults = super::isolate::Faults::new(
+                        &p.name,
+                        p.id.as_str().into(),
+                        metrics.clone(),
+                        self.health.clone(),
+                    );
                     Box::new(move || {
                         wait_gate(gate);
-                        run_transform(transform, rx, outputs, metrics)
+                        run_transform(transform, rx, outputs, metrics, faults)
                     })
                 }
                 Built::Source(source) => {
@@ -650,6 +709,14 @@ impl Topology {
         }
     }
 
+    fn running_names(&self) -> Vec<String> {
+        self.threads
+            .iter()
+            .filter(|(serial, _, _)| !self.finished.contains(serial))
+            .map(|(_, n, _)| n.clone())
+            .collect()
+    }
+
     /// Waits for every component to finish. When `stop` delivers (a signal), the
     /// sources are stopped and the pipeline gets `drain_timeout` to drain.
     pub fn wait(self, stop: &Receiver<()>, drain_timeout: Duration) -> Outcome {
@@ -671,6 +738,10 @@ impl Topology {
         let mut reloads_open = true;
         let never = crossbeam_channel::never::<()>();
         let never_config = crossbeam_channel::never::<PipelineConfig>();
+        // `--once`: the run ends when the input is written; if the pipeline
+        // stops moving (a sink that keeps failing, its channel full), it gives
+        // up after `drain_timeout` without progress instead of waiting forever.
+        let mut stall = Stall::new(self.registry.totals());
         loop {
             let running: Vec<&(u64, String, JoinHandle<()>)> = self
                 .threads
@@ -690,9 +761,20 @@ impl Topology {
             } else {
                 &never_config
             };
-            let timeout = deadline.map_or(Duration::from_secs(3600), |d| {
+            if self.once && stall.stuck(self.registry.totals(), Instant::now(), drain_timeout) {
+                let running = self.running_names();
+                tracing::error!(?running, timeout = ?drain_timeout,
+                    "--once: nothing read or written for the drain timeout (a sink keeps failing?); giving up");
+                self.force();
+                self.await_sources(SOURCE_GRACE);
+                return Outcome::TimedOut(running);
+            }
+            let mut timeout = deadline.map_or(Duration::from_secs(3600), |d| {
                 d.saturating_duration_since(Instant::now())
             });
+            if self.once {
+                timeout = timeout.min(STALL_POLL);
+            }
             crossbeam_channel::select! {
                 recv(self.done) -> f => {
                     let Ok(finished) = f else { break };
@@ -704,6 +786,11 @@ impl Topology {
                         // One failed stage stops the whole pipeline rather than losing
                         // data quietly, and no checkpoint moves past what it held.
                         self.trigger.poison();
+                        for c in self.components.values_mut() {
+                            if let Some(t) = &mut c.stop {
+                                t.poison();
+                            }
+                        }
                         self.stop();
                         if deadline.is_none() {
                             deadline = Some(Instant::now() + drain_timeout);
@@ -735,13 +822,9 @@ impl Topology {
                 },
                 default(timeout) => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
-                        let running: Vec<String> = self
-                            .threads
-                            .iter()
-                            .filter(|(serial, _, _)| !self.finished.contains(serial))
-                            .map(|(_, n, _)| n.clone())
-                            .collect();
+                        let running = self.running_names();
                         self.force();
+                        self.await_sources(SOURCE_GRACE);
                         return Outcome::TimedOut(running);
                     }
                 }
@@ -756,6 +839,64 @@ impl Topology {
             Outcome::Failed(failures)
         }
     }
+}
+
+/// Components given instead of built (see [`BuildOptions`]).
+#[derive(Default)]
+struct Overrides {
+    sinks: HashMap<String, Box<dyn Sink>>,
+    transforms: HashMap<String, Box<dyn Transform>>,
+}
+
+/// How long sources get, once forced, to write their final checkpoint.
+const SOURCE_GRACE: Duration = Duration::from_secs(5);
+/// How often a `--once` run checks that the pipeline still moves.
+const STALL_POLL: Duration = Duration::from_millis(250);
+
+/// Notices a pipeline that stopped moving: nothing read, written or discarded
+/// since a given time.
+struct Stall {
+    last: crate::telemetry::metrics::Totals,
+    since: Instant,
+}
+
+impl Stall {
+    fn new(totals: crate::telemetry::metrics::Totals) -> Stall {
+        Stall {
+            last: totals,
+            since: Instant::now(),
+        }
+    }
+
+    /// True when `totals` has not changed for `limit`.
+    fn stuck(
+        &mut self,
+        totals: crate::telemetry::metrics::Totals,
+        now: Instant,
+        limit: Duration,
+    ) -> bool {
+        let moved = (totals.read, totals.written, totals.discarded)
+            != (self.last.read, self.last.written, self.last.discarded);
+        if moved {
+            self.last = totals;
+            self.since = now;
+            return false;
+        }
+        now.saturating_duration_since(self.since) >= limit
+    }
+}
+
+/// Whether anything in `config` keeps state under `data_dir`: file sources
+/// (checkpoints), disk buffers, file sinks.
+fn needs_data_dir(config: &PipelineConfig) -> bool {
+    config
+        .sources
+        .iter()
+        .any(|s| matches!(s.config, SourceConfig::File(_)))
+        || config.sinks.iter().any(|s| {
+            matches!(s.buffer, crate::config::BufferConfig::Disk(_))
+                || matches!(s.config, crate::config::SinkConfig::File(_))
+        })
 }
 
 /// Blocks until the previous version of a component has ended (its gate's
@@ -805,17 +946,20 @@ fn run_transform(
     rx: Receiver<Batch>,
     outputs: Outputs,
     metrics: Arc<ComponentMetrics>,
+    mut faults: super::isolate::Faults,
 ) -> Result<(), String> {
     let probe = ChannelProbe::new(&metrics, &rx);
+    let mut snapshot = super::isolate::Snapshot::default();
     for batch in rx.iter() {
         probe.update(&rx);
         probe.inflow.take(&batch);
         ComponentMetrics::add(&metrics.received_events, batch.events.len() as u64);
         ComponentMetrics::add(&metrics.received_bytes, batch.line_bytes() as u64);
         let started = Instant::now();
-        let discarded = transform
-            .process_into(batch, &outputs)
-            .map_err(|e| e.to_string())?;
+        // A panic on one batch is caught there: the rest goes on (isolate).
+        let discarded =
+            super::isolate::process(&mut transform, batch, &outputs, &mut snapshot, &mut faults)
+                .map_err(|e| e.to_string())?;
         probe.latency.observe(started.elapsed());
         ComponentMetrics::add(&metrics.discarded_events, discarded);
     }
@@ -859,7 +1003,12 @@ impl ChannelProbe {
     }
 }
 
-fn run_sink(mut sink: Box<dyn Sink>, rx: Receiver<Batch>, ctx: SinkContext) -> Result<(), String> {
+fn run_sink(
+    mut sink: Box<dyn Sink>,
+    rx: Receiver<Batch>,
+    ctx: SinkContext,
+    mut faults: super::isolate::Faults,
+) -> Result<(), String> {
     let interval = sink.flush_interval();
     let mut next_flush = interval.map(|i| Instant::now() + i);
     let probe = ChannelProbe::new(&ctx.metrics, &rx);
@@ -875,7 +1024,20 @@ fn run_sink(mut sink: Box<dyn Sink>, rx: Receiver<Batch>, ctx: SinkContext) -> R
                 ComponentMetrics::add(&ctx.metrics.received_events, batch.events.len() as u64);
                 ComponentMetrics::add(&ctx.metrics.received_bytes, batch.line_bytes() as u64);
                 let started = Instant::now();
-                sink.write(batch, &ctx).map_err(|e| e.to_string())?;
+                // Held across the call: a batch the sink drops while
+                // panicking completes (as dropped) when this clone goes.
+                let ack = batch.ack.clone();
+                let info = super::isolate::BatchInfo::of(&batch);
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    sink.write(batch, &ctx)
+                })) {
+                    Ok(result) => {
+                        result.map_err(|e| e.to_string())?;
+                        faults.ok();
+                    }
+                    Err(panic) => faults.sink_panicked(&*panic, info),
+                }
+                drop(ack);
                 probe.latency.observe(started.elapsed());
             }
             Err(RecvTimeoutError::Timeout) => {}

@@ -458,7 +458,8 @@ fn retry<T>(
             Ok(v) => return Ok(v),
             Err(error) => {
                 ComponentMetrics::add(&ctx.metrics.errors, 1);
-                if ctx.shutdown.is_forced() {
+                // Same rule as stdout (README): a gone reader is for good.
+                if super::io_retry::is_permanent(&error) || ctx.shutdown.is_forced() {
                     return Err(SinkError::Io {
                         what: what.to_owned(),
                         error,

@@ -4,6 +4,7 @@
 
 pub mod elasticsearch;
 pub mod file;
+pub mod io_retry;
 pub mod loki;
 pub mod stdout;
 

@@ -67,6 +67,14 @@ pub trait Transform: Send {
     /// are counted and logged (rate-limited), never returned.
     fn process(&mut self, batch: &mut Batch);
 
+    /// True for a transform that overrides [`Transform::process_into`] (splits
+    /// a batch between outputs): the runtime then keeps a copy of each batch to
+    /// retry it event by event after a panic (`pipeline::isolate`); the others
+    /// are run on the batch by reference, at no cost.
+    fn splits(&self) -> bool {
+        false
+    }
+
     /// Processes a batch and sends the result on. Transforms with named outputs
     /// (a router) override this to split the batch; the default sends what
     /// [`Transform::process`] kept to the default output. Returns how many events

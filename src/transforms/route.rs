@@ -52,6 +52,12 @@ impl RouteConfig {
         let mut routes = Vec::new();
         for (name, cond) in &self.routes {
             let key = format!("routes.{name}");
+            if name == crate::pipeline::isolate::DEAD_LETTER {
+                errors.push(KeyError::new(
+                    key.clone(),
+                    "`dead_letter` is every transform's output for events it fails on; name the route otherwise",
+                ));
+            }
             if name.is_empty()
                 || !name
                     .chars()
@@ -103,6 +109,10 @@ impl Transform for Route {
     /// Routing needs the outputs; without them (benches) it only evaluates.
     fn process(&mut self, batch: &mut Batch) {
         let _ = self.masks(batch);
+    }
+
+    fn splits(&self) -> bool {
+        true
     }
 
     fn process_into(&mut self, batch: Batch, outputs: &Outputs) -> Result<u64, Closed> {

@@ -599,3 +599,127 @@ fn versions_the_agent_has_not_shipped_are_held_not_deleted() {
     assert_eq!(r.summary.deleted, 1, "{:#?}", r.actions);
     assert_eq!(env.names(), ["app.log", "app.log.1.gz"]);
 }
+
+/// What a step decided, comparable between a dry run and a real one: a dry
+/// run's "waits for the agent" is a hold when the agent does not come.
+fn decisions(r: &Report) -> Vec<(Kind, String, bool)> {
+    r.actions
+        .iter()
+        .map(|a| {
+            let name = a
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let held = a.status == Status::Held || a.detail.contains("waits up to");
+            (a.kind, name, held)
+        })
+        .collect()
+}
+
+/// The reproduction: the agent is down, `app.log` (matched by its include
+/// glob, never checkpointed) is rotated. The rotated copy no longer matches
+/// `*.log`; it must not be compressed (its `.gz` would not match either, and
+/// its lines would never be shipped). The dry run and the real run agree.
+#[test]
+fn a_rotated_file_the_agent_has_not_read_is_not_compressed_and_the_dry_run_agrees() {
+    for agent_ran_before in [false, true] {
+        let mut env = Env::new();
+        let lines: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        env.write("app.log", &lines);
+        env.write("other.log", "shipped\n");
+        let data = env.dir.path().join("data");
+        if agent_ran_before {
+            // A checkpoint, but from before app.log's lines (it lists another file).
+            crate::maintenance::guard::tests_support::checkpoint(
+                &data,
+                "app",
+                &[(&env.path("other.log"), 8)],
+            );
+        }
+        let sources = [crate::maintenance::config::TailSource {
+            id: "app".into(),
+            include: vec![format!("{}/*.log", env.dir.path().join("logs").display())],
+            exclude: Vec::new(),
+        }];
+        let j = job(&format!(
+            "paths = [\"{}\"]\nsize = 1\nkeep = 3\ncompress = true\nagent_wait = \"20ms\"",
+            env.path("app.log").display()
+        ));
+        let mut guard = Guard::new(&data, &sources);
+        let plan = env.run(&j, &mut guard, true);
+        let real = env.run(&j, &mut guard, false);
+        assert_eq!(
+            decisions(&plan),
+            decisions(&real),
+            "dry run:\n{}\nreal run:\n{}",
+            plan.lines(),
+            real.lines()
+        );
+        let compress = real
+            .actions
+            .iter()
+            .find(|a| a.kind == Kind::Compress)
+            .unwrap();
+        assert_eq!(compress.status, Status::Held, "{}", real.lines());
+        assert!(
+            compress.detail.contains("reads it as"),
+            "{}",
+            compress.detail
+        );
+        assert_eq!(fs::read_to_string(env.path("app.log.1")).unwrap(), lines);
+        assert!(!env.path("app.log.1.gz").exists());
+
+        // The agent comes back and ships it (known by its inode now): the next
+        // run compresses it, dry and real alike.
+        crate::maintenance::guard::tests_support::checkpoint(
+            &data,
+            "app",
+            &[(&env.path("app.log.1"), lines.len() as u64)],
+        );
+        env.clock.advance(DAY);
+        let plan = env.run(&j, &mut guard, true);
+        let real = env.run(&j, &mut guard, false);
+        assert_eq!(decisions(&plan), decisions(&real), "{}", real.lines());
+        assert_eq!(gunzip(&env.path("app.log.1.gz")), lines, "{}", real.lines());
+    }
+}
+
+/// A version the agent shipped long ago may have lost its checkpoint entry
+/// (`checkpoint_retention`): a checkpoint written well after the version last
+/// changed lets it go, so old versions do not pile up forever.
+#[test]
+fn an_old_version_whose_entry_expired_is_let_go() {
+    let env = Env::new();
+    env.write("app.log", "");
+    env.write("app.log.1", "old\n");
+    let old = fs::File::options()
+        .write(true)
+        .open(env.path("app.log.1"))
+        .unwrap();
+    old.set_modified(SystemTime::now() - 2 * DAY).unwrap();
+    let data = env.dir.path().join("data");
+    crate::maintenance::guard::tests_support::checkpoint(
+        &data,
+        "app",
+        &[(&env.path("app.log"), 0)],
+    );
+    let sources = [crate::maintenance::config::TailSource {
+        id: "app".into(),
+        include: vec![format!("{}/*.log", env.dir.path().join("logs").display())],
+        exclude: Vec::new(),
+    }];
+    let guard = Guard::new(&data, &sources);
+    assert!(
+        guard
+            .check_path_as(&env.path("app.log.1"), &env.path("app.log"))
+            .allows()
+    );
+    // The same file changed a moment ago is held.
+    old.set_modified(SystemTime::now()).unwrap();
+    assert!(
+        !guard
+            .check_path_as(&env.path("app.log.1"), &env.path("app.log"))
+            .allows()
+    );
+}

@@ -1,11 +1,19 @@
 //! Writing the source's acknowledged offsets to its checkpoint file, and
 //! reading them back at start-up.
 //!
-//! Writes happen every `checkpoint_interval` when something changed, and at
-//! shutdown. A failed write is logged (rate-limited) and counted; the source
-//! keeps going and tries again next time. An unreadable checkpoint is reported
-//! and the previous good copy used ([`crate::checkpoint::load`]); if none is
-//! readable the source starts without one.
+//! Writes are group commits driven by acknowledgements: once an ack has come
+//! back, the checkpoint is written within `checkpoint_interval` (100 ms by
+//! default), or at once when `checkpoint_max_acks` acks are waiting, whichever
+//! comes first. A crash therefore re-sends only what was acknowledged since the
+//! last write (at most `checkpoint_max_acks` batches, or 100 ms of them) plus
+//! what was in flight, instead of up to a second of data. Without acks the file
+//! is refreshed at most once a second (other changes: files found, finished).
+//! Nothing is written when nothing changed, and always at shutdown.
+//!
+//! A failed write is logged (rate-limited) and counted; the source keeps going
+//! and tries again next time. An unreadable checkpoint is reported and the
+//! previous good copy used ([`crate::checkpoint::load`]); if none is readable
+//! the source starts without one.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,13 +23,30 @@ use crate::checkpoint::{self, FileCheckpoint, SourceCheckpoint};
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
 
+/// How often the checkpoint is refreshed when no acknowledgement asks for it
+/// (a file found or finished changes it too).
+const IDLE_REFRESH: Duration = Duration::from_secs(1);
+
+/// When to write: the group-commit policy.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitPolicy {
+    /// Longest an acknowledgement waits to be written.
+    pub max_delay: Duration,
+    /// Write at once when this many acknowledgements wait.
+    pub max_acks: usize,
+}
+
 /// Persists one source's checkpoint.
 #[derive(Debug)]
 pub struct Checkpointer {
     data_dir: PathBuf,
     source: Arc<str>,
-    interval: Duration,
+    policy: CommitPolicy,
+    /// The periodic refresh (no acks needed).
     next_due: Option<Instant>,
+    /// Acknowledgements not written yet, and when the first of them came.
+    pending_acks: usize,
+    pending_since: Option<Instant>,
     last: Option<Vec<FileCheckpoint>>,
     log: RateLimiter,
     /// When the checkpoint on disk was last known to be current.
@@ -30,12 +55,14 @@ pub struct Checkpointer {
 
 impl Checkpointer {
     /// A checkpointer writing `DATA_DIR/checkpoints/SOURCE.json`.
-    pub fn new(data_dir: PathBuf, source: Arc<str>, interval: Duration) -> Checkpointer {
+    pub fn new(data_dir: PathBuf, source: Arc<str>, policy: CommitPolicy) -> Checkpointer {
         Checkpointer {
             data_dir,
             source,
-            interval,
+            policy,
             next_due: None,
+            pending_acks: 0,
+            pending_since: None,
             last: None,
             log: RateLimiter::default(),
             current_since: Instant::now(),
@@ -71,14 +98,30 @@ impl Checkpointer {
         }
     }
 
-    /// True when the interval has passed since the last write.
-    pub fn is_due(&self, now: Instant) -> bool {
-        self.next_due.is_none_or(|d| now >= d)
+    /// Notes `n` acknowledgements that came back at `now` (they make a write
+    /// due within the policy's delay).
+    pub fn note_acks(&mut self, n: usize, now: Instant) {
+        if n > 0 {
+            self.pending_acks = self.pending_acks.saturating_add(n);
+            self.pending_since.get_or_insert(now);
+        }
     }
 
-    /// When the next periodic write is due.
+    /// True when a write is due: enough acks wait, the oldest has waited
+    /// long enough, or the periodic refresh is due.
+    pub fn is_due(&self, now: Instant) -> bool {
+        self.pending_acks >= self.policy.max_acks || self.next_due().is_none_or(|d| now >= d)
+    }
+
+    /// When the next write is due (the earlier of the group commit's deadline
+    /// and the periodic refresh).
     pub fn next_due(&self) -> Option<Instant> {
-        self.next_due
+        let commit = self.pending_since.map(|t| t + self.policy.max_delay);
+        match (commit, self.next_due) {
+            (Some(c), Some(p)) => Some(c.min(p)),
+            (c, p) => c.or(p),
+        }
+        .filter(|_| self.next_due.is_some())
     }
 
     /// Writes `files` unless they equal what was last written. Returns whether
@@ -89,7 +132,9 @@ impl Checkpointer {
         files: Vec<FileCheckpoint>,
         metrics: &ComponentMetrics,
     ) -> bool {
-        self.next_due = Some(now + self.interval);
+        self.next_due = Some(now + IDLE_REFRESH.max(self.policy.max_delay));
+        self.pending_acks = 0;
+        self.pending_since = None;
         if self.last.as_ref() == Some(&files) {
             self.current_since = now;
             return true;
@@ -115,5 +160,50 @@ impl Checkpointer {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpointer(dir: &std::path::Path, max_acks: usize) -> Checkpointer {
+        Checkpointer::new(
+            dir.to_path_buf(),
+            "t".into(),
+            CommitPolicy {
+                max_delay: Duration::from_millis(100),
+                max_acks,
+            },
+        )
+    }
+
+    #[test]
+    fn acks_make_a_write_due_after_the_delay_or_the_count_whichever_first() {
+        let d = tempfile::tempdir().unwrap();
+        let metrics = ComponentMetrics::default();
+        let mut c = checkpointer(d.path(), 3);
+        let t0 = Instant::now();
+        assert!(c.is_due(t0), "the first write is due at once");
+        assert!(c.write(t0, Vec::new(), &metrics));
+        // Nothing acknowledged: only the idle refresh, a second later.
+        assert!(!c.is_due(t0 + Duration::from_millis(500)));
+        assert_eq!(c.next_due(), Some(t0 + IDLE_REFRESH));
+        // One ack: due 100 ms after it, not before.
+        let t1 = t0 + Duration::from_millis(10);
+        c.note_acks(1, t1);
+        assert_eq!(c.next_due(), Some(t1 + Duration::from_millis(100)));
+        assert!(!c.is_due(t1 + Duration::from_millis(99)));
+        assert!(c.is_due(t1 + Duration::from_millis(100)));
+        // Later acks do not push the deadline back; the third makes it due now.
+        c.note_acks(1, t1 + Duration::from_millis(50));
+        assert_eq!(c.next_due(), Some(t1 + Duration::from_millis(100)));
+        assert!(!c.is_due(t1 + Duration::from_millis(51)));
+        c.note_acks(1, t1 + Duration::from_millis(52));
+        assert!(c.is_due(t1 + Duration::from_millis(52)));
+        // A write clears what was pending.
+        let t2 = t1 + Duration::from_millis(52);
+        assert!(c.write(t2, Vec::new(), &metrics));
+        assert!(!c.is_due(t2 + Duration::from_millis(200)));
     }
 }

@@ -125,10 +125,17 @@ pub struct FileSourceConfig {
     /// or some files are closed for `max_open_files`).
     #[serde(default = "default_glob")]
     pub glob_interval: HumanDuration,
-    /// How often acknowledged offsets are written to the checkpoint file
-    /// (default 1s; also written at shutdown).
+    /// Group commit of acknowledged offsets to the checkpoint file: the
+    /// longest an acknowledgement waits before it is written (default 100ms;
+    /// also written at shutdown). With `checkpoint_max_acks` it bounds what a
+    /// crash re-sends: what was acknowledged since the last write.
     #[serde(default = "default_checkpoint")]
     pub checkpoint_interval: HumanDuration,
+    /// Write the checkpoint as soon as this many acknowledgements (batches
+    /// written by every sink) are waiting, before `checkpoint_interval` is up
+    /// (default 32). Each write is an fsync of a small file.
+    #[serde(default = "default_checkpoint_acks")]
+    pub checkpoint_max_acks: usize,
     /// Most files open at once (default 1024). Beyond it the least recently
     /// active files are closed and later reopened where they were; rotated or
     /// deleted files being finished are never closed early.
@@ -178,7 +185,10 @@ fn default_glob() -> HumanDuration {
     HumanDuration(Duration::from_secs(10))
 }
 fn default_checkpoint() -> HumanDuration {
-    HumanDuration(Duration::from_secs(1))
+    HumanDuration(Duration::from_millis(100))
+}
+fn default_checkpoint_acks() -> usize {
+    32
 }
 fn default_max_open() -> usize {
     1024
@@ -212,6 +222,7 @@ impl FileSourceConfig {
             poll_interval: default_poll(),
             glob_interval: default_glob(),
             checkpoint_interval: default_checkpoint(),
+            checkpoint_max_acks: default_checkpoint_acks(),
             max_open_files: default_max_open(),
             ignore_older_than: None,
             fingerprint_bytes: default_fingerprint(),
@@ -253,6 +264,12 @@ impl FileSourceConfig {
         if self.max_read_per_turn.0 == 0 {
             errors.push(KeyError::new(
                 "max_read_per_turn",
+                "must be greater than zero",
+            ));
+        }
+        if self.checkpoint_max_acks == 0 {
+            errors.push(KeyError::new(
+                "checkpoint_max_acks",
                 "must be greater than zero",
             ));
         }

@@ -83,6 +83,7 @@ impl Source for FileSource {
             Instant::now(),
         );
         let mut watch = (!once).then(|| Watch::new(&config.include));
+        let acks = tailer.ack_receiver();
         let poll = config.poll_interval.0;
         let mut next_scan = Instant::now();
         let mut next_gauges = Instant::now();
@@ -148,23 +149,26 @@ impl Source for FileSource {
                 }
                 let wait = until.saturating_duration_since(Instant::now());
                 let stop = shutdown.receiver();
-                match &watch {
-                    Some(w) => {
-                        crossbeam_channel::select! {
-                            recv(w.receiver()) -> msg => {
-                                if msg == Ok(Wake::Rescan) {
-                                    next_scan = Instant::now();
-                                }
-                            }
-                            recv(stop) -> _ => {}
-                            default(wait) => {}
+                // An acknowledgement ends the wait too: it may make the group
+                // commit due (checkpointer), or finish a rotated file.
+                let never = crossbeam_channel::never();
+                let wake = watch.as_ref().map_or(&never, |w| w.receiver());
+                crossbeam_channel::select! {
+                    recv(wake) -> msg => {
+                        if msg == Ok(Wake::Rescan) {
+                            next_scan = Instant::now();
                         }
                     }
-                    None => {
-                        if shutdown.wait(wait) {
-                            break Ok(());
+                    recv(acks) -> ack => {
+                        if let Ok(ack) = ack {
+                            tailer.apply_ack(ack);
                         }
                     }
+                    recv(stop) -> _ => {}
+                    default(wait) => {}
+                }
+                if watch.is_none() && shutdown.is_stopping() {
+                    break Ok(());
                 }
             }
         };

@@ -83,7 +83,10 @@ impl Tailer {
         let mut checkpointer = Checkpointer::new(
             ctx.data_dir.clone(),
             ctx.source.clone(),
-            config.checkpoint_interval.0,
+            super::checkpointer::CommitPolicy {
+                max_delay: config.checkpoint_interval.0,
+                max_acks: config.checkpoint_max_acks,
+            },
         );
         let saved = checkpointer.load();
         let mut t = Tailer {
@@ -1069,23 +1072,34 @@ impl Tailer {
 
     /// Applies acknowledgements that came back.
     pub fn drain_acks(&mut self) {
-        for ack in self.ack_rx.try_iter() {
-            if let Some(item) = self.items.get_mut(&ack.stream) {
-                if !ack.delivered && !item.acks.failed {
-                    tracing::warn!(component = %self.ctx.source, path = %item.path.display(), offset = ack.end_offset,
-                        "a sink gave up on a batch; this file's checkpoint stays before it so a restart reads it again");
-                }
-                item.acks.ack(ack.end_offset, ack.delivered);
-            }
+        while let Ok(ack) = self.ack_rx.try_recv() {
+            self.apply_ack(ack);
         }
+    }
+
+    /// Applies one acknowledgement (received by the caller, e.g. the source
+    /// loop woken by it) and counts it toward the next group commit.
+    pub fn apply_ack(&mut self, ack: Ack) {
+        if let Some(item) = self.items.get_mut(&ack.stream) {
+            if !ack.delivered && !item.acks.failed {
+                tracing::warn!(component = %self.ctx.source, path = %item.path.display(), offset = ack.end_offset,
+                    "a sink gave up on a batch; this file's checkpoint stays before it so a restart reads it again");
+            }
+            item.acks.ack(ack.end_offset, ack.delivered);
+        }
+        self.checkpointer.note_acks(1, Instant::now());
+    }
+
+    /// Where acknowledgements arrive: the source loop waits on it too, so a
+    /// group commit is not delayed by an idle wait.
+    pub fn ack_receiver(&self) -> Receiver<Ack> {
+        self.ack_rx.clone()
     }
 
     /// Waits up to `timeout` for acknowledgements (shutdown).
     pub fn wait_acks(&mut self, timeout: Duration) {
         if let Ok(ack) = self.ack_rx.recv_timeout(timeout) {
-            if let Some(item) = self.items.get_mut(&ack.stream) {
-                item.acks.ack(ack.end_offset, ack.delivered);
-            }
+            self.apply_ack(ack);
         }
         self.drain_acks();
         self.settle();
@@ -1129,7 +1143,8 @@ impl Tailer {
 
     // ---------------------------------------------------------- checkpoints
 
-    /// Writes the checkpoint if `checkpoint_interval` has passed.
+    /// Writes the checkpoint if the group commit (or the periodic refresh) is
+    /// due.
     pub fn checkpoint_if_due(&mut self, now: Instant) {
         if self.checkpointer.is_due(now) {
             self.write_checkpoint(now);
