@@ -113,7 +113,9 @@ impl Tailer {
             dev: cp.dev,
             ino: cp.inode,
         };
-        let id = self.unique_id(file);
+        // The id saved with the entry, unless a damaged checkpoint repeats it.
+        let saved_id = cp.stream.filter(|s| *s != 0 && !self.items.contains_key(s));
+        let id = saved_id.unwrap_or_else(|| self.fresh_id());
         let seq = self.seq();
         let state = if cp.detached {
             State::Detached
@@ -138,6 +140,7 @@ impl Tailer {
                 last_seen: now,
                 last_active: now,
                 size_at_close: None,
+                identity_saved: saved_id.is_some(),
             },
         );
     }
@@ -147,11 +150,21 @@ impl Tailer {
         self.next_seq
     }
 
-    fn unique_id(&self, file: FileId) -> u64 {
+    /// A stream id for content never seen before: random (64 bits), so it
+    /// is not given again to another content after a restart, whatever inode
+    /// that content has. 0 is left out (detached tokens use it).
+    fn fresh_id(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let state = std::collections::hash_map::RandomState::new();
         (0u64..)
-            .map(|salt| file.stream_id(salt))
-            .find(|id| !self.items.contains_key(id))
-            .unwrap_or(0)
+            .map(|n| {
+                let mut h = state.build_hasher();
+                h.write_u64(n);
+                h.write_u64(self.next_seq);
+                h.finish()
+            })
+            .find(|id| *id != 0 && !self.items.contains_key(id))
+            .unwrap_or(u64::MAX)
     }
 
     fn skip(&self) -> u64 {
@@ -519,7 +532,7 @@ impl Tailer {
         start: u64,
         now: Instant,
     ) -> bool {
-        let id = self.unique_id(file);
+        let id = self.fresh_id();
         let seq = self.seq();
         self.items.insert(
             id,
@@ -537,6 +550,7 @@ impl Tailer {
                 last_seen: now,
                 last_active: now,
                 size_at_close: None,
+                identity_saved: false,
             },
         );
         if self.reopen(id, now) {
@@ -699,6 +713,7 @@ impl Tailer {
     /// changed state.
     pub fn step(&mut self, now: Instant, out: &Output) -> Result<bool, Closed> {
         self.drain_acks();
+        self.save_new_identities(now, out)?;
         let mut ids: Vec<(u64, u64)> = self
             .items
             .values()
@@ -715,11 +730,54 @@ impl Tailer {
         Ok(progressed)
     }
 
+    /// Writes the checkpoint before the first lines of a content never
+    /// checkpointed are read, so its stream id survives a crash (one write for
+    /// all files new since the last step; none when there are none). Heads are
+    /// read first so the entries carry fingerprints. A failed write is counted
+    /// and logged by the checkpointer; reading then goes on (after a crash such
+    /// a file would be read again under a new id: duplicates, never a loss).
+    fn save_new_identities(&mut self, now: Instant, out: &Output) -> Result<(), Closed> {
+        let unsaved: Vec<u64> = self
+            .items
+            .values()
+            .filter(|i| i.open.is_some() && !i.identity_saved)
+            .map(|i| i.id)
+            .collect();
+        if unsaved.is_empty() {
+            return Ok(());
+        }
+        for id in &unsaved {
+            if self.truncated_since_last_read(*id) {
+                self.truncated(*id, now, out)?;
+            }
+        }
+        let ready = unsaved
+            .iter()
+            .any(|id| self.items.get(id).is_some_and(|i| i.fp.is_some()));
+        if ready && self.write_checkpoint(now) {
+            for item in self.items.values_mut() {
+                if item.fp.is_some() {
+                    item.identity_saved = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn read_turn(&mut self, id: u64, now: Instant, out: &Output) -> Result<bool, Closed> {
         if self.truncated_since_last_read(id) {
             self.truncated(id, now, out)?;
             return Ok(true);
         }
+        // A plain file that was empty when its head was last read, and whose id
+        // is not saved: read nothing yet (the next step saves its id with a
+        // fingerprint first), but still look for rotation at its end.
+        let hold = self.items.get(&id).is_some_and(|i| {
+            !i.identity_saved
+                && i.fp.is_none()
+                && self.config.ignored_header_bytes.0 == 0
+                && i.open.as_ref().is_some_and(|o| o.input.plain().is_some())
+        });
         let per_turn = self.config.max_read_per_turn.0;
         let metrics = self.ctx.metrics.clone();
         let Some(item) = self.items.get_mut(&id) else {
@@ -742,7 +800,10 @@ impl Tailer {
             ..
         } = open;
         let mut sent = Ok(());
-        while read < per_turn {
+        if hold {
+            *at_eof = true;
+        }
+        while read < per_turn && !hold {
             match lines.fill(input) {
                 Ok(0) => {
                     *at_eof = true;
@@ -1017,7 +1078,7 @@ impl Tailer {
             return Ok(());
         }
         let head = pread_head(&f, skip + fp_bytes).unwrap_or_default();
-        let new_id = self.unique_id(file);
+        let new_id = self.fresh_id();
         let seq = self.seq();
         let open = self.new_open(new_id, &path, Input::Plain(f), 0, now);
         self.items.insert(
@@ -1036,6 +1097,7 @@ impl Tailer {
                 last_seen: now,
                 last_active: now,
                 size_at_close: None,
+                identity_saved: false,
             },
         );
         Ok(())
