@@ -459,6 +459,18 @@ impl Tailer {
             }
         }
 
+        // A gzip file whose decompressed head is still shorter than a full
+        // fingerprint is most likely an archive being written by a slow
+        // compressor (its original may still be open): read as new content
+        // now, it would repeat the original's lines. It waits up to
+        // COPY_GRACE to grow into a fingerprint that can be recognised.
+        if gz && (head.len() as u64) < self.skip() + self.fp_bytes() {
+            let first = *self.deferred.entry(file).or_insert(now);
+            if now.saturating_duration_since(first) < COPY_GRACE {
+                return false;
+            }
+        }
+
         // (c) A file never seen.
         if old {
             return false;
@@ -750,13 +762,42 @@ impl Tailer {
             if self.truncated_since_last_read(*id) {
                 self.truncated(*id, now, out)?;
             }
+            // Opened empty as a plain file, and now a gzip stream is being
+            // written into it (a compressor writing the archive under its
+            // final name): forget it unread, so the next scan judges it as the
+            // gzip file it is (a copy of known content, or new).
+            let gzip_now = self.items.get(id).is_some_and(|i| {
+                i.open.as_ref().is_some_and(|o| {
+                    o.read_pos() == 0
+                        && o.input
+                            .plain()
+                            .is_some_and(|f| pread_head(f, 2).is_ok_and(|h| h == GZIP_MAGIC))
+                })
+            });
+            if gzip_now {
+                self.items.remove(id);
+            }
         }
+        // Known by a fingerprint, or (with ignored_header_bytes) holding
+        // header bytes only: nothing better will come for a while.
+        let header_only = self.skip() > 0;
+        let identifiable = |i: &Item| {
+            i.fp.is_some()
+                || (header_only
+                    && i.open
+                        .as_ref()
+                        .and_then(|o| o.checked)
+                        .is_some_and(|(len, _)| len > 0))
+        };
         let ready = unsaved
             .iter()
-            .any(|id| self.items.get(id).is_some_and(|i| i.fp.is_some()));
-        if ready && self.write_checkpoint(now) {
+            .any(|id| self.items.get(id).is_some_and(identifiable));
+        // Written or not (a failure is counted and logged by the
+        // checkpointer), reading goes on: see above.
+        if ready {
+            self.write_checkpoint(now);
             for item in self.items.values_mut() {
-                if item.fp.is_some() {
+                if identifiable(item) {
                     item.identity_saved = true;
                 }
             }
@@ -769,14 +810,11 @@ impl Tailer {
             self.truncated(id, now, out)?;
             return Ok(true);
         }
-        // A plain file that was empty when its head was last read, and whose id
-        // is not saved: read nothing yet (the next step saves its id with a
-        // fingerprint first), but still look for rotation at its end.
+        // A plain file whose id is not saved yet (it was empty so far): read
+        // nothing yet (the next step saves its id with a fingerprint first),
+        // but still look for rotation at its end.
         let hold = self.items.get(&id).is_some_and(|i| {
-            !i.identity_saved
-                && i.fp.is_none()
-                && self.config.ignored_header_bytes.0 == 0
-                && i.open.as_ref().is_some_and(|o| o.input.plain().is_some())
+            !i.identity_saved && i.open.as_ref().is_some_and(|o| o.input.plain().is_some())
         });
         let per_turn = self.config.max_read_per_turn.0;
         let metrics = self.ctx.metrics.clone();
