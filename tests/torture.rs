@@ -314,16 +314,20 @@ fn tally(out: &Path, total: u64) -> Tally {
     t
 }
 
+/// The sequence number of a line, found without a JSON parser (polled often
+/// over the whole output while waiting).
+fn seq_of(line: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"{\"seq\":";
+    let digits = line.strip_prefix(KEY)?;
+    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
 fn unique_seen(out: &Path, total: u64) -> u64 {
     let mut seen = vec![false; total as usize];
     for l in output_lines(out) {
-        if let Some(s) = serde_json::from_slice::<serde_json::Value>(&l)
-            .ok()
-            .and_then(|v| v.get("seq").and_then(serde_json::Value::as_u64))
-        {
-            if s < total {
-                seen[s as usize] = true;
-            }
+        if let Some(s) = seq_of(&l).filter(|s| *s < total) {
+            seen[s as usize] = true;
         }
     }
     seen.iter().filter(|b| **b).count() as u64
@@ -370,7 +374,7 @@ fn run(how: Rotation, plan: Plan) -> Tally {
     // Polled with a deadline; on a loss the tally below says what is missing.
     let deadline = Instant::now() + Duration::from_secs(30 + total / 2_000);
     while unique_seen(&out, total) < total && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(200));
     }
     let pid = agent.0.id().to_string();
     std::process::Command::new("kill")

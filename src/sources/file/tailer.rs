@@ -464,7 +464,10 @@ impl Tailer {
         // compressor (its original may still be open): read as new content
         // now, it would repeat the original's lines. It waits up to
         // COPY_GRACE to grow into a fingerprint that can be recognised.
-        if gz && (head.len() as u64) < self.skip() + self.fp_bytes() {
+        if gz
+            && (head.len() as u64) < self.skip() + self.fp_bytes()
+            && !gzip_ends_within(path, self.skip() + self.fp_bytes())
+        {
             let first = *self.deferred.entry(file).or_insert(now);
             if now.saturating_duration_since(first) < COPY_GRACE {
                 return false;
@@ -764,8 +767,8 @@ impl Tailer {
             }
             // Opened empty as a plain file, and now a gzip stream is being
             // written into it (a compressor writing the archive under its
-            // final name): forget it unread, so the next scan judges it as the
-            // gzip file it is (a copy of known content, or new).
+            // final name): forget it unread, so the next scan judges it by its
+            // head as the gzip file it is (a copy of known content, or new).
             let gzip_now = self.items.get(id).is_some_and(|i| {
                 i.open.as_ref().is_some_and(|o| {
                     o.read_pos() == 0
@@ -774,7 +777,17 @@ impl Tailer {
                             .is_some_and(|f| pread_head(f, 2).is_ok_and(|h| h == GZIP_MAGIC))
                 })
             });
-            if gzip_now {
+            // Opened empty, and what arrived since is content already known
+            // (a copy being made: copytruncate's copy, `cp`): the same.
+            let copy_of_known = self.items.get(id).is_some_and(|i| {
+                i.open.as_ref().is_some_and(|o| o.read_pos() == 0)
+                    && i.fp.is_some_and(|f| {
+                        self.items
+                            .values()
+                            .any(|other| other.id != i.id && other.fp == Some(f))
+                    })
+            });
+            if gzip_now || copy_of_known {
                 self.items.remove(id);
             }
         }
@@ -1283,6 +1296,19 @@ fn read_head_of(path: &Path, n: u64) -> io::Result<(Vec<u8>, bool)> {
     Ok((read_head(&mut f, n)?, false))
 }
 
+/// True when the gzip file at `path` is a complete archive of at most `n`
+/// decompressed bytes (a small rotated file, not one still being written).
+fn gzip_ends_within(path: &Path, n: u64) -> bool {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let mut out = Vec::new();
+    MultiGzDecoder::new(f)
+        .take(n + 1)
+        .read_to_end(&mut out)
+        .is_ok_and(|got| (got as u64) <= n)
+}
+
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
@@ -1445,6 +1471,66 @@ mod tests {
         let e = &t.tailer.checkpoint_entries()[0];
         let fp = Fingerprint::decode(e.fingerprint.as_deref().unwrap()).unwrap();
         assert_eq!(fp.len, 256, "bound once long enough");
+    }
+
+    /// The stream ids the checkpoint on disk holds, by path.
+    fn saved_streams(t: &T) -> Vec<(PathBuf, Option<u64>)> {
+        crate::checkpoint::load(&t.dir.path().join("data"), "t", |_| {})
+            .unwrap()
+            .map(|cp| cp.files.into_iter().map(|f| (f.path, f.stream)).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_new_files_stream_id_is_saved_before_its_first_line_is_sent() {
+        let mut t = T::new(|_| {});
+        // Created empty (as after a rename rotation): opened, nothing to send.
+        t.append("a.log", "");
+        assert!(t.run(Duration::ZERO).is_empty());
+        t.append("a.log", "1\n");
+        t.now += Duration::from_millis(1);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        t.tailer.step(t.now, &t.out).unwrap();
+        let sent: Vec<Batch> = t.rx.try_iter().collect();
+        assert_eq!(sent.len(), 1);
+        // Sent, not acknowledged, no periodic checkpoint yet: the id is on disk.
+        assert_eq!(
+            saved_streams(&t),
+            [(t.path("a.log"), Some(sent[0].stream.id))]
+        );
+        assert_eq!(t.tailer.checkpoint_entries()[0].offset, 0);
+    }
+
+    #[test]
+    fn stream_ids_survive_a_restart_and_an_inode_reused_gets_a_new_one() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "1\n");
+        t.now += Duration::from_millis(1);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        t.tailer.step(t.now, &t.out).unwrap();
+        let first = t.rx.try_iter().next().unwrap().stream.id;
+        t.restart();
+        t.append("a.log", "2\n");
+        t.now += Duration::from_millis(1);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        t.tailer.step(t.now, &t.out).unwrap();
+        let batches: Vec<Batch> = t.rx.try_iter().collect();
+        assert!(
+            batches.iter().all(|b| b.stream.id == first),
+            "same content, same id"
+        );
+        drop(batches);
+        t.tailer.drain_acks();
+        // Another content at the same path (and perhaps the same inode).
+        fs::remove_file(t.path("a.log")).unwrap();
+        t.append("a.log", "other\n");
+        t.restart();
+        t.now += Duration::from_millis(1);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        t.tailer.step(t.now, &t.out).unwrap();
+        let b = t.rx.try_iter().next().unwrap();
+        assert_eq!(&b.events[0].line[..], b"other");
+        assert_ne!(b.stream.id, first);
     }
 
     #[test]
