@@ -59,6 +59,13 @@ pub struct FileCheckpoint {
     /// The file is gzip-compressed and `offset` counts decompressed bytes.
     #[serde(default, skip_serializing_if = "is_false")]
     pub compressed: bool,
+    /// The content's stream id: random, given once when the content is first
+    /// seen and kept across restarts, renames, copies and compression, so an
+    /// exactly-once sink's ledger can tell which lines of it it already wrote.
+    /// Never reused for another content (an inode number may be). Absent in
+    /// checkpoints written before it existed: such entries get a new id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<u64>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -248,6 +255,7 @@ mod tests {
                 finished: false,
                 detached: false,
                 compressed: false,
+                stream: Some(7),
             }],
         }
     }
@@ -296,7 +304,10 @@ mod tests {
         fs::write(&path, r#"{"version":1,"source":"app","written_at":"x","files":[{"path":"/a","dev":1,"inode":2,"offset":3}]}"#).unwrap();
         let cp = load(dir.path(), "app", |_| {}).unwrap().unwrap();
         assert!(
-            !cp.files[0].detached && !cp.files[0].compressed && cp.files[0].fingerprint.is_none()
+            !cp.files[0].detached
+                && !cp.files[0].compressed
+                && cp.files[0].fingerprint.is_none()
+                && cp.files[0].stream.is_none()
         );
     }
 

@@ -41,6 +41,9 @@ inputs = ["app"]
 path = {out:?}
 encoding = "text"
 flush_interval = "20ms"
+# This file's kill -9 tests check the at-least-once contract; the
+# exactly-once one is in tests/torture.rs.
+durability = "at_least_once"
 "#,
             data = dir.join("data").display().to_string(),
             out = dir.join("out.txt").display().to_string(),

@@ -403,6 +403,7 @@ pub(crate) mod tests_support {
                     compressed: false,
                     offset: *offset,
                     finished: false,
+                    stream: None,
                 }
             })
             .collect();

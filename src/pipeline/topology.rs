@@ -337,10 +337,12 @@ impl Topology {
             let name = format!("sinks.{}", s.id);
             let sink = match overrides.sinks.remove(&s.id) {
                 Some(sink) => sink,
-                None => sinks::build(&s.config).map_err(|e| BuildError::Component {
-                    component: name.clone(),
-                    message: e.to_string(),
-                })?,
+                None => {
+                    sinks::build(&s.config, &self.data_dir).map_err(|e| BuildError::Component {
+                        component: name.clone(),
+                        message: e.to_string(),
+                    })?
+                }
             };
             plans.push(Plan {
                 id: s.id.clone(),

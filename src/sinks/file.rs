@@ -12,11 +12,19 @@
 //! files by count, age and total size (`[retain]`, the same policy code as
 //! `logagent retain`), and writes events below a level to other files with their
 //! own retention (`[levels]`). See [`rotation`] and [`housekeeping`].
+//!
+//! With `durability = "exactly_once"` (the default) the sink keeps a ledger
+//! ([`ledger`]): buffers are written out, the files fsynced and the ledger
+//! committed every `flush_interval` (group commit), and only then are the
+//! batches acknowledged. After a crash the files are cut back to the last
+//! commit and events the sources replay are skipped up to where the ledger
+//! says they were written, so each line is in the files exactly once.
 
 pub mod housekeeping;
+pub mod ledger;
 pub mod rotation;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,6 +42,7 @@ use crate::maintenance::fsops;
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
 use housekeeping::{FileSet, Housekeeper, OpenSet, Plan};
+use ledger::Ledger;
 use rotation::{LevelSplit, RetainOptions, RotateOptions};
 
 /// Options of the file sink.
@@ -64,6 +73,39 @@ pub struct FileSinkConfig {
     /// Events below a level go to other files, with their own retention.
     #[serde(default)]
     pub levels: Option<Box<LevelSplit>>,
+    /// `exactly_once` (default): commit files and a ledger together so a crash
+    /// neither loses nor repeats a line (an fsync of the written files and of
+    /// the ledger per `flush_interval`). `at_least_once`: no fsync but at
+    /// shutdown and rotation; a crash may write up to a `flush_interval` of
+    /// lines twice.
+    #[serde(default)]
+    pub durability: Durability,
+    /// Most input streams (files) the ledger remembers; the least recently
+    /// written are forgotten first (default 10000).
+    #[serde(default = "default_ledger_streams")]
+    pub ledger_max_streams: usize,
+    /// A stream not written for this long is forgotten by the ledger (default
+    /// 24h, the file source's `checkpoint_retention`).
+    #[serde(default = "default_ledger_retention")]
+    pub ledger_retention: HumanDuration,
+}
+
+/// What a crash may do to the sink's output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Nothing lost, nothing written twice (ledger + fsync per commit).
+    #[default]
+    ExactlyOnce,
+    /// Nothing lost; lines after the last acknowledged offset written again.
+    AtLeastOnce,
+}
+
+fn default_ledger_streams() -> usize {
+    10_000
+}
+fn default_ledger_retention() -> HumanDuration {
+    HumanDuration(Duration::from_secs(24 * 3600))
 }
 
 fn default_flush() -> HumanDuration {
@@ -87,6 +129,9 @@ impl FileSinkConfig {
         }
         if self.max_open_files == 0 {
             errors.push(KeyError::new("max_open_files", "must be at least 1"));
+        }
+        if self.ledger_max_streams == 0 {
+            errors.push(KeyError::new("ledger_max_streams", "must be at least 1"));
         }
         if self.flush_interval.0.is_zero() {
             errors.push(KeyError::new("flush_interval", "must be greater than zero"));
@@ -139,12 +184,22 @@ impl FileSinkConfig {
         })
     }
 
-    /// A sink for this config; files are opened on first use.
+    /// A sink for this config without a data directory: at-least-once
+    /// whatever `durability` says (tests, benches).
     pub fn build(&self) -> FileSink {
         self.build_with_clock(Arc::new(SystemClock))
     }
 
-    /// A sink reading the time from `clock` (rotation tests move it by days).
+    /// The sink the agent runs: its ledger (if exactly-once) lives under
+    /// `data_dir`. Files are opened, and the ledger recovered, on first use.
+    pub fn build_in(&self, data_dir: &Path) -> FileSink {
+        let mut sink = self.build_with_clock(Arc::new(SystemClock));
+        sink.data_dir = Some(data_dir.to_path_buf());
+        sink
+    }
+
+    /// A sink reading the time from `clock` (rotation tests move it by days),
+    /// without a data directory (see [`FileSinkConfig::build`]).
     pub fn build_with_clock(&self, clock: Arc<dyn Clock>) -> FileSink {
         let parse = |p: &str| {
             Template::parse(p, true).unwrap_or_else(|_| {
@@ -177,6 +232,14 @@ impl FileSinkConfig {
             buffered: 0,
             path_buf: String::new(),
             log: RateLimiter::default(),
+            durability: self.durability,
+            data_dir: None,
+            ledger_max_streams: self.ledger_max_streams.max(1),
+            ledger_retention: self.ledger_retention.0,
+            ledger: None,
+            ledger_ready: false,
+            skipped: 0,
+            skipped_counter: None,
         }
     }
 }
@@ -189,6 +252,8 @@ struct OpenFile {
     last_used: u64,
     /// Bytes in the file (written out, not counting `buf`).
     written: u64,
+    /// Bytes known to be on disk (fsynced), to skip needless fsyncs.
+    synced: u64,
     /// The rotation period the file's data belongs to.
     period: Option<u64>,
 }
@@ -234,7 +299,23 @@ pub struct FileSink {
     buffered: usize,
     path_buf: String,
     log: RateLimiter,
+    durability: Durability,
+    /// Where the ledger lives (none in tests built without one).
+    data_dir: Option<PathBuf>,
+    ledger_max_streams: usize,
+    ledger_retention: Duration,
+    /// The exactly-once ledger, once recovered.
+    ledger: Option<Ledger>,
+    /// Recovery (or removal of a stale ledger) has run.
+    ledger_ready: bool,
+    /// Replayed events skipped since the last log line.
+    skipped: u64,
+    skipped_counter: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
+
+/// Metric: replayed events the exactly-once file sink skipped because they
+/// were written before a restart.
+pub const REPLAY_SKIPPED: &str = "sink_replay_skipped_events_total";
 
 impl std::fmt::Debug for FileSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -252,6 +333,127 @@ fn nanos(t: SystemTime) -> i64 {
 }
 
 impl FileSink {
+    /// First use: recover the ledger (cut files back to the last commit) or,
+    /// at-least-once, remove a stale one. Runs before anything is opened or
+    /// the housekeeper starts.
+    fn setup_ledger(&mut self, ctx: &SinkContext) {
+        self.ledger_ready = true;
+        let Some(data_dir) = &self.data_dir else {
+            return;
+        };
+        if self.durability == Durability::AtLeastOnce {
+            match ledger::remove(data_dir, &ctx.id) {
+                Ok(true) => {
+                    tracing::info!(component = %ctx.id, "durability is at_least_once: removed the exactly-once ledger")
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(component = %ctx.id, %error, "cannot remove the old exactly-once ledger")
+                }
+            }
+            return;
+        }
+        let id = ctx.id.clone();
+        let (ledger, recovery, error) = Ledger::recover(
+            data_dir,
+            &ctx.id,
+            self.ledger_max_streams,
+            self.ledger_retention,
+            |w| tracing::warn!(component = %id, "{w}"),
+        );
+        if let Some(error) = error {
+            ComponentMetrics::add(&ctx.metrics.errors, 1);
+            tracing::error!(component = %ctx.id, %error,
+                "sink ledger unreadable; starting without it (lines written since the last commit may appear twice this once)");
+        }
+        for (path, bytes) in &recovery.cut {
+            tracing::warn!(component = %ctx.id, path, bytes, "cut back to the last commit (written after it, before a crash; the sources replay those lines)");
+        }
+        if recovery.streams > 0 {
+            tracing::info!(component = %ctx.id, streams = recovery.streams, "exactly-once ledger loaded; replayed lines already written will be skipped");
+        }
+        self.skipped_counter = Some(ctx.metrics.labeled.counter(REPLAY_SKIPPED, &[]));
+        self.ledger = Some(ledger);
+    }
+
+    /// Exactly-once: the file about to be written is listed in the ledger at
+    /// its current length before any byte goes to it.
+    fn register(&mut self, path: &str, len: u64, ctx: &SinkContext) -> Result<(), SinkError> {
+        let Some(ledger) = self.ledger.as_mut() else {
+            return Ok(());
+        };
+        if ledger.listed_len(path) == Some(len) {
+            return Ok(());
+        }
+        retry(ctx, &self.log, "writing the sink ledger", || {
+            ledger
+                .register(path, len)
+                .map_err(ledger::LedgerError::into_io)
+        })
+    }
+
+    /// Exactly-once group commit: write out every buffer, fsync the files
+    /// written since the last commit, record their lengths and the stream ends
+    /// in the ledger, then release the acknowledgements.
+    fn commit(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        let idle = self.pending.is_empty()
+            && self
+                .open
+                .values()
+                .all(|f| f.buf.is_empty() && f.synced == f.written);
+        if idle {
+            return Ok(());
+        }
+        for (path, f) in self.open.iter_mut() {
+            write_out(path, f, ctx, &self.log)?;
+            if f.synced != f.written {
+                let file = &f.file;
+                retry(ctx, &self.log, &format!("fsync of {path}"), || {
+                    file.sync_data()
+                })?;
+                f.synced = f.written;
+            }
+        }
+        self.buffered = 0;
+        let files: BTreeMap<String, u64> = self
+            .open
+            .iter()
+            .map(|(p, f)| (p.clone(), f.written))
+            .collect();
+        if let Some(ledger) = self.ledger.as_mut() {
+            retry(ctx, &self.log, "writing the sink ledger", || {
+                ledger
+                    .commit(files.clone())
+                    .map(|_| ())
+                    .map_err(ledger::LedgerError::into_io)
+            })?;
+        }
+        if self.skipped > 0 {
+            tracing::info!(component = %ctx.id, events = self.skipped, "skipped replayed events already written before the restart");
+            self.skipped = 0;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Notes in the ledger that `stream`'s events up to the one at `last` are
+    /// written.
+    #[inline]
+    fn advance(&mut self, tracked: bool, stream: &crate::event::Stream, last: Option<u64>) {
+        if let (true, Some(last), Some(ledger)) = (tracked, last, self.ledger.as_mut()) {
+            ledger.advance(&stream.source, stream.id, last + 1);
+        }
+    }
+
+    /// Writes every buffer out without committing.
+    fn write_out_all(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        for (path, f) in self.open.iter_mut() {
+            write_out(path, f, ctx, &self.log)?;
+        }
+        self.buffered = 0;
+        Ok(())
+    }
+
     /// Starts the housekeeper on first use (it needs the component id).
     fn start_housekeeping(&mut self, ctx: &SinkContext) {
         let Some(mut plan) = self.housekeeping.take() else {
@@ -301,6 +503,10 @@ impl FileSink {
         })?;
         let meta = file.metadata().ok();
         let written = meta.as_ref().map_or(0, |m| m.len());
+        if let Err(e) = self.register(path, written, ctx) {
+            open_set.remove(Path::new(path));
+            return Err(e);
+        }
         let period = self.rotate.as_ref().and_then(|r| {
             let since = meta
                 .as_ref()
@@ -319,6 +525,7 @@ impl FileSink {
                 events: 0,
                 last_used: self.tick,
                 written,
+                synced: written,
                 period,
             },
         );
@@ -346,8 +553,12 @@ impl FileSink {
         }
     }
 
-    /// Writes out, closes and rotates an open file.
+    /// Writes out, closes and rotates an open file. Exactly-once, everything
+    /// is committed first, so a rotated file holds committed lines only.
     fn rotate_open(&mut self, path: &str, ctx: &SinkContext) -> Result<(), SinkError> {
+        if self.ledger.is_some() {
+            self.commit(ctx)?;
+        }
         let set = self.open_set.clone();
         let mut open_set = set.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(mut f) = self.open.remove(path) {
@@ -387,6 +598,10 @@ impl FileSink {
     }
 
     fn close_least_recent(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        // Exactly-once: a closed file holds committed lines only.
+        if self.ledger.is_some() {
+            self.commit(ctx)?;
+        }
         let Some(oldest) = self
             .open
             .iter()
@@ -408,6 +623,9 @@ impl FileSink {
     }
 
     fn write_all_buffers(&mut self, ctx: &SinkContext, sync: bool) -> Result<(), SinkError> {
+        if self.ledger.is_some() {
+            return self.commit(ctx);
+        }
         for (path, f) in self.open.iter_mut() {
             write_out(path, f, ctx, &self.log)?;
             if sync {
@@ -493,6 +711,9 @@ impl Drop for FileSink {
 impl Sink for FileSink {
     fn write(&mut self, batch: Batch, ctx: &SinkContext) -> Result<(), SinkError> {
         self.tick += 1;
+        if !self.ledger_ready {
+            self.setup_ledger(ctx);
+        }
         if self.housekeeping.is_some() {
             self.start_housekeeping(ctx);
         }
@@ -508,7 +729,22 @@ impl Sink for FileSink {
         let max_size = self.rotate.as_ref().and_then(|r| r.max_size).map(|s| s.0);
         let mut missing = 0u64;
         let mut current: Option<String> = None;
+        // Exactly-once, for streams with stable ids (files): events written
+        // before a restart are skipped, and how far the stream got is noted.
+        let stream = &batch.stream;
+        let tracked = self.ledger.is_some() && stream.path.is_some();
+        let replay_next = self
+            .ledger
+            .as_ref()
+            .filter(|_| tracked)
+            .and_then(|l| l.replay_next(&stream.source, stream.id));
+        let mut skipped = 0u64;
+        let mut last_written: Option<u64> = None;
         for event in &batch.events {
+            if replay_next.is_some_and(|next| event.meta.offset < next) {
+                skipped += 1;
+                continue;
+            }
             self.path_buf.clear();
             if dynamic || current.is_none() {
                 let template = match &self.split {
@@ -524,6 +760,9 @@ impl Sink for FileSink {
             if current.as_deref() != Some(self.path_buf.as_str()) {
                 if !self.open.contains_key(self.path_buf.as_str()) {
                     let path = self.path_buf.clone();
+                    // Opening may commit (closing another file): note this
+                    // batch's progress first.
+                    self.advance(tracked, stream, last_written);
                     if let Err(e) = self.open_file(&path, ctx) {
                         batch.ack.fail();
                         return Err(e);
@@ -538,6 +777,7 @@ impl Sink for FileSink {
             let before = f.buf.len();
             self.encoding.write(event, &mut f.buf);
             f.events += 1;
+            last_written = Some(event.meta.offset);
             self.buffered += f.buf.len() - before;
             let full = max_size.is_some_and(|m| f.written + f.buf.len() as u64 >= m);
             if f.buf.len() >= self.buffer_bytes || full {
@@ -552,6 +792,7 @@ impl Sink for FileSink {
                 }
                 if full {
                     // The next event for this path opens a new file.
+                    self.advance(tracked, stream, last_written);
                     if let Err(e) = self.rotate_open(&path, ctx) {
                         batch.ack.fail();
                         return Err(e);
@@ -567,14 +808,30 @@ impl Sink for FileSink {
                     "path template field missing; wrote to '{}'", crate::event::template::MISSING_FIELD);
             }
         }
+        self.advance(tracked, stream, last_written);
+        if skipped > 0 {
+            self.skipped += skipped;
+            if let Some(c) = &self.skipped_counter {
+                ComponentMetrics::add(c, skipped);
+            }
+        }
         self.pending.push(batch.ack);
-        if self.buffered >= self.buffer_bytes || self.pending.len() >= 1024 {
+        if self.pending.len() >= 1024
+            || (self.ledger.is_none() && self.buffered >= self.buffer_bytes)
+        {
             self.write_all_buffers(ctx, false)?;
+        } else if self.buffered >= self.buffer_bytes {
+            // Exactly-once: out of memory, into the files; committed (and
+            // acknowledged) at the next flush.
+            self.write_out_all(ctx)?;
         }
         Ok(())
     }
 
     fn flush(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        if !self.ledger_ready {
+            self.setup_ledger(ctx);
+        }
         if self.housekeeping.is_some() {
             self.start_housekeeping(ctx);
         }

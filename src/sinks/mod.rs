@@ -97,10 +97,11 @@ impl Encoding {
     }
 }
 
-/// Builds the sink a config describes.
-pub fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
+/// Builds the sink a config describes; `data_dir` holds what a sink keeps
+/// across restarts (the file sink's exactly-once ledger).
+pub fn build(config: &SinkConfig, data_dir: &std::path::Path) -> Result<Box<dyn Sink>, SinkError> {
     Ok(match config {
-        SinkConfig::File(c) => Box::new(c.build()),
+        SinkConfig::File(c) => Box::new(c.build_in(data_dir)),
         SinkConfig::Stdout(c) => Box::new(c.build()),
         SinkConfig::Elasticsearch(c) => Box::new(elasticsearch::ElasticsearchSink::new(c)?),
         SinkConfig::Loki(c) => Box::new(c.build()?),

@@ -225,7 +225,16 @@ impl Worker {
         let Ok(before) = fs::symlink_metadata(path) else {
             return;
         };
-        if fs::symlink_metadata(&to).is_ok() || !before.is_file() {
+        if !before.is_file() {
+            return;
+        }
+        if fs::symlink_metadata(&to).is_ok() {
+            // A crash after the archive was renamed into place (complete: it is
+            // written under a temporary name first) but before the plain file
+            // was deleted: delete it now, or its lines would be there twice.
+            if let Ok(Removed::Deleted(_)) = fsops::remove_if_same(path, Identity::of(&before)) {
+                tracing::info!(component = %self.plan.id, path = %path.display(), "removed a rotated file already compressed before a restart");
+            }
             return;
         }
         match compress::gzip_file(path, &to, rotate.compress_level, Some(&self.stop)) {

@@ -370,3 +370,185 @@ fn batches_never_written_are_reported_undelivered() {
     drop(sink);
     assert!(!rx.try_recv().unwrap().delivered);
 }
+
+/// A batch of text lines `from..to` of file stream `id` of source "s", each
+/// line 10 bytes (`line 0001\n`), offsets as a file source sets them.
+fn file_batch(id: u64, from: u64, to: u64, ack: AckToken) -> Batch {
+    let stream = Arc::new(Stream {
+        source: "s".into(),
+        path: Some(PathBuf::from("/var/log/app.log")),
+        id,
+    });
+    let mut b = Batch::new(stream, ack, (to - from) as usize);
+    for n in from..to {
+        b.events.push(Event::new(
+            bytes::Bytes::from(format!("line {n:04}")),
+            n * 10,
+        ));
+    }
+    b
+}
+
+fn exactly_once_sink(dir: &Path, extra: &str) -> FileSink {
+    let cfg: FileSinkConfig = toml::from_str(&format!(
+        "path = \"{}/out/app.ndjson\"\nencoding = \"text\"\nflush_interval = \"1h\"\nbuffer_bytes = 64\n{extra}",
+        dir.display()
+    ))
+    .unwrap();
+    assert!(cfg.check().is_empty(), "{:?}", cfg.check());
+    cfg.build_in(dir)
+}
+
+fn text_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn expected(from: u64, to: u64) -> Vec<String> {
+    (from..to).map(|n| format!("line {n:04}")).collect()
+}
+
+#[test]
+fn exactly_once_acknowledges_only_committed_batches() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = exactly_once_sink(d.path(), "");
+    let (ctx, _t) = ctx();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    s.write(file_batch(7, 0, 20, AckToken::new(7, 200, tx)), &ctx)
+        .unwrap();
+    // Past buffer_bytes: written to the file, but not committed.
+    assert!(text_lines(&d.path().join("out/app.ndjson")).len() >= 10);
+    assert!(rx.try_recv().is_err(), "not acknowledged before the commit");
+    s.flush(&ctx).unwrap();
+    assert!(rx.try_recv().unwrap().delivered);
+    let l = ledger::Ledger::recover(d.path(), "out", 10, Duration::from_secs(60), |_| {}).0;
+    assert_eq!(l.replay_next("s", 7), Some(191));
+    assert_eq!(
+        l.listed_len(&format!("{}/out/app.ndjson", d.path().display())),
+        Some(200)
+    );
+}
+
+#[test]
+fn a_crash_after_a_commit_neither_loses_nor_repeats_a_line() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out/app.ndjson");
+    let (ctx, _t) = ctx();
+    let mut s = exactly_once_sink(d.path(), "");
+    s.write(file_batch(7, 0, 30, AckToken::detached()), &ctx)
+        .unwrap();
+    s.flush(&ctx).unwrap();
+    // Written out after the commit, then the process dies (no drop, no flush).
+    s.write(file_batch(7, 30, 45, AckToken::detached()), &ctx)
+        .unwrap();
+    assert!(text_lines(&out).len() > 30, "uncommitted lines in the file");
+    std::mem::forget(s);
+    // The restart: the source replays from its checkpoint (older than the
+    // commit: line 10), then goes on.
+    let mut s = exactly_once_sink(d.path(), "");
+    s.write(file_batch(7, 10, 40, AckToken::detached()), &ctx)
+        .unwrap();
+    s.write(file_batch(7, 40, 60, AckToken::detached()), &ctx)
+        .unwrap();
+    s.flush(&ctx).unwrap();
+    assert_eq!(text_lines(&out), expected(0, 60));
+    assert_eq!(
+        ctx.metrics
+            .labeled
+            .counter(REPLAY_SKIPPED, &[])
+            .load(std::sync::atomic::Ordering::Relaxed),
+        20,
+        "lines 10..30 were committed before the crash"
+    );
+}
+
+#[test]
+fn a_new_stream_with_reused_offsets_is_not_skipped() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out/app.ndjson");
+    let (ctx, _t) = ctx();
+    let mut s = exactly_once_sink(d.path(), "");
+    s.write(file_batch(7, 0, 10, AckToken::detached()), &ctx)
+        .unwrap();
+    s.flush(&ctx).unwrap();
+    drop(s);
+    let mut s = exactly_once_sink(d.path(), "");
+    // Another content (a new file, or an inode reused) has another id.
+    s.write(file_batch(8, 0, 5, AckToken::detached()), &ctx)
+        .unwrap();
+    s.flush(&ctx).unwrap();
+    let mut want = expected(0, 10);
+    want.extend(expected(0, 5));
+    assert_eq!(text_lines(&out), want);
+}
+
+#[test]
+fn streams_without_stable_ids_are_never_skipped() {
+    let d = tempfile::tempdir().unwrap();
+    let (ctx, _t) = ctx();
+    let mut s = exactly_once_sink(d.path(), "");
+    let stdin = |n: usize| {
+        let stream = Arc::new(Stream {
+            source: "s".into(),
+            path: None,
+            id: 0,
+        });
+        let mut b = Batch::new(stream, AckToken::detached(), n);
+        for i in 0..n {
+            b.events.push(Event::new(
+                bytes::Bytes::from(format!("in {i}")),
+                i as u64 * 5,
+            ));
+        }
+        b
+    };
+    s.write(stdin(3), &ctx).unwrap();
+    s.flush(&ctx).unwrap();
+    drop(s);
+    let mut s = exactly_once_sink(d.path(), "");
+    s.write(stdin(3), &ctx).unwrap();
+    s.flush(&ctx).unwrap();
+    assert_eq!(text_lines(&d.path().join("out/app.ndjson")).len(), 6);
+}
+
+#[test]
+fn a_crash_around_a_size_rotation_keeps_every_line_once() {
+    let d = tempfile::tempdir().unwrap();
+    let (ctx, _t) = ctx();
+    let rotate = "[rotate]\nmax_size = \"100B\"\ncompress = false";
+    let mut s = exactly_once_sink(d.path(), rotate);
+    s.write(file_batch(7, 0, 25, AckToken::detached()), &ctx)
+        .unwrap();
+    s.flush(&ctx).unwrap();
+    s.write(file_batch(7, 25, 37, AckToken::detached()), &ctx)
+        .unwrap();
+    std::mem::forget(s);
+    let mut s = exactly_once_sink(d.path(), rotate);
+    s.write(file_batch(7, 0, 50, AckToken::detached()), &ctx)
+        .unwrap();
+    s.flush(&ctx).unwrap();
+    drop(s);
+    let all = all_lines(&d.path().join("out"), "app.ndjson");
+    assert_eq!(all, expected(0, 50));
+}
+
+#[test]
+fn at_least_once_removes_a_stale_ledger() {
+    let d = tempfile::tempdir().unwrap();
+    let (ctx, _t) = ctx();
+    let mut s = exactly_once_sink(d.path(), "");
+    s.write(file_batch(7, 0, 10, AckToken::detached()), &ctx)
+        .unwrap();
+    s.flush(&ctx).unwrap();
+    drop(s);
+    assert!(ledger::path_for(d.path(), "out").exists());
+    let mut s = exactly_once_sink(d.path(), "durability = \"at_least_once\"");
+    s.write(file_batch(7, 0, 10, AckToken::detached()), &ctx)
+        .unwrap();
+    s.flush(&ctx).unwrap();
+    assert!(!ledger::path_for(d.path(), "out").exists());
+    assert_eq!(text_lines(&d.path().join("out/app.ndjson")).len(), 20);
+}

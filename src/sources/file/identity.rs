@@ -49,8 +49,10 @@ impl FileId {
         }
     }
 
-    /// A stable 64-bit stream id for acknowledgements and idempotent ids;
-    /// `salt` distinguishes successive contents of one inode (truncation).
+    /// A 64-bit id derived from device+inode and `salt`. Not used for stream
+    /// ids any more: an inode reused by another file would get the same one,
+    /// and an exactly-once sink would then skip that file's first lines; the
+    /// tailer gives each content a random id kept in its checkpoint instead.
     pub fn stream_id(self, salt: u64) -> u64 {
         let mut h = Fnv::new();
         h.write(&self.dev.to_le_bytes());

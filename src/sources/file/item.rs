@@ -195,6 +195,11 @@ pub struct Item {
     pub last_active: Instant,
     /// File size when it was closed, to tell whether it changed since.
     pub size_at_close: Option<u64>,
+    /// The checkpoint on disk holds this item's stream id with a fingerprint,
+    /// so a restart finds the same id again. Lines are read only once it does
+    /// (see `Tailer::save_new_identities`): a sink's ledger may record lines by
+    /// stream id before the next periodic checkpoint.
+    pub identity_saved: bool,
 }
 
 impl Item {
@@ -227,6 +232,7 @@ impl Item {
                 && self.acks.acked >= self.offset,
             detached: self.state == State::Detached,
             compressed: self.compressed,
+            stream: Some(self.id),
         }
     }
 }

@@ -116,7 +116,9 @@ impl Tailer {
             dev: cp.dev,
             ino: cp.inode,
         };
-        let id = self.unique_id(file);
+        // The id saved with the entry, unless a damaged checkpoint repeats it.
+        let saved_id = cp.stream.filter(|s| *s != 0 && !self.items.contains_key(s));
+        let id = saved_id.unwrap_or_else(|| self.fresh_id());
         let seq = self.seq();
         let state = if cp.detached {
             State::Detached
@@ -141,6 +143,7 @@ impl Tailer {
                 last_seen: now,
                 last_active: now,
                 size_at_close: None,
+                identity_saved: saved_id.is_some(),
             },
         );
     }
@@ -150,11 +153,21 @@ impl Tailer {
         self.next_seq
     }
 
-    fn unique_id(&self, file: FileId) -> u64 {
+    /// A stream id for content never seen before: random (64 bits), so it
+    /// is not given again to another content after a restart, whatever inode
+    /// that content has. 0 is left out (detached tokens use it).
+    fn fresh_id(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let state = std::collections::hash_map::RandomState::new();
         (0u64..)
-            .map(|salt| file.stream_id(salt))
-            .find(|id| !self.items.contains_key(id))
-            .unwrap_or(0)
+            .map(|n| {
+                let mut h = state.build_hasher();
+                h.write_u64(n);
+                h.write_u64(self.next_seq);
+                h.finish()
+            })
+            .find(|id| *id != 0 && !self.items.contains_key(id))
+            .unwrap_or(u64::MAX)
     }
 
     fn skip(&self) -> u64 {
@@ -449,6 +462,21 @@ impl Tailer {
             }
         }
 
+        // A gzip file whose decompressed head is still shorter than a full
+        // fingerprint is most likely an archive being written by a slow
+        // compressor (its original may still be open): read as new content
+        // now, it would repeat the original's lines. It waits up to
+        // COPY_GRACE to grow into a fingerprint that can be recognised.
+        if gz
+            && (head.len() as u64) < self.skip() + self.fp_bytes()
+            && !gzip_ends_within(path, self.skip() + self.fp_bytes())
+        {
+            let first = *self.deferred.entry(file).or_insert(now);
+            if now.saturating_duration_since(first) < COPY_GRACE {
+                return false;
+            }
+        }
+
         // (c) A file never seen.
         if old {
             return false;
@@ -522,7 +550,7 @@ impl Tailer {
         start: u64,
         now: Instant,
     ) -> bool {
-        let id = self.unique_id(file);
+        let id = self.fresh_id();
         let seq = self.seq();
         self.items.insert(
             id,
@@ -540,6 +568,7 @@ impl Tailer {
                 last_seen: now,
                 last_active: now,
                 size_at_close: None,
+                identity_saved: false,
             },
         );
         if self.reopen(id, now) {
@@ -702,6 +731,7 @@ impl Tailer {
     /// changed state.
     pub fn step(&mut self, now: Instant, out: &Output) -> Result<bool, Closed> {
         self.drain_acks();
+        self.save_new_identities(now, out)?;
         let mut ids: Vec<(u64, u64)> = self
             .items
             .values()
@@ -718,11 +748,90 @@ impl Tailer {
         Ok(progressed)
     }
 
+    /// Writes the checkpoint before the first lines of a content never
+    /// checkpointed are read, so its stream id survives a crash (one write for
+    /// all files new since the last step; none when there are none). Heads are
+    /// read first so the entries carry fingerprints. A failed write is counted
+    /// and logged by the checkpointer; reading then goes on (after a crash such
+    /// a file would be read again under a new id: duplicates, never a loss).
+    fn save_new_identities(&mut self, now: Instant, out: &Output) -> Result<(), Closed> {
+        let unsaved: Vec<u64> = self
+            .items
+            .values()
+            .filter(|i| i.open.is_some() && !i.identity_saved)
+            .map(|i| i.id)
+            .collect();
+        if unsaved.is_empty() {
+            return Ok(());
+        }
+        for id in &unsaved {
+            if self.truncated_since_last_read(*id) {
+                self.truncated(*id, now, out)?;
+            }
+            // Opened empty as a plain file, and now a gzip stream is being
+            // written into it (a compressor writing the archive under its
+            // final name): forget it unread, so the next scan judges it by its
+            // head as the gzip file it is (a copy of known content, or new).
+            let gzip_now = self.items.get(id).is_some_and(|i| {
+                i.open.as_ref().is_some_and(|o| {
+                    o.read_pos() == 0
+                        && o.input
+                            .plain()
+                            .is_some_and(|f| pread_head(f, 2).is_ok_and(|h| h == GZIP_MAGIC))
+                })
+            });
+            // Opened empty, and what arrived since is content already known
+            // (a copy being made: copytruncate's copy, `cp`): the same.
+            let copy_of_known = self.items.get(id).is_some_and(|i| {
+                i.open.as_ref().is_some_and(|o| o.read_pos() == 0)
+                    && i.fp.is_some_and(|f| {
+                        self.items
+                            .values()
+                            .any(|other| other.id != i.id && other.fp == Some(f))
+                    })
+            });
+            if gzip_now || copy_of_known {
+                self.items.remove(id);
+            }
+        }
+        // Known by a fingerprint, or (with ignored_header_bytes) holding
+        // header bytes only: nothing better will come for a while.
+        let header_only = self.skip() > 0;
+        let identifiable = |i: &Item| {
+            i.fp.is_some()
+                || (header_only
+                    && i.open
+                        .as_ref()
+                        .and_then(|o| o.checked)
+                        .is_some_and(|(len, _)| len > 0))
+        };
+        let ready = unsaved
+            .iter()
+            .any(|id| self.items.get(id).is_some_and(identifiable));
+        // Written or not (a failure is counted and logged by the
+        // checkpointer), reading goes on: see above.
+        if ready {
+            self.write_checkpoint(now);
+            for item in self.items.values_mut() {
+                if identifiable(item) {
+                    item.identity_saved = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn read_turn(&mut self, id: u64, now: Instant, out: &Output) -> Result<bool, Closed> {
         if self.truncated_since_last_read(id) {
             self.truncated(id, now, out)?;
             return Ok(true);
         }
+        // A plain file whose id is not saved yet (it was empty so far): read
+        // nothing yet (the next step saves its id with a fingerprint first),
+        // but still look for rotation at its end.
+        let hold = self.items.get(&id).is_some_and(|i| {
+            !i.identity_saved && i.open.as_ref().is_some_and(|o| o.input.plain().is_some())
+        });
         let per_turn = self.config.max_read_per_turn.0;
         let metrics = self.ctx.metrics.clone();
         let Some(item) = self.items.get_mut(&id) else {
@@ -745,7 +854,10 @@ impl Tailer {
             ..
         } = open;
         let mut sent = Ok(());
-        while read < per_turn {
+        if hold {
+            *at_eof = true;
+        }
+        while read < per_turn && !hold {
             match lines.fill(input) {
                 Ok(0) => {
                     *at_eof = true;
@@ -1020,7 +1132,7 @@ impl Tailer {
             return Ok(());
         }
         let head = pread_head(&f, skip + fp_bytes).unwrap_or_default();
-        let new_id = self.unique_id(file);
+        let new_id = self.fresh_id();
         let seq = self.seq();
         let open = self.new_open(new_id, &path, Input::Plain(f), 0, now);
         self.items.insert(
@@ -1039,6 +1151,7 @@ impl Tailer {
                 last_seen: now,
                 last_active: now,
                 size_at_close: None,
+                identity_saved: false,
             },
         );
         Ok(())
@@ -1196,6 +1309,19 @@ fn read_head_of(path: &Path, n: u64) -> io::Result<(Vec<u8>, bool)> {
     }
     f.seek(SeekFrom::Start(0))?;
     Ok((read_head(&mut f, n)?, false))
+}
+
+/// True when the gzip file at `path` is a complete archive of at most `n`
+/// decompressed bytes (a small rotated file, not one still being written).
+fn gzip_ends_within(path: &Path, n: u64) -> bool {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let mut out = Vec::new();
+    MultiGzDecoder::new(f)
+        .take(n + 1)
+        .read_to_end(&mut out)
+        .is_ok_and(|got| (got as u64) <= n)
 }
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -1360,6 +1486,66 @@ mod tests {
         let e = &t.tailer.checkpoint_entries()[0];
         let fp = Fingerprint::decode(e.fingerprint.as_deref().unwrap()).unwrap();
         assert_eq!(fp.len, 256, "bound once long enough");
+    }
+
+    /// The stream ids the checkpoint on disk holds, by path.
+    fn saved_streams(t: &T) -> Vec<(PathBuf, Option<u64>)> {
+        crate::checkpoint::load(&t.dir.path().join("data"), "t", |_| {})
+            .unwrap()
+            .map(|cp| cp.files.into_iter().map(|f| (f.path, f.stream)).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_new_files_stream_id_is_saved_before_its_first_line_is_sent() {
+        let mut t = T::new(|_| {});
+        // Created empty (as after a rename rotation): opened, nothing to send.
+        t.append("a.log", "");
+        assert!(t.run(Duration::ZERO).is_empty());
+        t.append("a.log", "1\n");
+        t.now += Duration::from_millis(1);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        t.tailer.step(t.now, &t.out).unwrap();
+        let sent: Vec<Batch> = t.rx.try_iter().collect();
+        assert_eq!(sent.len(), 1);
+        // Sent, not acknowledged, no periodic checkpoint yet: the id is on disk.
+        assert_eq!(
+            saved_streams(&t),
+            [(t.path("a.log"), Some(sent[0].stream.id))]
+        );
+        assert_eq!(t.tailer.checkpoint_entries()[0].offset, 0);
+    }
+
+    #[test]
+    fn stream_ids_survive_a_restart_and_an_inode_reused_gets_a_new_one() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "1\n");
+        t.now += Duration::from_millis(1);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        t.tailer.step(t.now, &t.out).unwrap();
+        let first = t.rx.try_iter().next().unwrap().stream.id;
+        t.restart();
+        t.append("a.log", "2\n");
+        t.now += Duration::from_millis(1);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        t.tailer.step(t.now, &t.out).unwrap();
+        let batches: Vec<Batch> = t.rx.try_iter().collect();
+        assert!(
+            batches.iter().all(|b| b.stream.id == first),
+            "same content, same id"
+        );
+        drop(batches);
+        t.tailer.drain_acks();
+        // Another content at the same path (and perhaps the same inode).
+        fs::remove_file(t.path("a.log")).unwrap();
+        t.append("a.log", "other\n");
+        t.restart();
+        t.now += Duration::from_millis(1);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        t.tailer.step(t.now, &t.out).unwrap();
+        let b = t.rx.try_iter().next().unwrap();
+        assert_eq!(&b.events[0].line[..], b"other");
+        assert_ne!(b.stream.id, first);
     }
 
     #[test]
