@@ -25,7 +25,7 @@ use super::checkpointer::Checkpointer;
 use super::config::{FileSourceConfig, ReadFrom};
 use super::discover::Discovery;
 use super::identity::{FileId, Fingerprint, GZIP_MAGIC, pread_head, read_head};
-use super::item::{Acks, Input, Item, Open, State};
+use super::item::{Acks, Input, Item, Open, Stamp, State};
 use super::kubernetes::PodMeta;
 use crate::checkpoint::FileCheckpoint;
 use crate::codecs::framing::{LineReader, Oversize};
@@ -39,6 +39,22 @@ use crate::telemetry::ratelimit::RateLimiter;
 /// How long a file that looks like a copy of a short open file waits for that
 /// file to be truncated (copytruncate) before being read as a file of its own.
 const COPY_GRACE: Duration = Duration::from_secs(10);
+
+/// While notifications are relied on, a symlinked file that stays unchanged
+/// is polled less and less often, down to once per this many `poll_interval`s
+/// (2s by default): notifications never report writes to a symlink's target.
+const MAX_POLL_FACTOR: u32 = 8;
+
+/// What an open file needs at a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Look {
+    /// Nothing: at its end, unchanged as far as anything says.
+    Skip,
+    /// An `fstat` decides whether it gets a turn.
+    Poll,
+    /// A turn: something is due, or it is known to have changed.
+    Turn,
+}
 
 /// Everything the tailer needs besides its config.
 pub struct TailerContext {
@@ -54,6 +70,19 @@ pub struct TailerContext {
     pub batch_max_bytes: usize,
     /// `--once`: a file at its end is finished (its last line sent) and closed.
     pub once: bool,
+}
+
+/// File-system calls the tailer made, by kind: the measure of what following
+/// many files costs (tests bound them per idle file; see `Tailer::io_counts`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoCounts {
+    /// `read(2)` calls on open files (each fill of a reader).
+    pub reads: u64,
+    /// `fstat` of open descriptors.
+    pub fstats: u64,
+    /// `stat`/`lstat` by path outside the rescan's listing (rotation checks,
+    /// symlink checks at open).
+    pub path_stats: u64,
 }
 
 /// Follows the files of one source.
@@ -74,6 +103,17 @@ pub struct Tailer {
     deferred: HashMap<FileId, Instant>,
     log: RateLimiter,
     oversize_log: RateLimiter,
+    /// Notifications are relied on (every watch is set up): unchanged files
+    /// are then looked at only when named by one, at a rescan, or (for
+    /// symlinked paths) by a polling period that grows while they stay idle.
+    /// Otherwise every step polls every open file by `fstat`.
+    notified: bool,
+    /// Look at every open file at the next step (lost or overflowed
+    /// notifications).
+    wake_all: bool,
+    /// Open items by path, for notifications (rebuilt after each rescan).
+    by_path: HashMap<PathBuf, u64>,
+    io: IoCounts,
 }
 
 impl Tailer {
@@ -101,6 +141,10 @@ impl Tailer {
             deferred: HashMap::new(),
             log: RateLimiter::default(),
             oversize_log: RateLimiter::default(),
+            notified: false,
+            wake_all: false,
+            by_path: HashMap::new(),
+            io: IoCounts::default(),
         };
         for cp in saved {
             t.restore(cp, now);
@@ -167,19 +211,67 @@ impl Tailer {
         self.items.values().filter(|i| i.open.is_some()).count()
     }
 
-    /// Bytes between where each open file has been read and its current end
-    /// (compressed files, whose size says nothing, are left out): the
-    /// `source_read_lag_bytes` gauge. One `stat` per open file.
+    /// Bytes between where each open file has been read and its end as last
+    /// seen by `fstat` (compressed files, whose size says nothing, are left
+    /// out): the `source_read_lag_bytes` gauge. No system call: a file that
+    /// grew since it was last looked at shows up when it is looked at.
     pub fn read_lag_bytes(&self) -> u64 {
         self.items
             .values()
             .filter(|i| !i.compressed)
             .filter_map(|i| {
                 let open = i.open.as_ref()?;
-                let size = std::fs::metadata(&i.path).ok()?.len();
-                Some(size.saturating_sub(open.read_pos()))
+                Some(open.seen?.len.saturating_sub(open.read_pos()))
             })
             .sum()
+    }
+
+    /// The file-system calls made so far (tests, diagnostics).
+    pub fn io_counts(&self) -> IoCounts {
+        self.io
+    }
+
+    /// Whether notifications can be relied on to name changed files (the
+    /// source's loop says so while every watch is set up). When not, every
+    /// step polls every open file by `fstat`.
+    pub fn set_notified(&mut self, reliable: bool) {
+        if reliable != self.notified {
+            self.notified = reliable;
+            self.wake_all = true;
+        }
+    }
+
+    /// A notification named `path`: the open file there is looked at next step.
+    pub fn wake_path(&mut self, path: &Path) {
+        let Some(id) = self.by_path.get(path) else {
+            return;
+        };
+        if let Some(open) = self.items.get_mut(id).and_then(|i| i.open.as_mut()) {
+            open.woken = true;
+        }
+    }
+
+    /// Notifications were lost (a full queue, an inotify overflow): every open
+    /// file is looked at next step.
+    pub fn wake_all(&mut self) {
+        self.wake_all = true;
+    }
+
+    /// Open items by path, for [`Tailer::wake_path`]; the paths of items that
+    /// no longer lead to them are woken, so the turn that follows notices the
+    /// rotation (a symlink pointed elsewhere changes nothing `fstat` sees).
+    fn index_paths(&mut self, at_path: &HashMap<&Path, FileId>) {
+        self.by_path.clear();
+        for item in self.items.values_mut() {
+            let Some(open) = item.open.as_mut() else {
+                continue;
+            };
+            if item.state == State::Live && at_path.get(item.path.as_path()) != Some(&item.file) {
+                open.woken = true;
+                open.path_checked = None;
+            }
+            self.by_path.insert(item.path.clone(), item.id);
+        }
     }
 
     /// How long since the checkpoint was last current.
@@ -215,7 +307,7 @@ impl Tailer {
             .map(|i| i.id)
             .collect();
         for id in open_ids {
-            if self.truncated_since_last_read(id) {
+            if self.truncated_since_last_read(id, None) {
                 self.truncated(id, now, out)?;
             }
         }
@@ -303,6 +395,7 @@ impl Tailer {
                 opened += 1;
             }
         }
+        self.index_paths(&at_path);
         self.deferred.retain(|f, _| seen.contains(f));
         // Known files nobody has seen for a long time are forgotten.
         let retention = self.config.checkpoint_retention.0;
@@ -608,6 +701,8 @@ impl Tailer {
             id,
         });
         let max_line = self.config.max_line_bytes.as_usize();
+        self.io.path_stats += 1;
+        let covered = fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_symlink());
         Open {
             input,
             lines: LineReader::new(
@@ -632,6 +727,12 @@ impl Tailer {
             last_read: now,
             checked: None,
             broken: false,
+            seen: None,
+            path_checked: None,
+            woken: true,
+            covered,
+            next_poll: now,
+            poll_every: self.config.poll_interval.0,
         }
     }
 
@@ -655,11 +756,13 @@ impl Tailer {
             };
             // Closing is safe only if the path still leads to the file (so it
             // can be found again) and nothing was written since it was read.
+            self.io.path_stats += 1;
             let at_path = fs::metadata(&item.path).is_ok_and(|m| FileId::of(&m) == item.file);
             if !at_path {
                 item.state = State::Orphaned;
                 continue;
             }
+            self.io.fstats += 1;
             let unread = item.open.as_ref().is_some_and(|o| {
                 o.input
                     .plain()
@@ -694,29 +797,103 @@ impl Tailer {
 
     // ---------------------------------------------------------------- step
 
-    /// Reads every open file one turn, handles their ends, and applies the
-    /// acknowledgements that came back. Returns whether anything was read or
-    /// changed state.
+    /// Gives a turn to every open file that may have something to do, handles
+    /// their ends, and applies the acknowledgements that came back. Returns
+    /// whether anything was read or changed state.
+    ///
+    /// A file at its end with nothing due costs nothing unless it may have
+    /// changed: named by a notification or a rescan, or polled (every step
+    /// without reliable notifications, else only symlinked paths, less often
+    /// while they stay idle); a poll is one `fstat`, and a file whose stamp did
+    /// not change is not read.
     pub fn step(&mut self, now: Instant, out: &Output) -> Result<bool, Closed> {
         self.drain_acks();
-        let mut ids: Vec<(u64, u64)> = self
+        let wake_all = std::mem::take(&mut self.wake_all);
+        let mut ids: Vec<(u64, u64, Look)> = self
             .items
             .values()
-            .filter(|i| i.open.is_some())
-            .map(|i| (i.seq, i.id))
+            .filter_map(|i| {
+                let look = self.look(i, now, wake_all);
+                (look != Look::Skip).then_some((i.seq, i.id, look))
+            })
             .collect();
-        ids.sort_unstable();
+        ids.sort_unstable_by_key(|(seq, _, _)| *seq);
         let mut progressed = false;
-        for (_, id) in ids {
-            progressed |= self.read_turn(id, now, out)?;
+        for (_, id, look) in ids {
+            let meta = match look {
+                Look::Poll => match self.poll(id, now) {
+                    Some(meta) => Some(meta),
+                    None => continue,
+                },
+                _ => None,
+            };
+            progressed |= self.read_turn(id, now, out, meta)?;
+            let poll_interval = self.config.poll_interval.0;
+            if let Some(open) = self.items.get_mut(&id).and_then(|i| i.open.as_mut()) {
+                open.woken = false;
+                open.poll_every = poll_interval;
+                open.next_poll = now + poll_interval;
+            }
         }
         self.drain_acks();
         progressed |= self.settle();
         Ok(progressed)
     }
 
-    fn read_turn(&mut self, id: u64, now: Instant, out: &Output) -> Result<bool, Closed> {
-        if self.truncated_since_last_read(id) {
+    /// What an open item needs this step, without a system call.
+    fn look(&self, item: &Item, now: Instant, wake_all: bool) -> Look {
+        let Some(open) = item.open.as_ref() else {
+            return Look::Skip;
+        };
+        let partial_due = open.lines.pending() > 0
+            && now.saturating_duration_since(open.last_read) >= self.config.partial_line_timeout.0;
+        let group_due = open.assembler.deadline().is_some_and(|d| d <= now);
+        let unfinished = item.state == State::Orphaned && !open.is_drained();
+        if self.ctx.once
+            || item.compressed
+            || !open.at_eof
+            || open.woken
+            || partial_due
+            || group_due
+            || unfinished
+        {
+            return Look::Turn;
+        }
+        if wake_all || !self.notified || (!open.covered && now >= open.next_poll) {
+            return Look::Poll;
+        }
+        Look::Skip
+    }
+
+    /// One `fstat` of an open file at its end: its metadata if it changed
+    /// since it was last looked at, else `None` (and, while notifications are
+    /// relied on, the next poll comes later: the period doubles up to
+    /// [`MAX_POLL_FACTOR`] times `poll_interval`).
+    fn poll(&mut self, id: u64, now: Instant) -> Option<fs::Metadata> {
+        let poll_interval = self.config.poll_interval.0;
+        let notified = self.notified;
+        self.io.fstats += 1;
+        let open = self.items.get_mut(&id)?.open.as_mut()?;
+        let meta = open.input.plain()?.metadata().ok()?;
+        let stamp = Stamp::of(&meta);
+        if open.seen != Some(stamp) || stamp.len != open.read_pos() {
+            return Some(meta);
+        }
+        if notified {
+            open.poll_every = (open.poll_every * 2).min(poll_interval * MAX_POLL_FACTOR);
+            open.next_poll = now + open.poll_every;
+        }
+        None
+    }
+
+    fn read_turn(
+        &mut self,
+        id: u64,
+        now: Instant,
+        out: &Output,
+        meta: Option<fs::Metadata>,
+    ) -> Result<bool, Closed> {
+        if self.truncated_since_last_read(id, meta) {
             self.truncated(id, now, out)?;
             return Ok(true);
         }
@@ -742,8 +919,29 @@ impl Tailer {
             ..
         } = open;
         let mut sent = Ok(());
+        let seen = open.seen;
         while read < per_turn {
-            match lines.fill(input) {
+            let filled = match input {
+                Input::Plain(file) => {
+                    // Read what the last fstat says is there, no more: the
+                    // buffer is sized to it, and no read is made to learn
+                    // that there is nothing.
+                    let there = seen.map_or(0, |s| s.len);
+                    let limit =
+                        there.saturating_sub(lines.consumed_offset() + lines.pending() as u64);
+                    if limit == 0 {
+                        Ok(0)
+                    } else {
+                        self.io.reads += 1;
+                        lines.fill_file(file, limit.min(per_turn - read))
+                    }
+                }
+                Input::Gzip(_) => {
+                    self.io.reads += 1;
+                    lines.fill(input)
+                }
+            };
+            match filled {
                 Ok(0) => {
                     *at_eof = true;
                     break;
@@ -826,7 +1024,10 @@ impl Tailer {
     /// its head changed (truncated and rewritten)? Checked before reading, so
     /// new content is never read from an old offset. The head is read again
     /// only when size or mtime changed; a growing fingerprint is extended.
-    fn truncated_since_last_read(&mut self, id: u64) -> bool {
+    ///
+    /// `meta` is the file's `fstat` if the caller just made it. A change of
+    /// stamp marks the file woken (a rescan found it changed).
+    fn truncated_since_last_read(&mut self, id: u64, meta: Option<fs::Metadata>) -> bool {
         let (skip, fp_bytes) = (self.skip(), self.fp_bytes());
         let Some(item) = self.items.get_mut(&id) else {
             return false;
@@ -837,9 +1038,21 @@ impl Tailer {
         let Some(file) = open.input.plain() else {
             return false;
         };
-        let Ok(meta) = file.metadata() else {
-            return false;
+        let meta = match meta {
+            Some(meta) => meta,
+            None => {
+                self.io.fstats += 1;
+                let Ok(meta) = file.metadata() else {
+                    return false;
+                };
+                meta
+            }
         };
+        let seen = Stamp::of(&meta);
+        if open.seen != Some(seen) {
+            open.woken = true;
+            open.seen = Some(seen);
+        }
         if meta.len() < open.read_pos() {
             return true;
         }
@@ -885,7 +1098,15 @@ impl Tailer {
             return Ok(true);
         }
         let mut progressed = false;
-        let here = fs::metadata(&item.path).map(|m| FileId::of(&m) == item.file);
+        // The path is looked at only when the file's stamp changed since it
+        // last was (a rename or unlink changes its ctime), or a rescan asked.
+        let here = if open.path_checked.is_none() || open.path_checked != open.seen {
+            self.io.path_stats += 1;
+            open.path_checked = open.seen;
+            fs::metadata(&item.path).map(|m| FileId::of(&m) == item.file)
+        } else {
+            Ok(item.state != State::Orphaned)
+        };
         match (item.state, here) {
             (State::Live, Ok(false) | Err(_)) => {
                 tracing::info!(component = %self.ctx.source, path = %item.path.display(),
@@ -1020,6 +1241,7 @@ impl Tailer {
         let new_id = self.unique_id(file);
         let seq = self.seq();
         let open = self.new_open(new_id, &path, Input::Plain(f), 0, now);
+        self.by_path.insert(path.clone(), new_id);
         self.items.insert(
             new_id,
             Item {
