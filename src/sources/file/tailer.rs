@@ -1549,6 +1549,149 @@ mod tests {
         }
     }
 
+    /// Steps without a rescan; returns the lines that came out.
+    fn steps(t: &mut T, n: usize, advance: Duration) -> Vec<String> {
+        let mut lines = Vec::new();
+        for _ in 0..n {
+            t.now += advance;
+            t.tailer.step(t.now, &t.out).unwrap();
+            for batch in t.rx.try_iter() {
+                lines.extend(
+                    batch
+                        .events
+                        .iter()
+                        .map(|e| String::from_utf8_lossy(&e.line).into_owned()),
+                );
+            }
+        }
+        t.tailer.drain_acks();
+        lines
+    }
+
+    fn since(t: &T, before: IoCounts) -> IoCounts {
+        let now = t.tailer.io_counts();
+        IoCounts {
+            reads: now.reads - before.reads,
+            fstats: now.fstats - before.fstats,
+            path_stats: now.path_stats - before.path_stats,
+        }
+    }
+
+    #[test]
+    fn idle_files_cost_no_read_and_at_most_one_fstat_per_look() {
+        const N: u64 = 40;
+        const K: u64 = 25;
+        let mut t = T::new(|c| c.partial_line_timeout = HumanDuration(Duration::from_secs(5)));
+        for i in 0..N {
+            t.append(&format!("f{i:02}.log"), &format!("{{\"n\":{i}}}\n"));
+        }
+        let mut got = t.run(Duration::ZERO);
+        got.extend(t.run(Duration::from_millis(1)));
+        assert_eq!(got.len(), N as usize);
+        assert_eq!(t.tailer.open_files(), N as usize);
+
+        // Without notifications every step polls every file: one fstat each,
+        // no read, no look at the path.
+        let before = t.tailer.io_counts();
+        assert!(steps(&mut t, K as usize, Duration::from_millis(300)).is_empty());
+        let cost = since(&t, before);
+        assert_eq!((cost.reads, cost.path_stats), (0, 0), "{cost:?}");
+        assert_eq!(cost.fstats, N * K, "{cost:?}");
+
+        // Relying on notifications: one look at everything, then nothing at
+        // all for files nothing names.
+        t.tailer.set_notified(true);
+        let before = t.tailer.io_counts();
+        assert!(steps(&mut t, K as usize, Duration::from_millis(300)).is_empty());
+        let cost = since(&t, before);
+        assert_eq!(
+            cost,
+            IoCounts {
+                reads: 0,
+                fstats: N,
+                path_stats: 0
+            }
+        );
+
+        // A rescan lists and stats: one fstat per open file, no read.
+        let before = t.tailer.io_counts();
+        t.now += Duration::from_secs(10);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        assert!(steps(&mut t, 1, Duration::ZERO).is_empty());
+        let cost = since(&t, before);
+        assert_eq!(
+            cost,
+            IoCounts {
+                reads: 0,
+                fstats: N,
+                path_stats: 0
+            }
+        );
+
+        // A write named by a notification costs that file one fstat, one read
+        // and one look at its path; the others nothing.
+        t.append("f07.log", "{\"n\":\"more\"}\n");
+        t.tailer.wake_path(&t.path("f07.log"));
+        let before = t.tailer.io_counts();
+        assert_eq!(
+            steps(&mut t, 3, Duration::from_millis(1)),
+            ["{\"n\":\"more\"}"]
+        );
+        let cost = since(&t, before);
+        assert_eq!(
+            cost,
+            IoCounts {
+                reads: 1,
+                fstats: 1,
+                path_stats: 1
+            }
+        );
+
+        // A partial line's timeout fires without any notification.
+        t.append("f08.log", "half");
+        t.tailer.wake_path(&t.path("f08.log"));
+        assert!(steps(&mut t, 1, Duration::ZERO).is_empty());
+        assert!(steps(&mut t, 1, Duration::from_secs(4)).is_empty());
+        assert_eq!(steps(&mut t, 1, Duration::from_secs(1)), ["half"]);
+
+        // A file written without a notification is found by the next rescan.
+        t.append("f09.log", "unannounced\n");
+        assert!(steps(&mut t, 3, Duration::from_secs(1)).is_empty());
+        t.now += Duration::from_secs(10);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        assert_eq!(steps(&mut t, 1, Duration::ZERO), ["unannounced"]);
+
+        // A deleted idle file is noticed by the rescan, read to its end and closed.
+        fs::remove_file(t.path("f10.log")).unwrap();
+        t.now += Duration::from_secs(10);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        steps(&mut t, 2, Duration::ZERO);
+        assert_eq!(t.tailer.open_files(), N as usize - 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_file_is_polled_since_notifications_miss_its_writes() {
+        let mut t = T::new(|_| {});
+        let target = t.dir.path().join("target.txt");
+        fs::write(&target, "first\n").unwrap();
+        std::os::unix::fs::symlink(&target, t.path("link.log")).unwrap();
+        assert_eq!(t.run(Duration::ZERO), ["first"]);
+        t.tailer.set_notified(true);
+        // Idle, it is polled less and less often: at most one fstat per
+        // poll_interval, fewer as the period doubles.
+        let before = t.tailer.io_counts();
+        assert!(steps(&mut t, 40, Duration::from_millis(250)).is_empty());
+        let cost = since(&t, before);
+        assert_eq!((cost.reads, cost.path_stats), (0, 0));
+        assert!(cost.fstats >= 2 && cost.fstats <= 10, "{cost:?}");
+        // A write to the target, which no notification names, is read within
+        // the longest period (8 poll intervals).
+        let mut f = fs::OpenOptions::new().append(true).open(&target).unwrap();
+        f.write_all(b"second\n").unwrap();
+        assert_eq!(steps(&mut t, 9, Duration::from_millis(250)), ["second"]);
+    }
+
     #[test]
     fn a_file_shorter_than_the_fingerprint_is_read_and_bound_later() {
         let mut t = T::new(|_| {});
