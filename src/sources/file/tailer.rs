@@ -113,6 +113,18 @@ pub struct Tailer {
     wake_all: bool,
     /// Open items by path, for notifications (rebuilt after each rescan).
     by_path: HashMap<PathBuf, u64>,
+    /// Open items that need a look at the next step even while nothing names
+    /// them (just opened, woken, mid-read, a line or group waiting for its
+    /// timeout): while notifications are relied on, only these are looked at,
+    /// so a step costs what changed, not what is open.
+    awake: HashSet<u64>,
+    /// When the earliest poll of a symlinked file is due (a step then looks
+    /// at every open file).
+    next_look: Option<Instant>,
+    /// Items whose acknowledgements or offsets moved since the last settle.
+    touched: HashSet<u64>,
+    /// A rescan may have changed any item: the next settle looks at all.
+    settle_all: bool,
     io: IoCounts,
 }
 
@@ -144,6 +156,10 @@ impl Tailer {
             notified: false,
             wake_all: false,
             by_path: HashMap::new(),
+            awake: HashSet::new(),
+            next_look: None,
+            touched: HashSet::new(),
+            settle_all: true,
             io: IoCounts::default(),
         };
         for cp in saved {
@@ -248,6 +264,7 @@ impl Tailer {
         };
         if let Some(open) = self.items.get_mut(id).and_then(|i| i.open.as_mut()) {
             open.woken = true;
+            self.awake.insert(*id);
         }
     }
 
@@ -262,6 +279,7 @@ impl Tailer {
     /// rotation (a symlink pointed elsewhere changes nothing `fstat` sees).
     fn index_paths(&mut self, at_path: &HashMap<&Path, FileId>) {
         self.by_path.clear();
+        self.settle_all = true;
         for item in self.items.values_mut() {
             let Some(open) = item.open.as_mut() else {
                 continue;
@@ -269,6 +287,9 @@ impl Tailer {
             if item.state == State::Live && at_path.get(item.path.as_path()) != Some(&item.file) {
                 open.woken = true;
                 open.path_checked = None;
+            }
+            if open.woken {
+                self.awake.insert(item.id);
             }
             self.by_path.insert(item.path.clone(), item.id);
         }
@@ -703,6 +724,7 @@ impl Tailer {
         let max_line = self.config.max_line_bytes.as_usize();
         self.io.path_stats += 1;
         let covered = fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_symlink());
+        self.awake.insert(id);
         Open {
             input,
             lines: LineReader::new(
@@ -809,16 +831,38 @@ impl Tailer {
     pub fn step(&mut self, now: Instant, out: &Output) -> Result<bool, Closed> {
         self.drain_acks();
         let wake_all = std::mem::take(&mut self.wake_all);
-        let mut ids: Vec<(u64, u64, Look)> = self
-            .items
-            .values()
-            .filter_map(|i| {
-                let look = self.look(i, now, wake_all);
-                (look != Look::Skip).then_some((i.seq, i.id, look))
-            })
-            .collect();
+        // Every open file is looked at without reliable notifications, after
+        // lost ones, or when a symlinked file's poll is due; else only those
+        // something asked for.
+        let full = wake_all || !self.notified || self.next_look.is_some_and(|t| now >= t);
+        let awake = std::mem::take(&mut self.awake);
+        let mut ids: Vec<(u64, u64, Look)> = Vec::new();
+        let mut still_awake = Vec::new();
+        let mut consider = |item: &Item, look: Look| match look {
+            Look::Skip
+                if item
+                    .open
+                    .as_ref()
+                    .is_some_and(|o| self.keeps_awake(item, o)) =>
+            {
+                still_awake.push(item.id);
+            }
+            Look::Skip => {}
+            look => ids.push((item.seq, item.id, look)),
+        };
+        if full {
+            for item in self.items.values() {
+                consider(item, self.look(item, now, wake_all));
+            }
+        } else {
+            for item in awake.iter().filter_map(|id| self.items.get(id)) {
+                consider(item, self.look(item, now, false));
+            }
+        }
+        self.awake.extend(still_awake);
         ids.sort_unstable_by_key(|(seq, _, _)| *seq);
         let mut progressed = false;
+        let poll_interval = self.config.poll_interval.0;
         for (_, id, look) in ids {
             let meta = match look {
                 Look::Poll => match self.poll(id, now) {
@@ -828,16 +872,53 @@ impl Tailer {
                 _ => None,
             };
             progressed |= self.read_turn(id, now, out, meta)?;
-            let poll_interval = self.config.poll_interval.0;
-            if let Some(open) = self.items.get_mut(&id).and_then(|i| i.open.as_mut()) {
-                open.woken = false;
-                open.poll_every = poll_interval;
-                open.next_poll = now + poll_interval;
+            self.touched.insert(id);
+            let Some(open) = self.items.get_mut(&id).and_then(|i| i.open.as_mut()) else {
+                continue;
+            };
+            open.woken = false;
+            open.poll_every = poll_interval;
+            open.next_poll = now + poll_interval;
+            if !open.covered {
+                self.next_look = Some(
+                    self.next_look
+                        .map_or(open.next_poll, |t| t.min(open.next_poll)),
+                );
+            }
+            if let Some(item) = self.items.get(&id) {
+                if item
+                    .open
+                    .as_ref()
+                    .is_some_and(|o| self.keeps_awake(item, o))
+                {
+                    self.awake.insert(id);
+                }
             }
         }
+        if full {
+            self.next_look = self
+                .items
+                .values()
+                .filter_map(|i| i.open.as_ref())
+                .filter(|o| !o.covered)
+                .map(|o| o.next_poll)
+                .min();
+        }
         self.drain_acks();
-        progressed |= self.settle();
+        progressed |= self.settle_touched();
         Ok(progressed)
+    }
+
+    /// Whether an open item must be looked at again without anything naming
+    /// it: mid-read, or something of it waits for a timeout or its end.
+    fn keeps_awake(&self, item: &Item, open: &Open) -> bool {
+        self.ctx.once
+            || item.compressed
+            || !open.at_eof
+            || open.woken
+            || open.lines.pending() > 0
+            || open.assembler.deadline().is_some()
+            || (item.state == State::Orphaned && !open.is_drained())
     }
 
     /// What an open item needs this step, without a system call.
@@ -1052,6 +1133,7 @@ impl Tailer {
         if open.seen != Some(seen) {
             open.woken = true;
             open.seen = Some(seen);
+            self.awake.insert(id);
         }
         if meta.len() < open.read_pos() {
             return true;
@@ -1266,19 +1348,44 @@ impl Tailer {
     /// Applies what can be decided without reading: acknowledged offsets of
     /// quiet files, and closing rotated files that are read and acknowledged.
     fn settle(&mut self) -> bool {
+        self.touched.clear();
+        self.settle_all = false;
         let mut done = Vec::new();
         for item in self.items.values_mut() {
-            match &item.open {
-                Some(o) if o.is_drained() => {
-                    item.acks.settle(o.lines.consumed_offset());
-                    if item.state == State::Orphaned && o.at_eof && !item.acks.in_flight() {
-                        done.push(item.id);
-                    }
-                }
-                Some(_) => {}
-                None => item.acks.settle(item.offset),
+            Self::settle_item(item, &mut done);
+        }
+        self.close_settled(done)
+    }
+
+    /// [`Tailer::settle`] for the items that were read or acknowledged since
+    /// the last one (all of them after a rescan).
+    fn settle_touched(&mut self) -> bool {
+        if self.settle_all {
+            return self.settle();
+        }
+        let mut done = Vec::new();
+        for id in std::mem::take(&mut self.touched) {
+            if let Some(item) = self.items.get_mut(&id) {
+                Self::settle_item(item, &mut done);
             }
         }
+        self.close_settled(done)
+    }
+
+    fn settle_item(item: &mut Item, done: &mut Vec<u64>) {
+        match &item.open {
+            Some(o) if o.is_drained() => {
+                item.acks.settle(o.lines.consumed_offset());
+                if item.state == State::Orphaned && o.at_eof && !item.acks.in_flight() {
+                    done.push(item.id);
+                }
+            }
+            Some(_) => {}
+            None => item.acks.settle(item.offset),
+        }
+    }
+
+    fn close_settled(&mut self, done: Vec<u64>) -> bool {
         let any = !done.is_empty();
         for id in done {
             if let Some(item) = self.items.get(&id) {
@@ -1298,6 +1405,7 @@ impl Tailer {
                         "a sink gave up on a batch; this file's checkpoint stays before it so a restart reads it again");
                 }
                 item.acks.ack(ack.end_offset, ack.delivered);
+                self.touched.insert(ack.stream);
             }
         }
     }
@@ -1336,16 +1444,28 @@ impl Tailer {
     }
 
     /// The earliest time a waiting line or group must be sent.
+    /// Items with a waiting line or group stay awake, so while notifications
+    /// are relied on only those are looked at; the next symlink poll counts.
     pub fn next_deadline(&self) -> Option<Instant> {
         let partial = self.config.partial_line_timeout.0;
-        self.items
-            .values()
-            .filter_map(|i| i.open.as_ref())
+        let opens: Box<dyn Iterator<Item = &Open>> = if self.notified && !self.wake_all {
+            Box::new(
+                self.awake
+                    .iter()
+                    .filter_map(|id| self.items.get(id))
+                    .filter_map(|i| i.open.as_ref()),
+            )
+        } else {
+            Box::new(self.items.values().filter_map(|i| i.open.as_ref()))
+        };
+        let polls = if self.notified { self.next_look } else { None };
+        opens
             .flat_map(|o| {
                 let p = (o.lines.pending() > 0).then(|| o.last_read + partial);
                 [p, o.assembler.deadline()]
             })
             .flatten()
+            .chain(polls)
             .min()
     }
 
