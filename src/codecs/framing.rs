@@ -91,8 +91,9 @@ impl LineReader {
         self.stats
     }
 
-    /// Reads once from `reader` into the buffer. Returns the number of bytes read;
-    /// 0 means end of input (for now, when tailing). Readers without a way to
+    /// Reads up to the read size from `reader` into the buffer (fewer only at
+    /// the end of input). Returns the number of bytes read; 0 means end of
+    /// input (for now, when tailing). Readers without a way to
     /// read into uninitialised memory (a decoder) get the read zero-filled by
     /// `std`; a [`File`] should go through [`LineReader::fill_file`].
     pub fn fill<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {

@@ -83,6 +83,17 @@ impl Checkpointer {
 
     /// Writes `files` unless they equal what was last written. Returns whether
     /// the file is now up to date.
+    /// Nothing changed since the last write: the checkpoint on disk is
+    /// current, without building it again. False if none was written yet.
+    pub fn unchanged(&mut self, now: Instant) -> bool {
+        if self.last.is_none() {
+            return false;
+        }
+        self.next_due = Some(now + self.interval);
+        self.current_since = now;
+        true
+    }
+
     pub fn write(
         &mut self,
         now: Instant,

@@ -83,6 +83,9 @@ pub struct IoCounts {
     /// `stat`/`lstat` by path outside the rescan's listing (rotation checks,
     /// symlink checks at open).
     pub path_stats: u64,
+    /// `pread` of an open file's head, to tell a rewrite from an append
+    /// (only after its size or mtime changed).
+    pub head_reads: u64,
 }
 
 /// Follows the files of one source.
@@ -125,6 +128,9 @@ pub struct Tailer {
     touched: HashSet<u64>,
     /// A rescan may have changed any item: the next settle looks at all.
     settle_all: bool,
+    /// Something a checkpoint holds may have changed since the last write (a
+    /// rescan, a turn, an acknowledgement): idle, no checkpoint is rebuilt.
+    checkpoint_dirty: bool,
     io: IoCounts,
 }
 
@@ -160,6 +166,7 @@ impl Tailer {
             next_look: None,
             touched: HashSet::new(),
             settle_all: true,
+            checkpoint_dirty: true,
             io: IoCounts::default(),
         };
         for cp in saved {
@@ -280,6 +287,7 @@ impl Tailer {
     fn index_paths(&mut self, at_path: &HashMap<&Path, FileId>) {
         self.by_path.clear();
         self.settle_all = true;
+        self.checkpoint_dirty = true;
         for item in self.items.values_mut() {
             let Some(open) = item.open.as_mut() else {
                 continue;
@@ -861,6 +869,7 @@ impl Tailer {
         }
         self.awake.extend(still_awake);
         ids.sort_unstable_by_key(|(seq, _, _)| *seq);
+        self.checkpoint_dirty |= !ids.is_empty();
         let mut progressed = false;
         let poll_interval = self.config.poll_interval.0;
         for (_, id, look) in ids {
@@ -1143,6 +1152,7 @@ impl Tailer {
             return false;
         }
         open.checked = Some(stamp);
+        self.io.head_reads += 1;
         let Ok(head) = pread_head(file, skip + fp_bytes) else {
             return false;
         };
@@ -1406,6 +1416,7 @@ impl Tailer {
                 }
                 item.acks.ack(ack.end_offset, ack.delivered);
                 self.touched.insert(ack.stream);
+                self.checkpoint_dirty = true;
             }
         }
     }
@@ -1415,6 +1426,7 @@ impl Tailer {
         if let Ok(ack) = self.ack_rx.recv_timeout(timeout) {
             if let Some(item) = self.items.get_mut(&ack.stream) {
                 item.acks.ack(ack.end_offset, ack.delivered);
+                self.checkpoint_dirty = true;
             }
         }
         self.drain_acks();
@@ -1487,11 +1499,18 @@ impl Tailer {
     /// file on disk is up to date.
     pub fn write_checkpoint(&mut self, now: Instant) -> bool {
         self.drain_acks();
+        if !self.checkpoint_dirty && self.checkpointer.unchanged(now) {
+            return true;
+        }
         self.settle();
         let mut items: Vec<&Item> = self.items.values().collect();
         items.sort_by_key(|i| i.seq);
         let files = items.iter().map(|i| i.checkpoint()).collect();
-        self.checkpointer.write(now, files, &self.ctx.metrics)
+        let written = self.checkpointer.write(now, files, &self.ctx.metrics);
+        if written {
+            self.checkpoint_dirty = false;
+        }
+        written
     }
 
     /// The entries the next checkpoint would hold (tests, diagnostics).
@@ -1694,6 +1713,7 @@ mod tests {
             reads: now.reads - before.reads,
             fstats: now.fstats - before.fstats,
             path_stats: now.path_stats - before.path_stats,
+            head_reads: now.head_reads - before.head_reads,
         }
     }
 
@@ -1715,7 +1735,11 @@ mod tests {
         let before = t.tailer.io_counts();
         assert!(steps(&mut t, K as usize, Duration::from_millis(300)).is_empty());
         let cost = since(&t, before);
-        assert_eq!((cost.reads, cost.path_stats), (0, 0), "{cost:?}");
+        assert_eq!(
+            (cost.reads, cost.path_stats, cost.head_reads),
+            (0, 0, 0),
+            "{cost:?}"
+        );
         assert_eq!(cost.fstats, N * K, "{cost:?}");
 
         // Relying on notifications: one look at everything, then nothing at
@@ -1729,7 +1753,8 @@ mod tests {
             IoCounts {
                 reads: 0,
                 fstats: N,
-                path_stats: 0
+                path_stats: 0,
+                head_reads: 0,
             }
         );
 
@@ -1744,7 +1769,8 @@ mod tests {
             IoCounts {
                 reads: 0,
                 fstats: N,
-                path_stats: 0
+                path_stats: 0,
+                head_reads: 0,
             }
         );
 
@@ -1763,7 +1789,8 @@ mod tests {
             IoCounts {
                 reads: 1,
                 fstats: 1,
-                path_stats: 1
+                path_stats: 1,
+                head_reads: 1,
             }
         );
 
@@ -1803,7 +1830,7 @@ mod tests {
         let before = t.tailer.io_counts();
         assert!(steps(&mut t, 40, Duration::from_millis(250)).is_empty());
         let cost = since(&t, before);
-        assert_eq!((cost.reads, cost.path_stats), (0, 0));
+        assert_eq!((cost.reads, cost.path_stats, cost.head_reads), (0, 0, 0));
         assert!(cost.fstats >= 2 && cost.fstats <= 10, "{cost:?}");
         // A write to the target, which no notification names, is read within
         // the longest period (8 poll intervals).
