@@ -81,8 +81,6 @@ impl Checkpointer {
         self.next_due
     }
 
-    /// Writes `files` unless they equal what was last written. Returns whether
-    /// the file is now up to date.
     /// Nothing changed since the last write: the checkpoint on disk is
     /// current, without building it again. False if none was written yet.
     pub fn unchanged(&mut self, now: Instant) -> bool {
@@ -94,6 +92,8 @@ impl Checkpointer {
         true
     }
 
+    /// Writes `files` unless they equal what was last written. Returns whether
+    /// the file is now up to date.
     pub fn write(
         &mut self,
         now: Instant,
