@@ -1,13 +1,17 @@
 //! Line framing over a growable read buffer, ripgrep-style.
 //!
-//! Reads go into a [`BytesMut`]; the complete lines at its front are split off as
-//! one frozen chunk and handed out as `Bytes` slices of it (no copy), and only the
-//! partial last line stays behind for the next read. A line longer than the limit
-//! is truncated or dropped, and the reader resynchronises at the next newline.
+//! Reads go into a `Vec`'s spare capacity, never zero-filled first (for a file,
+//! `read(2)` straight into it). The complete lines at its front become one
+//! frozen chunk, handed out as `Bytes` slices of it (no copy), and only the
+//! partial last line stays behind, copied into a buffer of its own size: a
+//! reader that is not reading holds no read buffer, only that partial line.
+//! A line longer than the limit is truncated or dropped, and the reader
+//! resynchronises at the next newline.
 
+use std::fs::File;
 use std::io::{self, Read};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 /// What to do with a line longer than the limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +47,8 @@ pub struct FramingStats {
 /// Frames a byte stream into lines.
 #[derive(Debug)]
 pub struct LineReader {
-    buf: BytesMut,
+    /// Bytes read and not yet framed; allocated per read, sized to it.
+    buf: Vec<u8>,
     read_size: usize,
     max_line: usize,
     oversize: Oversize,
@@ -60,7 +65,7 @@ impl LineReader {
     pub fn new(read_size: usize, max_line: usize, oversize: Oversize, offset: u64) -> LineReader {
         let read_size = read_size.max(1);
         LineReader {
-            buf: BytesMut::with_capacity(read_size),
+            buf: Vec::new(),
             read_size,
             max_line: max_line.max(1),
             oversize,
@@ -86,24 +91,34 @@ impl LineReader {
         self.stats
     }
 
-    /// Reads once from `reader` into the buffer. Returns the number of bytes read;
-    /// 0 means end of input (for now, when tailing).
+    /// Reads up to the read size from `reader` into the buffer (fewer only at
+    /// the end of input). Returns the number of bytes read; 0 means end of
+    /// input (for now, when tailing). Readers without a way to
+    /// read into uninitialised memory (a decoder) get the read zero-filled by
+    /// `std`; a [`File`] should go through [`LineReader::fill_file`].
     pub fn fill<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
-        let len = self.buf.len();
-        if self.buf.capacity() - len < self.read_size {
-            // Only the partial tail is moved when this reallocates.
-            self.buf.reserve(self.read_size);
-        }
-        self.buf.resize(len + self.read_size, 0);
-        let result = loop {
-            match reader.read(&mut self.buf[len..]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        let n = *result.as_ref().unwrap_or(&0);
-        self.buf.truncate(len + n);
-        result
+        let want = self.read_size;
+        self.buf.reserve(want);
+        // `read_to_end` through `take` fills spare capacity, and stops at the
+        // limit without another read. On an error, bytes read before it stay
+        // in the buffer (they are valid) and the error is returned.
+        let before = self.buf.len();
+        (&mut *reader)
+            .take(want as u64)
+            .read_to_end(&mut self.buf)?;
+        Ok(self.buf.len() - before)
+    }
+
+    /// Reads at most `limit` bytes (capped at the read size) from `file` with
+    /// one `read(2)` into the buffer's spare capacity: no zero-filling, and a
+    /// buffer sized to what the caller knows is there (its size by `fstat`)
+    /// rather than to the read size. Returns the number of bytes read.
+    pub fn fill_file(&mut self, file: &File, limit: u64) -> io::Result<usize> {
+        let want = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .clamp(1, self.read_size);
+        self.buf.reserve_exact(want);
+        read_spare(file, &mut self.buf)
     }
 
     /// Appends bytes directly (for sources that receive data rather than read it).
@@ -117,7 +132,7 @@ impl LineReader {
             // The rest of an oversized line: skip to its newline.
             match memchr::memchr(b'\n', &self.buf) {
                 Some(i) => {
-                    let _ = self.buf.split_to(i + 1);
+                    self.buf.drain(..=i);
                     self.offset += i as u64 + 1;
                     self.skipping = false;
                 }
@@ -129,8 +144,12 @@ impl LineReader {
             }
         }
         if let Some(last) = memchr::memrchr(b'\n', &self.buf) {
-            // Every complete line is framed from one frozen chunk.
-            let chunk = self.buf.split_to(last + 1).freeze();
+            // Every complete line is framed from one frozen chunk; the
+            // partial line after them moves to a buffer of its own size.
+            let tail = self.buf[last + 1..].to_vec();
+            let mut whole = std::mem::replace(&mut self.buf, tail);
+            whole.truncate(last + 1);
+            let chunk = Bytes::from(whole);
             let base = self.offset;
             self.offset += chunk.len() as u64;
             let mut start = 0;
@@ -184,7 +203,7 @@ impl LineReader {
             return;
         }
         let start = self.offset;
-        let taken = self.buf.split_to(self.buf.len()).freeze();
+        let taken = Bytes::from(std::mem::take(&mut self.buf));
         self.offset += taken.len() as u64;
         self.skipping = true;
         match self.oversize {
@@ -207,7 +226,7 @@ impl LineReader {
             self.skipping = false;
             return None;
         }
-        let taken = self.buf.split_to(self.buf.len()).freeze();
+        let taken = Bytes::from(std::mem::take(&mut self.buf));
         let start = self.offset;
         self.offset += taken.len() as u64;
         if std::mem::take(&mut self.skipping) {
@@ -224,6 +243,25 @@ impl LineReader {
             truncated: false,
         })
     }
+}
+
+/// `read(2)` into `buf`'s spare capacity (rustix: safe, and nothing zeroed).
+#[cfg(unix)]
+fn read_spare(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
+    loop {
+        match rustix::io::read(file, rustix::buffer::spare_capacity(buf)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Elsewhere, `std`'s own read into spare capacity.
+#[cfg(not(unix))]
+fn read_spare(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = (buf.capacity() - buf.len()) as u64;
+    let mut f = file;
+    f.take(spare).read_to_end(buf)
 }
 
 #[cfg(test)]

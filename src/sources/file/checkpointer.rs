@@ -124,6 +124,19 @@ impl Checkpointer {
         .filter(|_| self.next_due.is_some())
     }
 
+    /// Nothing changed since the last write: the checkpoint on disk is
+    /// current, without building it again. False if none was written yet.
+    pub fn unchanged(&mut self, now: Instant) -> bool {
+        if self.last.is_none() {
+            return false;
+        }
+        self.next_due = Some(now + IDLE_REFRESH.max(self.policy.max_delay));
+        self.pending_acks = 0;
+        self.pending_since = None;
+        self.current_since = now;
+        true
+    }
+
     /// Writes `files` unless they equal what was last written. Returns whether
     /// the file is now up to date.
     pub fn write(

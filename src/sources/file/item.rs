@@ -142,6 +142,66 @@ pub struct Open {
     pub checked: Option<(u64, Option<SystemTime>)>,
     /// A gzip stream ended early (still being written, or corrupt).
     pub broken: bool,
+    /// What the last `fstat` said, so an unchanged file costs no read.
+    pub seen: Option<Stamp>,
+    /// The stamp when its path was last checked to still lead to it.
+    pub path_checked: Option<Stamp>,
+    /// A notification or a rescan says it changed: check it at the next step.
+    pub woken: bool,
+    /// Notifications cover it (its path is not a symlink, whose target's
+    /// writes a directory watch never reports): no periodic polling needed.
+    pub covered: bool,
+    /// When to poll it by `fstat` next, while notifications are relied on.
+    pub next_poll: Instant,
+    /// The current polling period (doubles while the file stays unchanged).
+    pub poll_every: std::time::Duration,
+}
+
+/// The parts of a file's `fstat` that change when it is written, truncated,
+/// renamed or deleted: equal stamps mean there is nothing new to read and the
+/// path needs no look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// Size in bytes.
+    pub len: u64,
+    /// Modification time (seconds, nanoseconds).
+    pub mtime: (i64, i64),
+    /// Status-change time: a rename or unlink changes it.
+    pub ctime: (i64, i64),
+    /// Number of links: 0 once deleted.
+    pub nlink: u64,
+}
+
+impl Stamp {
+    /// The stamp of `meta`.
+    #[cfg(unix)]
+    pub fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            nlink: meta.nlink(),
+        }
+    }
+
+    /// The stamp of `meta` (size and modification time only).
+    #[cfg(not(unix))]
+    pub fn of(meta: &std::fs::Metadata) -> Stamp {
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or((0, 0), |d| {
+                (d.as_secs() as i64, i64::from(d.subsec_nanos()))
+            });
+        Stamp {
+            len: meta.len(),
+            mtime,
+            ctime: (0, 0),
+            nlink: 1,
+        }
+    }
 }
 
 impl Open {

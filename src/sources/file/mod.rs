@@ -25,6 +25,7 @@ pub mod discover;
 pub mod identity;
 pub mod item;
 pub mod kubernetes;
+pub mod limits;
 pub mod multiline;
 pub mod record;
 pub mod tailer;
@@ -69,6 +70,10 @@ impl Source for FileSource {
             data_dir,
         } = ctx;
         let config = &self.config;
+        let (soft, hard) = limits::descriptor_limits();
+        if let Some(warning) = limits::descriptor_warning(config.max_open_files, soft, hard) {
+            tracing::warn!(component = %id, "{warning}");
+        }
         let gauges = SourceGauges::new(&metrics);
         let mut tailer = Tailer::new(
             config,
@@ -87,6 +92,8 @@ impl Source for FileSource {
         let poll = config.poll_interval.0;
         let mut next_scan = Instant::now();
         let mut next_gauges = Instant::now();
+        // A notification that ended the wait, applied at the next turn.
+        let mut pending: Option<Wake> = None;
         let result = loop {
             let now = Instant::now();
             if now >= next_gauges {
@@ -95,8 +102,13 @@ impl Source for FileSource {
             }
             let mut rescan = now >= next_scan;
             if let Some(w) = &watch {
-                // Read wake-ups have done their job by ending the wait.
-                rescan |= w.receiver().try_iter().any(|wake| wake == Wake::Rescan);
+                tailer.set_notified(w.complete());
+                for wake in pending.take().into_iter().chain(w.receiver().try_iter()) {
+                    rescan |= apply(&mut tailer, wake);
+                }
+                if w.take_overflow() {
+                    tailer.wake_all();
+                }
             }
             let mut opened = 0;
             if rescan {
@@ -154,11 +166,7 @@ impl Source for FileSource {
                 let never = crossbeam_channel::never();
                 let wake = watch.as_ref().map_or(&never, |w| w.receiver());
                 crossbeam_channel::select! {
-                    recv(wake) -> msg => {
-                        if msg == Ok(Wake::Rescan) {
-                            next_scan = Instant::now();
-                        }
-                    }
+                    recv(wake) -> msg => pending = msg.ok(),
                     recv(acks) -> ack => {
                         if let Ok(ack) = ack {
                             tailer.apply_ack(ack);
@@ -189,6 +197,23 @@ impl Source for FileSource {
         }
         result?;
         flushed.map_err(SourceError::Closed)
+    }
+}
+
+/// Hands a notification to the tailer; returns whether it asks for a rescan.
+fn apply(tailer: &mut Tailer, wake: Wake) -> bool {
+    match wake {
+        Wake::Rescan => true,
+        Wake::Read(paths) => {
+            for path in &paths {
+                tailer.wake_path(path);
+            }
+            false
+        }
+        Wake::All => {
+            tailer.wake_all();
+            false
+        }
     }
 }
 

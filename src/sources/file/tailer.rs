@@ -25,7 +25,7 @@ use super::checkpointer::Checkpointer;
 use super::config::{FileSourceConfig, ReadFrom};
 use super::discover::Discovery;
 use super::identity::{FileId, Fingerprint, GZIP_MAGIC, pread_head, read_head};
-use super::item::{Acks, Input, Item, Open, State};
+use super::item::{Acks, Input, Item, Open, Stamp, State};
 use super::kubernetes::PodMeta;
 use crate::checkpoint::FileCheckpoint;
 use crate::codecs::framing::{LineReader, Oversize};
@@ -39,6 +39,22 @@ use crate::telemetry::ratelimit::RateLimiter;
 /// How long a file that looks like a copy of a short open file waits for that
 /// file to be truncated (copytruncate) before being read as a file of its own.
 const COPY_GRACE: Duration = Duration::from_secs(10);
+
+/// While notifications are relied on, a symlinked file that stays unchanged
+/// is polled less and less often, down to once per this many `poll_interval`s
+/// (2s by default): notifications never report writes to a symlink's target.
+const MAX_POLL_FACTOR: u32 = 8;
+
+/// What an open file needs at a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Look {
+    /// Nothing: at its end, unchanged as far as anything says.
+    Skip,
+    /// An `fstat` decides whether it gets a turn.
+    Poll,
+    /// A turn: something is due, or it is known to have changed.
+    Turn,
+}
 
 /// Everything the tailer needs besides its config.
 pub struct TailerContext {
@@ -54,6 +70,22 @@ pub struct TailerContext {
     pub batch_max_bytes: usize,
     /// `--once`: a file at its end is finished (its last line sent) and closed.
     pub once: bool,
+}
+
+/// File-system calls the tailer made, by kind: the measure of what following
+/// many files costs (tests bound them per idle file; see `Tailer::io_counts`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoCounts {
+    /// `read(2)` calls on open files (each fill of a reader).
+    pub reads: u64,
+    /// `fstat` of open descriptors.
+    pub fstats: u64,
+    /// `stat`/`lstat` by path outside the rescan's listing (rotation checks,
+    /// symlink checks at open).
+    pub path_stats: u64,
+    /// `pread` of an open file's head, to tell a rewrite from an append
+    /// (only after its size or mtime changed).
+    pub head_reads: u64,
 }
 
 /// Follows the files of one source.
@@ -74,6 +106,35 @@ pub struct Tailer {
     deferred: HashMap<FileId, Instant>,
     log: RateLimiter,
     oversize_log: RateLimiter,
+    /// Notifications are relied on (every watch is set up): unchanged files
+    /// are then looked at only when named by one, at a rescan, or (for
+    /// symlinked paths) by a polling period that grows while they stay idle.
+    /// Otherwise every step polls every open file by `fstat`.
+    notified: bool,
+    /// Look at every open file at the next step (lost or overflowed
+    /// notifications).
+    wake_all: bool,
+    /// Open items by path, for notifications (rebuilt after each rescan).
+    by_path: HashMap<PathBuf, u64>,
+    /// Open items that need a look at the next step even while nothing names
+    /// them (just opened, woken, mid-read, a line or group waiting for its
+    /// timeout): while notifications are relied on, only these are looked at,
+    /// so a step costs what changed, not what is open.
+    awake: HashSet<u64>,
+    /// When the earliest poll of a symlinked file is due (a step then looks
+    /// at every open file).
+    next_look: Option<Instant>,
+    /// Items whose acknowledgements or offsets moved since the last settle.
+    touched: HashSet<u64>,
+    /// A rescan may have changed any item: the next settle looks at all.
+    settle_all: bool,
+    /// Something a checkpoint holds may have changed since the last write (a
+    /// rescan, a turn, an acknowledgement): idle, no checkpoint is rebuilt.
+    checkpoint_dirty: bool,
+    /// Items whose stream id may not be in a checkpoint on disk yet, so a step
+    /// looks at these only, not at every item.
+    unsaved: HashSet<u64>,
+    io: IoCounts,
 }
 
 impl Tailer {
@@ -104,6 +165,16 @@ impl Tailer {
             deferred: HashMap::new(),
             log: RateLimiter::default(),
             oversize_log: RateLimiter::default(),
+            notified: false,
+            wake_all: false,
+            by_path: HashMap::new(),
+            awake: HashSet::new(),
+            next_look: None,
+            touched: HashSet::new(),
+            settle_all: true,
+            checkpoint_dirty: true,
+            unsaved: HashSet::new(),
+            io: IoCounts::default(),
         };
         for cp in saved {
             t.restore(cp, now);
@@ -146,6 +217,9 @@ impl Tailer {
                 identity_saved: saved_id.is_some(),
             },
         );
+        if saved_id.is_none() {
+            self.unsaved.insert(id);
+        }
     }
 
     fn seq(&mut self) -> u64 {
@@ -183,19 +257,73 @@ impl Tailer {
         self.items.values().filter(|i| i.open.is_some()).count()
     }
 
-    /// Bytes between where each open file has been read and its current end
-    /// (compressed files, whose size says nothing, are left out): the
-    /// `source_read_lag_bytes` gauge. One `stat` per open file.
+    /// Bytes between where each open file has been read and its end as last
+    /// seen by `fstat` (compressed files, whose size says nothing, are left
+    /// out): the `source_read_lag_bytes` gauge. No system call: a file that
+    /// grew since it was last looked at shows up when it is looked at.
     pub fn read_lag_bytes(&self) -> u64 {
         self.items
             .values()
             .filter(|i| !i.compressed)
             .filter_map(|i| {
                 let open = i.open.as_ref()?;
-                let size = std::fs::metadata(&i.path).ok()?.len();
-                Some(size.saturating_sub(open.read_pos()))
+                Some(open.seen?.len.saturating_sub(open.read_pos()))
             })
             .sum()
+    }
+
+    /// The file-system calls made so far (tests, diagnostics).
+    pub fn io_counts(&self) -> IoCounts {
+        self.io
+    }
+
+    /// Whether notifications can be relied on to name changed files (the
+    /// source's loop says so while every watch is set up). When not, every
+    /// step polls every open file by `fstat`.
+    pub fn set_notified(&mut self, reliable: bool) {
+        if reliable != self.notified {
+            self.notified = reliable;
+            self.wake_all = true;
+        }
+    }
+
+    /// A notification named `path`: the open file there is looked at next step.
+    pub fn wake_path(&mut self, path: &Path) {
+        let Some(id) = self.by_path.get(path) else {
+            return;
+        };
+        if let Some(open) = self.items.get_mut(id).and_then(|i| i.open.as_mut()) {
+            open.woken = true;
+            self.awake.insert(*id);
+        }
+    }
+
+    /// Notifications were lost (a full queue, an inotify overflow): every open
+    /// file is looked at next step.
+    pub fn wake_all(&mut self) {
+        self.wake_all = true;
+    }
+
+    /// Open items by path, for [`Tailer::wake_path`]; the paths of items that
+    /// no longer lead to them are woken, so the turn that follows notices the
+    /// rotation (a symlink pointed elsewhere changes nothing `fstat` sees).
+    fn index_paths(&mut self, at_path: &HashMap<&Path, FileId>) {
+        self.by_path.clear();
+        self.settle_all = true;
+        self.checkpoint_dirty = true;
+        for item in self.items.values_mut() {
+            let Some(open) = item.open.as_mut() else {
+                continue;
+            };
+            if item.state == State::Live && at_path.get(item.path.as_path()) != Some(&item.file) {
+                open.woken = true;
+                open.path_checked = None;
+            }
+            if open.woken {
+                self.awake.insert(item.id);
+            }
+            self.by_path.insert(item.path.clone(), item.id);
+        }
     }
 
     /// How long since the checkpoint was last current.
@@ -231,7 +359,7 @@ impl Tailer {
             .map(|i| i.id)
             .collect();
         for id in open_ids {
-            if self.truncated_since_last_read(id) {
+            if self.truncated_since_last_read(id, None) {
                 self.truncated(id, now, out)?;
             }
         }
@@ -319,6 +447,7 @@ impl Tailer {
                 opened += 1;
             }
         }
+        self.index_paths(&at_path);
         self.deferred.retain(|f, _| seen.contains(f));
         // Known files nobody has seen for a long time are forgotten.
         let retention = self.config.checkpoint_retention.0;
@@ -571,6 +700,7 @@ impl Tailer {
                 identity_saved: false,
             },
         );
+        self.unsaved.insert(id);
         if self.reopen(id, now) {
             return true;
         }
@@ -640,6 +770,9 @@ impl Tailer {
             id,
         });
         let max_line = self.config.max_line_bytes.as_usize();
+        self.io.path_stats += 1;
+        let covered = fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_symlink());
+        self.awake.insert(id);
         Open {
             input,
             lines: LineReader::new(
@@ -664,6 +797,12 @@ impl Tailer {
             last_read: now,
             checked: None,
             broken: false,
+            seen: None,
+            path_checked: None,
+            woken: true,
+            covered,
+            next_poll: now,
+            poll_every: self.config.poll_interval.0,
         }
     }
 
@@ -687,11 +826,13 @@ impl Tailer {
             };
             // Closing is safe only if the path still leads to the file (so it
             // can be found again) and nothing was written since it was read.
+            self.io.path_stats += 1;
             let at_path = fs::metadata(&item.path).is_ok_and(|m| FileId::of(&m) == item.file);
             if !at_path {
                 item.state = State::Orphaned;
                 continue;
             }
+            self.io.fstats += 1;
             let unread = item.open.as_ref().is_some_and(|o| {
                 o.input
                     .plain()
@@ -726,25 +867,95 @@ impl Tailer {
 
     // ---------------------------------------------------------------- step
 
-    /// Reads every open file one turn, handles their ends, and applies the
-    /// acknowledgements that came back. Returns whether anything was read or
-    /// changed state.
+    /// Gives a turn to every open file that may have something to do, handles
+    /// their ends, and applies the acknowledgements that came back. Returns
+    /// whether anything was read or changed state.
+    ///
+    /// A file at its end with nothing due costs nothing unless it may have
+    /// changed: named by a notification or a rescan, or polled (every step
+    /// without reliable notifications, else only symlinked paths, less often
+    /// while they stay idle); a poll is one `fstat`, and a file whose stamp did
+    /// not change is not read.
     pub fn step(&mut self, now: Instant, out: &Output) -> Result<bool, Closed> {
         self.drain_acks();
         self.save_new_identities(now, out)?;
-        let mut ids: Vec<(u64, u64)> = self
-            .items
-            .values()
-            .filter(|i| i.open.is_some())
-            .map(|i| (i.seq, i.id))
-            .collect();
-        ids.sort_unstable();
+        let wake_all = std::mem::take(&mut self.wake_all);
+        // Every open file is looked at without reliable notifications, after
+        // lost ones, or when a symlinked file's poll is due; else only those
+        // something asked for.
+        let full = wake_all || !self.notified || self.next_look.is_some_and(|t| now >= t);
+        let awake = std::mem::take(&mut self.awake);
+        let mut ids: Vec<(u64, u64, Look)> = Vec::new();
+        let mut still_awake = Vec::new();
+        let mut consider = |item: &Item, look: Look| match look {
+            Look::Skip
+                if item
+                    .open
+                    .as_ref()
+                    .is_some_and(|o| self.keeps_awake(item, o)) =>
+            {
+                still_awake.push(item.id);
+            }
+            Look::Skip => {}
+            look => ids.push((item.seq, item.id, look)),
+        };
+        if full {
+            for item in self.items.values() {
+                consider(item, self.look(item, now, wake_all));
+            }
+        } else {
+            for item in awake.iter().filter_map(|id| self.items.get(id)) {
+                consider(item, self.look(item, now, false));
+            }
+        }
+        self.awake.extend(still_awake);
+        ids.sort_unstable_by_key(|(seq, _, _)| *seq);
+        self.checkpoint_dirty |= !ids.is_empty();
         let mut progressed = false;
-        for (_, id) in ids {
-            progressed |= self.read_turn(id, now, out)?;
+        let poll_interval = self.config.poll_interval.0;
+        for (_, id, look) in ids {
+            let meta = match look {
+                Look::Poll => match self.poll(id, now) {
+                    Some(meta) => Some(meta),
+                    None => continue,
+                },
+                _ => None,
+            };
+            progressed |= self.read_turn(id, now, out, meta)?;
+            self.touched.insert(id);
+            let Some(open) = self.items.get_mut(&id).and_then(|i| i.open.as_mut()) else {
+                continue;
+            };
+            open.woken = false;
+            open.poll_every = poll_interval;
+            open.next_poll = now + poll_interval;
+            if !open.covered {
+                self.next_look = Some(
+                    self.next_look
+                        .map_or(open.next_poll, |t| t.min(open.next_poll)),
+                );
+            }
+            if let Some(item) = self.items.get(&id) {
+                if item
+                    .open
+                    .as_ref()
+                    .is_some_and(|o| self.keeps_awake(item, o))
+                {
+                    self.awake.insert(id);
+                }
+            }
+        }
+        if full {
+            self.next_look = self
+                .items
+                .values()
+                .filter_map(|i| i.open.as_ref())
+                .filter(|o| !o.covered)
+                .map(|o| o.next_poll)
+                .min();
         }
         self.drain_acks();
-        progressed |= self.settle();
+        progressed |= self.settle_touched();
         Ok(progressed)
     }
 
@@ -755,17 +966,20 @@ impl Tailer {
     /// and logged by the checkpointer; reading then goes on (after a crash such
     /// a file would be read again under a new id: duplicates, never a loss).
     fn save_new_identities(&mut self, now: Instant, out: &Output) -> Result<(), Closed> {
+        let items = &self.items;
+        self.unsaved
+            .retain(|id| items.get(id).is_some_and(|i| !i.identity_saved));
         let unsaved: Vec<u64> = self
-            .items
-            .values()
-            .filter(|i| i.open.is_some() && !i.identity_saved)
-            .map(|i| i.id)
+            .unsaved
+            .iter()
+            .copied()
+            .filter(|id| items.get(id).is_some_and(|i| i.open.is_some()))
             .collect();
         if unsaved.is_empty() {
             return Ok(());
         }
         for id in &unsaved {
-            if self.truncated_since_last_read(*id) {
+            if self.truncated_since_last_read(*id, None) {
                 self.truncated(*id, now, out)?;
             }
             // Opened empty as a plain file, and now a gzip stream is being
@@ -811,6 +1025,7 @@ impl Tailer {
         // Written or not (a failure is counted and logged by the
         // checkpointer), reading goes on: see above.
         if ready {
+            self.checkpoint_dirty = true;
             self.write_checkpoint(now);
             for item in self.items.values_mut() {
                 if identifiable(item) {
@@ -821,8 +1036,72 @@ impl Tailer {
         Ok(())
     }
 
-    fn read_turn(&mut self, id: u64, now: Instant, out: &Output) -> Result<bool, Closed> {
-        if self.truncated_since_last_read(id) {
+    /// Whether an open item must be looked at again without anything naming
+    /// it: mid-read, or something of it waits for a timeout or its end.
+    fn keeps_awake(&self, item: &Item, open: &Open) -> bool {
+        self.ctx.once
+            || item.compressed
+            || !open.at_eof
+            || open.woken
+            || open.lines.pending() > 0
+            || open.assembler.deadline().is_some()
+            || (item.state == State::Orphaned && !open.is_drained())
+    }
+
+    /// What an open item needs this step, without a system call.
+    fn look(&self, item: &Item, now: Instant, wake_all: bool) -> Look {
+        let Some(open) = item.open.as_ref() else {
+            return Look::Skip;
+        };
+        let partial_due = open.lines.pending() > 0
+            && now.saturating_duration_since(open.last_read) >= self.config.partial_line_timeout.0;
+        let group_due = open.assembler.deadline().is_some_and(|d| d <= now);
+        let unfinished = item.state == State::Orphaned && !open.is_drained();
+        if self.ctx.once
+            || item.compressed
+            || !open.at_eof
+            || open.woken
+            || partial_due
+            || group_due
+            || unfinished
+        {
+            return Look::Turn;
+        }
+        if wake_all || !self.notified || (!open.covered && now >= open.next_poll) {
+            return Look::Poll;
+        }
+        Look::Skip
+    }
+
+    /// One `fstat` of an open file at its end: its metadata if it changed
+    /// since it was last looked at, else `None` (and, while notifications are
+    /// relied on, the next poll comes later: the period doubles up to
+    /// [`MAX_POLL_FACTOR`] times `poll_interval`).
+    fn poll(&mut self, id: u64, now: Instant) -> Option<fs::Metadata> {
+        let poll_interval = self.config.poll_interval.0;
+        let notified = self.notified;
+        self.io.fstats += 1;
+        let open = self.items.get_mut(&id)?.open.as_mut()?;
+        let meta = open.input.plain()?.metadata().ok()?;
+        let stamp = Stamp::of(&meta);
+        if open.seen != Some(stamp) || stamp.len != open.read_pos() {
+            return Some(meta);
+        }
+        if notified {
+            open.poll_every = (open.poll_every * 2).min(poll_interval * MAX_POLL_FACTOR);
+            open.next_poll = now + open.poll_every;
+        }
+        None
+    }
+
+    fn read_turn(
+        &mut self,
+        id: u64,
+        now: Instant,
+        out: &Output,
+        meta: Option<fs::Metadata>,
+    ) -> Result<bool, Closed> {
+        if self.truncated_since_last_read(id, meta) {
             self.truncated(id, now, out)?;
             return Ok(true);
         }
@@ -857,8 +1136,29 @@ impl Tailer {
         if hold {
             *at_eof = true;
         }
+        let seen = open.seen;
         while read < per_turn && !hold {
-            match lines.fill(input) {
+            let filled = match input {
+                Input::Plain(file) => {
+                    // Read what the last fstat says is there, no more: the
+                    // buffer is sized to it, and no read is made to learn
+                    // that there is nothing.
+                    let there = seen.map_or(0, |s| s.len);
+                    let limit =
+                        there.saturating_sub(lines.consumed_offset() + lines.pending() as u64);
+                    if limit == 0 {
+                        Ok(0)
+                    } else {
+                        self.io.reads += 1;
+                        lines.fill_file(file, limit.min(per_turn - read))
+                    }
+                }
+                Input::Gzip(_) => {
+                    self.io.reads += 1;
+                    lines.fill(input)
+                }
+            };
+            match filled {
                 Ok(0) => {
                     *at_eof = true;
                     break;
@@ -941,7 +1241,10 @@ impl Tailer {
     /// its head changed (truncated and rewritten)? Checked before reading, so
     /// new content is never read from an old offset. The head is read again
     /// only when size or mtime changed; a growing fingerprint is extended.
-    fn truncated_since_last_read(&mut self, id: u64) -> bool {
+    ///
+    /// `meta` is the file's `fstat` if the caller just made it. A change of
+    /// stamp marks the file woken (a rescan found it changed).
+    fn truncated_since_last_read(&mut self, id: u64, meta: Option<fs::Metadata>) -> bool {
         let (skip, fp_bytes) = (self.skip(), self.fp_bytes());
         let Some(item) = self.items.get_mut(&id) else {
             return false;
@@ -952,9 +1255,22 @@ impl Tailer {
         let Some(file) = open.input.plain() else {
             return false;
         };
-        let Ok(meta) = file.metadata() else {
-            return false;
+        let meta = match meta {
+            Some(meta) => meta,
+            None => {
+                self.io.fstats += 1;
+                let Ok(meta) = file.metadata() else {
+                    return false;
+                };
+                meta
+            }
         };
+        let seen = Stamp::of(&meta);
+        if open.seen != Some(seen) {
+            open.woken = true;
+            open.seen = Some(seen);
+            self.awake.insert(id);
+        }
         if meta.len() < open.read_pos() {
             return true;
         }
@@ -963,6 +1279,7 @@ impl Tailer {
             return false;
         }
         open.checked = Some(stamp);
+        self.io.head_reads += 1;
         let Ok(head) = pread_head(file, skip + fp_bytes) else {
             return false;
         };
@@ -1000,7 +1317,15 @@ impl Tailer {
             return Ok(true);
         }
         let mut progressed = false;
-        let here = fs::metadata(&item.path).map(|m| FileId::of(&m) == item.file);
+        // The path is looked at only when the file's stamp changed since it
+        // last was (a rename or unlink changes its ctime), or a rescan asked.
+        let here = if open.path_checked.is_none() || open.path_checked != open.seen {
+            self.io.path_stats += 1;
+            open.path_checked = open.seen;
+            fs::metadata(&item.path).map(|m| FileId::of(&m) == item.file)
+        } else {
+            Ok(item.state != State::Orphaned)
+        };
         match (item.state, here) {
             (State::Live, Ok(false) | Err(_)) => {
                 tracing::info!(component = %self.ctx.source, path = %item.path.display(),
@@ -1135,6 +1460,7 @@ impl Tailer {
         let new_id = self.fresh_id();
         let seq = self.seq();
         let open = self.new_open(new_id, &path, Input::Plain(f), 0, now);
+        self.by_path.insert(path.clone(), new_id);
         self.items.insert(
             new_id,
             Item {
@@ -1154,25 +1480,51 @@ impl Tailer {
                 identity_saved: false,
             },
         );
+        self.unsaved.insert(new_id);
         Ok(())
     }
 
     /// Applies what can be decided without reading: acknowledged offsets of
     /// quiet files, and closing rotated files that are read and acknowledged.
     fn settle(&mut self) -> bool {
+        self.touched.clear();
+        self.settle_all = false;
         let mut done = Vec::new();
         for item in self.items.values_mut() {
-            match &item.open {
-                Some(o) if o.is_drained() => {
-                    item.acks.settle(o.lines.consumed_offset());
-                    if item.state == State::Orphaned && o.at_eof && !item.acks.in_flight() {
-                        done.push(item.id);
-                    }
-                }
-                Some(_) => {}
-                None => item.acks.settle(item.offset),
+            Self::settle_item(item, &mut done);
+        }
+        self.close_settled(done)
+    }
+
+    /// [`Tailer::settle`] for the items that were read or acknowledged since
+    /// the last one (all of them after a rescan).
+    fn settle_touched(&mut self) -> bool {
+        if self.settle_all {
+            return self.settle();
+        }
+        let mut done = Vec::new();
+        for id in std::mem::take(&mut self.touched) {
+            if let Some(item) = self.items.get_mut(&id) {
+                Self::settle_item(item, &mut done);
             }
         }
+        self.close_settled(done)
+    }
+
+    fn settle_item(item: &mut Item, done: &mut Vec<u64>) {
+        match &item.open {
+            Some(o) if o.is_drained() => {
+                item.acks.settle(o.lines.consumed_offset());
+                if item.state == State::Orphaned && o.at_eof && !item.acks.in_flight() {
+                    done.push(item.id);
+                }
+            }
+            Some(_) => {}
+            None => item.acks.settle(item.offset),
+        }
+    }
+
+    fn close_settled(&mut self, done: Vec<u64>) -> bool {
         let any = !done.is_empty();
         for id in done {
             if let Some(item) = self.items.get(&id) {
@@ -1199,6 +1551,8 @@ impl Tailer {
                     "a sink gave up on a batch; this file's checkpoint stays before it so a restart reads it again");
             }
             item.acks.ack(ack.end_offset, ack.delivered);
+            self.touched.insert(ack.stream);
+            self.checkpoint_dirty = true;
         }
         self.checkpointer.note_acks(1, Instant::now());
     }
@@ -1241,16 +1595,28 @@ impl Tailer {
     }
 
     /// The earliest time a waiting line or group must be sent.
+    /// Items with a waiting line or group stay awake, so while notifications
+    /// are relied on only those are looked at; the next symlink poll counts.
     pub fn next_deadline(&self) -> Option<Instant> {
         let partial = self.config.partial_line_timeout.0;
-        self.items
-            .values()
-            .filter_map(|i| i.open.as_ref())
+        let opens: Box<dyn Iterator<Item = &Open>> = if self.notified && !self.wake_all {
+            Box::new(
+                self.awake
+                    .iter()
+                    .filter_map(|id| self.items.get(id))
+                    .filter_map(|i| i.open.as_ref()),
+            )
+        } else {
+            Box::new(self.items.values().filter_map(|i| i.open.as_ref()))
+        };
+        let polls = if self.notified { self.next_look } else { None };
+        opens
             .flat_map(|o| {
                 let p = (o.lines.pending() > 0).then(|| o.last_read + partial);
                 [p, o.assembler.deadline()]
             })
             .flatten()
+            .chain(polls)
             .min()
     }
 
@@ -1273,11 +1639,18 @@ impl Tailer {
     /// file on disk is up to date.
     pub fn write_checkpoint(&mut self, now: Instant) -> bool {
         self.drain_acks();
+        if !self.checkpoint_dirty && self.checkpointer.unchanged(now) {
+            return true;
+        }
         self.settle();
         let mut items: Vec<&Item> = self.items.values().collect();
         items.sort_by_key(|i| i.seq);
         let files = items.iter().map(|i| i.checkpoint()).collect();
-        self.checkpointer.write(now, files, &self.ctx.metrics)
+        let written = self.checkpointer.write(now, files, &self.ctx.metrics);
+        if written {
+            self.checkpoint_dirty = false;
+        }
+        written
     }
 
     /// The entries the next checkpoint would hold (tests, diagnostics).
@@ -1466,6 +1839,157 @@ mod tests {
             self.tailer.drain_acks();
             lines
         }
+    }
+
+    /// Steps without a rescan; returns the lines that came out.
+    fn steps(t: &mut T, n: usize, advance: Duration) -> Vec<String> {
+        let mut lines = Vec::new();
+        for _ in 0..n {
+            t.now += advance;
+            t.tailer.step(t.now, &t.out).unwrap();
+            for batch in t.rx.try_iter() {
+                lines.extend(
+                    batch
+                        .events
+                        .iter()
+                        .map(|e| String::from_utf8_lossy(&e.line).into_owned()),
+                );
+            }
+        }
+        t.tailer.drain_acks();
+        lines
+    }
+
+    fn since(t: &T, before: IoCounts) -> IoCounts {
+        let now = t.tailer.io_counts();
+        IoCounts {
+            reads: now.reads - before.reads,
+            fstats: now.fstats - before.fstats,
+            path_stats: now.path_stats - before.path_stats,
+            head_reads: now.head_reads - before.head_reads,
+        }
+    }
+
+    #[test]
+    fn idle_files_cost_no_read_and_at_most_one_fstat_per_look() {
+        const N: u64 = 40;
+        const K: u64 = 25;
+        let mut t = T::new(|c| c.partial_line_timeout = HumanDuration(Duration::from_secs(5)));
+        for i in 0..N {
+            t.append(&format!("f{i:02}.log"), &format!("{{\"n\":{i}}}\n"));
+        }
+        let mut got = t.run(Duration::ZERO);
+        got.extend(t.run(Duration::from_millis(1)));
+        assert_eq!(got.len(), N as usize);
+        assert_eq!(t.tailer.open_files(), N as usize);
+
+        // Without notifications every step polls every file: one fstat each,
+        // no read, no look at the path.
+        let before = t.tailer.io_counts();
+        assert!(steps(&mut t, K as usize, Duration::from_millis(300)).is_empty());
+        let cost = since(&t, before);
+        assert_eq!(
+            (cost.reads, cost.path_stats, cost.head_reads),
+            (0, 0, 0),
+            "{cost:?}"
+        );
+        assert_eq!(cost.fstats, N * K, "{cost:?}");
+
+        // Relying on notifications: one look at everything, then nothing at
+        // all for files nothing names.
+        t.tailer.set_notified(true);
+        let before = t.tailer.io_counts();
+        assert!(steps(&mut t, K as usize, Duration::from_millis(300)).is_empty());
+        let cost = since(&t, before);
+        assert_eq!(
+            cost,
+            IoCounts {
+                reads: 0,
+                fstats: N,
+                path_stats: 0,
+                head_reads: 0,
+            }
+        );
+
+        // A rescan lists and stats: one fstat per open file, no read.
+        let before = t.tailer.io_counts();
+        t.now += Duration::from_secs(10);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        assert!(steps(&mut t, 1, Duration::ZERO).is_empty());
+        let cost = since(&t, before);
+        assert_eq!(
+            cost,
+            IoCounts {
+                reads: 0,
+                fstats: N,
+                path_stats: 0,
+                head_reads: 0,
+            }
+        );
+
+        // A write named by a notification costs that file one fstat, one read
+        // and one look at its path; the others nothing.
+        t.append("f07.log", "{\"n\":\"more\"}\n");
+        t.tailer.wake_path(&t.path("f07.log"));
+        let before = t.tailer.io_counts();
+        assert_eq!(
+            steps(&mut t, 3, Duration::from_millis(1)),
+            ["{\"n\":\"more\"}"]
+        );
+        let cost = since(&t, before);
+        assert_eq!(
+            cost,
+            IoCounts {
+                reads: 1,
+                fstats: 1,
+                path_stats: 1,
+                head_reads: 1,
+            }
+        );
+
+        // A partial line's timeout fires without any notification.
+        t.append("f08.log", "half");
+        t.tailer.wake_path(&t.path("f08.log"));
+        assert!(steps(&mut t, 1, Duration::ZERO).is_empty());
+        assert!(steps(&mut t, 1, Duration::from_secs(4)).is_empty());
+        assert_eq!(steps(&mut t, 1, Duration::from_secs(1)), ["half"]);
+
+        // A file written without a notification is found by the next rescan.
+        t.append("f09.log", "unannounced\n");
+        assert!(steps(&mut t, 3, Duration::from_secs(1)).is_empty());
+        t.now += Duration::from_secs(10);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        assert_eq!(steps(&mut t, 1, Duration::ZERO), ["unannounced"]);
+
+        // A deleted idle file is noticed by the rescan, read to its end and closed.
+        fs::remove_file(t.path("f10.log")).unwrap();
+        t.now += Duration::from_secs(10);
+        t.tailer.scan(t.now, &t.out).unwrap();
+        steps(&mut t, 2, Duration::ZERO);
+        assert_eq!(t.tailer.open_files(), N as usize - 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_file_is_polled_since_notifications_miss_its_writes() {
+        let mut t = T::new(|_| {});
+        let target = t.dir.path().join("target.txt");
+        fs::write(&target, "first\n").unwrap();
+        std::os::unix::fs::symlink(&target, t.path("link.log")).unwrap();
+        assert_eq!(t.run(Duration::ZERO), ["first"]);
+        t.tailer.set_notified(true);
+        // Idle, it is polled less and less often: at most one fstat per
+        // poll_interval, fewer as the period doubles.
+        let before = t.tailer.io_counts();
+        assert!(steps(&mut t, 40, Duration::from_millis(250)).is_empty());
+        let cost = since(&t, before);
+        assert_eq!((cost.reads, cost.path_stats, cost.head_reads), (0, 0, 0));
+        assert!(cost.fstats >= 2 && cost.fstats <= 10, "{cost:?}");
+        // A write to the target, which no notification names, is read within
+        // the longest period (8 poll intervals).
+        let mut f = fs::OpenOptions::new().append(true).open(&target).unwrap();
+        f.write_all(b"second\n").unwrap();
+        assert_eq!(steps(&mut t, 9, Duration::from_millis(250)), ["second"]);
     }
 
     #[test]

@@ -1,49 +1,64 @@
 //! File-system notifications (inotify, through `notify`): they make new files
-//! show up at once and wake the reader when a file grows, instead of waiting for
-//! the next poll. They are a speed-up only: the periodic rescan and polling find
-//! everything anyway, so a watch that cannot be set up (a directory that does
-//! not exist yet, inotify limits) costs latency, never lines.
+//! show up at once and name the file that grew, so only that file is read,
+//! instead of waiting for the next poll. They are a speed-up only: the periodic
+//! rescan and polling find everything anyway, so a watch that cannot be set up
+//! (a directory that does not exist yet, inotify limits) costs latency, never
+//! lines; notifications lost to a full queue make every file be looked at.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use notify::event::{EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
 /// What a notification asks the loop to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wake {
     /// Files appeared, disappeared or were renamed: rescan the globs.
     Rescan,
-    /// A file changed: read.
-    Read,
+    /// These files changed: read them.
+    Read(Vec<PathBuf>),
+    /// Something changed, nobody says what: look at every open file.
+    All,
 }
+
+/// How many notifications may wait; past that, they collapse into one
+/// "look at everything" (see [`Watch::take_overflow`]).
+const QUEUE: usize = 1024;
 
 /// Directories watched for the include globs.
 pub struct Watch {
     watcher: Option<RecommendedWatcher>,
     roots: Vec<(PathBuf, RecursiveMode, bool)>,
     rx: Receiver<Wake>,
+    overflow: Arc<AtomicBool>,
 }
 
 impl Watch {
     /// Watches the directories under which `include` patterns can match. Roots
     /// that cannot be watched yet are retried by [`Watch::retry`].
     pub fn new(include: &[String]) -> Watch {
-        // Bounded: a burst of events collapses into the few wake-ups needed.
-        let (tx, rx) = crossbeam_channel::bounded(16);
+        // Bounded: past QUEUE waiting events, read wake-ups collapse into the
+        // overflow flag.
+        let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+        let overflow = Arc::new(AtomicBool::new(false));
+        let flag = overflow.clone();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             let wake = match res {
+                // The kernel's queue overflowed: events were lost.
+                Ok(ev) if ev.need_rescan() => Wake::Rescan,
                 Ok(ev) => match ev.kind {
                     EventKind::Create(_) | EventKind::Remove(_) => Wake::Rescan,
                     EventKind::Modify(ModifyKind::Name(_)) => Wake::Rescan,
                     EventKind::Access(_) => return,
-                    _ => Wake::Read,
+                    _ if ev.paths.is_empty() => Wake::All,
+                    _ => Wake::Read(ev.paths),
                 },
-                // Overflowed queue and the like: look at everything.
                 Err(_) => Wake::Rescan,
             };
-            send(&tx, wake);
+            send(&tx, &flag, wake);
         })
         .map_err(|error| {
             tracing::warn!(%error, "file notifications unavailable; relying on polling and rescans");
@@ -56,6 +71,7 @@ impl Watch {
                 .map(|(p, m)| (p, m, false))
                 .collect(),
             rx,
+            overflow,
         };
         w.retry();
         w
@@ -82,16 +98,25 @@ impl Watch {
     pub fn receiver(&self) -> &Receiver<Wake> {
         &self.rx
     }
+
+    /// True (once) when notifications were dropped because the queue was
+    /// full: every open file must then be looked at.
+    pub fn take_overflow(&self) -> bool {
+        self.overflow.swap(false, Ordering::AcqRel)
+    }
 }
 
-fn send(tx: &Sender<Wake>, wake: Wake) {
+fn send(tx: &Sender<Wake>, overflow: &AtomicBool, wake: Wake) {
     match tx.try_send(wake) {
         Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-        // Full: a wake-up is already pending; a rescan must not be lost though.
-        Err(TrySendError::Full(_)) => {
+        // Full: what it said is lost, so everything is looked at; a rescan is
+        // still queued if it can be (the loop also rescans periodically).
+        Err(TrySendError::Full(wake)) => {
+            overflow.store(true, Ordering::Release);
             if wake == Wake::Rescan {
                 let _ = tx.send_timeout(wake, std::time::Duration::from_millis(10));
             }
+            // The full queue wakes the loop, which then reads the flag.
         }
     }
 }
@@ -174,5 +199,30 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(10))
             .unwrap();
         assert_eq!(got, Wake::Rescan);
+    }
+
+    #[test]
+    fn a_write_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, "x\n").unwrap();
+        let w = Watch::new(&[format!("{}/*.log", dir.path().display())]);
+        assert!(w.complete());
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"y\n").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match w.receiver().recv_timeout(left).unwrap() {
+                Wake::Read(paths) => {
+                    assert_eq!(paths, vec![path]);
+                    break;
+                }
+                other => assert_ne!(other, Wake::All, "a write with a path"),
+            }
+        }
     }
 }
