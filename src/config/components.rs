@@ -245,6 +245,16 @@ impl SinkConfig {
         }
     }
 
+    /// True for a sink that skips replayed events by their stream offsets (the
+    /// file sink's exactly-once ledger): it relies on each stream's events
+    /// arriving by one path, in order, so the graph check refuses two paths.
+    pub fn skips_replays(&self) -> bool {
+        match self {
+            SinkConfig::File(c) => c.durability == crate::sinks::file::Durability::ExactlyOnce,
+            SinkConfig::Stdout(_) | SinkConfig::Elasticsearch(_) | SinkConfig::Loki(_) => false,
+        }
+    }
+
     /// The path (template) a file-writing sink appends to, to catch two sinks on one file.
     pub fn output_path(&self) -> Option<&str> {
         match self {

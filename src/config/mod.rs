@@ -967,6 +967,13 @@ fn check_graph(config: &PipelineConfig, broken: &[(String, bool)], errors: &mut 
             }
         }
     }
+    // An exactly-once file sink skips replayed events below the last offset it
+    // wrote per stream: a stream reaching it by two paths (a route's two
+    // outputs, a dead letter beside the main output) arrives out of order, and
+    // a crash could then skip an event of the slower path. Refuse it.
+    if !reported {
+        check_single_paths(config, errors);
+    }
     // Two file sinks appending to one path interleave lines: refuse.
     let mut paths: HashMap<&str, &str> = HashMap::new();
     for sink in &config.sinks {
@@ -983,6 +990,64 @@ fn check_graph(config: &PipelineConfig, broken: &[(String, bool)], errors: &mut 
             }
         }
     }
+}
+
+/// Refuses a source reaching an exactly-once sink ([`SinkConfig::skips_replays`])
+/// by more than one path. The graph has no cycles here (checked before).
+fn check_single_paths(config: &PipelineConfig, errors: &mut Vec<ConfigError>) {
+    let inputs_of: HashMap<&str, &[String]> = config
+        .transforms
+        .iter()
+        .map(|t| (t.id.as_str(), t.inputs.as_slice()))
+        .collect();
+    for sink in config.sinks.iter().filter(|s| s.config.skips_replays()) {
+        for source in &config.sources {
+            // Paths from `source` to each node, memoised; saturating, so a
+            // wide graph cannot overflow.
+            let mut memo: HashMap<&str, u64> = HashMap::new();
+            let count = paths_from(&source.id, &sink.inputs, &inputs_of, &mut memo, 0);
+            if count > 1 {
+                errors.push(
+                    ConfigError::new(format!(
+                        "events of source {:?} reach this exactly-once sink by {count} paths; \
+                         a stream must arrive by one path (in order) for replays to be skipped \
+                         safely: merge the branches before the sink, or set durability = \"at_least_once\"",
+                        source.id
+                    ))
+                    .in_file(&sink.file)
+                    .in_component(format!("sinks.{}", sink.id))
+                    .at_key("inputs"),
+                );
+            }
+        }
+    }
+}
+
+/// How many paths lead from `source` into a component reading `inputs`.
+fn paths_from<'a>(
+    source: &str,
+    inputs: &'a [String],
+    inputs_of: &HashMap<&'a str, &'a [String]>,
+    memo: &mut HashMap<&'a str, u64>,
+    depth: usize,
+) -> u64 {
+    let mut total = 0u64;
+    for input in inputs {
+        let producer = input.split_once('.').map_or(input.as_str(), |(p, _)| p);
+        let n = if producer == source {
+            1
+        } else if let Some(n) = memo.get(producer) {
+            *n
+        } else if let (Some(up), true) = (inputs_of.get(producer), depth < 1024) {
+            let n = paths_from(source, up, inputs_of, memo, depth + 1);
+            memo.insert(producer, n);
+            n
+        } else {
+            0
+        };
+        total = total.saturating_add(n);
+    }
+    total
 }
 
 #[cfg(test)]

@@ -256,3 +256,43 @@ fn named_outputs_must_be_declared() {
         "{m:?}"
     );
 }
+
+#[test]
+fn an_exactly_once_file_sink_reached_by_two_paths_is_refused() {
+    let diamond = |durability: &str| {
+        format!(
+            r#"
+data_dir = "/tmp/la"
+[sources.app]
+type = "file"
+include = ["/var/log/app/*.log"]
+
+[transforms.parse]
+type = "parse_json"
+inputs = ["app"]
+
+[transforms.tag]
+type = "add_fields"
+inputs = ["parse"]
+fields = {{ seen = "yes" }}
+
+[sinks.out]
+type = "file"
+inputs = ["tag", "parse.dead_letter"]
+path = "/tmp/la/out.ndjson"
+{durability}
+"#
+        )
+    };
+    let errors = messages(&diamond(""));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("sinks.out")
+            && errors[0].contains("inputs")
+            && errors[0].contains("\"app\" reach this exactly-once sink by 2 paths"),
+        "{errors:?}"
+    );
+    assert!(load_one(&diamond("durability = \"at_least_once\"")).is_ok());
+    // One path through a chain is fine.
+    assert!(load_one(&diamond("").replace(", \"parse.dead_letter\"", "")).is_ok());
+}
