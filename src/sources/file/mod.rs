@@ -92,7 +92,7 @@ impl Source for FileSource {
                 gauges.publish(&tailer, now);
                 next_gauges = now + Duration::from_secs(1);
             }
-            let mut rescan = now >= next_scan;
+            let mut rescan = now >= next_scan || tailer.wants_rescan();
             if let Some(w) = &watch {
                 // Read wake-ups have done their job by ending the wait.
                 rescan |= w.receiver().try_iter().any(|wake| wake == Wake::Rescan);

@@ -24,7 +24,10 @@ use super::assemble::Assembler;
 use super::checkpointer::Checkpointer;
 use super::config::{FileSourceConfig, ReadFrom};
 use super::discover::Discovery;
-use super::identity::{FileId, Fingerprint, GZIP_MAGIC, pread_head, read_head};
+use super::identity::{
+    FileId, Fingerprint, GZIP_MAGIC, GzipEnd, gzip_end, pread_at, pread_head, read_head,
+    window_before,
+};
 use super::item::{Acks, Input, Item, Open, State};
 use super::kubernetes::PodMeta;
 use crate::checkpoint::FileCheckpoint;
@@ -33,12 +36,82 @@ use crate::event::Stream;
 use crate::event::ack::Ack;
 use crate::pipeline::{Closed, Output};
 use crate::sources::batcher::Batcher;
-use crate::telemetry::metrics::ComponentMetrics;
+use crate::telemetry::metrics::{ComponentMetrics, ERRORS_BY_TYPE, source_names};
 use crate::telemetry::ratelimit::RateLimiter;
 
-/// How long a file that looks like a copy of a short open file waits for that
-/// file to be truncated (copytruncate) before being read as a file of its own.
+/// How long a file that holds the same bytes as a file being read (a copy in
+/// progress, most likely: copytruncate) waits for that file's truncation
+/// before being read as a file of its own.
 const COPY_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a file of fewer than two bytes (it may yet turn out to be gzip),
+/// or a gzip file that does not decode to a valid end (still being
+/// compressed), must stay unchanged before it is read as it is.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Bytes compared just before the shorter one's end to tell a copy of a live
+/// file (the same bytes there) from a file that only shares its head.
+const COPY_CHECK_BYTES: u64 = 4096;
+
+/// Size and modification time: what says a file changed without reading it.
+type Stamp = (u64, Option<SystemTime>);
+
+/// Why a file found by a scan is not read yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WaitFor {
+    /// Fewer than two bytes: it may become gzip, so it is not read as text yet.
+    Bytes,
+    /// A gzip stream without a valid end yet.
+    GzipEnd,
+    /// The same bytes as the live file with this item id: a copy in progress;
+    /// waits (at most [`COPY_GRACE`]) for that file's truncation.
+    Truncation(u64),
+    /// A copy of a file still being read (rotated away, or a compressed copy of
+    /// a live file): its content is read there; this one waits for it to go.
+    Original(u64),
+}
+
+/// A file held back by a scan, and since when.
+#[derive(Debug)]
+struct Waiting {
+    path: PathBuf,
+    why: WaitFor,
+    /// When it started waiting for this reason.
+    since: Instant,
+    /// Its size and mtime when last looked at, and since when they are so.
+    stamp: Stamp,
+    stable_since: Instant,
+    /// How its gzip stream ended at `stamp` (decoded once per change).
+    gzip: Option<GzipEnd>,
+    /// The wait is over (or cannot end by waiting): no fast rescan for it.
+    settled: bool,
+    /// The reason was logged.
+    told: bool,
+}
+
+/// What a file's head says about content the tailer knows (see
+/// [`Tailer::known_content`]).
+enum Known {
+    /// Nothing known: a file of its own.
+    New,
+    /// The content of this gone item, continued here.
+    Continue(u64),
+    /// A copy of a live file: wait.
+    Wait,
+}
+
+/// How many entries the tailer's per-file maps hold (tests, diagnostics): each
+/// is bounded by the files that exist plus, for `items`, the gone files whose
+/// checkpoint has not expired (`checkpoint_retention`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tracked {
+    /// Known file contents (checkpoint entries).
+    pub items: usize,
+    /// Files found but held back (too short, gzip in progress, copies).
+    pub waiting: usize,
+    /// Cached per-path Kubernetes metadata.
+    pub kubernetes: usize,
+}
 
 /// Everything the tailer needs besides its config.
 pub struct TailerContext {
@@ -70,8 +143,14 @@ pub struct Tailer {
     first_scan: bool,
     /// Some file could not be opened for lack of descriptors at the last scan.
     starved: bool,
-    /// Files held back as possible copies of a short open file, since when.
-    deferred: HashMap<FileId, Instant>,
+    /// Files found but held back, and why.
+    deferred: HashMap<FileId, Waiting>,
+    /// A truncated file's new content waits for the next scan to be judged.
+    rescan_soon: bool,
+    /// `source_file_copies_total`.
+    copies: Arc<std::sync::atomic::AtomicU64>,
+    /// Errors of type `gzip_truncated` (part of `component_errors_total`).
+    gzip_truncated: Arc<std::sync::atomic::AtomicU64>,
     log: RateLimiter,
     oversize_log: RateLimiter,
 }
@@ -86,6 +165,14 @@ impl Tailer {
             config.checkpoint_interval.0,
         );
         let saved = checkpointer.load();
+        let copies = ctx
+            .metrics
+            .labeled
+            .counter(source_names::FILE_COPIES_TOTAL, &[]);
+        let gzip_truncated = ctx
+            .metrics
+            .labeled
+            .counter(ERRORS_BY_TYPE, &[("error_type", "gzip_truncated")]);
         let mut t = Tailer {
             config: config.clone(),
             discovery: Discovery::new(&config.include, &config.exclude),
@@ -99,6 +186,9 @@ impl Tailer {
             first_scan: true,
             starved: false,
             deferred: HashMap::new(),
+            rescan_soon: false,
+            copies,
+            gzip_truncated,
             log: RateLimiter::default(),
             oversize_log: RateLimiter::default(),
         };
@@ -197,8 +287,32 @@ impl Tailer {
 
     /// True when some files wait for a descriptor, or a watch is missing: the
     /// loop then rescans every second.
+    /// (Also while a file waits for its first bytes, for a gzip stream's end
+    /// or for a copy's original to be truncated: the wait is bounded, and the
+    /// rescan is what ends it.)
     pub fn wants_fast_rescan(&self) -> bool {
-        self.starved
+        self.starved || self.deferred.values().any(|w| !w.settled)
+    }
+
+    /// True when a scan should run now rather than at its interval: a file
+    /// truncated while open has new content to judge, or a file seen empty got
+    /// its first bytes (one `stat` per such file; usually there is none).
+    pub fn wants_rescan(&mut self) -> bool {
+        std::mem::take(&mut self.rescan_soon)
+            || self.deferred.values().any(|w| {
+                w.why == WaitFor::Bytes
+                    && !w.settled
+                    && fs::metadata(&w.path).is_ok_and(|m| m.len() != w.stamp.0)
+            })
+    }
+
+    /// How many entries the per-file maps hold.
+    pub fn tracked(&self) -> Tracked {
+        Tracked {
+            items: self.items.len(),
+            waiting: self.deferred.len(),
+            kubernetes: self.kubernetes.len(),
+        }
     }
 
     // ---------------------------------------------------------------- scan
@@ -229,7 +343,7 @@ impl Tailer {
         let first = std::mem::replace(&mut self.first_scan, false);
         let mut candidates = Vec::with_capacity(found.len());
         let mut at_path: HashMap<&Path, FileId> = HashMap::new();
-        let mut seen: HashSet<FileId> = HashSet::new();
+        let mut seen: HashMap<FileId, &Path> = HashMap::new();
         for path in &found {
             let Ok(meta) = fs::metadata(path) else {
                 continue;
@@ -239,7 +353,7 @@ impl Tailer {
             }
             let id = FileId::of(&meta);
             at_path.insert(path, id);
-            seen.insert(id);
+            seen.insert(id, path);
             candidates.push((path.clone(), id, meta));
         }
         // Open files: follow renames, keep them marked as seen.
@@ -303,14 +417,26 @@ impl Tailer {
                 opened += 1;
             }
         }
-        self.deferred.retain(|f, _| seen.contains(f));
-        // Known files nobody has seen for a long time are forgotten.
+        // Known files nobody has seen for a long time are forgotten, and with
+        // them whatever else is kept per file: nothing grows with file churn.
         let retention = self.config.checkpoint_retention.0;
         self.items.retain(|_, i| {
             i.open.is_some()
                 || i.acks.in_flight()
                 || now.saturating_duration_since(i.last_seen) < retention
         });
+        let open_now: HashSet<FileId> = self
+            .items
+            .values()
+            .filter(|i| i.open.is_some())
+            .map(|i| i.file)
+            .collect();
+        self.deferred
+            .retain(|f, _| seen.contains_key(f) && !open_now.contains(f));
+        if !self.kubernetes.is_empty() {
+            let paths: HashSet<&Path> = self.items.values().map(|i| i.path.as_path()).collect();
+            self.kubernetes.retain(|p, _| paths.contains(p.as_path()));
+        }
         Ok(opened)
     }
 
@@ -325,7 +451,7 @@ impl Tailer {
         gz: bool,
         first_scan: bool,
         now: Instant,
-        seen: &HashSet<FileId>,
+        seen: &HashMap<FileId, &Path>,
     ) -> bool {
         let old = self.ignore_older_than_says_old(meta);
 
@@ -356,8 +482,6 @@ impl Tailer {
             .max_by_key(|i| i.seq)
             .map(|i| i.id);
         if let Some(id) = same {
-            let fp_bytes = self.fp_bytes();
-            let skip = self.skip();
             let Some(item) = self.items.get_mut(&id) else {
                 return false;
             };
@@ -375,6 +499,19 @@ impl Tailer {
                 State::Closed if item.size_at_close.is_some() && !changed => return false,
                 _ => {}
             }
+        }
+        // Nothing is read as text before it is known not to be gzip, nor a
+        // gzip stream before it is complete.
+        if !self.admit(path, file, meta, gz, now) {
+            return false;
+        }
+        if let Some(id) = same {
+            let fp_bytes = self.fp_bytes();
+            let skip = self.skip();
+            let Some(item) = self.items.get_mut(&id) else {
+                return false;
+            };
+            let size = meta.len();
             if !gz && size < item.offset {
                 // Truncated while not open: its old content is gone.
                 tracing::warn!(component = %self.ctx.source, path = %path.display(), size, offset = item.offset,
@@ -393,56 +530,12 @@ impl Tailer {
             return self.reopen(id, now);
         }
 
-        // (b) Another inode with content we know: a renamed-across-devices,
-        // copied (copytruncate) or compressed file.
+        // (b) Another inode whose head is content we know.
         if let Some(fp) = Fingerprint::of_head(head, self.skip(), self.fp_bytes()) {
-            let fp_bytes = self.fp_bytes();
-            // (A detached entry may even have had this inode: inode numbers
-            // are reused, and its content may have come back compressed.)
-            let matching: Vec<&Item> = self
-                .items
-                .values()
-                .filter(|i| i.file != file || i.state == State::Detached)
-                .filter(|i| {
-                    i.fp.is_some_and(|f| {
-                        f.matches(head) && (f.is_full(fp_bytes) || i.state == State::Detached || gz)
-                    })
-                })
-                .collect();
-            if matching.iter().any(|i| i.open.is_some()) {
-                // A copy of a file being read: wait (after copytruncate, the
-                // original's truncation releases it).
-                return false;
-            }
-            // The same, for a short file whose head is not a full fingerprint
-            // yet: a copy of it is most likely a copytruncate in progress, but
-            // an unrelated file may begin with the same few bytes, so it waits
-            // only COPY_GRACE before being read as a file of its own.
-            let open_short_match = self.items.values().any(|i| {
-                i.open.is_some() && i.file != file && i.fp.is_some_and(|f| f.matches(head))
-            });
-            if open_short_match {
-                let first = *self.deferred.entry(file).or_insert(now);
-                if now.saturating_duration_since(first) < COPY_GRACE {
-                    return false;
-                }
-            }
-            let source = matching
-                .iter()
-                .filter(|i| i.state == State::Detached || !seen.contains(&i.file) || gz)
-                .max_by_key(|i| i.seq)
-                .map(|i| i.id);
-            if let Some(id) = source {
-                let live_copy = matching
-                    .iter()
-                    .any(|i| i.state != State::Detached && seen.contains(&i.file) && !gz);
-                if !live_copy {
-                    return self.rebind(id, path, file, meta, head, gz, fp, now);
-                }
-            }
-            if !matching.is_empty() {
-                // A copy of a file that is still there: its lines are read there.
-                return false;
+            match self.known_content(path, file, meta, head, gz, now, seen) {
+                Known::Wait => return false,
+                Known::Continue(id) => return self.rebind(id, path, file, meta, head, gz, fp, now),
+                Known::New => {}
             }
         }
 
@@ -462,6 +555,215 @@ impl Tailer {
             0
         };
         self.open_new(path, file, head, gz, start, now)
+    }
+
+    /// Whether a file may be read now, as what its content says it is. A file
+    /// of fewer than two bytes may yet become gzip (a compressor creates its
+    /// output empty): it waits for more bytes, or for [`SETTLE`] without
+    /// change. A gzip file is decoded to its end first (once per change of
+    /// size or mtime): a stream still being written waits; one that stays cut
+    /// short for [`SETTLE`] is read as far as it is valid (see
+    /// [`Tailer::at_eof`]). With `--once` everything is read as it is.
+    fn admit(
+        &mut self,
+        path: &Path,
+        file: FileId,
+        meta: &fs::Metadata,
+        gz: bool,
+        now: Instant,
+    ) -> bool {
+        if self.ctx.once {
+            return true;
+        }
+        let why = if gz {
+            WaitFor::GzipEnd
+        } else if meta.len() < GZIP_MAGIC.len() as u64 {
+            WaitFor::Bytes
+        } else {
+            if self
+                .deferred
+                .get(&file)
+                .is_some_and(|w| matches!(w.why, WaitFor::Bytes | WaitFor::GzipEnd))
+            {
+                self.deferred.remove(&file);
+            }
+            return true;
+        };
+        let stamp = (meta.len(), meta.modified().ok());
+        let w = self.deferred.entry(file).or_insert_with(|| Waiting {
+            path: path.to_path_buf(),
+            why,
+            since: now,
+            stamp,
+            stable_since: now,
+            gzip: None,
+            settled: false,
+            told: false,
+        });
+        w.path = path.to_path_buf();
+        if w.why != why || w.stamp != stamp {
+            if w.why != why {
+                w.since = now;
+            }
+            w.why = why;
+            w.stamp = stamp;
+            w.stable_since = now;
+            w.gzip = None;
+            w.settled = false;
+        }
+        if w.settled {
+            return true;
+        }
+        let stable = now.saturating_duration_since(w.stable_since) >= SETTLE;
+        if why == WaitFor::Bytes {
+            w.settled = stable;
+            return stable;
+        }
+        let end = match w.gzip {
+            Some(end) => end,
+            None => match gzip_end(path) {
+                Ok(end) => *w.gzip.insert(end),
+                Err(error) => {
+                    if self.log.check().is_some() {
+                        tracing::warn!(component = %self.ctx.source, path = %path.display(), %error, "cannot read gzip file; will retry");
+                    }
+                    return false;
+                }
+            },
+        };
+        match end {
+            GzipEnd::Complete(_) => {
+                w.settled = true;
+                true
+            }
+            GzipEnd::Truncated(valid) if stable => {
+                tracing::warn!(component = %self.ctx.source, path = %path.display(), size = meta.len(), valid_bytes = valid,
+                    "gzip stream ends early and has not changed for {}s; reading it as far as it is valid", SETTLE.as_secs());
+                w.settled = true;
+                true
+            }
+            GzipEnd::Truncated(_) => {
+                if !w.told {
+                    w.told = true;
+                    tracing::debug!(component = %self.ctx.source, path = %path.display(), "gzip file still being written; waiting for its end");
+                }
+                false
+            }
+        }
+    }
+
+    /// A file on a new inode whose head matches content the tailer knows. Two
+    /// files that exist at once on distinct inodes are distinct files whatever
+    /// their content: the fingerprint links a file only to content that is
+    /// gone from its old identity (truncated away, its inode gone: moved,
+    /// compressed, deleted). A live file with a matching head is compared
+    /// further: when the new file holds the same bytes just before the shorter
+    /// one's end, it is a copy in progress (copytruncate) and waits, at most
+    /// [`COPY_GRACE`], for the original's truncation; a compressed copy, or a
+    /// copy of a file rotated away and still being read, waits for the original
+    /// to be gone. A plain file shorter than the fingerprint never waits.
+    #[allow(clippy::too_many_arguments)]
+    fn known_content(
+        &mut self,
+        path: &Path,
+        file: FileId,
+        meta: &fs::Metadata,
+        head: &[u8],
+        gz: bool,
+        now: Instant,
+        seen: &HashMap<FileId, &Path>,
+    ) -> Known {
+        let fp_bytes = self.fp_bytes();
+        let short = !gz && meta.len() < self.skip() + fp_bytes;
+        let mut matching: Vec<&Item> = self
+            .items
+            .values()
+            // (A detached entry may even have had this inode, for compressed
+            // content: inode numbers are reused. Plain content at the inode
+            // it was truncated away from is that inode's new content.)
+            .filter(|i| i.file != file || (gz && i.state == State::Detached))
+            .filter(|i| {
+                i.fp.is_some_and(|f| {
+                    f.matches(head) && (f.is_full(fp_bytes) || i.state == State::Detached || gz)
+                })
+            })
+            .collect();
+        matching.sort_by_key(|i| std::cmp::Reverse(i.seq));
+        let mut gone = None;
+        let mut original = None;
+        for i in matching {
+            let live =
+                i.state != State::Detached && (i.open.is_some() || seen.contains_key(&i.file));
+            if !live {
+                gone = gone.or(Some(i.id));
+                continue;
+            }
+            if short {
+                continue;
+            }
+            if holds_copy_of(path, gz, i, seen.get(&i.file).copied()) {
+                let bounded = !gz && i.state == State::Live;
+                original = Some((i.id, i.path.clone(), bounded));
+                break;
+            }
+        }
+        let Some((of, of_path, bounded)) = original else {
+            return gone.map_or(Known::New, Known::Continue);
+        };
+        let why = if bounded {
+            WaitFor::Truncation(of)
+        } else {
+            WaitFor::Original(of)
+        };
+        let stamp = (meta.len(), meta.modified().ok());
+        let w = self.deferred.entry(file).or_insert_with(|| Waiting {
+            path: path.to_path_buf(),
+            why,
+            since: now,
+            stamp,
+            stable_since: now,
+            gzip: None,
+            settled: false,
+            told: false,
+        });
+        if gz {
+            // The gzip entry keeps its verdict; it waits without a deadline.
+            w.settled = true;
+            if !w.told {
+                w.told = true;
+                tracing::info!(component = %self.ctx.source, path = %path.display(), original = %of_path.display(),
+                    "compressed copy of a file still being read; its lines are read there, this one waits for it to go");
+            }
+            return Known::Wait;
+        }
+        if w.why != why {
+            w.why = why;
+            w.since = now;
+            w.settled = false;
+            w.told = false;
+        }
+        if !bounded {
+            w.settled = true;
+            if !w.told {
+                w.told = true;
+                tracing::info!(component = %self.ctx.source, path = %path.display(), original = %of_path.display(),
+                    "copy of a file rotated away and still being read; waiting for that one to be read to its end");
+            }
+            return Known::Wait;
+        }
+        if now.saturating_duration_since(w.since) < COPY_GRACE {
+            if !w.told {
+                w.told = true;
+                tracing::info!(component = %self.ctx.source, path = %path.display(), original = %of_path.display(),
+                    "same bytes as a file being read: a copy in progress (copytruncate)? waiting up to {}s for the original's truncation",
+                    COPY_GRACE.as_secs());
+            }
+            return Known::Wait;
+        }
+        w.settled = true;
+        tracing::info!(component = %self.ctx.source, path = %path.display(), original = %of_path.display(),
+            "the file it looked copied from was not truncated; reading it as a file of its own");
+        Known::New
     }
 
     fn ignore_older_than_says_old(&self, meta: &fs::Metadata) -> bool {
@@ -497,6 +799,7 @@ impl Tailer {
         }
         tracing::info!(component = %self.ctx.source, from = %item.path.display(), to = %path.display(), offset,
             "known content found in another file (copied, moved or compressed); continuing where it stopped");
+        ComponentMetrics::add(&self.copies, 1);
         item.path = path.to_path_buf();
         item.file = file;
         item.compressed = gz;
@@ -777,7 +1080,7 @@ impl Tailer {
                         *at_eof = true;
                         if self.log.check().is_some() {
                             tracing::warn!(component = %self.ctx.source, path = %item.path.display(), %error,
-                                "gzip file ends early (still being written, or corrupt); will retry when it changes");
+                                "gzip stream ends early (cut short or corrupt)");
                         }
                     } else if self.log.check().is_some() {
                         tracing::warn!(component = %self.ctx.source, path = %item.path.display(), %error, "read failed; will retry");
@@ -851,6 +1154,10 @@ impl Tailer {
         let Ok(head) = pread_head(file, skip + fp_bytes) else {
             return false;
         };
+        if head.starts_with(&GZIP_MAGIC) {
+            // Became gzip (it was empty when opened): never read as text.
+            return true;
+        }
         match item.fp {
             Some(f) if !f.matches(&head) => return true,
             current => {
@@ -877,11 +1184,14 @@ impl Tailer {
         };
         if item.compressed {
             if open.broken {
-                self.close(id, State::Closed);
-            } else {
-                Self::finish(item, now, out, &self.ctx.metrics)?;
-                self.close(id, State::Finished);
+                // Admitted complete, or cut short and stable for SETTLE (see
+                // `admit`): what decoded is all there is; the rest is counted.
+                ComponentMetrics::add(&self.gzip_truncated, 1);
+                tracing::warn!(component = %self.ctx.source, path = %item.path.display(), valid_bytes = open.read_pos(),
+                    "gzip stream ends early; its lines up to there were read, the rest is lost");
             }
+            Self::finish(item, now, out, &self.ctx.metrics)?;
+            self.close(id, State::Finished);
             return Ok(true);
         }
         let mut progressed = false;
@@ -1017,6 +1327,12 @@ impl Tailer {
             return Ok(());
         }
         let head = pread_head(&f, skip + fp_bytes).unwrap_or_default();
+        if head.len() < GZIP_MAGIC.len() || head.starts_with(&GZIP_MAGIC) {
+            // Too short to tell, or gzip: not read as text; the next scan
+            // (asked for at once) judges the new content like any file's.
+            self.rescan_soon = true;
+            return Ok(());
+        }
         let new_id = self.unique_id(file);
         let seq = self.seq();
         let open = self.new_open(new_id, &path, Input::Plain(f), 0, now);
@@ -1158,6 +1474,54 @@ impl Tailer {
         items.sort_by_key(|i| i.seq);
         items.iter().map(|i| i.checkpoint()).collect()
     }
+}
+
+/// Whether the file at `path` (gzip if `gz`) holds the same bytes as `x`, a
+/// live plain file whose head it shares, just before the shorter one's end
+/// (its last [`COPY_CHECK_BYTES`]): true for a copy of `x` (complete or in
+/// progress), false for a file that only begins the same way (two replicas
+/// printing one banner diverge after it). `x_now` is where a scan found `x`
+/// when it is not open. A compressed `x` cannot be read at an offset: a match
+/// of its head counts as a copy, as before this check.
+fn holds_copy_of(path: &Path, gz: bool, x: &Item, x_now: Option<&Path>) -> bool {
+    if x.compressed {
+        return true;
+    }
+    let reopened;
+    let original: &File = match x.open.as_ref().and_then(|o| o.input.plain()) {
+        Some(f) => f,
+        None => {
+            let Some(found) = File::open(x_now.unwrap_or(&x.path)).ok() else {
+                return false;
+            };
+            if found.metadata().map(|m| FileId::of(&m)).ok() != Some(x.file) {
+                return false;
+            }
+            reopened = found;
+            &reopened
+        }
+    };
+    let Ok(x_len) = original.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let Ok(copy) = File::open(path) else {
+        return false;
+    };
+    let window = if gz {
+        let mut d = MultiGzDecoder::new(io::BufReader::new(copy));
+        window_before(&mut d, x_len, COPY_CHECK_BYTES)
+    } else {
+        copy.metadata().and_then(|m| {
+            let end = m.len().min(x_len);
+            let start = end.saturating_sub(COPY_CHECK_BYTES);
+            pread_at(&copy, start, end - start).map(|w| (end, w))
+        })
+    };
+    let Ok((end, window)) = window else {
+        return false;
+    };
+    let start = end - window.len() as u64;
+    pread_at(original, start, window.len() as u64).is_ok_and(|theirs| theirs == window)
 }
 
 enum OpenError {
