@@ -1917,4 +1917,266 @@ mod tests {
         assert!(t.tailer.write_checkpoint(t.now));
         assert_eq!(t.tailer.checkpoint_entries()[0].offset, 24);
     }
+
+    fn copies(t: &T) -> u64 {
+        t.metrics
+            .labeled
+            .counter(source_names::FILE_COPIES_TOTAL, &[])
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The same start-up banner, longer than the fingerprint.
+    fn banner() -> String {
+        format!("{}\n", "=".repeat(299))
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    /// Regression: the second of two replicas printing the same banner was
+    /// never read (taken for a copy of the first).
+    #[test]
+    fn two_live_files_with_the_same_banner_are_both_read_in_full() {
+        let mut t = T::new(|_| {});
+        let b = banner();
+        t.append("a.log", &format!("{b}a1\n"));
+        t.append("b.log", &format!("{b}b1\n"));
+        let ban = b.trim_end().to_string();
+        assert_eq!(
+            sorted(t.run(Duration::ZERO)),
+            sorted(vec![ban.clone(), ban.clone(), "a1".into(), "b1".into()])
+        );
+        t.append("a.log", "a2\n");
+        t.append("b.log", "b2\n");
+        assert_eq!(sorted(t.run(Duration::from_millis(10))), ["a2", "b2"]);
+        assert!(t.tailer.write_checkpoint(t.now));
+        t.append("a.log", "a3\n");
+        t.append("b.log", "b3\n");
+        t.restart();
+        assert_eq!(sorted(t.run(Duration::ZERO)), ["a3", "b3"]);
+        assert_eq!(copies(&t), 0, "neither is a copy");
+    }
+
+    /// Files that are the same bytes, not just the same head: the second may
+    /// be a copy in progress, so it waits for the first's truncation, at most
+    /// COPY_GRACE, then is read as a file of its own.
+    #[test]
+    fn identical_live_files_are_both_read_after_the_copy_grace() {
+        let mut t = T::new(|_| {});
+        let b = banner();
+        t.append("a.log", &b);
+        assert_eq!(t.run(Duration::ZERO).len(), 1);
+        t.append("b.log", &b);
+        assert!(
+            t.run(Duration::from_millis(10)).is_empty(),
+            "a copy in progress?"
+        );
+        assert!(
+            t.tailer.wants_fast_rescan(),
+            "the wait is ended by a rescan"
+        );
+        assert!(t.run(Duration::from_secs(5)).is_empty());
+        assert_eq!(t.run(COPY_GRACE), [b.trim_end()]);
+        assert!(!t.tailer.wants_fast_rescan());
+        t.append("b.log", "b1\n");
+        assert_eq!(t.run(Duration::from_millis(10)), ["b1"]);
+        assert_eq!(copies(&t), 0);
+    }
+
+    #[test]
+    fn files_shorter_than_the_fingerprint_are_read_at_once() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "hello\n");
+        assert_eq!(t.run(Duration::ZERO), ["hello"]);
+        t.append("b.log", "hello\n");
+        assert_eq!(t.run(Duration::from_millis(10)), ["hello"]);
+    }
+
+    /// copytruncate seen half way: the copy waits, and once the original is
+    /// truncated it continues where reading stopped; nothing is read twice.
+    #[test]
+    fn a_copy_in_progress_waits_for_the_truncation_then_continues() {
+        let mut t = T::new(|_| {});
+        let body: String = (0..40).map(|i| format!("line-{i:04}\n")).collect();
+        t.append("app.log", &body);
+        assert_eq!(t.run(Duration::ZERO).len(), 40);
+        t.append("app.log", "tail-1\n");
+        // The copy has the first 300 bytes so far (more than the fingerprint).
+        fs::write(t.path("app.log.1"), &body[..300]).unwrap();
+        assert_eq!(t.run(Duration::from_millis(10)), ["tail-1"]);
+        let full = fs::read(t.path("app.log")).unwrap();
+        fs::write(t.path("app.log.1"), &full).unwrap();
+        assert!(t.run(Duration::from_millis(10)).is_empty());
+        fs::File::options()
+            .write(true)
+            .open(t.path("app.log"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        assert!(t.run(Duration::from_millis(10)).is_empty());
+        t.append("app.log", "after\n");
+        assert_eq!(t.run(Duration::from_millis(10)), ["after"]);
+        assert_eq!(copies(&t), 1, "the copy continued the original");
+    }
+
+    /// Regression: a gzip file under a matched name, first seen empty, was
+    /// read as text.
+    #[test]
+    fn gzip_written_in_steps_is_read_once_and_never_as_text() {
+        let mut t = T::new(|_| {});
+        let text: String = (0..500).map(|i| format!("z-{i:05}\n")).collect();
+        let gz = gzip(text.as_bytes());
+        let name = "x.log.2.gz.tmp";
+        t.append(name, "");
+        let mut got = t.run(Duration::ZERO);
+        assert!(
+            t.tailer.wants_fast_rescan(),
+            "an empty file waits for bytes"
+        );
+        let mut at = 0;
+        for step in [1, 1, 10, 100, 300] {
+            let end = (at + step).min(gz.len());
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(t.path(name))
+                .unwrap();
+            f.write_all(&gz[at..end]).unwrap();
+            drop(f);
+            at = end;
+            got.extend(t.run(Duration::from_millis(100)));
+            assert!(got.is_empty(), "nothing before the stream is complete");
+        }
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(t.path(name))
+            .unwrap();
+        f.write_all(&gz[at..]).unwrap();
+        drop(f);
+        got.extend(t.run(Duration::from_millis(100)));
+        got.extend(t.run(SETTLE));
+        let want: Vec<String> = text.lines().map(String::from).collect();
+        assert_eq!(got, want);
+        assert!(t.run(SETTLE * 2).is_empty(), "read once");
+        assert_eq!(t.metrics.snapshot().errors, 0);
+    }
+
+    #[test]
+    fn a_plain_file_that_becomes_gzip_after_being_opened_is_not_read_as_text() {
+        let mut t = T::new(|_| {});
+        t.append("y.log", "");
+        assert!(t.run(Duration::ZERO).is_empty());
+        assert!(t.run(SETTLE).is_empty(), "opened empty, as text");
+        fs::write(t.path("y.log"), gzip(b"g1\ng2\n")).unwrap();
+        let mut got = t.run(Duration::from_millis(10));
+        got.extend(t.run(Duration::from_millis(10)));
+        assert_eq!(got, ["g1", "g2"]);
+    }
+
+    #[test]
+    fn a_truncated_gzip_is_read_as_far_as_valid_once_it_settles_and_counted() {
+        let mut t = T::new(|_| {});
+        let text: String = (0..4000)
+            .map(|i| format!("t-{i:05} {}\n", i * 7919 % 1000))
+            .collect();
+        let gz = gzip(text.as_bytes());
+        fs::write(t.path("cut.log.gz"), &gz[..gz.len() / 2]).unwrap();
+        assert!(
+            t.run(Duration::ZERO).is_empty(),
+            "may still be being written"
+        );
+        assert!(t.run(Duration::from_secs(1)).is_empty());
+        let got = t.run(SETTLE);
+        assert!(!got.is_empty() && got.len() < 4000, "{} lines", got.len());
+        let want: Vec<&str> = text.lines().take(got.len()).collect();
+        assert_eq!(got[..got.len() - 1], want[..got.len() - 1]);
+        let truncated = t
+            .metrics
+            .labeled
+            .counter(ERRORS_BY_TYPE, &[("error_type", "gzip_truncated")])
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(truncated, 1);
+        assert!(t.run(SETTLE).is_empty(), "finished");
+    }
+
+    #[test]
+    fn a_compressed_rotation_continues_where_the_plain_file_stopped() {
+        let mut t = T::new(|_| {});
+        let b = banner();
+        t.append("app.log", &format!("{b}1\n2\n"));
+        assert_eq!(t.run(Duration::ZERO).len(), 3);
+        fs::rename(t.path("app.log"), t.path("app.log.1")).unwrap();
+        assert!(t.run(Duration::from_millis(10)).is_empty());
+        let plain = fs::read(t.path("app.log.1")).unwrap();
+        let gz = gzip(&plain);
+        fs::write(t.path("app.log.1.gz"), &gz[..gz.len() / 2]).unwrap();
+        assert!(t.run(Duration::from_millis(10)).is_empty());
+        fs::write(t.path("app.log.1.gz"), &gz).unwrap();
+        assert!(
+            t.run(Duration::from_millis(10)).is_empty(),
+            "its original is still there"
+        );
+        fs::remove_file(t.path("app.log.1")).unwrap();
+        assert!(t.run(Duration::from_millis(10)).is_empty());
+        assert!(
+            t.run(Duration::from_secs(1)).is_empty(),
+            "nothing read twice"
+        );
+        assert_eq!(copies(&t), 1);
+    }
+
+    /// Pod churn: what the tailer keeps per file goes with the files once
+    /// their checkpoints expire.
+    #[test]
+    fn per_file_state_is_forgotten_with_the_files() {
+        let mut t = T::new(|c| {
+            c.include = vec![format!(
+                "{}/pods/*/*/*.log",
+                c.include[0].rsplit_once("/logs/").unwrap().0
+            )];
+            c.kubernetes_metadata = true;
+            c.checkpoint_retention = HumanDuration(Duration::from_secs(3600));
+        });
+        let pods = t.dir.path().join("pods");
+        for round in 0..3 {
+            let mut dirs = Vec::new();
+            for i in 0..20 {
+                let d = pods
+                    .join(format!("ns_pod{round}x{i}_uid{round}x{i}"))
+                    .join("app");
+                fs::create_dir_all(&d).unwrap();
+                let text = if i % 5 == 0 {
+                    String::new()
+                } else {
+                    format!("{round}-{i}\n")
+                };
+                fs::write(d.join("0.log"), text).unwrap();
+                dirs.push(d);
+            }
+            assert_eq!(t.run(Duration::from_secs(1)).len(), 16);
+            let now = t.tailer.tracked();
+            assert_eq!((now.items, now.kubernetes, now.waiting), (16, 16, 4));
+            for d in dirs {
+                fs::remove_dir_all(d.parent().unwrap()).unwrap();
+            }
+            t.run(Duration::from_secs(1));
+            assert_eq!(t.tailer.tracked().waiting, 0);
+            t.run(Duration::from_secs(2 * 3600));
+            assert_eq!(
+                t.tailer.tracked(),
+                Tracked {
+                    items: 0,
+                    waiting: 0,
+                    kubernetes: 0
+                }
+            );
+        }
+    }
 }
