@@ -842,11 +842,20 @@ impl Tailer {
                 size_at_close: None,
             },
         );
+        let starved = std::mem::replace(&mut self.starved, false);
         if self.reopen(id, now) {
+            self.starved = starved;
             return true;
         }
-        // Not opened (no descriptor free, or gone): nothing is known about it
-        // yet, so the next scan decides afresh rather than by a stale entry.
+        if self.starved {
+            // No descriptor free: it stays known as what it was judged (a file
+            // of its own, read from `start`), opened by a later scan; so a
+            // copy of it seen meanwhile is recognised as one.
+            return false;
+        }
+        self.starved = starved;
+        // Gone (or unreadable): nothing is known about it yet, so the next
+        // scan decides afresh rather than by a stale entry.
         self.items.remove(&id);
         false
     }
@@ -1507,12 +1516,14 @@ fn holds_copy_of(path: &Path, gz: bool, x: &Item, x_now: Option<&Path>) -> bool 
     let Ok(copy) = File::open(path) else {
         return false;
     };
+    // A copy is never longer than its original (that only grows until it is
+    // truncated): a longer file that begins with all of it is another file.
     let window = if gz {
         let mut d = MultiGzDecoder::new(io::BufReader::new(copy));
-        window_before(&mut d, x_len, COPY_CHECK_BYTES)
+        window_before(&mut d, x_len + 1, COPY_CHECK_BYTES)
     } else {
         copy.metadata().and_then(|m| {
-            let end = m.len().min(x_len);
+            let end = m.len().min(x_len + 1);
             let start = end.saturating_sub(COPY_CHECK_BYTES);
             pread_at(&copy, start, end - start).map(|w| (end, w))
         })
@@ -1520,6 +1531,9 @@ fn holds_copy_of(path: &Path, gz: bool, x: &Item, x_now: Option<&Path>) -> bool 
     let Ok((end, window)) = window else {
         return false;
     };
+    if end > x_len {
+        return false;
+    }
     let start = end - window.len() as u64;
     pread_at(original, start, window.len() as u64).is_ok_and(|theirs| theirs == window)
 }
