@@ -59,6 +59,13 @@ pub struct FileCheckpoint {
     /// The file is gzip-compressed and `offset` counts decompressed bytes.
     #[serde(default, skip_serializing_if = "is_false")]
     pub compressed: bool,
+    /// A sample of the bytes just before where reading stopped, `SKIP:LEN:HEX`
+    /// (FNV-1a 64 of bytes `SKIP..SKIP+LEN`): a file that shares this one's
+    /// head continues this one only if it holds these bytes too, so a new file
+    /// that merely begins the same way (a replica's banner) is never taken for
+    /// a moved or compressed copy and read from the middle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -248,6 +255,7 @@ mod tests {
                 finished: false,
                 detached: false,
                 compressed: false,
+                tail: None,
             }],
         }
     }

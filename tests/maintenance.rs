@@ -38,6 +38,7 @@ fn agent_checkpoint(data: &Path, files: &[(&Path, u64)]) {
                 finished: false,
                 detached: false,
                 compressed: false,
+                tail: None,
             }
         })
         .collect();

@@ -793,3 +793,28 @@ fn copytruncate_then_crash_resumes_the_copy() {
     ];
     run(knobs, &actions).unwrap();
 }
+
+/// A replica sharing app.log's first line, app.log rotated and compressed,
+/// the replica deleted: the gzip matched both by its head and was continued
+/// at the replica's offset (a fragment of a line). The sample of the bytes
+/// before where each stopped tells them apart.
+#[test]
+fn a_compressed_rotation_is_not_taken_for_a_gone_replica() {
+    let knobs = Knobs {
+        fingerprint_bytes: 16,
+        max_open_files: 2,
+        read_buffer: 7,
+        per_turn: 1 << 20,
+        batch_events: 1,
+    };
+    let actions = [
+        Action::Write(vec![3]),
+        Action::WritePartial(18),
+        Action::Replica(1, vec![0]),
+        Action::Step(false),
+        Action::RenameRotate,
+        Action::GzipRotate(0),
+        Action::Delete(0),
+    ];
+    run(knobs, &actions).unwrap();
+}

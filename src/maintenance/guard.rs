@@ -303,6 +303,7 @@ pub(crate) mod tests_support {
                     compressed: false,
                     offset: *offset,
                     finished: false,
+                    tail: None,
                 }
             })
             .collect();

@@ -195,6 +195,9 @@ pub struct Item {
     pub last_active: Instant,
     /// File size when it was closed, to tell whether it changed since.
     pub size_at_close: Option<u64>,
+    /// A sample of the bytes before some offset it was read to (taken when it
+    /// is closed and when checkpointed), which a copy of it must hold too.
+    pub tail: Option<Fingerprint>,
 }
 
 impl Item {
@@ -227,6 +230,7 @@ impl Item {
                 && self.acks.acked >= self.offset,
             detached: self.state == State::Detached,
             compressed: self.compressed,
+            tail: self.tail.map(|t| t.encode()),
         }
     }
 }

@@ -53,6 +53,9 @@ const SETTLE: Duration = Duration::from_secs(10);
 /// file (the same bytes there) from a file that only shares its head.
 const COPY_CHECK_BYTES: u64 = 4096;
 
+/// Bytes sampled before where a file's reading stopped ([`Item::tail`]).
+const TAIL_SAMPLE_BYTES: u64 = 128;
+
 /// Size and modification time: what says a file changed without reading it.
 type Stamp = (u64, Option<SystemTime>);
 
@@ -228,6 +231,7 @@ impl Tailer {
                 last_seen: now,
                 last_active: now,
                 size_at_close: None,
+                tail: cp.tail.as_deref().and_then(Fingerprint::decode),
             },
         );
     }
@@ -695,7 +699,11 @@ impl Tailer {
             let live =
                 i.state != State::Detached && (i.open.is_some() || seen.contains_key(&i.file));
             if !live {
-                gone = gone.or(Some(i.id));
+                // Gone content continues here only if this file also holds the
+                // bytes before where its reading stopped.
+                if gone.is_none() && i.tail.is_none_or(|t| holds_sample(path, gz, t)) {
+                    gone = Some(i.id);
+                }
                 continue;
             }
             if short {
@@ -840,6 +848,7 @@ impl Tailer {
                 last_seen: now,
                 last_active: now,
                 size_at_close: None,
+                tail: None,
             },
         );
         let starved = std::mem::replace(&mut self.starved, false);
@@ -995,6 +1004,9 @@ impl Tailer {
         item.collect_sent();
         if let Some(open) = item.open.take() {
             item.offset = open.resume_offset();
+            if let Some(t) = open.input.plain().and_then(|f| tail_sample(f, item.offset)) {
+                item.tail = Some(t);
+            }
             // Only a file read to its end may stay closed until it changes
             // (its size differs from what was read).
             item.size_at_close =
@@ -1361,6 +1373,7 @@ impl Tailer {
                 last_seen: now,
                 last_active: now,
                 size_at_close: None,
+                tail: None,
             },
         );
         Ok(())
@@ -1471,6 +1484,18 @@ impl Tailer {
     pub fn write_checkpoint(&mut self, now: Instant) -> bool {
         self.drain_acks();
         self.settle();
+        // Samples of where open files' reading stands, for the entries to be
+        // recognised by (one small read per file that moved since the last).
+        for item in self.items.values_mut() {
+            let Some(open) = &item.open else { continue };
+            let offset = open.resume_offset();
+            if item.tail.is_some_and(|t| t.skip + t.len == offset) {
+                continue;
+            }
+            if let Some(t) = open.input.plain().and_then(|f| tail_sample(f, offset)) {
+                item.tail = Some(t);
+            }
+        }
         let mut items: Vec<&Item> = self.items.values().collect();
         items.sort_by_key(|i| i.seq);
         let files = items.iter().map(|i| i.checkpoint()).collect();
@@ -1483,6 +1508,41 @@ impl Tailer {
         items.sort_by_key(|i| i.seq);
         items.iter().map(|i| i.checkpoint()).collect()
     }
+}
+
+/// A sample of the bytes before `offset` of an open plain file (see
+/// [`Item::tail`]); `None` at offset 0 or when they cannot be read.
+fn tail_sample(file: &File, offset: u64) -> Option<Fingerprint> {
+    let start = offset.saturating_sub(TAIL_SAMPLE_BYTES);
+    let bytes = pread_at(file, start, offset - start).ok()?;
+    if bytes.len() as u64 != offset - start {
+        return None;
+    }
+    let f = Fingerprint::of_head(&bytes, 0, bytes.len() as u64)?;
+    Some(Fingerprint { skip: start, ..f })
+}
+
+/// Whether the file at `path` (decompressed if `gz`) holds the bytes `sample`
+/// was taken of, at the same offset.
+fn holds_sample(path: &Path, gz: bool, sample: Fingerprint) -> bool {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let end = sample.skip + sample.len;
+    let bytes = if gz {
+        let mut d = MultiGzDecoder::new(io::BufReader::new(f));
+        match window_before(&mut d, end, sample.len) {
+            Ok((at, w)) if at == end => w,
+            _ => return false,
+        }
+    } else {
+        match pread_at(&f, sample.skip, sample.len) {
+            Ok(w) => w,
+            Err(_) => return false,
+        }
+    };
+    Fingerprint::of_head(&bytes, 0, sample.len)
+        .is_some_and(|f| f.len == sample.len && f.hash == sample.hash)
 }
 
 /// Whether the file at `path` (gzip if `gz`) holds the same bytes as `x`, a
