@@ -818,3 +818,24 @@ fn a_compressed_rotation_is_not_taken_for_a_gone_replica() {
     ];
     run(knobs, &actions).unwrap();
 }
+
+/// A copytruncate copy that is also a prefix of a live replica: it continues
+/// the truncated file, it is not held back as a copy of the replica.
+#[test]
+fn a_copytruncate_copy_is_not_taken_for_a_copy_of_a_replica() {
+    let knobs = Knobs {
+        fingerprint_bytes: 16,
+        max_open_files: 1,
+        read_buffer: 4096,
+        per_turn: 40,
+        batch_events: 1,
+    };
+    let actions = [
+        Action::Write(vec![0]),
+        Action::Write(vec![0]),
+        Action::Write(vec![0]),
+        Action::Replica(3, vec![8]),
+        Action::CopyTruncate,
+    ];
+    run(knobs, &actions).unwrap();
+}

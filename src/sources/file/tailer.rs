@@ -693,30 +693,43 @@ impl Tailer {
             })
             .collect();
         matching.sort_by_key(|i| std::cmp::Reverse(i.seq));
-        let mut gone = None;
+        // Gone content this file holds, best first: verified by the sample of
+        // the bytes before where its reading stopped; truncated away (the
+        // copytruncate this entry is kept for); gone without a sample (an
+        // entry of an older checkpoint). A copy of a live file ranks between
+        // the last two: it waits.
+        let mut verified = None;
+        let mut detached = None;
+        let mut unverified = None;
         let mut original = None;
         for i in matching {
             let live =
                 i.state != State::Detached && (i.open.is_some() || seen.contains_key(&i.file));
             if !live {
-                // Gone content continues here only if this file also holds the
-                // bytes before where its reading stopped.
-                if gone.is_none() && i.tail.is_none_or(|t| holds_sample(path, gz, t)) {
-                    gone = Some(i.id);
+                match i.tail {
+                    Some(t) => {
+                        if verified.is_none() && holds_sample(path, gz, t) {
+                            verified = Some(i.id);
+                        }
+                    }
+                    None if i.state == State::Detached => detached = detached.or(Some(i.id)),
+                    None => unverified = unverified.or(Some(i.id)),
                 }
                 continue;
             }
-            if short {
+            if short || original.is_some() {
                 continue;
             }
             if holds_copy_of(path, gz, i, seen.get(&i.file).copied()) {
                 let bounded = !gz && i.state == State::Live;
                 original = Some((i.id, i.path.clone(), bounded));
-                break;
             }
         }
+        if let Some(id) = verified.or(detached) {
+            return Known::Continue(id);
+        }
         let Some((of, of_path, bounded)) = original else {
-            return gone.map_or(Known::New, Known::Continue);
+            return unverified.map_or(Known::New, Known::Continue);
         };
         let why = if bounded {
             WaitFor::Truncation(of)
