@@ -9,6 +9,14 @@
 //! grows; only a full one is trusted to recognise a file on another inode,
 //! except for the copies the tailer expects (a truncated file's content, a
 //! gzip'd rotated file).
+//!
+//! A matching head is not enough either: two live files on distinct inodes are
+//! distinct whatever their content. The tailer links a file to known content
+//! only when that content is gone from its old identity, and checks more bytes
+//! than the head: a sample of the bytes before where reading stopped
+//! ([`pread_at`], [`window_before`] for gzip), and, against a live file, the
+//! bytes before the shorter one's end (a copy in progress). [`gzip_end`] tells a
+//! complete gzip stream from one still being written.
 
 use std::fs::File;
 use std::io::{self, Read};
