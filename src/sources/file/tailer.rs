@@ -289,11 +289,10 @@ impl Tailer {
             .any(|i| i.file == file && i.open.is_some())
     }
 
-    /// True when some files wait for a descriptor, or a watch is missing: the
-    /// loop then rescans every second.
-    /// (Also while a file waits for its first bytes, for a gzip stream's end
-    /// or for a copy's original to be truncated: the wait is bounded, and the
-    /// rescan is what ends it.)
+    /// True when some files wait for a descriptor, or for the end of a bounded
+    /// wait that only a rescan can end (their first bytes, a gzip stream's
+    /// end, a copy's original's truncation): the loop then rescans every
+    /// second (as it does while a watch is missing).
     pub fn wants_fast_rescan(&self) -> bool {
         self.starved || self.deferred.values().any(|w| !w.settled)
     }
