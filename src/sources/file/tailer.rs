@@ -551,6 +551,10 @@ impl Tailer {
             return false;
         } else if first_scan && self.config.read_from == ReadFrom::End {
             if gz {
+                // Its content predates the agent, like what `end` skips of a
+                // plain file: known from now on, and finished (else the next
+                // scan would take it for a new file and read it).
+                self.known_unread_gzip(path, file, meta, head, now);
                 return false;
             }
             meta.len()
@@ -784,6 +788,43 @@ impl Tailer {
         tracing::info!(component = %self.ctx.source, path = %path.display(), original = %of_path.display(),
             "the file it looked copied from was not truncated; reading it as a file of its own");
         Known::New
+    }
+
+    /// Records a gzip file `read_from = end` leaves unread as read to its end
+    /// (its decompressed length, known from `admit`).
+    fn known_unread_gzip(
+        &mut self,
+        path: &Path,
+        file: FileId,
+        meta: &fs::Metadata,
+        head: &[u8],
+        now: Instant,
+    ) {
+        let end = match self.deferred.get(&file).and_then(|w| w.gzip) {
+            Some(GzipEnd::Complete(n) | GzipEnd::Truncated(n)) => n,
+            None => 0,
+        };
+        let id = self.unique_id(file);
+        let seq = self.seq();
+        self.items.insert(
+            id,
+            Item {
+                id,
+                seq,
+                path: path.to_path_buf(),
+                file,
+                fp: Fingerprint::of_head(head, self.skip(), self.fp_bytes()),
+                offset: end,
+                acks: Acks::at(end),
+                open: None,
+                state: State::Finished,
+                compressed: true,
+                last_seen: now,
+                last_active: now,
+                size_at_close: Some(meta.len()),
+                tail: None,
+            },
+        );
     }
 
     fn ignore_older_than_says_old(&self, meta: &fs::Metadata) -> bool {
@@ -2264,5 +2305,22 @@ mod tests {
                 }
             );
         }
+    }
+
+    /// Regression: with `read_from = end`, a gzip file there at the start was
+    /// skipped by the first scan only, and read by the next.
+    #[test]
+    fn read_from_end_leaves_existing_gzip_files_unread_for_good() {
+        let mut t = T::new(|c| c.read_from = ReadFrom::End);
+        fs::write(t.path("old.log.1.gz"), gzip(b"old1\nold2\n")).unwrap();
+        assert!(t.run(Duration::ZERO).is_empty());
+        assert!(
+            t.run(Duration::from_secs(20)).is_empty(),
+            "not at a later scan either"
+        );
+        let e = &t.tailer.checkpoint_entries()[0];
+        assert!(e.compressed && e.finished && e.offset == 10);
+        fs::write(t.path("new.log.2.gz"), gzip(b"new1\n")).unwrap();
+        assert_eq!(t.run(Duration::from_secs(1)), ["new1"], "a new one is read");
     }
 }
