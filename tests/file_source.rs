@@ -514,13 +514,19 @@ fn gzip_written_in_small_steps_under_a_matched_name_is_delivered_once_never_as_t
 }
 
 /// copytruncate seen part way (the copy is written in two steps) while the
-/// writer goes on: every line exactly once.
+/// writer goes on: every line exactly once, and the copy counted on /metrics.
 #[test]
 fn copytruncate_in_progress_delivers_every_line_once() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     fs::create_dir_all(&logs).unwrap();
     let p = pipeline(dir.path(), &format!("{}/app.log*", logs.display()));
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let with_api = format!(
+        "{}\n[api]\naddress = \"{addr}\"\n",
+        fs::read_to_string(&p).unwrap()
+    );
+    fs::write(&p, with_api).unwrap();
     let log = logs.join("app.log");
     write_lines(&log, 0, 3_000);
     let agent = start(&p);
@@ -560,6 +566,17 @@ fn copytruncate_in_progress_delivers_every_line_once() {
                     .any(|f| f.path == copy && f.offset == copy_len)
             })
     });
+    let copies = |text: &str| -> f64 {
+        logagent::telemetry::prometheus::parse(text)
+            .into_iter()
+            .filter(|(k, _)| {
+                k.starts_with("source_file_copies_total{") && k.contains("component_id=\"app\"")
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let metrics = logagent::telemetry::api::get(&addr, "/metrics").unwrap().1;
+    assert_eq!(copies(&metrics), 1.0, "{metrics}");
     stop(agent);
     let mut got = output(dir.path());
     assert_eq!(got.len(), 4_000, "no line twice");
