@@ -839,3 +839,32 @@ fn a_copytruncate_copy_is_not_taken_for_a_copy_of_a_replica() {
     ];
     run(knobs, &actions).unwrap();
 }
+
+/// A replica deleted while the agent was down, whose inode the next
+/// copytruncate copy reused: same inode, same head, so the copy was resumed
+/// as the replica (from its offset) instead of continuing the truncated file;
+/// then its compressed form continued the truncated file as well (read
+/// twice). The sample of the bytes before where the replica stopped tells the
+/// reused inode apart.
+#[test]
+fn a_reused_inode_with_the_same_head_is_not_resumed_as_its_old_file() {
+    let knobs = Knobs {
+        fingerprint_bytes: 16,
+        max_open_files: 2,
+        read_buffer: 7,
+        per_turn: 40,
+        batch_events: 1,
+    };
+    let actions = [
+        Action::Write(vec![8]),
+        Action::Replica(1, vec![0]),
+        Action::Crash,
+        Action::Delete(1),
+        Action::Restart,
+        Action::WritePartial(27),
+        Action::CopyTruncate,
+        Action::Step(true),
+        Action::GzipBegin(5, 0),
+    ];
+    run(knobs, &actions).unwrap();
+}

@@ -503,6 +503,24 @@ impl Tailer {
                 _ => {}
             }
         }
+        // The same inode and head, but not the bytes before where reading
+        // stopped: the inode was reused by a file that begins the same way
+        // (checked only when about to resume, not at every scan).
+        let same = match same {
+            Some(id)
+                if self
+                    .items
+                    .get(&id)
+                    .and_then(|i| i.tail)
+                    .is_some_and(|t| !holds_sample(path, gz, t)) =>
+            {
+                if let Some(item) = self.items.get_mut(&id) {
+                    item.state = State::Detached;
+                }
+                None
+            }
+            other => other,
+        };
         // Nothing is read as text before it is known not to be gzip, nor a
         // gzip stream before it is complete.
         if !self.admit(path, file, meta, gz, now) {
