@@ -868,3 +868,57 @@ fn a_reused_inode_with_the_same_head_is_not_resumed_as_its_old_file() {
     ];
     run(knobs, &actions).unwrap();
 }
+
+/// Long sequence (replicas, gzip rotations, crashes): a replica's entry that
+/// never read a byte, detached when its inode was reused, was continued by a
+/// compressed rotation of another file (from 0: read twice) instead of that
+/// file's own entry, still being read. Entries that read nothing are no link.
+#[test]
+fn an_entry_that_read_nothing_is_not_continued_by_a_copy() {
+    let knobs = Knobs {
+        fingerprint_bytes: 16,
+        max_open_files: 1,
+        read_buffer: 7,
+        per_turn: 1 << 20,
+        batch_events: 1,
+    };
+    use Action::*;
+    let actions = [
+        Write(vec![18]),
+        Replica(6, vec![1, 23]),
+        Ack(5),
+        Write(vec![13, 21]),
+        Step(false),
+        Ack(3),
+        GzipRotate(3),
+        Crash,
+        WritePartial(6),
+        Write(vec![8, 18]),
+        RenameRotate,
+        Truncate,
+        Truncate,
+        Restart,
+        Write(vec![11, 35, 33]),
+        Step(true),
+        ReplicaWrite(3, vec![2, 4]),
+        RenameRotate,
+        Restart,
+        GzipBegin(3, 1),
+        Write(vec![20, 16]),
+        Step(true),
+        Ack(5),
+        GzipEnd,
+        Step(true),
+        Step(true),
+        ReplicaWrite(1, vec![33]),
+        Ack(5),
+        Delete(5),
+        GzipRotate(0),
+        Write(vec![6, 11, 3]),
+        GzipBegin(7, 2),
+        Replica(3, vec![33, 18]),
+        Write(vec![12]),
+        Step(true),
+    ];
+    run(knobs, &actions).unwrap();
+}

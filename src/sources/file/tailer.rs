@@ -727,6 +727,11 @@ impl Tailer {
             let live =
                 i.state != State::Detached && (i.open.is_some() || seen.contains_key(&i.file));
             if !live {
+                if i.resume_offset() == 0 {
+                    // Nothing was read of it: continuing it is reading from
+                    // the start, and says nothing about what this file is.
+                    continue;
+                }
                 match i.tail {
                     Some(t) => {
                         if verified.is_none() && holds_sample(path, gz, t) {
