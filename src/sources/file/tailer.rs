@@ -57,7 +57,7 @@ const COPY_CHECK_BYTES: u64 = 4096;
 const TAIL_SAMPLE_BYTES: u64 = 128;
 
 /// Size and modification time: what says a file changed without reading it.
-type Stamp = (u64, Option<SystemTime>);
+type SizeMtime = (u64, Option<SystemTime>);
 
 /// Why a file found by a scan is not read yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +82,7 @@ struct Waiting {
     /// When it started waiting for this reason.
     since: Instant,
     /// Its size and mtime when last looked at, and since when they are so.
-    stamp: Stamp,
+    stamp: SizeMtime,
     stable_since: Instant,
     /// How its gzip stream ended at `stamp` (decoded once per change).
     gzip: Option<GzipEnd>,
