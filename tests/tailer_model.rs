@@ -922,3 +922,26 @@ fn an_entry_that_read_nothing_is_not_continued_by_a_copy() {
     ];
     run(knobs, &actions).unwrap();
 }
+
+/// The compressed rotation of a file is a prefix of a live replica of it: it
+/// waited (for ever) as a "compressed copy" of the replica instead of
+/// continuing its own file's entry (verified by its sample though nothing of
+/// it was acknowledged yet).
+#[test]
+fn a_compressed_rotation_does_not_wait_for_a_replica_it_is_a_prefix_of() {
+    let knobs = Knobs {
+        fingerprint_bytes: 16,
+        max_open_files: 1024,
+        read_buffer: 7,
+        per_turn: 40,
+        batch_events: 1,
+    };
+    let actions = [
+        Action::Write(vec![8]),
+        Action::Replica(1, vec![0]),
+        Action::RenameRotate,
+        Action::GzipRotate(0),
+        Action::Crash,
+    ];
+    run(knobs, &actions).unwrap();
+}

@@ -727,9 +727,9 @@ impl Tailer {
             let live =
                 i.state != State::Detached && (i.open.is_some() || seen.contains_key(&i.file));
             if !live {
-                if i.resume_offset() == 0 {
-                    // Nothing was read of it: continuing it is reading from
-                    // the start, and says nothing about what this file is.
+                if i.resume_offset() == 0 && i.tail.is_none() {
+                    // Nothing known was read of it: continuing it is reading
+                    // from the start, and says nothing about what this is.
                     continue;
                 }
                 match i.tail {
@@ -1667,7 +1667,10 @@ fn holds_copy_of(path: &Path, gz: bool, x: &Item, x_now: Option<&Path>) -> bool 
     let Ok((end, window)) = window else {
         return false;
     };
-    if end > x_len {
+    // A compressed copy is of a rotated file, which no longer grows: it holds
+    // all of it. (A gzip that is a mere prefix of a live file is another file,
+    // which must not wait for that one to go.)
+    if end > x_len || (gz && end != x_len) {
         return false;
     }
     let start = end - window.len() as u64;
