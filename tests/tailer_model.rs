@@ -945,3 +945,31 @@ fn a_compressed_rotation_does_not_wait_for_a_replica_it_is_a_prefix_of() {
     ];
     run(knobs, &actions).unwrap();
 }
+
+/// copytruncate, then the original rewritten to the same length before the
+/// agent looked again, then a crash: the checkpoint's sample was taken of the
+/// rewritten bytes, and the copy (compressed) was read again from its start.
+#[test]
+fn a_sample_is_not_taken_of_a_rewritten_file() {
+    let knobs = Knobs {
+        fingerprint_bytes: 16,
+        max_open_files: 2,
+        read_buffer: 7,
+        per_turn: 40,
+        batch_events: 1,
+    };
+    use Action::*;
+    let actions = [
+        Step(false),
+        Write(vec![8]),
+        Step(true),
+        CopyTruncate,
+        Ack(1),
+        Write(vec![8]),
+        Crash,
+        Write(vec![0]),
+        GzipRotate(0),
+        Write(vec![0]),
+    ];
+    run(knobs, &actions).unwrap();
+}

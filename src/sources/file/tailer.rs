@@ -1080,7 +1080,11 @@ impl Tailer {
         item.collect_sent();
         if let Some(open) = item.open.take() {
             item.offset = open.resume_offset();
-            if let Some(t) = open.input.plain().and_then(|f| tail_sample(f, item.offset)) {
+            if let Some(t) = open
+                .input
+                .plain()
+                .and_then(|f| tail_sample(f, item.offset, item.fp))
+            {
                 item.tail = Some(t);
             }
             // Only a file read to its end may stay closed until it changes
@@ -1568,7 +1572,11 @@ impl Tailer {
             if item.tail.is_some_and(|t| t.skip + t.len == offset) {
                 continue;
             }
-            if let Some(t) = open.input.plain().and_then(|f| tail_sample(f, offset)) {
+            if let Some(t) = open
+                .input
+                .plain()
+                .and_then(|f| tail_sample(f, offset, item.fp))
+            {
                 item.tail = Some(t);
             }
         }
@@ -1587,8 +1595,16 @@ impl Tailer {
 }
 
 /// A sample of the bytes before `offset` of an open plain file (see
-/// [`Item::tail`]); `None` at offset 0 or when they cannot be read.
-fn tail_sample(file: &File, offset: u64) -> Option<Fingerprint> {
+/// [`Item::tail`]); `None` at offset 0, when they cannot be read, or when the
+/// file no longer begins with `fp` (rewritten since it was read: the bytes
+/// there now are not the ones read).
+fn tail_sample(file: &File, offset: u64, fp: Option<Fingerprint>) -> Option<Fingerprint> {
+    if let Some(fp) = fp {
+        let head = pread_head(file, fp.head_len()).ok()?;
+        if !fp.matches(&head) {
+            return None;
+        }
+    }
     let start = offset.saturating_sub(TAIL_SAMPLE_BYTES);
     let bytes = pread_at(file, start, offset - start).ok()?;
     if bytes.len() as u64 != offset - start {
