@@ -66,6 +66,13 @@ pub struct FileCheckpoint {
     /// checkpoints written before it existed: such entries get a new id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<u64>,
+    /// A sample of the bytes just before where reading stopped, `SKIP:LEN:HEX`
+    /// (FNV-1a 64 of bytes `SKIP..SKIP+LEN`): a file that shares this one's
+    /// head continues this one only if it holds these bytes too, so a new file
+    /// that merely begins the same way (a replica's banner) is never taken for
+    /// a moved or compressed copy and read from the middle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -256,6 +263,7 @@ mod tests {
                 detached: false,
                 compressed: false,
                 stream: Some(7),
+                tail: None,
             }],
         }
     }

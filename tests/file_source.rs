@@ -361,3 +361,228 @@ path = {out:?}
         ]
     );
 }
+
+/// Stops the agent with SIGTERM and checks it exits cleanly.
+fn stop(agent: Child) {
+    let pid = agent.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let out = agent.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn counts(lines: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in lines {
+        *m.entry(l.clone()).or_default() += 1;
+    }
+    m
+}
+
+fn append(path: &Path, text: &str) {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+/// Regression (issue 12): two replicas printing the same start-up banner
+/// (longer than the fingerprint): the second was never read. Both are
+/// delivered in full, exactly once, also across a restart from the checkpoint.
+#[test]
+fn replicas_with_the_same_banner_are_both_delivered_exactly_once_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    let p = pipeline(dir.path(), &format!("{}/*.log", logs.display()));
+    let banner = format!("starting service v1.2.3 {}", "=".repeat(300));
+    let (a, b) = (logs.join("a.log"), logs.join("b.log"));
+    append(&a, &format!("{banner}\n"));
+    let agent = start(&p);
+    append(&b, &format!("{banner}\n"));
+    let lines = |who: &str, r: std::ops::Range<usize>| -> String {
+        r.map(|i| format!("{who}-{i:05}\n")).collect()
+    };
+    append(&a, &lines("a", 0..100));
+    append(&b, &lines("b", 0..100));
+    wait_until(Duration::from_secs(60), "both files read", || {
+        output(dir.path()).len() >= 202
+    });
+    stop(agent);
+    append(&a, &lines("a", 100..150));
+    append(&b, &lines("b", 100..150));
+    let agent = start(&p);
+    wait_until(
+        Duration::from_secs(60),
+        "the lines written while down",
+        || output(dir.path()).len() >= 302,
+    );
+    stop(agent);
+    let got = counts(&output(dir.path()));
+    assert_eq!(got.get(&banner), Some(&2), "the banner of each file, once");
+    for who in ["a", "b"] {
+        for i in 0..150 {
+            assert_eq!(got.get(&format!("{who}-{i:05}")), Some(&1), "{who}-{i:05}");
+        }
+    }
+    assert_eq!(got.len(), 301);
+}
+
+/// Regression (issue 12): a gzip file being written under a name the glob
+/// matches was read as text. Here a rotated file is compressed in small steps
+/// (created empty, then the magic, then chunks, then the end), renamed into
+/// place and its plain file removed; and a gzip of lines never seen is written
+/// the same way. Every line arrives exactly once, none as compressed bytes.
+#[test]
+fn gzip_written_in_small_steps_under_a_matched_name_is_delivered_once_never_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    let p = pipeline(dir.path(), &format!("{}/app.log*", logs.display()));
+    let rotated: String = (0..2_000).map(|i| format!("old-{i:05}\n")).collect();
+    fs::write(logs.join("app.log.1"), &rotated).unwrap();
+    fs::write(logs.join("app.log"), "").unwrap();
+    let agent = start(&p);
+    wait_until(Duration::from_secs(60), "the rotated file read", || {
+        output(dir.path()).len() >= 2_000
+    });
+    let gzip = |text: &str| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(text.as_bytes()).unwrap();
+        enc.finish().unwrap()
+    };
+    let fresh: String = (0..2_000).map(|i| format!("new-{i:05}\n")).collect();
+    for (tmp, bytes) in [
+        ("app.log.2.gz.tmp", gzip(&rotated)),
+        ("app.log.3.gz.tmp", gzip(&fresh)),
+    ] {
+        let path = logs.join(tmp);
+        let mut f = fs::File::create(&path).unwrap();
+        let mut at = 0;
+        for step in [1, 1, 8, 64, 512] {
+            // A compressor's pace, not a wait for the agent.
+            std::thread::sleep(Duration::from_millis(60));
+            let end = (at + step).min(bytes.len());
+            f.write_all(&bytes[at..end]).unwrap();
+            at = end;
+        }
+        while at < bytes.len() {
+            std::thread::sleep(Duration::from_millis(20));
+            let end = (at + 1024).min(bytes.len());
+            f.write_all(&bytes[at..end]).unwrap();
+            at = end;
+        }
+        drop(f);
+    }
+    fs::rename(logs.join("app.log.2.gz.tmp"), logs.join("app.log.2.gz")).unwrap();
+    fs::remove_file(logs.join("app.log.1")).unwrap();
+    append(&logs.join("app.log"), "marker\n");
+    wait_until(Duration::from_secs(60), "the new gzip read", || {
+        output(dir.path()).len() >= 4_001
+    });
+    // Both gzip files finished in the checkpoint: nothing more will be read.
+    wait_until(Duration::from_secs(60), "the gzip files finished", || {
+        logagent::checkpoint::load(&dir.path().join("data"), "app", |_| {})
+            .ok()
+            .flatten()
+            .is_some_and(|cp| {
+                cp.files
+                    .iter()
+                    .filter(|f| f.compressed && f.finished)
+                    .count()
+                    == 2
+            })
+    });
+    stop(agent);
+    let out = output(dir.path());
+    let got = counts(&out);
+    for l in rotated.lines().chain(fresh.lines()).chain(["marker"]) {
+        assert_eq!(got.get(l), Some(&1), "{l}");
+    }
+    assert_eq!(
+        out.len(),
+        4_001,
+        "no other line (no compressed bytes as text)"
+    );
+}
+
+/// copytruncate seen part way (the copy is written in two steps) while the
+/// writer goes on: every line exactly once, and the copy counted on /metrics.
+#[test]
+fn copytruncate_in_progress_delivers_every_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    let p = pipeline(dir.path(), &format!("{}/app.log*", logs.display()));
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let with_api = format!(
+        "{}\n[api]\naddress = \"{addr}\"\n",
+        fs::read_to_string(&p).unwrap()
+    );
+    fs::write(&p, with_api).unwrap();
+    let log = logs.join("app.log");
+    write_lines(&log, 0, 3_000);
+    let agent = start(&p);
+    wait_until(Duration::from_secs(60), "the file read", || {
+        output(dir.path()).len() >= 3_000
+    });
+    let content = fs::read(&log).unwrap();
+    let copy = logs.join("app.log.1");
+    fs::write(&copy, &content[..content.len() / 2]).unwrap();
+    // A slow copy: the agent sees it half done.
+    std::thread::sleep(Duration::from_millis(300));
+    append(
+        &copy,
+        std::str::from_utf8(&content[content.len() / 2..]).unwrap(),
+    );
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    write_lines(&log, 3_000, 4_000);
+    wait_until(
+        Duration::from_secs(60),
+        "the lines after the truncation",
+        || output(dir.path()).contains(&line(3_999).trim_end().to_string()),
+    );
+    // The copy is known and at its end (continued, or wrongly read whole).
+    let copy_len = content.len() as u64;
+    wait_until(Duration::from_secs(60), "the copy at its end", || {
+        logagent::checkpoint::load(&dir.path().join("data"), "app", |_| {})
+            .ok()
+            .flatten()
+            .is_some_and(|cp| {
+                cp.files
+                    .iter()
+                    .any(|f| f.path == copy && f.offset == copy_len)
+            })
+    });
+    let copies = |text: &str| -> f64 {
+        logagent::telemetry::prometheus::parse(text)
+            .into_iter()
+            .filter(|(k, _)| {
+                k.starts_with("source_file_copies_total{") && k.contains("component_id=\"app\"")
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let metrics = logagent::telemetry::api::get(&addr, "/metrics").unwrap().1;
+    assert_eq!(copies(&metrics), 1.0, "{metrics}");
+    stop(agent);
+    let mut got = output(dir.path());
+    assert_eq!(got.len(), 4_000, "no line twice");
+    got.sort();
+    assert!(got == expect_lines(0..4_000));
+}

@@ -39,6 +39,7 @@ fn agent_checkpoint(data: &Path, files: &[(&Path, u64)]) {
                 detached: false,
                 compressed: false,
                 stream: None,
+                tail: None,
             }
         })
         .collect();

@@ -573,7 +573,7 @@ fn reload_replaces_a_sink_and_adds_and_removes_sources_in_process() {
     append(&b_in, "b2\n");
     append(&a_in, "a4 (nobody reads this)\n");
     wait_until(Duration::from_secs(20), "b2", || {
-        count_lines(&dir.path().join("two.ndjson")) == 3
+        count_lines(&dir.path().join("two.ndjson")) == 4
     });
 
     let (stop_tx, stop) = crossbeam_channel::bounded(1);

@@ -404,6 +404,7 @@ pub(crate) mod tests_support {
                     offset: *offset,
                     finished: false,
                     stream: None,
+                    tail: None,
                 }
             })
             .collect();

@@ -21,6 +21,10 @@ pub mod source_names {
     pub const CHECKPOINT_AGE_SECONDS: &str = "source_checkpoint_age_seconds";
     /// Files the source holds open.
     pub const OPEN_FILES: &str = "source_open_files";
+    /// Files the file source treated as a copy of a file it knew (copied then
+    /// truncated, moved across devices, compressed) and continued where that
+    /// one's reading stopped, instead of reading them from their start.
+    pub const FILE_COPIES_TOTAL: &str = "source_file_copies_total";
 }
 
 /// Counters of one component.

@@ -9,6 +9,14 @@
 //! grows; only a full one is trusted to recognise a file on another inode,
 //! except for the copies the tailer expects (a truncated file's content, a
 //! gzip'd rotated file).
+//!
+//! A matching head is not enough either: two live files on distinct inodes are
+//! distinct whatever their content. The tailer links a file to known content
+//! only when that content is gone from its old identity, and checks more bytes
+//! than the head: a sample of the bytes before where reading stopped
+//! ([`pread_at`], [`window_before`] for gzip), and, against a live file, the
+//! bytes before the shorter one's end (a copy in progress). [`gzip_end`] tells a
+//! complete gzip stream from one still being written.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -170,6 +178,94 @@ pub fn pread_head(file: &File, n: u64) -> io::Result<Vec<u8>> {
     head
 }
 
+/// Reads up to `n` bytes at `offset` of an open file without moving its
+/// position: the copy check compares two files at the same offset.
+#[cfg(unix)]
+pub fn pread_at(file: &File, offset: u64, n: u64) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; usize::try_from(n).unwrap_or(0)];
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// Portable fallback: reads through a second handle.
+#[cfg(not(unix))]
+pub fn pread_at(file: &File, offset: u64, n: u64) -> io::Result<Vec<u8>> {
+    let mut f = file.try_clone()?;
+    use std::io::Seek;
+    let pos = f.stream_position()?;
+    f.seek(io::SeekFrom::Start(offset))?;
+    let bytes = read_head(&mut f, n);
+    f.seek(io::SeekFrom::Start(pos))?;
+    bytes
+}
+
+/// The last (up to) `w` bytes of `reader` before offset `end` (or before its
+/// end, if shorter), and the offset they end at: the copy check's window on a
+/// stream that cannot be read at an offset (a gzip file's decompressed content).
+/// Reads at most `end` bytes; an error past the first bytes (a gzip stream
+/// still being written) ends the stream there.
+pub fn window_before(reader: &mut impl Read, end: u64, w: u64) -> io::Result<(u64, Vec<u8>)> {
+    let w = usize::try_from(w).unwrap_or(usize::MAX);
+    let mut window: std::collections::VecDeque<u8> = std::collections::VecDeque::with_capacity(w);
+    let mut chunk = [0u8; 8192];
+    let mut at = 0u64;
+    while at < end {
+        let want = usize::try_from((end - at).min(chunk.len() as u64)).unwrap_or(chunk.len());
+        let n = match reader.read(&mut chunk[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) if at > 0 => break,
+            Err(e) => return Err(e),
+        };
+        at += n as u64;
+        for b in &chunk[..n] {
+            if window.len() == w {
+                window.pop_front();
+            }
+            window.push_back(*b);
+        }
+    }
+    Ok((at, window.into_iter().collect()))
+}
+
+/// How a gzip stream ends, decoded to its end: complete (every member has its
+/// trailer) or cut short (still being written, or damaged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GzipEnd {
+    /// The decoder reached a valid end; this many decompressed bytes.
+    Complete(u64),
+    /// The stream stops early; this many decompressed bytes are valid.
+    Truncated(u64),
+}
+
+/// Decodes the gzip file at `path` to its end (to a sink) and says whether it
+/// is complete: a file still being compressed is not read until it is.
+pub fn gzip_end(path: &Path) -> io::Result<GzipEnd> {
+    let f = File::open(path)?;
+    let mut d = flate2::read::MultiGzDecoder::new(io::BufReader::new(f));
+    let mut chunk = [0u8; 8192];
+    let mut total = 0u64;
+    loop {
+        match d.read(&mut chunk) {
+            Ok(0) => return Ok(GzipEnd::Complete(total)),
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Ok(GzipEnd::Truncated(total)),
+        }
+    }
+}
+
 /// The gzip magic number, checked instead of trusting a `.gz` name.
 pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -222,6 +318,40 @@ mod tests {
             "a partial fingerprint matches the grown file"
         );
         assert_eq!(Fingerprint::of_head(b"head", 7, 16), None);
+    }
+
+    #[test]
+    fn gzip_streams_are_complete_only_with_their_trailer() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&b"line\n".repeat(1000)).unwrap();
+        let full = enc.finish().unwrap();
+        std::fs::write(&path, &full).unwrap();
+        assert_eq!(gzip_end(&path).unwrap(), GzipEnd::Complete(5000));
+        std::fs::write(&path, &full[..full.len() - 4]).unwrap();
+        assert!(matches!(gzip_end(&path).unwrap(), GzipEnd::Truncated(_)));
+        std::fs::write(&path, &full[..2]).unwrap();
+        assert_eq!(gzip_end(&path).unwrap(), GzipEnd::Truncated(0));
+    }
+
+    #[test]
+    fn windows_end_where_asked_or_at_the_end() {
+        let data = b"0123456789";
+        assert_eq!(
+            window_before(&mut &data[..], 6, 3).unwrap(),
+            (6, b"345".to_vec())
+        );
+        assert_eq!(
+            window_before(&mut &data[..], 99, 4).unwrap(),
+            (10, b"6789".to_vec())
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, data).unwrap();
+        let f = File::open(&path).unwrap();
+        assert_eq!(pread_at(&f, 7, 9).unwrap(), b"789");
     }
 
     #[test]

@@ -142,6 +142,10 @@ pub struct Open {
     pub checked: Option<(u64, Option<SystemTime>)>,
     /// A gzip stream ended early (still being written, or corrupt).
     pub broken: bool,
+    /// Opened as a new file while too short to be recognised (under two
+    /// bytes): what arrives later may be a copy of known content or a gzip
+    /// stream, judged again before anything of it is read.
+    pub opened_empty: bool,
     /// What the last `fstat` said, so an unchanged file costs no read.
     pub seen: Option<Stamp>,
     /// The stamp when its path was last checked to still lead to it.
@@ -260,6 +264,9 @@ pub struct Item {
     /// (see `Tailer::save_new_identities`): a sink's ledger may record lines by
     /// stream id before the next periodic checkpoint.
     pub identity_saved: bool,
+    /// A sample of the bytes before some offset it was read to (taken when it
+    /// is closed and when checkpointed), which a copy of it must hold too.
+    pub tail: Option<Fingerprint>,
 }
 
 impl Item {
@@ -293,6 +300,7 @@ impl Item {
             detached: self.state == State::Detached,
             compressed: self.compressed,
             stream: Some(self.id),
+            tail: self.tail.map(|t| t.encode()),
         }
     }
 }

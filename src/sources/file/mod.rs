@@ -100,7 +100,7 @@ impl Source for FileSource {
                 gauges.publish(&tailer, now);
                 next_gauges = now + Duration::from_secs(1);
             }
-            let mut rescan = now >= next_scan;
+            let mut rescan = now >= next_scan || tailer.wants_rescan();
             if let Some(w) = &watch {
                 tailer.set_notified(w.complete());
                 for wake in pending.take().into_iter().chain(w.receiver().try_iter()) {

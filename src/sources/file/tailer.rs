@@ -24,7 +24,10 @@ use super::assemble::Assembler;
 use super::checkpointer::Checkpointer;
 use super::config::{FileSourceConfig, ReadFrom};
 use super::discover::Discovery;
-use super::identity::{FileId, Fingerprint, GZIP_MAGIC, pread_head, read_head};
+use super::identity::{
+    FileId, Fingerprint, GZIP_MAGIC, GzipEnd, gzip_end, pread_at, pread_head, read_head,
+    window_before,
+};
 use super::item::{Acks, Input, Item, Open, Stamp, State};
 use super::kubernetes::PodMeta;
 use crate::checkpoint::FileCheckpoint;
@@ -33,11 +36,12 @@ use crate::event::Stream;
 use crate::event::ack::Ack;
 use crate::pipeline::{Closed, Output};
 use crate::sources::batcher::Batcher;
-use crate::telemetry::metrics::ComponentMetrics;
+use crate::telemetry::metrics::{ComponentMetrics, ERRORS_BY_TYPE, source_names};
 use crate::telemetry::ratelimit::RateLimiter;
 
-/// How long a file that looks like a copy of a short open file waits for that
-/// file to be truncated (copytruncate) before being read as a file of its own.
+/// How long a file that holds the same bytes as a file being read (a copy in
+/// progress, most likely: copytruncate) waits for that file's truncation
+/// before being read as a file of its own.
 const COPY_GRACE: Duration = Duration::from_secs(10);
 
 /// While notifications are relied on, a symlinked file that stays unchanged
@@ -54,6 +58,78 @@ enum Look {
     Poll,
     /// A turn: something is due, or it is known to have changed.
     Turn,
+}
+
+/// How long a file of fewer than two bytes (it may yet turn out to be gzip),
+/// or a gzip file that does not decode to a valid end (still being
+/// compressed), must stay unchanged before it is read as it is.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Bytes compared just before the shorter one's end to tell a copy of a live
+/// file (the same bytes there) from a file that only shares its head.
+const COPY_CHECK_BYTES: u64 = 4096;
+
+/// Bytes sampled before where a file's reading stopped ([`Item::tail`]).
+const TAIL_SAMPLE_BYTES: u64 = 128;
+
+/// Size and modification time: what says a file changed without reading it.
+type SizeMtime = (u64, Option<SystemTime>);
+
+/// Why a file found by a scan is not read yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WaitFor {
+    /// Fewer than two bytes: it may become gzip, so it is not read as text yet.
+    Bytes,
+    /// A gzip stream without a valid end yet.
+    GzipEnd,
+    /// The same bytes as the live file with this item id: a copy in progress;
+    /// waits (at most [`COPY_GRACE`]) for that file's truncation.
+    Truncation(u64),
+    /// A copy of a file still being read (rotated away, or a compressed copy of
+    /// a live file): its content is read there; this one waits for it to go.
+    Original(u64),
+}
+
+/// A file held back by a scan, and since when.
+#[derive(Debug)]
+struct Waiting {
+    path: PathBuf,
+    why: WaitFor,
+    /// When it started waiting for this reason.
+    since: Instant,
+    /// Its size and mtime when last looked at, and since when they are so.
+    stamp: SizeMtime,
+    stable_since: Instant,
+    /// How its gzip stream ended at `stamp` (decoded once per change).
+    gzip: Option<GzipEnd>,
+    /// The wait is over (or cannot end by waiting): no fast rescan for it.
+    settled: bool,
+    /// The reason was logged.
+    told: bool,
+}
+
+/// What a file's head says about content the tailer knows (see
+/// [`Tailer::known_content`]).
+enum Known {
+    /// Nothing known: a file of its own.
+    New,
+    /// The content of this gone item, continued here.
+    Continue(u64),
+    /// A copy of a live file: wait.
+    Wait,
+}
+
+/// How many entries the tailer's per-file maps hold (tests, diagnostics): each
+/// is bounded by the files that exist plus, for `items`, the gone files whose
+/// checkpoint has not expired (`checkpoint_retention`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tracked {
+    /// Known file contents (checkpoint entries).
+    pub items: usize,
+    /// Files found but held back (too short, gzip in progress, copies).
+    pub waiting: usize,
+    /// Cached per-path Kubernetes metadata.
+    pub kubernetes: usize,
 }
 
 /// Everything the tailer needs besides its config.
@@ -102,8 +178,14 @@ pub struct Tailer {
     first_scan: bool,
     /// Some file could not be opened for lack of descriptors at the last scan.
     starved: bool,
-    /// Files held back as possible copies of a short open file, since when.
-    deferred: HashMap<FileId, Instant>,
+    /// Files found but held back, and why.
+    deferred: HashMap<FileId, Waiting>,
+    /// A truncated file's new content waits for the next scan to be judged.
+    rescan_soon: bool,
+    /// `source_file_copies_total`.
+    copies: Arc<std::sync::atomic::AtomicU64>,
+    /// Errors of type `gzip_truncated` (part of `component_errors_total`).
+    gzip_truncated: Arc<std::sync::atomic::AtomicU64>,
     log: RateLimiter,
     oversize_log: RateLimiter,
     /// Notifications are relied on (every watch is set up): unchanged files
@@ -150,6 +232,14 @@ impl Tailer {
             },
         );
         let saved = checkpointer.load();
+        let copies = ctx
+            .metrics
+            .labeled
+            .counter(source_names::FILE_COPIES_TOTAL, &[]);
+        let gzip_truncated = ctx
+            .metrics
+            .labeled
+            .counter(ERRORS_BY_TYPE, &[("error_type", "gzip_truncated")]);
         let mut t = Tailer {
             config: config.clone(),
             discovery: Discovery::new(&config.include, &config.exclude),
@@ -163,6 +253,9 @@ impl Tailer {
             first_scan: true,
             starved: false,
             deferred: HashMap::new(),
+            rescan_soon: false,
+            copies,
+            gzip_truncated,
             log: RateLimiter::default(),
             oversize_log: RateLimiter::default(),
             notified: false,
@@ -215,6 +308,7 @@ impl Tailer {
                 last_active: now,
                 size_at_close: None,
                 identity_saved: saved_id.is_some(),
+                tail: cp.tail.as_deref().and_then(Fingerprint::decode),
             },
         );
         if saved_id.is_none() {
@@ -339,10 +433,33 @@ impl Tailer {
             .any(|i| i.file == file && i.open.is_some())
     }
 
-    /// True when some files wait for a descriptor, or a watch is missing: the
-    /// loop then rescans every second.
+    /// True when some files wait for a descriptor, or for the end of a bounded
+    /// wait that only a rescan can end (their first bytes, a gzip stream's
+    /// end, a copy's original's truncation): the loop then rescans every
+    /// second (as it does while a watch is missing).
     pub fn wants_fast_rescan(&self) -> bool {
-        self.starved
+        self.starved || self.deferred.values().any(|w| !w.settled)
+    }
+
+    /// True when a scan should run now rather than at its interval: a file
+    /// truncated while open has new content to judge, or a file seen empty got
+    /// its first bytes (one `stat` per such file; usually there is none).
+    pub fn wants_rescan(&mut self) -> bool {
+        std::mem::take(&mut self.rescan_soon)
+            || self.deferred.values().any(|w| {
+                w.why == WaitFor::Bytes
+                    && !w.settled
+                    && fs::metadata(&w.path).is_ok_and(|m| m.len() != w.stamp.0)
+            })
+    }
+
+    /// How many entries the per-file maps hold.
+    pub fn tracked(&self) -> Tracked {
+        Tracked {
+            items: self.items.len(),
+            waiting: self.deferred.len(),
+            kubernetes: self.kubernetes.len(),
+        }
     }
 
     // ---------------------------------------------------------------- scan
@@ -373,7 +490,7 @@ impl Tailer {
         let first = std::mem::replace(&mut self.first_scan, false);
         let mut candidates = Vec::with_capacity(found.len());
         let mut at_path: HashMap<&Path, FileId> = HashMap::new();
-        let mut seen: HashSet<FileId> = HashSet::new();
+        let mut seen: HashMap<FileId, &Path> = HashMap::new();
         for path in &found {
             let Ok(meta) = fs::metadata(path) else {
                 continue;
@@ -383,7 +500,7 @@ impl Tailer {
             }
             let id = FileId::of(&meta);
             at_path.insert(path, id);
-            seen.insert(id);
+            seen.insert(id, path);
             candidates.push((path.clone(), id, meta));
         }
         // Open files: follow renames, keep them marked as seen.
@@ -448,14 +565,26 @@ impl Tailer {
             }
         }
         self.index_paths(&at_path);
-        self.deferred.retain(|f, _| seen.contains(f));
-        // Known files nobody has seen for a long time are forgotten.
+        // Known files nobody has seen for a long time are forgotten, and with
+        // them whatever else is kept per file: nothing grows with file churn.
         let retention = self.config.checkpoint_retention.0;
         self.items.retain(|_, i| {
             i.open.is_some()
                 || i.acks.in_flight()
                 || now.saturating_duration_since(i.last_seen) < retention
         });
+        let open_now: HashSet<FileId> = self
+            .items
+            .values()
+            .filter(|i| i.open.is_some())
+            .map(|i| i.file)
+            .collect();
+        self.deferred
+            .retain(|f, _| seen.contains_key(f) && !open_now.contains(f));
+        if !self.kubernetes.is_empty() {
+            let paths: HashSet<&Path> = self.items.values().map(|i| i.path.as_path()).collect();
+            self.kubernetes.retain(|p, _| paths.contains(p.as_path()));
+        }
         Ok(opened)
     }
 
@@ -470,7 +599,7 @@ impl Tailer {
         gz: bool,
         first_scan: bool,
         now: Instant,
-        seen: &HashSet<FileId>,
+        seen: &HashMap<FileId, &Path>,
     ) -> bool {
         let old = self.ignore_older_than_says_old(meta);
 
@@ -501,8 +630,6 @@ impl Tailer {
             .max_by_key(|i| i.seq)
             .map(|i| i.id);
         if let Some(id) = same {
-            let fp_bytes = self.fp_bytes();
-            let skip = self.skip();
             let Some(item) = self.items.get_mut(&id) else {
                 return false;
             };
@@ -520,6 +647,37 @@ impl Tailer {
                 State::Closed if item.size_at_close.is_some() && !changed => return false,
                 _ => {}
             }
+        }
+        // The same inode and head, but not the bytes before where reading
+        // stopped: the inode was reused by a file that begins the same way
+        // (checked only when about to resume, not at every scan).
+        let same = match same {
+            Some(id)
+                if self
+                    .items
+                    .get(&id)
+                    .and_then(|i| i.tail)
+                    .is_some_and(|t| !holds_sample(path, gz, t)) =>
+            {
+                if let Some(item) = self.items.get_mut(&id) {
+                    item.state = State::Detached;
+                }
+                None
+            }
+            other => other,
+        };
+        // Nothing is read as text before it is known not to be gzip, nor a
+        // gzip stream before it is complete.
+        if !self.admit(path, file, meta, gz, now) {
+            return false;
+        }
+        if let Some(id) = same {
+            let fp_bytes = self.fp_bytes();
+            let skip = self.skip();
+            let Some(item) = self.items.get_mut(&id) else {
+                return false;
+            };
+            let size = meta.len();
             if !gz && size < item.offset {
                 // Truncated while not open: its old content is gone.
                 tracing::warn!(component = %self.ctx.source, path = %path.display(), size, offset = item.offset,
@@ -538,71 +696,12 @@ impl Tailer {
             return self.reopen(id, now);
         }
 
-        // (b) Another inode with content we know: a renamed-across-devices,
-        // copied (copytruncate) or compressed file.
+        // (b) Another inode whose head is content we know.
         if let Some(fp) = Fingerprint::of_head(head, self.skip(), self.fp_bytes()) {
-            let fp_bytes = self.fp_bytes();
-            // (A detached entry may even have had this inode: inode numbers
-            // are reused, and its content may have come back compressed.)
-            let matching: Vec<&Item> = self
-                .items
-                .values()
-                .filter(|i| i.file != file || i.state == State::Detached)
-                .filter(|i| {
-                    i.fp.is_some_and(|f| {
-                        f.matches(head) && (f.is_full(fp_bytes) || i.state == State::Detached || gz)
-                    })
-                })
-                .collect();
-            if matching.iter().any(|i| i.open.is_some()) {
-                // A copy of a file being read: wait (after copytruncate, the
-                // original's truncation releases it).
-                return false;
-            }
-            // The same, for a short file whose head is not a full fingerprint
-            // yet: a copy of it is most likely a copytruncate in progress, but
-            // an unrelated file may begin with the same few bytes, so it waits
-            // only COPY_GRACE before being read as a file of its own.
-            let open_short_match = self.items.values().any(|i| {
-                i.open.is_some() && i.file != file && i.fp.is_some_and(|f| f.matches(head))
-            });
-            if open_short_match {
-                let first = *self.deferred.entry(file).or_insert(now);
-                if now.saturating_duration_since(first) < COPY_GRACE {
-                    return false;
-                }
-            }
-            let source = matching
-                .iter()
-                .filter(|i| i.state == State::Detached || !seen.contains(&i.file) || gz)
-                .max_by_key(|i| i.seq)
-                .map(|i| i.id);
-            if let Some(id) = source {
-                let live_copy = matching
-                    .iter()
-                    .any(|i| i.state != State::Detached && seen.contains(&i.file) && !gz);
-                if !live_copy {
-                    return self.rebind(id, path, file, meta, head, gz, fp, now);
-                }
-            }
-            if !matching.is_empty() {
-                // A copy of a file that is still there: its lines are read there.
-                return false;
-            }
-        }
-
-        // A gzip file whose decompressed head is still shorter than a full
-        // fingerprint is most likely an archive being written by a slow
-        // compressor (its original may still be open): read as new content
-        // now, it would repeat the original's lines. It waits up to
-        // COPY_GRACE to grow into a fingerprint that can be recognised.
-        if gz
-            && (head.len() as u64) < self.skip() + self.fp_bytes()
-            && !gzip_ends_within(path, self.skip() + self.fp_bytes())
-        {
-            let first = *self.deferred.entry(file).or_insert(now);
-            if now.saturating_duration_since(first) < COPY_GRACE {
-                return false;
+            match self.known_content(path, file, meta, head, gz, now, seen) {
+                Known::Wait => return false,
+                Known::Continue(id) => return self.rebind(id, path, file, meta, head, gz, fp, now),
+                Known::New => {}
             }
         }
 
@@ -615,6 +714,10 @@ impl Tailer {
             return false;
         } else if first_scan && self.config.read_from == ReadFrom::End {
             if gz {
+                // Its content predates the agent, like what `end` skips of a
+                // plain file: known from now on, and finished (else the next
+                // scan would take it for a new file and read it).
+                self.known_unread_gzip(path, file, meta, head, now);
                 return false;
             }
             meta.len()
@@ -622,6 +725,275 @@ impl Tailer {
             0
         };
         self.open_new(path, file, head, gz, start, now)
+    }
+
+    /// Whether a file may be read now, as what its content says it is. A file
+    /// of fewer than two bytes may yet become gzip (a compressor creates its
+    /// output empty): it waits for more bytes, or for [`SETTLE`] without
+    /// change. A gzip file is decoded to its end first (once per change of
+    /// size or mtime): a stream still being written waits; one that stays cut
+    /// short for [`SETTLE`] is read as far as it is valid (see
+    /// [`Tailer::at_eof`]). With `--once` everything is read as it is.
+    fn admit(
+        &mut self,
+        path: &Path,
+        file: FileId,
+        meta: &fs::Metadata,
+        gz: bool,
+        now: Instant,
+    ) -> bool {
+        if self.ctx.once {
+            return true;
+        }
+        let why = if gz {
+            WaitFor::GzipEnd
+        } else if meta.len() < GZIP_MAGIC.len() as u64 {
+            WaitFor::Bytes
+        } else {
+            if self
+                .deferred
+                .get(&file)
+                .is_some_and(|w| matches!(w.why, WaitFor::Bytes | WaitFor::GzipEnd))
+            {
+                self.deferred.remove(&file);
+            }
+            return true;
+        };
+        let stamp = (meta.len(), meta.modified().ok());
+        let w = self.deferred.entry(file).or_insert_with(|| Waiting {
+            path: path.to_path_buf(),
+            why,
+            since: now,
+            stamp,
+            stable_since: now,
+            gzip: None,
+            settled: false,
+            told: false,
+        });
+        w.path = path.to_path_buf();
+        if w.why != why || w.stamp != stamp {
+            if w.why != why {
+                w.since = now;
+            }
+            w.why = why;
+            w.stamp = stamp;
+            w.stable_since = now;
+            w.gzip = None;
+            w.settled = false;
+        }
+        if w.settled {
+            return true;
+        }
+        let stable = now.saturating_duration_since(w.stable_since) >= SETTLE;
+        if why == WaitFor::Bytes {
+            w.settled = stable;
+            return stable;
+        }
+        let end = match w.gzip {
+            Some(end) => end,
+            None => match gzip_end(path) {
+                Ok(end) => *w.gzip.insert(end),
+                Err(error) => {
+                    if self.log.check().is_some() {
+                        tracing::warn!(component = %self.ctx.source, path = %path.display(), %error, "cannot read gzip file; will retry");
+                    }
+                    return false;
+                }
+            },
+        };
+        match end {
+            GzipEnd::Complete(_) => {
+                w.settled = true;
+                true
+            }
+            GzipEnd::Truncated(valid) if stable => {
+                tracing::warn!(component = %self.ctx.source, path = %path.display(), size = meta.len(), valid_bytes = valid,
+                    "gzip stream ends early and has not changed for {}s; reading it as far as it is valid", SETTLE.as_secs());
+                w.settled = true;
+                true
+            }
+            GzipEnd::Truncated(_) => {
+                if !w.told {
+                    w.told = true;
+                    tracing::debug!(component = %self.ctx.source, path = %path.display(), "gzip file still being written; waiting for its end");
+                }
+                false
+            }
+        }
+    }
+
+    /// A file on a new inode whose head matches content the tailer knows. Two
+    /// files that exist at once on distinct inodes are distinct files whatever
+    /// their content: the fingerprint links a file only to content that is
+    /// gone from its old identity (truncated away, its inode gone: moved,
+    /// compressed, deleted). A live file with a matching head is compared
+    /// further: when the new file holds the same bytes just before the shorter
+    /// one's end, it is a copy in progress (copytruncate) and waits, at most
+    /// [`COPY_GRACE`], for the original's truncation; a compressed copy, or a
+    /// copy of a file rotated away and still being read, waits for the original
+    /// to be gone. A plain file shorter than the fingerprint never waits.
+    #[allow(clippy::too_many_arguments)]
+    fn known_content(
+        &mut self,
+        path: &Path,
+        file: FileId,
+        meta: &fs::Metadata,
+        head: &[u8],
+        gz: bool,
+        now: Instant,
+        seen: &HashMap<FileId, &Path>,
+    ) -> Known {
+        let fp_bytes = self.fp_bytes();
+        let short = !gz && meta.len() < self.skip() + fp_bytes;
+        let mut matching: Vec<&Item> = self
+            .items
+            .values()
+            // (A detached entry may even have had this inode, for compressed
+            // content: inode numbers are reused. Plain content at the inode
+            // it was truncated away from is that inode's new content.)
+            .filter(|i| i.file != file || (gz && i.state == State::Detached))
+            .filter(|i| {
+                i.fp.is_some_and(|f| {
+                    f.matches(head) && (f.is_full(fp_bytes) || i.state == State::Detached || gz)
+                })
+            })
+            .collect();
+        matching.sort_by_key(|i| std::cmp::Reverse(i.seq));
+        // Gone content this file holds, best first: verified by the sample of
+        // the bytes before where its reading stopped; truncated away (the
+        // copytruncate this entry is kept for); gone without a sample (an
+        // entry of an older checkpoint). A copy of a live file ranks between
+        // the last two: it waits.
+        let mut verified = None;
+        let mut detached = None;
+        let mut unverified = None;
+        let mut original = None;
+        for i in matching {
+            let live =
+                i.state != State::Detached && (i.open.is_some() || seen.contains_key(&i.file));
+            if !live {
+                if i.resume_offset() == 0 && i.tail.is_none() {
+                    // Nothing known was read of it: continuing it is reading
+                    // from the start, and says nothing about what this is.
+                    continue;
+                }
+                match i.tail {
+                    Some(t) => {
+                        if verified.is_none() && holds_sample(path, gz, t) {
+                            verified = Some(i.id);
+                        }
+                    }
+                    None if i.state == State::Detached => detached = detached.or(Some(i.id)),
+                    None => unverified = unverified.or(Some(i.id)),
+                }
+                continue;
+            }
+            if short || original.is_some() {
+                continue;
+            }
+            if holds_copy_of(path, gz, i, seen.get(&i.file).copied()) {
+                let bounded = !gz && i.state == State::Live;
+                original = Some((i.id, i.path.clone(), bounded));
+            }
+        }
+        if let Some(id) = verified.or(detached) {
+            return Known::Continue(id);
+        }
+        let Some((of, of_path, bounded)) = original else {
+            return unverified.map_or(Known::New, Known::Continue);
+        };
+        let why = if bounded {
+            WaitFor::Truncation(of)
+        } else {
+            WaitFor::Original(of)
+        };
+        let stamp = (meta.len(), meta.modified().ok());
+        let w = self.deferred.entry(file).or_insert_with(|| Waiting {
+            path: path.to_path_buf(),
+            why,
+            since: now,
+            stamp,
+            stable_since: now,
+            gzip: None,
+            settled: false,
+            told: false,
+        });
+        if gz {
+            // The gzip entry keeps its verdict; it waits without a deadline.
+            w.settled = true;
+            if !w.told {
+                w.told = true;
+                tracing::info!(component = %self.ctx.source, path = %path.display(), original = %of_path.display(),
+                    "compressed copy of a file still being read; its lines are read there, this one waits for it to go");
+            }
+            return Known::Wait;
+        }
+        if w.why != why {
+            w.why = why;
+            w.since = now;
+            w.settled = false;
+            w.told = false;
+        }
+        if !bounded {
+            w.settled = true;
+            if !w.told {
+                w.told = true;
+                tracing::info!(component = %self.ctx.source, path = %path.display(), original = %of_path.display(),
+                    "copy of a file rotated away and still being read; waiting for that one to be read to its end");
+            }
+            return Known::Wait;
+        }
+        if now.saturating_duration_since(w.since) < COPY_GRACE {
+            if !w.told {
+                w.told = true;
+                tracing::info!(component = %self.ctx.source, path = %path.display(), original = %of_path.display(),
+                    "same bytes as a file being read: a copy in progress (copytruncate)? waiting up to {}s for the original's truncation",
+                    COPY_GRACE.as_secs());
+            }
+            return Known::Wait;
+        }
+        w.settled = true;
+        tracing::info!(component = %self.ctx.source, path = %path.display(), original = %of_path.display(),
+            "the file it looked copied from was not truncated; reading it as a file of its own");
+        Known::New
+    }
+
+    /// Records a gzip file `read_from = end` leaves unread as read to its end
+    /// (its decompressed length, known from `admit`).
+    fn known_unread_gzip(
+        &mut self,
+        path: &Path,
+        file: FileId,
+        meta: &fs::Metadata,
+        head: &[u8],
+        now: Instant,
+    ) {
+        let end = match self.deferred.get(&file).and_then(|w| w.gzip) {
+            Some(GzipEnd::Complete(n) | GzipEnd::Truncated(n)) => n,
+            None => 0,
+        };
+        let id = self.fresh_id();
+        let seq = self.seq();
+        self.items.insert(
+            id,
+            Item {
+                id,
+                seq,
+                path: path.to_path_buf(),
+                file,
+                fp: Fingerprint::of_head(head, self.skip(), self.fp_bytes()),
+                offset: end,
+                acks: Acks::at(end),
+                open: None,
+                state: State::Finished,
+                compressed: true,
+                last_seen: now,
+                last_active: now,
+                size_at_close: Some(meta.len()),
+                identity_saved: false,
+                tail: None,
+            },
+        );
     }
 
     fn ignore_older_than_says_old(&self, meta: &fs::Metadata) -> bool {
@@ -657,6 +1029,7 @@ impl Tailer {
         }
         tracing::info!(component = %self.ctx.source, from = %item.path.display(), to = %path.display(), offset,
             "known content found in another file (copied, moved or compressed); continuing where it stopped");
+        ComponentMetrics::add(&self.copies, 1);
         item.path = path.to_path_buf();
         item.file = file;
         item.compressed = gz;
@@ -698,14 +1071,27 @@ impl Tailer {
                 last_active: now,
                 size_at_close: None,
                 identity_saved: false,
+                tail: None,
             },
         );
         self.unsaved.insert(id);
+        let starved = std::mem::replace(&mut self.starved, false);
         if self.reopen(id, now) {
+            self.starved = starved;
+            if let Some(open) = self.items.get_mut(&id).and_then(|i| i.open.as_mut()) {
+                open.opened_empty = head.len() < GZIP_MAGIC.len();
+            }
             return true;
         }
-        // Not opened (no descriptor free, or gone): nothing is known about it
-        // yet, so the next scan decides afresh rather than by a stale entry.
+        if self.starved {
+            // No descriptor free: it stays known as what it was judged (a file
+            // of its own, read from `start`), opened by a later scan; so a
+            // copy of it seen meanwhile is recognised as one.
+            return false;
+        }
+        self.starved = starved;
+        // Gone (or unreadable): nothing is known about it yet, so the next
+        // scan decides afresh rather than by a stale entry.
         self.items.remove(&id);
         false
     }
@@ -797,6 +1183,7 @@ impl Tailer {
             last_read: now,
             checked: None,
             broken: false,
+            opened_empty: false,
             seen: None,
             path_checked: None,
             woken: true,
@@ -856,6 +1243,13 @@ impl Tailer {
         item.collect_sent();
         if let Some(open) = item.open.take() {
             item.offset = open.resume_offset();
+            if let Some(t) = open
+                .input
+                .plain()
+                .and_then(|f| tail_sample(f, item.offset, item.fp))
+            {
+                item.tail = Some(t);
+            }
             // Only a file read to its end may stay closed until it changes
             // (its size differs from what was read).
             item.size_at_close =
@@ -982,29 +1376,24 @@ impl Tailer {
             if self.truncated_since_last_read(*id, None) {
                 self.truncated(*id, now, out)?;
             }
-            // Opened empty as a plain file, and now a gzip stream is being
-            // written into it (a compressor writing the archive under its
-            // final name): forget it unread, so the next scan judges it by its
-            // head as the gzip file it is (a copy of known content, or new).
-            let gzip_now = self.items.get(id).is_some_and(|i| {
-                i.open.as_ref().is_some_and(|o| {
-                    o.read_pos() == 0
-                        && o.input
-                            .plain()
-                            .is_some_and(|f| pread_head(f, 2).is_ok_and(|h| h == GZIP_MAGIC))
-                })
-            });
-            // Opened empty, and what arrived since is content already known
-            // (a copy being made: copytruncate's copy, `cp`): the same.
+            // (A plain file into which a gzip stream is now being written is
+            // treated as rewritten by the check above and judged again by the
+            // next scan; a file too short to tell is not opened at all.)
+            // Opened while too short to be recognised, and what arrived since
+            // is content already known (a copy being made: copytruncate's
+            // copy, `cp`): forget it unread, so the next scan judges it by its
+            // head like any file (a copy of a live file, or one of its own).
             let copy_of_known = self.items.get(id).is_some_and(|i| {
-                i.open.as_ref().is_some_and(|o| o.read_pos() == 0)
+                i.open
+                    .as_ref()
+                    .is_some_and(|o| o.opened_empty && o.read_pos() == 0)
                     && i.fp.is_some_and(|f| {
                         self.items
                             .values()
                             .any(|other| other.id != i.id && other.fp == Some(f))
                     })
             });
-            if gzip_now || copy_of_known {
+            if copy_of_known {
                 self.items.remove(id);
             }
         }
@@ -1192,7 +1581,7 @@ impl Tailer {
                         *at_eof = true;
                         if self.log.check().is_some() {
                             tracing::warn!(component = %self.ctx.source, path = %item.path.display(), %error,
-                                "gzip file ends early (still being written, or corrupt); will retry when it changes");
+                                "gzip stream ends early (cut short or corrupt)");
                         }
                     } else if self.log.check().is_some() {
                         tracing::warn!(component = %self.ctx.source, path = %item.path.display(), %error, "read failed; will retry");
@@ -1283,6 +1672,10 @@ impl Tailer {
         let Ok(head) = pread_head(file, skip + fp_bytes) else {
             return false;
         };
+        if head.starts_with(&GZIP_MAGIC) {
+            // Became gzip (it was empty when opened): never read as text.
+            return true;
+        }
         match item.fp {
             Some(f) if !f.matches(&head) => return true,
             current => {
@@ -1309,11 +1702,14 @@ impl Tailer {
         };
         if item.compressed {
             if open.broken {
-                self.close(id, State::Closed);
-            } else {
-                Self::finish(item, now, out, &self.ctx.metrics)?;
-                self.close(id, State::Finished);
+                // Admitted complete, or cut short and stable for SETTLE (see
+                // `admit`): what decoded is all there is; the rest is counted.
+                ComponentMetrics::add(&self.gzip_truncated, 1);
+                tracing::warn!(component = %self.ctx.source, path = %item.path.display(), valid_bytes = open.read_pos(),
+                    "gzip stream ends early; its lines up to there were read, the rest is lost");
             }
+            Self::finish(item, now, out, &self.ctx.metrics)?;
+            self.close(id, State::Finished);
             return Ok(true);
         }
         let mut progressed = false;
@@ -1457,6 +1853,12 @@ impl Tailer {
             return Ok(());
         }
         let head = pread_head(&f, skip + fp_bytes).unwrap_or_default();
+        if head.len() < GZIP_MAGIC.len() || head.starts_with(&GZIP_MAGIC) {
+            // Too short to tell, or gzip: not read as text; the next scan
+            // (asked for at once) judges the new content like any file's.
+            self.rescan_soon = true;
+            return Ok(());
+        }
         let new_id = self.fresh_id();
         let seq = self.seq();
         let open = self.new_open(new_id, &path, Input::Plain(f), 0, now);
@@ -1478,6 +1880,7 @@ impl Tailer {
                 last_active: now,
                 size_at_close: None,
                 identity_saved: false,
+                tail: None,
             },
         );
         self.unsaved.insert(new_id);
@@ -1643,6 +2046,22 @@ impl Tailer {
             return true;
         }
         self.settle();
+        // Samples of where open files' reading stands, for the entries to be
+        // recognised by (one small read per file that moved since the last).
+        for item in self.items.values_mut() {
+            let Some(open) = &item.open else { continue };
+            let offset = open.resume_offset();
+            if item.tail.is_some_and(|t| t.skip + t.len == offset) {
+                continue;
+            }
+            if let Some(t) = open
+                .input
+                .plain()
+                .and_then(|f| tail_sample(f, offset, item.fp))
+            {
+                item.tail = Some(t);
+            }
+        }
         let mut items: Vec<&Item> = self.items.values().collect();
         items.sort_by_key(|i| i.seq);
         let files = items.iter().map(|i| i.checkpoint()).collect();
@@ -1659,6 +2078,105 @@ impl Tailer {
         items.sort_by_key(|i| i.seq);
         items.iter().map(|i| i.checkpoint()).collect()
     }
+}
+
+/// A sample of the bytes before `offset` of an open plain file (see
+/// [`Item::tail`]); `None` at offset 0, when they cannot be read, or when the
+/// file no longer begins with `fp` (rewritten since it was read: the bytes
+/// there now are not the ones read).
+fn tail_sample(file: &File, offset: u64, fp: Option<Fingerprint>) -> Option<Fingerprint> {
+    if let Some(fp) = fp {
+        let head = pread_head(file, fp.head_len()).ok()?;
+        if !fp.matches(&head) {
+            return None;
+        }
+    }
+    let start = offset.saturating_sub(TAIL_SAMPLE_BYTES);
+    let bytes = pread_at(file, start, offset - start).ok()?;
+    if bytes.len() as u64 != offset - start {
+        return None;
+    }
+    let f = Fingerprint::of_head(&bytes, 0, bytes.len() as u64)?;
+    Some(Fingerprint { skip: start, ..f })
+}
+
+/// Whether the file at `path` (decompressed if `gz`) holds the bytes `sample`
+/// was taken of, at the same offset.
+fn holds_sample(path: &Path, gz: bool, sample: Fingerprint) -> bool {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let end = sample.skip + sample.len;
+    let bytes = if gz {
+        let mut d = MultiGzDecoder::new(io::BufReader::new(f));
+        match window_before(&mut d, end, sample.len) {
+            Ok((at, w)) if at == end => w,
+            _ => return false,
+        }
+    } else {
+        match pread_at(&f, sample.skip, sample.len) {
+            Ok(w) => w,
+            Err(_) => return false,
+        }
+    };
+    Fingerprint::of_head(&bytes, 0, sample.len)
+        .is_some_and(|f| f.len == sample.len && f.hash == sample.hash)
+}
+
+/// Whether the file at `path` (gzip if `gz`) holds the same bytes as `x`, a
+/// live plain file whose head it shares, just before the shorter one's end
+/// (its last [`COPY_CHECK_BYTES`]): true for a copy of `x` (complete or in
+/// progress), false for a file that only begins the same way (two replicas
+/// printing one banner diverge after it). `x_now` is where a scan found `x`
+/// when it is not open. A compressed `x` cannot be read at an offset: a match
+/// of its head counts as a copy, as before this check.
+fn holds_copy_of(path: &Path, gz: bool, x: &Item, x_now: Option<&Path>) -> bool {
+    if x.compressed {
+        return true;
+    }
+    let reopened;
+    let original: &File = match x.open.as_ref().and_then(|o| o.input.plain()) {
+        Some(f) => f,
+        None => {
+            let Some(found) = File::open(x_now.unwrap_or(&x.path)).ok() else {
+                return false;
+            };
+            if found.metadata().map(|m| FileId::of(&m)).ok() != Some(x.file) {
+                return false;
+            }
+            reopened = found;
+            &reopened
+        }
+    };
+    let Ok(x_len) = original.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let Ok(copy) = File::open(path) else {
+        return false;
+    };
+    // A copy is never longer than its original (that only grows until it is
+    // truncated): a longer file that begins with all of it is another file.
+    let window = if gz {
+        let mut d = MultiGzDecoder::new(io::BufReader::new(copy));
+        window_before(&mut d, x_len + 1, COPY_CHECK_BYTES)
+    } else {
+        copy.metadata().and_then(|m| {
+            let end = m.len().min(x_len + 1);
+            let start = end.saturating_sub(COPY_CHECK_BYTES);
+            pread_at(&copy, start, end - start).map(|w| (end, w))
+        })
+    };
+    let Ok((end, window)) = window else {
+        return false;
+    };
+    // A compressed copy is of a rotated file, which no longer grows: it holds
+    // all of it. (A gzip that is a mere prefix of a live file is another file,
+    // which must not wait for that one to go.)
+    if end > x_len || (gz && end != x_len) {
+        return false;
+    }
+    let start = end - window.len() as u64;
+    pread_at(original, start, window.len() as u64).is_ok_and(|theirs| theirs == window)
 }
 
 enum OpenError {
@@ -1682,19 +2200,6 @@ fn read_head_of(path: &Path, n: u64) -> io::Result<(Vec<u8>, bool)> {
     }
     f.seek(SeekFrom::Start(0))?;
     Ok((read_head(&mut f, n)?, false))
-}
-
-/// True when the gzip file at `path` is a complete archive of at most `n`
-/// decompressed bytes (a small rotated file, not one still being written).
-fn gzip_ends_within(path: &Path, n: u64) -> bool {
-    let Ok(f) = File::open(path) else {
-        return false;
-    };
-    let mut out = Vec::new();
-    MultiGzDecoder::new(f)
-        .take(n + 1)
-        .read_to_end(&mut out)
-        .is_ok_and(|got| (got as u64) <= n)
 }
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -2277,5 +2782,284 @@ mod tests {
         assert_eq!(t.run(Duration::from_secs(2)), ["Exception\n  at a\n  at b"]);
         assert!(t.tailer.write_checkpoint(t.now));
         assert_eq!(t.tailer.checkpoint_entries()[0].offset, 24);
+    }
+
+    fn copies(t: &T) -> u64 {
+        t.metrics
+            .labeled
+            .counter(source_names::FILE_COPIES_TOTAL, &[])
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The same start-up banner, longer than the fingerprint.
+    fn banner() -> String {
+        format!("{}\n", "=".repeat(299))
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    /// Regression: the second of two replicas printing the same banner was
+    /// never read (taken for a copy of the first).
+    #[test]
+    fn two_live_files_with_the_same_banner_are_both_read_in_full() {
+        let mut t = T::new(|_| {});
+        let b = banner();
+        t.append("a.log", &format!("{b}a1\n"));
+        t.append("b.log", &format!("{b}b1\n"));
+        let ban = b.trim_end().to_string();
+        assert_eq!(
+            sorted(t.run(Duration::ZERO)),
+            sorted(vec![ban.clone(), ban.clone(), "a1".into(), "b1".into()])
+        );
+        t.append("a.log", "a2\n");
+        t.append("b.log", "b2\n");
+        assert_eq!(sorted(t.run(Duration::from_millis(10))), ["a2", "b2"]);
+        assert!(t.tailer.write_checkpoint(t.now));
+        t.append("a.log", "a3\n");
+        t.append("b.log", "b3\n");
+        t.restart();
+        assert_eq!(sorted(t.run(Duration::ZERO)), ["a3", "b3"]);
+        assert_eq!(copies(&t), 0, "neither is a copy");
+    }
+
+    /// Files that are the same bytes, not just the same head: the second may
+    /// be a copy in progress, so it waits for the first's truncation, at most
+    /// COPY_GRACE, then is read as a file of its own.
+    #[test]
+    fn identical_live_files_are_both_read_after_the_copy_grace() {
+        let mut t = T::new(|_| {});
+        let b = banner();
+        t.append("a.log", &b);
+        assert_eq!(t.run(Duration::ZERO).len(), 1);
+        t.append("b.log", &b);
+        assert!(
+            t.run(Duration::from_millis(10)).is_empty(),
+            "a copy in progress?"
+        );
+        assert!(
+            t.tailer.wants_fast_rescan(),
+            "the wait is ended by a rescan"
+        );
+        assert!(t.run(Duration::from_secs(5)).is_empty());
+        assert_eq!(t.run(COPY_GRACE), [b.trim_end()]);
+        assert!(!t.tailer.wants_fast_rescan());
+        t.append("b.log", "b1\n");
+        assert_eq!(t.run(Duration::from_millis(10)), ["b1"]);
+        assert_eq!(copies(&t), 0);
+    }
+
+    #[test]
+    fn files_shorter_than_the_fingerprint_are_read_at_once() {
+        let mut t = T::new(|_| {});
+        t.append("a.log", "hello\n");
+        assert_eq!(t.run(Duration::ZERO), ["hello"]);
+        t.append("b.log", "hello\n");
+        assert_eq!(t.run(Duration::from_millis(10)), ["hello"]);
+    }
+
+    /// copytruncate seen half way: the copy waits, and once the original is
+    /// truncated it continues where reading stopped; nothing is read twice.
+    #[test]
+    fn a_copy_in_progress_waits_for_the_truncation_then_continues() {
+        let mut t = T::new(|_| {});
+        let body: String = (0..40).map(|i| format!("line-{i:04}\n")).collect();
+        t.append("app.log", &body);
+        assert_eq!(t.run(Duration::ZERO).len(), 40);
+        t.append("app.log", "tail-1\n");
+        // The copy has the first 300 bytes so far (more than the fingerprint).
+        fs::write(t.path("app.log.1"), &body[..300]).unwrap();
+        assert_eq!(t.run(Duration::from_millis(10)), ["tail-1"]);
+        let full = fs::read(t.path("app.log")).unwrap();
+        fs::write(t.path("app.log.1"), &full).unwrap();
+        assert!(t.run(Duration::from_millis(10)).is_empty());
+        fs::File::options()
+            .write(true)
+            .open(t.path("app.log"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        assert!(t.run(Duration::from_millis(10)).is_empty());
+        t.append("app.log", "after\n");
+        assert_eq!(t.run(Duration::from_millis(10)), ["after"]);
+        assert_eq!(copies(&t), 1, "the copy continued the original");
+    }
+
+    /// Regression: a gzip file under a matched name, first seen empty, was
+    /// read as text.
+    #[test]
+    fn gzip_written_in_steps_is_read_once_and_never_as_text() {
+        let mut t = T::new(|_| {});
+        let text: String = (0..500).map(|i| format!("z-{i:05}\n")).collect();
+        let gz = gzip(text.as_bytes());
+        let name = "x.log.2.gz.tmp";
+        t.append(name, "");
+        let mut got = t.run(Duration::ZERO);
+        assert!(
+            t.tailer.wants_fast_rescan(),
+            "an empty file waits for bytes"
+        );
+        let mut at = 0;
+        for step in [1, 1, 10, 100, 300] {
+            let end = (at + step).min(gz.len());
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(t.path(name))
+                .unwrap();
+            f.write_all(&gz[at..end]).unwrap();
+            drop(f);
+            at = end;
+            got.extend(t.run(Duration::from_millis(100)));
+            assert!(got.is_empty(), "nothing before the stream is complete");
+        }
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(t.path(name))
+            .unwrap();
+        f.write_all(&gz[at..]).unwrap();
+        drop(f);
+        got.extend(t.run(Duration::from_millis(100)));
+        got.extend(t.run(SETTLE));
+        let want: Vec<String> = text.lines().map(String::from).collect();
+        assert_eq!(got, want);
+        assert!(t.run(SETTLE * 2).is_empty(), "read once");
+        assert_eq!(t.metrics.snapshot().errors, 0);
+    }
+
+    #[test]
+    fn a_plain_file_that_becomes_gzip_after_being_opened_is_not_read_as_text() {
+        let mut t = T::new(|_| {});
+        t.append("y.log", "");
+        assert!(t.run(Duration::ZERO).is_empty());
+        assert!(t.run(SETTLE).is_empty(), "opened empty, as text");
+        fs::write(t.path("y.log"), gzip(b"g1\ng2\n")).unwrap();
+        let mut got = t.run(Duration::from_millis(10));
+        got.extend(t.run(Duration::from_millis(10)));
+        assert_eq!(got, ["g1", "g2"]);
+    }
+
+    #[test]
+    fn a_truncated_gzip_is_read_as_far_as_valid_once_it_settles_and_counted() {
+        let mut t = T::new(|_| {});
+        let text: String = (0..4000)
+            .map(|i| format!("t-{i:05} {}\n", i * 7919 % 1000))
+            .collect();
+        let gz = gzip(text.as_bytes());
+        fs::write(t.path("cut.log.gz"), &gz[..gz.len() / 2]).unwrap();
+        assert!(
+            t.run(Duration::ZERO).is_empty(),
+            "may still be being written"
+        );
+        assert!(t.run(Duration::from_secs(1)).is_empty());
+        let got = t.run(SETTLE);
+        assert!(!got.is_empty() && got.len() < 4000, "{} lines", got.len());
+        let want: Vec<&str> = text.lines().take(got.len()).collect();
+        assert_eq!(got[..got.len() - 1], want[..got.len() - 1]);
+        let truncated = t
+            .metrics
+            .labeled
+            .counter(ERRORS_BY_TYPE, &[("error_type", "gzip_truncated")])
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(truncated, 1);
+        assert!(t.run(SETTLE).is_empty(), "finished");
+    }
+
+    #[test]
+    fn a_compressed_rotation_continues_where_the_plain_file_stopped() {
+        let mut t = T::new(|_| {});
+        let b = banner();
+        t.append("app.log", &format!("{b}1\n2\n"));
+        assert_eq!(t.run(Duration::ZERO).len(), 3);
+        fs::rename(t.path("app.log"), t.path("app.log.1")).unwrap();
+        assert!(t.run(Duration::from_millis(10)).is_empty());
+        let plain = fs::read(t.path("app.log.1")).unwrap();
+        let gz = gzip(&plain);
+        fs::write(t.path("app.log.1.gz"), &gz[..gz.len() / 2]).unwrap();
+        assert!(t.run(Duration::from_millis(10)).is_empty());
+        fs::write(t.path("app.log.1.gz"), &gz).unwrap();
+        assert!(
+            t.run(Duration::from_millis(10)).is_empty(),
+            "its original is still there"
+        );
+        fs::remove_file(t.path("app.log.1")).unwrap();
+        assert!(t.run(Duration::from_millis(10)).is_empty());
+        assert!(
+            t.run(Duration::from_secs(1)).is_empty(),
+            "nothing read twice"
+        );
+        assert_eq!(copies(&t), 1);
+    }
+
+    /// Pod churn: what the tailer keeps per file goes with the files once
+    /// their checkpoints expire.
+    #[test]
+    fn per_file_state_is_forgotten_with_the_files() {
+        let mut t = T::new(|c| {
+            c.include = vec![format!(
+                "{}/pods/*/*/*.log",
+                c.include[0].rsplit_once("/logs/").unwrap().0
+            )];
+            c.kubernetes_metadata = true;
+            c.checkpoint_retention = HumanDuration(Duration::from_secs(3600));
+        });
+        let pods = t.dir.path().join("pods");
+        for round in 0..3 {
+            let mut dirs = Vec::new();
+            for i in 0..20 {
+                let d = pods
+                    .join(format!("ns_pod{round}x{i}_uid{round}x{i}"))
+                    .join("app");
+                fs::create_dir_all(&d).unwrap();
+                let text = if i % 5 == 0 {
+                    String::new()
+                } else {
+                    format!("{round}-{i}\n")
+                };
+                fs::write(d.join("0.log"), text).unwrap();
+                dirs.push(d);
+            }
+            assert_eq!(t.run(Duration::from_secs(1)).len(), 16);
+            let now = t.tailer.tracked();
+            assert_eq!((now.items, now.kubernetes, now.waiting), (16, 16, 4));
+            for d in dirs {
+                fs::remove_dir_all(d.parent().unwrap()).unwrap();
+            }
+            t.run(Duration::from_secs(1));
+            assert_eq!(t.tailer.tracked().waiting, 0);
+            t.run(Duration::from_secs(2 * 3600));
+            assert_eq!(
+                t.tailer.tracked(),
+                Tracked {
+                    items: 0,
+                    waiting: 0,
+                    kubernetes: 0
+                }
+            );
+        }
+    }
+
+    /// Regression: with `read_from = end`, a gzip file there at the start was
+    /// skipped by the first scan only, and read by the next.
+    #[test]
+    fn read_from_end_leaves_existing_gzip_files_unread_for_good() {
+        let mut t = T::new(|c| c.read_from = ReadFrom::End);
+        fs::write(t.path("old.log.1.gz"), gzip(b"old1\nold2\n")).unwrap();
+        assert!(t.run(Duration::ZERO).is_empty());
+        assert!(
+            t.run(Duration::from_secs(20)).is_empty(),
+            "not at a later scan either"
+        );
+        let e = &t.tailer.checkpoint_entries()[0];
+        assert!(e.compressed && e.finished && e.offset == 10);
+        fs::write(t.path("new.log.2.gz"), gzip(b"new1\n")).unwrap();
+        assert_eq!(t.run(Duration::from_secs(1)), ["new1"], "a new one is read");
     }
 }
