@@ -157,7 +157,11 @@ fn start(p: &Path) -> Child {
     };
     cmd.arg("-p")
         .arg(p)
-        .env("LOGAGENT_LOG", "info")
+        // TORTURE_LOG=debug shows the tailer's identity decisions.
+        .env(
+            "LOGAGENT_LOG",
+            std::env::var("TORTURE_LOG").unwrap_or_else(|_| "info".to_owned()),
+        )
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

@@ -868,6 +868,7 @@ impl Tailer {
         let mut detached = None;
         let mut unverified = None;
         let mut original = None;
+        let mut raced = false;
         for i in matching {
             let live =
                 i.state != State::Detached && (i.open.is_some() || seen.contains_key(&i.file));
@@ -894,10 +895,20 @@ impl Tailer {
             if holds_copy_of(path, gz, i, seen.get(&i.file).copied()) {
                 let bounded = !gz && i.state == State::Live;
                 original = Some((i.id, i.path.clone(), bounded));
+            } else if !gz && shrunk_below_read(i, seen.get(&i.file).copied()) {
+                // Truncated after this scan checked it and before this copy
+                // was compared (copytruncate's copy then truncation, between
+                // two of our steps): its content is gone from it, which the
+                // next scan records first; this file is judged then.
+                raced = true;
             }
         }
         if let Some(id) = verified.or(detached) {
             return Known::Continue(id);
+        }
+        if raced && original.is_none() {
+            self.rescan_soon = true;
+            return Known::Wait;
         }
         let Some((of, of_path, bounded)) = original else {
             return unverified.map_or(Known::New, Known::Continue);
@@ -2179,6 +2190,27 @@ fn holds_copy_of(path: &Path, gz: bool, x: &Item, x_now: Option<&Path>) -> bool 
     pread_at(original, start, window.len() as u64).is_ok_and(|theirs| theirs == window)
 }
 
+/// Whether `x`'s file is now shorter than where its reading stopped: it was
+/// truncated and the tailer has not yet seen it.
+fn shrunk_below_read(x: &Item, x_now: Option<&Path>) -> bool {
+    let (len, read) = match x.open.as_ref() {
+        Some(open) => match open.input.plain() {
+            Some(f) => (f.metadata().map(|m| m.len()), open.read_pos()),
+            None => return false,
+        },
+        None => {
+            let Ok(meta) = fs::metadata(x_now.unwrap_or(&x.path)) else {
+                return false;
+            };
+            if FileId::of(&meta) != x.file {
+                return false;
+            }
+            (Ok(meta.len()), x.resume_offset())
+        }
+    };
+    len.is_ok_and(|len| len < read)
+}
+
 enum OpenError {
     GzipShorter,
     Io(io::Error),
@@ -2891,6 +2923,46 @@ mod tests {
         t.append("app.log", "after\n");
         assert_eq!(t.run(Duration::from_millis(10)), ["after"]);
         assert_eq!(copies(&t), 1, "the copy continued the original");
+    }
+
+    /// Regression (torture, copytruncate): the copy was compared after the
+    /// original's truncation but before the tailer noticed it, found no bytes
+    /// to match, and was read from the start as a file of its own.
+    #[test]
+    fn a_copy_judged_between_the_truncation_and_its_notice_waits_then_continues() {
+        let mut t = T::new(|_| {});
+        let body: String = (0..40).map(|i| format!("line-{i:04}\n")).collect();
+        t.append("app.log", &body);
+        assert_eq!(t.run(Duration::ZERO).len(), 40);
+        // copytruncate completes between the scan's truncation check and its
+        // look at the copy: the copy is judged with the original still open.
+        let copy = t.path("app.log.1");
+        fs::write(&copy, &body).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(t.path("app.log"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let meta = fs::metadata(&copy).unwrap();
+        let file = FileId::of(&meta);
+        let (head, gz) = read_head_of(&copy, t.tailer.skip() + t.tailer.fp_bytes()).unwrap();
+        let seen = HashMap::from([(file, copy.as_path())]);
+        let verdict = t
+            .tailer
+            .known_content(&copy, file, &meta, &head, gz, t.now, &seen);
+        assert!(
+            matches!(verdict, Known::Wait),
+            "judged after the truncation is recorded"
+        );
+        assert!(t.tailer.wants_rescan(), "and that at once");
+        assert!(
+            t.run(Duration::from_millis(10)).is_empty(),
+            "nothing read twice"
+        );
+        assert_eq!(copies(&t), 1, "the copy continued the original");
+        t.append("app.log", "after\n");
+        assert_eq!(t.run(Duration::from_millis(10)), ["after"]);
     }
 
     /// Regression: a gzip file under a matched name, first seen empty, was
