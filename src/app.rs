@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, MaintenanceArgs, RunArgs};
-use crate::config::{self, PipelineConfig, SinkConfig, SourceConfig};
+use crate::config::{self, PipelineConfig, SourceConfig};
 use crate::maintenance::{self, clock::SystemClock, run::RunError};
 use crate::pipeline::topology::Outcome;
 use crate::pipeline::{BuildOptions, Topology};
@@ -216,35 +216,28 @@ fn maintenance(command: &str, args: &MaintenanceArgs, force: bool, state: Option
 /// unreachable server is a warning: the pipeline is valid and would wait for it.
 fn sink_health_checks(config: &PipelineConfig) {
     for sink in &config.sinks {
-        if let SinkConfig::Elasticsearch(es) = &sink.config {
-            use crate::sinks::elasticsearch::client;
-            for (endpoint, result) in client::check_endpoints(es, std::time::Duration::from_secs(5))
-            {
-                match result {
-                    Ok(flavor) => {
-                        eprintln!("info: sinks.{}: {endpoint}: {flavor}", sink.id);
-                        let data_stream =
-                            es.mode == crate::sinks::elasticsearch::config::Mode::DataStream;
-                        if let Some(w) = client::compatibility_warning(&flavor, data_stream) {
-                            eprintln!("warning: sinks.{}: {endpoint}: {w}", sink.id);
-                        }
-                    }
-                    Err(e) => eprintln!("warning: sinks.{}: {endpoint}: {e}", sink.id),
-                }
-            }
+        let Some(check) = sink.config.health_check() else {
+            continue;
+        };
+        let report = check.check(HEALTH_CHECK_LIMIT);
+        for line in &report.info {
+            eprintln!("info: sinks.{}: {line}", sink.id);
         }
-        if let SinkConfig::Loki(loki) = &sink.config
-            && loki.healthcheck
-        {
-            if let Err(e) = loki.check_environment(std::time::Duration::from_secs(5)) {
-                eprintln!(
-                    "warning: sinks.{}: Loki health check failed: {e} (the agent would start and retry)",
-                    sink.id
-                );
-            }
+        for line in &report.warnings {
+            eprintln!("warning: sinks.{}: {line}", sink.id);
+        }
+        for line in &report.failures {
+            eprintln!(
+                "warning: sinks.{}: {}",
+                sink.id,
+                check.describe_failure(line)
+            );
         }
     }
 }
+
+/// Time limit of one health-check request.
+const HEALTH_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn run(args: &RunArgs) -> i32 {
     if args.pipelines.is_empty() {
@@ -343,44 +336,18 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
 /// A named health check of one sink: `Err(reason)` while it fails.
 type HealthCheck = (String, Box<dyn Fn() -> Result<(), String> + Send>);
 
-/// Health checks of the sinks that talk to servers (Elasticsearch: `GET /` on
-/// every endpoint must answer).
+/// Health checks of the sinks that declare one ([`crate::config::SinkConfig::health_check`]).
 fn health_checks(config: &PipelineConfig) -> Vec<HealthCheck> {
-    let mut checks: Vec<HealthCheck> = Vec::new();
-    for sink in &config.sinks {
-        if let SinkConfig::Elasticsearch(es) = &sink.config {
-            let es = es.clone();
-            checks.push((
-                format!("sinks.{}", sink.id),
-                Box::new(move || {
-                    use crate::sinks::elasticsearch::client;
-                    let failures: Vec<String> =
-                        client::check_endpoints(&es, std::time::Duration::from_secs(5))
-                            .into_iter()
-                            .filter_map(|(endpoint, r)| r.err().map(|e| format!("{endpoint}: {e}")))
-                            .collect();
-                    if failures.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(format!("health check failed: {}", failures.join("; ")))
-                    }
-                }),
-            ));
-        }
-        if let SinkConfig::Loki(loki) = &sink.config
-            && loki.healthcheck
-        {
-            let loki = loki.clone();
-            checks.push((
-                format!("sinks.{}", sink.id),
-                Box::new(move || {
-                    loki.check_environment(std::time::Duration::from_secs(5))
-                        .map_err(|e| format!("health check failed: {e}"))
-                }),
-            ));
-        }
-    }
-    checks
+    config
+        .sinks
+        .iter()
+        .filter_map(|sink| {
+            let check = sink.config.health_check()?;
+            let run: Box<dyn Fn() -> Result<(), String> + Send> =
+                Box::new(move || check.check(HEALTH_CHECK_LIMIT).verdict());
+            Some((format!("sinks.{}", sink.id), run))
+        })
+        .collect()
 }
 
 /// Runs the sinks' health checks now and every 15 s: the pipeline is ready once

@@ -1,5 +1,7 @@
-//! The closed sets of component types. A new component is one variant here, one
-//! module under its kind, and one arm in each `match`.
+//! The closed sets of component types. A new sink is its module (its config
+//! implementing [`SinkComponent`]) and one line in `sink_types!`; a new source or
+//! transform is still one variant here, one module under its kind, and one arm in
+//! each `match`.
 
 use serde::Deserialize;
 use toml::de::ValueDeserializer;
@@ -8,6 +10,7 @@ use super::{ComponentChecks, KeyError};
 
 // Named outputs: override `ComponentChecks::outputs` in the arms below when a
 // component gains them.
+use crate::sinks::SinkComponent;
 use crate::sinks::elasticsearch::ElasticsearchConfig;
 use crate::sinks::file::FileSinkConfig;
 use crate::sinks::loki::LokiSinkConfig;
@@ -206,80 +209,77 @@ impl ComponentChecks for TransformConfig {
     }
 }
 
-/// A configured sink.
-#[derive(Debug, Clone)]
-pub enum SinkConfig {
+/// A configured sink. Everything but the list of types is delegated to the
+/// sink's config ([`SinkComponent`]): a new sink is its module and one line in
+/// `sink_types!` below.
+macro_rules! sink_types {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal,)*) => {
+        /// A configured sink.
+        #[derive(Debug, Clone)]
+        pub enum SinkConfig {
+            $($(#[$doc])* $variant($ty),)*
+        }
+
+        impl SinkConfig {
+            /// Picks the variant for `ty`; `None` when the type is unknown.
+            pub fn parse(ty: &str, de: ValueDeserializer<'_>) -> Option<Result<Self, toml::de::Error>> {
+                match ty {
+                    $($name => parse_variant!(de, SinkConfig::$variant),)*
+                    _ => None,
+                }
+            }
+
+            /// The sink's own config, which answers for it.
+            pub fn component(&self) -> &dyn SinkComponent {
+                match self {
+                    $(SinkConfig::$variant(c) => &**c as &dyn SinkComponent,)*
+                }
+            }
+        }
+
+        impl ComponentChecks for SinkConfig {
+            const TYPES: &'static [&'static str] = &[$($name),*];
+            fn check(&self) -> Vec<KeyError> {
+                self.component().check()
+            }
+            fn outputs(&self) -> Vec<String> {
+                self.component().outputs()
+            }
+        }
+    };
+}
+
+sink_types! {
     /// `type = "file"`: NDJSON files from a path template.
-    File(FileSinkConfig),
+    File(Box<FileSinkConfig>) = "file",
     /// `type = "stdout"`.
-    Stdout(StdoutSinkConfig),
+    Stdout(Box<StdoutSinkConfig>) = "stdout",
     /// `type = "elasticsearch"`: bulk requests with idempotent ids and a
     /// dead-letter output.
-    Elasticsearch(Box<ElasticsearchConfig>),
+    Elasticsearch(Box<ElasticsearchConfig>) = "elasticsearch",
     /// `type = "loki"`: Grafana Loki's push API.
-    Loki(Box<LokiSinkConfig>),
+    Loki(Box<LokiSinkConfig>) = "loki",
 }
 
 impl SinkConfig {
-    /// Picks the variant for `ty`; `None` when the type is unknown.
-    pub fn parse(ty: &str, de: ValueDeserializer<'_>) -> Option<Result<Self, toml::de::Error>> {
-        match ty {
-            "file" => parse_variant!(de, SinkConfig::File),
-            "stdout" => parse_variant!(de, SinkConfig::Stdout),
-            "elasticsearch" => Some(
-                ElasticsearchConfig::deserialize(de)
-                    .map(|c| SinkConfig::Elasticsearch(Box::new(c))),
-            ),
-            "loki" => parse_variant!(de, SinkConfig::Loki),
-            _ => None,
-        }
-    }
-
     /// The `type` name.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            SinkConfig::File(_) => "file",
-            SinkConfig::Stdout(_) => "stdout",
-            SinkConfig::Elasticsearch(_) => "elasticsearch",
-            SinkConfig::Loki(_) => "loki",
-        }
+        self.component().type_name()
     }
 
-    /// True for a sink that skips replayed events by their stream offsets (the
-    /// file sink's exactly-once ledger): it relies on each stream's events
-    /// arriving by one path, in order, so the graph check refuses two paths.
+    /// True for a sink that skips replayed events by their stream offsets
+    /// ([`SinkComponent::skips_replays`]).
     pub fn skips_replays(&self) -> bool {
-        match self {
-            SinkConfig::File(c) => c.durability == crate::sinks::file::Durability::ExactlyOnce,
-            SinkConfig::Stdout(_) | SinkConfig::Elasticsearch(_) | SinkConfig::Loki(_) => false,
-        }
+        self.component().skips_replays()
     }
 
     /// The path (template) a file-writing sink appends to, to catch two sinks on one file.
     pub fn output_path(&self) -> Option<&str> {
-        match self {
-            SinkConfig::File(c) => Some(c.path.as_str()),
-            SinkConfig::Stdout(_) | SinkConfig::Elasticsearch(_) | SinkConfig::Loki(_) => None,
-        }
+        self.component().output_path()
     }
-}
 
-impl ComponentChecks for SinkConfig {
-    const TYPES: &'static [&'static str] = &["file", "stdout", "elasticsearch", "loki"];
-    fn check(&self) -> Vec<KeyError> {
-        match self {
-            SinkConfig::File(c) => c.check(),
-            SinkConfig::Stdout(c) => c.check(),
-            SinkConfig::Loki(c) => c.check(),
-            SinkConfig::Elasticsearch(c) => c.check(),
-        }
-    }
-    fn outputs(&self) -> Vec<String> {
-        match self {
-            SinkConfig::Elasticsearch(_) => {
-                vec![crate::sinks::elasticsearch::DEAD_LETTER.to_owned()]
-            }
-            SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Loki(_) => Vec::new(),
-        }
+    /// The check of the server the sink talks to ([`SinkComponent::health_check`]).
+    pub fn health_check(&self) -> Option<Box<dyn crate::sinks::net::HealthCheck>> {
+        self.component().health_check()
     }
 }

@@ -666,7 +666,8 @@ fn write_loop(
 /// Appends `data`, retrying a failing write (a full disk) with backoff until it
 /// succeeds or the drain time is over.
 fn write_retrying(file: &mut File, data: &[u8], ctx: &SinkContext) -> Result<(), String> {
-    let mut delay = Duration::from_millis(50);
+    let mut backoff =
+        crate::sinks::net::Backoff::fixed(Duration::from_millis(50), Duration::from_secs(5));
     loop {
         let before = file.metadata().map(|m| m.len()).unwrap_or(0);
         match file.write_all(data) {
@@ -679,8 +680,7 @@ fn write_retrying(file: &mut File, data: &[u8], ctx: &SinkContext) -> Result<(),
                     return Err(e.to_string());
                 }
                 tracing::warn!(component = %ctx.id, error = %e, "disk buffer: write failed; retrying");
-                ctx.shutdown.wait(delay);
-                delay = (delay * 2).min(Duration::from_secs(5));
+                ctx.shutdown.wait(backoff.next_delay());
             }
         }
     }

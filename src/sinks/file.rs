@@ -33,6 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
+use super::io_retry::retry;
 use super::{Encoding, Sink, SinkContext, SinkError};
 use crate::config::{ByteSize, HumanDuration, KeyError};
 use crate::event::template::Template;
@@ -694,38 +695,21 @@ fn write_out(
     Ok(())
 }
 
-/// Runs `op` until it succeeds, backing off from 100ms to 5s, or until the
-/// shutdown drain time is over.
-fn retry<T>(
-    ctx: &SinkContext,
-    log: &RateLimiter,
-    what: &str,
-    mut op: impl FnMut() -> std::io::Result<T>,
-) -> Result<T, SinkError> {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match op() {
-            Ok(v) => return Ok(v),
-            Err(error) => {
-                ComponentMetrics::add(&ctx.metrics.errors, 1);
-                // Same rule as stdout (README): a gone reader is for good.
-                if super::io_retry::is_permanent(&error) || ctx.shutdown.is_forced() {
-                    return Err(SinkError::Io {
-                        what: what.to_owned(),
-                        error,
-                    });
-                }
-                if let Some(suppressed) = log.check() {
-                    tracing::error!(component = %ctx.id, %error, suppressed, retry_in = ?backoff, "{what} failed; holding the pipeline until it works");
-                }
-                // Not a test sleep: real backoff, cut short by a forced shutdown.
-                let deadline = std::time::Instant::now() + backoff;
-                while std::time::Instant::now() < deadline && !ctx.shutdown.is_forced() {
-                    std::thread::sleep(Duration::from_millis(20).min(backoff));
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
+impl super::SinkComponent for FileSinkConfig {
+    fn type_name(&self) -> &'static str {
+        "file"
+    }
+    fn check(&self) -> Vec<KeyError> {
+        FileSinkConfig::check(self)
+    }
+    fn build(&self, data_dir: &Path) -> Result<Box<dyn Sink>, SinkError> {
+        Ok(Box::new(self.build_in(data_dir)))
+    }
+    fn skips_replays(&self) -> bool {
+        self.durability == Durability::ExactlyOnce
+    }
+    fn output_path(&self) -> Option<&str> {
+        Some(self.path.as_str())
     }
 }
 

@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use super::net::Backoff;
 use super::{SinkContext, SinkError};
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
@@ -32,7 +33,7 @@ pub fn retry<T>(
     what: &str,
     mut op: impl FnMut() -> std::io::Result<T>,
 ) -> Result<T, SinkError> {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::fixed(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         match op() {
             Ok(v) => return Ok(v),
@@ -44,15 +45,15 @@ pub fn retry<T>(
                         error,
                     });
                 }
+                let delay = backoff.next_delay();
                 if let Some(suppressed) = log.check() {
-                    tracing::error!(component = %ctx.id, %error, suppressed, retry_in = ?backoff, "{what} failed; holding the pipeline until it works");
+                    tracing::error!(component = %ctx.id, %error, suppressed, retry_in = ?delay, "{what} failed; holding the pipeline until it works");
                 }
                 // Not a test sleep: real backoff, cut short by a forced shutdown.
-                let deadline = std::time::Instant::now() + backoff;
+                let deadline = std::time::Instant::now() + delay;
                 while std::time::Instant::now() < deadline && !ctx.shutdown.is_forced() {
-                    std::thread::sleep(Duration::from_millis(20).min(backoff));
+                    std::thread::sleep(Duration::from_millis(20).min(delay));
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }

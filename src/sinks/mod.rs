@@ -6,6 +6,7 @@ pub mod elasticsearch;
 pub mod file;
 pub mod io_retry;
 pub mod loki;
+pub mod net;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -97,13 +98,55 @@ impl Encoding {
     }
 }
 
+/// What every sink config provides, so the component enum
+/// ([`crate::config::SinkConfig`]) only lists the types and delegates: a new
+/// sink is its module (implementing this) and one line in that list.
+pub trait SinkComponent: Send + Sync {
+    /// The `type` name.
+    fn type_name(&self) -> &'static str;
+
+    /// Every problem with the keys (pure: no file is read, nothing connects).
+    fn check(&self) -> Vec<crate::config::KeyError>;
+
+    /// Builds the running sink; `data_dir` holds what a sink keeps across
+    /// restarts (the file sink's exactly-once ledger).
+    fn build(&self, data_dir: &std::path::Path) -> Result<Box<dyn Sink>, SinkError>;
+
+    /// Names of the sink's named outputs (a dead-letter output).
+    fn outputs(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// True for a sink that skips replayed events by their stream offsets (the
+    /// file sink's exactly-once ledger): it relies on each stream's events
+    /// arriving by one path, in order, so the graph check refuses two paths.
+    fn skips_replays(&self) -> bool {
+        false
+    }
+
+    /// The path (template) a file-writing sink appends to, to catch two sinks on one file.
+    fn output_path(&self) -> Option<&str> {
+        None
+    }
+
+    /// The check of the server the sink talks to, if it talks to one and the
+    /// check is enabled.
+    fn health_check(&self) -> Option<Box<dyn net::HealthCheck>> {
+        None
+    }
+}
+
 /// Builds the sink a config describes; `data_dir` holds what a sink keeps
 /// across restarts (the file sink's exactly-once ledger).
 pub fn build(config: &SinkConfig, data_dir: &std::path::Path) -> Result<Box<dyn Sink>, SinkError> {
-    Ok(match config {
-        SinkConfig::File(c) => Box::new(c.build_in(data_dir)),
-        SinkConfig::Stdout(c) => Box::new(c.build()),
-        SinkConfig::Elasticsearch(c) => Box::new(elasticsearch::ElasticsearchSink::new(c)?),
-        SinkConfig::Loki(c) => Box::new(c.build()?),
-    })
+    config.component().build(data_dir)
+}
+
+/// Wall-clock time in nanoseconds since the epoch (0 before it), for the
+/// timestamps of events that carry none.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }

@@ -106,3 +106,15 @@ impl Sink for StdoutSink {
         Ok(())
     }
 }
+
+impl super::SinkComponent for StdoutSinkConfig {
+    fn type_name(&self) -> &'static str {
+        "stdout"
+    }
+    fn check(&self) -> Vec<KeyError> {
+        StdoutSinkConfig::check(self)
+    }
+    fn build(&self, _data_dir: &std::path::Path) -> Result<Box<dyn super::Sink>, super::SinkError> {
+        Ok(Box::new(StdoutSinkConfig::build(self)))
+    }
+}

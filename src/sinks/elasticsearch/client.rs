@@ -5,21 +5,19 @@
 //! client certificate), and the start-up health check with version detection.
 
 use std::fmt;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use elasticsearch::auth::{ClientCertificate, Credentials};
 use elasticsearch::cert::{Certificate, CertificateValidation};
 use elasticsearch::http::headers::{
-    ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue,
+    ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER,
 };
 use elasticsearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
 use elasticsearch::http::{Method, Url};
 
-use super::config::{AuthConfig, ElasticsearchConfig, Secret};
+use super::config::{AuthConfig, ElasticsearchConfig};
+use crate::sinks::net::{Endpoints, NetError};
 
 /// Checks one `endpoints` entry and normalizes it to a base URL ending in `/`.
 pub fn parse_endpoint(text: &str) -> Result<Url, String> {
@@ -52,103 +50,21 @@ pub fn parse_endpoint(text: &str) -> Result<Url, String> {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// A file named in the config could not be read or parsed.
-    #[error("{key}: {path}: {message}")]
-    File {
-        /// The config key.
-        key: &'static str,
-        /// The file.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    File(#[from] NetError),
     /// The transport rejected its settings.
     #[error("{0}")]
     Transport(String),
 }
 
-fn read_file(key: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ClientError> {
-    std::fs::read(path).map_err(|e| ClientError::File {
-        key,
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })
-}
-
-/// An inline secret or the trimmed content of its file.
-fn secret(
-    key: &'static str,
-    inline: &Option<Secret>,
-    file: &Option<std::path::PathBuf>,
-) -> Result<String, ClientError> {
-    match (inline, file) {
-        (Some(s), _) => Ok(s.0.clone()),
-        (None, Some(path)) => {
-            let bytes = read_file(key, path)?;
-            let text = String::from_utf8(bytes).map_err(|_| ClientError::File {
-                key,
-                path: path.display().to_string(),
-                message: "not UTF-8".into(),
-            })?;
-            Ok(text.trim_end_matches(['\n', '\r']).to_owned())
-        }
-        (None, None) => Ok(String::new()),
-    }
-}
-
-/// The `Authorization` header value for `auth`, marked sensitive so it is never
-/// printed by the HTTP stack either.
-pub fn auth_header(auth: &AuthConfig) -> Result<HeaderValue, ClientError> {
-    let value = match auth {
-        AuthConfig::Basic {
-            user,
-            password,
-            password_file,
-        } => {
-            let pass = secret("auth.password_file", password, password_file)?;
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-            )
-        }
-        AuthConfig::ApiKey {
-            api_key,
-            api_key_file,
-        } => {
-            let key = secret("auth.api_key_file", api_key, api_key_file)?;
-            // `id:key` is encoded here; an already encoded key is sent as is.
-            if key.contains(':') {
-                format!(
-                    "ApiKey {}",
-                    base64::engine::general_purpose::STANDARD.encode(key)
-                )
-            } else {
-                format!("ApiKey {key}")
-            }
-        }
-        AuthConfig::Bearer { token, token_file } => {
-            format!("Bearer {}", secret("auth.token_file", token, token_file)?)
-        }
-    };
-    let mut header = HeaderValue::from_str(&value).map_err(|_| ClientError::File {
-        key: "auth",
-        path: "(secret)".into(),
-        message: "the credential contains characters not allowed in an HTTP header".into(),
-    })?;
-    header.set_sensitive(true);
-    Ok(header)
-}
-
 struct Node {
     url: Url,
     transport: Transport,
-    down_until: Mutex<Option<Instant>>,
 }
 
 /// The endpoints and how to reach them.
 pub struct Client {
-    nodes: Vec<Node>,
-    next: AtomicUsize,
-    cooldown: Duration,
+    nodes: Endpoints<Node>,
     auth: Option<HeaderValue>,
     pipeline: Option<String>,
     timeout: Duration,
@@ -179,42 +95,32 @@ pub struct SendError {
     pub timeout: bool,
 }
 
-/// A response: status and (decoded) body.
+/// A response: status, `Retry-After` and (decoded) body.
 #[derive(Debug, Clone)]
 pub struct Reply {
     /// HTTP status.
     pub status: u16,
+    /// The server's `Retry-After` (429, 503), in seconds form.
+    pub retry_after: Option<Duration>,
     /// The body.
     pub body: Bytes,
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
-}
+use crate::sinks::net::error_chain as chain;
 
 impl Client {
     /// Builds the transports (reads secret and certificate files).
     pub fn build(config: &ElasticsearchConfig) -> Result<Client, ClientError> {
-        let auth = config.auth.as_ref().map(auth_header).transpose()?;
-        let ca_pem = match &config.tls.ca_file {
-            Some(ca) if config.tls.verify_certificate => {
-                let pem = read_file("tls.ca_file", ca)?;
-                Certificate::from_pem(&pem).map_err(|e| ClientError::File {
+        let auth = config.auth.as_ref().map(AuthConfig::header).transpose()?;
+        let material = config.tls.load()?;
+        let ca_pem = match (&material.ca_pem, &config.tls.ca_file) {
+            (Some(pem), Some(ca)) if config.tls.verify_certificate => {
+                Certificate::from_pem(pem).map_err(|e| NetError::File {
                     key: "tls.ca_file",
                     path: ca.display().to_string(),
                     message: format!("not a PEM certificate: {e}"),
                 })?;
-                Some(pem)
+                Some(pem.clone())
             }
             _ => None,
         };
@@ -229,15 +135,7 @@ impl Client {
                     .map(CertificateValidation::Full)
             }
         };
-        let identity = match (&config.tls.crt_file, &config.tls.key_file) {
-            (Some(crt), Some(key)) => {
-                let mut pem = read_file("tls.crt_file", crt)?;
-                pem.push(b'\n');
-                pem.extend(read_file("tls.key_file", key)?);
-                Some(pem)
-            }
-            _ => None,
-        };
+        let identity = material.identity_pem;
         let mut nodes = Vec::new();
         for text in &config.endpoints {
             let url = parse_endpoint(text).map_err(ClientError::Transport)?;
@@ -255,16 +153,10 @@ impl Client {
             let transport = builder
                 .build()
                 .map_err(|e| ClientError::Transport(chain(&e)))?;
-            nodes.push(Node {
-                url,
-                transport,
-                down_until: Mutex::new(None),
-            });
+            nodes.push(Node { url, transport });
         }
         Ok(Client {
-            nodes,
-            next: AtomicUsize::new(0),
-            cooldown: config.endpoint_cooldown.0,
+            nodes: Endpoints::new(nodes, config.endpoint_cooldown.0),
             auth,
             pipeline: config.pipeline.clone(),
             timeout: config.request_timeout.0,
@@ -279,47 +171,17 @@ impl Client {
     /// The next node round-robin, skipping nodes cooling down; when all are,
     /// the one that has cooled longest.
     pub fn pick(&self) -> usize {
-        let n = self.nodes.len().max(1);
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let now = Instant::now();
-        let mut best: Option<(usize, Instant)> = None;
-        for k in 0..n {
-            let i = (start + k) % n;
-            let until = self
-                .nodes
-                .get(i)
-                .and_then(|node| *node.down_until.lock().unwrap_or_else(|p| p.into_inner()));
-            match until {
-                None => return i,
-                Some(t) if t <= now => return i,
-                Some(t) => {
-                    if best.is_none_or(|(_, b)| t < b) {
-                        best = Some((i, t));
-                    }
-                }
-            }
-        }
-        best.map(|(i, _)| i).unwrap_or(0)
+        self.nodes.pick()
     }
 
     /// Puts node `i` in the cool-down after a failure.
     pub fn mark_failed(&self, i: usize) {
-        if self.nodes.len() > 1 {
-            if let Some(node) = self.nodes.get(i) {
-                *node.down_until.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Instant::now() + self.cooldown);
-            }
-        }
+        self.nodes.mark_failed(i);
     }
 
     /// Ends node `i`'s cool-down after a success.
     pub fn mark_ok(&self, i: usize) {
-        if let Some(node) = self.nodes.get(i) {
-            let mut d = node.down_until.lock().unwrap_or_else(|p| p.into_inner());
-            if d.is_some() {
-                *d = None;
-            }
-        }
+        self.nodes.mark_ok(i);
     }
 
     /// The URL of node `i`, for logs.
@@ -392,11 +254,20 @@ impl Client {
                 message: chain(&e),
             })?;
         let status = response.status_code().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::sinks::net::backoff::parse_retry_after);
         let body = response.bytes().await.map_err(|e| SendError {
             timeout: e.is_timeout(),
             message: format!("reading the response: {}", chain(&e)),
         })?;
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            retry_after,
+            body,
+        })
     }
 }
 
@@ -551,6 +422,52 @@ pub fn check_endpoints(
         .collect()
 }
 
+/// The Elasticsearch sink's health check: `GET /` on every endpoint must
+/// answer; the server found is reported, with what it cannot do in this mode.
+struct RootCheck(Box<ElasticsearchConfig>);
+
+impl crate::sinks::net::HealthCheck for RootCheck {
+    fn check(&self, limit: Duration) -> crate::sinks::net::HealthReport {
+        let mut report = crate::sinks::net::HealthReport::default();
+        let data_stream = self.0.mode == super::config::Mode::DataStream;
+        for (endpoint, result) in check_endpoints(&self.0, limit) {
+            match result {
+                Ok(flavor) => {
+                    report.info.push(format!("{endpoint}: {flavor}"));
+                    if let Some(w) = compatibility_warning(&flavor, data_stream) {
+                        report.warnings.push(format!("{endpoint}: {w}"));
+                    }
+                }
+                Err(e) => report.failures.push(format!("{endpoint}: {e}")),
+            }
+        }
+        report
+    }
+}
+
+impl crate::sinks::SinkComponent for ElasticsearchConfig {
+    fn type_name(&self) -> &'static str {
+        "elasticsearch"
+    }
+    fn check(&self) -> Vec<crate::config::KeyError> {
+        ElasticsearchConfig::check(self)
+    }
+    fn build(
+        &self,
+        _data_dir: &std::path::Path,
+    ) -> Result<Box<dyn crate::sinks::Sink>, crate::sinks::SinkError> {
+        Ok(Box::new(super::ElasticsearchSink::new(self)?))
+    }
+    fn outputs(&self) -> Vec<String> {
+        vec![super::DEAD_LETTER.to_owned()]
+    }
+    fn health_check(&self) -> Option<Box<dyn crate::sinks::net::HealthCheck>> {
+        // Not gated by `health_check`, which governs the sink's own start-up
+        // check only: `validate` and `/health` always asked every endpoint.
+        Some(Box::new(RootCheck(Box::new(self.clone()))))
+    }
+}
+
 /// Warnings about a detected server for the configured mode.
 pub fn compatibility_warning(flavor: &Flavor, data_stream: bool) -> Option<String> {
     match flavor {
@@ -576,6 +493,7 @@ mod tests {
     fn reply(status: u16, body: &str) -> Reply {
         Reply {
             status,
+            retry_after: None,
             body: Bytes::from(body.to_owned()),
         }
     }
@@ -692,28 +610,25 @@ mod tests {
 
     #[test]
     fn auth_headers() {
-        let h = auth_header(&AuthConfig::Basic {
-            user: "elastic".into(),
-            password: Some(Secret("changeme".into())),
-            password_file: None,
-        })
-        .unwrap();
+        let auth = |text: &str| toml::from_str::<AuthConfig>(text).unwrap();
+        let h = auth("strategy = \"basic\"\nuser = \"elastic\"\npassword = \"changeme\"")
+            .header()
+            .unwrap();
         assert_eq!(h.to_str().unwrap(), "Basic ZWxhc3RpYzpjaGFuZ2VtZQ==");
         assert!(h.is_sensitive());
         assert!(!format!("{h:?}").contains("ZWxh"));
-        let h = auth_header(&AuthConfig::ApiKey {
-            api_key: Some(Secret("id:key".into())),
-            api_key_file: None,
-        })
-        .unwrap();
+        let h = auth("strategy = \"api_key\"\napi_key = \"id:key\"")
+            .header()
+            .unwrap();
         assert_eq!(h.to_str().unwrap(), "ApiKey aWQ6a2V5");
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("token");
         std::fs::write(&f, "abc\n").unwrap();
-        let h = auth_header(&AuthConfig::Bearer {
-            token: None,
+        let h = AuthConfig {
             token_file: Some(f),
-        })
+            ..auth("strategy = \"bearer\"")
+        }
+        .header()
         .unwrap();
         assert_eq!(h.to_str().unwrap(), "Bearer abc");
     }

@@ -1,8 +1,6 @@
 //! The options of `type = "elasticsearch"` and their checks. Pure: nothing here
 //! connects or reads a file (secret files are read when the sink is built).
 
-use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -10,6 +8,7 @@ use serde::Deserialize;
 use crate::config::{ByteSize, HumanDuration, KeyError};
 use crate::event::FieldPath;
 use crate::event::template::Template;
+pub use crate::sinks::net::{AuthConfig, AuthStrategy, Secret, TlsConfig};
 
 /// Options of the Elasticsearch sink.
 #[derive(Debug, Clone, Deserialize)]
@@ -47,10 +46,10 @@ pub struct ElasticsearchConfig {
     /// derived id, or to none when `idempotent_ids = false`).
     #[serde(default)]
     pub id_field: Option<String>,
-    /// Credentials (`strategy = "basic" | "api_key" | "bearer"`).
+    /// Credentials (`strategy = "basic" | "api_key" | "bearer"`; the shared `auth` table).
     #[serde(default)]
     pub auth: Option<AuthConfig>,
-    /// TLS options for `https://` endpoints.
+    /// TLS options for `https://` endpoints (the shared `tls` table).
     #[serde(default)]
     pub tls: TlsConfig,
     /// Time limit of one HTTP request (default 60s).
@@ -193,104 +192,6 @@ impl Default for DataStreamConfig {
     }
 }
 
-/// A secret from the pipeline file (usually `${ENV_VAR}`); never printed.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-/// Credentials. Each secret comes inline (write `${ENV_VAR}`) or from a file
-/// (`*_file`, trailing newline ignored), exactly one of the two.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
-pub enum AuthConfig {
-    /// HTTP basic authentication.
-    Basic {
-        /// User name.
-        user: String,
-        /// Password.
-        #[serde(default)]
-        password: Option<Secret>,
-        /// File holding the password.
-        #[serde(default)]
-        password_file: Option<PathBuf>,
-    },
-    /// `Authorization: ApiKey ...`: the encoded key, or `id:key`.
-    ApiKey {
-        /// The key.
-        #[serde(default)]
-        api_key: Option<Secret>,
-        /// File holding the key.
-        #[serde(default)]
-        api_key_file: Option<PathBuf>,
-    },
-    /// `Authorization: Bearer TOKEN`.
-    Bearer {
-        /// The token.
-        #[serde(default)]
-        token: Option<Secret>,
-        /// File holding the token.
-        #[serde(default)]
-        token_file: Option<PathBuf>,
-    },
-}
-
-/// TLS for `https://` endpoints. The system's roots are trusted unless
-/// `ca_file` is given.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM file of the CA(s) that signed the cluster's certificates.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate (with `key_file`) for mutual TLS.
-    #[serde(default)]
-    pub crt_file: Option<PathBuf>,
-    /// PEM private key of `crt_file`.
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
-    /// Verify the server's certificate and host name (default true). Turning it
-    /// off is logged as a warning at start.
-    #[serde(default = "yes")]
-    pub verify_certificate: bool,
-}
-
-impl Default for TlsConfig {
-    fn default() -> TlsConfig {
-        TlsConfig {
-            ca_file: None,
-            crt_file: None,
-            key_file: None,
-            verify_certificate: true,
-        }
-    }
-}
-
-impl AuthConfig {
-    /// `(key, inline given, file given)` of the secret, for the one-of check.
-    fn secret_keys(&self) -> (&'static str, bool, bool) {
-        match self {
-            AuthConfig::Basic {
-                password,
-                password_file,
-                ..
-            } => ("password", password.is_some(), password_file.is_some()),
-            AuthConfig::ApiKey {
-                api_key,
-                api_key_file,
-            } => ("api_key", api_key.is_some(), api_key_file.is_some()),
-            AuthConfig::Bearer { token, token_file } => {
-                ("token", token.is_some(), token_file.is_some())
-            }
-        }
-    }
-}
-
 impl ElasticsearchConfig {
     /// The action in force.
     pub fn action(&self) -> Action {
@@ -381,25 +282,14 @@ impl ElasticsearchConfig {
             }
         }
         if let Some(auth) = &self.auth {
-            let (key, inline, file) = auth.secret_keys();
-            if inline == file {
-                errors.push(KeyError::new(
-                    format!("auth.{key}"),
-                    format!(
-                        "give exactly one of `{key}` (e.g. \"${{ES_SECRET}}\") or `{key}_file`"
-                    ),
-                ));
-            }
-            if let AuthConfig::Basic { user, .. } = auth {
-                if user.is_empty() {
-                    errors.push(KeyError::new("auth.user", "must not be empty"));
-                }
-            }
+            errors.extend(auth.check());
         }
-        if self.tls.crt_file.is_some() != self.tls.key_file.is_some() {
+        errors.extend(self.tls.check("tls.key_file"));
+        if self.tls.verify_certificate && !self.tls.verify_hostname {
             errors.push(KeyError::new(
-                "tls.key_file",
-                "crt_file and key_file go together (client certificate and its key)",
+                "tls.verify_hostname",
+                "the Elasticsearch client checks host names with the certificate: \
+                 set verify_certificate = false to turn off both",
             ));
         }
         for (key, zero) in [

@@ -1,10 +1,7 @@
 //! Reading a `_bulk` response and deciding, per item, what happens next — a
-//! pure classifier, plus the retry backoff. Follows the Elasticsearch reference:
+//! pure classifier (the retry backoff is [`crate::sinks::net::Backoff`]). Follows the Elasticsearch reference:
 //! the response's `items` are in request order, each under its action name with
 //! a `status` and, on failure, an `error` object (`type`, `reason`, `caused_by`).
-
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -126,71 +123,6 @@ pub fn classify_request(status: u16) -> RequestVerdict {
     }
 }
 
-/// Capped, jittered exponential backoff shared by a sink's requests: each
-/// failure doubles the delay (from `initial` up to `max`), a success resets it.
-#[derive(Debug)]
-pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    failures: AtomicU32,
-    rng: AtomicU64,
-}
-
-impl Backoff {
-    /// A backoff between `initial` and `max`.
-    pub fn new(initial: Duration, max: Duration) -> Backoff {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-            | 1;
-        Backoff {
-            initial,
-            max: max.max(initial),
-            failures: AtomicU32::new(0),
-            rng: AtomicU64::new(seed),
-        }
-    }
-
-    /// Records a failure.
-    pub fn failed(&self) {
-        let _ = self
-            .failures
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
-                Some(f.saturating_add(1).min(32))
-            });
-    }
-
-    /// Records a success: the next failure starts from `initial` again.
-    pub fn succeeded(&self) {
-        self.failures.store(0, Ordering::Relaxed);
-    }
-
-    /// The delay before the next retry: between half and all of
-    /// `initial × 2^(failures-1)`, capped at `max`.
-    pub fn delay(&self) -> Duration {
-        let n = self
-            .failures
-            .load(Ordering::Relaxed)
-            .saturating_sub(1)
-            .min(30);
-        let full = self
-            .initial
-            .checked_mul(1u32 << n)
-            .unwrap_or(self.max)
-            .min(self.max);
-        // xorshift64: jitter needs no cryptographic randomness.
-        let mut x = self.rng.load(Ordering::Relaxed);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng.store(x, Ordering::Relaxed);
-        let half = full / 2;
-        let nanos = half.as_nanos() as u64;
-        half + Duration::from_nanos(if nanos == 0 { 0 } else { x % (nanos + 1) })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,29 +177,5 @@ mod tests {
         for s in [401, 403, 404, 429, 500, 502, 503] {
             assert_eq!(classify_request(s), RequestVerdict::Retry, "{s}");
         }
-    }
-
-    #[test]
-    fn backoff_grows_caps_and_resets() {
-        let b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
-        b.failed();
-        let d = b.delay();
-        assert!(
-            d >= Duration::from_millis(50) && d <= Duration::from_millis(100),
-            "{d:?}"
-        );
-        for _ in 0..20 {
-            b.failed();
-        }
-        for _ in 0..50 {
-            let d = b.delay();
-            assert!(
-                d >= Duration::from_secs(1) && d <= Duration::from_secs(2),
-                "{d:?}"
-            );
-        }
-        b.succeeded();
-        b.failed();
-        assert!(b.delay() <= Duration::from_millis(100));
     }
 }

@@ -11,10 +11,9 @@
 //! `(concurrency + 1) × max_bytes` whatever the cluster does.
 
 use std::collections::HashMap;
-use std::io::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -22,10 +21,12 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::bulk::{self, Bulk, Encoder, Item, Origin};
 use super::client::{self, Client};
 use super::config::{Compression, ElasticsearchConfig};
-use super::response::{self, Backoff, ItemResult, RequestVerdict, Verdict};
+use super::response::{self, ItemResult, RequestVerdict, Verdict};
 use crate::codecs::json;
 use crate::event::{Batch, Event, FieldPath, Root, Span, Value};
 use crate::pipeline::Shutdown;
+use crate::sinks::net::{Backoff, compress};
+use crate::sinks::now_ns;
 use crate::sinks::{Sink, SinkContext, SinkError};
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;
@@ -73,6 +74,12 @@ enum Done {
     Forced,
 }
 
+impl Shared {
+    fn backoff(&self) -> std::sync::MutexGuard<'_, Backoff> {
+        self.backoff.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 struct Completion {
     id: u64,
     done: Done,
@@ -81,7 +88,8 @@ struct Completion {
 /// What request tasks share; created on the first call, when the context is known.
 struct Shared {
     client: Arc<Client>,
-    backoff: Backoff,
+    /// One backoff for all of the sink's requests: failures anywhere slow them all.
+    backoff: Mutex<Backoff>,
     shutdown: Shutdown,
     metrics: Arc<ComponentMetrics>,
     component: Arc<str>,
@@ -131,13 +139,6 @@ impl std::fmt::Debug for ElasticsearchSink {
             .field("in_flight", &self.in_flight.len())
             .finish()
     }
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
 }
 
 impl ElasticsearchSink {
@@ -198,7 +199,7 @@ impl ElasticsearchSink {
         tracing::info!(component = %ctx.id, endpoints = ?client.endpoints().collect::<Vec<_>>(), "elasticsearch sink started");
         let shared = Arc::new(Shared {
             client,
-            backoff: Backoff::new(self.initial_backoff, self.max_backoff),
+            backoff: Mutex::new(Backoff::jittered(self.initial_backoff, self.max_backoff)),
             shutdown: ctx.shutdown.clone(),
             metrics: ctx.metrics.clone(),
             component: ctx.id.clone(),
@@ -361,9 +362,8 @@ impl ElasticsearchSink {
                 ComponentMetrics::add(&ctx.metrics.sent_events, stored);
                 let shared = self.start(ctx);
                 if retry.is_empty() {
-                    shared.backoff.succeeded();
+                    shared.backoff().reset();
                 } else {
-                    shared.backoff.failed();
                     ComponentMetrics::add(
                         &labeled.counter(names::RETRIES, &[("scope", "item")]),
                         retry.len() as u64,
@@ -373,7 +373,7 @@ impl ElasticsearchSink {
                             "documents refused for now (429/5xx); retrying only those");
                     }
                     let again = Bulk::from_items(&body, retry, attempts + 1);
-                    let delay = shared.backoff.delay();
+                    let delay = shared.backoff().next_delay();
                     self.spawn(ctx, again, delay);
                 }
                 self.dead_letter(&body, dead, ctx)?;
@@ -565,16 +565,6 @@ impl DeadReason {
     }
 }
 
-fn gzip(body: &[u8]) -> Bytes {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::fast(),
-    );
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(body);
-    Bytes::from(enc.finish().unwrap_or_default())
-}
-
 /// Sleeps for `d`, waking early (false) when the drain time runs out.
 async fn sleep_unless_forced(shutdown: &Shutdown, d: Duration) -> bool {
     let until = Instant::now() + d;
@@ -595,7 +585,16 @@ async fn sleep_unless_forced(shutdown: &Shutdown, d: Duration) -> bool {
 async fn send(s: &Shared, body: Bytes, items: usize, mut attempts: u32, delay: Duration) -> Done {
     let labeled = &s.metrics.labeled;
     let (payload, gzipped) = if s.gzip {
-        (gzip(&body), true)
+        let raw = body.clone();
+        match compress::off_runtime(move || compress::gzip(&raw)).await {
+            Ok(Ok(gz)) => (gz, true),
+            // Gzip into memory does not fail; should the worker, plain NDJSON
+            // is still a valid request.
+            Ok(Err(e)) | Err(e) => {
+                tracing::warn!(component = %s.component, error = %e, "cannot gzip the bulk request; sending it uncompressed");
+                (body.clone(), false)
+            }
+        }
     } else {
         (body.clone(), false)
     };
@@ -624,6 +623,7 @@ async fn send(s: &Shared, body: Bytes, items: usize, mut attempts: u32, delay: D
             );
         }
         ComponentMetrics::add(&s.metrics.sent_bytes, payload.len() as u64);
+        let mut retry_after = None;
         let (status, error) = match result {
             Ok(reply) => {
                 ComponentMetrics::add(
@@ -650,14 +650,17 @@ async fn send(s: &Shared, body: Bytes, items: usize, mut attempts: u32, delay: D
                             status: reply.status,
                         };
                     }
-                    RequestVerdict::Retry => (
-                        Some(reply.status),
-                        format!(
-                            "HTTP {}: {}",
-                            reply.status,
-                            String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)])
-                        ),
-                    ),
+                    RequestVerdict::Retry => {
+                        retry_after = reply.retry_after;
+                        (
+                            Some(reply.status),
+                            format!(
+                                "HTTP {}: {}",
+                                reply.status,
+                                String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)])
+                            ),
+                        )
+                    }
                 }
             }
             Err(e) => {
@@ -668,7 +671,7 @@ async fn send(s: &Shared, body: Bytes, items: usize, mut attempts: u32, delay: D
         };
         ComponentMetrics::add(&s.metrics.errors, 1);
         s.client.mark_failed(node);
-        s.backoff.failed();
+        let next_delay = s.backoff().next_delay_after(retry_after);
         attempts += 1;
         if s.max_retries.is_some_and(|m| attempts > m) {
             return Done::Exhausted {
@@ -678,7 +681,7 @@ async fn send(s: &Shared, body: Bytes, items: usize, mut attempts: u32, delay: D
             };
         }
         ComponentMetrics::add(&labeled.counter(names::RETRIES, &[("scope", "request")]), 1);
-        delay = s.backoff.delay();
+        delay = next_delay;
         if let Some(suppressed) = s.log.check() {
             tracing::warn!(component = %s.component, endpoint = s.client.url(node), ?status,
                 %error, retry_in = ?delay, documents = items, suppressed,

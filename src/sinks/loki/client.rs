@@ -26,13 +26,8 @@ pub enum BuildError {
         message: String,
     },
     /// A secret or certificate file could not be used.
-    #[error("{key}: {error}")]
-    File {
-        /// The key naming the file.
-        key: &'static str,
-        /// The cause.
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] crate::sinks::net::NetError),
     /// The HTTP client or runtime could not be set up.
     #[error("{0}")]
     Setup(String),
@@ -47,13 +42,6 @@ impl From<BuildError> for SinkError {
     }
 }
 
-fn read_file(key: &'static str, path: &std::path::Path) -> Result<Vec<u8>, BuildError> {
-    std::fs::read(path).map_err(|e| BuildError::File {
-        key,
-        error: std::io::Error::new(e.kind(), format!("reading {}: {e}", path.display())),
-    })
-}
-
 /// The HTTP client and everything pushes share (reads secret and TLS files).
 pub fn shared(config: &LokiSinkConfig, metrics: Arc<LokiMetrics>) -> Result<Shared, BuildError> {
     let (push_url, ready_url) = config.urls().map_err(|message| BuildError::Key {
@@ -65,9 +53,7 @@ pub fn shared(config: &LokiSinkConfig, metrics: Arc<LokiMetrics>) -> Result<Shar
         message: e.message,
     })?;
     if let Some(auth) = &config.auth {
-        let value = auth
-            .header()
-            .map_err(|error| BuildError::File { key: "auth", error })?;
+        let value = auth.header()?;
         headers.insert(reqwest::header::AUTHORIZATION, value);
     }
     let mut builder = reqwest::Client::builder()
@@ -75,38 +61,14 @@ pub fn shared(config: &LokiSinkConfig, metrics: Arc<LokiMetrics>) -> Result<Shar
         .default_headers(headers)
         .timeout(config.request_timeout.0)
         .connect_timeout(config.request_timeout.0.min(Duration::from_secs(10)))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .danger_accept_invalid_certs(!config.tls.verify_certificate)
-        .danger_accept_invalid_hostnames(!config.tls.verify_hostname);
-    if let Some(ca) = &config.tls.ca_file {
-        let pem = read_file("tls.ca_file", ca)?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| BuildError::File {
-            key: "tls.ca_file",
-            error: std::io::Error::other(format!("{}: {e}", ca.display())),
-        })?;
-        if certs.is_empty() {
-            return Err(BuildError::File {
-                key: "tls.ca_file",
-                error: std::io::Error::other(format!("{}: no PEM certificate", ca.display())),
-            });
-        }
-        for c in certs {
-            builder = builder.add_root_certificate(c);
-        }
-    }
-    if let (Some(crt), Some(key)) = (&config.tls.crt_file, &config.tls.key_file) {
-        let mut pem = read_file("tls.crt_file", crt)?;
-        pem.push(b'\n');
-        pem.extend_from_slice(&read_file("tls.key_file", key)?);
-        let id = reqwest::Identity::from_pem(&pem).map_err(|e| BuildError::File {
-            key: "tls.key_file",
-            error: std::io::Error::other(format!("{} / {}: {e}", crt.display(), key.display())),
-        })?;
-        builder = builder.identity(id);
-    }
-    let http = builder
-        .build()
-        .map_err(|e| BuildError::Setup(format!("HTTP client: {}", push::error_chain(&e))))?;
+        .pool_idle_timeout(Duration::from_secs(60));
+    builder = config.tls.apply(builder)?;
+    let http = builder.build().map_err(|e| {
+        BuildError::Setup(format!(
+            "HTTP client: {}",
+            crate::sinks::net::error_chain(&e)
+        ))
+    })?;
     Ok(Shared {
         http,
         push_url,
@@ -141,6 +103,39 @@ impl LokiSinkConfig {
                     shared.ready_url
                 )),
             }
+        })
+    }
+}
+
+/// The Loki sink's health check: `GET /ready` answers 2xx.
+struct ReadyCheck(Box<LokiSinkConfig>);
+
+impl crate::sinks::net::HealthCheck for ReadyCheck {
+    fn check(&self, limit: Duration) -> crate::sinks::net::HealthReport {
+        crate::sinks::net::HealthReport {
+            failures: self.0.check_environment(limit).err().into_iter().collect(),
+            ..Default::default()
+        }
+    }
+
+    fn describe_failure(&self, failure: &str) -> String {
+        format!("Loki health check failed: {failure} (the agent would start and retry)")
+    }
+}
+
+impl crate::sinks::SinkComponent for LokiSinkConfig {
+    fn type_name(&self) -> &'static str {
+        "loki"
+    }
+    fn check(&self) -> Vec<crate::config::KeyError> {
+        LokiSinkConfig::check(self)
+    }
+    fn build(&self, _data_dir: &std::path::Path) -> Result<Box<dyn crate::sinks::Sink>, SinkError> {
+        Ok(Box::new(LokiSinkConfig::build(self)?))
+    }
+    fn health_check(&self) -> Option<Box<dyn crate::sinks::net::HealthCheck>> {
+        self.healthcheck.then(|| {
+            Box::new(ReadyCheck(Box::new(self.clone()))) as Box<dyn crate::sinks::net::HealthCheck>
         })
     }
 }

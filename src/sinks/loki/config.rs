@@ -1,7 +1,6 @@
 //! `type = "loki"` options: where to push, how to label, how to batch and retry.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -13,6 +12,7 @@ use super::streams::valid_label_name;
 use crate::config::{ByteSize, HumanDuration, KeyError};
 use crate::event::FieldPath;
 use crate::event::template::Template;
+pub use crate::sinks::net::{AuthConfig, AuthStrategy, Secret, TlsConfig};
 
 /// Options of the Loki sink.
 #[derive(Debug, Clone, Deserialize)]
@@ -79,10 +79,10 @@ pub struct LokiSinkConfig {
     /// Limits on distinct streams.
     #[serde(default)]
     pub cardinality: CardinalityConfig,
-    /// HTTP basic or bearer authentication.
+    /// HTTP basic, bearer or API key authentication (the shared `auth` table).
     #[serde(default)]
     pub auth: Option<AuthConfig>,
-    /// TLS options for `https://` endpoints.
+    /// TLS options for `https://` endpoints (the shared `tls` table).
     #[serde(default)]
     pub tls: TlsConfig,
     /// Extra HTTP headers on every request (never logged).
@@ -169,79 +169,6 @@ impl Default for CardinalityConfig {
             max_values_per_label: 1000,
             window: HumanDuration(Duration::from_secs(3600)),
             placeholder: "__overflow__".into(),
-        }
-    }
-}
-
-/// `auth`: credentials. Secrets come from `${ENV}` interpolation or files and
-/// are never logged.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    /// `basic` or `bearer`.
-    pub strategy: AuthStrategy,
-    /// Basic: the user name.
-    #[serde(default)]
-    pub user: Option<String>,
-    /// Basic: the password (e.g. `"${LOKI_PASSWORD}"`).
-    #[serde(default)]
-    pub password: Option<Secret>,
-    /// Basic: a file holding the password (trailing newline ignored).
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-    /// Bearer: the token.
-    #[serde(default)]
-    pub token: Option<Secret>,
-    /// Bearer: a file holding the token.
-    #[serde(default)]
-    pub token_file: Option<PathBuf>,
-}
-
-/// How to authenticate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthStrategy {
-    /// `Authorization: Basic`.
-    Basic,
-    /// `Authorization: Bearer`.
-    Bearer,
-}
-
-/// A string that never shows in logs or debug output.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-/// `tls`: certificates for `https://`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// PEM file of CA certificates to trust (besides the built-in roots).
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate, for mutual TLS (with `key_file`).
-    pub crt_file: Option<PathBuf>,
-    /// PEM private key of `crt_file`.
-    pub key_file: Option<PathBuf>,
-    /// Verify the server's certificate (default true).
-    pub verify_certificate: bool,
-    /// Verify that the certificate names the host (default true).
-    pub verify_hostname: bool,
-}
-
-impl Default for TlsConfig {
-    fn default() -> TlsConfig {
-        TlsConfig {
-            ca_file: None,
-            crt_file: None,
-            key_file: None,
-            verify_certificate: true,
-            verify_hostname: true,
         }
     }
 }
@@ -418,12 +345,7 @@ impl LokiSinkConfig {
         if let Some(a) = &self.auth {
             errors.extend(a.check());
         }
-        if self.tls.key_file.is_some() != self.tls.crt_file.is_some() {
-            errors.push(KeyError::new(
-                "tls",
-                "crt_file and key_file go together (mutual TLS needs both)",
-            ));
-        }
+        errors.extend(self.tls.check("tls"));
         if let Err(e) = self.header_map() {
             errors.push(e);
         }
@@ -502,118 +424,6 @@ impl LokiSinkConfig {
             rest = &after[close + 2..];
         }
         out
-    }
-}
-
-impl AuthConfig {
-    fn check(&self) -> Vec<KeyError> {
-        let mut errors = Vec::new();
-        let mut not = |cond: bool, key: &str, why: &str| {
-            if cond {
-                errors.push(KeyError::new(format!("auth.{key}"), why.to_owned()));
-            }
-        };
-        match self.strategy {
-            AuthStrategy::Basic => {
-                not(self.user.is_none(), "user", "basic auth needs a user");
-                not(
-                    self.password.is_some() == self.password_file.is_some(),
-                    "password",
-                    "basic auth needs exactly one of password and password_file",
-                );
-                not(
-                    self.token.is_some() || self.token_file.is_some(),
-                    "token",
-                    "is for strategy = \"bearer\"",
-                );
-            }
-            AuthStrategy::Bearer => {
-                not(
-                    self.token.is_some() == self.token_file.is_some(),
-                    "token",
-                    "bearer auth needs exactly one of token and token_file",
-                );
-                not(
-                    self.user.is_some() || self.password.is_some() || self.password_file.is_some(),
-                    "user",
-                    "user and password are for strategy = \"basic\"",
-                );
-            }
-        }
-        errors
-    }
-
-    /// The `Authorization` header, reading secret files.
-    pub fn header(&self) -> Result<HeaderValue, std::io::Error> {
-        use b64::encode;
-        let read = |inline: &Option<Secret>, file: &Option<PathBuf>| -> std::io::Result<String> {
-            match (inline, file) {
-                (Some(s), _) => Ok(s.0.clone()),
-                (None, Some(path)) => std::fs::read_to_string(path)
-                    .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-                    .map_err(|e| {
-                        std::io::Error::new(e.kind(), format!("reading {}: {e}", path.display()))
-                    }),
-                (None, None) => Ok(String::new()),
-            }
-        };
-        let text = match self.strategy {
-            AuthStrategy::Basic => {
-                let password = read(&self.password, &self.password_file)?;
-                let user = self.user.clone().unwrap_or_default();
-                format!("Basic {}", encode(format!("{user}:{password}").as_bytes()))
-            }
-            AuthStrategy::Bearer => {
-                format!("Bearer {}", read(&self.token, &self.token_file)?.trim())
-            }
-        };
-        let mut v = HeaderValue::from_str(&text).map_err(|_| {
-            std::io::Error::other("the credentials contain characters not allowed in a header")
-        })?;
-        v.set_sensitive(true);
-        Ok(v)
-    }
-}
-
-/// Standard base64 for the basic-auth header (a dozen lines beat a dependency).
-mod b64 {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    /// Encodes with padding.
-    pub fn encode(input: &[u8]) -> String {
-        let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-        for chunk in input.chunks(3) {
-            let b = [
-                chunk[0],
-                chunk.get(1).copied().unwrap_or(0),
-                chunk.get(2).copied().unwrap_or(0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-
-    #[cfg(test)]
-    #[test]
-    fn rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(encode(i.as_bytes()), o);
-        }
     }
 }
 

@@ -8,6 +8,8 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 use super::metrics::{LokiMetrics, PushOutcome};
+use crate::sinks::net::backoff::{self, Backoff};
+use crate::sinks::net::compress;
 use crate::telemetry::ratelimit::RateLimiter;
 
 /// The tenant header.
@@ -38,46 +40,6 @@ pub fn classify(status: u16) -> (Action, PushOutcome) {
         // 401/403/404/408 and the rest: a gateway or config problem that a fix
         // on either side resolves; holding the data is better than losing it.
         _ => (Action::Retry, PushOutcome::ClientError),
-    }
-}
-
-/// Capped exponential backoff with jitter: each delay is drawn from
-/// `[d/2, d]`, `d` doubling from `initial` to `max`; a success resets it.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    current: Duration,
-    rng: u64,
-}
-
-impl Backoff {
-    /// A backoff from `initial` to `max`, jittered from `seed`.
-    pub fn new(initial: Duration, max: Duration, seed: u64) -> Backoff {
-        Backoff {
-            initial,
-            max: max.max(initial),
-            current: initial,
-            rng: seed | 1,
-        }
-    }
-
-    /// The next delay.
-    pub fn next_delay(&mut self) -> Duration {
-        // xorshift64: enough to spread retries of many agents apart.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let d = self.current.as_nanos() as u64;
-        let half = d / 2;
-        let delay = Duration::from_nanos(half + self.rng % (d - half + 1));
-        self.current = (self.current * 2).min(self.max);
-        delay
-    }
-
-    /// Back to `initial` after a success.
-    pub fn reset(&mut self) {
-        self.current = self.initial;
     }
 }
 
@@ -132,27 +94,22 @@ pub struct Shared {
     pub retry_log: RateLimiter,
 }
 
-fn seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0),
-    );
-    h.finish()
-}
-
 /// Sends `job` until Loki takes or refuses it. Retries 429, 5xx, other 4xx and
 /// transport errors forever, backing off; the sink aborts the task when the
 /// drain time at shutdown runs out.
 pub async fn push(shared: Arc<Shared>, job: PushJob) -> PushResult {
     let body = if job.snappy {
-        match snap::raw::Encoder::new().compress_vec(&job.body) {
-            Ok(b) => Bytes::from(b),
+        let raw = job.body;
+        match compress::off_runtime(move || compress::snappy(&raw)).await {
+            Ok(Ok(b)) => b,
             // Only for bodies over snappy's ~4 GiB limit, which batch.max_bytes
-            // rules out; never send a broken body.
+            // rules out (or a failed worker); never send a broken body.
+            Ok(Err(e)) => {
+                return PushResult::Rejected {
+                    status: 0,
+                    reason: format!("cannot compress the request: {e}"),
+                };
+            }
             Err(e) => {
                 return PushResult::Rejected {
                     status: 0,
@@ -164,7 +121,7 @@ pub async fn push(shared: Arc<Shared>, job: PushJob) -> PushResult {
         Bytes::from(job.body)
     };
     let body_bytes = body.len() as u64;
-    let mut backoff = Backoff::new(shared.initial_backoff, shared.max_backoff, seed());
+    let mut backoff = Backoff::jittered(shared.initial_backoff, shared.max_backoff);
     let mut attempt: u64 = 0;
     loop {
         attempt += 1;
@@ -188,8 +145,7 @@ pub async fn push(shared: Arc<Shared>, job: PushJob) -> PushResult {
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .and_then(backoff::parse_retry_after);
                 let reason = read_reason(resp).await;
                 if action == Action::Reject {
                     shared.metrics.push(outcome);
@@ -211,10 +167,7 @@ pub async fn push(shared: Arc<Shared>, job: PushJob) -> PushResult {
             .metrics
             .retries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut delay = backoff.next_delay();
-        if let Some(ra) = retry_after {
-            delay = delay.max(ra.min(shared.max_backoff));
-        }
+        let delay = backoff.next_delay_after(retry_after);
         if let Some(suppressed) = shared.retry_log.check() {
             tracing::warn!(
                 component = %shared.id,
@@ -246,20 +199,7 @@ async fn read_reason(mut resp: reqwest::Response) -> String {
         .replace(['\n', '\r'], " ")
 }
 
-/// An error with its causes, `a: b: c`.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cause = c.source();
-    }
-    s
-}
+pub use crate::sinks::net::error_chain;
 
 /// Why `GET /ready` did not answer 200.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,7 +242,7 @@ pub async fn ready_once(shared: &Shared) -> Result<(), NotReady> {
 /// limited rate) and backing off. Pushes do not wait for it: they retry on
 /// their own; this only tells the operator early that Loki is unreachable.
 pub async fn health_loop(shared: Arc<Shared>) {
-    let mut backoff = Backoff::new(shared.initial_backoff, shared.max_backoff, seed());
+    let mut backoff = Backoff::jittered(shared.initial_backoff, shared.max_backoff);
     let log = RateLimiter::new(Duration::from_secs(30));
     let mut failures = 0u64;
     loop {
@@ -342,23 +282,5 @@ mod tests {
         assert_eq!(classify(503).0, Action::Retry);
         assert_eq!(classify(401), (Action::Retry, PushOutcome::ClientError));
         assert_eq!(classify(404).0, Action::Retry);
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_up_to_the_cap_and_resets() {
-        let ms = Duration::from_millis;
-        let mut b = Backoff::new(ms(100), ms(1000), 12345);
-        let mut bounds = vec![(50, 100), (100, 200), (200, 400), (400, 800)];
-        bounds.extend(std::iter::repeat_n((500, 1000), 20));
-        let mut seen = std::collections::HashSet::new();
-        for (lo, hi) in bounds {
-            let d = b.next_delay();
-            assert!(d >= ms(lo) && d <= ms(hi), "{d:?} not in {lo}..={hi} ms");
-            seen.insert(d);
-        }
-        assert!(seen.len() > 10, "delays are jittered");
-        b.reset();
-        let d = b.next_delay();
-        assert!(d >= ms(50) && d <= ms(100), "{d:?} after reset");
     }
 }

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderValue;
 use tokio::sync::mpsc;
@@ -137,12 +137,7 @@ impl std::fmt::Debug for LokiSink {
     }
 }
 
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
+use crate::sinks::now_ns;
 
 impl LokiSinkConfig {
     /// Builds the sink: compiles templates, reads secret and TLS files, starts
