@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use crossbeam_channel::Receiver;
-use logagent::codecs::json;
 use logagent::config;
 use logagent::event::ack::Ack;
+use logagent::event::json;
 use logagent::event::{AckToken, Batch, Event, Root, Span, Stream};
 use logagent::pipeline::topology::{Outcome, detached_shutdown, no_stop};
 use logagent::pipeline::{BuildOptions, Output, Outputs, ShutdownTrigger, Topology};

@@ -5,7 +5,7 @@
 //! escapes in quoted parts) it answers [`Outcome::Unsure`] and the caller runs
 //! the regex instead.
 
-use super::json::Span;
+use crate::event::json::Span;
 
 /// The fields, in this order: remote_addr, remote_user, time_local, method,
 /// path, protocol, request, status, body_bytes_sent, referer, user_agent.

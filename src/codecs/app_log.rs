@@ -7,9 +7,9 @@
 //! caller runs the regex. Whitespace is Unicode's, like the regex's `\s`: an
 //! ideographic space separates the level from the message.
 
-use super::json::Span;
 pub use super::text_scan::Outcome;
 use super::text_scan::{Miss, byte, digit_run, digits, plain, skip_spaces, space_len};
+use crate::event::json::Span;
 
 /// The fields, in this order.
 pub const FIELDS: [&str; 4] = ["timestamp", "level", "thread", "message"];

@@ -8,7 +8,7 @@
 
 use memchr::memmem;
 
-use super::json::Span;
+use crate::event::json::Span;
 
 /// One `key=value` found in the text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,11 +1,10 @@
-//! Byte-level codecs: line framing over a reusable buffer, the JSON scanner, and
+//! Byte-level codecs: line framing over a reusable buffer and
 //! hand-written readers for the `parse_regex` presets' formats.
 //! Nothing here knows about events or components.
 
 pub mod access_log;
 pub mod app_log;
 pub mod framing;
-pub mod json;
 pub mod kv;
 pub mod syslog;
 pub mod text_scan;

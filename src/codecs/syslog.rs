@@ -15,9 +15,9 @@
 //! 5424: ^<pri>version ts host app procid msgid (-|[sd]+)( BOM?message)?$
 //! ```
 
-use super::json::Span;
 pub use super::text_scan::Outcome;
 use super::text_scan::{Miss, byte, byte_set, digit, digit_run, digits, plain, skip_token};
+use crate::event::json::Span;
 
 /// Fields of the RFC 3164 reader, in this order (`pri` is decoded by the
 /// caller into facility, severity and level).

@@ -7,7 +7,7 @@
 //! `\n` (only possible when the matched field is not the raw line) or is too
 //! long for a [`Span`] is left to the regex.
 
-use super::json::Span;
+use crate::event::json::Span;
 
 /// What reading one line gave; `N` is the number of fields of the reader.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::path::Segment;
 use super::{Edit, EditOp, Event, EventMut, FieldPath, MESSAGE_KEY, Member, Root, Span, Value};
-use crate::codecs::json;
+use crate::event::json;
 
 /// A field's current value, borrowed from the line or from an edit.
 #[derive(Clone, Debug, PartialEq, Eq)]

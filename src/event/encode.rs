@@ -5,7 +5,7 @@
 //! applied in one pass. Nothing is parsed again here.
 
 use super::{EditOp, Event, Root, Span, Value};
-use crate::codecs::json;
+use crate::event::json;
 
 /// Appends `event` as one JSON object (no newline) to `out`.
 ///

@@ -244,8 +244,8 @@ mod tests {
 
     #[test]
     fn reader_uses_the_field_then_the_pattern() {
-        use crate::codecs::json;
         use crate::event::Span;
+        use crate::event::json;
         use bytes::Bytes;
         let r = LevelReader::new("severity", Some("auto")).unwrap();
         let text = Event::new(Bytes::from_static(b"2025-08-20 10:30:45 ERROR db down"), 0);

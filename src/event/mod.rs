@@ -6,10 +6,15 @@
 //! allocation), and a transform that changes a value records an [`Edit`]. The
 //! encoder ([`encode`]) writes an unedited line byte for byte and splices the edits
 //! into an edited one, so only what changed is ever re-encoded.
+//!
+//! The JSON scanner ([`json`]) lives here, not among the codecs: fields are
+//! spans of JSON text, so the event model is built on it (codecs and
+//! transforms use it through the event model, never the other way).
 
 pub mod access;
 pub mod ack;
 pub mod encode;
+pub mod json;
 pub mod level;
 pub mod path;
 pub mod template;
@@ -24,9 +29,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use crate::codecs::json::{Member, Span};
 pub use access::ValueRef;
 pub use ack::AckToken;
+pub use json::{Member, Span};
 pub use level::Level;
 pub use path::FieldPath;
 
@@ -114,7 +119,7 @@ pub struct KeyFilter {
 impl KeyFilter {
     /// The filter of an object's keys as the scanner summarized them (none when
     /// a key has escapes: its raw bytes are not its name).
-    pub fn from_summary(summary: crate::codecs::json::KeySummary) -> KeyFilter {
+    pub fn from_summary(summary: json::KeySummary) -> KeyFilter {
         if summary.escaped {
             return KeyFilter::default();
         }
@@ -133,14 +138,14 @@ impl KeyFilter {
     /// (or when the filter was not computed).
     #[inline]
     pub fn may_contain(&self, key: &[u8]) -> bool {
-        self.bits == 0 || self.bits & crate::codecs::json::key_bit(key) != 0
+        self.bits == 0 || self.bits & json::key_bit(key) != 0
     }
 
     /// True when the filter is computed and at most one member can be named
     /// `key`, so the first match is the only one.
     #[inline]
     pub fn single(&self, key: &[u8]) -> bool {
-        self.bits != 0 && self.multi & crate::codecs::json::key_bit(key) == 0
+        self.bits != 0 && self.multi & json::key_bit(key) == 0
     }
 }
 
@@ -191,7 +196,7 @@ impl Value {
     /// A JSON string value holding `s`, encoded once when the transform is built.
     pub fn string(s: &[u8]) -> Value {
         let mut out = Vec::with_capacity(s.len() + 2);
-        crate::codecs::json::write_str(&mut out, s);
+        json::write_str(&mut out, s);
         Value::Json(Bytes::from(out))
     }
 }

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Value as J};
 
 use super::{Batch, Event, EventMut, FieldPath, Root, Span, Value, encode};
-use crate::codecs::json;
+use crate::event::json;
 
 #[derive(Debug, Clone)]
 enum Op {

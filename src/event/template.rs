@@ -250,7 +250,7 @@ mod tests {
     fn json_event(line: &str) -> (Event, Vec<Member>) {
         let mut members = Vec::new();
         let line = Bytes::from(line.to_owned());
-        let object = crate::codecs::json::scan_object(&line, 32, &mut members).unwrap();
+        let object = crate::event::json::scan_object(&line, 32, &mut members).unwrap();
         let mut ev = Event::new(line, 0);
         ev.root = Root::Json {
             object,

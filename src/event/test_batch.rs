@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{AckToken, Batch, Event, Root, Span, Stream};
-use crate::codecs::json;
+use crate::event::json;
 
 /// A batch of `lines` from an unnamed stream, with a detached ack token.
 pub(crate) fn json_batch<S: AsRef<str>>(lines: &[S]) -> Batch {

@@ -37,9 +37,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crossbeam_channel::Receiver;
 
-use crate::codecs::json;
 use crate::config::{DiskBufferConfig, WhenFull};
 use crate::event::ack::Ack;
+use crate::event::json;
 use crate::event::{AckToken, Batch, Event, Level, Root, Span, Stream, encode};
 use crate::sinks::{Sink, SinkContext};
 use crate::telemetry::metrics::{ComponentMetrics, DISCARDED_BY_REASON};

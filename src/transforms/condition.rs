@@ -381,7 +381,7 @@ impl Condition {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::codecs::json;
+    use crate::event::json;
     use crate::event::{Root, Span};
     use bytes::Bytes;
 

@@ -82,7 +82,7 @@ impl EnrichConfig {
                         .map(|h| h.to_string_lossy().into_owned())
                         .unwrap_or_else(|_| "unknown".into());
                     let mut json = Vec::new();
-                    crate::codecs::json::write_str(&mut json, host.as_bytes());
+                    crate::event::json::write_str(&mut json, host.as_bytes());
                     statics.push((path, Value::Json(crate::event::static_bytes(json))));
                 }
                 Err(e) => errors.push(KeyError::new("host_field", e.to_string())),
@@ -224,7 +224,7 @@ impl Transform for Enrich {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codecs::json;
+    use crate::event::json;
     use crate::event::{AckToken, Event, Root, Span, Stream, encode};
     use bytes::Bytes;
     use std::sync::Arc;

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::timestamp::{TimeOptions, TimeSpec};
 use super::{Transform, TransformContext};
-use crate::codecs::json;
 use crate::config::{ByteSize, KeyError};
+use crate::event::json;
 use crate::event::{Batch, EventMut, FieldPath, KeyFilter, MESSAGE_KEY, Root, Span, Value};
 use crate::telemetry::metrics::ComponentMetrics;
 use crate::telemetry::ratelimit::RateLimiter;

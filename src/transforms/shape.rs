@@ -249,7 +249,7 @@ impl Transform for AddFields {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codecs::json;
+    use crate::event::json;
     use crate::event::{AckToken, Event, Root, Span, Stream, encode};
     use bytes::Bytes;
     use std::sync::Arc;

@@ -11,7 +11,7 @@ use std::time::Instant;
 use base64::Engine as _;
 
 use super::config::{Action, ElasticsearchConfig, Mode};
-use crate::codecs::json;
+use crate::event::json;
 use crate::event::template::Template;
 use crate::event::{AckToken, Event, FieldPath, Member, Meta, Stream, encode};
 

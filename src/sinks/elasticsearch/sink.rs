@@ -22,7 +22,7 @@ use super::bulk::{self, Bulk, Encoder, Item, Origin};
 use super::client::{self, Client};
 use super::config::{Compression, ElasticsearchConfig};
 use super::response::{self, ItemResult, RequestVerdict, Verdict};
-use crate::codecs::json;
+use crate::event::json;
 use crate::event::{Batch, Event, FieldPath, Root, Span, Value};
 use crate::pipeline::Shutdown;
 use crate::sinks::net::{Backoff, compress};

@@ -3,8 +3,8 @@
 
 use serde::Deserialize;
 
-use crate::codecs::json;
 use crate::event::access::get;
+use crate::event::json;
 use crate::event::{Event, EventMut, FieldPath, Member, encode};
 
 /// The line format.

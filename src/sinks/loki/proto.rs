@@ -23,7 +23,7 @@ use prost::encoding::{
 use prost::{DecodeError, Message};
 
 use super::pending::{Entry, Pending};
-use crate::codecs::json;
+use crate::event::json;
 
 /// `google.protobuf.Timestamp`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::record::{Record, StdStream};
 use crate::codecs::framing::Line;
-use crate::codecs::json;
 use crate::event::Member;
+use crate::event::json;
 
 /// Which format a file is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -32,8 +32,8 @@ use sha2::Sha256;
 use self::detect::{Detector, Engine, Found};
 use self::locate::{Place, locate, skip_ws, string_end, value_end};
 use super::{Transform, TransformContext};
-use crate::codecs::json;
 use crate::config::KeyError;
+use crate::event::json;
 use crate::event::{
     Batch, Edit, EditOp, Event, EventMut, FieldPath, Member, Root, Span, Value, ValueRef,
 };
