@@ -154,9 +154,15 @@ pub struct RotateConfig {
     /// the agent to acknowledge the file to its end (default 30s).
     #[serde(default = "default_agent_wait")]
     pub agent_wait: HumanDuration,
-    /// `local` (default) or `utc`: the clock face for periods and dates in names.
-    #[serde(default)]
+    /// `local` (default), `utc`, an offset (`+09:00`) or an IANA name
+    /// (`Asia/Tokyo`): the clock face for periods and dates in names.
+    #[serde(default = "local_zone")]
     pub timezone: Zone,
+}
+
+/// The jobs' default zone: the machine's, as logrotate and cron use.
+fn local_zone() -> Zone {
+    Zone::Local
 }
 
 fn yes() -> bool {
@@ -347,8 +353,9 @@ pub struct RetainConfig {
     /// `2026-11-23`, with an optional time).
     #[serde(default)]
     pub date_format: Option<String>,
-    /// `local` (default) or `utc`, for dates in names and GFS periods.
-    #[serde(default)]
+    /// `local` (default), `utc`, an offset (`+09:00`) or an IANA name
+    /// (`Asia/Tokyo`), for dates in names and GFS periods.
+    #[serde(default = "local_zone")]
     pub timezone: Zone,
 }
 
@@ -872,6 +879,25 @@ pattern = "../*.log"
                 "{needle}\n{errs:#?}"
             );
         }
+    }
+
+    #[test]
+    fn timezones_are_keywords_offsets_or_iana_names() {
+        let l = load(
+            "[[retain]]\ndirectory = \"/x\"\npattern = \"*\"\nmax_age = \"1d\"\ntimezone = \"Asia/Tokyo\"\n\n[[retain]]\ndirectory = \"/y\"\npattern = \"*\"\nmax_age = \"1d\"\n",
+        )
+        .unwrap();
+        assert_eq!(l.jobs.retain[0].config.timezone.to_string(), "Asia/Tokyo");
+        assert_eq!(l.jobs.retain[1].config.timezone, crate::time::Zone::Local);
+        let errs = errors(
+            "[[rotate]]\nname = \"web\"\npaths = [\"/a\"]\nkeep = 3\nfrequency = \"daily\"\ntimezone = \"Mars/Olympus\"\n",
+        );
+        assert!(
+            errs[0].starts_with(
+                "m.toml:6:12: rotate.web: key `timezone`: unknown time zone \"Mars/Olympus\" (expected UTC, local, an offset"
+            ),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -2,45 +2,13 @@
 //! (hourly … yearly), sortable date formats for rotated names, and dates found in
 //! file names.
 
-use std::time::SystemTime;
-
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-/// Which clock face periods and dates in names follow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Zone {
-    /// The machine's local time zone, as logrotate and cron use (default).
-    #[default]
-    Local,
-    /// UTC.
-    Utc,
-}
-
-impl Zone {
-    /// `t` on this zone's clock face.
-    pub fn naive(self, t: SystemTime) -> NaiveDateTime {
-        let dt: DateTime<Utc> = t.into();
-        match self {
-            Zone::Utc => dt.naive_utc(),
-            Zone::Local => dt.with_timezone(&chrono::Local).naive_local(),
-        }
-    }
-
-    /// The instant a clock-face time in this zone stands for (the earlier one when
-    /// a DST change makes it ambiguous).
-    pub fn instant(self, n: NaiveDateTime) -> Option<SystemTime> {
-        match self {
-            Zone::Utc => Some(n.and_utc().into()),
-            Zone::Local => chrono::Local
-                .from_local_datetime(&n)
-                .earliest()
-                .map(Into::into),
-        }
-    }
-}
+/// Which clock face periods and dates in names follow: the crate's one zone
+/// type, named here for the file sink and the jobs.
+pub use crate::time::Zone;
 
 /// A calendar period: rotation frequencies and grandfather-father-son buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]

@@ -117,7 +117,7 @@ pub fn run_job(job: &Job<RetainConfig>, ctx: &mut Context<'_>, report: &mut Repo
             keep_last: cfg.keep_last,
             max_total_size: cfg.max_total_size.map(|s| s.0),
             gfs: cfg.gfs,
-            zone: cfg.timezone,
+            zone: cfg.timezone.clone(),
         },
         now,
     );

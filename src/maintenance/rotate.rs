@@ -111,7 +111,7 @@ pub fn due(
     let Some(period) = cfg.frequency else {
         return Due::No(format!("size {} below max_size", ByteSize(f.size)));
     };
-    let zone = cfg.timezone;
+    let zone = &cfg.timezone;
     let (since, what) = match (last, f.born) {
         (Some(t), _) => (t, "last rotated"),
         (None, Some(b)) => (b, "created"),
@@ -853,7 +853,7 @@ fn clean_versions(
             keep_last: Some(cfg.keep),
             max_total_size: None,
             gfs: None,
-            zone: cfg.timezone,
+            zone: cfg.timezone.clone(),
         },
         now,
     );

@@ -370,7 +370,7 @@ impl Topology {
                 id: t.id.as_str().into(),
                 metrics: metrics.clone(),
                 families: self.registry.families().clone(),
-                clock: transforms::Clock::system(),
+                clock: crate::time::SystemClock::shared(),
             };
             let built = match overrides.transforms.remove(&t.id) {
                 Some(transform) => Ok(transform),

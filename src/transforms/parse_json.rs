@@ -37,7 +37,7 @@ pub struct ParseJsonConfig {
     /// Format of the time (strftime, `epoch_ms`, ...); default detected.
     #[serde(default)]
     pub time_format: Option<String>,
-    /// Zone for times without an offset (`UTC`, `local`, `+09:00`; default UTC).
+    /// Zone for times without an offset (`UTC`, `local`, `+09:00`, `Asia/Tokyo`; default UTC).
     #[serde(default)]
     pub timezone: Option<String>,
     /// Deepest nesting of objects and arrays accepted (default 64, at most 1024).
@@ -396,7 +396,7 @@ mod tests {
         let cfg: ParseJsonConfig =
             toml::from_str("time_key = \"timestamp\"\nmax_depth = 8").unwrap();
         let mut ctx = TransformContext::detached("p");
-        ctx.clock = crate::transforms::Clock::manual(42);
+        ctx.clock = std::sync::Arc::new(crate::time::ManualClock::at_ns(42));
         let metrics = ctx.metrics.clone();
         let mut t = cfg.build(ctx).unwrap();
         let mut b = batch(&[
