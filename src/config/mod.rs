@@ -9,6 +9,7 @@
 pub mod components;
 pub mod error;
 pub mod interpolate;
+pub mod located;
 pub mod ops;
 pub mod units;
 
@@ -21,6 +22,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 pub use components::{SinkConfig, SourceConfig, TransformConfig};
 pub use error::{ConfigError, ConfigErrors, KeyError};
+pub use located::KeySpans;
+use located::{quoted_field, serde_message};
 pub use ops::{ApiConfig, BufferConfig, DiskBufferConfig, TestCase, WhenFull};
 pub use units::{ByteSize, HumanDuration};
 
@@ -381,7 +384,7 @@ fn parse_file(
                             }
                         }
                         Err(e) => {
-                            let key = quoted_field(&clean_serde_message(e.message()));
+                            let key = quoted_field(&serde_message(&e));
                             let mut err = serde_error(&loc, e, &component, None);
                             if err.position.is_none() {
                                 err = err.at(Some(interpolate::line_col(&text, item_span.start)));
@@ -448,7 +451,7 @@ fn take_buffer<'a>(
                     }
                 },
                 Err(e) => {
-                    let key = quoted_field(&clean_serde_message(e.message()))
+                    let key = quoted_field(&serde_message(&e))
                         .map(|k| format!("buffer.{k}"))
                         .unwrap_or_else(|| "buffer".into());
                     errors.push(serde_error(loc, e, name, Some(&key)));
@@ -574,10 +577,7 @@ fn parse_component<T: ComponentChecks>(
         None => {}
     }
     let (ty, ty_span) = ty?;
-    let key_spans: Vec<(String, std::ops::Range<usize>, std::ops::Range<usize>)> = table
-        .iter()
-        .map(|(k, v)| (k.get_ref().to_string(), k.span(), v.span()))
-        .collect();
+    let key_spans = KeySpans::of(&table);
     let de = ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(table)));
     let config = match parse(&ty, de) {
         None => {
@@ -603,12 +603,7 @@ fn parse_component<T: ComponentChecks>(
     let mut failed = false;
     for KeyError { key, message } in config.check() {
         failed = true;
-        let top = key.split(['.', '[']).next().unwrap_or(&key).to_owned();
-        let at = key_spans
-            .iter()
-            .find(|(k, _, _)| *k == top)
-            .map(|(_, _, v)| v.clone())
-            .unwrap_or(span.clone());
+        let at = key_spans.value_span(&key).unwrap_or(span.clone());
         errors.push(loc.error(Some(at), message).in_component(name).at_key(key));
     }
     if failed {
@@ -643,7 +638,7 @@ fn serde_error(
     key: Option<&str>,
 ) -> ConfigError {
     let mut err = loc
-        .error(e.span(), clean_serde_message(e.message()))
+        .error(e.span(), serde_message(&e))
         .in_component(component);
     if let Some(k) = key {
         err = err.at_key(k);
@@ -651,43 +646,20 @@ fn serde_error(
     err
 }
 
-/// Turns a serde error into one naming the key: by the span of the key or value it
-/// points at, or by the field serde names in its message.
+/// Turns a serde error into one naming the key it is about (see
+/// [`KeySpans::serde_key`]).
 fn serde_error_with_keys(
     loc: &Locator<'_>,
     e: toml::de::Error,
     component: &str,
-    keys: &[(String, std::ops::Range<usize>, std::ops::Range<usize>)],
+    keys: &KeySpans,
 ) -> ConfigError {
-    let message = clean_serde_message(e.message());
-    let key = e
-        .span()
-        .and_then(|s| {
-            keys.iter()
-                .find(|(_, k, v)| {
-                    (k.start <= s.start && s.start < k.end.max(k.start + 1))
-                        || (v.start <= s.start && s.end <= v.end)
-                })
-                .map(|(name, _, _)| name.clone())
-        })
-        .or_else(|| quoted_field(&message));
+    let key = keys.serde_key(&e);
     let mut err = serde_error(loc, e, component, None);
-    err.message = message;
     if let Some(k) = key {
         err = err.at_key(k);
     }
     err
-}
-
-fn clean_serde_message(m: &str) -> String {
-    m.trim().replace('\n', " ")
-}
-
-/// The first `backquoted` word of a serde message ("missing field `path`").
-fn quoted_field(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(message[start..start + len].to_owned())
 }
 
 impl Partial {

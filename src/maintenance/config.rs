@@ -14,7 +14,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::dates::{DateFormat, Period, Zone};
 use crate::config::{
-    self, ByteSize, ConfigError, ConfigErrors, HumanDuration, KeyError, SourceConfig, interpolate,
+    self, ByteSize, ConfigError, ConfigErrors, HumanDuration, KeyError, KeySpans, SourceConfig,
+    interpolate, located::serde_message,
 };
 
 /// Every maintenance job found in a set of files, in file order.
@@ -474,10 +475,7 @@ pub fn parse_key(
             );
             continue;
         };
-        let keys: Vec<(String, Range<usize>, Range<usize>)> = table
-            .iter()
-            .map(|(k, v)| (k.get_ref().to_string(), k.span(), v.span()))
-            .collect();
+        let keys = KeySpans::of(table);
         let name = table
             .get("name")
             .and_then(|v| v.get_ref().as_str().map(str::to_owned));
@@ -498,11 +496,7 @@ pub fn parse_key(
         let report_checks = |problems: Vec<KeyError>, errors: &mut Vec<ConfigError>| {
             let failed = !problems.is_empty();
             for KeyError { key, message } in problems {
-                let top = key.split(['.', '[']).next().unwrap_or(&key).to_owned();
-                let span = keys
-                    .iter()
-                    .find(|(k, _, _)| *k == top)
-                    .map(|(_, _, v)| v.clone());
+                let span = keys.value_span(&key);
                 errors.push(locate(Some(key), span, message));
             }
             failed
@@ -550,13 +544,10 @@ pub fn parse_key(
 fn duplicate(
     kind: &str,
     name: &str,
-    keys: &[(String, Range<usize>, Range<usize>)],
+    keys: &KeySpans,
     locate: &impl Fn(Option<String>, Option<Range<usize>>, String) -> ConfigError,
 ) -> ConfigError {
-    let span = keys
-        .iter()
-        .find(|(k, _, _)| k == "name")
-        .map(|(_, _, v)| v.clone());
+    let span = keys.value_span("name");
     locate(
         Some("name".to_owned()),
         span,
@@ -567,26 +558,10 @@ fn duplicate(
 /// A serde error located at the key it is about.
 fn serde_located(
     e: &toml::de::Error,
-    keys: &[(String, Range<usize>, Range<usize>)],
+    keys: &KeySpans,
     locate: &impl Fn(Option<String>, Option<Range<usize>>, String) -> ConfigError,
 ) -> ConfigError {
-    let message = e.message().trim().replace('\n', " ");
-    let key = e
-        .span()
-        .and_then(|s| {
-            keys.iter()
-                .find(|(_, k, v)| {
-                    (k.start <= s.start && s.start < k.end.max(k.start + 1))
-                        || (v.start <= s.start && s.end <= v.end)
-                })
-                .map(|(name, _, _)| name.clone())
-        })
-        .or_else(|| {
-            let start = message.find('`')? + 1;
-            let len = message[start..].find('`')?;
-            Some(message[start..start + len].to_owned())
-        });
-    locate(key, e.span(), message)
+    locate(keys.serde_key(e), e.span(), serde_message(e))
 }
 
 /// A tail source of a pipeline: the files the agent reads.
