@@ -8,20 +8,43 @@ use std::path::Path;
 
 use super::{ComponentChecks, ConfigError, PipelineConfig, TestCase};
 
+/// What a component id names: its inputs must not be sinks.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Source,
+    Transform,
+    Sink,
+}
+
+/// Each id with its kind, file and section (`sources`, …).
+type Ids<'a> = HashMap<&'a str, (Kind, &'a Path, &'a str)>;
+
 /// Ids unique across files and kinds; inputs exist and are not sinks; no cycles;
-/// at least one source and one sink; no two file sinks writing one path.
+/// at least one source and one sink; no two file sinks writing one path. The
+/// checks run in this order (later ones skip what earlier ones reported).
 pub(super) fn check_graph(
     config: &PipelineConfig,
     broken: &[(String, bool)],
     errors: &mut Vec<ConfigError>,
 ) {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Kind {
-        Source,
-        Transform,
-        Sink,
+    let ids = unique_ids(config, errors);
+    check_not_empty(config, broken, errors);
+    check_inputs(config, broken, &ids, errors);
+    let cycle = check_cycles(config, errors);
+    check_dead_letter_loops(config, errors);
+    // An exactly-once file sink skips replayed events below the last offset it
+    // wrote per stream: a stream reaching it by two paths (a route's two
+    // outputs, a dead letter beside the main output) arrives out of order, and
+    // a crash could then skip an event of the slower path. Refuse it.
+    if !cycle {
+        check_single_paths(config, errors);
     }
-    let mut ids: HashMap<&str, (Kind, &Path, &str)> = HashMap::new();
+    check_shared_paths(config, errors);
+}
+
+/// Every component's id, reporting one used twice (across files and kinds).
+fn unique_ids<'a>(config: &'a PipelineConfig, errors: &mut Vec<ConfigError>) -> Ids<'a> {
+    let mut ids: Ids<'a> = HashMap::new();
     let all = config
         .sources
         .iter()
@@ -54,6 +77,16 @@ pub(super) fn check_graph(
             ids.insert(id, (kind, file, section));
         }
     }
+    ids
+}
+
+/// At least one source and one sink (unless something is already reported:
+/// a broken source is not a missing one).
+fn check_not_empty(
+    config: &PipelineConfig,
+    broken: &[(String, bool)],
+    errors: &mut Vec<ConfigError>,
+) {
     if config.sources.is_empty() && errors.is_empty() && broken.is_empty() {
         errors.push(ConfigError::new(
             "the pipeline has no sources (add a [sources.ID] table)",
@@ -64,6 +97,16 @@ pub(super) fn check_graph(
             "the pipeline has no sinks (add a [sinks.ID] table)",
         ));
     }
+}
+
+/// Every input names an existing source or transform (or a declared named
+/// output of one), never a sink and never the component itself.
+fn check_inputs(
+    config: &PipelineConfig,
+    broken: &[(String, bool)],
+    ids: &Ids<'_>,
+    errors: &mut Vec<ConfigError>,
+) {
     let consumers = config
         .transforms
         .iter()
@@ -162,6 +205,11 @@ pub(super) fn check_graph(
             }
         }
     }
+}
+
+/// No cycle among transforms; reports the first one found and returns true
+/// when there is one.
+fn check_cycles(config: &PipelineConfig, errors: &mut Vec<ConfigError>) -> bool {
     // Cycles among transforms: depth-first search with colours.
     let graph: BTreeMap<&str, Vec<String>> = config
         .transforms
@@ -226,6 +274,11 @@ pub(super) fn check_graph(
             }
         }
     }
+    reported
+}
+
+/// A sink's named output (dead letters) never flows back into the sink.
+fn check_dead_letter_loops(config: &PipelineConfig, errors: &mut Vec<ConfigError>) {
     // A sink's named output (dead letters) must not flow back into the sink: the
     // documents would loop, and the sink would wait on its own input channel.
     for sink in &config.sinks {
@@ -264,13 +317,10 @@ pub(super) fn check_graph(
             }
         }
     }
-    // An exactly-once file sink skips replayed events below the last offset it
-    // wrote per stream: a stream reaching it by two paths (a route's two
-    // outputs, a dead letter beside the main output) arrives out of order, and
-    // a crash could then skip an event of the slower path. Refuse it.
-    if !reported {
-        check_single_paths(config, errors);
-    }
+}
+
+/// No two file sinks append to one path.
+fn check_shared_paths(config: &PipelineConfig, errors: &mut Vec<ConfigError>) {
     // Two file sinks appending to one path interleave lines: refuse.
     let mut paths: HashMap<&str, &str> = HashMap::new();
     for sink in &config.sinks {

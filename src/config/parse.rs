@@ -47,6 +47,8 @@ impl Locator<'_> {
     }
 }
 
+/// Reads one file into `partial`: interpolation, TOML, then each top-level key
+/// by its own reader.
 pub(super) fn parse_file(
     path: &Path,
     raw: &str,
@@ -54,8 +56,58 @@ pub(super) fn parse_file(
     partial: &mut Partial,
     errors: &mut Vec<ConfigError>,
 ) {
-    let text = match interpolate::interpolate(raw, env) {
-        Ok(t) => t,
+    let Some(text) = interpolated(path, raw, env, errors) else {
+        return;
+    };
+    let loc = Locator {
+        file: path,
+        text: &text,
+    };
+    let table = match DeTable::parse(&text) {
+        Ok(t) => t.into_inner(),
+        Err(e) => {
+            errors.push(loc.error(e.span(), format!("invalid TOML: {}", e.message().trim())));
+            return;
+        }
+    };
+    for (key, value) in table {
+        match key.get_ref().as_ref() {
+            "data_dir" => parse_data_dir(&loc, value, partial, errors),
+            "runtime" => parse_runtime(&loc, value, partial, errors),
+            kind @ ("sources" | "transforms" | "sinks") => {
+                parse_components(&loc, kind, value, partial, errors)
+            }
+            "api" => parse_api(&loc, value, partial, errors),
+            "tests" => parse_tests(&loc, value, partial, errors),
+            kind @ ("rotate" | "retain") => crate::maintenance::config::parse_key(
+                kind,
+                value,
+                path,
+                &text,
+                &mut partial.maintenance,
+                errors,
+            ),
+            other => errors.push(loc.error(
+                Some(key.span()),
+                format!(
+                    "unknown top-level key `{other}` (expected one of {})",
+                    TOP_LEVEL_KEYS.join(", ")
+                ),
+            )),
+        }
+    }
+}
+
+/// The file's text with `${VAR}`s replaced (`None` after reporting each
+/// variable that is unset or malformed).
+fn interpolated(
+    path: &Path,
+    raw: &str,
+    env: &impl Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<String> {
+    match interpolate::interpolate(raw, env) {
+        Ok(t) => Some(t),
         Err(missing) => {
             for m in missing {
                 let message = if m.name.is_empty() {
@@ -73,218 +125,229 @@ pub(super) fn parse_file(
                         .at(Some((m.line, m.column))),
                 );
             }
-            return;
+            None
         }
-    };
-    let loc = Locator {
-        file: path,
-        text: &text,
-    };
-    let table = match DeTable::parse(&text) {
-        Ok(t) => t.into_inner(),
-        Err(e) => {
-            errors.push(loc.error(e.span(), format!("invalid TOML: {}", e.message().trim())));
-            return;
-        }
-    };
-    for (key, value) in table {
-        let span = value.span();
-        match key.get_ref().as_ref() {
-            "data_dir" => match value.get_ref().as_str() {
-                Some(dir) => set_once(
-                    &mut partial.data_dir,
-                    (PathBuf::from(dir), path.to_path_buf()),
-                    |a, b| a.0 == b.0,
-                    || {
-                        loc.error(
-                            Some(span.clone()),
-                            "data_dir is set differently in another pipeline file",
-                        )
-                        .at_key("data_dir")
-                    },
-                    errors,
-                ),
-                None => errors.push(
-                    loc.error(Some(span), "expected a string (a directory path)")
-                        .at_key("data_dir"),
-                ),
+    }
+}
+
+/// `data_dir = "…"`: a path, the same in every file that sets it.
+fn parse_data_dir(
+    loc: &Locator<'_>,
+    value: Spanned<DeValue<'_>>,
+    partial: &mut Partial,
+    errors: &mut Vec<ConfigError>,
+) {
+    let span = value.span();
+    match value.get_ref().as_str() {
+        Some(dir) => set_once(
+            &mut partial.data_dir,
+            (PathBuf::from(dir), loc.file.to_path_buf()),
+            |a, b| a.0 == b.0,
+            || {
+                loc.error(
+                    Some(span.clone()),
+                    "data_dir is set differently in another pipeline file",
+                )
+                .at_key("data_dir")
             },
-            "runtime" => match RuntimeConfig::deserialize(ValueDeserializer::from(value)) {
-                Ok(rt) => {
-                    for (k, bad) in [
-                        ("batch_max_events", rt.batch_max_events == 0),
-                        ("batch_max_bytes", rt.batch_max_bytes.0 == 0),
-                        ("channel_capacity", rt.channel_capacity == 0),
-                    ] {
-                        if bad {
-                            errors.push(
-                                loc.error(Some(span.clone()), "must be greater than zero")
-                                    .in_component("runtime")
-                                    .at_key(k),
-                            );
-                        }
-                    }
-                    set_once(
-                        &mut partial.runtime,
-                        (rt, path.to_path_buf()),
-                        |a, b| a.0 == b.0,
-                        || {
-                            loc.error(
-                                Some(span.clone()),
-                                "[runtime] is set differently in another pipeline file",
-                            )
-                        },
-                        errors,
+            errors,
+        ),
+        None => errors.push(
+            loc.error(Some(span), "expected a string (a directory path)")
+                .at_key("data_dir"),
+        ),
+    }
+}
+
+/// `[runtime]`: batch and channel sizes, nonzero, the same in every file.
+fn parse_runtime(
+    loc: &Locator<'_>,
+    value: Spanned<DeValue<'_>>,
+    partial: &mut Partial,
+    errors: &mut Vec<ConfigError>,
+) {
+    let span = value.span();
+    match RuntimeConfig::deserialize(ValueDeserializer::from(value)) {
+        Ok(rt) => {
+            for (k, bad) in [
+                ("batch_max_events", rt.batch_max_events == 0),
+                ("batch_max_bytes", rt.batch_max_bytes.0 == 0),
+                ("channel_capacity", rt.channel_capacity == 0),
+            ] {
+                if bad {
+                    errors.push(
+                        loc.error(Some(span.clone()), "must be greater than zero")
+                            .in_component("runtime")
+                            .at_key(k),
                     );
                 }
-                Err(e) => errors.push(serde_error(&loc, e, "runtime", None)),
-            },
-            kind @ ("sources" | "transforms" | "sinks") => {
-                let DeValue::Table(components) = value.into_inner() else {
-                    errors.push(loc.error(
-                        Some(span),
-                        format!("`{kind}` must be a table of components, e.g. [{kind}.my_id]"),
-                    ));
-                    continue;
-                };
-                for (id, body) in components {
-                    let id_text = id.get_ref().to_string();
-                    let name = format!("{kind}.{id_text}");
-                    if !valid_id(&id_text) {
-                        errors.push(
-                            loc.error(
-                                Some(id.span()),
-                                "component ids may contain only letters, digits, '_' and '-'",
-                            )
-                            .in_component(&name),
-                        );
-                        continue;
-                    }
-                    let parsed = match kind {
-                        "sources" => parse_component(
-                            &loc,
-                            &name,
-                            &id_text,
-                            body,
-                            false,
-                            SourceConfig::parse,
-                            errors,
-                        )
-                        .map(|c| partial.sources.push(c)),
-                        "transforms" => parse_component(
-                            &loc,
-                            &name,
-                            &id_text,
-                            body,
-                            true,
-                            TransformConfig::parse,
-                            errors,
-                        )
-                        .map(|c| partial.transforms.push(c)),
-                        _ => {
-                            let (body, buffer) = take_buffer(&loc, &name, body, errors);
-                            parse_component(
-                                &loc,
-                                &name,
-                                &id_text,
-                                body,
-                                true,
-                                SinkConfig::parse,
-                                errors,
-                            )
-                            .and_then(|mut c| {
-                                c.buffer = buffer?;
-                                partial.sinks.push(c);
-                                Some(())
-                            })
-                        }
-                    };
-                    if parsed.is_none() {
-                        // Already reported; keep the id so inputs naming it are not
-                        // reported again as dangling.
-                        partial.broken.push((id_text, kind == "sinks"));
-                    }
-                }
             }
-            "api" => match ApiConfig::deserialize(ValueDeserializer::from(value)) {
-                Ok(api) => {
-                    for KeyError { key, message } in api.check() {
-                        errors.push(
-                            loc.error(Some(span.clone()), message)
-                                .in_component("api")
-                                .at_key(key),
-                        );
-                    }
-                    set_once(
-                        &mut partial.api,
-                        (api, path.to_path_buf()),
-                        |a, b| a.0 == b.0,
-                        || {
-                            loc.error(
-                                Some(span.clone()),
-                                "[api] is set differently in another pipeline file",
-                            )
-                        },
-                        errors,
-                    );
-                }
-                Err(e) => errors.push(serde_error(&loc, e, "api", None)),
-            },
-            "tests" => {
-                let DeValue::Array(items) = value.into_inner() else {
-                    errors.push(loc.error(
-                        Some(span),
-                        "`tests` must be an array of tables, e.g. [[tests]]",
-                    ));
-                    continue;
-                };
-                for (i, item) in items.into_iter().enumerate() {
-                    let item_span = item.span();
-                    let component = format!("tests[{i}]");
-                    match TestCase::deserialize(ValueDeserializer::from(item)) {
-                        Ok(case) => {
-                            let problems = case.check();
-                            for KeyError { key, message } in &problems {
-                                errors.push(
-                                    loc.error(Some(item_span.clone()), message.clone())
-                                        .in_component(&component)
-                                        .at_key(key),
-                                );
-                            }
-                            if problems.is_empty() {
-                                let line = interpolate::line_col(&text, item_span.start).0;
-                                partial.tests.push((case, path.to_path_buf(), line));
-                            }
-                        }
-                        Err(e) => {
-                            let key = quoted_field(&serde_message(&e));
-                            let mut err = serde_error(&loc, e, &component, None);
-                            if err.position.is_none() {
-                                err = err.at(Some(interpolate::line_col(&text, item_span.start)));
-                            }
-                            if let Some(k) = key {
-                                err = err.at_key(k);
-                            }
-                            errors.push(err);
-                        }
-                    }
-                }
-            }
-            kind @ ("rotate" | "retain") => crate::maintenance::config::parse_key(
-                kind,
-                value,
-                path,
-                &text,
-                &mut partial.maintenance,
+            set_once(
+                &mut partial.runtime,
+                (rt, loc.file.to_path_buf()),
+                |a, b| a.0 == b.0,
+                || {
+                    loc.error(
+                        Some(span.clone()),
+                        "[runtime] is set differently in another pipeline file",
+                    )
+                },
                 errors,
-            ),
-            other => errors.push(loc.error(
-                Some(key.span()),
-                format!(
-                    "unknown top-level key `{other}` (expected one of {})",
-                    TOP_LEVEL_KEYS.join(", ")
-                ),
-            )),
+            );
+        }
+        Err(e) => errors.push(serde_error(loc, e, "runtime", None)),
+    }
+}
+
+/// `[sources.ID]`, `[transforms.ID]` or `[sinks.ID]` tables: each component
+/// parsed and checked; the ids of broken ones kept so that inputs naming them
+/// are not reported again as dangling.
+fn parse_components(
+    loc: &Locator<'_>,
+    kind: &str,
+    value: Spanned<DeValue<'_>>,
+    partial: &mut Partial,
+    errors: &mut Vec<ConfigError>,
+) {
+    let span = value.span();
+    let DeValue::Table(components) = value.into_inner() else {
+        errors.push(loc.error(
+            Some(span),
+            format!("`{kind}` must be a table of components, e.g. [{kind}.my_id]"),
+        ));
+        return;
+    };
+    for (id, body) in components {
+        let id_text = id.get_ref().to_string();
+        let name = format!("{kind}.{id_text}");
+        if !valid_id(&id_text) {
+            errors.push(
+                loc.error(
+                    Some(id.span()),
+                    "component ids may contain only letters, digits, '_' and '-'",
+                )
+                .in_component(&name),
+            );
+            continue;
+        }
+        let parsed = match kind {
+            "sources" => parse_component(
+                loc,
+                &name,
+                &id_text,
+                body,
+                false,
+                SourceConfig::parse,
+                errors,
+            )
+            .map(|c| partial.sources.push(c)),
+            "transforms" => parse_component(
+                loc,
+                &name,
+                &id_text,
+                body,
+                true,
+                TransformConfig::parse,
+                errors,
+            )
+            .map(|c| partial.transforms.push(c)),
+            _ => {
+                let (body, buffer) = take_buffer(loc, &name, body, errors);
+                parse_component(loc, &name, &id_text, body, true, SinkConfig::parse, errors)
+                    .and_then(|mut c| {
+                        c.buffer = buffer?;
+                        partial.sinks.push(c);
+                        Some(())
+                    })
+            }
+        };
+        if parsed.is_none() {
+            // Already reported; keep the id so inputs naming it are not
+            // reported again as dangling.
+            partial.broken.push((id_text, kind == "sinks"));
+        }
+    }
+}
+
+/// `[api]`: the HTTP API's address and options, the same in every file.
+fn parse_api(
+    loc: &Locator<'_>,
+    value: Spanned<DeValue<'_>>,
+    partial: &mut Partial,
+    errors: &mut Vec<ConfigError>,
+) {
+    let span = value.span();
+    match ApiConfig::deserialize(ValueDeserializer::from(value)) {
+        Ok(api) => {
+            for KeyError { key, message } in api.check() {
+                errors.push(
+                    loc.error(Some(span.clone()), message)
+                        .in_component("api")
+                        .at_key(key),
+                );
+            }
+            set_once(
+                &mut partial.api,
+                (api, loc.file.to_path_buf()),
+                |a, b| a.0 == b.0,
+                || {
+                    loc.error(
+                        Some(span.clone()),
+                        "[api] is set differently in another pipeline file",
+                    )
+                },
+                errors,
+            );
+        }
+        Err(e) => errors.push(serde_error(loc, e, "api", None)),
+    }
+}
+
+/// `[[tests]]`: each case checked on its own here, against the graph once
+/// every file is read ([`check_test`]).
+fn parse_tests(
+    loc: &Locator<'_>,
+    value: Spanned<DeValue<'_>>,
+    partial: &mut Partial,
+    errors: &mut Vec<ConfigError>,
+) {
+    let span = value.span();
+    let DeValue::Array(items) = value.into_inner() else {
+        errors.push(loc.error(
+            Some(span),
+            "`tests` must be an array of tables, e.g. [[tests]]",
+        ));
+        return;
+    };
+    for (i, item) in items.into_iter().enumerate() {
+        let item_span = item.span();
+        let component = format!("tests[{i}]");
+        match TestCase::deserialize(ValueDeserializer::from(item)) {
+            Ok(case) => {
+                let problems = case.check();
+                for KeyError { key, message } in &problems {
+                    errors.push(
+                        loc.error(Some(item_span.clone()), message.clone())
+                            .in_component(&component)
+                            .at_key(key),
+                    );
+                }
+                if problems.is_empty() {
+                    let line = interpolate::line_col(loc.text, item_span.start).0;
+                    partial.tests.push((case, loc.file.to_path_buf(), line));
+                }
+            }
+            Err(e) => {
+                let key = quoted_field(&serde_message(&e));
+                let mut err = serde_error(loc, e, &component, None);
+                if err.position.is_none() {
+                    err = err.at(Some(interpolate::line_col(loc.text, item_span.start)));
+                }
+                if let Some(k) = key {
+                    err = err.at_key(k);
+                }
+                errors.push(err);
+            }
         }
     }
 }
