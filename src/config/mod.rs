@@ -24,7 +24,7 @@ pub use error::{ConfigError, ConfigErrors, KeyError};
 pub use located::KeySpans;
 pub use ops::{ApiConfig, BufferConfig, DiskBufferConfig, TestCase, WhenFull};
 use parse::{Partial, parse_file};
-pub use units::{ByteSize, HumanDuration};
+pub use units::{ByteSize, HumanDuration, UnitError};
 
 /// A validated pipeline, merged from one or more files.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::dates::{DateFormat, Period, Zone};
+use super::dates::{DateFormat, DateFormatError, Period, Zone};
 use crate::config::{
     self, ByteSize, ConfigError, ConfigErrors, HumanDuration, KeyError, KeySpans, SourceConfig,
     interpolate, located::serde_message,
@@ -161,6 +161,11 @@ pub struct RotateConfig {
     pub timezone: Zone,
 }
 
+/// A `mode` that is not octal permission bits (the text, for the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid mode {0:?}: expected octal like \"0640\"")]
+pub struct InvalidMode(pub String);
+
 /// The jobs' default zone: the machine's, as logrotate and cron use.
 fn local_zone() -> Zone {
     Zone::Local
@@ -196,19 +201,19 @@ impl RotateConfig {
     }
 
     /// The parsed `date_format` (checked at load time).
-    pub fn date_format(&self) -> Result<DateFormat, String> {
+    pub fn date_format(&self) -> Result<DateFormat, DateFormatError> {
         DateFormat::parse(&self.date_format)
     }
 
     /// The parsed `mode`.
-    pub fn mode_bits(&self) -> Result<Option<u32>, String> {
+    pub fn mode_bits(&self) -> Result<Option<u32>, InvalidMode> {
         self.mode
             .as_deref()
             .map(|m| {
                 u32::from_str_radix(m.trim_start_matches("0o"), 8)
                     .ok()
                     .filter(|v| *v <= 0o7777)
-                    .ok_or_else(|| format!("invalid mode {m:?}: expected octal like \"0640\""))
+                    .ok_or_else(|| InvalidMode(m.to_owned()))
             })
             .transpose()
     }
@@ -238,11 +243,11 @@ impl RotateConfig {
             }
         }
         if let Err(e) = self.mode_bits() {
-            errors.push(KeyError::new("mode", e));
+            errors.push(KeyError::new("mode", e.to_string()));
         }
         if self.naming == Naming::Date {
             if let Err(e) = self.date_format() {
-                errors.push(KeyError::new("date_format", e));
+                errors.push(KeyError::new("date_format", e.to_string()));
             }
         }
         if !(1..=9).contains(&self.compress_level) {
@@ -400,7 +405,7 @@ impl RetainConfig {
         }
         if let Some(f) = &self.date_format {
             if let Err(e) = DateFormat::parse(f) {
-                errors.push(KeyError::new("date_format", e));
+                errors.push(KeyError::new("date_format", e.to_string()));
             }
             if self.date_from == DateFrom::Mtime {
                 errors.push(KeyError::new(

@@ -68,6 +68,40 @@ enum Field {
     Epoch,
 }
 
+/// Why a `date_format` cannot name rotated files (each names the format).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DateFormatError {
+    /// A `/` would put versions in other directories.
+    #[error("date format {0:?} must not contain '/'")]
+    Slash(String),
+    /// A lone `%` at the end.
+    #[error("date format {0:?} ends with '%'")]
+    TrailingPercent(String),
+    /// A specifier other than `%Y %m %d %H %M %S %s %%`.
+    #[error(
+        "date format {format:?}: %{spec} is not allowed (use %Y %m %d %H %M %S in that order, or %s, so names sort by time)"
+    )]
+    NotAllowed {
+        /// The format.
+        format: String,
+        /// The specifier's letter.
+        spec: char,
+    },
+    /// Fields out of order or with gaps: names would not sort by time.
+    #[error(
+        "date format {0:?} does not sort by time: use %Y, then optionally %m, %d, %H, %M, %S in that order (or %s alone)"
+    )]
+    NotSortable(String),
+    /// The search pattern built from it did not compile.
+    #[error("date format {format:?}: {source}")]
+    Pattern {
+        /// The format.
+        format: String,
+        /// The regex error.
+        source: regex::Error,
+    },
+}
+
 /// A strftime format whose rendering sorts like time (`-%Y%m%d`, `.%Y-%m-%dT%H%M%S`),
 /// so rotated names can be ordered and parsed back.
 #[derive(Debug, Clone)]
@@ -81,14 +115,14 @@ pub struct DateFormat {
 impl DateFormat {
     /// Checks that `fmt` uses only `%Y %m %d %H %M %S` (in that order, without
     /// gaps, starting with `%Y`) or `%s` alone, plus literal text without `/`.
-    pub fn parse(fmt: &str) -> Result<DateFormat, String> {
+    pub fn parse(fmt: &str) -> Result<DateFormat, DateFormatError> {
         let mut fields = Vec::new();
         let mut pattern = String::new();
         let mut chars = fmt.chars();
         let mut literal = String::new();
         while let Some(c) = chars.next() {
             if c == '/' {
-                return Err(format!("date format {fmt:?} must not contain '/'"));
+                return Err(DateFormatError::Slash(fmt.to_owned()));
             }
             if c != '%' {
                 literal.push(c);
@@ -96,7 +130,7 @@ impl DateFormat {
             }
             let spec = chars
                 .next()
-                .ok_or_else(|| format!("date format {fmt:?} ends with '%'"))?;
+                .ok_or_else(|| DateFormatError::TrailingPercent(fmt.to_owned()))?;
             let (field, re) = match spec {
                 '%' => {
                     literal.push('%');
@@ -110,9 +144,10 @@ impl DateFormat {
                 'S' => (Field::Second, r"(\d{2})"),
                 's' => (Field::Epoch, r"(\d+)"),
                 other => {
-                    return Err(format!(
-                        "date format {fmt:?}: %{other} is not allowed (use %Y %m %d %H %M %S in that order, or %s, so names sort by time)"
-                    ));
+                    return Err(DateFormatError::NotAllowed {
+                        format: fmt.to_owned(),
+                        spec: other,
+                    });
                 }
             };
             pattern.push_str(&regex::escape(&literal));
@@ -135,11 +170,12 @@ impl DateFormat {
             !fields.is_empty() && fields.len() <= order.len() && fields == order[..fields.len()]
         };
         if !sortable {
-            return Err(format!(
-                "date format {fmt:?} does not sort by time: use %Y, then optionally %m, %d, %H, %M, %S in that order (or %s alone)"
-            ));
+            return Err(DateFormatError::NotSortable(fmt.to_owned()));
         }
-        let search = Regex::new(&pattern).map_err(|e| format!("date format {fmt:?}: {e}"))?;
+        let search = Regex::new(&pattern).map_err(|source| DateFormatError::Pattern {
+            format: fmt.to_owned(),
+            source,
+        })?;
         Ok(DateFormat {
             text: fmt.to_owned(),
             pattern,

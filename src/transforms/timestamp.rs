@@ -48,7 +48,7 @@ impl TimeOptions {
         };
         let parser = match tz {
             Ok(tz) => TimeParser::new(self.time_format.as_deref(), tz)
-                .map_err(|e| errors.push(KeyError::new("time_format", e))),
+                .map_err(|e| errors.push(KeyError::new("time_format", e.to_string()))),
             Err(()) => Err(()),
         };
         let key = match &self.time_key {
@@ -100,6 +100,19 @@ impl TimeSpec {
     }
 }
 
+/// Why a `time_format` is not one this parser reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeFormatError {
+    /// A `%` format chrono cannot compile.
+    #[error("bad strftime format {0:?} (see chrono's strftime specifiers)")]
+    Strftime(String),
+    /// Neither a strftime format nor one of the named ones.
+    #[error(
+        "unknown time format {0:?} (expected a strftime format such as %Y-%m-%dT%H:%M:%S%z, auto, or epoch_s/epoch_ms/epoch_us/epoch_ns)"
+    )]
+    Unknown(String),
+}
+
 /// A compiled strftime format.
 #[derive(Debug, Clone)]
 struct Format {
@@ -117,7 +130,7 @@ const CLF: &str = "%d/%b/%Y:%H:%M:%S %z";
 const SYSLOG: &str = "%b %e %H:%M:%S";
 
 impl Format {
-    fn new(fmt: &str) -> Result<Format, String> {
+    fn new(fmt: &str) -> Result<Format, TimeFormatError> {
         let items: Vec<Item<'static>> = StrftimeItems::new(fmt)
             .map(|item| match item {
                 Item::Literal(l) => Item::OwnedLiteral(l.into()),
@@ -126,9 +139,7 @@ impl Format {
             })
             .collect();
         if items.iter().any(|i| matches!(i, Item::Error)) {
-            return Err(format!(
-                "bad strftime format {fmt:?} (see chrono's strftime specifiers)"
-            ));
+            return Err(TimeFormatError::Strftime(fmt.to_owned()));
         }
         Ok(Format {
             items,
@@ -245,7 +256,7 @@ impl TimeParser {
     }
 
     /// A parser for `format` (`None`: detection) in `zone`.
-    pub fn new(format: Option<&str>, zone: Zone) -> Result<TimeParser, String> {
+    pub fn new(format: Option<&str>, zone: Zone) -> Result<TimeParser, TimeFormatError> {
         let mode = match format {
             None | Some("auto") => Mode::Auto,
             Some("epoch_s") => Mode::Epoch(Epoch::Seconds),
@@ -253,11 +264,7 @@ impl TimeParser {
             Some("epoch_us") => Mode::Epoch(Epoch::Micros),
             Some("epoch_ns") => Mode::Epoch(Epoch::Nanos),
             Some(f) if f.contains('%') => Mode::Format(Format::new(f)?),
-            Some(f) => {
-                return Err(format!(
-                    "unknown time format {f:?} (expected a strftime format such as %Y-%m-%dT%H:%M:%S%z, auto, or epoch_s/epoch_ms/epoch_us/epoch_ns)"
-                ));
-            }
+            Some(f) => return Err(TimeFormatError::Unknown(f.to_owned())),
         };
         Ok(TimeParser { mode, zone })
     }

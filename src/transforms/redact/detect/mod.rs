@@ -172,6 +172,17 @@ impl Found {
     }
 }
 
+/// Why the detectors of one transform could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The literal prefixes' automaton (too large, which our fixed list never is).
+    #[error(transparent)]
+    Literals(#[from] aho_corasick::BuildError),
+    /// The custom patterns as one set (each compiled alone already).
+    #[error(transparent)]
+    Customs(#[from] regex::Error),
+}
+
 /// All detectors of one redact transform, compiled.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -183,7 +194,10 @@ pub struct Engine {
 
 impl Engine {
     /// An engine for `builtin` (detector, rule) pairs and custom `(regex, rule)`s.
-    pub fn new(builtin: &[(Detector, u16)], customs: Vec<(Regex, u16)>) -> Result<Engine, String> {
+    pub fn new(
+        builtin: &[(Detector, u16)],
+        customs: Vec<(Regex, u16)>,
+    ) -> Result<Engine, EngineError> {
         let mut rule_of = [None; Detector::ALL.len()];
         for (d, r) in builtin {
             rule_of[d.index()].get_or_insert(*r);
@@ -208,15 +222,13 @@ impl Engine {
         } else {
             let ac = AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
-                .build(&patterns)
-                .map_err(|e| e.to_string())?;
+                .build(&patterns)?;
             Some((ac, kinds))
         };
         let customs = if customs.is_empty() {
             None
         } else {
-            let set = RegexSet::new(customs.iter().map(|(r, _)| r.as_str()))
-                .map_err(|e| e.to_string())?;
+            let set = RegexSet::new(customs.iter().map(|(r, _)| r.as_str()))?;
             Some((set, customs))
         };
         Ok(Engine {
