@@ -11,7 +11,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::clock::Clock;
 use super::config::{DateFrom, Job, RetainConfig};
 use super::dates::{DateFormat, find_date_in_name};
 use super::fsops::{self, Identity, Removed};
@@ -19,6 +18,7 @@ use super::guard::{Guard, Verdict};
 use super::policy::{self, Candidate, Policy};
 use super::progress::Progress;
 use super::report::{Action, Kind, Report, Status};
+use crate::time::Clock;
 
 /// What a retain run works with.
 #[derive(Debug)]

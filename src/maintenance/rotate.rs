@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::clock::Clock;
 use super::compress;
 use super::config::{InvalidMode, Job, Method, Naming, RotateConfig};
 use super::fsops::{self, Attributes, Identity, Removed};
@@ -27,6 +26,7 @@ use super::progress::Progress;
 use super::report::{Action, Kind, Report, Status};
 use super::state::State;
 use crate::config::ByteSize;
+use crate::time::Clock;
 
 /// What a rotate run works with.
 #[derive(Debug)]
