@@ -189,6 +189,6 @@ pub struct RotateArgs {
     pub state: Option<PathBuf>,
 }
 
-fn parse_duration(s: &str) -> Result<HumanDuration, String> {
+fn parse_duration(s: &str) -> Result<HumanDuration, crate::config::UnitError> {
     HumanDuration::parse(s)
 }

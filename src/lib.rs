@@ -43,6 +43,8 @@
 //! * [`telemetry`] — the agent's own logs, per-component counters, the metric
 //!   families transforms define (redaction per rule, `log_to_metric`), the HTTP
 //!   API (`/health`, `/ready`, `/metrics` in Prometheus text, `/tap`), `logagent top`.
+//! * [`time`] — the one injectable clock and the one time zone type (UTC, local,
+//!   offsets, IANA names) that transforms, sinks and maintenance share.
 //! * [`cli`] / [`app`] — argument parsing, exit codes and the commands.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -58,4 +60,5 @@ pub mod pipeline;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;
+pub mod time;
 pub mod transforms;

@@ -6,6 +6,33 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
+/// Why a size or a duration could not be read; the message names the text
+/// and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    /// The size has no number where one was expected.
+    #[error("invalid size {0:?}: expected a number with a unit like \"64MiB\"")]
+    SizeNumber(String),
+    /// The size's unit is not one of ours.
+    #[error(
+        "invalid size {text:?}: unknown unit {unit:?} (expected B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)"
+    )]
+    SizeUnit {
+        /// The whole text.
+        text: String,
+        /// The unit found (lower-cased).
+        unit: String,
+    },
+    /// The size does not fit in 64 bits.
+    #[error("invalid size {0:?}: out of range")]
+    SizeRange(String),
+    /// The duration is not `<number><unit>` pairs, or is out of range.
+    #[error(
+        "invalid duration {0:?}: expected a number with a unit like \"5s\", \"250ms\" or \"1m30s\""
+    )]
+    Duration(String),
+}
+
 /// A size in bytes, written as `"64MiB"`, `"10 MB"`, `"512KiB"` or a plain integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
@@ -18,15 +45,15 @@ impl ByteSize {
 
     /// Parses `"64MiB"`-style text. Decimal units (kB, MB, GB) are powers of 1000,
     /// binary ones (KiB, MiB, GiB) powers of 1024.
-    pub fn parse(text: &str) -> Result<ByteSize, String> {
+    pub fn parse(text: &str) -> Result<ByteSize, UnitError> {
         let t = text.trim();
         let split = t
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let value: f64 = num.parse().map_err(|_| {
-            format!("invalid size {text:?}: expected a number with a unit like \"64MiB\"")
-        })?;
+        let value: f64 = num
+            .parse()
+            .map_err(|_| UnitError::SizeNumber(text.to_owned()))?;
         let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1_000,
@@ -38,14 +65,15 @@ impl ByteSize {
             "t" | "tb" => 1_000_000_000_000,
             "tib" => 1 << 40,
             other => {
-                return Err(format!(
-                    "invalid size {text:?}: unknown unit {other:?} (expected B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)"
-                ));
+                return Err(UnitError::SizeUnit {
+                    text: text.to_owned(),
+                    unit: other.to_owned(),
+                });
             }
         };
         let bytes = value * mult as f64;
         if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-            return Err(format!("invalid size {text:?}: out of range"));
+            return Err(UnitError::SizeRange(text.to_owned()));
         }
         Ok(ByteSize(bytes.round() as u64))
     }
@@ -96,12 +124,8 @@ pub struct HumanDuration(pub Duration);
 
 impl HumanDuration {
     /// Parses a sequence of `<number><unit>` pairs (units: ns, us, ms, s, m, h, d).
-    pub fn parse(text: &str) -> Result<HumanDuration, String> {
-        let bad = || {
-            format!(
-                "invalid duration {text:?}: expected a number with a unit like \"5s\", \"250ms\" or \"1m30s\""
-            )
-        };
+    pub fn parse(text: &str) -> Result<HumanDuration, UnitError> {
+        let bad = || UnitError::Duration(text.to_owned());
         let t = text.trim();
         if t.is_empty() {
             return Err(bad());

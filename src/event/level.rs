@@ -205,13 +205,16 @@ impl fmt::Display for Level {
     }
 }
 
-impl std::str::FromStr for Level {
-    type Err = String;
+/// A level name or number that is none of ours (the text, for the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown level {0:?} (expected one of {LEVEL_NAMES}, or 10-60 / 0-7)")]
+pub struct UnknownLevel(pub String);
 
-    fn from_str(s: &str) -> Result<Level, String> {
-        Level::from_text(s.as_bytes()).ok_or_else(|| {
-            format!("unknown level {s:?} (expected one of {LEVEL_NAMES}, or 10-60 / 0-7)")
-        })
+impl std::str::FromStr for Level {
+    type Err = UnknownLevel;
+
+    fn from_str(s: &str) -> Result<Level, UnknownLevel> {
+        Level::from_text(s.as_bytes()).ok_or_else(|| UnknownLevel(s.to_owned()))
     }
 }
 

@@ -12,9 +12,10 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::dates::{DateFormat, Period, Zone};
+use super::dates::{DateFormat, DateFormatError, Period, Zone};
 use crate::config::{
-    self, ByteSize, ConfigError, ConfigErrors, HumanDuration, KeyError, SourceConfig, interpolate,
+    self, ByteSize, ConfigError, ConfigErrors, HumanDuration, KeyError, KeySpans, SourceConfig,
+    interpolate, located::serde_message,
 };
 
 /// Every maintenance job found in a set of files, in file order.
@@ -154,9 +155,20 @@ pub struct RotateConfig {
     /// the agent to acknowledge the file to its end (default 30s).
     #[serde(default = "default_agent_wait")]
     pub agent_wait: HumanDuration,
-    /// `local` (default) or `utc`: the clock face for periods and dates in names.
-    #[serde(default)]
+    /// `local` (default), `utc`, an offset (`+09:00`) or an IANA name
+    /// (`Asia/Tokyo`): the clock face for periods and dates in names.
+    #[serde(default = "local_zone")]
     pub timezone: Zone,
+}
+
+/// A `mode` that is not octal permission bits (the text, for the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid mode {0:?}: expected octal like \"0640\"")]
+pub struct InvalidMode(pub String);
+
+/// The jobs' default zone: the machine's, as logrotate and cron use.
+fn local_zone() -> Zone {
+    Zone::Local
 }
 
 fn yes() -> bool {
@@ -189,19 +201,19 @@ impl RotateConfig {
     }
 
     /// The parsed `date_format` (checked at load time).
-    pub fn date_format(&self) -> Result<DateFormat, String> {
+    pub fn date_format(&self) -> Result<DateFormat, DateFormatError> {
         DateFormat::parse(&self.date_format)
     }
 
     /// The parsed `mode`.
-    pub fn mode_bits(&self) -> Result<Option<u32>, String> {
+    pub fn mode_bits(&self) -> Result<Option<u32>, InvalidMode> {
         self.mode
             .as_deref()
             .map(|m| {
                 u32::from_str_radix(m.trim_start_matches("0o"), 8)
                     .ok()
                     .filter(|v| *v <= 0o7777)
-                    .ok_or_else(|| format!("invalid mode {m:?}: expected octal like \"0640\""))
+                    .ok_or_else(|| InvalidMode(m.to_owned()))
             })
             .transpose()
     }
@@ -231,11 +243,11 @@ impl RotateConfig {
             }
         }
         if let Err(e) = self.mode_bits() {
-            errors.push(KeyError::new("mode", e));
+            errors.push(KeyError::new("mode", e.to_string()));
         }
         if self.naming == Naming::Date {
             if let Err(e) = self.date_format() {
-                errors.push(KeyError::new("date_format", e));
+                errors.push(KeyError::new("date_format", e.to_string()));
             }
         }
         if !(1..=9).contains(&self.compress_level) {
@@ -347,8 +359,9 @@ pub struct RetainConfig {
     /// `2026-11-23`, with an optional time).
     #[serde(default)]
     pub date_format: Option<String>,
-    /// `local` (default) or `utc`, for dates in names and GFS periods.
-    #[serde(default)]
+    /// `local` (default), `utc`, an offset (`+09:00`) or an IANA name
+    /// (`Asia/Tokyo`), for dates in names and GFS periods.
+    #[serde(default = "local_zone")]
     pub timezone: Zone,
 }
 
@@ -392,7 +405,7 @@ impl RetainConfig {
         }
         if let Some(f) = &self.date_format {
             if let Err(e) = DateFormat::parse(f) {
-                errors.push(KeyError::new("date_format", e));
+                errors.push(KeyError::new("date_format", e.to_string()));
             }
             if self.date_from == DateFrom::Mtime {
                 errors.push(KeyError::new(
@@ -467,10 +480,7 @@ pub fn parse_key(
             );
             continue;
         };
-        let keys: Vec<(String, Range<usize>, Range<usize>)> = table
-            .iter()
-            .map(|(k, v)| (k.get_ref().to_string(), k.span(), v.span()))
-            .collect();
+        let keys = KeySpans::of(table);
         let name = table
             .get("name")
             .and_then(|v| v.get_ref().as_str().map(str::to_owned));
@@ -491,11 +501,7 @@ pub fn parse_key(
         let report_checks = |problems: Vec<KeyError>, errors: &mut Vec<ConfigError>| {
             let failed = !problems.is_empty();
             for KeyError { key, message } in problems {
-                let top = key.split(['.', '[']).next().unwrap_or(&key).to_owned();
-                let span = keys
-                    .iter()
-                    .find(|(k, _, _)| *k == top)
-                    .map(|(_, _, v)| v.clone());
+                let span = keys.value_span(&key);
                 errors.push(locate(Some(key), span, message));
             }
             failed
@@ -543,13 +549,10 @@ pub fn parse_key(
 fn duplicate(
     kind: &str,
     name: &str,
-    keys: &[(String, Range<usize>, Range<usize>)],
+    keys: &KeySpans,
     locate: &impl Fn(Option<String>, Option<Range<usize>>, String) -> ConfigError,
 ) -> ConfigError {
-    let span = keys
-        .iter()
-        .find(|(k, _, _)| k == "name")
-        .map(|(_, _, v)| v.clone());
+    let span = keys.value_span("name");
     locate(
         Some("name".to_owned()),
         span,
@@ -560,26 +563,10 @@ fn duplicate(
 /// A serde error located at the key it is about.
 fn serde_located(
     e: &toml::de::Error,
-    keys: &[(String, Range<usize>, Range<usize>)],
+    keys: &KeySpans,
     locate: &impl Fn(Option<String>, Option<Range<usize>>, String) -> ConfigError,
 ) -> ConfigError {
-    let message = e.message().trim().replace('\n', " ");
-    let key = e
-        .span()
-        .and_then(|s| {
-            keys.iter()
-                .find(|(_, k, v)| {
-                    (k.start <= s.start && s.start < k.end.max(k.start + 1))
-                        || (v.start <= s.start && s.end <= v.end)
-                })
-                .map(|(name, _, _)| name.clone())
-        })
-        .or_else(|| {
-            let start = message.find('`')? + 1;
-            let len = message[start..].find('`')?;
-            Some(message[start..start + len].to_owned())
-        });
-    locate(key, e.span(), message)
+    locate(keys.serde_key(e), e.span(), serde_message(e))
 }
 
 /// A tail source of a pipeline: the files the agent reads.
@@ -872,6 +859,25 @@ pattern = "../*.log"
                 "{needle}\n{errs:#?}"
             );
         }
+    }
+
+    #[test]
+    fn timezones_are_keywords_offsets_or_iana_names() {
+        let l = load(
+            "[[retain]]\ndirectory = \"/x\"\npattern = \"*\"\nmax_age = \"1d\"\ntimezone = \"Asia/Tokyo\"\n\n[[retain]]\ndirectory = \"/y\"\npattern = \"*\"\nmax_age = \"1d\"\n",
+        )
+        .unwrap();
+        assert_eq!(l.jobs.retain[0].config.timezone.to_string(), "Asia/Tokyo");
+        assert_eq!(l.jobs.retain[1].config.timezone, crate::time::Zone::Local);
+        let errs = errors(
+            "[[rotate]]\nname = \"web\"\npaths = [\"/a\"]\nkeep = 3\nfrequency = \"daily\"\ntimezone = \"Mars/Olympus\"\n",
+        );
+        assert!(
+            errs[0].starts_with(
+                "m.toml:6:12: rotate.web: key `timezone`: unknown time zone \"Mars/Olympus\" (expected UTC, local, an offset"
+            ),
+            "{errs:?}"
+        );
     }
 
     #[test]

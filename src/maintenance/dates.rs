@@ -2,45 +2,13 @@
 //! (hourly … yearly), sortable date formats for rotated names, and dates found in
 //! file names.
 
-use std::time::SystemTime;
-
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-/// Which clock face periods and dates in names follow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Zone {
-    /// The machine's local time zone, as logrotate and cron use (default).
-    #[default]
-    Local,
-    /// UTC.
-    Utc,
-}
-
-impl Zone {
-    /// `t` on this zone's clock face.
-    pub fn naive(self, t: SystemTime) -> NaiveDateTime {
-        let dt: DateTime<Utc> = t.into();
-        match self {
-            Zone::Utc => dt.naive_utc(),
-            Zone::Local => dt.with_timezone(&chrono::Local).naive_local(),
-        }
-    }
-
-    /// The instant a clock-face time in this zone stands for (the earlier one when
-    /// a DST change makes it ambiguous).
-    pub fn instant(self, n: NaiveDateTime) -> Option<SystemTime> {
-        match self {
-            Zone::Utc => Some(n.and_utc().into()),
-            Zone::Local => chrono::Local
-                .from_local_datetime(&n)
-                .earliest()
-                .map(Into::into),
-        }
-    }
-}
+/// Which clock face periods and dates in names follow: the crate's one zone
+/// type, named here for the file sink and the jobs.
+pub use crate::time::Zone;
 
 /// A calendar period: rotation frequencies and grandfather-father-son buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -100,6 +68,40 @@ enum Field {
     Epoch,
 }
 
+/// Why a `date_format` cannot name rotated files (each names the format).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DateFormatError {
+    /// A `/` would put versions in other directories.
+    #[error("date format {0:?} must not contain '/'")]
+    Slash(String),
+    /// A lone `%` at the end.
+    #[error("date format {0:?} ends with '%'")]
+    TrailingPercent(String),
+    /// A specifier other than `%Y %m %d %H %M %S %s %%`.
+    #[error(
+        "date format {format:?}: %{spec} is not allowed (use %Y %m %d %H %M %S in that order, or %s, so names sort by time)"
+    )]
+    NotAllowed {
+        /// The format.
+        format: String,
+        /// The specifier's letter.
+        spec: char,
+    },
+    /// Fields out of order or with gaps: names would not sort by time.
+    #[error(
+        "date format {0:?} does not sort by time: use %Y, then optionally %m, %d, %H, %M, %S in that order (or %s alone)"
+    )]
+    NotSortable(String),
+    /// The search pattern built from it did not compile.
+    #[error("date format {format:?}: {source}")]
+    Pattern {
+        /// The format.
+        format: String,
+        /// The regex error.
+        source: regex::Error,
+    },
+}
+
 /// A strftime format whose rendering sorts like time (`-%Y%m%d`, `.%Y-%m-%dT%H%M%S`),
 /// so rotated names can be ordered and parsed back.
 #[derive(Debug, Clone)]
@@ -113,14 +115,14 @@ pub struct DateFormat {
 impl DateFormat {
     /// Checks that `fmt` uses only `%Y %m %d %H %M %S` (in that order, without
     /// gaps, starting with `%Y`) or `%s` alone, plus literal text without `/`.
-    pub fn parse(fmt: &str) -> Result<DateFormat, String> {
+    pub fn parse(fmt: &str) -> Result<DateFormat, DateFormatError> {
         let mut fields = Vec::new();
         let mut pattern = String::new();
         let mut chars = fmt.chars();
         let mut literal = String::new();
         while let Some(c) = chars.next() {
             if c == '/' {
-                return Err(format!("date format {fmt:?} must not contain '/'"));
+                return Err(DateFormatError::Slash(fmt.to_owned()));
             }
             if c != '%' {
                 literal.push(c);
@@ -128,7 +130,7 @@ impl DateFormat {
             }
             let spec = chars
                 .next()
-                .ok_or_else(|| format!("date format {fmt:?} ends with '%'"))?;
+                .ok_or_else(|| DateFormatError::TrailingPercent(fmt.to_owned()))?;
             let (field, re) = match spec {
                 '%' => {
                     literal.push('%');
@@ -142,9 +144,10 @@ impl DateFormat {
                 'S' => (Field::Second, r"(\d{2})"),
                 's' => (Field::Epoch, r"(\d+)"),
                 other => {
-                    return Err(format!(
-                        "date format {fmt:?}: %{other} is not allowed (use %Y %m %d %H %M %S in that order, or %s, so names sort by time)"
-                    ));
+                    return Err(DateFormatError::NotAllowed {
+                        format: fmt.to_owned(),
+                        spec: other,
+                    });
                 }
             };
             pattern.push_str(&regex::escape(&literal));
@@ -167,11 +170,12 @@ impl DateFormat {
             !fields.is_empty() && fields.len() <= order.len() && fields == order[..fields.len()]
         };
         if !sortable {
-            return Err(format!(
-                "date format {fmt:?} does not sort by time: use %Y, then optionally %m, %d, %H, %M, %S in that order (or %s alone)"
-            ));
+            return Err(DateFormatError::NotSortable(fmt.to_owned()));
         }
-        let search = Regex::new(&pattern).map_err(|e| format!("date format {fmt:?}: {e}"))?;
+        let search = Regex::new(&pattern).map_err(|source| DateFormatError::Pattern {
+            format: fmt.to_owned(),
+            source,
+        })?;
         Ok(DateFormat {
             text: fmt.to_owned(),
             pattern,

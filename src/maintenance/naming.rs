@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 use regex::Regex;
 
 use super::config::{Naming, RotateConfig};
-use super::dates::DateFormat;
+use super::dates::{DateFormat, DateFormatError};
 use super::fsops::Identity;
 
 /// One rotated version found on disk.
@@ -47,12 +47,26 @@ pub struct Namer {
     pattern: Regex,
 }
 
+/// Why a live file's versions cannot be named.
+#[derive(Debug, thiserror::Error)]
+pub enum NamerError {
+    /// The path ends in `..` or is a root.
+    #[error("{} has no file name", .0.display())]
+    NoFileName(PathBuf),
+    /// The job's `date_format` (checked at load time, so not expected here).
+    #[error(transparent)]
+    DateFormat(#[from] DateFormatError),
+    /// The versions' pattern did not compile.
+    #[error(transparent)]
+    Pattern(#[from] regex::Error),
+}
+
 impl Namer {
     /// The namer for `live` under `cfg` (`olddir` resolved against the file's directory).
-    pub fn new(live: &Path, cfg: &RotateConfig) -> Result<Namer, String> {
+    pub fn new(live: &Path, cfg: &RotateConfig) -> Result<Namer, NamerError> {
         let base = live
             .file_name()
-            .ok_or_else(|| format!("{} has no file name", live.display()))?
+            .ok_or_else(|| NamerError::NoFileName(live.to_path_buf()))?
             .to_string_lossy()
             .into_owned();
         let parent = live.parent().unwrap_or(Path::new("."));
@@ -68,8 +82,7 @@ impl Namer {
                 (Some(f), p)
             }
         };
-        let pattern = Regex::new(&format!(r"^{}{suffix}(\.gz)?$", regex::escape(&base)))
-            .map_err(|e| e.to_string())?;
+        let pattern = Regex::new(&format!(r"^{}{suffix}(\.gz)?$", regex::escape(&base)))?;
         Ok(Namer {
             dir,
             base,

@@ -27,7 +27,7 @@ pub struct Candidate {
 }
 
 /// The limits of one job.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     /// Delete files older than this.
     pub max_age: Option<Duration>,
@@ -39,6 +39,19 @@ pub struct Policy {
     pub gfs: Option<GfsConfig>,
     /// The clock face for GFS periods.
     pub zone: Zone,
+}
+
+impl Default for Policy {
+    /// No limits, periods on the local clock face (as logrotate and cron).
+    fn default() -> Policy {
+        Policy {
+            max_age: None,
+            keep_last: None,
+            max_total_size: None,
+            gfs: None,
+            zone: Zone::Local,
+        }
+    }
 }
 
 /// Why a file was selected.

@@ -11,7 +11,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::clock::Clock;
 use super::config::{DateFrom, Job, RetainConfig};
 use super::dates::{DateFormat, find_date_in_name};
 use super::fsops::{self, Identity, Removed};
@@ -19,6 +18,7 @@ use super::guard::{Guard, Verdict};
 use super::policy::{self, Candidate, Policy};
 use super::progress::Progress;
 use super::report::{Action, Kind, Report, Status};
+use crate::time::Clock;
 
 /// What a retain run works with.
 #[derive(Debug)]
@@ -117,7 +117,7 @@ pub fn run_job(job: &Job<RetainConfig>, ctx: &mut Context<'_>, report: &mut Repo
             keep_last: cfg.keep_last,
             max_total_size: cfg.max_total_size.map(|s| s.0),
             gfs: cfg.gfs,
-            zone: cfg.timezone,
+            zone: cfg.timezone.clone(),
         },
         now,
     );

@@ -16,9 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::clock::Clock;
 use super::compress;
-use super::config::{Job, Method, Naming, RotateConfig};
+use super::config::{InvalidMode, Job, Method, Naming, RotateConfig};
 use super::fsops::{self, Attributes, Identity, Removed};
 use super::guard::{Guard, Verdict};
 use super::naming::{Namer, Version};
@@ -27,6 +26,7 @@ use super::progress::Progress;
 use super::report::{Action, Kind, Report, Status};
 use super::state::State;
 use crate::config::ByteSize;
+use crate::time::Clock;
 
 /// What a rotate run works with.
 #[derive(Debug)]
@@ -111,7 +111,7 @@ pub fn due(
     let Some(period) = cfg.frequency else {
         return Due::No(format!("size {} below max_size", ByteSize(f.size)));
     };
-    let zone = cfg.timezone;
+    let zone = &cfg.timezone;
     let (since, what) = match (last, f.born) {
         (Some(t), _) => (t, "last rotated"),
         (None, Some(b)) => (b, "created"),
@@ -309,7 +309,7 @@ pub fn run_job(job: &Job<RotateConfig>, ctx: &mut Context<'_>, report: &mut Repo
             action = match run_postrotate(cmd, &rotated_paths, cfg.postrotate_timeout.0) {
                 Ok(()) => action.status(Status::Done),
                 Err(e) => {
-                    action.detail = e;
+                    action.detail = e.to_string();
                     action.status(Status::Failed)
                 }
             };
@@ -651,20 +651,37 @@ fn simulate(
     out
 }
 
-fn new_file_attributes(cfg: &RotateConfig, meta: &fs::Metadata) -> Result<Attributes, String> {
+/// Why the new live file's mode or owner cannot be set as configured.
+#[derive(Debug, thiserror::Error)]
+enum AttributesError {
+    /// `mode` is not octal (checked at load time, so not expected here).
+    #[error(transparent)]
+    Mode(#[from] InvalidMode),
+    /// `owner` names no user.
+    #[error("owner: {0}")]
+    Owner(std::io::Error),
+    /// `group` names no group.
+    #[error("group: {0}")]
+    Group(std::io::Error),
+}
+
+fn new_file_attributes(
+    cfg: &RotateConfig,
+    meta: &fs::Metadata,
+) -> Result<Attributes, AttributesError> {
     let mode = cfg.mode_bits()?;
     let uid = cfg
         .owner
         .as_deref()
         .map(fsops::resolve_user)
         .transpose()
-        .map_err(|e| format!("owner: {e}"))?;
+        .map_err(AttributesError::Owner)?;
     let gid = cfg
         .group
         .as_deref()
         .map(fsops::resolve_group)
         .transpose()
-        .map_err(|e| format!("group: {e}"))?;
+        .map_err(AttributesError::Group)?;
     Ok(Attributes { mode, uid, gid }.or(Attributes::of(meta)))
 }
 
@@ -763,7 +780,24 @@ pub fn copytruncate(
 
 /// Runs `postrotate` with `sh -c`, the rotated files as `$1…`; its output goes to
 /// stderr (stdout is for the report). Killed after `timeout`.
-fn run_postrotate(cmd: &str, files: &[PathBuf], timeout: Duration) -> Result<(), String> {
+/// How a `postrotate` command failed.
+#[derive(Debug, thiserror::Error)]
+enum PostrotateError {
+    /// `sh` could not be started.
+    #[error("cannot run sh: {0}")]
+    Spawn(std::io::Error),
+    /// It exited unsuccessfully.
+    #[error("postrotate failed: {0}")]
+    Failed(std::process::ExitStatus),
+    /// It ran past `postrotate_timeout` and was killed.
+    #[error("postrotate did not finish within {}; killed", policy::human_duration(*.0))]
+    Timeout(Duration),
+    /// Waiting for it failed.
+    #[error("waiting for postrotate: {0}")]
+    Wait(std::io::Error),
+}
+
+fn run_postrotate(cmd: &str, files: &[PathBuf], timeout: Duration) -> Result<(), PostrotateError> {
     use std::os::fd::AsFd;
     let stdout = std::io::stderr()
         .as_fd()
@@ -778,22 +812,19 @@ fn run_postrotate(cmd: &str, files: &[PathBuf], timeout: Duration) -> Result<(),
         .stdin(Stdio::null())
         .stdout(stdout)
         .spawn()
-        .map_err(|e| format!("cannot run sh: {e}"))?;
+        .map_err(PostrotateError::Spawn)?;
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(format!("postrotate failed: {status}")),
+            Ok(Some(status)) => return Err(PostrotateError::Failed(status)),
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "postrotate did not finish within {}; killed",
-                    policy::human_duration(timeout)
-                ));
+                return Err(PostrotateError::Timeout(timeout));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(format!("waiting for postrotate: {e}")),
+            Err(e) => return Err(PostrotateError::Wait(e)),
         }
     }
 }
@@ -853,7 +884,7 @@ fn clean_versions(
             keep_last: Some(cfg.keep),
             max_total_size: None,
             gfs: None,
-            zone: cfg.timezone,
+            zone: cfg.timezone.clone(),
         },
         now,
     );

@@ -18,7 +18,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::clock::Clock;
 use super::config::{self, Loaded};
 use super::guard::Guard;
 use super::progress::Progress;
@@ -26,6 +25,7 @@ use super::report::Report;
 use super::state::{self, Lock, State, StateError};
 use super::{retain, rotate};
 use crate::config::{ConfigErrors, DEFAULT_DATA_DIR};
+use crate::time::Clock;
 
 /// How a command was asked to run.
 #[derive(Debug, Clone)]

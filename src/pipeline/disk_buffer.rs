@@ -73,6 +73,43 @@ pub enum BufferError {
     },
 }
 
+/// Why a buffered sink stopped: the buffer, its writer thread, or the sink.
+#[derive(Debug, thiserror::Error)]
+pub enum BufferedSinkError {
+    /// The buffer's files.
+    #[error(transparent)]
+    Buffer(#[from] BufferError),
+    /// The writer thread could not be started.
+    #[error("cannot start the disk buffer writer: {0}")]
+    StartWriter(std::io::Error),
+    /// The writer thread panicked.
+    #[error("disk buffer writer panicked")]
+    WriterPanicked,
+    /// Appending to the buffer failed (its pending batches are failed upstream).
+    #[error("disk buffer: {0}")]
+    Append(AppendError),
+    /// The sink behind the buffer failed.
+    #[error(transparent)]
+    Sink(#[from] crate::sinks::SinkError),
+}
+
+/// Why the writer stopped appending.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The reader (the sink) stopped first.
+    #[error("the sink stopped")]
+    SinkStopped,
+    /// The buffer stayed full until shutdown's drain time ran out.
+    #[error("the buffer is full and the drain time is over")]
+    FullAtShutdown,
+    /// Writing or syncing a segment failed (after retries, for writes).
+    #[error("{0}")]
+    Io(std::io::Error),
+    /// A new segment could not be opened.
+    #[error(transparent)]
+    Buffer(BufferError),
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BufferError + '_ {
     move |error| BufferError::Io {
         path: path.to_path_buf(),
@@ -402,9 +439,9 @@ pub fn run_sink_buffered(
     ctx: SinkContext,
     config: &DiskBufferConfig,
     data_dir: &Path,
-) -> Result<(), String> {
+) -> Result<(), BufferedSinkError> {
     let dir = data_dir.join("buffers").join(&*ctx.id);
-    let (rec, sizes) = recover(&dir).map_err(|e| e.to_string())?;
+    let (rec, sizes) = recover(&dir)?;
     let labeled = &ctx.metrics.labeled;
     let corrupted = labeled.counter(names::CORRUPTED, &[]);
     ComponentMetrics::add(&corrupted, rec.corrupted);
@@ -439,7 +476,7 @@ pub fn run_sink_buffered(
         std::thread::Builder::new()
             .name("disk-buffer".into())
             .spawn(move || write_loop(rx, &shared, &dir, &config, &ctx, &gauges))
-            .map_err(|e| format!("cannot start the disk buffer writer: {e}"))?
+            .map_err(BufferedSinkError::StartWriter)?
     };
     let result = read_loop(&mut *sink, &shared, &dir, rec.start, &ctx, &gauges);
     if result.is_err() {
@@ -450,7 +487,7 @@ pub fn run_sink_buffered(
     }
     let written = writer
         .join()
-        .map_err(|_| "disk buffer writer panicked".to_string())?;
+        .map_err(|_| BufferedSinkError::WriterPanicked)?;
     result.and(written)
 }
 
@@ -496,7 +533,7 @@ fn write_loop(
     config: &DiskBufferConfig,
     ctx: &SinkContext,
     gauges: &Gauges,
-) -> Result<(), String> {
+) -> Result<(), BufferedSinkError> {
     let segment_max = (config.max_size.0 / 8).max(64 << 10);
     let (seg, _) = split(
         shared
@@ -505,7 +542,7 @@ fn write_loop(
             .unwrap_or_else(|p| p.into_inner())
             .committed,
     );
-    let mut segment = open_segment(dir, seg.max(1)).map_err(|e| e.to_string())?;
+    let mut segment = open_segment(dir, seg.max(1))?;
     let full_drops = ctx
         .metrics
         .labeled
@@ -546,7 +583,7 @@ fn write_loop(
                 .unwrap_or_else(|p| p.into_inner())
                 .closed
             {
-                failed = Some("the sink stopped".to_string());
+                failed = Some(AppendError::SinkStopped);
                 break;
             }
             payload.clear();
@@ -596,7 +633,7 @@ fn write_loop(
                         }
                         ctx.metrics.blocked.store(false, Ordering::Relaxed);
                         if !fits(&st) {
-                            failed = Some("the buffer is full and the drain time is over".into());
+                            failed = Some(AppendError::FullAtShutdown);
                             break;
                         }
                     }
@@ -606,7 +643,7 @@ fn write_loop(
             received(batch);
             if segment.size > 0 && segment.size + len > segment_max {
                 if let Err(e) = segment.file.sync_data() {
-                    failed = Some(e.to_string());
+                    failed = Some(AppendError::Io(e));
                     break;
                 }
                 let next = segment.number + 1;
@@ -617,7 +654,7 @@ fn write_loop(
                 segment = match open_segment(dir, next) {
                     Ok(s) => s,
                     Err(e) => {
-                        failed = Some(e.to_string());
+                        failed = Some(AppendError::Buffer(e));
                         break;
                     }
                 };
@@ -626,7 +663,7 @@ fn write_loop(
                 st.committed = lsn(next, 0);
             }
             if let Err(e) = write_retrying(&mut segment.file, &record, ctx) {
-                failed = Some(e);
+                failed = Some(AppendError::Io(e));
                 break;
             }
             segment.size += len;
@@ -635,7 +672,7 @@ fn write_loop(
             settled += 1;
         }
         if let Err(e) = segment.file.sync_data() {
-            failed.get_or_insert(e.to_string());
+            failed.get_or_insert(AppendError::Io(e));
         }
         {
             let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -652,7 +689,7 @@ fn write_loop(
             for b in &pending {
                 b.ack.fail();
             }
-            break Err(format!("disk buffer: {e}"));
+            break Err(BufferedSinkError::Append(e));
         }
         // Durable: release the acknowledgements upstream.
         pending.drain(..settled);
@@ -665,7 +702,7 @@ fn write_loop(
 
 /// Appends `data`, retrying a failing write (a full disk) with backoff until it
 /// succeeds or the drain time is over.
-fn write_retrying(file: &mut File, data: &[u8], ctx: &SinkContext) -> Result<(), String> {
+fn write_retrying(file: &mut File, data: &[u8], ctx: &SinkContext) -> std::io::Result<()> {
     let mut backoff =
         crate::sinks::net::Backoff::fixed(Duration::from_millis(50), Duration::from_secs(5));
     loop {
@@ -677,7 +714,7 @@ fn write_retrying(file: &mut File, data: &[u8], ctx: &SinkContext) -> Result<(),
                 let _ = file.set_len(before);
                 ComponentMetrics::add(&ctx.metrics.errors, 1);
                 if ctx.shutdown.is_forced() {
-                    return Err(e.to_string());
+                    return Err(e);
                 }
                 tracing::warn!(component = %ctx.id, error = %e, "disk buffer: write failed; retrying");
                 ctx.shutdown.wait(backoff.next_delay());
@@ -769,7 +806,7 @@ fn read_loop(
     start: u64,
     ctx: &SinkContext,
     gauges: &Gauges,
-) -> Result<(), String> {
+) -> Result<(), BufferedSinkError> {
     let (segment, offset) = split(start);
     let mut reader = Reader {
         dir: dir.to_path_buf(),
@@ -801,7 +838,7 @@ fn read_loop(
             gauges.publish(shared);
         }
         if acked_position != persisted && last_persist.elapsed() >= Duration::from_secs(1) {
-            write_ack(dir, acked_position).map_err(|e| e.to_string())?;
+            write_ack(dir, acked_position)?;
             persisted = acked_position;
             last_persist = Instant::now();
         }
@@ -811,14 +848,14 @@ fn read_loop(
             let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             (st.committed, st.closed)
         };
-        match reader.next(committed).map_err(|e| e.to_string())? {
+        match reader.next(committed)? {
             Some((start, payload)) => {
                 let end = reader.position();
                 let token = AckToken::new(start, end, ack_tx.clone());
                 match decode_batch(payload, token) {
                     Some(batch) => {
                         outstanding.insert(start, (batch.events.len() as u64, false));
-                        sink.write(batch, ctx).map_err(|e| e.to_string())?;
+                        sink.write(batch, ctx)?;
                     }
                     None => {
                         ComponentMetrics::add(&ctx.metrics.errors, 1);
@@ -829,7 +866,7 @@ fn read_loop(
             None if closed => {
                 // Input closed and everything read: let the sink finish, collect
                 // the last acknowledgements, record the position.
-                sink.close(ctx).map_err(|e| e.to_string())?;
+                sink.close(ctx)?;
                 loop {
                     let mut freed = 0;
                     for ack in ack_rx.try_iter() {
@@ -868,7 +905,7 @@ fn read_loop(
                     .next()
                     .copied()
                     .unwrap_or_else(|| reader.position());
-                write_ack(dir, frontier).map_err(|e| e.to_string())?;
+                write_ack(dir, frontier)?;
                 if !outstanding.is_empty() {
                     tracing::warn!(component = %ctx.id, records = outstanding.len(), "disk buffer: undelivered records stay on disk for the next start");
                 }
@@ -888,7 +925,7 @@ fn read_loop(
         }
         if let (Some(at), Some(i)) = (next_flush, interval) {
             if Instant::now() >= at {
-                sink.flush(ctx).map_err(|e| e.to_string())?;
+                sink.flush(ctx)?;
                 next_flush = Some(Instant::now() + i);
             }
         }

@@ -90,6 +90,27 @@ pub enum BuildError {
     },
 }
 
+/// Why a component's thread ended early: what its source, transform or sink
+/// reported, or the panic that escaped it.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    /// A source stopped.
+    #[error(transparent)]
+    Source(#[from] crate::sources::SourceError),
+    /// A sink stopped.
+    #[error(transparent)]
+    Sink(#[from] crate::sinks::SinkError),
+    /// A sink behind a disk buffer stopped, or the buffer did.
+    #[error(transparent)]
+    Buffered(#[from] super::disk_buffer::BufferedSinkError),
+    /// A transform's downstream went away.
+    #[error(transparent)]
+    Closed(#[from] super::Closed),
+    /// A panic outside the per-batch isolation (its message).
+    #[error("panicked: {0}")]
+    Panicked(String),
+}
+
 /// How a component's thread ended.
 #[derive(Debug)]
 pub struct Finished {
@@ -98,7 +119,7 @@ pub struct Finished {
     /// Which thread (a component rebuilt by a reload runs on a new one).
     pub serial: u64,
     /// `Err` with the reason when it failed.
-    pub result: Result<(), String>,
+    pub result: Result<(), ComponentError>,
 }
 
 /// Every tap of the running pipeline, by output name (`ID` or `ID.NAME`).
@@ -370,7 +391,7 @@ impl Topology {
                 id: t.id.as_str().into(),
                 metrics: metrics.clone(),
                 families: self.registry.families().clone(),
-                clock: transforms::Clock::system(),
+                clock: crate::time::SystemClock::shared(),
             };
             let built = match overrides.transforms.remove(&t.id) {
                 Some(transform) => Ok(transform),
@@ -551,7 +572,7 @@ impl Topology {
                 .get(&p.id)
                 .map(|(tx, rx)| (tx.clone(), rx.clone()));
             let mut stop = None;
-            let body: Box<dyn FnOnce() -> Result<(), String> + Send> = match p.built {
+            let body: Box<dyn FnOnce() -> Result<(), ComponentError> + Send> = match p.built {
                 Built::Sink(sink, buffer) => {
                     let rx = input.as_ref().map(|(_, rx)| rx.clone()).ok_or_else(|| {
                         BuildError::Component {
@@ -580,6 +601,7 @@ impl Topology {
                                 super::disk_buffer::run_sink_buffered(
                                     sink, rx, ctx, &disk, &data_dir,
                                 )
+                                .map_err(ComponentError::from)
                             }
                         }
                     })
@@ -618,7 +640,7 @@ impl Topology {
                     };
                     Box::new(move || {
                         wait_gate(gate);
-                        source.run(ctx).map_err(|e| e.to_string())
+                        source.run(ctx).map_err(ComponentError::from)
                     })
                 }
             };
@@ -783,7 +805,7 @@ impl Topology {
                     self.finished.insert(finished.serial);
                     if let Err(reason) = finished.result {
                         tracing::error!(component = %finished.component, error = %reason, "component failed; stopping the pipeline");
-                        self.health.fail(&finished.component, &reason);
+                        self.health.fail(&finished.component, &reason.to_string());
                         failures.push(format!("{}: {reason}", finished.component));
                         // One failed stage stops the whole pipeline rather than losing
                         // data quietly, and no checkpoint moves past what it held.
@@ -913,7 +935,7 @@ fn spawn(
     name: &str,
     serial: u64,
     done: Sender<Finished>,
-    body: impl FnOnce() -> Result<(), String> + Send + 'static,
+    body: impl FnOnce() -> Result<(), ComponentError> + Send + 'static,
 ) -> Result<JoinHandle<()>, BuildError> {
     let component = name.to_owned();
     let handle = std::thread::Builder::new()
@@ -921,13 +943,12 @@ fn spawn(
         .spawn(move || {
             let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
                 Ok(r) => r,
-                Err(panic) => Err(format!(
-                    "panicked: {}",
+                Err(panic) => Err(ComponentError::Panicked(
                     panic
                         .downcast_ref::<&str>()
                         .map(|s| s.to_string())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
                 )),
             };
             let _ = done.send(Finished {
@@ -949,7 +970,7 @@ fn run_transform(
     outputs: Outputs,
     metrics: Arc<ComponentMetrics>,
     mut faults: super::isolate::Faults,
-) -> Result<(), String> {
+) -> Result<(), ComponentError> {
     let probe = ChannelProbe::new(&metrics, &rx);
     let mut snapshot = super::isolate::Snapshot::default();
     for batch in rx.iter() {
@@ -960,8 +981,7 @@ fn run_transform(
         let started = Instant::now();
         // A panic on one batch is caught there: the rest goes on (isolate).
         let discarded =
-            super::isolate::process(&mut transform, batch, &outputs, &mut snapshot, &mut faults)
-                .map_err(|e| e.to_string())?;
+            super::isolate::process(&mut transform, batch, &outputs, &mut snapshot, &mut faults)?;
         probe.latency.observe(started.elapsed());
         ComponentMetrics::add(&metrics.discarded_events, discarded);
     }
@@ -1010,7 +1030,7 @@ fn run_sink(
     rx: Receiver<Batch>,
     ctx: SinkContext,
     mut faults: super::isolate::Faults,
-) -> Result<(), String> {
+) -> Result<(), ComponentError> {
     let interval = sink.flush_interval();
     let mut next_flush = interval.map(|i| Instant::now() + i);
     let probe = ChannelProbe::new(&ctx.metrics, &rx);
@@ -1034,7 +1054,7 @@ fn run_sink(
                     sink.write(batch, &ctx)
                 })) {
                     Ok(result) => {
-                        result.map_err(|e| e.to_string())?;
+                        result?;
                         faults.ok();
                     }
                     Err(panic) => faults.sink_panicked(&*panic, info),
@@ -1044,12 +1064,12 @@ fn run_sink(
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                return sink.close(&ctx).map_err(|e| e.to_string());
+                return sink.close(&ctx).map_err(ComponentError::from);
             }
         }
         if let (Some(at), Some(i)) = (next_flush, interval) {
             if Instant::now() >= at {
-                sink.flush(&ctx).map_err(|e| e.to_string())?;
+                sink.flush(&ctx)?;
                 next_flush = Some(Instant::now() + i);
             }
         }

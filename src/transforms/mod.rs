@@ -25,41 +25,7 @@ use crate::event::Batch;
 use crate::pipeline::{Closed, Outputs};
 use crate::telemetry::families::FamilyRegistry;
 use crate::telemetry::metrics::ComponentMetrics;
-
-/// A source of "now" in nanoseconds since the epoch: the system clock, or a
-/// manual one tests move by hand (rates, year inference, fallback times).
-#[derive(Clone, Debug)]
-pub struct Clock(Option<Arc<std::sync::atomic::AtomicI64>>);
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Clock {
-        Clock(None)
-    }
-
-    /// A clock that stays at `ns` until [`Clock::set`] moves it.
-    pub fn manual(ns: i64) -> Clock {
-        Clock(Some(Arc::new(std::sync::atomic::AtomicI64::new(ns))))
-    }
-
-    /// Moves a manual clock (no effect on the system clock).
-    pub fn set(&self, ns: i64) {
-        if let Some(c) = &self.0 {
-            c.store(ns, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    /// Now, in nanoseconds since the Unix epoch.
-    pub fn now_ns(&self) -> i64 {
-        match &self.0 {
-            Some(c) => c.load(std::sync::atomic::Ordering::Relaxed),
-            None => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-                .unwrap_or(0),
-        }
-    }
-}
+use crate::time::{SharedClock, SystemClock};
 
 /// A running transform.
 pub trait Transform: Send {
@@ -99,7 +65,7 @@ pub struct TransformContext {
     /// metrics endpoint).
     pub families: Arc<FamilyRegistry>,
     /// The clock for rates and fallback event times (a fixed one in tests).
-    pub clock: Clock,
+    pub clock: SharedClock,
 }
 
 impl TransformContext {
@@ -109,7 +75,7 @@ impl TransformContext {
             id: id.into(),
             metrics: Arc::new(ComponentMetrics::default()),
             families: Arc::new(FamilyRegistry::default()),
-            clock: Clock::system(),
+            clock: SystemClock::shared(),
         }
     }
 }

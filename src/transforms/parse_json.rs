@@ -37,7 +37,7 @@ pub struct ParseJsonConfig {
     /// Format of the time (strftime, `epoch_ms`, ...); default detected.
     #[serde(default)]
     pub time_format: Option<String>,
-    /// Zone for times without an offset (`UTC`, `local`, `+09:00`; default UTC).
+    /// Zone for times without an offset (`UTC`, `local`, `+09:00`, `Asia/Tokyo`; default UTC).
     #[serde(default)]
     pub timezone: Option<String>,
     /// Deepest nesting of objects and arrays accepted (default 64, at most 1024).
@@ -210,7 +210,11 @@ impl ParseJson {
 
     /// Parses the JSON text in a field and merges it into the event (or puts it
     /// under `target`). The text is decoded once; the members are slices of it.
-    fn parse_field(&mut self, ev: &mut EventMut<'_>, field: &FieldPath) -> Result<bool, String> {
+    fn parse_field(
+        &mut self,
+        ev: &mut EventMut<'_>,
+        field: &FieldPath,
+    ) -> Result<bool, FieldError> {
         let Some(value) = ev.get(field) else {
             return Ok(false);
         };
@@ -220,7 +224,7 @@ impl ParseJson {
             return self.merge(ev, field, raw).map(|()| true);
         }
         if !value.is_string() {
-            return Err(format!("field {field} is not a string"));
+            return Err(FieldError::NotAString(field.to_string()));
         }
         let text = Bytes::from(value.text().into_owned());
         self.merge(ev, field, text).map(|()| true)
@@ -231,17 +235,15 @@ impl ParseJson {
         ev: &mut EventMut<'_>,
         field: &FieldPath,
         text: Bytes,
-    ) -> Result<(), String> {
+    ) -> Result<(), FieldError> {
         if text.len() > self.max_bytes {
-            return Err(format!(
-                "JSON text of {} bytes exceeds max_bytes ({})",
-                text.len(),
-                self.max_bytes
-            ));
+            return Err(FieldError::TooLong {
+                len: text.len(),
+                max: self.max_bytes,
+            });
         }
         self.scratch.clear();
-        let object = json::scan_object(&text, self.max_depth, &mut self.scratch)
-            .map_err(|e| e.to_string())?;
+        let object = json::scan_object(&text, self.max_depth, &mut self.scratch)?;
         if !self.keep_field && self.target.as_ref() != Some(field) {
             ev.remove(field);
         }
@@ -263,6 +265,25 @@ impl ParseJson {
         }
         Ok(())
     }
+}
+
+/// Why one event's field was not parsed (logged, rate-limited, and counted).
+#[derive(Debug, thiserror::Error)]
+enum FieldError {
+    /// The field holds a number, a bool or an array.
+    #[error("field {0} is not a string")]
+    NotAString(String),
+    /// The text is longer than `max_bytes`.
+    #[error("JSON text of {len} bytes exceeds max_bytes ({max})")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a JSON object.
+    #[error(transparent)]
+    Json(#[from] json::JsonError),
 }
 
 impl Transform for ParseJson {
@@ -396,7 +417,7 @@ mod tests {
         let cfg: ParseJsonConfig =
             toml::from_str("time_key = \"timestamp\"\nmax_depth = 8").unwrap();
         let mut ctx = TransformContext::detached("p");
-        ctx.clock = crate::transforms::Clock::manual(42);
+        ctx.clock = std::sync::Arc::new(crate::time::ManualClock::at_ns(42));
         let metrics = ctx.metrics.clone();
         let mut t = cfg.build(ctx).unwrap();
         let mut b = batch(&[

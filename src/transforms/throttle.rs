@@ -191,7 +191,8 @@ impl Transform for Throttle {
 mod tests {
     use super::*;
 
-    use crate::transforms::Clock;
+    use crate::time::ManualClock;
+    use std::sync::Arc;
 
     fn batch(lines: &[&str]) -> Batch {
         crate::event::test_batch::json_batch(lines)
@@ -199,7 +200,7 @@ mod tests {
 
     #[test]
     fn per_key_rate_and_burst_with_an_injected_clock() {
-        let clock = Clock::manual(1_000_000_000_000);
+        let clock = Arc::new(ManualClock::at_ns(1_000_000_000_000));
         let mut ctx = TransformContext::detached("t");
         ctx.clock = clock.clone();
         let mut t = toml::from_str::<ThrottleConfig>("rate = 2\nburst = 3\nkey = \"{{ svc }}\"")
@@ -214,12 +215,12 @@ mod tests {
         t.process(&mut b);
         assert_eq!(b.events.len(), 1, "b has its own bucket, a is empty");
         // Half a second later a has one token back (rate 2/s).
-        clock.set(1_000_500_000_000);
+        clock.set_ns(1_000_500_000_000);
         let mut b = batch(&lines);
         t.process(&mut b);
         assert_eq!(b.events.len(), 1);
         // Ten seconds later it is full again, but no fuller than the burst.
-        clock.set(1_010_500_000_000);
+        clock.set_ns(1_010_500_000_000);
         let mut b = batch(&lines);
         t.process(&mut b);
         assert_eq!(b.events.len(), 3);
@@ -227,7 +228,7 @@ mod tests {
 
     #[test]
     fn keys_are_bounded_and_configs_checked() {
-        let clock = Clock::manual(0);
+        let clock = Arc::new(ManualClock::at_ns(0));
         let mut ctx = TransformContext::detached("t");
         ctx.clock = clock;
         let mut t = toml::from_str::<ThrottleConfig>("rate = 1\nkey = \"{{ id }}\"\nmax_keys = 2")

@@ -8,11 +8,12 @@
 //! missing or unparsable time falls back to the read time, counted.
 
 use chrono::format::{Item, Parsed, StrftimeItems};
-use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Utc};
 use serde::Deserialize;
 
 use crate::config::KeyError;
 use crate::event::{EventMut, FieldPath};
+use crate::time::Zone;
 
 /// Nanoseconds since the epoch for a timestamp field's text, or `None` when it is
 /// not a time this parser knows. Times without an offset are UTC; a date
@@ -30,8 +31,8 @@ pub struct TimeOptions {
     /// `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns`; default: detected
     /// (RFC 3339/ISO 8601, epochs by magnitude, access-log, syslog, nginx/apache error dates).
     pub time_format: Option<String>,
-    /// Zone of times written without an offset: `UTC` (default), `local`, or a
-    /// fixed offset such as `+09:00`.
+    /// Zone of times written without an offset: `UTC` (default), `local`, a
+    /// fixed offset such as `+09:00`, or an IANA name such as `Asia/Tokyo`.
     pub timezone: Option<String>,
 }
 
@@ -40,12 +41,14 @@ impl TimeOptions {
     pub fn build(&self) -> Result<Option<TimeSpec>, Vec<KeyError>> {
         let mut errors = Vec::new();
         let tz = match &self.timezone {
-            Some(t) => Zone::parse(t).map_err(|e| errors.push(KeyError::new("timezone", e))),
+            Some(t) => {
+                Zone::parse(t).map_err(|e| errors.push(KeyError::new("timezone", e.to_string())))
+            }
             None => Ok(Zone::Utc),
         };
         let parser = match tz {
             Ok(tz) => TimeParser::new(self.time_format.as_deref(), tz)
-                .map_err(|e| errors.push(KeyError::new("time_format", e))),
+                .map_err(|e| errors.push(KeyError::new("time_format", e.to_string()))),
             Err(()) => Err(()),
         };
         let key = match &self.time_key {
@@ -97,65 +100,17 @@ impl TimeSpec {
     }
 }
 
-/// A time zone for times written without an offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Zone {
-    /// UTC.
-    Utc,
-    /// The machine's zone (`TZ`, `/etc/localtime`).
-    Local,
-    /// A fixed offset.
-    Fixed(FixedOffset),
-}
-
-impl Zone {
-    /// Parses `UTC`, `local` or `±HH:MM`.
-    pub fn parse(text: &str) -> Result<Zone, String> {
-        let t = text.trim();
-        if t.eq_ignore_ascii_case("utc") || t == "Z" || t == "+00:00" {
-            return Ok(Zone::Utc);
-        }
-        if t.eq_ignore_ascii_case("local") {
-            return Ok(Zone::Local);
-        }
-        let bytes = t.as_bytes();
-        let sign = match bytes.first() {
-            Some(b'+') => 1,
-            Some(b'-') => -1,
-            _ => {
-                return Err(format!(
-                    "unknown time zone {t:?} (expected UTC, local, or an offset such as +09:00)"
-                ));
-            }
-        };
-        let digits: String = t[1..].chars().filter(|c| *c != ':').collect();
-        let bad = || format!("bad offset {t:?} (expected ±HH:MM, e.g. +09:00)");
-        if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        let h: i32 = digits[..2].parse().map_err(|_| bad())?;
-        let m: i32 = digits[2..].parse().map_err(|_| bad())?;
-        if h > 23 || m > 59 {
-            return Err(bad());
-        }
-        FixedOffset::east_opt(sign * (h * 3600 + m * 60))
-            .map(Zone::Fixed)
-            .ok_or_else(bad)
-    }
-
-    fn resolve(self, naive: NaiveDateTime) -> Option<i64> {
-        match self {
-            Zone::Utc => naive.and_utc().timestamp_nanos_opt(),
-            Zone::Fixed(off) => off
-                .from_local_datetime(&naive)
-                .earliest()?
-                .timestamp_nanos_opt(),
-            Zone::Local => Local
-                .from_local_datetime(&naive)
-                .earliest()?
-                .timestamp_nanos_opt(),
-        }
-    }
+/// Why a `time_format` is not one this parser reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeFormatError {
+    /// A `%` format chrono cannot compile.
+    #[error("bad strftime format {0:?} (see chrono's strftime specifiers)")]
+    Strftime(String),
+    /// Neither a strftime format nor one of the named ones.
+    #[error(
+        "unknown time format {0:?} (expected a strftime format such as %Y-%m-%dT%H:%M:%S%z, auto, or epoch_s/epoch_ms/epoch_us/epoch_ns)"
+    )]
+    Unknown(String),
 }
 
 /// A compiled strftime format.
@@ -175,7 +130,7 @@ const CLF: &str = "%d/%b/%Y:%H:%M:%S %z";
 const SYSLOG: &str = "%b %e %H:%M:%S";
 
 impl Format {
-    fn new(fmt: &str) -> Result<Format, String> {
+    fn new(fmt: &str) -> Result<Format, TimeFormatError> {
         let items: Vec<Item<'static>> = StrftimeItems::new(fmt)
             .map(|item| match item {
                 Item::Literal(l) => Item::OwnedLiteral(l.into()),
@@ -184,9 +139,7 @@ impl Format {
             })
             .collect();
         if items.iter().any(|i| matches!(i, Item::Error)) {
-            return Err(format!(
-                "bad strftime format {fmt:?} (see chrono's strftime specifiers)"
-            ));
+            return Err(TimeFormatError::Strftime(fmt.to_owned()));
         }
         Ok(Format {
             items,
@@ -197,7 +150,7 @@ impl Format {
 
     /// Parses `s`; a missing year is inferred from `now_ns` (the latest year that
     /// does not put the time more than a day in the future).
-    fn parse(&self, s: &str, zone: Zone, now_ns: i64) -> Option<i64> {
+    fn parse(&self, s: &str, zone: &Zone, now_ns: i64) -> Option<i64> {
         if self.clf {
             if let Some(ns) = fast_clf(s.as_bytes()) {
                 return Some(ns);
@@ -220,8 +173,12 @@ impl Format {
                 .and_utc()
                 .timestamp_nanos_opt();
         }
+        let in_text;
         let offset_zone = match parsed.offset() {
-            Some(secs) => Zone::Fixed(FixedOffset::east_opt(secs)?),
+            Some(secs) => {
+                in_text = Zone::Fixed(FixedOffset::east_opt(secs)?);
+                &in_text
+            }
             None => zone,
         };
         if parsed.year().is_none() && parsed.year_div_100().is_none() {
@@ -231,14 +188,14 @@ impl Format {
             for y in [year, year - 1] {
                 let mut p = parsed.clone();
                 p.set_year(i64::from(y)).ok()?;
-                let ns = offset_zone.resolve(p.to_naive_datetime_with_offset(0).ok()?)?;
+                let ns = offset_zone.resolve_ns(p.to_naive_datetime_with_offset(0).ok()?)?;
                 if ns <= now_ns.saturating_add(day_ns) {
                     return Some(ns);
                 }
             }
             return None;
         }
-        offset_zone.resolve(parsed.to_naive_datetime_with_offset(0).ok()?)
+        offset_zone.resolve_ns(parsed.to_naive_datetime_with_offset(0).ok()?)
     }
 }
 
@@ -299,7 +256,7 @@ impl TimeParser {
     }
 
     /// A parser for `format` (`None`: detection) in `zone`.
-    pub fn new(format: Option<&str>, zone: Zone) -> Result<TimeParser, String> {
+    pub fn new(format: Option<&str>, zone: Zone) -> Result<TimeParser, TimeFormatError> {
         let mode = match format {
             None | Some("auto") => Mode::Auto,
             Some("epoch_s") => Mode::Epoch(Epoch::Seconds),
@@ -307,11 +264,7 @@ impl TimeParser {
             Some("epoch_us") => Mode::Epoch(Epoch::Micros),
             Some("epoch_ns") => Mode::Epoch(Epoch::Nanos),
             Some(f) if f.contains('%') => Mode::Format(Format::new(f)?),
-            Some(f) => {
-                return Err(format!(
-                    "unknown time format {f:?} (expected a strftime format such as %Y-%m-%dT%H:%M:%S%z, auto, or epoch_s/epoch_ms/epoch_us/epoch_ns)"
-                ));
-            }
+            Some(f) => return Err(TimeFormatError::Unknown(f.to_owned())),
         };
         Ok(TimeParser { mode, zone })
     }
@@ -322,7 +275,7 @@ impl TimeParser {
         let t = text.trim_ascii();
         match &self.mode {
             Mode::Epoch(unit) => parse_epoch_unit(t, *unit),
-            Mode::Format(f) => f.parse(std::str::from_utf8(t).ok()?, self.zone, now_ns),
+            Mode::Format(f) => f.parse(std::str::from_utf8(t).ok()?, &self.zone, now_ns),
             Mode::Auto => self.detect(t, now_ns),
         }
     }
@@ -336,7 +289,7 @@ impl TimeParser {
         }
         if let Some(ns) = fast_rfc3339(t)
             .or_else(|| fast_clf(t))
-            .or_else(|| fast_iso_local(t, self.zone))
+            .or_else(|| fast_iso_local(t, &self.zone))
         {
             return Some(ns);
         }
@@ -367,7 +320,7 @@ impl TimeParser {
             }
             // Formats are few and fixed: compiled on use, only on this slow path.
             if let Ok(f) = Format::new(fmt) {
-                if let Some(ns) = f.parse(s, self.zone, now_ns) {
+                if let Some(ns) = f.parse(s, &self.zone, now_ns) {
                     return Some(ns);
                 }
             }
@@ -529,17 +482,13 @@ fn fast_clf(t: &[u8]) -> Option<i64> {
 /// chrono, in a UTC or fixed `zone`; the year as [`Format::parse`] infers it.
 /// `None` (the general parser decides) for anything else, the local zone
 /// included.
-fn fast_syslog(t: &[u8], zone: Zone, now_ns: i64) -> Option<i64> {
+fn fast_syslog(t: &[u8], zone: &Zone, now_ns: i64) -> Option<i64> {
     fn num(t: &[u8], at: usize) -> Option<i64> {
         t.get(at..at + 2)?.iter().try_fold(0i64, |v, d| {
             d.is_ascii_digit().then(|| v * 10 + i64::from(d - b'0'))
         })
     }
-    let offset = match zone {
-        Zone::Utc => 0,
-        Zone::Fixed(off) => i64::from(off.local_minus_utc()),
-        Zone::Local => return None,
-    };
+    let offset = zone.fixed_offset_secs()?;
     if t.len() != 15 || t[3] != b' ' || t[6] != b' ' || t[9] != b':' || t[12] != b':' {
         return None;
     }
@@ -565,17 +514,13 @@ fn fast_syslog(t: &[u8], zone: Zone, now_ns: i64) -> Option<i64> {
 /// a fraction after a comma (`2025-08-20 10:30:45,123`, Python/log4j), in a
 /// UTC or fixed `zone`, read without chrono: what detection's `%Y-%m-%d…`
 /// formats give. `None` (the general parser decides) for anything else.
-fn fast_iso_local(t: &[u8], zone: Zone) -> Option<i64> {
+fn fast_iso_local(t: &[u8], zone: &Zone) -> Option<i64> {
     fn num(t: &[u8], at: usize, len: usize) -> Option<i64> {
         t.get(at..at + len)?.iter().try_fold(0i64, |v, d| {
             d.is_ascii_digit().then(|| v * 10 + i64::from(d - b'0'))
         })
     }
-    let offset = match zone {
-        Zone::Utc => 0,
-        Zone::Fixed(off) => i64::from(off.local_minus_utc()),
-        Zone::Local => return None,
-    };
+    let offset = zone.fixed_offset_secs()?;
     if t.len() < 19
         || t[4] != b'-'
         || t[7] != b'-'
@@ -777,11 +722,11 @@ mod tests {
             };
             let mut chrono_only = Format::new(SYSLOG).unwrap();
             chrono_only.syslog = false;
-            let want = chrono_only.parse(&text, zone, now);
-            if let Some(fast) = fast_syslog(text.as_bytes(), zone, now) {
+            let want = chrono_only.parse(&text, &zone, now);
+            if let Some(fast) = fast_syslog(text.as_bytes(), &zone, now) {
                 proptest::prop_assert_eq!(Some(fast), want, "{}", text);
             }
-            proptest::prop_assert_eq!(Format::new(SYSLOG).unwrap().parse(&text, zone, now), want, "{}", text);
+            proptest::prop_assert_eq!(Format::new(SYSLOG).unwrap().parse(&text, &zone, now), want, "{}", text);
         }
 
         /// The fast reader of ISO times without an offset agrees with detection
@@ -798,9 +743,9 @@ mod tests {
                 Some(o) => Zone::Fixed(FixedOffset::east_opt(o * 60).unwrap()),
                 None => Zone::Utc,
             };
-            let p = TimeParser { mode: Mode::Auto, zone };
+            let p = TimeParser { mode: Mode::Auto, zone: zone.clone() };
             let want = p.detect_general(text.as_bytes(), text.as_bytes()[0], 0);
-            if let Some(fast) = fast_iso_local(text.as_bytes(), zone) {
+            if let Some(fast) = fast_iso_local(text.as_bytes(), &zone) {
                 proptest::prop_assert_eq!(Some(fast), want, "{}", text);
             }
             proptest::prop_assert_eq!(p.parse(text.as_bytes(), 0), want, "{}", text);
@@ -845,7 +790,7 @@ mod tests {
     #[test]
     fn strftime_formats_epochs_and_zones() {
         let tokyo = Zone::parse("+09:00").unwrap();
-        let p = TimeParser::new(Some("%Y-%m-%d %H:%M:%S"), tokyo).unwrap();
+        let p = TimeParser::new(Some("%Y-%m-%d %H:%M:%S"), tokyo.clone()).unwrap();
         assert_eq!(p.parse(b"2025-08-20 19:30:45", 0), Some(S));
         let p = TimeParser::new(Some("%Y-%m-%d %H:%M:%S %z"), tokyo).unwrap();
         assert_eq!(
@@ -862,9 +807,28 @@ mod tests {
         assert_eq!(p.parse(b"1755685845", 0), Some(S));
         assert!(TimeParser::new(Some("%Q"), Zone::Utc).is_err());
         assert!(TimeParser::new(Some("iso"), Zone::Utc).is_err());
-        assert!(Zone::parse("Asia/Tokyo").is_err());
+        // Named zones are known since issue 14; an unknown name is still an error.
+        assert!(Zone::parse("Asia/Tokyo").is_ok());
+        assert!(Zone::parse("Mars/Olympus").is_err());
         assert!(Zone::parse("+25:00").is_err());
         assert_eq!(Zone::parse("utc").unwrap(), Zone::Utc);
+    }
+
+    #[test]
+    fn a_named_zone_applies_to_times_without_an_offset() {
+        // 19:30:45 in Tokyo (+09:00, no DST) is 10:30:45Z; in New York in
+        // August (EDT, -04:00) 06:30:45 is the same instant.
+        const S: i64 = 1_755_685_845_000_000_000;
+        let tokyo = Zone::parse("Asia/Tokyo").unwrap();
+        let p = TimeParser::new(Some("%Y-%m-%d %H:%M:%S"), tokyo.clone()).unwrap();
+        assert_eq!(p.parse(b"2025-08-20 19:30:45", 0), Some(S));
+        let auto = TimeParser::new(None, tokyo).unwrap();
+        assert_eq!(auto.parse(b"2025-08-20T19:30:45", 0), Some(S));
+        assert_eq!(auto.parse(b"2025-08-20T10:30:45Z", 0), Some(S));
+        let ny = TimeParser::new(None, Zone::parse("America/New_York").unwrap()).unwrap();
+        assert_eq!(ny.parse(b"2025-08-20 06:30:45", 0), Some(S));
+        // Syslog has no year: it is inferred as for the other zones.
+        assert_eq!(ny.parse(b"Aug 20 06:30:45", S), Some(S));
     }
 
     #[test]

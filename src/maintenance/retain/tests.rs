@@ -1,6 +1,6 @@
 use super::*;
-use crate::maintenance::clock::ManualClock;
 use crate::maintenance::guard::tests_support::checkpoint;
+use crate::time::ManualClock;
 use std::time::Duration;
 
 const DAY: u64 = 86_400;

@@ -1,8 +1,8 @@
 use super::*;
-use crate::maintenance::clock::ManualClock;
 use crate::maintenance::guard::Guard;
 use crate::maintenance::progress::Progress;
 use crate::maintenance::state::State;
+use crate::time::ManualClock;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -428,7 +428,7 @@ impl RedactConfig {
                     engine,
                 }),
                 Ok(_) => {}
-                Err(e) => errors.push(KeyError::new("rules", e)),
+                Err(e) => errors.push(KeyError::new("rules", e.to_string())),
             }
         }
         if !errors.is_empty() {

@@ -1,0 +1,10 @@
+//! Time as every part of the agent sees it: one injectable [`Clock`] for
+//! "now" and one [`Zone`] for clock-face times. It depends on nothing else of
+//! ours, so transforms, the file sink and the maintenance jobs can share it
+//! without importing one another.
+
+pub mod clock;
+pub mod zone;
+
+pub use self::clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use self::zone::{Zone, ZoneError};

@@ -1,0 +1,144 @@
+//! `password`: values of pairs and JSON members whose name is a secret's.
+
+use super::Found;
+use super::text::run;
+
+/// Names whose values are secrets (matched case-insensitively, ignoring `_`,
+/// `-` and `.`, at the end of a name: `db_password`, `X-Api-Key`, `accessToken`).
+const SECRET_NAMES: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "credential",
+    "credentials",
+    "authorization",
+];
+
+/// Last three letters (lower-cased) of the secret names: a cheap first test for
+/// the name before each `=` and `:`.
+pub(super) const SECRET_TAILS: [&[u8; 3]; 10] = [
+    b"ord", b"swd", b"pwd", b"ase", b"ret", b"ken", b"key", b"ial", b"als", b"ion",
+];
+
+/// A multiplier that sends each of [`SECRET_TAILS`] to its own slot of
+/// [`TAIL_SLOTS`] (checked by a test).
+const TAIL_HASH: u32 = 0x414c_343d;
+
+const fn tail_word(t: [u8; 3]) -> u32 {
+    t[0] as u32 | (t[1] as u32) << 8 | (t[2] as u32) << 16
+}
+
+/// [`SECRET_TAILS`] by hash slot (0 is no tail: lower-cased bytes are never 0).
+const TAIL_SLOTS: [u32; 16] = {
+    let mut slots = [0u32; 16];
+    let mut i = 0;
+    while i < SECRET_TAILS.len() {
+        let w = tail_word(*SECRET_TAILS[i]);
+        slots[(w.wrapping_mul(TAIL_HASH) >> 28) as usize] = w;
+        i += 1;
+    }
+    slots
+};
+
+/// True when `t` (any case) is the end of a secret's name: one multiply and
+/// one table load, as it runs for most `:` of a JSON line.
+#[inline(always)]
+pub(super) fn secret_tail(t: [u8; 3]) -> bool {
+    let w = tail_word([t[0] | 0x20, t[1] | 0x20, t[2] | 0x20]);
+    TAIL_SLOTS[(w.wrapping_mul(TAIL_HASH) >> 28) as usize] == w
+}
+
+/// The three bytes before the separator at `sep`, past a closing quote and blanks.
+#[inline(always)]
+pub(super) fn name_tail(h: &[u8], sep: usize) -> Option<[u8; 3]> {
+    let mut e = sep;
+    while e > 0 && h[e - 1] == b' ' {
+        e -= 1;
+    }
+    if e > 0 && matches!(h[e - 1], b'"' | b'\'') {
+        e -= 1;
+    }
+    (e >= 3).then(|| [h[e - 3], h[e - 2], h[e - 1]])
+}
+
+/// A `name=value` / `name: value` / `"name":"value"` pair at the separator
+/// `sep` whose name is a secret's: the value (and the name, for JSON members).
+pub(super) fn secret_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
+    // Back over an optional closing quote and blanks to the name's end.
+    let mut e = sep;
+    while e > 0 && h[e - 1] == b' ' {
+        e -= 1;
+    }
+    if e > 0 && matches!(h[e - 1], b'"' | b'\'') {
+        e -= 1;
+    }
+    if e < 3 || !secret_tail([h[e - 3], h[e - 2], h[e - 1]]) {
+        return None;
+    }
+    let name = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    let mut ks = e;
+    while ks > 0 && name(h[ks - 1]) && e - ks < 64 {
+        ks -= 1;
+    }
+    if ks == e || !secret_name(&h[ks..e]) {
+        return None;
+    }
+    let mut i = sep + 1;
+    while h.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let (vs, ve) = match h.get(i) {
+        Some(&q @ (b'"' | b'\'')) => {
+            let vs = i + 1;
+            let mut ve = vs;
+            // Up to the closing quote, stepping over backslash escapes.
+            while ve < h.len() && h[ve] != q {
+                ve += if h[ve] == b'\\' { 2 } else { 1 };
+            }
+            (vs, ve.min(h.len()))
+        }
+        _ => {
+            let ve = run(h, i, |b| {
+                !(b.is_ascii_whitespace()
+                    || matches!(
+                        b,
+                        b',' | b';' | b'&' | b'"' | b'\'' | b'}' | b']' | b')' | b'<' | b'>'
+                    ))
+            });
+            (i, ve)
+        }
+    };
+    (ve > vs).then_some(Found {
+        key: Some((ks as u32, e as u32)),
+        ..Found::new(rule, vs, ve)
+    })
+}
+
+/// True when a member name is a secret's (`password`, `db_password`,
+/// `X-Api-Key`, `accessToken`), used for JSON members whatever their value.
+pub fn secret_name(name: &[u8]) -> bool {
+    // The name's end, lower-cased and reversed, without separators: long
+    // enough for the longest secret name.
+    let mut rev = [0u8; 16];
+    let mut n = 0;
+    for b in name.iter().rev() {
+        if matches!(b, b'_' | b'-' | b'.') {
+            continue;
+        }
+        if n == rev.len() {
+            break;
+        }
+        rev[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    let rev = &rev[..n];
+    SECRET_NAMES
+        .iter()
+        .any(|w| w.len() <= n && w.bytes().rev().zip(rev).all(|(a, b)| a == *b))
+}

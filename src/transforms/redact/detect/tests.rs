@@ -1,0 +1,490 @@
+//! The detectors' unit tests: true and false positives per detector, the
+//! masks and tables against plain searches, and alignment-independence.
+
+use super::number::lone_date;
+use super::password::{SECRET_TAILS, secret_tail};
+use super::trigger::{digit_mask, eq_mask, json_separator};
+use super::*;
+
+fn engine(detectors: &[Detector]) -> Engine {
+    let list: Vec<(Detector, u16)> = detectors.iter().map(|d| (*d, d.index() as u16)).collect();
+    Engine::new(&list, Vec::new()).unwrap()
+}
+
+/// The texts `d` finds in `text`.
+fn finds(d: Detector, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    engine(&[d]).scan(text.as_bytes(), &mut out);
+    out.iter()
+        .map(|f| text[f.start as usize..f.end as usize].to_owned())
+        .collect()
+}
+
+#[test]
+fn masks_are_exact() {
+    let x = u64::from_le_bytes(*b"a0/9:+z5");
+    assert_eq!(digit_mask(x), 0x8000_0000_8000_8000);
+    let all = u64::from_le_bytes(*b"/0123:9@");
+    assert_eq!(digit_mask(all), 0x0080_0080_8080_8000);
+}
+
+#[test]
+fn email_true_and_false_positives() {
+    assert_eq!(
+        finds(
+            Detector::Email,
+            "mail taro.yamada+jp@mail.example.co.jp now"
+        ),
+        ["taro.yamada+jp@mail.example.co.jp"]
+    );
+    assert_eq!(
+        finds(Detector::Email, "\"email\":\"a_b@x-y.io\""),
+        ["a_b@x-y.io"]
+    );
+    for fake in [
+        "user@localhost",
+        "@handle",
+        "a@b",
+        "x@1.2.3.4",
+        "foo@bar.c",
+        "name@example..com",
+        "me@-x.com",
+        "@@x.com",
+        "a.@x.com",
+    ] {
+        assert_eq!(finds(Detector::Email, fake), Vec::<String>::new(), "{fake}");
+    }
+}
+
+#[test]
+fn ipv4_not_in_versions() {
+    assert_eq!(
+        finds(
+            Detector::Ipv4,
+            "from 192.168.1.10:8080 and http://10.0.0.1/x"
+        ),
+        ["192.168.1.10", "10.0.0.1"]
+    );
+    assert_eq!(finds(Detector::Ipv4, "ip=203.0.113.45."), ["203.0.113.45"]);
+    for fake in [
+        "1.2.3.4.5",
+        "v10.0.0.1",
+        "Chrome/126.0.0.0 Safari/537.36",
+        "256.1.1.1",
+        "01.2.3.4",
+        "1.2.3",
+        "3.14159",
+        "version 1.2.3.4a",
+    ] {
+        assert_eq!(finds(Detector::Ipv4, fake), Vec::<String>::new(), "{fake}");
+    }
+}
+
+#[test]
+fn ipv6() {
+    assert_eq!(
+        finds(
+            Detector::Ipv6,
+            "src=2001:db8::8a2e:370:7334 dst=[fe80::1]:443 lo ::1"
+        ),
+        ["2001:db8::8a2e:370:7334", "fe80::1", "::1"]
+    );
+    assert_eq!(
+        finds(Detector::Ipv6, "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+        ["2001:0db8:85a3:0000:0000:8a2e:0370:7334"]
+    );
+    for fake in [
+        "10:30:45.123",
+        "00:1a:2b:3c:4d:5e",
+        "std::vector",
+        "\"a\":1,\"b\":2",
+        "Foo::Bar",
+        "at 12:00",
+    ] {
+        assert_eq!(finds(Detector::Ipv6, fake), Vec::<String>::new(), "{fake}");
+    }
+}
+
+#[test]
+fn cards_need_luhn() {
+    assert_eq!(
+        finds(Detector::CreditCard, "card 4111 1111 1111 1111 exp"),
+        ["4111 1111 1111 1111"]
+    );
+    assert_eq!(
+        finds(Detector::CreditCard, "pan=5500-0000-0000-0004;"),
+        ["5500-0000-0000-0004"]
+    );
+    assert_eq!(
+        finds(Detector::CreditCard, "amex 378282246310005"),
+        ["378282246310005"]
+    );
+    assert_eq!(
+        finds(Detector::CreditCard, "order 12 4012888888881881"),
+        ["4012888888881881"]
+    );
+    for fake in [
+        "4111 1111 1111 1112",
+        "trace_4111111111111111",
+        "id=1234567890123456",
+        "2025-08-20T10:30:45.123Z",
+        "4111111111111111a",
+        "0.4111111111111111",
+    ] {
+        assert_eq!(
+            finds(Detector::CreditCard, fake),
+            Vec::<String>::new(),
+            "{fake}"
+        );
+    }
+}
+
+#[test]
+fn phones_international_and_japanese() {
+    assert_eq!(
+        finds(
+            Detector::Phone,
+            "call +81 3-1234-5678 or +1 (555) 123-4567."
+        ),
+        ["+81 3-1234-5678", "+1 (555) 123-4567"]
+    );
+    assert_eq!(
+        finds(
+            Detector::Phone,
+            "tel:090-1234-5678, office 03-1234-5678, free 0120-123-456"
+        ),
+        ["090-1234-5678", "03-1234-5678", "0120-123-456"]
+    );
+    assert_eq!(
+        finds(Detector::Phone, "携帯 09012345678 です"),
+        ["09012345678"]
+    );
+    assert_eq!(
+        finds(Detector::Phone, "+33 1 23 45 67 89"),
+        ["+33 1 23 45 67 89"]
+    );
+    for fake in [
+        "2025-08-20",
+        "order 0123456789",
+        "12:30:45",
+        "req_0901234567890",
+        "v+1234",
+        "0000-1234-5678",
+    ] {
+        assert_eq!(finds(Detector::Phone, fake), Vec::<String>::new(), "{fake}");
+    }
+}
+
+#[test]
+fn tokens_and_keys() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    assert_eq!(finds(Detector::Jwt, &format!("token {jwt} end")), [jwt]);
+    assert_eq!(
+        finds(Detector::Jwt, "eyJhbGciOiJIUzI1NiJ9 alone"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        finds(Detector::AuthHeader, "Authorization: Bearer abcdef123456"),
+        ["abcdef123456"]
+    );
+    assert_eq!(
+        finds(Detector::AuthHeader, "authorization=Basic dXNlcjpwYXNz"),
+        ["dXNlcjpwYXNz"]
+    );
+    assert_eq!(
+        finds(Detector::AuthHeader, "basic idea, Bearer x"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        finds(Detector::ApiKey, "key AKIAIOSFODNN7EXAMPLE used"),
+        ["AKIAIOSFODNN7EXAMPLE"]
+    );
+    assert_eq!(
+        finds(Detector::ApiKey, "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+        ["ghp_abcdefghijklmnopqrstuvwxyz0123456789"]
+    );
+    assert_eq!(
+        finds(Detector::ApiKey, "AKIAshort, MYAKIAIOSFODNN7EXAMPLE"),
+        Vec::<String>::new()
+    );
+    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----";
+    assert_eq!(finds(Detector::PrivateKey, &format!("k={pem} done")), [pem]);
+    assert_eq!(
+        finds(
+            Detector::PrivateKey,
+            "-----BEGIN PRIVATE KEY-----\nMIIE cut"
+        ),
+        ["-----BEGIN PRIVATE KEY-----\nMIIE cut"]
+    );
+    assert_eq!(
+        finds(Detector::PrivateKey, "-----BEGIN CERTIFICATE-----\nMIIE"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn secret_pairs() {
+    assert_eq!(
+        finds(Detector::Password, "login password=hunter2 ok"),
+        ["hunter2"]
+    );
+    assert_eq!(
+        finds(Detector::Password, "db_password: 's3cr3t x' user"),
+        ["s3cr3t x"]
+    );
+    assert_eq!(
+        finds(Detector::Password, r#"{"apiKey":"k-123","n":1}"#),
+        ["k-123"]
+    );
+    assert_eq!(finds(Detector::Password, "X-Api-Key=abc&q=1"), ["abc"]);
+    assert_eq!(
+        finds(Detector::Password, "tokenizer=bert passwords are long"),
+        Vec::<String>::new()
+    );
+    assert!(
+        secret_name(b"db_password") && secret_name(b"X-Api-Key") && secret_name(b"accessToken")
+    );
+    assert!(!secret_name(b"tokenizer") && !secret_name(b"max_tokens") && !secret_name(b"user"));
+}
+
+#[test]
+fn custom_patterns_and_overlaps() {
+    let e = Engine::new(
+        &[(Detector::Email, 0), (Detector::Ipv4, 1)],
+        vec![(Regex::new(r"CUST-\d{6}").unwrap(), 2)],
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    e.scan(b"user a@b.io from 10.1.2.3 is CUST-123456", &mut out);
+    let rules: Vec<u16> = out.iter().map(|f| f.rule).collect();
+    assert_eq!(rules, [0, 1, 2]);
+    out.clear();
+    e.scan(b"nothing to see here", &mut out);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn eq_mask_is_exact_per_lane() {
+    for c in [b'.', b':', b'@'] {
+        for v in 0..=255u8 {
+            for lane in 0..8 {
+                // The other lanes hold the neighbours most likely to leak a
+                // borrow or carry: `c` itself, c ± 1, 0 and 0xFF.
+                for fill in [c, c.wrapping_add(1), c.wrapping_sub(1), 0, 0xFF] {
+                    let mut w = [fill; 8];
+                    w[lane] = v;
+                    let got = eq_mask(u64::from_le_bytes(w), c);
+                    let want = w
+                        .iter()
+                        .enumerate()
+                        .fold(0u64, |m, (k, b)| m | (u64::from(*b == c) << (8 * k + 7)));
+                    assert_eq!(got, want, "{c} {v} {lane} {fill}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn secret_tail_table_matches_the_list() {
+    // Every 3-byte tail of printable ASCII: the hash table agrees with a
+    // plain search of the list.
+    for a in 0x20..0x80u8 {
+        for b in 0x20..0x80u8 {
+            for c in 0x20..0x80u8 {
+                let lower = [a | 0x20, b | 0x20, c | 0x20];
+                let want = SECRET_TAILS.iter().any(|t| **t == lower);
+                assert_eq!(secret_tail([a, b, c]), want, "{:?}", [a, b, c]);
+            }
+        }
+    }
+}
+
+#[test]
+fn dates_are_not_numbers_to_redact() {
+    for d in [Detector::Phone, Detector::CreditCard] {
+        for text in [
+            "2025-08-20",
+            "2025-08-20T10:30:45.123Z",
+            "{\"ts\":\"2025-08-20T10:30:45Z\"}",
+            "on 2025-08-20, at 2025-08-21.",
+        ] {
+            assert_eq!(finds(d, text), Vec::<String>::new(), "{d:?} {text}");
+        }
+    }
+    // A date joined to a number is still read with it.
+    assert_eq!(
+        finds(Detector::CreditCard, "2025-08-20 4111 1111 1111 1111"),
+        ["4111 1111 1111 1111"]
+    );
+    assert_eq!(lone_date(b"x2025-08-20T", 1), Some(11));
+    assert_eq!(lone_date(b"2025-08-20 4111", 0), None);
+    assert_eq!(lone_date(b"+2025-08-20", 1), None);
+    assert_eq!(lone_date(b"2025-08-2", 0), None);
+}
+
+#[test]
+fn json_separators_are_not_triggers() {
+    let line = r#"{"timestamp":"2025-08-20T10:30:45.123Z","dead":"beef","version":"1.1.0","a":1,"b":{"c":"d"}}"#;
+    for d in [Detector::Ipv6, Detector::Password, Detector::Ipv4] {
+        assert_eq!(finds(d, line), Vec::<String>::new(), "{d:?}");
+    }
+    assert!(json_separator(br#"{"level":"x"}"#, 8));
+    assert!(!json_separator(br#"{"db_password":"x"}"#, 14));
+    assert_eq!(
+        finds(
+            Detector::Password,
+            r#"{"a":1,"db_password":"x","b":{"token": "y"}}"#
+        ),
+        ["x", "y"]
+    );
+    assert_eq!(
+        finds(Detector::Ipv6, r#"{"ip":"fe80::1","b":"2001:db8::2"}"#),
+        ["fe80::1", "2001:db8::2"]
+    );
+}
+
+/// Every detector at every alignment to the eight-byte words, including
+/// the last, partial one: the trigger pass reads words, so a value that
+/// straddles a word boundary or ends the text must be found all the same.
+#[test]
+fn found_at_every_alignment() {
+    let cases: [(Detector, &str); 10] = [
+        (Detector::Email, "taro.yamada@example.co.jp"),
+        (Detector::Ipv4, "192.168.1.10"),
+        (Detector::Ipv6, "2001:db8::8a2e:370:7334"),
+        (Detector::CreditCard, "4111111111111111"),
+        (Detector::CreditCard, "4111 1111 1111 1111"),
+        (Detector::Phone, "090-1234-5678"),
+        (Detector::Phone, "+33 1 23 45 67 89"),
+        (Detector::Password, "hunter2"),
+        (Detector::Jwt, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"),
+        (Detector::ApiKey, "AKIAIOSFODNN7EXAMPLE"),
+    ];
+    for (d, value) in cases {
+        let shown = if d == Detector::Password {
+            format!("password={value}")
+        } else {
+            value.to_owned()
+        };
+        for pad in 0..17 {
+            for tail in ["", " ", " end of the line"] {
+                let text = format!("{}{shown}{tail}", " ".repeat(pad));
+                assert_eq!(finds(d, &text), [value], "{d:?} {text:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn digit_runs_across_words_and_at_the_end() {
+    // The four digits that start a number split 1+3, 2+2, 3+1 over two words.
+    for split in 1..4 {
+        let text = format!("{}4111111111111111", " ".repeat(8 - split));
+        assert_eq!(
+            finds(Detector::CreditCard, &text),
+            ["4111111111111111"],
+            "{text}"
+        );
+    }
+    // A trigger in the last, partial word.
+    assert_eq!(
+        finds(Detector::Phone, "call 090-1234-5678"),
+        ["090-1234-5678"]
+    );
+    assert_eq!(finds(Detector::Ipv4, "ip 1.2.3.4"), ["1.2.3.4"]);
+    assert_eq!(finds(Detector::Email, "a@b.io"), ["a@b.io"]);
+    assert_eq!(finds(Detector::Ipv4, "1.2.3.4"), ["1.2.3.4"]);
+}
+
+const PIECES: &[&str] = &[
+    "0",
+    "1",
+    "4",
+    "9",
+    "12",
+    "2025",
+    "4111",
+    "090",
+    "03",
+    "+",
+    "+81",
+    " ",
+    "-",
+    ".",
+    ":",
+    "::",
+    "@",
+    "=",
+    "\"",
+    "'",
+    "(",
+    ")",
+    "_",
+    "a",
+    "f",
+    "Z",
+    "T",
+    "password",
+    "token",
+    "api_key",
+    "ion",
+    "\":",
+    "eyJ",
+    "eyJhbGciOiJIUzI1NiJ9",
+    "example",
+    "co",
+    "jp",
+    "/",
+    "192.168.1.1",
+    "2001:db8::1",
+    "fe80",
+    "10:30:45",
+    "2025-08-20",
+    "Bearer ",
+    "AKIA",
+    "IOSFODNN7EXAMPLE",
+    "4111 1111 1111 1111",
+    "090-1234-5678",
+    ",",
+    "{",
+    "}",
+];
+
+fn all_rules(text: &[u8]) -> Vec<Found> {
+    let list: Vec<(Detector, u16)> = Detector::ALL
+        .iter()
+        .map(|d| (*d, d.index() as u16))
+        .collect();
+    let mut out = Vec::new();
+    Engine::new(&list, Vec::new()).unwrap().scan(text, &mut out);
+    out
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+    /// The word-wise trigger pass finds the same at every alignment: a
+    /// text shifted by 1 to 8 neutral bytes gives the same findings,
+    /// shifted.
+    #[test]
+    fn alignment_does_not_change_findings(
+        pieces in proptest::collection::vec(0..PIECES.len(), 0..40),
+        shift in 1usize..9,
+    ) {
+        let text: String = pieces.iter().map(|p| PIECES[*p]).collect();
+        let base = all_rules(text.as_bytes());
+        let shifted = all_rules(format!("{}{text}", ",".repeat(shift)).as_bytes());
+        let s = shift as u32;
+        let moved: Vec<Found> = base
+            .iter()
+            .map(|f| Found {
+                start: f.start + s,
+                end: f.end + s,
+                key: f.key.map(|(x, y)| (x + s, y + s)),
+                ..*f
+            })
+            .collect();
+        proptest::prop_assert_eq!(shifted, moved, "{:?}", text);
+    }
+}

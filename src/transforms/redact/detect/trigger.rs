@@ -1,0 +1,278 @@
+//! The trigger pass: one SWAR walk finds every candidate for the detectors
+//! that start from a byte (`@`, `.`, `:`, digit runs) and hands each to its
+//! confirming parser; `+` and `=` are found with `memchr`.
+
+use super::card::card_in;
+use super::email::email;
+use super::ipv4::ipv4;
+use super::ipv6::ipv6;
+use super::number::{is_sep, lone_date, number_token};
+use super::password::{name_tail, secret_at, secret_tail};
+use super::phone::phone_in;
+use super::text::word_before;
+use super::{Detector, Engine, Found};
+
+impl Engine {
+    /// The trigger pass: one SWAR walk over the text, eight bytes at a time.
+    /// Each word gives bit masks of digits, `.`, `:` and `@`; the context
+    /// tests are folded into them (a `.` counts only between two digits, a
+    /// digit only when it starts a run of four, across word boundaries), and
+    /// the set bits are visited in order without restarting a search per hit.
+    /// `+` and `=`, rare in logs, are found with `memchr` afterwards (in that
+    /// order, as before: ties between findings keep the same winner).
+    pub(super) fn scan_triggers(&self, h: &[u8], out: &mut Vec<Found>) {
+        let on = |d: Detector| self.rule(d).is_some();
+        let (dots, colons, ats) = (
+            on(Detector::Ipv4),
+            on(Detector::Ipv6) || on(Detector::Password),
+            on(Detector::Email),
+        );
+        let runs = on(Detector::CreditCard) || on(Detector::Phone);
+        let all = |b: bool| if b { u64::MAX } else { 0 };
+        let mut walk = Walk {
+            on: On {
+                dots: all(dots),
+                colons: all(colons),
+                ats: all(ats),
+                runs: all(runs),
+            },
+            next: Next::default(),
+        };
+        if dots || colons || ats || runs {
+            // Word k is tested once word k + 1 is known (a `.` needs the digit
+            // after it, a run the three digits after its first).
+            let mut w = Words {
+                x: 0,
+                d: 0,
+                prev_d: 0,
+            };
+            let mut chunks = h.chunks_exact(8);
+            let mut i = 0usize;
+            for c in &mut chunks {
+                let y = u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or([0; 8]));
+                if i > 0 {
+                    self.word(h, i - 8, &w, y, &mut walk, out);
+                }
+                w = Words {
+                    x: y,
+                    d: digit_mask(y),
+                    prev_d: w.d,
+                };
+                i += 8;
+            }
+            let rest = chunks.remainder();
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            let y = u64::from_le_bytes(last);
+            if i > 0 {
+                self.word(h, i - 8, &w, y, &mut walk, out);
+            }
+            if !rest.is_empty() {
+                let w = Words {
+                    x: y,
+                    d: digit_mask(y),
+                    prev_d: w.d,
+                };
+                self.word(h, i, &w, 0, &mut walk, out);
+            }
+        }
+        // International numbers may have no four-digit group (+33 1 23 45 67 89).
+        if on(Detector::Phone) {
+            for at in memchr::memchr_iter(b'+', h) {
+                if at >= walk.next.plus && h.get(at + 1).is_some_and(u8::is_ascii_digit) {
+                    walk.next.plus = self.number_at(h, at, out).max(at + 1);
+                }
+            }
+        }
+        // `name=value` pairs; `name: value` ones are found with the `:`s above.
+        if let Some(rule) = self.rule(Detector::Password) {
+            let mut next = 0;
+            for at in memchr::memchr_iter(b'=', h) {
+                if at < next {
+                    continue;
+                }
+                next = at + 1;
+                if name_tail(h, at).is_some_and(secret_tail) {
+                    if let Some(f) = secret_at(h, at, rule) {
+                        next = next.max(f.end as usize);
+                        out.push(f);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Visits the candidates of the word `w` at `i`, `y` being the next one.
+    #[inline(always)]
+    fn word(&self, h: &[u8], i: usize, w: &Words, y: u64, walk: &mut Walk, out: &mut Vec<Found>) {
+        let (on, next) = (&walk.on, &mut walk.next);
+        let (x, d) = (w.x, w.d);
+        let dy = digit_mask(y);
+        // Digit before / after each byte.
+        let dp = (d << 8) | (w.prev_d >> 56);
+        let dn = (d >> 8) | (dy << 56);
+        let mut punct = (eq_mask(x, b'.') & dp & dn & on.dots)
+            | (eq_mask(x, b':') & on.colons)
+            | (eq_mask(x, b'@') & on.ats);
+        while punct != 0 {
+            let at = i + (punct.trailing_zeros() / 8) as usize;
+            punct &= punct - 1;
+            if at >= next.punct && !json_separator(h, at) {
+                next.punct = self.punct(h, at, out).max(at + 1);
+            }
+        }
+        // Digit pairs, then pairs followed by pairs: the first digits of runs of four.
+        let pairs = d & dn;
+        let mut run = pairs & ((pairs >> 16) | ((dy & (dy >> 8)) << 48)) & on.runs;
+        while run != 0 {
+            let at = i + (run.trailing_zeros() / 8) as usize;
+            run &= run - 1;
+            if at >= next.run {
+                next.run = self.number_at(h, at, out).max(at + 1);
+            }
+        }
+    }
+
+    /// An `@`, `.` or `:` candidate: e-mail, IPv4, IPv6 or a `name: value`
+    /// secret. Returns where this group goes on.
+    #[inline(never)]
+    fn punct(&self, h: &[u8], i: usize, out: &mut Vec<Found>) -> usize {
+        match h[i] {
+            b'@' => {
+                if let Some(rule) = self.rule(Detector::Email) {
+                    if let Some((s, e)) = email(h, i) {
+                        out.push(Found::new(rule, s, e));
+                        return e;
+                    }
+                }
+                i + 1
+            }
+            b'.' => match self.rule(Detector::Ipv4) {
+                Some(rule) => {
+                    let (found, end) = ipv4(h, i);
+                    if let Some((s, e)) = found {
+                        out.push(Found::new(rule, s, e));
+                    }
+                    end
+                }
+                None => i + 1,
+            },
+            _ => {
+                if let Some(rule) = self
+                    .rule(Detector::Password)
+                    .filter(|_| name_tail(h, i).is_some_and(secret_tail))
+                {
+                    if let Some(f) = secret_at(h, i, rule) {
+                        out.push(f);
+                        return f.end as usize;
+                    }
+                }
+                if let Some(rule) = self.rule(Detector::Ipv6) {
+                    let hexish =
+                        |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_hexdigit() || *b == b':');
+                    if i > 0 && hexish(h.get(i - 1)) && hexish(h.get(i + 1)) {
+                        let (found, end) = ipv6(h, i);
+                        if let Some((s, e)) = found {
+                            out.push(Found::new(rule, s, e));
+                        }
+                        return end;
+                    }
+                }
+                i + 1
+            }
+        }
+    }
+
+    /// Classifies the number around `at`; returns where scanning goes on.
+    fn number_at(&self, h: &[u8], at: usize, out: &mut Vec<Found>) -> usize {
+        // Most runs are parts of identifiers or lone numbers: skip them cheaply.
+        let mut re = at + 1;
+        while re < h.len() && h[re].is_ascii_digit() {
+            re += 1;
+        }
+        let joined_after = re + 1 < h.len() && is_sep(h[re]) && h[re + 1].is_ascii_digit();
+        let joined_before = at > 0 && (is_sep(h[at - 1]) || h[at - 1] == b'+');
+        if h[at] != b'+'
+            && !joined_after
+            && (word_before(h, at) || (!joined_before && re - at < 11))
+        {
+            return re;
+        }
+        if let Some(end) = lone_date(h, at) {
+            return end;
+        }
+        let (s, e) = number_token(h, at);
+        let card = self.rule(Detector::CreditCard);
+        let phone = self.rule(Detector::Phone);
+        if let Some(rule) = card {
+            if let Some((cs, ce)) = card_in(h, s, e) {
+                out.push(Found::new(rule, cs, ce));
+                return e;
+            }
+        }
+        if let Some(rule) = phone {
+            if let Some((ps, pe)) = phone_in(h, s, e) {
+                out.push(Found::new(rule, ps, pe));
+                return e;
+            }
+        }
+        e
+    }
+}
+
+/// Masks of the candidate kinds the enabled detectors need (all ones or zero).
+struct On {
+    dots: u64,
+    colons: u64,
+    ats: u64,
+    runs: u64,
+}
+
+/// True for the `:` after a JSON key (`"level":`) whose name cannot be a
+/// secret's: no IPv6 address and no `name: value` pair starts there. Most
+/// `:`s of a JSON line are such separators.
+#[inline(always)]
+pub(super) fn json_separator(h: &[u8], at: usize) -> bool {
+    at >= 4 && h[at - 1] == b'"' && !secret_tail([h[at - 4], h[at - 3], h[at - 2]])
+}
+
+/// A word of text (`x`), its digit mask (`d`) and the previous word's
+/// (`prev_d`): a word's candidates are known once the next word is read.
+struct Words {
+    x: u64,
+    d: u64,
+    prev_d: u64,
+}
+
+/// Where each group of triggers resumes, as separate searches for `@.:`,
+/// digit runs and `+` would: past what a detector took (an address, a
+/// number), so it is not searched again from inside.
+#[derive(Default)]
+struct Next {
+    punct: usize,
+    run: usize,
+    plus: usize,
+}
+
+/// The state of a trigger pass.
+struct Walk {
+    on: On,
+    next: Next,
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit of each byte lane that holds an ASCII digit (exact per lane).
+#[inline(always)]
+pub(super) fn digit_mask(x: u64) -> u64 {
+    let t = x & !HI;
+    (((LO * (127 + 0x3A)).wrapping_sub(t)) & !x & (t + LO * (127 - 0x2F))) & HI
+}
+
+/// High bit of each byte lane equal to `c` (exact per lane).
+#[inline(always)]
+pub(super) fn eq_mask(x: u64, c: u8) -> u64 {
+    let v = x ^ (LO * u64::from(c));
+    !(((v & !HI) + !HI) | v) & HI
+}
