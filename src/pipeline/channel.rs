@@ -46,10 +46,7 @@ pub struct Fill {
     bytes: Arc<AtomicU64>,
 }
 
-/// Gauge name: events waiting in a component's input channel.
-pub const FILL_EVENTS: &str = "component_buffer_events";
-/// Gauge name: line bytes waiting in a component's input channel.
-pub const FILL_BYTES: &str = "component_buffer_bytes";
+pub use crate::telemetry::names::channel::{FILL_BYTES, FILL_EVENTS};
 
 impl Fill {
     /// The fill gauges of the component whose counters are `metrics`.

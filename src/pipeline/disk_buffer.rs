@@ -45,16 +45,7 @@ use crate::sinks::{Sink, SinkContext};
 use crate::telemetry::metrics::{ComponentMetrics, DISCARDED_BY_REASON};
 
 /// Labeled series a disk buffer keeps on its sink.
-pub mod names {
-    /// Events in the buffer not yet acknowledged by the sink.
-    pub const EVENTS: &str = "buffer_events";
-    /// Bytes of the buffer's segment files.
-    pub const BYTES: &str = "buffer_byte_size";
-    /// The configured `max_size`.
-    pub const MAX_BYTES: &str = "buffer_max_byte_size";
-    /// Records dropped at start-up because they were cut or corrupted.
-    pub const CORRUPTED: &str = "buffer_corrupted_records_total";
-}
+pub use crate::telemetry::names::disk_buffer as names;
 
 const HEADER: usize = 8;
 const SEGMENT_BITS: u32 = 40;

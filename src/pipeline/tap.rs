@@ -6,13 +6,15 @@
 //! component encodes at most that many events per second for it and never
 //! blocks on it (a slow watcher misses samples, counted in what it is told).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::event::{Batch, encode};
+use crate::telemetry::tap::{TapSource, TapSubscription};
 
 /// Most samples waiting for one watcher before new ones are skipped.
 pub const TAP_QUEUE: usize = 256;
@@ -101,6 +103,28 @@ pub struct Watcher {
     /// JSON lines of sampled events.
     pub rx: Receiver<String>,
     _alive: Arc<()>,
+}
+
+/// The API reads the live map of every output's tap (`topology::Taps`)
+/// through this, without knowing the pipeline.
+impl TapSource for RwLock<BTreeMap<String, Tap>> {
+    fn outputs(&self) -> Vec<String> {
+        self.read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn subscribe(&self, output: &str, per_second: u32) -> Option<TapSubscription> {
+        let tap = self
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(output)
+            .cloned()?;
+        let watcher = tap.subscribe(per_second);
+        Some(TapSubscription::new(watcher.rx.clone(), watcher))
+    }
 }
 
 #[cfg(test)]

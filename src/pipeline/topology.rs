@@ -990,12 +990,9 @@ fn run_transform(
 
 /// Labeled series names the runtime keeps for every transform and sink.
 pub mod names {
-    /// Batches waiting in the component's input channel.
-    pub const CHANNEL_BATCHES: &str = "component_buffer_batches";
-    /// Capacity of that channel, in batches.
-    pub const CHANNEL_MAX_BATCHES: &str = "component_buffer_max_batches";
-    /// Time to process (transforms) or write (sinks) one batch.
-    pub const BATCH_DURATION: &str = "component_batch_duration_seconds";
+    pub use crate::telemetry::names::channel::{
+        BATCH_DURATION, CHANNEL_BATCHES, CHANNEL_MAX_BATCHES,
+    };
 }
 
 /// Keeps the channel-fill gauge and the batch latency histogram of a consumer.

@@ -9,6 +9,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,8 +21,8 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::health::Health;
 use super::metrics::Registry;
-use crate::pipeline::disk_buffer::names as buffer_names;
-use crate::pipeline::topology::{Taps, names as runtime_names};
+use super::names::{channel as runtime_names, disk_buffer as buffer_names};
+use super::tap::TapSource;
 
 /// Samples per second a tap sends unless the client asks otherwise.
 pub const DEFAULT_TAP_RATE: u32 = 10;
@@ -35,8 +36,8 @@ pub struct ApiState {
     pub registry: Registry,
     /// Failing components and readiness.
     pub health: Health,
-    /// Live samples of every output.
-    pub taps: Taps,
+    /// Live samples of every output (the pipeline's taps).
+    pub taps: Arc<dyn TapSource>,
 }
 
 /// Why the API could not start.
@@ -160,7 +161,7 @@ fn handle(state: &ApiState, req: Request<Incoming>) -> Reply {
         }
         "/metrics" => reply(
             StatusCode::OK,
-            "text/plain; version=0.0.4",
+            super::prometheus::CONTENT_TYPE,
             super::prometheus::render(&state.registry),
         ),
         "/components" => json(StatusCode::OK, components(&state.registry)),
@@ -194,8 +195,8 @@ pub fn components(registry: &Registry) -> serde_json::Value {
                 "discarded_events": s.discarded_events,
                 "errors": s.errors,
                 "blocked": s.blocked,
-                "buffer_events": g(crate::pipeline::channel::FILL_EVENTS),
-                "buffer_bytes": g(crate::pipeline::channel::FILL_BYTES),
+                "buffer_events": g(runtime_names::FILL_EVENTS),
+                "buffer_bytes": g(runtime_names::FILL_BYTES),
                 "buffer_batches": g(runtime_names::CHANNEL_BATCHES),
                 "buffer_max_batches": g(runtime_names::CHANNEL_MAX_BATCHES),
                 "disk_buffer_events": g(buffer_names::EVENTS),
@@ -218,26 +219,23 @@ fn query_param(query: &str, name: &str) -> Option<u64> {
 /// `/tap/ID?rate=N&limit=M`: NDJSON samples of what leaves output `ID` (or
 /// `ID.NAME`), at most `rate` a second, ending after `limit` samples if given.
 fn tap(state: &ApiState, output: &str, query: &str) -> Reply {
-    let taps = state.taps.read().unwrap_or_else(|p| p.into_inner());
-    let Some(tap) = taps.get(output).cloned() else {
-        let known: Vec<&String> = taps.keys().collect();
+    let rate = query_param(query, "rate").map_or(DEFAULT_TAP_RATE, |r| {
+        r.clamp(1, u64::from(MAX_TAP_RATE)) as u32
+    });
+    let Some(watcher) = state.taps.subscribe(output, rate) else {
+        let known = state.taps.outputs();
         return json(
             StatusCode::NOT_FOUND,
             serde_json::json!({"error": format!("no component output named {output:?}"), "outputs": known}),
         );
     };
-    drop(taps);
-    let rate = query_param(query, "rate").map_or(DEFAULT_TAP_RATE, |r| {
-        r.clamp(1, u64::from(MAX_TAP_RATE)) as u32
-    });
     let limit = query_param(query, "limit");
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    let watcher = tap.subscribe(rate);
     let spawned = std::thread::Builder::new()
         .name("api-tap".into())
         .spawn(move || {
-            // The whole watcher (not just its receiver) lives in this thread:
-            // dropping it unsubscribes.
+            // The whole subscription (not just its receiver) lives in this
+            // thread: dropping it unsubscribes.
             let watcher = watcher;
             let mut sent = 0u64;
             loop {
@@ -346,6 +344,19 @@ pub fn get(address: &str, path: &str) -> std::io::Result<(u16, String)> {
 mod tests {
     use super::*;
     use crate::telemetry::metrics::{ComponentMetrics, Kind};
+    use crate::telemetry::tap::TapSubscription;
+
+    /// A pipeline without outputs.
+    struct NoTaps;
+
+    impl TapSource for NoTaps {
+        fn outputs(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn subscribe(&self, _: &str, _: u32) -> Option<TapSubscription> {
+            None
+        }
+    }
 
     #[test]
     fn serves_health_ready_metrics_and_404() {
@@ -358,7 +369,7 @@ mod tests {
             ApiState {
                 registry,
                 health: health.clone(),
-                taps: Taps::default(),
+                taps: Arc::new(NoTaps),
             },
         )
         .unwrap();

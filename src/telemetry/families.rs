@@ -1,13 +1,13 @@
 //! Metric families defined while the pipeline is built: per-rule
 //! redaction counts, metrics derived from logs (`log_to_metric`). The metrics
-//! endpoint renders them with [`FamilyRegistry::render_prometheus`].
+//! endpoint reads them through [`super::prometheus`]; tests render them alone
+//! with [`FamilyRegistry::render_prometheus`].
 //!
 //! A family has a fixed set of label names and a cap on its series
 //! (`max_series`): log content must never create an unbounded number of series,
 //! so values past the cap are counted in `overflow` and not recorded.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -32,6 +32,14 @@ pub enum RegistryError {
     BadName {
         /// `metric name` or `label name`.
         what: &'static str,
+        /// The offending name.
+        name: String,
+    },
+    /// A counter's name does not end in `_total`.
+    #[error(
+        "counter {name:?} must end in \"_total\" (the Prometheus convention; the exporter writes every counter as NAME_total)"
+    )]
+    CounterSuffix {
         /// The offending name.
         name: String,
     },
@@ -119,6 +127,16 @@ impl Histogram {
         f64::from_bits(self.sum.load(Ordering::Relaxed))
     }
 
+    /// Counts per upper bound, not cumulative (observations above the last
+    /// bound are only in [`Histogram::count`]), for the exporter.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        self.bounds
+            .iter()
+            .zip(self.buckets.iter())
+            .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
+            .collect()
+    }
+
     /// Cumulative counts per upper bound (the `+Inf` bucket is [`Histogram::count`]).
     pub fn cumulative(&self) -> Vec<(f64, u64)> {
         let mut total = 0;
@@ -172,6 +190,16 @@ impl Family {
     /// The metric name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The help text.
+    pub fn help(&self) -> &str {
+        &self.help
+    }
+
+    /// What the family measures.
+    pub fn kind(&self) -> &FamilyKind {
+        &self.kind
     }
 
     /// The label names, in order.
@@ -253,7 +281,9 @@ pub struct FamilyRegistry {
 
 impl FamilyRegistry {
     /// Registers (or finds, when the same shape is registered again — e.g. two
-    /// redact components) a family.
+    /// redact components) a family. A counter's name must end in `_total`:
+    /// the exporter (`prometheus-client`) writes every counter as `NAME_total`,
+    /// so any other name could not be exported as given.
     pub fn register(
         &self,
         name: &str,
@@ -265,6 +295,11 @@ impl FamilyRegistry {
         if !valid_name(name) {
             return Err(RegistryError::BadName {
                 what: "metric name",
+                name: name.to_owned(),
+            });
+        }
+        if kind == FamilyKind::Counter && !name.ends_with("_total") {
+            return Err(RegistryError::CounterSuffix {
                 name: name.to_owned(),
             });
         }
@@ -337,35 +372,7 @@ impl FamilyRegistry {
 
     /// All families in the Prometheus text exposition format (version 0.0.4).
     pub fn render_prometheus(&self) -> String {
-        let mut out = String::new();
-        for f in self.families() {
-            let kind = match f.kind {
-                FamilyKind::Counter => "counter",
-                FamilyKind::Histogram(_) => "histogram",
-            };
-            let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(&f.help));
-            let _ = writeln!(out, "# TYPE {} {kind}", f.name);
-            for (values, series) in f.all_series() {
-                let labels = render_labels(&f.label_names, &values, None);
-                match series.as_ref() {
-                    Series::Counter(c) => {
-                        let _ = writeln!(out, "{}{labels} {}", f.name, number(c.get()));
-                    }
-                    Series::Histogram(h) => {
-                        for (bound, n) in h.cumulative() {
-                            let labels =
-                                render_labels(&f.label_names, &values, Some(&number(bound)));
-                            let _ = writeln!(out, "{}_bucket{labels} {n}", f.name);
-                        }
-                        let inf = render_labels(&f.label_names, &values, Some("+Inf"));
-                        let _ = writeln!(out, "{}_bucket{inf} {}", f.name, h.count());
-                        let _ = writeln!(out, "{}_sum{labels} {}", f.name, number(h.sum()));
-                        let _ = writeln!(out, "{}_count{labels} {}", f.name, h.count());
-                    }
-                }
-            }
-        }
-        out
+        super::prometheus::render_families(self.families())
     }
 }
 
@@ -373,50 +380,6 @@ fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
-}
-
-fn escape_help(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
-fn render_labels(names: &[String], values: &[String], le: Option<&str>) -> String {
-    if names.is_empty() && le.is_none() {
-        return String::new();
-    }
-    let mut out = String::from("{");
-    let mut first = true;
-    let pairs = names
-        .iter()
-        .map(String::as_str)
-        .zip(values.iter().map(String::as_str))
-        .chain(le.map(|l| ("le", l)));
-    for (n, v) in pairs {
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        out.push_str(n);
-        out.push_str("=\"");
-        for c in v.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                '\n' => out.push_str("\\n"),
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
-    out.push('}');
-    out
 }
 
 #[cfg(test)]
@@ -484,6 +447,10 @@ mod tests {
             Err(RegistryError::Conflict { .. })
         ));
         assert!(r.counter("9bad", "x", &[]).is_err());
+        assert!(matches!(
+            r.counter("x_count", "x", &[]),
+            Err(RegistryError::CounterSuffix { .. })
+        ));
         let f = r
             .register("y_total", "y", FamilyKind::Counter, &["k"], 2)
             .unwrap();

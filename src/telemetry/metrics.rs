@@ -124,16 +124,44 @@ pub struct Entry {
     pub metrics: Arc<ComponentMetrics>,
 }
 
-/// All components' counters, shared by the runtime and whoever reports them
+/// The agent's one metrics registry: all components' counters and the
+/// families transforms define, shared by the runtime and whoever reports them
 /// (the shutdown summary, the `/metrics` endpoint). Clones share one live list,
 /// so a reload's new components show up everywhere.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Registry {
     entries: Arc<RwLock<Vec<Entry>>>,
     families: Arc<super::families::FamilyRegistry>,
+    /// What `/metrics` encodes: collectors reading `entries` and `families`.
+    exposition: Arc<prometheus_client::registry::Registry>,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        let entries = Arc::<RwLock<Vec<Entry>>>::default();
+        let families = Arc::<super::families::FamilyRegistry>::default();
+        let mut exposition = prometheus_client::registry::Registry::default();
+        exposition.register_collector(Box::new(super::prometheus::ComponentCollector {
+            entries: entries.clone(),
+        }));
+        exposition.register_collector(Box::new(super::prometheus::FamilyCollector(
+            families.clone(),
+        )));
+        Registry {
+            entries,
+            families,
+            exposition: Arc::new(exposition),
+        }
+    }
 }
 
 impl Registry {
+    /// The `prometheus-client` registry `/metrics` encodes
+    /// ([`super::prometheus::render`]); it reads the live counters at scrape time.
+    pub fn exposition(&self) -> &prometheus_client::registry::Registry {
+        &self.exposition
+    }
+
     /// Registers a component and returns its counters. A component registered
     /// again under the same id and kind (rebuilt by a reload) keeps its counters,
     /// so exported counters never go backwards.

@@ -6,8 +6,10 @@ pub mod families;
 pub mod health;
 pub mod labeled;
 pub mod metrics;
+pub mod names;
 pub mod prometheus;
 pub mod ratelimit;
+pub mod tap;
 pub mod top;
 
 use clap::ValueEnum;

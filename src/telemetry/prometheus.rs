@@ -1,220 +1,95 @@
 //! The `/metrics` endpoint's text: every component's counters and labeled
-//! series in the Prometheus exposition format (version 0.0.4).
+//! series and the families transforms define, encoded by `prometheus-client`
+//! in the Prometheus text format (version 0.0.4).
 //!
-//! Every series carries `component_id`, `component_kind` and `component_type`;
-//! other labels come from bounded sets (reasons, statuses, error types — see
-//! [`super::labeled::MAX_SERIES_PER_NAME`]), so the series count is bounded by
-//! the pipeline's size.
+//! The values stay where the hot path keeps them — plain atomics a component
+//! adds to once per batch ([`ComponentMetrics`](super::metrics::ComponentMetrics),
+//! [`Labeled`](super::labeled::Labeled), [`Family`]) — and the collectors here
+//! read them only when `/metrics` is scraped. They are registered once, in the
+//! agent's one exposition registry ([`Registry::exposition`]).
+//!
+//! Every component series carries `component_id`, `component_kind` and
+//! `component_type`; other labels come from bounded sets (reasons, statuses,
+//! error types — see [`super::labeled::MAX_SERIES_PER_NAME`]), so the series
+//! count is bounded by the pipeline's size.
+//!
+//! `prometheus-client` appends `_total` to every counter's name, so a counter
+//! is handed over by its name without that suffix: every counter name ends in
+//! `_total` ([`FamilyRegistry::register`](super::families::FamilyRegistry::register)
+//! enforces it for configured families).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::sync::{Arc, RwLock};
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use super::families::{Family, FamilyKind, FamilyRegistry, Series};
 use super::labeled::{LATENCY_BUCKETS, Reading};
 use super::metrics::{DISCARDED_BY_REASON, ERRORS_BY_TYPE, Entry, Registry};
 
+/// The `Content-Type` of the `/metrics` reply.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
 /// Help texts of the families the runtime always exports.
-const HELP: &[(&str, &str, &str)] = &[
+const HELP: &[(&str, MetricType, &str)] = &[
     (
         "component_received_events_total",
-        "counter",
+        MetricType::Counter,
         "Events that entered the component.",
     ),
     (
         "component_received_bytes_total",
-        "counter",
+        MetricType::Counter,
         "Line bytes that entered the component.",
     ),
     (
         "component_sent_events_total",
-        "counter",
+        MetricType::Counter,
         "Events the component passed on (sinks: written).",
     ),
     (
         "component_sent_bytes_total",
-        "counter",
+        MetricType::Counter,
         "Bytes passed on (sinks: bytes written).",
     ),
     (
         DISCARDED_BY_REASON,
-        "counter",
+        MetricType::Counter,
         "Events discarded on purpose, by reason.",
     ),
-    (ERRORS_BY_TYPE, "counter", "Errors met, by type."),
+    (ERRORS_BY_TYPE, MetricType::Counter, "Errors met, by type."),
     (
         "component_blocked",
-        "gauge",
+        MetricType::Gauge,
         "1 while the component waits for room downstream.",
     ),
 ];
 
-struct Family {
-    kind: &'static str,
-    help: String,
-    lines: Vec<String>,
-}
-
-fn labels(entry: &Entry, extra: &[(&str, &str)]) -> String {
-    let mut s = format!(
-        "component_id=\"{}\",component_kind=\"{}\",component_type=\"{}\"",
-        escape(&entry.id),
-        entry.kind.as_str(),
-        entry.type_name
-    );
-    for (k, v) in extra {
-        let _ = write!(s, ",{k}=\"{}\"", escape(v));
-    }
-    s
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Renders every registered component's series.
+/// Renders the registry's exposition (what `/metrics` serves).
 pub fn render(registry: &Registry) -> String {
-    let mut families: BTreeMap<&'static str, Family> = BTreeMap::new();
-    for (name, kind, help) in HELP {
-        families.insert(
-            name,
-            Family {
-                kind,
-                help: (*help).to_owned(),
-                lines: Vec::new(),
-            },
-        );
-    }
-    let push = |families: &mut BTreeMap<&'static str, Family>,
-                name: &'static str,
-                kind: &'static str,
-                line: String| {
-        families
-            .entry(name)
-            .or_insert_with(|| Family {
-                kind,
-                help: format!("{} reported by the component.", name.replace('_', " ")),
-                lines: Vec::new(),
-            })
-            .lines
-            .push(line);
-    };
-    for entry in registry.entries() {
-        let s = entry.metrics.snapshot();
-        let base = labels(&entry, &[]);
-        for (name, value) in [
-            ("component_received_events_total", s.received_events),
-            ("component_received_bytes_total", s.received_bytes),
-            ("component_sent_events_total", s.sent_events),
-            ("component_sent_bytes_total", s.sent_bytes),
-            ("component_blocked", u64::from(s.blocked)),
-        ] {
-            push(
-                &mut families,
-                name,
-                "counter",
-                format!("{name}{{{base}}} {value}"),
-            );
-        }
-        let labeled = entry.metrics.labeled.snapshot();
-        // Discards by reason and errors by type: the labeled series, plus what
-        // the plain counter has beyond them as "other".
-        for (family, label, total) in [
-            (DISCARDED_BY_REASON, "reason", s.discarded_events),
-            (ERRORS_BY_TYPE, "error_type", s.errors),
-        ] {
-            let mut claimed = 0u64;
-            for (name, l, reading) in &labeled {
-                if *name != family {
-                    continue;
-                }
-                if let Reading::Counter(v) = reading {
-                    claimed += v;
-                    let extra: Vec<(&str, &str)> =
-                        l.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    push(
-                        &mut families,
-                        family,
-                        "counter",
-                        format!("{family}{{{}}} {v}", labels(&entry, &extra)),
-                    );
-                }
-            }
-            push(
-                &mut families,
-                family,
-                "counter",
-                format!(
-                    "{family}{{{}}} {}",
-                    labels(&entry, &[(label, "other")]),
-                    total.saturating_sub(claimed)
-                ),
-            );
-        }
-        for (name, l, reading) in labeled {
-            if name == DISCARDED_BY_REASON || name == ERRORS_BY_TYPE {
-                continue;
-            }
-            let extra: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let lbl = labels(&entry, &extra);
-            match reading {
-                Reading::Counter(v) => push(
-                    &mut families,
-                    name,
-                    "counter",
-                    format!("{name}{{{lbl}}} {v}"),
-                ),
-                Reading::Gauge(v) => {
-                    push(&mut families, name, "gauge", format!("{name}{{{lbl}}} {v}"))
-                }
-                Reading::Histogram {
-                    buckets,
-                    sum,
-                    count,
-                } => {
-                    let mut cumulative = 0u64;
-                    for (i, n) in buckets.iter().enumerate() {
-                        cumulative += n;
-                        let le = LATENCY_BUCKETS
-                            .get(i)
-                            .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
-                        push(
-                            &mut families,
-                            name,
-                            "histogram",
-                            format!("{name}_bucket{{{lbl},le=\"{le}\"}} {cumulative}"),
-                        );
-                    }
-                    push(
-                        &mut families,
-                        name,
-                        "histogram",
-                        format!("{name}_sum{{{lbl}}} {sum}"),
-                    );
-                    push(
-                        &mut families,
-                        name,
-                        "histogram",
-                        format!("{name}_count{{{lbl}}} {count}"),
-                    );
-                }
-            }
-        }
-    }
     let mut out = String::new();
-    for (name, family) in families {
-        if family.lines.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "# HELP {name} {}", family.help);
-        let _ = writeln!(out, "# TYPE {name} {}", family.kind);
-        for line in family.lines {
-            out.push_str(&line);
-            out.push('\n');
-        }
+    if let Err(e) =
+        prometheus_client::encoding::prometheus_text::encode(&mut out, registry.exposition())
+    {
+        // Writing to a String cannot fail; an encoder error would leave the
+        // text cut short, which a scraper reports, so say why here.
+        tracing::warn!(error = %e, "metrics: cannot encode the exposition");
     }
-    // Families transforms define (per-rule redaction counts, log_to_metric).
-    out.push_str(&registry.families().render_prometheus());
+    out
+}
+
+/// Renders only `families` (the families transforms define), as
+/// [`FamilyRegistry::render_prometheus`] does.
+pub(super) fn render_families(families: Vec<Arc<Family>>) -> String {
+    let mut exposition = prometheus_client::registry::Registry::default();
+    exposition.register_collector(Box::new(FamilySnapshot(families)));
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut out, &exposition) {
+        tracing::warn!(error = %e, "metrics: cannot encode the metric families");
+    }
     out
 }
 
@@ -227,6 +102,263 @@ pub fn parse(text: &str) -> Vec<(String, f64)> {
             Some((series.to_owned(), value.parse().ok()?))
         })
         .collect()
+}
+
+/// Label pairs of one sample, in the order they are written.
+type LabelSet = Vec<(&'static str, String)>;
+
+/// One sample's value.
+enum Value {
+    Counter(u64),
+    Gauge(u64),
+    /// Per-bucket (not cumulative) counts by upper bound; `+Inf` may be last.
+    Histogram {
+        buckets: Vec<(f64, u64)>,
+        sum: f64,
+        count: u64,
+    },
+}
+
+/// The samples of one metric name, gathered before it is written.
+struct Samples {
+    kind: MetricType,
+    help: Cow<'static, str>,
+    samples: Vec<(LabelSet, Value)>,
+}
+
+/// Reads every registered component's counters and labeled series.
+#[derive(Debug)]
+pub(super) struct ComponentCollector {
+    /// The registry's live component list (shared, so reloads show up).
+    pub(super) entries: Arc<RwLock<Vec<Entry>>>,
+}
+
+fn component_labels(entry: &Entry, extra: &[(&'static str, String)]) -> LabelSet {
+    let mut l: LabelSet = Vec::with_capacity(3 + extra.len());
+    l.push(("component_id", entry.id.clone()));
+    l.push(("component_kind", entry.kind.as_str().to_owned()));
+    l.push(("component_type", entry.type_name.to_owned()));
+    l.extend(extra.iter().cloned());
+    l
+}
+
+impl Collector for ComponentCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let entries = self
+            .entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut families: BTreeMap<&'static str, Samples> = BTreeMap::new();
+        for (name, kind, help) in HELP {
+            families.insert(
+                name,
+                Samples {
+                    kind: *kind,
+                    help: Cow::Borrowed(help),
+                    samples: Vec::new(),
+                },
+            );
+        }
+        let mut push = |name: &'static str, kind: MetricType, labels: LabelSet, value: Value| {
+            families
+                .entry(name)
+                .or_insert_with(|| Samples {
+                    kind,
+                    help: Cow::Owned(format!(
+                        "{} reported by the component.",
+                        name.replace('_', " ")
+                    )),
+                    samples: Vec::new(),
+                })
+                .samples
+                .push((labels, value));
+        };
+        for entry in &entries {
+            let s = entry.metrics.snapshot();
+            for (name, value) in [
+                ("component_received_events_total", s.received_events),
+                ("component_received_bytes_total", s.received_bytes),
+                ("component_sent_events_total", s.sent_events),
+                ("component_sent_bytes_total", s.sent_bytes),
+            ] {
+                push(
+                    name,
+                    MetricType::Counter,
+                    component_labels(entry, &[]),
+                    Value::Counter(value),
+                );
+            }
+            push(
+                "component_blocked",
+                MetricType::Gauge,
+                component_labels(entry, &[]),
+                Value::Gauge(u64::from(s.blocked)),
+            );
+            let labeled = entry.metrics.labeled.snapshot();
+            // Discards by reason and errors by type: the labeled series, plus
+            // what the plain counter has beyond them as "other".
+            for (family, label, total) in [
+                (DISCARDED_BY_REASON, "reason", s.discarded_events),
+                (ERRORS_BY_TYPE, "error_type", s.errors),
+            ] {
+                let mut claimed = 0u64;
+                for (name, l, reading) in &labeled {
+                    if *name != family {
+                        continue;
+                    }
+                    if let Reading::Counter(v) = reading {
+                        claimed += v;
+                        push(
+                            family,
+                            MetricType::Counter,
+                            component_labels(entry, l),
+                            Value::Counter(*v),
+                        );
+                    }
+                }
+                push(
+                    family,
+                    MetricType::Counter,
+                    component_labels(entry, &[(label, "other".to_owned())]),
+                    Value::Counter(total.saturating_sub(claimed)),
+                );
+            }
+            for (name, l, reading) in labeled {
+                if name == DISCARDED_BY_REASON || name == ERRORS_BY_TYPE {
+                    continue;
+                }
+                let labels = component_labels(entry, &l);
+                match reading {
+                    Reading::Counter(v) => {
+                        push(name, MetricType::Counter, labels, Value::Counter(v))
+                    }
+                    Reading::Gauge(v) => push(name, MetricType::Gauge, labels, Value::Gauge(v)),
+                    Reading::Histogram {
+                        buckets,
+                        sum,
+                        count,
+                    } => {
+                        let buckets = buckets
+                            .iter()
+                            .enumerate()
+                            .map(|(i, n)| {
+                                (LATENCY_BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), *n)
+                            })
+                            .collect();
+                        push(
+                            name,
+                            MetricType::Histogram,
+                            labels,
+                            Value::Histogram {
+                                buckets,
+                                sum,
+                                count,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        for (name, family) in &families {
+            if family.samples.is_empty() {
+                continue;
+            }
+            let mut metric = encoder.encode_descriptor(
+                base_name(name, family.kind),
+                &family.help,
+                None,
+                family.kind,
+            )?;
+            for (labels, value) in &family.samples {
+                encode_value(metric.encode_family(labels)?, value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the families transforms define, live.
+#[derive(Debug)]
+pub(super) struct FamilyCollector(pub(super) Arc<FamilyRegistry>);
+
+impl Collector for FamilyCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        encode_families(&self.0.families(), &mut encoder)
+    }
+}
+
+/// Families taken at one moment (for [`render_families`]).
+#[derive(Debug)]
+struct FamilySnapshot(Vec<Arc<Family>>);
+
+impl Collector for FamilySnapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        encode_families(&self.0, &mut encoder)
+    }
+}
+
+/// Every family in registration order; a family without series still gets its
+/// `# HELP` and `# TYPE` lines.
+fn encode_families(
+    families: &[Arc<Family>],
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    for f in families {
+        let kind = match f.kind() {
+            FamilyKind::Counter => MetricType::Counter,
+            FamilyKind::Histogram(_) => MetricType::Histogram,
+        };
+        let mut metric =
+            encoder.encode_descriptor(base_name(f.name(), kind), f.help(), None, kind)?;
+        for (values, series) in f.all_series() {
+            let labels: Vec<(&str, &str)> = f
+                .label_names()
+                .iter()
+                .map(String::as_str)
+                .zip(values.iter().map(String::as_str))
+                .collect();
+            let mut sample = metric.encode_family(&labels)?;
+            match series.as_ref() {
+                Series::Counter(c) => encode_f64_counter(&mut sample, c.get())?,
+                Series::Histogram(h) => {
+                    sample.encode_histogram::<NoLabelSet>(h.sum(), h.count(), &h.buckets(), None)?
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The name `prometheus-client` is given: counters lose their `_total`, which
+/// the encoder writes back.
+fn base_name(name: &str, kind: MetricType) -> &str {
+    match kind {
+        MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
+        _ => name,
+    }
+}
+
+fn encode_value(mut sample: MetricEncoder, value: &Value) -> Result<(), std::fmt::Error> {
+    match value {
+        Value::Counter(v) => sample.encode_counter::<NoLabelSet, _, u64>(v, None),
+        Value::Gauge(v) => sample.encode_gauge(v),
+        Value::Histogram {
+            buckets,
+            sum,
+            count,
+        } => sample.encode_histogram::<NoLabelSet>(*sum, *count, buckets, None),
+    }
+}
+
+/// A float counter, written as an integer while it is one (`2`, not `2.0`).
+fn encode_f64_counter(sample: &mut MetricEncoder, v: f64) -> Result<(), std::fmt::Error> {
+    const EXACT: f64 = (1u64 << 53) as f64;
+    if v.fract() == 0.0 && (0.0..EXACT).contains(&v) {
+        sample.encode_counter::<NoLabelSet, _, u64>(&(v as u64), None)
+    } else {
+        sample.encode_counter::<NoLabelSet, _, f64>(&v, None)
+    }
 }
 
 #[cfg(test)]
@@ -281,5 +413,55 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn names_types_help_and_order_are_kept() {
+        let mut r = Registry::default();
+        let m = r.register("in\"x", Kind::Source, "file");
+        m.blocked.store(true, Ordering::Relaxed);
+        m.labeled
+            .gauge("source_open_files", &[])
+            .store(4, Ordering::Relaxed);
+        m.labeled
+            .histogram("component_batch_duration_seconds", &[])
+            .observe(std::time::Duration::from_millis(30));
+        let f = r
+            .families()
+            .counter("redact_matches_total", "Values redacted.", &["rule"])
+            .unwrap();
+        f.series(&["email"]).unwrap().record(2.0);
+        let text = render(&r);
+        let base = r#"component_id="in\"x",component_kind="source",component_type="file""#;
+        for line in [
+            "# HELP component_blocked 1 while the component waits for room downstream.",
+            "# TYPE component_blocked gauge",
+            &format!("component_blocked{{{base}}} 1"),
+            "# HELP component_received_events_total Events that entered the component.",
+            "# TYPE source_open_files gauge",
+            "# HELP source_open_files source open files reported by the component.",
+            &format!("source_open_files{{{base}}} 4"),
+            "# TYPE component_batch_duration_seconds histogram",
+            &format!("component_batch_duration_seconds_bucket{{{base},le=\"0.025\"}} 0"),
+            &format!("component_batch_duration_seconds_bucket{{{base},le=\"0.05\"}} 1"),
+            &format!("component_batch_duration_seconds_bucket{{{base},le=\"10\"}} 1"),
+            &format!("component_batch_duration_seconds_count{{{base}}} 1"),
+            "# HELP redact_matches_total Values redacted.",
+            "# TYPE redact_matches_total counter",
+            "redact_matches_total{rule=\"email\"} 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing in\n{text}"
+            );
+        }
+        // Components' families sorted by name, then the configured families.
+        let types: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .collect();
+        let components = &types[..types.len() - 1];
+        assert!(components.windows(2).all(|w| w[0] < w[1]), "{types:?}");
+        assert_eq!(types.last(), Some(&"redact_matches_total counter"));
     }
 }

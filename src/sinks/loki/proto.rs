@@ -1,11 +1,17 @@
 //! Loki's push wire formats: protobuf `PushRequest` (from Loki's `push.proto`,
 //! sent snappy block-compressed) and the JSON form of `/loki/api/v1/push`.
 //!
-//! The sink encodes straight from a [`Pending`] request — lines are copied once,
-//! from the arena into the body — with sizes computed first so every
-//! length prefix is written in place. The owned message types below implement
-//! [`prost::Message`] by hand (no derive) and serve as the decoder for tests and
-//! tools, and as the reference the streaming encoder is checked against.
+//! The message types below are derived with `prost` and are the definition of
+//! the wire format: the decoder for tests and tools, and the reference
+//! ([`push_request`]) the sink's encoder is checked against byte for byte.
+//! The sink itself encodes with [`encode_protobuf`], straight from a
+//! [`Pending`] request — lines are copied once, from the arena into the body,
+//! with sizes computed first so every length prefix is written in place —
+//! because building the owned messages first (a `String` per line and label,
+//! a `Vec` per entry) costs about three times as much per request:
+//! `cargo bench --bench loki_proto`, 5,120 entries (~770 KiB of lines), median
+//! of 3 runs on a loaded 2-core machine: streaming 407–554 µs
+//! (1.31–1.79 GiB/s), derived 1.38–1.62 ms (460–539 MiB/s).
 //!
 //! ```text
 //! message PushRequest      { repeated StreamAdapter streams = 1; }
@@ -16,59 +22,68 @@
 //! message Timestamp        { int64 seconds = 1; int32 nanos = 2; }
 //! ```
 
-use prost::bytes::{Buf, BufMut};
-use prost::encoding::{
-    self, DecodeContext, WireType, encode_key, encode_varint, encoded_len_varint, key_len,
-};
-use prost::{DecodeError, Message};
+use prost::Message as _;
+use prost::bytes::BufMut;
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 
 use super::pending::{Entry, Pending};
 use crate::event::json;
 
 /// `google.protobuf.Timestamp`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
 pub struct Timestamp {
     /// Seconds since the Unix epoch.
+    #[prost(int64, tag = "1")]
     pub seconds: i64,
     /// Nanoseconds within the second, 0..1e9.
+    #[prost(int32, tag = "2")]
     pub nanos: i32,
 }
 
 /// `logproto.LabelPairAdapter`: one structured metadata pair.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct LabelPairAdapter {
     /// The name.
+    #[prost(string, tag = "1")]
     pub name: String,
     /// The value.
+    #[prost(string, tag = "2")]
     pub value: String,
 }
 
 /// `logproto.EntryAdapter`: one log line.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct EntryAdapter {
     /// When it happened.
+    #[prost(message, optional, tag = "1")]
     pub timestamp: Option<Timestamp>,
     /// The line.
+    #[prost(string, tag = "2")]
     pub line: String,
     /// Structured metadata (Loki 3.x).
+    #[prost(message, repeated, tag = "3")]
     pub structured_metadata: Vec<LabelPairAdapter>,
 }
 
 /// `logproto.StreamAdapter`: the entries of one label set.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct StreamAdapter {
     /// The label set in LogQL form: `{app="api", level="info"}`.
+    #[prost(string, tag = "1")]
     pub labels: String,
     /// The entries.
+    #[prost(message, repeated, tag = "2")]
     pub entries: Vec<EntryAdapter>,
     /// Ignored by Loki's distributor (it hashes the labels itself); sent as 0.
+    #[prost(uint64, tag = "3")]
     pub hash: u64,
 }
 
 /// `logproto.PushRequest`: the body of a protobuf push (before snappy).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct PushRequest {
     /// The streams.
+    #[prost(message, repeated, tag = "1")]
     pub streams: Vec<StreamAdapter>,
 }
 
@@ -89,163 +104,38 @@ impl Timestamp {
     }
 }
 
-impl Message for Timestamp {
-    fn encode_raw(&self, buf: &mut impl BufMut) {
-        if self.seconds != 0 {
-            encoding::int64::encode(1, &self.seconds, buf);
-        }
-        if self.nanos != 0 {
-            encoding::int32::encode(2, &self.nanos, buf);
-        }
-    }
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: WireType,
-        buf: &mut impl Buf,
-        ctx: DecodeContext,
-    ) -> Result<(), DecodeError> {
-        match tag {
-            1 => encoding::int64::merge(wire_type, &mut self.seconds, buf, ctx),
-            2 => encoding::int32::merge(wire_type, &mut self.nanos, buf, ctx),
-            _ => encoding::skip_field(wire_type, tag, buf, ctx),
-        }
-    }
-    fn encoded_len(&self) -> usize {
-        timestamp_len(self.seconds, self.nanos)
-    }
-    fn clear(&mut self) {
-        *self = Timestamp::default();
-    }
-}
-
-impl Message for LabelPairAdapter {
-    fn encode_raw(&self, buf: &mut impl BufMut) {
-        put_str(1, self.name.as_bytes(), buf);
-        put_str(2, self.value.as_bytes(), buf);
-    }
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: WireType,
-        buf: &mut impl Buf,
-        ctx: DecodeContext,
-    ) -> Result<(), DecodeError> {
-        match tag {
-            1 => encoding::string::merge(wire_type, &mut self.name, buf, ctx),
-            2 => encoding::string::merge(wire_type, &mut self.value, buf, ctx),
-            _ => encoding::skip_field(wire_type, tag, buf, ctx),
-        }
-    }
-    fn encoded_len(&self) -> usize {
-        str_len(1, self.name.len()) + str_len(2, self.value.len())
-    }
-    fn clear(&mut self) {
-        *self = LabelPairAdapter::default();
-    }
-}
-
-impl Message for EntryAdapter {
-    fn encode_raw(&self, buf: &mut impl BufMut) {
-        if let Some(ts) = &self.timestamp {
-            encoding::message::encode(1, ts, buf);
-        }
-        put_str(2, self.line.as_bytes(), buf);
-        encoding::message::encode_repeated(3, &self.structured_metadata, buf);
-    }
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: WireType,
-        buf: &mut impl Buf,
-        ctx: DecodeContext,
-    ) -> Result<(), DecodeError> {
-        match tag {
-            1 => encoding::message::merge(
-                wire_type,
-                self.timestamp.get_or_insert_with(Timestamp::default),
-                buf,
-                ctx,
-            ),
-            2 => encoding::string::merge(wire_type, &mut self.line, buf, ctx),
-            3 => encoding::message::merge_repeated(
-                wire_type,
-                &mut self.structured_metadata,
-                buf,
-                ctx,
-            ),
-            _ => encoding::skip_field(wire_type, tag, buf, ctx),
-        }
-    }
-    fn encoded_len(&self) -> usize {
-        self.timestamp
-            .as_ref()
-            .map_or(0, |t| encoding::message::encoded_len(1, t))
-            + str_len(2, self.line.len())
-            + encoding::message::encoded_len_repeated(3, &self.structured_metadata)
-    }
-    fn clear(&mut self) {
-        *self = EntryAdapter::default();
-    }
-}
-
-impl Message for StreamAdapter {
-    fn encode_raw(&self, buf: &mut impl BufMut) {
-        put_str(1, self.labels.as_bytes(), buf);
-        encoding::message::encode_repeated(2, &self.entries, buf);
-        if self.hash != 0 {
-            encoding::uint64::encode(3, &self.hash, buf);
-        }
-    }
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: WireType,
-        buf: &mut impl Buf,
-        ctx: DecodeContext,
-    ) -> Result<(), DecodeError> {
-        match tag {
-            1 => encoding::string::merge(wire_type, &mut self.labels, buf, ctx),
-            2 => encoding::message::merge_repeated(wire_type, &mut self.entries, buf, ctx),
-            3 => encoding::uint64::merge(wire_type, &mut self.hash, buf, ctx),
-            _ => encoding::skip_field(wire_type, tag, buf, ctx),
-        }
-    }
-    fn encoded_len(&self) -> usize {
-        str_len(1, self.labels.len())
-            + encoding::message::encoded_len_repeated(2, &self.entries)
-            + if self.hash != 0 {
-                encoding::uint64::encoded_len(3, &self.hash)
-            } else {
-                0
-            }
-    }
-    fn clear(&mut self) {
-        *self = StreamAdapter::default();
-    }
-}
-
-impl Message for PushRequest {
-    fn encode_raw(&self, buf: &mut impl BufMut) {
-        encoding::message::encode_repeated(1, &self.streams, buf);
-    }
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: WireType,
-        buf: &mut impl Buf,
-        ctx: DecodeContext,
-    ) -> Result<(), DecodeError> {
-        match tag {
-            1 => encoding::message::merge_repeated(wire_type, &mut self.streams, buf, ctx),
-            _ => encoding::skip_field(wire_type, tag, buf, ctx),
-        }
-    }
-    fn encoded_len(&self) -> usize {
-        encoding::message::encoded_len_repeated(1, &self.streams)
-    }
-    fn clear(&mut self) {
-        self.streams.clear();
+/// `p` as the owned message [`encode_protobuf`] writes: the reference its
+/// bytes are checked against, and what a tool that wants the messages uses.
+/// Bytes that are not UTF-8 (the sink writes lines lossily, so only a
+/// hand-made request has them) become U+FFFD.
+pub fn push_request(p: &Pending) -> PushRequest {
+    let text = |r| String::from_utf8_lossy(p.text(r)).into_owned();
+    PushRequest {
+        streams: p
+            .live()
+            .iter()
+            .filter(|s| !s.entries.is_empty())
+            .map(|s| StreamAdapter {
+                labels: s.labels.text.to_string(),
+                hash: 0,
+                entries: s
+                    .entries
+                    .iter()
+                    .map(|e| EntryAdapter {
+                        timestamp: Some(Timestamp::from_nanos(e.ts)),
+                        line: text(e.line),
+                        structured_metadata: p
+                            .meta(e)
+                            .iter()
+                            .map(|m| LabelPairAdapter {
+                                name: text(m.name),
+                                value: text(m.value),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -271,20 +161,9 @@ fn sub_len(tag: u32, len: usize) -> usize {
     key_len(tag) + encoded_len_varint(len as u64) + len
 }
 
-fn timestamp_len(seconds: i64, nanos: i32) -> usize {
-    let mut n = 0;
-    if seconds != 0 {
-        n += key_len(1) + encoded_len_varint(seconds as u64);
-    }
-    if nanos != 0 {
-        n += key_len(2) + encoded_len_varint(nanos as i64 as u64);
-    }
-    n
-}
-
 fn entry_len(p: &Pending, e: &Entry) -> usize {
     let t = Timestamp::from_nanos(e.ts);
-    let mut n = sub_len(1, timestamp_len(t.seconds, t.nanos));
+    let mut n = sub_len(1, t.encoded_len());
     n += str_len(2, (e.line.1 - e.line.0) as usize);
     for pair in p.meta(e) {
         let len = str_len(1, (pair.name.1 - pair.name.0) as usize)
@@ -317,7 +196,7 @@ pub fn encode_protobuf(p: &Pending, out: &mut Vec<u8>) {
             encode_varint(entry_len(p, e) as u64, out);
             let t = Timestamp::from_nanos(e.ts);
             encode_key(1, WireType::LengthDelimited, out);
-            encode_varint(timestamp_len(t.seconds, t.nanos) as u64, out);
+            encode_varint(t.encoded_len() as u64, out);
             t.encode_raw(out);
             put_str(2, p.text(e.line), out);
             for pair in p.meta(e) {
@@ -397,6 +276,8 @@ pub fn encode_json(p: &Pending, out: &mut Vec<u8>) {
 mod tests {
     use std::sync::Arc;
 
+    use prost::Message as _;
+
     use super::super::pending::{Pair, StreamLabels, span};
     use super::*;
 
@@ -459,42 +340,12 @@ mod tests {
         p
     }
 
-    fn reference(p: &Pending) -> PushRequest {
-        PushRequest {
-            streams: p
-                .live()
-                .iter()
-                .filter(|s| !s.entries.is_empty())
-                .map(|s| StreamAdapter {
-                    labels: s.labels.text.to_string(),
-                    hash: 0,
-                    entries: s
-                        .entries
-                        .iter()
-                        .map(|e| EntryAdapter {
-                            timestamp: Some(Timestamp::from_nanos(e.ts)),
-                            line: String::from_utf8(p.text(e.line).to_vec()).unwrap(),
-                            structured_metadata: p
-                                .meta(e)
-                                .iter()
-                                .map(|m| LabelPairAdapter {
-                                    name: String::from_utf8(p.text(m.name).to_vec()).unwrap(),
-                                    value: String::from_utf8(p.text(m.value).to_vec()).unwrap(),
-                                })
-                                .collect(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-
     #[test]
     fn streaming_encoder_matches_prost_encoding_and_decodes_back() {
         let p = sample();
         let mut out = Vec::new();
         encode_protobuf(&p, &mut out);
-        let expected = reference(&p);
+        let expected = push_request(&p);
         assert_eq!(out, expected.encode_to_vec(), "byte-identical to prost");
         let decoded = PushRequest::decode(&out[..]).unwrap();
         assert_eq!(decoded, expected);
@@ -513,6 +364,74 @@ mod tests {
             .decompress_vec(&compressed)
             .unwrap();
         assert_eq!(PushRequest::decode(&back[..]).unwrap(), expected);
+    }
+
+    /// A stream's label text and its entries: (time, line, metadata pairs).
+    type StreamSpec = (String, Vec<(i64, String, Vec<(String, String)>)>);
+
+    fn pending_of(streams: &[StreamSpec]) -> Pending {
+        let mut p = Pending::default();
+        p.reset(1);
+        for (i, (labels, entries)) in streams.iter().enumerate() {
+            let labels = Arc::new(StreamLabels {
+                text: labels.as_str().into(),
+                pairs: Vec::new().into(),
+            });
+            let s = p.add_stream(i as u32, labels) as usize;
+            for (ts, line, meta) in entries {
+                let start = p.arena.len();
+                p.arena.extend_from_slice(line.as_bytes());
+                let line = span(start..p.arena.len());
+                let m0 = p.pairs.len() as u32;
+                for (k, v) in meta {
+                    let a = p.arena.len();
+                    p.arena.extend_from_slice(k.as_bytes());
+                    let b = p.arena.len();
+                    p.arena.extend_from_slice(v.as_bytes());
+                    p.pairs.push(Pair {
+                        name: span(a..b),
+                        value: span(b..p.arena.len()),
+                    });
+                }
+                p.streams[s].entries.push(Entry {
+                    ts: *ts,
+                    line,
+                    meta: (m0, p.pairs.len() as u32),
+                });
+            }
+        }
+        p
+    }
+
+    proptest::proptest! {
+        /// The streaming encoder against the derived messages: same bytes for
+        /// any request (empty strings, empty and emptied streams, times
+        /// before 1970 and at the ends of `i64`, lines past one-byte length
+        /// prefixes), and the bytes decode back to the same messages.
+        #[test]
+        fn streaming_encoder_is_byte_identical_to_the_derived_messages(
+            streams in proptest::collection::vec(
+                (
+                    "\\PC{0,24}",
+                    proptest::collection::vec(
+                        (
+                            proptest::prelude::any::<i64>(),
+                            "\\PC{0,200}",
+                            proptest::collection::vec(("\\PC{0,8}", "\\PC{0,8}"), 0..3),
+                        ),
+                        0..6,
+                    ),
+                ),
+                0..5,
+            )
+        ) {
+            let p = pending_of(&streams);
+            let mut out = Vec::new();
+            encode_protobuf(&p, &mut out);
+            let expected = push_request(&p);
+            proptest::prop_assert_eq!(&out, &expected.encode_to_vec());
+            proptest::prop_assert_eq!(PushRequest::decode(&out[..]).ok(), Some(expected));
+        }
     }
 
     #[test]
