@@ -48,6 +48,8 @@ mod open;
 mod read;
 mod scan;
 
+use self::open::read_head_as;
+#[cfg(test)]
 use self::open::read_head_of;
 use self::scan::tail_sample;
 

@@ -237,8 +237,27 @@ pub(super) enum OpenError {
 
 /// Reads the head of a file (decompressed if it is gzip). Returns it and
 /// whether the file is gzip.
+#[cfg(test)]
 pub(super) fn read_head_of(path: &Path, n: u64) -> io::Result<(Vec<u8>, bool)> {
-    let mut f = File::open(path)?;
+    head_of(File::open(path)?, n)
+}
+
+/// [`read_head_of`] the file at `path` if it still is `file`: `None` when the
+/// path was renamed away or replaced since it was listed (a head read there
+/// would be another file's, and judged as this one's).
+pub(super) fn read_head_as(
+    path: &Path,
+    n: u64,
+    file: FileId,
+) -> io::Result<Option<(Vec<u8>, bool)>> {
+    let f = File::open(path)?;
+    if FileId::of(&f.metadata()?) != file {
+        return Ok(None);
+    }
+    head_of(f, n).map(Some)
+}
+
+fn head_of(mut f: File, n: u64) -> io::Result<(Vec<u8>, bool)> {
     let mut magic = [0u8; 2];
     let got = read_up_to(&mut f, &mut magic)?;
     if got == 2 && magic == GZIP_MAGIC {

@@ -63,8 +63,14 @@ impl Tailer {
                 heads.push(None);
                 continue;
             }
-            match read_head_of(path, want) {
-                Ok((head, gz)) => {
+            match read_head_as(path, want, *file) {
+                Ok(None) => {
+                    // Renamed or replaced since it was listed: the next scan
+                    // (at once) finds it where it is now.
+                    self.rescan_soon = true;
+                    heads.push(None);
+                }
+                Ok(Some((head, gz))) => {
                     for item in self.items.values_mut() {
                         if item.open.is_none()
                             && item.file == *file
@@ -75,6 +81,11 @@ impl Tailer {
                         }
                     }
                     heads.push(Some((head, gz)));
+                }
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    // Removed since it was listed (rotation): not an error.
+                    tracing::debug!(component = %self.ctx.source, path = %path.display(), "file gone since it was listed");
+                    heads.push(None);
                 }
                 Err(error) => {
                     if self.log.check().is_some() {
@@ -131,7 +142,7 @@ impl Tailer {
 
     /// Decides what to do with a file that is not open. Returns true if it was opened.
     #[allow(clippy::too_many_arguments)]
-    fn consider(
+    pub(super) fn consider(
         &mut self,
         path: &Path,
         file: FileId,
@@ -192,20 +203,27 @@ impl Tailer {
         // The same inode and head, but not the bytes before where reading
         // stopped: the inode was reused by a file that begins the same way
         // (checked only when about to resume, not at every scan).
-        let same = match same {
-            Some(id)
-                if self
-                    .items
-                    .get(&id)
-                    .and_then(|i| i.tail)
-                    .is_some_and(|t| !holds_sample(path, gz, t)) =>
-            {
-                if let Some(item) = self.items.get_mut(&id) {
-                    item.state = State::Detached;
+        let sample = same.and_then(|id| self.items.get(&id)).and_then(|i| i.tail);
+        let same = match (same, sample) {
+            (Some(id), Some(t)) => match open_as(path, file) {
+                // Renamed or replaced since the scan listed it (a rotation
+                // between our stat and this open): judged at the next scan,
+                // where it is found under its new name.
+                None => {
+                    self.rescan_soon = true;
+                    return false;
                 }
-                None
-            }
-            other => other,
+                Some(this) if !holds_sample(&this, gz, t) => {
+                    if let Some(item) = self.items.get_mut(&id) {
+                        tracing::debug!(component = %self.ctx.source, path = %path.display(), offset = item.offset,
+                            "same inode and head, but not the bytes before where reading stopped: judged as another file");
+                        item.state = State::Detached;
+                    }
+                    None
+                }
+                Some(_) => Some(id),
+            },
+            (other, _) => other,
         };
         // Nothing is read as text before it is known not to be gzip, nor a
         // gzip stream before it is complete.
@@ -399,6 +417,15 @@ impl Tailer {
                 })
             })
             .collect();
+        if matching.is_empty() {
+            return Known::New;
+        }
+        // Every comparison reads this one open file: the path may be renamed
+        // or replaced meanwhile (rotation), the descriptor stays this file.
+        let Some(this) = open_as(path, file) else {
+            self.rescan_soon = true;
+            return Known::Wait;
+        };
         matching.sort_by_key(|i| std::cmp::Reverse(i.seq));
         // Gone content this file holds, best first: verified by the sample of
         // the bytes before where its reading stopped; truncated away (the
@@ -411,8 +438,13 @@ impl Tailer {
         let mut original = None;
         let mut raced = false;
         for i in matching {
-            let live =
-                i.state != State::Detached && (i.open.is_some() || seen.contains_key(&i.file));
+            // Seen by this scan's listing and still there: a file deleted
+            // since (a rotated file removed once compressed) is gone content.
+            let live = i.state != State::Detached
+                && (i.open.is_some()
+                    || seen
+                        .get(&i.file)
+                        .is_some_and(|p| fs::metadata(p).is_ok_and(|m| FileId::of(&m) == i.file)));
             if !live {
                 if i.resume_offset() == 0 && i.tail.is_none() {
                     // Nothing known was read of it: continuing it is reading
@@ -421,7 +453,7 @@ impl Tailer {
                 }
                 match i.tail {
                     Some(t) => {
-                        if verified.is_none() && holds_sample(path, gz, t) {
+                        if verified.is_none() && holds_sample(&this, gz, t) {
                             verified = Some(i.id);
                         }
                     }
@@ -433,7 +465,7 @@ impl Tailer {
             if short || original.is_some() {
                 continue;
             }
-            if holds_copy_of(path, gz, i, seen.get(&i.file).copied()) {
+            if holds_copy_of(&this, gz, i, seen.get(&i.file).copied()) {
                 let bounded = !gz && i.state == State::Live;
                 original = Some((i.id, i.path.clone(), bounded));
             } else if !gz && shrunk_below_read(i, seen.get(&i.file).copied()) {
@@ -620,21 +652,31 @@ pub(super) fn tail_sample(
     Some(Fingerprint { skip: start, ..f })
 }
 
-/// Whether the file at `path` (decompressed if `gz`) holds the bytes `sample`
-/// was taken of, at the same offset.
-pub(super) fn holds_sample(path: &Path, gz: bool, sample: Fingerprint) -> bool {
-    let Ok(f) = File::open(path) else {
-        return false;
-    };
+/// Opens `path` if it still is `file` (not renamed away or replaced since it
+/// was listed), so that what is read of it is about that file.
+pub(super) fn open_as(path: &Path, file: FileId) -> Option<File> {
+    let f = File::open(path).ok()?;
+    let meta = f.metadata().ok()?;
+    (FileId::of(&meta) == file).then_some(f)
+}
+
+/// Whether `f` (decompressed if `gz`) holds the bytes `sample` was taken of,
+/// at the same offset.
+pub(super) fn holds_sample(f: &File, gz: bool, sample: Fingerprint) -> bool {
     let end = sample.skip + sample.len;
     let bytes = if gz {
+        // Decoded from the start (the descriptor is shared by the checks).
+        let mut f = f;
+        if f.seek(SeekFrom::Start(0)).is_err() {
+            return false;
+        }
         let mut d = MultiGzDecoder::new(io::BufReader::new(f));
         match window_before(&mut d, end, sample.len) {
             Ok((at, w)) if at == end => w,
             _ => return false,
         }
     } else {
-        match pread_at(&f, sample.skip, sample.len) {
+        match pread_at(f, sample.skip, sample.len) {
             Ok(w) => w,
             Err(_) => return false,
         }
@@ -643,14 +685,14 @@ pub(super) fn holds_sample(path: &Path, gz: bool, sample: Fingerprint) -> bool {
         .is_some_and(|f| f.len == sample.len && f.hash == sample.hash)
 }
 
-/// Whether the file at `path` (gzip if `gz`) holds the same bytes as `x`, a
+/// Whether `copy` (gzip if `gz`) holds the same bytes as `x`, a
 /// live plain file whose head it shares, just before the shorter one's end
 /// (its last [`COPY_CHECK_BYTES`]): true for a copy of `x` (complete or in
 /// progress), false for a file that only begins the same way (two replicas
 /// printing one banner diverge after it). `x_now` is where a scan found `x`
 /// when it is not open. A compressed `x` cannot be read at an offset: a match
 /// of its head counts as a copy, as before this check.
-pub(super) fn holds_copy_of(path: &Path, gz: bool, x: &Item, x_now: Option<&Path>) -> bool {
+pub(super) fn holds_copy_of(copy: &File, gz: bool, x: &Item, x_now: Option<&Path>) -> bool {
     if x.compressed {
         return true;
     }
@@ -671,19 +713,20 @@ pub(super) fn holds_copy_of(path: &Path, gz: bool, x: &Item, x_now: Option<&Path
     let Ok(x_len) = original.metadata().map(|m| m.len()) else {
         return false;
     };
-    let Ok(copy) = File::open(path) else {
-        return false;
-    };
     // A copy is never longer than its original (that only grows until it is
     // truncated): a longer file that begins with all of it is another file.
     let window = if gz {
+        let mut copy = copy;
+        if copy.seek(SeekFrom::Start(0)).is_err() {
+            return false;
+        }
         let mut d = MultiGzDecoder::new(io::BufReader::new(copy));
         window_before(&mut d, x_len + 1, COPY_CHECK_BYTES)
     } else {
         copy.metadata().and_then(|m| {
             let end = m.len().min(x_len + 1);
             let start = end.saturating_sub(COPY_CHECK_BYTES);
-            pread_at(&copy, start, end - start).map(|w| (end, w))
+            pread_at(copy, start, end - start).map(|w| (end, w))
         })
     };
     let Ok((end, window)) = window else {

@@ -649,6 +649,78 @@ fn a_copy_in_progress_waits_for_the_truncation_then_continues() {
     assert_eq!(copies(&t), 1, "the copy continued the original");
 }
 
+/// Regression (torture, rename + gzip, after a restart): a known file renamed
+/// between the scan's listing and its check was checked under its old name,
+/// which by then was the new file: its sample was not there, its entry was
+/// dropped, and under its new name it was read again from the start.
+#[test]
+fn a_known_file_renamed_while_it_is_judged_is_resumed_under_its_new_name() {
+    let mut t = T::new(|_| {});
+    let body: String = (0..40).map(|i| format!("line-{i:04}\n")).collect();
+    t.append("app.log", &body);
+    assert_eq!(t.run(Duration::ZERO).len(), 40);
+    assert!(t.tailer.write_checkpoint(t.now));
+    t.restart();
+    t.append("app.log", "tail-1\n");
+    // The scan lists app.log (this inode)...
+    let path = t.path("app.log");
+    let meta = fs::metadata(&path).unwrap();
+    let file = FileId::of(&meta);
+    let (head, gz) = read_head_of(&path, t.tailer.skip() + t.tailer.fp_bytes()).unwrap();
+    // ...then it is rotated before the scan looks at it.
+    fs::rename(&path, t.path("app.log.1")).unwrap();
+    t.append("app.log", "new-0\n");
+    let seen = HashMap::from([(file, path.as_path())]);
+    assert!(
+        !t.tailer
+            .consider(&path, file, &meta, &head, gz, false, t.now, &seen)
+    );
+    assert!(t.tailer.wants_rescan(), "judged again at once");
+    let mut got = t.run(Duration::from_millis(10));
+    got.sort();
+    assert_eq!(
+        got,
+        ["new-0", "tail-1"],
+        "resumed where it stopped, nothing twice"
+    );
+}
+
+/// Regression (torture, rename + gzip, after a restart): the listing saw the
+/// rotated file, which the compressor deleted before its archive was judged;
+/// the entry counted as a live file, the archive as another file, and every
+/// line was read again from the start.
+#[test]
+fn an_archive_of_a_file_deleted_since_the_listing_continues_its_entry() {
+    let mut t = T::new(|_| {});
+    let body: String = (0..40).map(|i| format!("line-{i:04}\n")).collect();
+    t.append("app.log", &body);
+    assert_eq!(t.run(Duration::ZERO).len(), 40);
+    assert!(t.tailer.write_checkpoint(t.now));
+    t.restart();
+    let rotated = t.path("app.log.1");
+    fs::rename(t.path("app.log"), &rotated).unwrap();
+    let listed = FileId::of(&fs::metadata(&rotated).unwrap());
+    let archive = t.path("app.log.1.gz");
+    fs::write(&archive, gzip(body.as_bytes())).unwrap();
+    fs::remove_file(&rotated).unwrap();
+    let meta = fs::metadata(&archive).unwrap();
+    let file = FileId::of(&meta);
+    let (head, gz) = read_head_of(&archive, t.tailer.skip() + t.tailer.fp_bytes()).unwrap();
+    assert!(gz);
+    let seen = HashMap::from([(listed, rotated.as_path()), (file, archive.as_path())]);
+    let verdict = t
+        .tailer
+        .known_content(&archive, file, &meta, &head, gz, t.now, &seen);
+    assert!(
+        matches!(verdict, Known::Continue(_)),
+        "the archive holds the entry's content"
+    );
+    assert!(
+        t.run(Duration::from_millis(10)).is_empty(),
+        "nothing read twice"
+    );
+}
+
 /// Regression (torture, copytruncate): the copy was compared after the
 /// original's truncation but before the tailer noticed it, found no bytes
 /// to match, and was read from the start as a file of its own.
