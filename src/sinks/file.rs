@@ -29,7 +29,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
@@ -239,6 +239,8 @@ impl FileSinkConfig {
             ledger_retention: self.ledger_retention.0,
             ledger: None,
             ledger_ready: false,
+            last_commit: None,
+            commit_cost: Duration::ZERO,
             skipped: 0,
             skipped_counter: None,
         }
@@ -312,6 +314,11 @@ pub struct FileSink {
     ledger: Option<Ledger>,
     /// Recovery (or removal of a stale ledger) has run.
     ledger_ready: bool,
+    /// When the last exactly-once commit ended and how long it took: the
+    /// ledger is rewritten whole, so commits are spaced by their cost
+    /// ([`COMMIT_COST_SPACING`]).
+    last_commit: Option<Instant>,
+    commit_cost: Duration,
     /// Replayed events skipped since the last log line.
     skipped: u64,
     skipped_counter: Option<Arc<std::sync::atomic::AtomicU64>>,
@@ -632,7 +639,19 @@ impl FileSink {
 
     fn write_all_buffers(&mut self, ctx: &SinkContext, sync: bool) -> Result<(), SinkError> {
         if self.ledger.is_some() {
-            return self.commit(ctx);
+            let now = Instant::now();
+            let early = self
+                .last_commit
+                .is_some_and(|t| now < t + self.commit_cost * COMMIT_COST_SPACING);
+            if early && !sync && self.pending.len() < MAX_UNCOMMITTED_BATCHES {
+                // Written out (readers see it), committed at a later flush.
+                return self.write_out_all(ctx);
+            }
+            let result = self.commit(ctx);
+            let end = Instant::now();
+            self.commit_cost = end.saturating_duration_since(now);
+            self.last_commit = Some(end);
+            return result;
         }
         for (path, f) in self.open.iter_mut() {
             write_out(path, f, ctx, &self.log)?;
@@ -648,6 +667,16 @@ impl FileSink {
         Ok(())
     }
 }
+
+/// An exactly-once commit (fsync, and the ledger rewritten whole: its cost
+/// grows with the streams it lists) is made at most once per this many times
+/// its own duration, so that at thousands of input files committing stays
+/// under ~2% of a core; in between, flushes only write the buffers out.
+const COMMIT_COST_SPACING: u32 = 50;
+
+/// Batches acknowledged only at the next commit, beyond which a commit is
+/// made whatever its spacing (bounds what waits for it).
+const MAX_UNCOMMITTED_BATCHES: usize = 8192;
 
 /// Bytes written before their write-back is started ahead of the commit.
 const WRITEBACK_STEP: u64 = 4 << 20;
@@ -873,6 +902,12 @@ impl Sink for FileSink {
 
     fn flush_interval(&self) -> Option<Duration> {
         Some(self.flush_interval)
+    }
+
+    /// The last flush commits whatever the spacing of commits says.
+    fn close(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
+        self.last_commit = None;
+        self.flush(ctx)
     }
 }
 

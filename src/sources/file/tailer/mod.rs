@@ -585,6 +585,7 @@ impl Tailer {
         if !self.checkpoint_dirty && self.checkpointer.unchanged(now) {
             return true;
         }
+        let started = Instant::now();
         self.settle();
         // Samples of where open files' reading stands, for the entries to be
         // recognised by (one small read per file that moved since the last).
@@ -606,6 +607,7 @@ impl Tailer {
         items.sort_by_key(|i| i.seq);
         let files = items.iter().map(|i| i.checkpoint()).collect();
         let written = self.checkpointer.write(now, files, &self.ctx.metrics);
+        self.checkpointer.note_cost(started.elapsed());
         if written {
             self.checkpoint_dirty = false;
         }
