@@ -13,9 +13,10 @@
 //!
 //! * [`event`] — an event is a `Bytes` slice of the read buffer plus ranges of the
 //!   fields a parser found and the *edits* transforms made; an event nobody changed
-//!   is written out byte for byte.
-//! * [`codecs`] — line framing over a reusable buffer, the JSON scanner and the
-//!   key/value (logfmt) scanner.
+//!   is written out byte for byte. The JSON scanner ([`event::json`]) lives here:
+//!   fields are spans of JSON text.
+//! * [`codecs`] — line framing over a reusable buffer, the key/value (logfmt)
+//!   scanner and the presets' readers; they depend on [`event`] only.
 //! * [`config`] — TOML pipelines: `${VAR}` interpolation, typed component configs and
 //!   pure validation that reports every error with file, component, key and position.
 //! * [`pipeline`] — builds the graph, runs each component on its own thread with
@@ -31,6 +32,9 @@
 //!   ([`pipeline::data_dir`]).
 //! * [`sources`], [`transforms`], [`sinks`] — the components; they never import one
 //!   another, only `pipeline` and `config` know all of them.
+//! * [`sinks::net`] — what every network sink shares: endpoints with failover, one
+//!   TLS and one auth config, one `Backoff` (also used by the file sink and the disk
+//!   buffer), compression off the async runtime, sink-declared health checks.
 //! * [`sinks::elasticsearch`] — `_bulk` bodies from the events' bytes, idempotent
 //!   ids, per-item retries and a dead-letter output; async I/O on its own small
 //!   tokio runtime, bounded in-flight requests.

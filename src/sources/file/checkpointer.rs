@@ -122,7 +122,7 @@ impl Checkpointer {
 
     /// True when a write is due: enough acks wait, the oldest has waited
     /// long enough, or the periodic refresh is due — and the last write's
-    /// cost has been paid back ([`COST_SPACING`]).
+    /// cost has been paid back (`COST_SPACING`).
     pub fn is_due(&self, now: Instant) -> bool {
         let wanted = self.pending_acks >= self.policy.max_acks
             || self.due_by_time().is_none_or(|d| now >= d);
