@@ -122,6 +122,22 @@ struct Waiting {
     told: bool,
 }
 
+impl Waiting {
+    /// Starts waiting now, for `why`, with the file at `stamp`.
+    fn new(path: &Path, why: WaitFor, stamp: SizeMtime, now: Instant) -> Waiting {
+        Waiting {
+            path: path.to_path_buf(),
+            why,
+            since: now,
+            stamp,
+            stable_since: now,
+            gzip: None,
+            settled: false,
+            told: false,
+        }
+    }
+}
+
 /// What a file's head says about content the tailer knows (see
 /// [`Tailer::known_content`]).
 enum Known {

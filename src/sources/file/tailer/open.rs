@@ -13,28 +13,17 @@ impl Tailer {
         start: u64,
         now: Instant,
     ) -> bool {
-        let id = self.fresh_id();
-        let seq = self.seq();
-        self.items.insert(
-            id,
-            Item {
-                id,
-                seq,
-                path: path.to_path_buf(),
-                file,
-                fp: Fingerprint::of_head(head, self.skip(), self.fp_bytes()),
-                offset: start,
-                acks: Acks::at(start),
-                open: None,
-                state: State::Closed,
-                compressed: gz,
-                last_seen: now,
-                last_active: now,
-                size_at_close: None,
-                identity_saved: false,
-                tail: None,
-            },
+        let item = self.fresh_item(
+            path.to_path_buf(),
+            file,
+            head,
+            start,
+            State::Closed,
+            gz,
+            now,
         );
+        let id = item.id;
+        self.items.insert(id, item);
         self.unsaved.insert(id);
         let starved = std::mem::replace(&mut self.starved, false);
         if self.reopen(id, now) {
@@ -55,6 +44,38 @@ impl Tailer {
         // scan decides afresh rather than by a stale entry.
         self.items.remove(&id);
         false
+    }
+
+    /// A new entry for content first seen now, at `offset`, not open (the
+    /// caller opens it or records why not), with a fresh stream id.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fresh_item(
+        &mut self,
+        path: PathBuf,
+        file: FileId,
+        head: &[u8],
+        offset: u64,
+        state: State,
+        compressed: bool,
+        now: Instant,
+    ) -> Item {
+        Item {
+            id: self.fresh_id(),
+            seq: self.seq(),
+            path,
+            file,
+            fp: Fingerprint::of_head(head, self.skip(), self.fp_bytes()),
+            offset,
+            acks: Acks::at(offset),
+            open: None,
+            state,
+            compressed,
+            last_seen: now,
+            last_active: now,
+            size_at_close: None,
+            identity_saved: false,
+            tail: None,
+        }
     }
 
     /// Opens a known item at its resume offset, making room if needed.

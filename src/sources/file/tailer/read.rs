@@ -503,18 +503,9 @@ impl Tailer {
             if lines.pending() > 0 && now.saturating_duration_since(*last_read) >= partial_timeout {
                 if let Some(line) = lines.finish() {
                     progressed = true;
-                    if assembler.is_plain() {
-                        sent = batcher.push(line, out, metrics);
-                    } else {
-                        assembler.push(line, now, &mut |e, end| {
-                            if sent.is_ok() {
-                                sent = batcher.push_event(e, end, out, metrics);
-                            }
-                        });
-                    }
+                    send_line(assembler, batcher, line, now, out, metrics)?;
                 }
             }
-            sent?;
             assembler.flush_expired(now, &mut |e, end| {
                 progressed = true;
                 if sent.is_ok() {
@@ -543,19 +534,10 @@ impl Tailer {
             batcher,
             ..
         } = open;
-        let mut sent = Ok(());
         if let Some(line) = lines.finish() {
-            if assembler.is_plain() {
-                sent = batcher.push(line, out, metrics);
-            } else {
-                assembler.push(line, now, &mut |e, end| {
-                    if sent.is_ok() {
-                        sent = batcher.push_event(e, end, out, metrics);
-                    }
-                });
-            }
+            send_line(assembler, batcher, line, now, out, metrics)?;
         }
-        sent?;
+        let mut sent = Ok(());
         let end = lines.consumed_offset();
         assembler.flush(end, now, &mut |e, end| {
             if sent.is_ok() {
@@ -606,30 +588,11 @@ impl Tailer {
             self.rescan_soon = true;
             return Ok(());
         }
-        let new_id = self.fresh_id();
-        let seq = self.seq();
-        let open = self.new_open(new_id, &path, Input::Plain(f), 0, now);
-        self.by_path.insert(path.clone(), new_id);
-        self.items.insert(
-            new_id,
-            Item {
-                id: new_id,
-                seq,
-                path,
-                file,
-                fp: Fingerprint::of_head(&head, skip, fp_bytes),
-                offset: 0,
-                acks: Acks::at(0),
-                open: Some(open),
-                state: State::Live,
-                compressed: false,
-                last_seen: now,
-                last_active: now,
-                size_at_close: None,
-                identity_saved: false,
-                tail: None,
-            },
-        );
+        let mut item = self.fresh_item(path.clone(), file, &head, 0, State::Live, false, now);
+        let new_id = item.id;
+        item.open = Some(self.new_open(new_id, &path, Input::Plain(f), 0, now));
+        self.by_path.insert(path, new_id);
+        self.items.insert(new_id, item);
         self.unsaved.insert(new_id);
         Ok(())
     }
@@ -684,4 +647,26 @@ impl Tailer {
         }
         any
     }
+}
+
+/// Sends one line read outside the read loop (a last line without newline):
+/// as an event of its own, or through the multiline assembler.
+fn send_line(
+    assembler: &mut Assembler,
+    batcher: &mut Batcher,
+    line: crate::codecs::framing::Line,
+    now: Instant,
+    out: &Output,
+    metrics: &ComponentMetrics,
+) -> Result<(), Closed> {
+    if assembler.is_plain() {
+        return batcher.push(line, out, metrics);
+    }
+    let mut sent = Ok(());
+    assembler.push(line, now, &mut |e, end| {
+        if sent.is_ok() {
+            sent = batcher.push_event(e, end, out, metrics);
+        }
+    });
+    sent
 }

@@ -319,16 +319,10 @@ impl Tailer {
             return true;
         };
         let stamp = (meta.len(), meta.modified().ok());
-        let w = self.deferred.entry(file).or_insert_with(|| Waiting {
-            path: path.to_path_buf(),
-            why,
-            since: now,
-            stamp,
-            stable_since: now,
-            gzip: None,
-            settled: false,
-            told: false,
-        });
+        let w = self
+            .deferred
+            .entry(file)
+            .or_insert_with(|| Waiting::new(path, why, stamp, now));
         w.path = path.to_path_buf();
         if w.why != why || w.stamp != stamp {
             if w.why != why {
@@ -492,16 +486,10 @@ impl Tailer {
             WaitFor::Original(of)
         };
         let stamp = (meta.len(), meta.modified().ok());
-        let w = self.deferred.entry(file).or_insert_with(|| Waiting {
-            path: path.to_path_buf(),
-            why,
-            since: now,
-            stamp,
-            stable_since: now,
-            gzip: None,
-            settled: false,
-            told: false,
-        });
+        let w = self
+            .deferred
+            .entry(file)
+            .or_insert_with(|| Waiting::new(path, why, stamp, now));
         if gz {
             // The gzip entry keeps its verdict; it waits without a deadline.
             w.settled = true;
@@ -556,28 +544,17 @@ impl Tailer {
             Some(GzipEnd::Complete(n) | GzipEnd::Truncated(n)) => n,
             None => 0,
         };
-        let id = self.fresh_id();
-        let seq = self.seq();
-        self.items.insert(
-            id,
-            Item {
-                id,
-                seq,
-                path: path.to_path_buf(),
-                file,
-                fp: Fingerprint::of_head(head, self.skip(), self.fp_bytes()),
-                offset: end,
-                acks: Acks::at(end),
-                open: None,
-                state: State::Finished,
-                compressed: true,
-                last_seen: now,
-                last_active: now,
-                size_at_close: Some(meta.len()),
-                identity_saved: false,
-                tail: None,
-            },
+        let mut item = self.fresh_item(
+            path.to_path_buf(),
+            file,
+            head,
+            end,
+            State::Finished,
+            true,
+            now,
         );
+        item.size_at_close = Some(meta.len());
+        self.items.insert(item.id, item);
     }
 
     fn ignore_older_than_says_old(&self, meta: &fs::Metadata) -> bool {

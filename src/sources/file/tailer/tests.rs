@@ -627,9 +627,7 @@ fn files_shorter_than_the_fingerprint_are_read_at_once() {
 #[test]
 fn a_copy_in_progress_waits_for_the_truncation_then_continues() {
     let mut t = T::new(|_| {});
-    let body: String = (0..40).map(|i| format!("line-{i:04}\n")).collect();
-    t.append("app.log", &body);
-    assert_eq!(t.run(Duration::ZERO).len(), 40);
+    let body = read_forty_lines(&mut t);
     t.append("app.log", "tail-1\n");
     // The copy has the first 300 bytes so far (more than the fingerprint).
     fs::write(t.path("app.log.1"), &body[..300]).unwrap();
@@ -649,6 +647,14 @@ fn a_copy_in_progress_waits_for_the_truncation_then_continues() {
     assert_eq!(copies(&t), 1, "the copy continued the original");
 }
 
+/// Writes 40 lines to `app.log` and reads them; returns what was written.
+fn read_forty_lines(t: &mut T) -> String {
+    let body: String = (0..40).map(|i| format!("line-{i:04}\n")).collect();
+    t.append("app.log", &body);
+    assert_eq!(t.run(Duration::ZERO).len(), 40);
+    body
+}
+
 /// Regression (torture, rename + gzip, after a restart): a known file renamed
 /// between the scan's listing and its check was checked under its old name,
 /// which by then was the new file: its sample was not there, its entry was
@@ -656,9 +662,7 @@ fn a_copy_in_progress_waits_for_the_truncation_then_continues() {
 #[test]
 fn a_known_file_renamed_while_it_is_judged_is_resumed_under_its_new_name() {
     let mut t = T::new(|_| {});
-    let body: String = (0..40).map(|i| format!("line-{i:04}\n")).collect();
-    t.append("app.log", &body);
-    assert_eq!(t.run(Duration::ZERO).len(), 40);
+    read_forty_lines(&mut t);
     assert!(t.tailer.write_checkpoint(t.now));
     t.restart();
     t.append("app.log", "tail-1\n");
@@ -692,9 +696,7 @@ fn a_known_file_renamed_while_it_is_judged_is_resumed_under_its_new_name() {
 #[test]
 fn an_archive_of_a_file_deleted_since_the_listing_continues_its_entry() {
     let mut t = T::new(|_| {});
-    let body: String = (0..40).map(|i| format!("line-{i:04}\n")).collect();
-    t.append("app.log", &body);
-    assert_eq!(t.run(Duration::ZERO).len(), 40);
+    let body = read_forty_lines(&mut t);
     assert!(t.tailer.write_checkpoint(t.now));
     t.restart();
     let rotated = t.path("app.log.1");
@@ -727,9 +729,7 @@ fn an_archive_of_a_file_deleted_since_the_listing_continues_its_entry() {
 #[test]
 fn a_copy_judged_between_the_truncation_and_its_notice_waits_then_continues() {
     let mut t = T::new(|_| {});
-    let body: String = (0..40).map(|i| format!("line-{i:04}\n")).collect();
-    t.append("app.log", &body);
-    assert_eq!(t.run(Duration::ZERO).len(), 40);
+    let body = read_forty_lines(&mut t);
     // copytruncate completes between the scan's truncation check and its
     // look at the copy: the copy is judged with the original still open.
     let copy = t.path("app.log.1");
