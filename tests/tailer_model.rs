@@ -973,3 +973,33 @@ fn a_sample_is_not_taken_of_a_rewritten_file() {
     ];
     run(knobs, &actions).unwrap();
 }
+
+/// Regression found by the random search: with `max_open_files`
+/// reached, making room found the open file renamed away and deleted, marked
+/// it orphaned while its end-of-file mark was from before the last write, and
+/// it was finished without reading that write: its line was lost.
+#[test]
+fn a_deleted_file_found_while_making_room_is_read_to_its_end() {
+    let knobs = Knobs {
+        fingerprint_bytes: 16,
+        max_open_files: 2,
+        read_buffer: 7,
+        per_turn: 40,
+        batch_events: 1,
+    };
+    let actions = [
+        Action::Write(vec![0]),
+        Action::Truncate,
+        Action::CopyTruncate,
+        Action::RenameRotate,
+        Action::Write(vec![0]),
+        Action::ReplicaWrite(0, vec![0]),
+        Action::Step(true),
+        Action::Ack(1),
+        Action::Write(vec![0]),
+        Action::RenameRotate,
+        Action::Write(vec![0]),
+        Action::Delete(5),
+    ];
+    run(knobs, &actions).unwrap();
+}

@@ -205,7 +205,15 @@ impl Tailer {
             self.io.path_stats += 1;
             let at_path = fs::metadata(&item.path).is_ok_and(|m| FileId::of(&m) == item.file);
             if !at_path {
+                // Rotated away or deleted: readable only through this
+                // descriptor, and maybe written since its last read (its
+                // end-of-file mark is stale). Read to its end before it is
+                // finished, never taken for read already.
                 item.state = State::Orphaned;
+                if let Some(o) = item.open.as_mut() {
+                    o.at_eof = false;
+                }
+                self.awake.insert(id);
                 continue;
             }
             self.io.fstats += 1;
