@@ -6,18 +6,20 @@
 #     -v $PWD/pipelines/elasticsearch.toml:/etc/logagent/pipeline.toml:ro logagent:0.1.0
 FROM rust:1-bookworm AS build
 WORKDIR /src
-# Dependencies first, so source edits do not rebuild them.
+# The workspace: the application (src/) and its library crates (crates/). The
+# registry and target caches persist between builds (BuildKit), so a source
+# edit does not rebuild the dependencies.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && echo 'fn main() {}' > benches/pipeline.rs \
-    && cargo build --release --locked --bin logagent || true
+COPY crates ./crates
 COPY src ./src
 COPY benches ./benches
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin logagent \
-    && strip target/release/logagent
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin logagent \
+    && strip target/release/logagent && cp target/release/logagent /logagent
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
-COPY --from=build /src/target/release/logagent /usr/local/bin/logagent
+COPY --from=build /logagent /usr/local/bin/logagent
 COPY pipelines/ /etc/logagent/examples/
 # Reading node logs under hostPath usually needs root; override with
 # securityContext.runAsUser where the files allow it.

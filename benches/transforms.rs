@@ -8,7 +8,7 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use logagent::event::{Batch, Event};
 use logagent::sinks::Encoding;
-use logagent::transforms::Transform;
+use logagent_core::component::Transform;
 
 #[path = "support/corpus.rs"]
 mod corpus;

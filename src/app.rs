@@ -9,10 +9,11 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command, MaintenanceArgs, RunArgs};
 use crate::config::{self, PipelineConfig, SourceConfig};
-use crate::maintenance::{self, clock::SystemClock, run::RunError};
+use crate::maintenance::{self, run::RunError};
 use crate::pipeline::topology::Outcome;
 use crate::pipeline::{BuildOptions, Topology};
 use crate::telemetry;
+use crate::time::SystemClock;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use logagent::config::TransformConfig;
 use logagent::event::{AckToken, Batch, Event, Stream};
 use logagent::sinks::Encoding;
-use logagent::transforms::{self, Transform, TransformContext};
+use logagent_core::component::{Transform, TransformContext};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 // Counts every allocation of the process; this file holds one test so that no
@@ -30,7 +30,10 @@ fn allocations(f: impl FnOnce()) -> u64 {
 fn transform(ty: &str, toml_text: &str) -> Box<dyn Transform> {
     let de = toml::de::ValueDeserializer::parse(toml_text).unwrap();
     let config = TransformConfig::parse(ty, de).unwrap().unwrap();
-    transforms::build(&config, TransformContext::detached(ty)).unwrap()
+    config
+        .component()
+        .build(TransformContext::detached(ty))
+        .unwrap()
 }
 
 fn batch(n: usize) -> Batch {

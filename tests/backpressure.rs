@@ -16,7 +16,7 @@ use logagent::config;
 use logagent::event::Batch;
 use logagent::pipeline::topology::{Outcome, no_stop};
 use logagent::pipeline::{BuildOptions, Topology};
-use logagent::sinks::{Sink, SinkContext, SinkError};
+use logagent_core::component::{Sink, SinkContext, SinkError};
 
 use common::{bin, wait_until, write_pipeline};
 

@@ -702,7 +702,7 @@ mod acks {
     use logagent::pipeline::topology::detached_shutdown;
     use logagent::pipeline::{Output, Outputs};
     use logagent::sinks::elasticsearch::{ElasticsearchConfig, ElasticsearchSink};
-    use logagent::sinks::{Sink, SinkContext};
+    use logagent_core::component::{Sink, SinkContext};
 
     fn sink(es: &FakeEs, extra: &str) -> ElasticsearchSink {
         let c: ElasticsearchConfig = toml::from_str(&format!(

@@ -15,7 +15,7 @@ use std::time::Duration;
 use logagent::event::Batch;
 use logagent::pipeline::topology::{Outcome, no_stop};
 use logagent::pipeline::{BuildOptions, Topology};
-use logagent::transforms::{self, Transform, TransformContext};
+use logagent_core::component::{Transform, TransformContext};
 
 mod common;
 
@@ -89,7 +89,11 @@ fn run(
     config: &logagent::config::PipelineConfig,
 ) -> (Outcome, logagent::telemetry::health::Health, String) {
     let t = config.transforms.iter().find(|t| t.id == "t").unwrap();
-    let inner = transforms::build(&t.config, TransformContext::detached("t")).unwrap();
+    let inner = t
+        .config
+        .component()
+        .build(TransformContext::detached("t"))
+        .unwrap();
     let mut overrides: HashMap<String, Box<dyn Transform>> = HashMap::new();
     overrides.insert("t".into(), Box::new(Poisoned(inner)));
     let topology = Topology::start(
@@ -228,12 +232,12 @@ fn without_a_dead_letter_consumer_poison_lines_are_dropped_and_counted() {
 #[derive(Clone, Default)]
 struct PanickySink(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
-impl logagent::sinks::Sink for PanickySink {
+impl logagent_core::component::Sink for PanickySink {
     fn write(
         &mut self,
         batch: Batch,
-        _ctx: &logagent::sinks::SinkContext,
-    ) -> Result<(), logagent::sinks::SinkError> {
+        _ctx: &logagent_core::component::SinkContext,
+    ) -> Result<(), logagent_core::component::SinkError> {
         let lines: Vec<String> = batch
             .events
             .iter()
@@ -248,8 +252,8 @@ impl logagent::sinks::Sink for PanickySink {
     }
     fn flush(
         &mut self,
-        _ctx: &logagent::sinks::SinkContext,
-    ) -> Result<(), logagent::sinks::SinkError> {
+        _ctx: &logagent_core::component::SinkContext,
+    ) -> Result<(), logagent_core::component::SinkError> {
         Ok(())
     }
 }
@@ -275,7 +279,7 @@ inputs = ["f"]
     let config =
         logagent::config::load_texts(&[(PathBuf::from("p.toml"), text)], |_| None).unwrap();
     let sink = PanickySink::default();
-    let mut overrides: HashMap<String, Box<dyn logagent::sinks::Sink>> = HashMap::new();
+    let mut overrides: HashMap<String, Box<dyn logagent_core::component::Sink>> = HashMap::new();
     overrides.insert("out".into(), Box::new(sink.clone()));
     let topology = Topology::start(
         &config,

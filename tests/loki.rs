@@ -23,8 +23,8 @@ use logagent::pipeline::topology::{Outcome, detached_shutdown, no_stop};
 use logagent::pipeline::{BuildOptions, Output, Outputs, ShutdownTrigger, Topology};
 use logagent::sinks::loki::metrics::{EntryOutcome, LokiMetrics, PushOutcome};
 use logagent::sinks::loki::{LokiSink, LokiSinkConfig};
-use logagent::sinks::{Sink, SinkContext};
 use logagent::telemetry::metrics::ComponentMetrics;
+use logagent_core::component::{Sink, SinkContext};
 
 use common::{bin, repo, wait_until, write_pipeline};
 use loki_server::LokiServer;

@@ -15,8 +15,8 @@ use common::{Guard, bin, free_port, read_ndjson, repo, wait_until, write_pipelin
 use logagent::event::Batch;
 use logagent::pipeline::topology::{Outcome, no_stop};
 use logagent::pipeline::{BuildOptions, Topology};
-use logagent::sinks::{Sink, SinkContext, SinkError};
 use logagent::telemetry::{api, prometheus};
+use logagent_core::component::{Sink, SinkContext, SinkError};
 
 /// A temporary directory with the fixtures linked in, as the pipelines expect.
 fn workdir() -> tempfile::TempDir {

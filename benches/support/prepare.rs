@@ -8,7 +8,7 @@ use std::sync::Arc;
 use logagent::codecs::framing::{LineReader, Oversize};
 use logagent::config::TransformConfig;
 use logagent::event::{AckToken, Batch, Event, Stream};
-use logagent::transforms::{self, Transform, TransformContext};
+use logagent_core::component::{Transform, TransformContext};
 
 /// Events per batch, the runtime's default `batch_max_events`.
 pub const BATCH: usize = 1024;
@@ -48,5 +48,8 @@ pub fn transform(ty: &str, toml_text: &str) -> Box<dyn Transform> {
     let config = TransformConfig::parse(ty, de)
         .expect("known type")
         .expect("valid config");
-    transforms::build(&config, TransformContext::detached(ty)).expect("builds")
+    config
+        .component()
+        .build(TransformContext::detached(ty))
+        .expect("builds")
 }

@@ -13,7 +13,6 @@ pub mod interpolate;
 pub mod located;
 pub mod ops;
 mod parse;
-pub mod units;
 
 use std::path::PathBuf;
 
@@ -22,9 +21,9 @@ use serde::Deserialize;
 pub use components::{SinkConfig, SourceConfig, TransformConfig};
 pub use error::{ConfigError, ConfigErrors, KeyError};
 pub use located::KeySpans;
+pub use logagent_core::units::{self, ByteSize, HumanDuration, UnitError};
 pub use ops::{ApiConfig, BufferConfig, DiskBufferConfig, TestCase, WhenFull};
 use parse::{Partial, parse_file};
-pub use units::{ByteSize, HumanDuration, UnitError};
 
 /// A validated pipeline, merged from one or more files.
 #[derive(Debug, Clone)]

@@ -303,26 +303,7 @@ pub enum DateFrom {
     Mtime,
 }
 
-/// Grandfather-father-son: how many periods of each kind keep their newest file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GfsConfig {
-    /// Newest file of each of the last N hours.
-    #[serde(default)]
-    pub hourly: usize,
-    /// Newest file of each of the last N days.
-    #[serde(default)]
-    pub daily: usize,
-    /// Newest file of each of the last N ISO weeks.
-    #[serde(default)]
-    pub weekly: usize,
-    /// Newest file of each of the last N months.
-    #[serde(default)]
-    pub monthly: usize,
-    /// Newest file of each of the last N years.
-    #[serde(default)]
-    pub yearly: usize,
-}
+pub use logagent_retention::gfs::GfsConfig;
 
 /// One `[[retain]]` table: a clean-up policy over one directory.
 #[derive(Debug, Clone, Deserialize)]

@@ -287,7 +287,7 @@ impl Guard {
     /// found it yet) is thus unshipped; one the agent saw is known by its inode.
     /// Such a source without an entry for the file is believed to have seen it
     /// only if its checkpoint was written well after the file last changed
-    /// ([`CAUGHT_UP_AFTER`]): entries of files shipped long ago expire.
+    /// (`CAUGHT_UP_AFTER`): entries of files shipped long ago expire.
     #[allow(clippy::too_many_arguments)]
     pub fn check_version(
         &self,
@@ -421,13 +421,7 @@ pub(crate) mod tests_support {
     }
 
     /// Polls `cond` until it holds; fails after 30 s.
-    pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !cond() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
+    pub(crate) use logagent_core::test_support::wait_until;
 }
 
 #[cfg(test)]

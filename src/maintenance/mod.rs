@@ -19,24 +19,19 @@
 //!   pipeline file; loading for the commands.
 //! * [`guard`] — what the agent has shipped (checkpoints + the tail sources' globs).
 //! * [`policy`] and [`gfs`] — pure selection of what to delete (count, age, total
-//!   size, grandfather-father-son); shared with the file sink's own retention.
+//!   size, grandfather-father-son); from `logagent-retention`, shared with the
+//!   file sink's own retention, as are [`dates`], [`fsops`] and [`compress`].
 //! * [`naming`] — numbered (`app.log.1`) and dated (`app.log-20261123`) versions.
 //! * [`fsops`] and [`compress`] — careful file operations (no-replace renames,
 //!   identity-checked deletes, atomic gzip).
 //! * [`state`] — the rotation state file and the lock that keeps runs apart.
-//! * [`clock`] and [`dates`] — an injectable clock and calendar periods.
+//! * [`dates`] — calendar periods (the clock is [`crate::time`]'s).
 //! * [`report`] and [`progress`] — plans, results, `--json`, the progress bar.
 //! * [`run`] — the two commands, as called by the binary.
 
-pub mod clock;
-pub mod compress;
 pub mod config;
-pub mod dates;
-pub mod fsops;
-pub mod gfs;
 pub mod guard;
 pub mod naming;
-pub mod policy;
 pub mod progress;
 pub mod report;
 pub mod retain;
@@ -45,3 +40,5 @@ pub mod run;
 pub mod state;
 
 pub use config::{MaintenanceConfig, RetainConfig, RotateConfig};
+// Shared with the file sink, so they live in logagent-retention.
+pub use logagent_retention::{compress, dates, fsops, gfs, policy};

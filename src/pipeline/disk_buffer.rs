@@ -41,8 +41,8 @@ use crate::config::{DiskBufferConfig, WhenFull};
 use crate::event::ack::Ack;
 use crate::event::json;
 use crate::event::{AckToken, Batch, Event, Level, Root, Span, Stream, encode};
-use crate::sinks::{Sink, SinkContext};
 use crate::telemetry::metrics::{ComponentMetrics, DISCARDED_BY_REASON};
+use logagent_core::component::{Sink, SinkContext};
 
 /// Labeled series a disk buffer keeps on its sink.
 pub use crate::telemetry::names::disk_buffer as names;
@@ -81,7 +81,7 @@ pub enum BufferedSinkError {
     Append(AppendError),
     /// The sink behind the buffer failed.
     #[error(transparent)]
-    Sink(#[from] crate::sinks::SinkError),
+    Sink(#[from] logagent_core::component::SinkError),
 }
 
 /// Why the writer stopped appending.

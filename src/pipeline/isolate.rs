@@ -46,10 +46,10 @@ use crate::event::{Batch, Event, EventMut, Member, Value};
 use crate::telemetry::health::Health;
 use crate::telemetry::metrics::{ComponentMetrics, DISCARDED_BY_REASON, ERRORS_BY_TYPE};
 use crate::telemetry::ratelimit::RateLimiter;
-use crate::transforms::Transform;
+use logagent_core::component::Transform;
 
 /// Name of every transform's dead-letter output (`ID.dead_letter`).
-pub const DEAD_LETTER: &str = "dead_letter";
+pub use logagent_core::component::DEAD_LETTER;
 /// Field added to a dead-lettered event: `{"component": ..., "error": ...}`.
 pub const DEAD_LETTER_FIELD: &str = "_dead_letter";
 /// Labeled counter of events sent to a dead-letter output.

@@ -14,7 +14,7 @@ use super::channel::{Output, Outputs};
 use crate::config::{ComponentChecks, PipelineConfig, TestCase};
 use crate::event::{AckToken, Batch, Event, Stream, encode};
 use crate::telemetry::metrics::ComponentMetrics;
-use crate::transforms::{self, Transform, TransformContext};
+use logagent_core::component::{Transform, TransformContext};
 
 /// The result of one case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub fn run_case(config: &PipelineConfig, case: &TestCase) -> Result<(), Vec<Stri
             metrics: metrics.clone(),
             ..TransformContext::detached(&t.id)
         };
-        match transforms::build(&t.config, ctx) {
+        match t.config.component().build(ctx) {
             Ok(transform) => {
                 let default = Output::new(targets_of(&t.id), metrics.clone());
                 let named = t

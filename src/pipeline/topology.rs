@@ -46,11 +46,11 @@ use super::shutdown::{self, Shutdown, ShutdownTrigger};
 use super::tap::Tap;
 use crate::config::{ComponentChecks, PipelineConfig, SourceConfig};
 use crate::event::Batch;
-use crate::sinks::{self, Sink, SinkContext};
-use crate::sources::{Source, SourceContext};
 use crate::telemetry::health::Health;
 use crate::telemetry::metrics::{ComponentMetrics, Kind, Registry};
-use crate::transforms::{self, Transform, TransformContext};
+use logagent_core::component::{
+    Sink, SinkContext, Source, SourceContext, Transform, TransformContext,
+};
 
 /// Options for building a topology.
 #[derive(Default)]
@@ -96,10 +96,10 @@ pub enum BuildError {
 pub enum ComponentError {
     /// A source stopped.
     #[error(transparent)]
-    Source(#[from] crate::sources::SourceError),
+    Source(#[from] logagent_core::component::SourceError),
     /// A sink stopped.
     #[error(transparent)]
-    Sink(#[from] crate::sinks::SinkError),
+    Sink(#[from] logagent_core::component::SinkError),
     /// A sink behind a disk buffer stopped, or the buffer did.
     #[error(transparent)]
     Buffered(#[from] super::disk_buffer::BufferedSinkError),
@@ -358,12 +358,12 @@ impl Topology {
             let name = format!("sinks.{}", s.id);
             let sink = match overrides.sinks.remove(&s.id) {
                 Some(sink) => sink,
-                None => {
-                    sinks::build(&s.config, &self.data_dir).map_err(|e| BuildError::Component {
+                None => s.config.component().build(&self.data_dir).map_err(|e| {
+                    BuildError::Component {
                         component: name.clone(),
                         message: e.to_string(),
-                    })?
-                }
+                    }
+                })?,
             };
             plans.push(Plan {
                 id: s.id.clone(),
@@ -395,7 +395,7 @@ impl Topology {
             };
             let built = match overrides.transforms.remove(&t.id) {
                 Some(transform) => Ok(transform),
-                None => transforms::build(&t.config, ctx),
+                None => t.config.component().build(ctx),
             };
             let transform = built.map_err(|errors| BuildError::Component {
                 component: name.clone(),
@@ -422,10 +422,7 @@ impl Topology {
                 summary.unchanged += 1;
                 continue;
             }
-            let source: Box<dyn Source> = match &s.config {
-                SourceConfig::File(c) => Box::new(c.build()),
-                SourceConfig::Stdin(c) => Box::new(c.build()),
-            };
+            let source: Box<dyn Source> = s.config.component().build();
             plans.push(Plan {
                 id: s.id.clone(),
                 kind: Kind::Source,
@@ -1078,7 +1075,4 @@ pub fn no_stop() -> (Sender<()>, Receiver<()>) {
     crossbeam_channel::bounded(0)
 }
 
-#[doc(hidden)]
-pub fn detached_shutdown() -> (ShutdownTrigger, Shutdown) {
-    shutdown::pair()
-}
+pub use logagent_core::flow::detached_shutdown;

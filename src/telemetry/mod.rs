@@ -1,16 +1,16 @@
-//! The agent's own observability: its logs (tracing, to stderr) and per-component
-//! counters.
+//! The agent's own observability: its logs (tracing, to stderr), the HTTP API
+//! that serves `/health`, `/ready`, `/metrics` and `/tap` ([`api`]), component
+//! health ([`health`]) and `logagent top` ([`top`]).
+//!
+//! The instruments components count with (and their Prometheus encoding) live
+//! in `logagent-core`, since components depend on it and not on the
+//! application; they are re-exported here under their old paths.
 
 pub mod api;
-pub mod families;
 pub mod health;
-pub mod labeled;
-pub mod metrics;
-pub mod names;
-pub mod prometheus;
-pub mod ratelimit;
-pub mod tap;
 pub mod top;
+
+pub use logagent_core::telemetry::{families, labeled, metrics, names, prometheus, ratelimit, tap};
 
 use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;

@@ -42,7 +42,11 @@ struct Recorder {
 }
 
 impl Sink for Recorder {
-    fn write(&mut self, batch: Batch, _ctx: &SinkContext) -> Result<(), crate::sinks::SinkError> {
+    fn write(
+        &mut self,
+        batch: Batch,
+        _ctx: &SinkContext,
+    ) -> Result<(), logagent_core::component::SinkError> {
         if self.hold.load(Ordering::SeqCst) {
             self.held.push(batch.ack.clone());
             return Ok(());
@@ -55,10 +59,10 @@ impl Sink for Recorder {
         }
         Ok(())
     }
-    fn flush(&mut self, _ctx: &SinkContext) -> Result<(), crate::sinks::SinkError> {
+    fn flush(&mut self, _ctx: &SinkContext) -> Result<(), logagent_core::component::SinkError> {
         Ok(())
     }
-    fn close(&mut self, _ctx: &SinkContext) -> Result<(), crate::sinks::SinkError> {
+    fn close(&mut self, _ctx: &SinkContext) -> Result<(), logagent_core::component::SinkError> {
         for t in self.held.drain(..) {
             t.fail();
         }
