@@ -335,7 +335,10 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
 }
 
 /// A named health check of one sink: `Err(reason)` while it fails.
-type HealthCheck = (String, Box<dyn Fn() -> Result<(), String> + Send>);
+type HealthCheck = (
+    String,
+    Box<dyn Fn() -> Result<(), logagent_core::component::HealthFailure> + Send>,
+);
 
 /// Health checks of the sinks that declare one ([`crate::config::SinkConfig::health_check`]).
 fn health_checks(config: &PipelineConfig) -> Vec<HealthCheck> {
@@ -344,7 +347,7 @@ fn health_checks(config: &PipelineConfig) -> Vec<HealthCheck> {
         .iter()
         .filter_map(|sink| {
             let check = sink.config.health_check()?;
-            let run: Box<dyn Fn() -> Result<(), String> + Send> =
+            let run: Box<dyn Fn() -> Result<(), logagent_core::component::HealthFailure> + Send> =
                 Box::new(move || check.check(HEALTH_CHECK_LIMIT).verdict());
             Some((format!("sinks.{}", sink.id), run))
         })
@@ -372,7 +375,7 @@ fn start_health_checker(
                             Err(reason) => {
                                 all_ok = false;
                                 tracing::warn!(component = %name, error = %reason, "sink health check failed");
-                                health.fail(name, &reason);
+                                health.fail(name, &reason.to_string());
                                 bad.push(name.clone());
                             }
                         }
@@ -543,16 +546,37 @@ fn tap(api: &str, component: &str, rate: u32, limit: Option<u64>) -> i32 {
     }
 }
 
+/// Why `logagent top` could not read the agent's `/components`.
+#[derive(Debug, thiserror::Error)]
+enum TopError {
+    /// Nothing answered at the API address.
+    #[error("cannot reach the agent's API at {api}: {error} (is [api] enabled?)")]
+    Unreachable {
+        /// The address tried.
+        api: String,
+        /// The connection error.
+        error: std::io::Error,
+    },
+    /// The API answered with another status than 200.
+    #[error("the API answered {0}")]
+    Status(u16),
+    /// The answer was not the JSON `/components` gives.
+    #[error("bad /components answer: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
 /// `logagent top`: refreshes a table of rates every `interval` seconds.
 fn top(api: &str, interval: u64, once: bool) -> i32 {
-    let read = || -> Result<serde_json::Value, String> {
-        let (status, body) = telemetry::api::get(api, "/components").map_err(|e| {
-            format!("cannot reach the agent's API at {api}: {e} (is [api] enabled?)")
-        })?;
+    let read = || -> Result<serde_json::Value, TopError> {
+        let (status, body) =
+            telemetry::api::get(api, "/components").map_err(|error| TopError::Unreachable {
+                api: api.to_owned(),
+                error,
+            })?;
         if status != 200 {
-            return Err(format!("the API answered {status}"));
+            return Err(TopError::Status(status));
         }
-        serde_json::from_str(&body).map_err(|e| format!("bad /components answer: {e}"))
+        Ok(serde_json::from_str(&body)?)
     };
     let interval = std::time::Duration::from_secs(interval.max(1));
     let mut before = match read() {

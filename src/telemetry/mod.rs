@@ -24,15 +24,28 @@ pub enum LogFormat {
     Json,
 }
 
+/// The `--log-level` (or `LOGAGENT_LOG`) value is not a level or filter directive.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid log level {level:?}: {error}")]
+pub struct LogLevelError {
+    /// What was given.
+    pub level: String,
+    /// The filter parser's reason.
+    pub error: tracing_subscriber::filter::ParseError,
+}
+
 /// Installs the global subscriber writing to stderr. `level` is a level name or a
 /// full filter directive (`info,logagent::sources=debug`); `LOGAGENT_LOG`
 /// overrides it.
-pub fn init_logging(level: &str, format: LogFormat) -> Result<(), String> {
+pub fn init_logging(level: &str, format: LogFormat) -> Result<(), LogLevelError> {
     let filter = match std::env::var("LOGAGENT_LOG") {
         Ok(env) if !env.is_empty() => EnvFilter::try_new(env),
         _ => EnvFilter::try_new(level),
     }
-    .map_err(|e| format!("invalid log level {level:?}: {e}"))?;
+    .map_err(|error| LogLevelError {
+        level: level.to_owned(),
+        error,
+    })?;
     use std::io::IsTerminal as _;
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()

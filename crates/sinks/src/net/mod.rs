@@ -7,6 +7,7 @@
 //!   from `${ENV}`, or from files) and the `Authorization` header.
 //! * [`backoff`] — capped, jittered exponential backoff honouring `Retry-After`
 //!   (from `logagent-core`, where the local retry loops share it).
+//! * [`url`] — the one check of a configured endpoint URL.
 //! * [`compress`] — gzip/snappy bodies, run off the async runtime.
 //! * [`HealthCheck`] — the health check a sink declares (its trait is core's).
 
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod compress;
 pub mod endpoints;
 pub mod tls;
+pub mod url;
 
 pub use auth::{AuthConfig, AuthStrategy, Secret};
 pub use backoff::Backoff;
@@ -21,6 +23,7 @@ pub use endpoints::Endpoints;
 pub use logagent_core::backoff;
 pub use logagent_core::component::{HealthCheck, HealthReport};
 pub use tls::TlsConfig;
+pub use url::{UrlError, parse_http_url, without_query};
 
 /// Why a network sink could not be set up from its config.
 #[derive(Debug, thiserror::Error)]
