@@ -86,8 +86,17 @@ fn load(files: &[PathBuf]) -> Result<PipelineConfig, i32> {
 }
 
 fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
-    if maintenance::config::is_maintenance_only(files) {
-        return match maintenance::config::load(files) {
+    // Each file is read once: a FIFO (`validate <(...)`) cannot be read again.
+    let texts = match config::read_files(files) {
+        Ok(t) => t,
+        Err(errors) => {
+            eprint!("{errors}");
+            return EXIT_CONFIG;
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    if maintenance::config::is_maintenance_only(&texts) {
+        return match maintenance::config::load_texts(&texts, env) {
             Ok(l) => {
                 println!(
                     "ok: {} rotate job(s), {} retain job(s) in {}",
@@ -107,9 +116,12 @@ fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
             }
         };
     }
-    let config = match load(files) {
+    let config = match config::load_texts(&texts, env) {
         Ok(c) => c,
-        Err(code) => return code,
+        Err(errors) => {
+            eprint!("{errors}");
+            return EXIT_CONFIG;
+        }
     };
     if !no_environment {
         for source in &config.sources {
@@ -475,14 +487,22 @@ fn start_reloader(
 fn test(files: &[PathBuf]) -> i32 {
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in files {
-        if maintenance::config::is_maintenance_only(std::slice::from_ref(file)) {
+        // Read once: a FIFO cannot be read again.
+        let texts = match config::read_files(std::slice::from_ref(file)) {
+            Ok(t) => t,
+            Err(errors) => {
+                eprint!("{errors}");
+                return EXIT_CONFIG;
+            }
+        };
+        if maintenance::config::is_maintenance_only(&texts) {
             println!(
                 "{}: maintenance jobs only, no pipeline to test",
                 file.display()
             );
             continue;
         }
-        let config = match config::load(std::slice::from_ref(file)) {
+        let config = match config::load_texts(&texts, |name| std::env::var(name).ok()) {
             Ok(c) => c,
             Err(errors) => {
                 eprint!("{errors}");

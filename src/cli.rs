@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::HumanDuration;
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, parse_log_level};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -25,7 +25,8 @@ Examples:
       Print a rate-limited sample of the events leaving component `parse` ([api] needed).
   logagent top
       A live table of per-component rates and buffer fill ([api] needed).
-  tail -f app.log | logagent -p stdin-to-stdout.toml
+  tail -f app.log | logagent -p pipelines/stdin-to-stdout.toml
+      Parse JSON lines from standard input and print them as NDJSON.
   logagent rotate --config /etc/logagent/maintenance.toml --config /etc/logagent/pipeline.toml --dry-run
       Print what rotation would do; files the agent has not shipped are held.
   logagent retain --config /etc/logagent/maintenance.toml --data-dir /var/lib/logagent
@@ -45,12 +46,15 @@ pub struct Cli {
     #[command(flatten)]
     pub run: RunArgs,
 
-    /// The agent's own log level or filter (e.g. `debug`, `info,logagent::sources=debug`).
+    /// The agent's own log level (trace, debug, info, warn or warning, error, off)
+    /// or filter (e.g. `info,logagent_sources=debug`); `LOGAGENT_LOG`, a filter of
+    /// the same form, overrides it.
     #[arg(
         long,
         global = true,
         default_value = "info",
-        env = "LOGAGENT_LOG_LEVEL"
+        env = "LOGAGENT_LOG_LEVEL",
+        value_parser = parse_log_level
     )]
     pub log_level: String,
 

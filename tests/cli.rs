@@ -532,3 +532,109 @@ fn once_with_a_sink_that_keeps_failing_exits_1_after_the_drain_timeout_and_loses
         .collect();
     assert_eq!(lines, want);
 }
+
+/// `logagent validate <(cat x.toml)`: the file is a FIFO, readable once; it
+/// used to be read twice and the second read found no sources.
+#[test]
+fn validate_and_test_read_a_pipeline_from_a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("pipelines/stdin-to-stdout.toml")).unwrap();
+    for command in ["validate", "test"] {
+        let fifo = dir.path().join(format!("{command}.toml"));
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let writer = {
+            let (fifo, text) = (fifo.clone(), text.clone());
+            std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+        };
+        let out = bin().arg(command).arg(&fifo).output().unwrap();
+        writer.join().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{command}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        match command {
+            "validate" => assert!(stdout.starts_with("ok: 1 source(s)"), "{stdout}"),
+            _ => assert!(
+                stdout.contains("pipeline tests: 2 passed, 0 failed"),
+                "{stdout}"
+            ),
+        }
+    }
+}
+
+/// `--log-level bogus` used to be taken as a target name and silenced every
+/// log; Fluent Bit's `warning` is an alias of `warn`.
+#[test]
+fn an_unknown_log_level_is_refused_and_warning_is_an_alias() {
+    let pipeline = repo().join("pipelines/stdin-to-stdout.toml");
+    for bad in ["bogus", "info,logagent_sources=chatty", ""] {
+        let out = bin()
+            .args(["--log-level", bad, "validate"])
+            .arg(&pipeline)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid log level"), "{bad:?}: {err}");
+    }
+    let out = bin()
+        .env("LOGAGENT_LOG", "nope")
+        .arg("validate")
+        .arg(&pipeline)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid log level \"nope\""));
+    for good in [
+        "warning",
+        "WARN",
+        "debug",
+        "info,logagent_sources=debug",
+        "off",
+    ] {
+        let out = bin()
+            .args(["--log-level", good, "validate"])
+            .arg(&pipeline)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{good:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Every pipeline file `--help` shows exists, and every environment variable
+/// it names is documented in the README.
+#[test]
+fn help_examples_exist_and_its_variables_are_documented() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let mut examples = 0;
+    for word in help.split(|c: char| c.is_whitespace() || c == '=' || c == ',') {
+        if word.starts_with("pipelines/") && word.ends_with(".toml") && !word.contains('*') {
+            examples += 1;
+            assert!(
+                repo().join(word).exists(),
+                "--help names {word}, which does not exist"
+            );
+        }
+        let var = word.trim_matches(|c: char| !(c.is_ascii_uppercase() || c == '_'));
+        if var.starts_with("LOGAGENT_") {
+            assert!(
+                readme.contains(var),
+                "--help names {var}, the README does not"
+            );
+        }
+    }
+    assert!(examples >= 2, "{help}");
+}
