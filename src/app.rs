@@ -319,13 +319,14 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
         Outcome::Failed(_) | Outcome::TimedOut(_) => EXIT_RUNTIME,
     };
     if let Outcome::TimedOut(running) = &outcome {
-        tracing::error!(?running, timeout = ?args.drain_timeout.0, "drain timed out; unacknowledged lines will be read again on restart");
+        tracing::error!(running = %running.join(", "), timeout = ?args.drain_timeout.0, "drain timed out; unacknowledged lines will be read again on restart");
     }
     for entry in registry.entries() {
         let s = entry.metrics.snapshot();
-        tracing::info!(
+        // One line per component at debug; the totals below at info.
+        tracing::debug!(
             component = %entry.id,
-            kind = ?entry.kind,
+            kind = entry.kind.as_str(),
             r#type = entry.type_name,
             received_events = s.received_events,
             sent_events = s.sent_events,

@@ -638,3 +638,34 @@ fn help_examples_exist_and_its_variables_are_documented() {
     }
     assert!(examples >= 2, "{help}");
 }
+
+/// The agent's own log lines carry no Rust `Debug` text (`stream=Some("/p")`,
+/// `stream=None`), and a stop logs one summary at info, not a line per
+/// component (those are at debug).
+#[test]
+fn own_logs_have_no_debug_text_and_one_summary_at_stop() {
+    let mut child = bin()
+        .arg("-p")
+        .arg(repo().join("pipelines/stdin-to-stdout.toml"))
+        .env("LOGAGENT_DATA_DIR", tempfile::tempdir().unwrap().path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"not json\n{\"level\":\"warn\"}\n")
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a JSON object"), "{err}");
+    assert!(err.contains("stream=stdin"), "{err}");
+    for debug_text in ["Some(", "None", "[\""] {
+        assert!(!err.contains(debug_text), "{debug_text} in:\n{err}");
+    }
+    assert_eq!(err.matches("pipeline stopped").count(), 1, "{err}");
+    assert!(!err.contains("component totals"), "{err}");
+}

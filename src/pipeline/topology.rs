@@ -784,7 +784,7 @@ impl Topology {
             };
             if self.once && stall.stuck(self.registry.totals(), Instant::now(), drain_timeout) {
                 let running = self.running_names();
-                tracing::error!(?running, timeout = ?drain_timeout,
+                tracing::error!(running = %running.join(", "), timeout = ?drain_timeout,
                     "--once: nothing read or written for the drain timeout (a sink keeps failing?); giving up");
                 self.force();
                 self.await_sources(SOURCE_GRACE);
