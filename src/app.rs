@@ -311,6 +311,7 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
         config.clone(),
         reload_requests.1,
         checks,
+        registry.agent().clone(),
     )?;
     let outcome = topology.run(&stop, &reloads, args.drain_timeout.0);
     let totals = registry.totals();
@@ -450,6 +451,7 @@ fn start_reloader(
     initial: PipelineConfig,
     requests: crossbeam_channel::Receiver<()>,
     checks: Arc<Mutex<Vec<HealthCheck>>>,
+    status: Arc<logagent_core::telemetry::agent::AgentStatus>,
 ) -> anyhow::Result<crossbeam_channel::Receiver<PipelineConfig>> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::Builder::new()
@@ -470,6 +472,7 @@ fn start_reloader(
                         }
                     }
                     Err(errors) => {
+                        status.reloaded(false);
                         for e in &errors.0 {
                             tracing::error!(error = %e, "invalid pipeline");
                         }

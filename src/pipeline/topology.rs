@@ -830,14 +830,20 @@ impl Topology {
                 }
                 recv(reload_rx) -> config => match config {
                     Ok(config) => match self.reload(&config) {
-                        Ok(summary) => tracing::info!(
-                            added = ?summary.added,
-                            changed = ?summary.changed,
-                            removed = ?summary.removed,
-                            unchanged = summary.unchanged,
-                            "pipeline reloaded"
-                        ),
-                        Err(e) => tracing::error!(error = %e, "reload rejected; the running pipeline is unchanged"),
+                        Ok(summary) => {
+                            self.registry.agent().reloaded(true);
+                            tracing::info!(
+                                added = %summary.added.join(", "),
+                                changed = %summary.changed.join(", "),
+                                removed = %summary.removed.join(", "),
+                                unchanged = summary.unchanged,
+                                "pipeline reloaded"
+                            )
+                        }
+                        Err(e) => {
+                            self.registry.agent().reloaded(false);
+                            tracing::error!(error = %e, "reload rejected; the running pipeline is unchanged")
+                        }
                     },
                     Err(_) => reloads_open = false,
                 },

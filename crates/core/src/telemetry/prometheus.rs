@@ -332,6 +332,55 @@ fn encode_families(
 
 /// The name `prometheus-client` is given: counters lose their `_total`, which
 /// the encoder writes back.
+/// The agent's own series ([`super::agent`]), read at scrape time.
+#[derive(Debug)]
+pub(super) struct AgentCollector(pub(super) Arc<super::agent::AgentStatus>);
+
+impl Collector for AgentCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let status = &self.0;
+        let build: Vec<(&str, &str)> = vec![("version", env!("CARGO_PKG_VERSION"))];
+        encoder
+            .encode_descriptor(
+                "build_info",
+                "The agent's version, always 1.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_family(&build)?
+            .encode_gauge(&1u64)?;
+        encoder
+            .encode_descriptor(
+                "uptime_seconds",
+                "Seconds since the agent started.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&status.uptime_seconds())?;
+        let (ok, failed) = status.reloads();
+        let mut reloads = encoder.encode_descriptor(
+            "config_reloads",
+            "Configuration reloads (SIGHUP, --watch) by result.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (result, n) in [("success", ok), ("failure", failed)] {
+            reloads
+                .encode_family(&vec![("result", result)])?
+                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+        }
+        encoder
+            .encode_descriptor(
+                "config_last_reload_success_timestamp_seconds",
+                "When the configuration last loaded well (start or reload), in seconds since the epoch.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&status.last_success_seconds())?;
+        Ok(())
+    }
+}
+
 fn base_name(name: &str, kind: MetricType) -> &str {
     match kind {
         MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
