@@ -669,3 +669,48 @@ fn own_logs_have_no_debug_text_and_one_summary_at_stop() {
     assert_eq!(err.matches("pipeline stopped").count(), 1, "{err}");
     assert!(!err.contains("component totals"), "{err}");
 }
+
+/// One `validate` run reports every problem: an unset variable no longer
+/// hides the component and graph errors behind it.
+#[test]
+fn validate_reports_unset_variables_beside_every_other_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        "p.toml",
+        r#"[sources.app]
+type = "file"
+include = ["${LOGDIR}/*.log"]
+read_from = "middle"
+
+[transforms.a]
+type = "filter_level"
+inputs = ["b"]
+min_level = "info"
+
+[transforms.b]
+type = "filter_level"
+inputs = ["a"]
+min_level = "warn"
+
+[sinks.out]
+type = "stdout"
+inputs = ["app"]
+"#,
+    );
+    let out = bin()
+        .env_remove("LOGDIR")
+        .arg("validate")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 errors"), "{err}");
+    assert!(
+        err.contains("environment variable LOGDIR is not set"),
+        "{err}"
+    );
+    assert!(err.contains("key `read_from`"), "{err}");
+    assert!(err.contains("form a cycle"), "{err}");
+}

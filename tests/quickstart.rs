@@ -82,7 +82,10 @@ fn what_the_quickstart_writes_is_ignored_and_untracked() {
             .output()
             .unwrap()
     };
-    if !git(&["rev-parse", "--is-inside-work-tree"]).status.success() {
+    if !git(&["rev-parse", "--is-inside-work-tree"])
+        .status
+        .success()
+    {
         eprintln!("not a git checkout: nothing to check");
         return;
     }

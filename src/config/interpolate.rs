@@ -19,6 +19,21 @@ pub fn interpolate(
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<String, Vec<MissingVar>> {
+    let (out, missing) = interpolate_all(text, lookup);
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(missing)
+    }
+}
+
+/// [`interpolate`] that always gives the text: a reference that cannot be
+/// replaced stays as written, so the rest of the file can still be checked
+/// and every problem reported in one pass.
+pub fn interpolate_all(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> (String, Vec<MissingVar>) {
     let mut out = String::with_capacity(text.len());
     let mut missing = Vec::new();
     let comments = toml_comments(text);
@@ -64,14 +79,19 @@ pub fn interpolate(
         let valid = !name.is_empty()
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !name.starts_with(|c: char| c.is_ascii_digit());
+        let reference = &rest[i..i + 3 + close];
         if !valid {
             missing.push(position(text, here, String::new()));
+            out.push_str(reference);
         } else {
             match lookup(name).filter(|v| !(v.is_empty() && default.is_some())) {
                 Some(v) => out.push_str(&v),
                 None => match default {
                     Some(d) => out.push_str(d),
-                    None => missing.push(position(text, here, name.to_owned())),
+                    None => {
+                        missing.push(position(text, here, name.to_owned()));
+                        out.push_str(reference);
+                    }
                 },
             }
         }
@@ -79,11 +99,7 @@ pub fn interpolate(
         rest = &body[close + 1..];
     }
     out.push_str(rest);
-    if missing.is_empty() {
-        Ok(out)
-    } else {
-        Err(missing)
-    }
+    (out, missing)
 }
 
 fn position(text: &str, offset: usize, name: String) -> MissingVar {

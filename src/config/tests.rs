@@ -174,8 +174,11 @@ fn missing_keys_syntax_and_env_errors() {
     assert!(m[0].starts_with("p.toml:1:"), "{m:?}");
     assert!(m[0].contains("invalid TOML"), "{m:?}");
 
+    // Unset variables are reported beside the other errors (here the unknown
+    // key `x`), in one pass.
     let m = messages("data_dir = \"${MISSING_DIR}\"\nx = \"${ALSO_MISSING}\"");
-    assert_eq!(m.len(), 2, "{m:?}");
+    assert_eq!(m.len(), 3, "{m:?}");
+    assert!(m[2].contains("unknown top-level key `x`"), "{m:?}");
     assert!(
         m[0].starts_with("p.toml:1:13: environment variable MISSING_DIR is not set"),
         "{m:?}"
