@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, MaintenanceArgs, RunArgs};
-use crate::config::{self, PipelineConfig, SourceConfig};
+use crate::config::{self, PipelineConfig};
 use crate::maintenance::{self, run::RunError};
 use crate::pipeline::topology::Outcome;
 use crate::pipeline::{BuildOptions, Topology};
@@ -123,23 +123,23 @@ fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
             return EXIT_CONFIG;
         }
     };
+    let mut environment_errors = 0;
     if !no_environment {
-        for source in &config.sources {
-            if let SourceConfig::File(f) = &source.config {
-                let matched = f.include.iter().any(|p| {
-                    glob::glob(p)
-                        .map(|mut g| g.next().is_some())
-                        .unwrap_or(false)
-                });
-                if !matched {
-                    eprintln!(
-                        "warning: sources.{}: no file matches {:?} yet (it will be picked up when it appears)",
-                        source.id, f.include
-                    );
-                }
+        // What the run will need from this machine (globs, directories,
+        // unread outputs), then the sinks' servers.
+        for finding in crate::pipeline::preflight::check(&config) {
+            eprintln!("{finding}");
+            if finding.severity == crate::pipeline::preflight::Severity::Error {
+                environment_errors += 1;
             }
         }
         sink_health_checks(&config);
+    }
+    if environment_errors > 0 {
+        eprintln!(
+            "{environment_errors} error(s) in the environment: the configuration is valid, but the run would fail (use --no-environment to check the configuration alone)"
+        );
+        return EXIT_CONFIG;
     }
     let jobs = &config.maintenance;
     let extra = if jobs.rotate.is_empty() && jobs.retain.is_empty() {
@@ -275,6 +275,18 @@ fn run(args: &RunArgs) -> i32 {
 fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> {
     let (stop, reload_requests) = signals()?;
     let started = Instant::now();
+    // What `validate` warns about, logged at start too; `data_dir` is proven
+    // writable by the topology (it exits 1 if not), a sink directory is retried.
+    for finding in crate::pipeline::preflight::check(config) {
+        match finding.severity {
+            crate::pipeline::preflight::Severity::Warning => {
+                tracing::warn!(component = %finding.subject, "{}", finding.message)
+            }
+            crate::pipeline::preflight::Severity::Error => {
+                tracing::error!(component = %finding.subject, "{}", finding.message)
+            }
+        }
+    }
     let topology = Topology::start(
         config,
         BuildOptions {

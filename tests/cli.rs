@@ -714,3 +714,125 @@ inputs = ["app"]
     assert!(err.contains("key `read_from`"), "{err}");
     assert!(err.contains("form a cycle"), "{err}");
 }
+
+/// `validate` says ok only when the run can work: an include naming a
+/// directory or matching nothing and an output nobody reads are warnings; a
+/// `data_dir` or sink directory that cannot be written is an error (exit 2),
+/// unless `--no-environment`.
+#[test]
+fn validate_checks_the_environment_the_run_will_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::create_dir(dir.path().join("logs")).unwrap();
+    std::fs::write(dir.path().join("blocker"), "a regular file").unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"data_dir = "{d}/blocker/data"
+[sources.dir]
+type = "file"
+include = ["{d}/logs"]
+[sources.none]
+type = "file"
+include = ["{d}/nothing/*.log"]
+[sinks.out]
+type = "file"
+inputs = ["dir"]
+path = "{d}/blocker/out.ndjson"
+"#
+        ),
+    );
+    let out = bin().arg("validate").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error: data_dir: "), "{err}");
+    assert!(
+        err.contains("warning: sources.dir: ") && err.contains("only directories"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: sources.none: no file matches"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: sinks.out: cannot write under"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: sources.none: nothing reads its output"),
+        "{err}"
+    );
+    assert!(err.contains("2 error(s) in the environment"), "{err}");
+    let out = bin()
+        .args(["validate", "--no-environment"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A running source whose globs match nothing says so (once a minute at most),
+/// instead of reading nothing in silence.
+#[test]
+fn a_source_whose_globs_match_nothing_warns_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let p = write_pipeline(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"data_dir = "{d}/data"
+[sources.app]
+type = "file"
+include = ["{d}/missing/*.log"]
+[sinks.out]
+type = "stdout"
+inputs = ["app"]
+"#
+        ),
+    );
+    let mut child = bin()
+        .arg("-p")
+        .arg(&p)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(line);
+            if seen
+                .iter()
+                .any(|l| l.contains("no file matches the include patterns"))
+            {
+                break;
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("no file matches the include patterns")
+                && l.contains("missing/*.log")),
+        "{seen:#?}"
+    );
+}
