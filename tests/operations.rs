@@ -728,3 +728,83 @@ path = "{d}/out.ndjson"
     });
     assert!(scrape().contains("config_reloads_total{result=\"success\"} 1"));
 }
+
+/// Starts an agent (stdin → file) with its API on a free port.
+fn agent_with_api(dir: &Path) -> (Guard, String) {
+    let d = dir.display().to_string();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let p = write_pipeline(
+        dir,
+        "p.toml",
+        &format!(
+            r#"data_dir = "{d}/data"
+[api]
+address = "{addr}"
+[sources.stdin]
+type = "stdin"
+[sinks.out]
+type = "file"
+inputs = ["stdin"]
+path = "{d}/out.ndjson"
+"#
+        ),
+    );
+    let child = Guard(
+        bin()
+            .arg("-p")
+            .arg(&p)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(Duration::from_secs(20), "the API", || {
+        api::get(&addr, "/health").is_ok_and(|(s, _)| s == 200)
+    });
+    (child, addr)
+}
+
+/// Idle connections cannot hold the API: past the connection limit they are
+/// closed, and a client that sends no request is dropped after the header
+/// timeout, so `/health` answers again.
+#[test]
+fn idle_connections_beyond_the_limit_do_not_hold_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_agent, addr) = agent_with_api(dir.path());
+    let idle: Vec<std::net::TcpStream> = (0..logagent::telemetry::api::MAX_CONNECTIONS + 20)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
+    assert!(!idle.is_empty());
+    wait_until(
+        logagent::telemetry::api::HEADER_TIMEOUT + Duration::from_secs(20),
+        "/health answering despite the idle connections",
+        || api::get(&addr, "/health").is_ok_and(|(s, _)| s == 200),
+    );
+    drop(idle);
+}
+
+/// Taps hold a thread each: at most MAX_TAPS stream at once, the next gets 503.
+#[test]
+fn taps_beyond_the_limit_get_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_agent, addr) = agent_with_api(dir.path());
+    let mut open = Vec::new();
+    for _ in 0..logagent::telemetry::api::MAX_TAPS {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET /tap/stdin HTTP/1.0\r\n\r\n").unwrap();
+        let mut first = [0u8; 12];
+        std::io::Read::read_exact(&mut s, &mut first).unwrap();
+        assert_eq!(&first, b"HTTP/1.0 200", "a tap within the limit streams");
+        open.push(s);
+    }
+    let (status, body) = api::get(&addr, "/tap/stdin").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("too many taps"), "{body}");
+    drop(open);
+    wait_until(Duration::from_secs(20), "a tap slot freed", || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET /tap/stdin?limit=1 HTTP/1.0\r\n\r\n").unwrap();
+        let mut first = [0u8; 12];
+        std::io::Read::read_exact(&mut s, &mut first).is_ok() && &first == b"HTTP/1.0 200"
+    });
+}
