@@ -601,7 +601,10 @@ enum TopError {
     Json(#[from] serde_json::Error),
 }
 
-/// `logagent top`: refreshes a table of rates every `interval` seconds.
+/// `logagent top`: refreshes a table of rates every `interval` seconds. On a
+/// terminal it takes the whole screen, `q` (or Ctrl-C) quits, and it waits
+/// for the agent when the API stops answering (a restart) instead of exiting;
+/// `--once` prints one table and exits.
 fn top(api: &str, interval: u64, once: bool) -> i32 {
     let read = || -> Result<serde_json::Value, TopError> {
         let (status, body) =
@@ -615,34 +618,144 @@ fn top(api: &str, interval: u64, once: bool) -> i32 {
         Ok(serde_json::from_str(&body)?)
     };
     let interval = std::time::Duration::from_secs(interval.max(1));
-    let mut before = match read() {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("logagent top: {e}");
-            return EXIT_RUNTIME;
-        }
-    };
-    let mut at = Instant::now();
-    loop {
-        std::thread::sleep(interval);
-        let after = match read() {
+    if once {
+        let before = match read() {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("logagent top: {e}");
                 return EXIT_RUNTIME;
             }
         };
-        let table = telemetry::top::table(&before, &after, at.elapsed().as_secs_f64());
-        if once {
-            print!("{table}");
-            return EXIT_OK;
+        let at = Instant::now();
+        std::thread::sleep(interval);
+        return match read() {
+            Ok(after) => {
+                print!(
+                    "{}",
+                    telemetry::top::table(&before, &after, at.elapsed().as_secs_f64())
+                );
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("logagent top: {e}");
+                EXIT_RUNTIME
+            }
+        };
+    }
+    use std::io::IsTerminal as _;
+    let terminal = std::io::stdout().is_terminal();
+    let _screen = if terminal {
+        match TopScreen::enter() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("logagent top: cannot use the terminal: {e}");
+                return EXIT_RUNTIME;
+            }
         }
-        // Clear the screen and home the cursor, then the table.
-        print!("\x1b[2J\x1b[H{table}");
+    } else {
+        None
+    };
+    let mut before: Option<(serde_json::Value, Instant)> = None;
+    let mut next = Instant::now();
+    loop {
+        // Wait for the next refresh, quitting on q / Ctrl-C meanwhile.
+        if terminal {
+            match top_quit_requested(next.saturating_duration_since(Instant::now())) {
+                Ok(true) => return EXIT_OK,
+                Ok(false) => {}
+                Err(e) => {
+                    drop(_screen);
+                    eprintln!("logagent top: {e}");
+                    return EXIT_RUNTIME;
+                }
+            }
+        } else {
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+        next = Instant::now() + interval;
+        let width = crossterm::terminal::size().map_or(200, |(w, _)| w as usize);
+        let text = match (read(), &before) {
+            (Ok(after), Some((then, at))) => {
+                let text =
+                    telemetry::top::screen(api, then, &after, at.elapsed().as_secs_f64(), width);
+                before = Some((after, Instant::now()));
+                text
+            }
+            (Ok(after), None) => {
+                before = Some((after, Instant::now()));
+                format!("logagent top: reading {api} ...\n")
+            }
+            (Err(e), _) => {
+                // The agent restarted or is not up yet: wait for it.
+                before = None;
+                let line = format!("logagent top: retrying every {interval:?} (q quits): {e}");
+                line.chars().take(width.max(20)).collect::<String>() + "\n"
+            }
+        };
+        // Clear the screen and home the cursor, then the table; raw mode
+        // needs \r\n line ends.
+        let text = if terminal {
+            text.replace('\n', "\r\n")
+        } else {
+            text
+        };
         use std::io::Write;
-        let _ = std::io::stdout().flush();
-        before = after;
-        at = Instant::now();
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\x1b[2J\x1b[H{text}");
+        let _ = out.flush();
+    }
+}
+
+/// The terminal as `top` uses it: raw mode (keys without Enter) on the
+/// alternate screen, both undone when dropped, even on an early return.
+struct TopScreen;
+
+impl TopScreen {
+    fn enter() -> std::io::Result<TopScreen> {
+        crossterm::terminal::enable_raw_mode()?;
+        let screen = TopScreen;
+        crossterm::execute!(
+            std::io::stdout(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::cursor::Hide
+        )?;
+        Ok(screen)
+    }
+}
+
+impl Drop for TopScreen {
+    fn drop(&mut self) {
+        let _ = crossterm::execute!(
+            std::io::stdout(),
+            crossterm::cursor::Show,
+            crossterm::terminal::LeaveAlternateScreen
+        );
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+/// Waits up to `wait` for a key: true for `q`, `Q`, Esc or Ctrl-C.
+fn top_quit_requested(wait: std::time::Duration) -> std::io::Result<bool> {
+    use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !crossterm::event::poll(left)? {
+            return Ok(false);
+        }
+        if let Event::Key(k) = crossterm::event::read()? {
+            if k.kind == KeyEventKind::Release {
+                continue;
+            }
+            let ctrl_c =
+                k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+            if ctrl_c || matches!(k.code, KeyCode::Char('q' | 'Q') | KeyCode::Esc) {
+                return Ok(true);
+            }
+        }
+        if left.is_zero() {
+            return Ok(false);
+        }
     }
 }
 

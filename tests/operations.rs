@@ -731,8 +731,12 @@ path = "{d}/out.ndjson"
 
 /// Starts an agent (stdin → file) with its API on a free port.
 fn agent_with_api(dir: &Path) -> (Guard, String) {
+    agent_with_api_at(dir, format!("127.0.0.1:{}", free_port()))
+}
+
+/// Starts an agent (stdin → file) with its API at `addr`.
+fn agent_with_api_at(dir: &Path, addr: String) -> (Guard, String) {
     let d = dir.display().to_string();
-    let addr = format!("127.0.0.1:{}", free_port());
     let p = write_pipeline(
         dir,
         "p.toml",
@@ -806,5 +810,106 @@ fn taps_beyond_the_limit_get_503() {
         write!(s, "GET /tap/stdin?limit=1 HTTP/1.0\r\n\r\n").unwrap();
         let mut first = [0u8; 12];
         std::io::Read::read_exact(&mut s, &mut first).is_ok() && &first == b"HTTP/1.0 200"
+    });
+}
+
+/// `logagent top` on a real terminal (tmux): a header with the version and
+/// uptime above the table, and `q` quits.
+#[test]
+fn top_renders_a_header_and_quits_on_q() {
+    assert!(
+        std::process::Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok(),
+        "tmux is not installed: scripts/test installs it (apt-get install tmux)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (_agent, addr) = agent_with_api(dir.path());
+    let socket = format!("logagent-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .arg("-L")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    struct Server(String);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("tmux")
+                .args(["-L", &self.0, "kill-server"])
+                .output();
+        }
+    }
+    let _server = Server(socket.clone());
+    let command = format!(
+        "{} top --api {addr} --interval 1",
+        env!("CARGO_BIN_EXE_logagent")
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let mut screen = String::new();
+    wait_until(Duration::from_secs(30), "top's header and table", || {
+        screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "top"]).stdout)
+            .into_owned();
+        screen.contains(&format!(
+            "logagent {} at {addr}, up ",
+            env!("CARGO_PKG_VERSION")
+        )) && screen.contains("COMPONENT")
+            && screen.contains("stdin")
+    });
+    assert!(screen.lines().all(|l| l.chars().count() <= 120), "{screen}");
+    tmux(&["send-keys", "-t", "top", "q"]);
+    wait_until(Duration::from_secs(20), "top to quit on q", || {
+        !tmux(&["has-session", "-t", "top"]).status.success()
+    });
+
+    // It used to exit when the agent went away: now it waits for it.
+    let addr2 = format!("127.0.0.1:{}", free_port());
+    let command = format!(
+        "{} top --api {addr2} --interval 1",
+        env!("CARGO_BIN_EXE_logagent")
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "wait",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-J", "-t", "wait"]).stdout)
+            .into_owned()
+    };
+    wait_until(Duration::from_secs(30), "top waiting for the agent", || {
+        capture().contains("retrying every")
+    });
+    let dir2 = tempfile::tempdir().unwrap();
+    let (_agent2, _) = agent_with_api_at(dir2.path(), addr2.clone());
+    wait_until(
+        Duration::from_secs(30),
+        "top showing the agent once it is up",
+        || capture().contains(&format!("at {addr2}, up ")),
+    );
+    tmux(&["send-keys", "-t", "wait", "C-c"]);
+    wait_until(Duration::from_secs(20), "top to quit on Ctrl-C", || {
+        !tmux(&["has-session", "-t", "wait"]).status.success()
     });
 }

@@ -251,7 +251,11 @@ pub fn components(registry: &Registry) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({ "components": list })
+    let agent = registry.agent();
+    serde_json::json!({
+        "agent": {"version": env!("CARGO_PKG_VERSION"), "uptime_seconds": agent.uptime_seconds()},
+        "components": list,
+    })
 }
 
 fn query_param(query: &str, name: &str) -> Option<u64> {
