@@ -45,11 +45,22 @@ pub fn main() -> i32 {
         Some(Command::Retain(args)) => maintenance("retain", &args, false, None),
         Some(Command::Test { files }) => test(&files),
         Some(Command::Tap {
-            component,
+            patterns,
+            outputs_of,
+            inputs_of,
             rate,
             limit,
             api,
-        }) => tap(&api.api, &component, rate, limit),
+        }) => tap(
+            &api.api,
+            &TapSelection {
+                patterns,
+                outputs_of,
+                inputs_of,
+            },
+            rate,
+            limit,
+        ),
         Some(Command::Top {
             interval,
             once,
@@ -310,6 +321,7 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
                 registry: registry.clone(),
                 health: health.clone(),
                 taps: topology.taps(),
+                inputs: topology.inputs(),
             },
         )?;
     }
@@ -546,40 +558,159 @@ fn test(files: &[PathBuf]) -> i32 {
 }
 
 /// `logagent tap`: streams `/tap/ID` to stdout.
-fn tap(api: &str, component: &str, rate: u32, limit: Option<u64>) -> i32 {
-    use std::io::Write;
-    let mut path = format!("/tap/{component}?rate={rate}");
-    if let Some(l) = limit {
-        path.push_str(&format!("&limit={l}"));
+/// What `logagent tap` samples: patterns over output names, and the outputs
+/// of, or read by, a component.
+struct TapSelection {
+    patterns: Vec<String>,
+    outputs_of: Option<String>,
+    inputs_of: Option<String>,
+}
+
+impl TapSelection {
+    /// The outputs of the running agent (its `/outputs` answer) selected.
+    fn resolve(&self, answer: &serde_json::Value) -> Result<Vec<String>, String> {
+        let outputs: Vec<String> = answer["outputs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut chosen: Vec<String> = Vec::new();
+        fn add(chosen: &mut Vec<String>, o: &str) {
+            if !chosen.iter().any(|c| c == o) {
+                chosen.push(o.to_owned());
+            }
+        }
+        for p in &self.patterns {
+            let glob = glob::Pattern::new(p).map_err(|e| format!("bad pattern {p:?}: {e}"))?;
+            let before = chosen.len();
+            for o in outputs.iter().filter(|o| glob.matches(o) || *o == p) {
+                add(&mut chosen, o);
+            }
+            if chosen.len() == before {
+                return Err(format!(
+                    "no output matches {p:?} (outputs: {})",
+                    outputs.join(", ")
+                ));
+            }
+        }
+        if let Some(id) = &self.outputs_of {
+            let prefix = format!("{id}.");
+            let before = chosen.len();
+            for o in outputs
+                .iter()
+                .filter(|o| *o == id || o.starts_with(&prefix))
+            {
+                add(&mut chosen, o);
+            }
+            if chosen.len() == before {
+                return Err(format!(
+                    "no component {id:?} has outputs (outputs: {})",
+                    outputs.join(", ")
+                ));
+            }
+        }
+        if let Some(id) = &self.inputs_of {
+            let inputs = &answer["inputs"];
+            let list = [
+                format!("transforms.{id}"),
+                format!("sinks.{id}"),
+                id.clone(),
+            ]
+            .iter()
+            .find_map(|k| inputs[k.as_str()].as_array().cloned())
+            .ok_or_else(|| format!("no transform or sink {id:?} in the running agent"))?;
+            for i in list.iter().filter_map(|v| v.as_str()) {
+                add(&mut chosen, i);
+            }
+        }
+        if chosen.len() > telemetry::api::MAX_TAPS {
+            return Err(format!(
+                "{} outputs selected; the agent streams at most {} taps at once: narrow the selection",
+                chosen.len(),
+                telemetry::api::MAX_TAPS
+            ));
+        }
+        Ok(chosen)
     }
-    let stdout = std::io::stdout();
-    let mut body = String::new();
-    let result = telemetry::api::get_lines(api, &path, None, |line| {
-        if body.len() < 4096 {
-            body.push_str(line);
-        }
-        let mut out = stdout.lock();
-        writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
-    });
-    match result {
-        Ok(200) => EXIT_OK,
-        Ok(404) => {
-            eprintln!(
-                "logagent tap: no component output {component:?} in the running agent: {body}"
-            );
-            EXIT_CONFIG
-        }
-        Ok(status) => {
+}
+
+/// `logagent tap`: streams samples of the selected outputs of a running agent.
+fn tap(api: &str, selection: &TapSelection, rate: u32, limit: Option<u64>) -> i32 {
+    use std::io::Write;
+    let answer = match telemetry::api::get(api, "/outputs") {
+        Ok((200, body)) => serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        Ok((status, _)) => {
             eprintln!("logagent tap: the API answered {status}");
-            EXIT_RUNTIME
+            return EXIT_RUNTIME;
         }
         Err(e) => {
             eprintln!(
                 "logagent tap: cannot reach the agent's API at {api}: {e} (is [api] enabled?)"
             );
-            EXIT_RUNTIME
+            return EXIT_RUNTIME;
+        }
+    };
+    let outputs = match selection.resolve(&answer) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("logagent tap: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let tagged = outputs.len() > 1;
+    let (tx, rx) = crossbeam_channel::bounded::<Result<String, String>>(1024);
+    for output in outputs {
+        let tx = tx.clone();
+        let api = api.to_owned();
+        let mut path = format!("/tap/{output}?rate={rate}");
+        if let Some(l) = limit {
+            path.push_str(&format!("&limit={l}"));
+        }
+        std::thread::spawn(move || {
+            let label = serde_json::Value::String(output.clone()).to_string();
+            let result = telemetry::api::get_lines(&api, &path, None, |line| {
+                let line = if tagged {
+                    format!("{{\"output\":{label},\"event\":{line}}}")
+                } else {
+                    line.to_owned()
+                };
+                tx.send(Ok(line)).is_ok()
+            });
+            let end = match result {
+                Ok(200) => Err(String::new()),
+                Ok(status) => Err(format!("tap {output}: the API answered {status}")),
+                Err(e) => Err(format!("tap {output}: {e}")),
+            };
+            let _ = tx.send(end);
+        });
+    }
+    drop(tx);
+    let stdout = std::io::stdout();
+    let mut printed = 0u64;
+    let mut code = EXIT_OK;
+    for item in rx.iter() {
+        match item {
+            Ok(line) => {
+                let mut out = stdout.lock();
+                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                    return EXIT_OK; // the reader went away (a pipe to head)
+                }
+                printed += 1;
+                if limit.is_some_and(|l| printed >= l) {
+                    return EXIT_OK;
+                }
+            }
+            Err(e) if e.is_empty() => {}
+            Err(e) => {
+                eprintln!("logagent tap: {e}");
+                code = EXIT_RUNTIME;
+            }
         }
     }
+    code
 }
 
 /// Why `logagent top` could not read the agent's `/components`.

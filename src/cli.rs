@@ -23,6 +23,8 @@ Examples:
       Run, and reload changed components when a pipeline file changes (or on SIGHUP).
   logagent tap parse --limit 20
       Print a rate-limited sample of the events leaving component `parse` ([api] needed).
+  logagent tap 'parse*' --inputs-of out
+      Sample every output whose id starts with `parse` and everything sink `out` reads.
   logagent top
       A live table of per-component rates and buffer fill ([api] needed).
   tail -f app.log | logagent -p pipelines/stdin-to-stdout.toml
@@ -121,8 +123,17 @@ pub enum Command {
     /// Print a live, rate-limited sample of the events leaving a component of a
     /// running agent (through its API).
     Tap {
-        /// The component id, or `ID.NAME` for a named output.
-        component: String,
+        /// Outputs to sample: a component id, `ID.NAME` for a named output, or
+        /// a glob (`'parse*'`); several may be given. With more than one output,
+        /// each line is `{"output": ID, "event": {...}}`.
+        #[arg(required_unless_present_any = ["outputs_of", "inputs_of"])]
+        patterns: Vec<String>,
+        /// Also every output of this component (`ID` and `ID.*`).
+        #[arg(long, value_name = "ID")]
+        outputs_of: Option<String>,
+        /// Also every output this component reads (its `inputs`).
+        #[arg(long, value_name = "ID")]
+        inputs_of: Option<String>,
         /// Most events per second.
         #[arg(long, default_value_t = 10)]
         rate: u32,

@@ -211,6 +211,54 @@ flush_interval = "50ms"
         .unwrap();
     assert_eq!(unknown.status.code(), Some(2));
 
+    // Patterns and the graph: `pa*` (parse) and what `out` reads (level), each
+    // line tagged with its output.
+    let tap = bin()
+        .args([
+            "tap",
+            "pa*",
+            "--inputs-of",
+            "out",
+            "--limit",
+            "6",
+            "--rate",
+            "100",
+            "--api",
+            &addr,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tap_done = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let input = input.clone();
+        let done = tap_done.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !done.load(Ordering::SeqCst) && n < 2000 {
+                append(&input, &format!("{{\"level\":\"warn\",\"tap2\":{n}}}\n"));
+                n += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let tap_out = tap.wait_with_output().unwrap();
+    tap_done.store(true, Ordering::SeqCst);
+    feeder.join().unwrap();
+    assert_eq!(tap_out.status.code(), Some(0));
+    let tagged: Vec<serde_json::Value> = String::from_utf8_lossy(&tap_out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(tagged.len(), 6, "{tagged:?}");
+    assert!(
+        tagged
+            .iter()
+            .all(|v| matches!(v["output"].as_str(), Some("parse" | "level"))
+                && v["event"]["level"] == "warn"),
+        "{tagged:?}"
+    );
+
     let top = bin()
         .args(["top", "--once", "--interval", "1", "--api", &addr])
         .output()

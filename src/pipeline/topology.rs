@@ -182,6 +182,7 @@ pub struct Topology {
     shutdown: Shutdown,
     health: Health,
     taps: Taps,
+    inputs: crate::telemetry::api::InputsOf,
     stopping: bool,
 }
 
@@ -253,6 +254,7 @@ impl Topology {
             shutdown,
             health: Health::default(),
             taps: Taps::default(),
+            inputs: Default::default(),
             stopping: false,
         };
         topology.apply(
@@ -262,6 +264,7 @@ impl Topology {
                 transforms: options.transform_overrides,
             },
         )?;
+        topology.record_inputs(config);
         Ok(topology)
     }
 
@@ -331,7 +334,29 @@ impl Topology {
                 message: "stopping; reload ignored".into(),
             });
         }
-        self.apply(config, Overrides::default())
+        let summary = self.apply(config, Overrides::default())?;
+        self.record_inputs(config);
+        Ok(summary)
+    }
+
+    /// What each component reads, for the API (`/outputs`).
+    pub fn inputs(&self) -> crate::telemetry::api::InputsOf {
+        self.inputs.clone()
+    }
+
+    fn record_inputs(&self, config: &PipelineConfig) {
+        let map = config
+            .transforms
+            .iter()
+            .map(|t| (format!("transforms.{}", t.id), t.inputs.clone()))
+            .chain(
+                config
+                    .sinks
+                    .iter()
+                    .map(|s| (format!("sinks.{}", s.id), s.inputs.clone())),
+            )
+            .collect();
+        *self.inputs.write().unwrap_or_else(|p| p.into_inner()) = map;
     }
 
     fn plan(

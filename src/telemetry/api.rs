@@ -45,7 +45,13 @@ pub struct ApiState {
     pub health: Health,
     /// Live samples of every output (the pipeline's taps).
     pub taps: Arc<dyn TapSource>,
+    /// What each component reads (`sinks.out` → `["parse"]`), kept current
+    /// by the pipeline across reloads, for `logagent tap --inputs-of`.
+    pub inputs: InputsOf,
 }
+
+/// Each component (`kind.id`) and the outputs it reads.
+pub type InputsOf = Arc<std::sync::RwLock<std::collections::BTreeMap<String, Vec<String>>>>;
 
 /// Taps streaming now, against [`MAX_TAPS`].
 static OPEN_TAPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -211,11 +217,24 @@ fn handle(state: &ApiState, req: Request<Incoming>) -> Reply {
             super::prometheus::render(&state.registry),
         ),
         "/components" => json(StatusCode::OK, components(&state.registry)),
+        "/outputs" => {
+            let mut outputs = state.taps.outputs();
+            outputs.sort();
+            let inputs = state
+                .inputs
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            json(
+                StatusCode::OK,
+                serde_json::json!({"outputs": outputs, "inputs": inputs}),
+            )
+        }
         _ => match path.strip_prefix("/tap/") {
             Some(output) => tap(state, output, query),
             None => json(
                 StatusCode::NOT_FOUND,
-                serde_json::json!({"error": "not found", "paths": ["/health", "/ready", "/metrics", "/components", "/tap/ID"]}),
+                serde_json::json!({"error": "not found", "paths": ["/health", "/ready", "/metrics", "/components", "/outputs", "/tap/ID"]}),
             ),
         },
     }
@@ -427,6 +446,7 @@ mod tests {
                 registry,
                 health: health.clone(),
                 taps: Arc::new(NoTaps),
+                inputs: InputsOf::default(),
             },
         )
         .unwrap();
