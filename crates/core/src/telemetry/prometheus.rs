@@ -417,6 +417,29 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     #[test]
+    fn the_agents_own_series_are_rendered() {
+        let r = Registry::default();
+        r.agent().reloaded(true);
+        r.agent().reloaded(false);
+        r.agent().reloaded(false);
+        let text = render(&r);
+        for line in [
+            "# TYPE build_info gauge",
+            &format!("build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
+            "# TYPE uptime_seconds gauge",
+            "# TYPE config_reloads_total counter",
+            "config_reloads_total{result=\"success\"} 1",
+            "config_reloads_total{result=\"failure\"} 2",
+            "# TYPE config_last_reload_success_timestamp_seconds gauge",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing in\n{text}"
+            );
+        }
+    }
+
+    #[test]
     fn renders_counters_reasons_and_histograms() {
         let mut r = Registry::default();
         let m = r.register("out", Kind::Sink, "file");
@@ -504,10 +527,16 @@ mod tests {
                 "{line:?} missing in\n{text}"
             );
         }
-        // Components' families sorted by name, then the configured families.
+        // Components' families sorted by name, then the configured families
+        // (the agent's own series are checked by their own test).
         let types: Vec<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter(|t| {
+                !super::super::agent::NAMES
+                    .iter()
+                    .any(|n| t.split(' ').next() == Some(n))
+            })
             .collect();
         let components = &types[..types.len() - 1];
         assert!(components.windows(2).all(|w| w[0] < w[1]), "{types:?}");
