@@ -60,8 +60,9 @@ pub fn run(
             .name("syslog-udp".into())
             .spawn(move || {
                 let _ = socket.set_read_timeout(Some(RECV_POLL));
-                // One byte more than the limit tells a cut datagram apart.
-                let mut buf = vec![0u8; max + 1];
+                // One byte more than the limit tells a cut datagram apart (a
+                // datagram never holds more than 65,535 bytes).
+                let mut buf = vec![0u8; max.min(65_535) + 1];
                 let full = counters
                     .metrics
                     .labeled
