@@ -244,3 +244,39 @@ fn hostile_clients_are_cut_off_and_counted() {
     trigger.stop();
     handle.join().unwrap();
 }
+
+#[test]
+fn idle_connections_are_closed_without_an_error_and_strict_mode_drops_what_is_not_syslog() {
+    let (addr, rx, metrics, mut trigger, handle) = start(
+        "idle_timeout = \"200ms\"\nlenient = false\non_malformed = \"drop\"",
+        false,
+        64,
+        64,
+    );
+    // Silent: closed after idle_timeout, not counted as an error.
+    let idle = TcpStream::connect(&addr).unwrap();
+    assert!(closed_by_peer(&idle));
+    // Strict: a tag with spaces is not RFC 3164; dropped and counted.
+    let mut c = TcpStream::connect(&addr).unwrap();
+    c.write_all(b"<46>Jun 14 15:16:01 combo syslogd 1.4.1: restart.\n<46>Jun 14 15:16:01 combo syslogd: restart.\n")
+        .unwrap();
+    drop(c);
+    let mut events = Vec::new();
+    wait_until("the strict event", || {
+        while let Ok(b) = rx.try_recv() {
+            events.extend(b.events);
+        }
+        events.len() == 1 && metrics.snapshot().discarded_events == 1
+    });
+    assert_eq!(errors(&metrics, "malformed_frame"), 1);
+    assert_eq!(
+        metrics
+            .labeled
+            .get(DISCARDED_BY_REASON, &[("reason", "malformed")]),
+        Some(1)
+    );
+    let s = metrics.snapshot();
+    assert_eq!((s.received_events, s.errors), (1, 1));
+    trigger.stop();
+    handle.join().unwrap();
+}
