@@ -29,6 +29,8 @@ Examples:
       A live table of per-component rates and buffer fill ([api] needed).
   tail -f app.log | logagent -p pipelines/stdin-to-stdout.toml
       Parse JSON lines from standard input and print them as NDJSON.
+  logagent -p pipelines/syslog-to-loki.toml
+      Receive syslog (RFC 3164/5424, TCP and UDP on 127.0.0.1:5514) and ship it to Loki.
   logagent rotate --config /etc/logagent/maintenance.toml --config /etc/logagent/pipeline.toml --dry-run
       Print what rotation would do; files the agent has not shipped are held.
   logagent retain --config /etc/logagent/maintenance.toml --data-dir /var/lib/logagent
