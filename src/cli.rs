@@ -26,6 +26,8 @@ Examples:
   logagent top
       A live table of per-component rates and buffer fill ([api] needed).
   tail -f app.log | logagent -p stdin-to-stdout.toml
+  logagent -p pipelines/aggregator.toml
+      Receive pushes over HTTP (NDJSON, Elasticsearch _bulk, Loki push) from other agents.
   logagent rotate --config /etc/logagent/maintenance.toml --config /etc/logagent/pipeline.toml --dry-run
       Print what rotation would do; files the agent has not shipped are held.
   logagent retain --config /etc/logagent/maintenance.toml --data-dir /var/lib/logagent

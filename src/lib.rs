@@ -6,7 +6,7 @@
 //! [`event::Event`]s moving through bounded channels:
 //!
 //! ```text
-//!  sources (file, stdin)           transforms (parsers, enrich, redact,          sinks (file, stdout, es, loki)
+//!  sources (file, stdin, http)     transforms (parsers, enrich, redact,          sinks (file, stdout, es, loki)
 //!  read into a BytesMut,   ──▶     route, filter, ...): record ranges      ──▶  serialize each line with
 //!  frame lines (codecs)            and edits, never re-encode                   its edits applied (event/encode)
 //! ```

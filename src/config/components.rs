@@ -16,6 +16,7 @@ use logagent_sinks::file::FileSinkConfig;
 use logagent_sinks::loki::LokiSinkConfig;
 use logagent_sinks::stdout::StdoutSinkConfig;
 use logagent_sources::file::FileSourceConfig;
+use logagent_sources::http::HttpSourceConfig;
 use logagent_sources::stdin::StdinSourceConfig;
 use logagent_transforms::enrich::EnrichConfig;
 use logagent_transforms::filter::FilterConfig;
@@ -84,6 +85,8 @@ component_types! {
         File(Box<FileSourceConfig>) = "file",
         /// `type = "stdin"`: read standard input.
         Stdin(Box<StdinSourceConfig>) = "stdin",
+        /// `type = "http"`: receive NDJSON, Elasticsearch `_bulk` and Loki pushes.
+        Http(Box<HttpSourceConfig>) = "http",
     }
 }
 

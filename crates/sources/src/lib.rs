@@ -8,6 +8,9 @@
 //! * [`checkpoint`] — the file source's durable, atomically written records of
 //!   acknowledged offsets (also read by the maintenance jobs' guard).
 //! * [`stdin`] — standard input.
+//! * [`http`] — the aggregator's HTTP receiver: NDJSON, Elasticsearch `_bulk`
+//!   and Loki push, on [`http_server`] (limits, auth, 429 on backpressure,
+//!   answers after acknowledgement), which later network sources share.
 //! * [`batcher`] — lines into batches of one stream.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -15,6 +18,8 @@
 pub mod batcher;
 pub mod checkpoint;
 pub mod file;
+pub mod http;
+pub mod http_server;
 pub mod stdin;
 
 use serde::Deserialize;
