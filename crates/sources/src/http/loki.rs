@@ -27,6 +27,12 @@ struct Entry {
     metadata: Vec<(String, String)>,
 }
 
+/// The fields every entry of a stream gets (its labels), as keys and values.
+type Labels = [(Bytes, Value)];
+
+/// What each entry of a push is handed to, with its stream's labels.
+type EachEntry<'a> = &'a mut dyn FnMut(&Labels, Entry);
+
 /// Why a push was refused.
 struct Bad {
     error_type: &'static str,
@@ -79,7 +85,7 @@ pub(super) fn handle(intake: &Intake, request: &Request, ack: &AckToken) -> Repl
 fn add(
     intake: &Intake,
     out: &mut Collector<'_>,
-    labels: &[(Bytes, Value)],
+    labels: &Labels,
     entry: Entry,
     oversize: &mut u64,
 ) {
@@ -120,10 +126,7 @@ fn label_fields(pairs: impl IntoIterator<Item = (String, String)>) -> Vec<(Bytes
         .collect()
 }
 
-fn read_protobuf(
-    request: &Request,
-    each: &mut dyn FnMut(&[(Bytes, Value)], Entry),
-) -> Result<(), Bad> {
+fn read_protobuf(request: &Request, each: EachEntry<'_>) -> Result<(), Bad> {
     let body = &request.body;
     let max = request.max_decompressed_bytes;
     let len = snap::raw::decompress_len(body).map_err(|e| {
@@ -195,7 +198,7 @@ struct JsonStream {
     values: Vec<Vec<serde_json::Value>>,
 }
 
-fn read_json(body: &[u8], each: &mut dyn FnMut(&[(Bytes, Value)], Entry)) -> Result<(), Bad> {
+fn read_json(body: &[u8], each: EachEntry<'_>) -> Result<(), Bad> {
     let push: JsonPush = serde_json::from_slice(body).map_err(|e| {
         bad(
             "invalid_json",
