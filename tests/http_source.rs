@@ -792,3 +792,50 @@ index = "shop"
     aggregator.stop();
     assert_eq!(aggregator.wait(&stop, LIMIT), Outcome::Drained);
 }
+
+/// A request whose events are not written within `ack_timeout` is answered
+/// 503 with `Retry-After` (they may still be delivered: at least once).
+#[test]
+fn an_unacknowledged_request_is_answered_503_at_ack_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let cfg = pipeline(
+        dir.path(),
+        &addr,
+        "ack_timeout = \"300ms\"",
+        "type = \"stdout\"",
+    );
+    let (gate_tx, gate) = crossbeam_channel::bounded(1);
+    let written = Arc::new(AtomicU64::new(0));
+    let mut overrides: HashMap<String, Box<dyn Sink>> = HashMap::new();
+    overrides.insert(
+        "out".into(),
+        Box::new(StalledSink {
+            gate,
+            opened: false,
+            written: written.clone(),
+        }),
+    );
+    let mut topology = Topology::start(
+        &cfg,
+        BuildOptions {
+            sink_overrides: overrides,
+            ..BuildOptions::default()
+        },
+    )
+    .unwrap();
+    let m = topology.registry().get("in").unwrap();
+    wait_listening(&addr);
+    let a = post(&addr, "/logs", b"{\"n\":1}\n");
+    assert_eq!(a.status, 503, "{a:?}");
+    assert_eq!(a.headers.get("retry-after").map(String::as_str), Some("1"));
+    assert_eq!(errors(&m, "ack_timeout"), 1);
+    gate_tx.send(()).unwrap();
+    wait_until(LIMIT, "the late write", || {
+        written.load(Ordering::SeqCst) == 1
+    });
+    assert_eq!(post(&addr, "/logs", b"{\"n\":2}\n").status, 200);
+    topology.stop();
+    let (_keep, stop) = no_stop();
+    assert_eq!(topology.wait(&stop, LIMIT), Outcome::Drained);
+}
