@@ -31,6 +31,8 @@ Examples:
       Parse JSON lines from standard input and print them as NDJSON.
   logagent -p pipelines/syslog-to-loki.toml
       Receive syslog (RFC 3164/5424, TCP and UDP on 127.0.0.1:5514) and ship it to Loki.
+  logagent -p pipelines/aggregator.toml
+      Receive pushes over HTTP (NDJSON, Elasticsearch _bulk, Loki push) from other agents.
   logagent rotate --config /etc/logagent/maintenance.toml --config /etc/logagent/pipeline.toml --dry-run
       Print what rotation would do; files the agent has not shipped are held.
   logagent retain --config /etc/logagent/maintenance.toml --data-dir /var/lib/logagent

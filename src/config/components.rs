@@ -18,6 +18,7 @@ use logagent_sinks::file::FileSinkConfig;
 use logagent_sinks::loki::LokiSinkConfig;
 use logagent_sinks::stdout::StdoutSinkConfig;
 use logagent_sources::file::FileSourceConfig;
+use logagent_sources::http::HttpSourceConfig;
 use logagent_sources::stdin::StdinSourceConfig;
 use logagent_sources::syslog::SyslogSourceConfig;
 use logagent_transforms::enrich::EnrichConfig;
@@ -89,6 +90,8 @@ component_types! {
         Stdin(Box<StdinSourceConfig>) = "stdin",
         /// `type = "syslog"`: RFC 3164/5424 over UDP or TCP.
         Syslog(Box<SyslogSourceConfig>) = "syslog",
+        /// `type = "http"`: receive NDJSON, Elasticsearch `_bulk` and Loki pushes.
+        Http(Box<HttpSourceConfig>) = "http",
     }
 }
 

@@ -1,5 +1,6 @@
 //! logagent-codecs: line framing over a reusable buffer and
-//! hand-written readers for the `parse_regex` presets' formats.
+//! hand-written readers for the `parse_regex` presets' formats, and Loki's
+//! push messages ([`loki_push`]) shared by the Loki sink and the HTTP source.
 //! Nothing here knows about components; it depends on `logagent-core` only.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -8,5 +9,6 @@ pub mod access_log;
 pub mod app_log;
 pub mod framing;
 pub mod kv;
+pub mod loki_push;
 pub mod syslog;
 pub mod text_scan;

@@ -9,6 +9,9 @@
 //!   acknowledged offsets (also read by the maintenance jobs' guard).
 //! * [`stdin`] — standard input.
 //! * [`syslog`] — RFC 3164/5424 over UDP and TCP (a thread per connection).
+//! * [`http`] — the aggregator's HTTP receiver: NDJSON, Elasticsearch `_bulk`
+//!   and Loki push, on [`http_server`] (limits, auth, 429 on backpressure,
+//!   answers after acknowledgement), which later network sources share.
 //! * [`batcher`] — lines into batches of one stream.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -16,6 +19,8 @@
 pub mod batcher;
 pub mod checkpoint;
 pub mod file;
+pub mod http;
+pub mod http_server;
 pub mod stdin;
 pub mod syslog;
 

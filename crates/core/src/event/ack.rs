@@ -21,26 +21,59 @@ pub struct Ack {
     pub delivered: bool,
 }
 
+/// A completion called once with the batch's [`Ack`].
+type Completion = Box<dyn FnOnce(Ack) + Send + Sync>;
+
+/// Where the one [`Ack`] of a token goes.
+enum Notify {
+    /// Nowhere (tests, benches).
+    Nobody,
+    /// A source's acknowledgement channel (the file source's checkpointer).
+    Channel(Sender<Ack>),
+    /// A completion (a network source answering its client once the batch
+    /// is written); taken when it is called.
+    Completion(Option<Completion>),
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Notify::Nobody => "Nobody",
+            Notify::Channel(_) => "Channel",
+            Notify::Completion(_) => "Completion",
+        })
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     stream: u64,
     end_offset: u64,
     failed: AtomicBool,
-    notify: Option<Sender<Ack>>,
+    notify: Notify,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(tx) = &self.notify {
-            // A batch dropped while its holder panics was not written: never
-            // report it delivered (the source would checkpoint past it).
-            let delivered = !self.failed.load(Ordering::Relaxed) && !std::thread::panicking();
+        // A batch dropped while its holder panics was not written: never
+        // report it delivered (the source would checkpoint past it).
+        let delivered = !self.failed.load(Ordering::Relaxed) && !std::thread::panicking();
+        let ack = Ack {
+            stream: self.stream,
+            end_offset: self.end_offset,
+            delivered,
+        };
+        match &mut self.notify {
+            Notify::Nobody => {}
             // The source may have finished already; then nobody needs the ack.
-            let _ = tx.send(Ack {
-                stream: self.stream,
-                end_offset: self.end_offset,
-                delivered,
-            });
+            Notify::Channel(tx) => {
+                let _ = tx.send(ack);
+            }
+            Notify::Completion(done) => {
+                if let Some(done) = done.take() {
+                    done(ack);
+                }
+            }
         }
     }
 }
@@ -60,7 +93,25 @@ impl AckToken {
             stream,
             end_offset,
             failed: AtomicBool::new(false),
-            notify: Some(notify),
+            notify: Notify::Channel(notify),
+        }))
+    }
+
+    /// A token that calls `done` once, when the last copy of the batch (or of
+    /// every batch sharing this token) has been written everywhere or given
+    /// up on: how a network source answers its client only after delivery.
+    /// `done` runs on whichever thread drops the last copy, so it must be
+    /// quick (wake a waiter, never block).
+    pub fn with_completion(
+        stream: u64,
+        end_offset: u64,
+        done: impl FnOnce(Ack) + Send + Sync + 'static,
+    ) -> AckToken {
+        AckToken(Arc::new(Inner {
+            stream,
+            end_offset,
+            failed: AtomicBool::new(false),
+            notify: Notify::Completion(Some(Box::new(done))),
         }))
     }
 
@@ -70,7 +121,7 @@ impl AckToken {
             stream: 0,
             end_offset: 0,
             failed: AtomicBool::new(false),
-            notify: None,
+            notify: Notify::Nobody,
         }))
     }
 
@@ -112,6 +163,22 @@ mod tests {
         }));
         assert!(result.is_err());
         assert!(!rx.try_recv().unwrap().delivered);
+    }
+
+    #[test]
+    fn a_completion_is_called_once_with_the_verdict_of_every_copy() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let token = AckToken::with_completion(2, 40, move |ack| {
+            let _ = tx.send(ack);
+        });
+        let copies = [token.clone(), token.clone()];
+        drop(token);
+        copies[0].fail();
+        assert!(rx.try_recv().is_err(), "copies are still held");
+        drop(copies);
+        let ack = rx.try_recv().unwrap();
+        assert_eq!((ack.stream, ack.end_offset, ack.delivered), (2, 40, false));
+        assert!(rx.try_recv().is_err(), "called once");
     }
 
     #[test]

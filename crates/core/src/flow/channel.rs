@@ -18,6 +18,16 @@ use crate::telemetry::metrics::ComponentMetrics;
 #[error("a downstream component has stopped")]
 pub struct Closed;
 
+/// Why [`Output::try_send`] did not send a batch.
+#[derive(Debug)]
+pub enum TrySend {
+    /// A consumer's channel is full: the pipeline is backed up. The batch is
+    /// handed back, unsent.
+    Full(Batch),
+    /// A consumer has gone away.
+    Closed,
+}
+
 /// Where a component's batches go: the input channels of every component that
 /// lists it in `inputs`.
 ///
@@ -212,6 +222,23 @@ impl Output {
         Ok(())
     }
 
+    /// Sends `batch` like [`Output::send`] only if no consumer's channel is
+    /// full; otherwise hands it back untouched ([`TrySend::Full`]): for a source
+    /// that must answer its client now (HTTP 429) rather than wait for room.
+    ///
+    /// The check and the send are not one step: if another producer fills a
+    /// channel in between, this waits for room like [`Output::send`] (rare, and
+    /// bounded by the consumer's pace).
+    pub fn try_send(&self, batch: Batch) -> Result<(), TrySend> {
+        if batch.events.is_empty() {
+            return Ok(());
+        }
+        if self.current().iter().any(|t| t.tx.is_full()) {
+            return Err(TrySend::Full(batch));
+        }
+        self.send(batch).map_err(|Closed| TrySend::Closed)
+    }
+
     fn send_one(&self, target: &Inlet, batch: Batch) -> Result<(), Closed> {
         let (events, bytes) = (batch.events.len() as u64, batch.line_bytes() as u64);
         // Counted before the send so the consumer never takes away more than
@@ -336,6 +363,27 @@ mod tests {
                 .push(Event::new(bytes::Bytes::from_static(b"0123456789"), 0));
         }
         b
+    }
+
+    #[test]
+    fn try_send_hands_the_batch_back_when_a_consumer_is_full() {
+        let (tx1, rx1) = crossbeam_channel::bounded(2);
+        let (tx2, rx2) = crossbeam_channel::bounded(1);
+        let out = Output::new(vec![tx1, tx2], Arc::new(ComponentMetrics::default()));
+        out.try_send(batch(3)).unwrap();
+        match out.try_send(batch(2)) {
+            Err(TrySend::Full(b)) => assert_eq!(b.events.len(), 2),
+            other => panic!("expected Full, got {other:?}"),
+        }
+        assert_eq!(rx1.len(), 1, "nothing was sent to the consumer with room");
+        assert_eq!(out.metrics().snapshot().sent_events, 3);
+        rx2.recv().unwrap();
+        out.try_send(batch(2)).unwrap();
+        drop((rx1, rx2));
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        drop(rx);
+        let gone = Output::new(vec![tx], Arc::new(ComponentMetrics::default()));
+        assert!(matches!(gone.try_send(batch(1)), Err(TrySend::Closed)));
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub mod channel;
 pub mod shutdown;
 pub mod tap;
 
-pub use channel::{Closed, Output, Outputs};
+pub use channel::{Closed, Output, Outputs, TrySend};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 
 /// A shutdown pair not tied to a running topology (tests, benches, tools).

@@ -1,7 +1,8 @@
 //! Loki's push wire formats: protobuf `PushRequest` (from Loki's `push.proto`,
 //! sent snappy block-compressed) and the JSON form of `/loki/api/v1/push`.
 //!
-//! The message types below are derived with `prost` and are the definition of
+//! The message types (derived with `prost` in `logagent_codecs::loki_push`,
+//! shared with the `http` source, and re-exported here) are the definition of
 //! the wire format: the decoder for tests and tools, and the reference
 //! ([`push_request`]) the sink's encoder is checked against byte for byte.
 //! The sink itself encodes with [`encode_protobuf`], straight from a
@@ -29,80 +30,11 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, k
 use super::pending::{Entry, Pending};
 use logagent_core::event::json;
 
-/// `google.protobuf.Timestamp`.
-#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct Timestamp {
-    /// Seconds since the Unix epoch.
-    #[prost(int64, tag = "1")]
-    pub seconds: i64,
-    /// Nanoseconds within the second, 0..1e9.
-    #[prost(int32, tag = "2")]
-    pub nanos: i32,
-}
-
-/// `logproto.LabelPairAdapter`: one structured metadata pair.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct LabelPairAdapter {
-    /// The name.
-    #[prost(string, tag = "1")]
-    pub name: String,
-    /// The value.
-    #[prost(string, tag = "2")]
-    pub value: String,
-}
-
-/// `logproto.EntryAdapter`: one log line.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct EntryAdapter {
-    /// When it happened.
-    #[prost(message, optional, tag = "1")]
-    pub timestamp: Option<Timestamp>,
-    /// The line.
-    #[prost(string, tag = "2")]
-    pub line: String,
-    /// Structured metadata (Loki 3.x).
-    #[prost(message, repeated, tag = "3")]
-    pub structured_metadata: Vec<LabelPairAdapter>,
-}
-
-/// `logproto.StreamAdapter`: the entries of one label set.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct StreamAdapter {
-    /// The label set in LogQL form: `{app="api", level="info"}`.
-    #[prost(string, tag = "1")]
-    pub labels: String,
-    /// The entries.
-    #[prost(message, repeated, tag = "2")]
-    pub entries: Vec<EntryAdapter>,
-    /// Ignored by Loki's distributor (it hashes the labels itself); sent as 0.
-    #[prost(uint64, tag = "3")]
-    pub hash: u64,
-}
-
-/// `logproto.PushRequest`: the body of a protobuf push (before snappy).
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct PushRequest {
-    /// The streams.
-    #[prost(message, repeated, tag = "1")]
-    pub streams: Vec<StreamAdapter>,
-}
-
-impl Timestamp {
-    /// Splits nanoseconds since the epoch (negative ones too).
-    pub fn from_nanos(ns: i64) -> Timestamp {
-        Timestamp {
-            seconds: ns.div_euclid(1_000_000_000),
-            nanos: ns.rem_euclid(1_000_000_000) as i32,
-        }
-    }
-
-    /// Nanoseconds since the epoch.
-    pub fn to_nanos(&self) -> i64 {
-        self.seconds
-            .saturating_mul(1_000_000_000)
-            .saturating_add(i64::from(self.nanos))
-    }
-}
+// The message types live in the codecs (the HTTP source decodes pushes with
+// them); re-exported here, where the sink's encoder is checked against them.
+pub use logagent_codecs::loki_push::{
+    EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp,
+};
 
 /// `p` as the owned message [`encode_protobuf`] writes: the reference its
 /// bytes are checked against, and what a tool that wants the messages uses.
