@@ -393,30 +393,30 @@ fn reload_that_splits_a_parallel_stage_and_fuses_it_again_loses_and_doubles_noth
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let w = writer(input.clone(), stop.clone(), count.clone());
-    let mut reloads = 0;
-    for (extra, summary) in [
+    for (reloads, (extra, summary)) in [
         (
             tee.as_str(),
             "rebuilt=[\"transforms.parse\", \"transforms.stamp\"]",
         ),
         ("", "rebuilt=[\"transforms.parse\", \"transforms.stamp\"]"),
         (tee.as_str(), "added=[\"sinks.tee\"]"),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let before = count_lines(&out);
         wait_until(Duration::from_secs(20), "lines flowing", || {
             count_lines(&out) >= before + 200
         });
         std::fs::write(&p, reload_pipeline(&d, "a", extra)).unwrap();
         kill(&child, "-HUP");
-        reloads += 1;
         wait_until(Duration::from_secs(20), "the reload", || {
-            stderr.lock().unwrap().matches("pipeline reloaded").count() == reloads
+            stderr.lock().unwrap().matches("pipeline reloaded").count() == reloads + 1
         });
         let err = stderr.lock().unwrap().clone();
         let line = err
             .lines()
-            .filter(|l| l.contains("pipeline reloaded"))
-            .last()
+            .rfind(|l| l.contains("pipeline reloaded"))
             .unwrap()
             .to_owned();
         assert!(line.contains(summary), "{line}");

@@ -122,8 +122,8 @@ pub fn fuse(
     }
     let mut stages = Vec::new();
     let mut placed = HashSet::new();
-    for head in 0..n {
-        if has_prev[head] {
+    for (head, fed) in has_prev.iter().enumerate() {
+        if *fed {
             continue;
         }
         let mut stage = vec![head];
