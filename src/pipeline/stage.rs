@@ -26,6 +26,13 @@
 //! a stalled consumer stops the re-sequencer, the stage fills, its input
 //! channel fills, and the source stops reading.
 //!
+//! Each worker isolates panics like a transform's own thread does
+//! (`super::isolate`): counters are shared, but each worker keeps its own
+//! failure window for `/health` (a transform is listed as failing once one
+//! worker has seen 3 failed batches within a minute). Instances share their
+//! labeled metric families (a redaction rule's matches are counted once,
+//! whichever worker found them).
+//!
 //! A stateful transform (sample, throttle, log_to_metric, one given through
 //! `BuildOptions::transform_overrides`) is a stage of its own on one thread,
 //! exactly as with `workers = 1`.
