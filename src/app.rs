@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, MaintenanceArgs, RunArgs};
-use crate::config::{self, PipelineConfig, SourceConfig};
+use crate::config::{self, PipelineConfig};
 use crate::maintenance::{self, run::RunError};
 use crate::pipeline::topology::Outcome;
 use crate::pipeline::{BuildOptions, Topology};
@@ -45,11 +45,22 @@ pub fn main() -> i32 {
         Some(Command::Retain(args)) => maintenance("retain", &args, false, None),
         Some(Command::Test { files }) => test(&files),
         Some(Command::Tap {
-            component,
+            patterns,
+            outputs_of,
+            inputs_of,
             rate,
             limit,
             api,
-        }) => tap(&api.api, &component, rate, limit),
+        }) => tap(
+            &api.api,
+            &TapSelection {
+                patterns,
+                outputs_of,
+                inputs_of,
+            },
+            rate,
+            limit,
+        ),
         Some(Command::Top {
             interval,
             once,
@@ -86,8 +97,17 @@ fn load(files: &[PathBuf]) -> Result<PipelineConfig, i32> {
 }
 
 fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
-    if maintenance::config::is_maintenance_only(files) {
-        return match maintenance::config::load(files) {
+    // Each file is read once: a FIFO (`validate <(...)`) cannot be read again.
+    let texts = match config::read_files(files) {
+        Ok(t) => t,
+        Err(errors) => {
+            eprint!("{errors}");
+            return EXIT_CONFIG;
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    if maintenance::config::is_maintenance_only(&texts) {
+        return match maintenance::config::load_texts(&texts, env) {
             Ok(l) => {
                 println!(
                     "ok: {} rotate job(s), {} retain job(s) in {}",
@@ -107,27 +127,30 @@ fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
             }
         };
     }
-    let config = match load(files) {
+    let config = match config::load_texts(&texts, env) {
         Ok(c) => c,
-        Err(code) => return code,
+        Err(errors) => {
+            eprint!("{errors}");
+            return EXIT_CONFIG;
+        }
     };
+    let mut environment_errors = 0;
     if !no_environment {
-        for source in &config.sources {
-            if let SourceConfig::File(f) = &source.config {
-                let matched = f.include.iter().any(|p| {
-                    glob::glob(p)
-                        .map(|mut g| g.next().is_some())
-                        .unwrap_or(false)
-                });
-                if !matched {
-                    eprintln!(
-                        "warning: sources.{}: no file matches {:?} yet (it will be picked up when it appears)",
-                        source.id, f.include
-                    );
-                }
+        // What the run will need from this machine (globs, directories,
+        // unread outputs), then the sinks' servers.
+        for finding in crate::pipeline::preflight::check(&config) {
+            eprintln!("{finding}");
+            if finding.severity == crate::pipeline::preflight::Severity::Error {
+                environment_errors += 1;
             }
         }
         sink_health_checks(&config);
+    }
+    if environment_errors > 0 {
+        eprintln!(
+            "{environment_errors} error(s) in the environment: the configuration is valid, but the run would fail (use --no-environment to check the configuration alone)"
+        );
+        return EXIT_CONFIG;
     }
     let jobs = &config.maintenance;
     let extra = if jobs.rotate.is_empty() && jobs.retain.is_empty() {
@@ -263,6 +286,18 @@ fn run(args: &RunArgs) -> i32 {
 fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> {
     let (stop, reload_requests) = signals()?;
     let started = Instant::now();
+    // What `validate` warns about, logged at start too; `data_dir` is proven
+    // writable by the topology (it exits 1 if not), a sink directory is retried.
+    for finding in crate::pipeline::preflight::check(config) {
+        match finding.severity {
+            crate::pipeline::preflight::Severity::Warning => {
+                tracing::warn!(component = %finding.subject, "{}", finding.message)
+            }
+            crate::pipeline::preflight::Severity::Error => {
+                tracing::error!(component = %finding.subject, "{}", finding.message)
+            }
+        }
+    }
     let topology = Topology::start(
         config,
         BuildOptions {
@@ -286,6 +321,7 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
                 registry: registry.clone(),
                 health: health.clone(),
                 taps: topology.taps(),
+                inputs: topology.inputs(),
             },
         )?;
     }
@@ -299,6 +335,7 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
         config.clone(),
         reload_requests.1,
         checks,
+        registry.agent().clone(),
     )?;
     let outcome = topology.run(&stop, &reloads, args.drain_timeout.0);
     let totals = registry.totals();
@@ -307,7 +344,7 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
         Outcome::Failed(_) | Outcome::TimedOut(_) => EXIT_RUNTIME,
     };
     if let Outcome::TimedOut(running) = &outcome {
-        tracing::error!(?running, timeout = ?args.drain_timeout.0, "drain timed out; unacknowledged lines will be read again on restart");
+        tracing::error!(running = %running.join(", "), timeout = ?args.drain_timeout.0, "drain timed out; unacknowledged lines will be read again on restart");
     }
     for entry in registry.entries() {
         let s = entry.metrics.snapshot();
@@ -322,9 +359,10 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
                 .histogram(crate::pipeline::topology::names::BATCH_DURATION, &[]);
             h.sum_micros.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6
         };
-        tracing::info!(
+        // One line per component at debug; the totals below at info.
+        tracing::debug!(
             component = %entry.id,
-            kind = ?entry.kind,
+            kind = entry.kind.as_str(),
             r#type = entry.type_name,
             received_events = s.received_events,
             sent_events = s.sent_events,
@@ -347,7 +385,10 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
 }
 
 /// A named health check of one sink: `Err(reason)` while it fails.
-type HealthCheck = (String, Box<dyn Fn() -> Result<(), String> + Send>);
+type HealthCheck = (
+    String,
+    Box<dyn Fn() -> Result<(), logagent_core::component::HealthFailure> + Send>,
+);
 
 /// Health checks of the sinks that declare one ([`crate::config::SinkConfig::health_check`]).
 fn health_checks(config: &PipelineConfig) -> Vec<HealthCheck> {
@@ -356,7 +397,7 @@ fn health_checks(config: &PipelineConfig) -> Vec<HealthCheck> {
         .iter()
         .filter_map(|sink| {
             let check = sink.config.health_check()?;
-            let run: Box<dyn Fn() -> Result<(), String> + Send> =
+            let run: Box<dyn Fn() -> Result<(), logagent_core::component::HealthFailure> + Send> =
                 Box::new(move || check.check(HEALTH_CHECK_LIMIT).verdict());
             Some((format!("sinks.{}", sink.id), run))
         })
@@ -384,7 +425,7 @@ fn start_health_checker(
                             Err(reason) => {
                                 all_ok = false;
                                 tracing::warn!(component = %name, error = %reason, "sink health check failed");
-                                health.fail(name, &reason);
+                                health.fail(name, &reason.to_string());
                                 bad.push(name.clone());
                             }
                         }
@@ -446,6 +487,7 @@ fn start_reloader(
     initial: PipelineConfig,
     requests: crossbeam_channel::Receiver<()>,
     checks: Arc<Mutex<Vec<HealthCheck>>>,
+    status: Arc<logagent_core::telemetry::agent::AgentStatus>,
 ) -> anyhow::Result<crossbeam_channel::Receiver<PipelineConfig>> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::Builder::new()
@@ -466,6 +508,7 @@ fn start_reloader(
                         }
                     }
                     Err(errors) => {
+                        status.reloaded(false);
                         for e in &errors.0 {
                             tracing::error!(error = %e, "invalid pipeline");
                         }
@@ -484,14 +527,22 @@ fn start_reloader(
 fn test(files: &[PathBuf]) -> i32 {
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in files {
-        if maintenance::config::is_maintenance_only(std::slice::from_ref(file)) {
+        // Read once: a FIFO cannot be read again.
+        let texts = match config::read_files(std::slice::from_ref(file)) {
+            Ok(t) => t,
+            Err(errors) => {
+                eprint!("{errors}");
+                return EXIT_CONFIG;
+            }
+        };
+        if maintenance::config::is_maintenance_only(&texts) {
             println!(
                 "{}: maintenance jobs only, no pipeline to test",
                 file.display()
             );
             continue;
         }
-        let config = match config::load(std::slice::from_ref(file)) {
+        let config = match config::load_texts(&texts, |name| std::env::var(name).ok()) {
             Ok(c) => c,
             Err(errors) => {
                 eprint!("{errors}");
@@ -519,82 +570,335 @@ fn test(files: &[PathBuf]) -> i32 {
 }
 
 /// `logagent tap`: streams `/tap/ID` to stdout.
-fn tap(api: &str, component: &str, rate: u32, limit: Option<u64>) -> i32 {
-    use std::io::Write;
-    let mut path = format!("/tap/{component}?rate={rate}");
-    if let Some(l) = limit {
-        path.push_str(&format!("&limit={l}"));
+/// What `logagent tap` samples: patterns over output names, and the outputs
+/// of, or read by, a component.
+struct TapSelection {
+    patterns: Vec<String>,
+    outputs_of: Option<String>,
+    inputs_of: Option<String>,
+}
+
+impl TapSelection {
+    /// The outputs of the running agent (its `/outputs` answer) selected.
+    fn resolve(&self, answer: &serde_json::Value) -> Result<Vec<String>, String> {
+        let outputs: Vec<String> = answer["outputs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut chosen: Vec<String> = Vec::new();
+        fn add(chosen: &mut Vec<String>, o: &str) {
+            if !chosen.iter().any(|c| c == o) {
+                chosen.push(o.to_owned());
+            }
+        }
+        for p in &self.patterns {
+            let glob = glob::Pattern::new(p).map_err(|e| format!("bad pattern {p:?}: {e}"))?;
+            let before = chosen.len();
+            for o in outputs.iter().filter(|o| glob.matches(o) || *o == p) {
+                add(&mut chosen, o);
+            }
+            if chosen.len() == before {
+                return Err(format!(
+                    "no output matches {p:?} (outputs: {})",
+                    outputs.join(", ")
+                ));
+            }
+        }
+        if let Some(id) = &self.outputs_of {
+            let prefix = format!("{id}.");
+            let before = chosen.len();
+            for o in outputs
+                .iter()
+                .filter(|o| *o == id || o.starts_with(&prefix))
+            {
+                add(&mut chosen, o);
+            }
+            if chosen.len() == before {
+                return Err(format!(
+                    "no component {id:?} has outputs (outputs: {})",
+                    outputs.join(", ")
+                ));
+            }
+        }
+        if let Some(id) = &self.inputs_of {
+            let inputs = &answer["inputs"];
+            let list = [
+                format!("transforms.{id}"),
+                format!("sinks.{id}"),
+                id.clone(),
+            ]
+            .iter()
+            .find_map(|k| inputs[k.as_str()].as_array().cloned())
+            .ok_or_else(|| format!("no transform or sink {id:?} in the running agent"))?;
+            for i in list.iter().filter_map(|v| v.as_str()) {
+                add(&mut chosen, i);
+            }
+        }
+        if chosen.len() > telemetry::api::MAX_TAPS {
+            return Err(format!(
+                "{} outputs selected; the agent streams at most {} taps at once: narrow the selection",
+                chosen.len(),
+                telemetry::api::MAX_TAPS
+            ));
+        }
+        Ok(chosen)
     }
-    let stdout = std::io::stdout();
-    let mut body = String::new();
-    let result = telemetry::api::get_lines(api, &path, None, |line| {
-        if body.len() < 4096 {
-            body.push_str(line);
-        }
-        let mut out = stdout.lock();
-        writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
-    });
-    match result {
-        Ok(200) => EXIT_OK,
-        Ok(404) => {
-            eprintln!(
-                "logagent tap: no component output {component:?} in the running agent: {body}"
-            );
-            EXIT_CONFIG
-        }
-        Ok(status) => {
+}
+
+/// `logagent tap`: streams samples of the selected outputs of a running agent.
+fn tap(api: &str, selection: &TapSelection, rate: u32, limit: Option<u64>) -> i32 {
+    use std::io::Write;
+    let answer = match telemetry::api::get(api, "/outputs") {
+        Ok((200, body)) => serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        Ok((status, _)) => {
             eprintln!("logagent tap: the API answered {status}");
-            EXIT_RUNTIME
+            return EXIT_RUNTIME;
         }
         Err(e) => {
             eprintln!(
                 "logagent tap: cannot reach the agent's API at {api}: {e} (is [api] enabled?)"
             );
-            EXIT_RUNTIME
-        }
-    }
-}
-
-/// `logagent top`: refreshes a table of rates every `interval` seconds.
-fn top(api: &str, interval: u64, once: bool) -> i32 {
-    let read = || -> Result<serde_json::Value, String> {
-        let (status, body) = telemetry::api::get(api, "/components").map_err(|e| {
-            format!("cannot reach the agent's API at {api}: {e} (is [api] enabled?)")
-        })?;
-        if status != 200 {
-            return Err(format!("the API answered {status}"));
-        }
-        serde_json::from_str(&body).map_err(|e| format!("bad /components answer: {e}"))
-    };
-    let interval = std::time::Duration::from_secs(interval.max(1));
-    let mut before = match read() {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("logagent top: {e}");
             return EXIT_RUNTIME;
         }
     };
-    let mut at = Instant::now();
-    loop {
-        std::thread::sleep(interval);
-        let after = match read() {
+    let outputs = match selection.resolve(&answer) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("logagent tap: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let tagged = outputs.len() > 1;
+    let (tx, rx) = crossbeam_channel::bounded::<Result<String, String>>(1024);
+    for output in outputs {
+        let tx = tx.clone();
+        let api = api.to_owned();
+        let mut path = format!("/tap/{output}?rate={rate}");
+        if let Some(l) = limit {
+            path.push_str(&format!("&limit={l}"));
+        }
+        std::thread::spawn(move || {
+            let label = serde_json::Value::String(output.clone()).to_string();
+            let result = telemetry::api::get_lines(&api, &path, None, |line| {
+                let line = if tagged {
+                    format!("{{\"output\":{label},\"event\":{line}}}")
+                } else {
+                    line.to_owned()
+                };
+                tx.send(Ok(line)).is_ok()
+            });
+            let end = match result {
+                Ok(200) => Err(String::new()),
+                Ok(status) => Err(format!("tap {output}: the API answered {status}")),
+                Err(e) => Err(format!("tap {output}: {e}")),
+            };
+            let _ = tx.send(end);
+        });
+    }
+    drop(tx);
+    let stdout = std::io::stdout();
+    let mut printed = 0u64;
+    let mut code = EXIT_OK;
+    for item in rx.iter() {
+        match item {
+            Ok(line) => {
+                let mut out = stdout.lock();
+                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                    return EXIT_OK; // the reader went away (a pipe to head)
+                }
+                printed += 1;
+                if limit.is_some_and(|l| printed >= l) {
+                    return EXIT_OK;
+                }
+            }
+            Err(e) if e.is_empty() => {}
+            Err(e) => {
+                eprintln!("logagent tap: {e}");
+                code = EXIT_RUNTIME;
+            }
+        }
+    }
+    code
+}
+
+/// Why `logagent top` could not read the agent's `/components`.
+#[derive(Debug, thiserror::Error)]
+enum TopError {
+    /// Nothing answered at the API address.
+    #[error("cannot reach the agent's API at {api}: {error} (is [api] enabled?)")]
+    Unreachable {
+        /// The address tried.
+        api: String,
+        /// The connection error.
+        error: std::io::Error,
+    },
+    /// The API answered with another status than 200.
+    #[error("the API answered {0}")]
+    Status(u16),
+    /// The answer was not the JSON `/components` gives.
+    #[error("bad /components answer: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// `logagent top`: refreshes a table of rates every `interval` seconds. On a
+/// terminal it takes the whole screen, `q` (or Ctrl-C) quits, and it waits
+/// for the agent when the API stops answering (a restart) instead of exiting;
+/// `--once` prints one table and exits.
+fn top(api: &str, interval: u64, once: bool) -> i32 {
+    let read = || -> Result<serde_json::Value, TopError> {
+        let (status, body) =
+            telemetry::api::get(api, "/components").map_err(|error| TopError::Unreachable {
+                api: api.to_owned(),
+                error,
+            })?;
+        if status != 200 {
+            return Err(TopError::Status(status));
+        }
+        Ok(serde_json::from_str(&body)?)
+    };
+    let interval = std::time::Duration::from_secs(interval.max(1));
+    if once {
+        let before = match read() {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("logagent top: {e}");
                 return EXIT_RUNTIME;
             }
         };
-        let table = telemetry::top::table(&before, &after, at.elapsed().as_secs_f64());
-        if once {
-            print!("{table}");
-            return EXIT_OK;
+        let at = Instant::now();
+        std::thread::sleep(interval);
+        return match read() {
+            Ok(after) => {
+                print!(
+                    "{}",
+                    telemetry::top::table(&before, &after, at.elapsed().as_secs_f64())
+                );
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("logagent top: {e}");
+                EXIT_RUNTIME
+            }
+        };
+    }
+    use std::io::IsTerminal as _;
+    let terminal = std::io::stdout().is_terminal();
+    let _screen = if terminal {
+        match TopScreen::enter() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("logagent top: cannot use the terminal: {e}");
+                return EXIT_RUNTIME;
+            }
         }
-        // Clear the screen and home the cursor, then the table.
-        print!("\x1b[2J\x1b[H{table}");
+    } else {
+        None
+    };
+    let mut before: Option<(serde_json::Value, Instant)> = None;
+    let mut next = Instant::now();
+    loop {
+        // Wait for the next refresh, quitting on q / Ctrl-C meanwhile.
+        if terminal {
+            match top_quit_requested(next.saturating_duration_since(Instant::now())) {
+                Ok(true) => return EXIT_OK,
+                Ok(false) => {}
+                Err(e) => {
+                    drop(_screen);
+                    eprintln!("logagent top: {e}");
+                    return EXIT_RUNTIME;
+                }
+            }
+        } else {
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+        next = Instant::now() + interval;
+        let width = crossterm::terminal::size().map_or(200, |(w, _)| w as usize);
+        let text = match (read(), &before) {
+            (Ok(after), Some((then, at))) => {
+                let text =
+                    telemetry::top::screen(api, then, &after, at.elapsed().as_secs_f64(), width);
+                before = Some((after, Instant::now()));
+                text
+            }
+            (Ok(after), None) => {
+                before = Some((after, Instant::now()));
+                format!("logagent top: reading {api} ...\n")
+            }
+            (Err(e), _) => {
+                // The agent restarted or is not up yet: wait for it.
+                before = None;
+                let line = format!("logagent top: retrying every {interval:?} (q quits): {e}");
+                line.chars().take(width.max(20)).collect::<String>() + "\n"
+            }
+        };
+        // Clear the screen and home the cursor, then the table; raw mode
+        // needs \r\n line ends.
+        let text = if terminal {
+            text.replace('\n', "\r\n")
+        } else {
+            text
+        };
         use std::io::Write;
-        let _ = std::io::stdout().flush();
-        before = after;
-        at = Instant::now();
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\x1b[2J\x1b[H{text}");
+        let _ = out.flush();
+    }
+}
+
+/// The terminal as `top` uses it: raw mode (keys without Enter) on the
+/// alternate screen, both undone when dropped, even on an early return.
+struct TopScreen;
+
+impl TopScreen {
+    fn enter() -> std::io::Result<TopScreen> {
+        crossterm::terminal::enable_raw_mode()?;
+        let screen = TopScreen;
+        crossterm::execute!(
+            std::io::stdout(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::cursor::Hide
+        )?;
+        Ok(screen)
+    }
+}
+
+impl Drop for TopScreen {
+    fn drop(&mut self) {
+        let _ = crossterm::execute!(
+            std::io::stdout(),
+            crossterm::cursor::Show,
+            crossterm::terminal::LeaveAlternateScreen
+        );
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+/// Waits up to `wait` for a key: true for `q`, `Q`, Esc or Ctrl-C.
+fn top_quit_requested(wait: std::time::Duration) -> std::io::Result<bool> {
+    use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !crossterm::event::poll(left)? {
+            return Ok(false);
+        }
+        if let Event::Key(k) = crossterm::event::read()? {
+            if k.kind == KeyEventKind::Release {
+                continue;
+            }
+            let ctrl_c =
+                k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+            if ctrl_c || matches!(k.code, KeyCode::Char('q' | 'Q') | KeyCode::Esc) {
+                return Ok(true);
+            }
+        }
+        if left.is_zero() {
+            return Ok(false);
+        }
     }
 }
 

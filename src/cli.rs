@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::HumanDuration;
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, parse_log_level};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -23,9 +23,14 @@ Examples:
       Run, and reload changed components when a pipeline file changes (or on SIGHUP).
   logagent tap parse --limit 20
       Print a rate-limited sample of the events leaving component `parse` ([api] needed).
+  logagent tap 'parse*' --inputs-of out
+      Sample every output whose id starts with `parse` and everything sink `out` reads.
   logagent top
       A live table of per-component rates and buffer fill ([api] needed).
-  tail -f app.log | logagent -p stdin-to-stdout.toml
+  tail -f app.log | logagent -p pipelines/stdin-to-stdout.toml
+      Parse JSON lines from standard input and print them as NDJSON.
+  logagent -p pipelines/syslog-to-loki.toml
+      Receive syslog (RFC 3164/5424, TCP and UDP on 127.0.0.1:5514) and ship it to Loki.
   logagent rotate --config /etc/logagent/maintenance.toml --config /etc/logagent/pipeline.toml --dry-run
       Print what rotation would do; files the agent has not shipped are held.
   logagent retain --config /etc/logagent/maintenance.toml --data-dir /var/lib/logagent
@@ -45,12 +50,15 @@ pub struct Cli {
     #[command(flatten)]
     pub run: RunArgs,
 
-    /// The agent's own log level or filter (e.g. `debug`, `info,logagent::sources=debug`).
+    /// The agent's own log level (trace, debug, info, warn or warning, error, off)
+    /// or filter (e.g. `info,logagent_sources=debug`); `LOGAGENT_LOG`, a filter of
+    /// the same form, overrides it.
     #[arg(
         long,
         global = true,
         default_value = "info",
-        env = "LOGAGENT_LOG_LEVEL"
+        env = "LOGAGENT_LOG_LEVEL",
+        value_parser = parse_log_level
     )]
     pub log_level: String,
 
@@ -117,8 +125,17 @@ pub enum Command {
     /// Print a live, rate-limited sample of the events leaving a component of a
     /// running agent (through its API).
     Tap {
-        /// The component id, or `ID.NAME` for a named output.
-        component: String,
+        /// Outputs to sample: a component id, `ID.NAME` for a named output, or
+        /// a glob (`'parse*'`); several may be given. With more than one output,
+        /// each line is `{"output": ID, "event": {...}}`.
+        #[arg(required_unless_present_any = ["outputs_of", "inputs_of"])]
+        patterns: Vec<String>,
+        /// Also every output of this component (`ID` and `ID.*`).
+        #[arg(long, value_name = "ID")]
+        outputs_of: Option<String>,
+        /// Also every output this component reads (its `inputs`).
+        #[arg(long, value_name = "ID")]
+        inputs_of: Option<String>,
         /// Most events per second.
         #[arg(long, default_value_t = 10)]
         rate: u32,

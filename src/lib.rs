@@ -6,7 +6,8 @@
 //! [`event::Event`]s moving through bounded channels:
 //!
 //! ```text
-//!  sources (file, stdin)           transforms (parsers, enrich, redact,          sinks (file, stdout, es, loki)
+//!  sources (file, stdin, syslog)   transforms (parsers, enrich, redact,          sinks (file, stdout, console, es,
+//!                                                                                 loki, blackhole)
 //!  read into a BytesMut,   ──▶     route, filter, ...): record ranges      ──▶  serialize each line with
 //!  frame lines (codecs)            and edits, never re-encode                   its edits applied (event/encode)
 //! ```

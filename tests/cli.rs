@@ -532,3 +532,307 @@ fn once_with_a_sink_that_keeps_failing_exits_1_after_the_drain_timeout_and_loses
         .collect();
     assert_eq!(lines, want);
 }
+
+/// `logagent validate <(cat x.toml)`: the file is a FIFO, readable once; it
+/// used to be read twice and the second read found no sources.
+#[test]
+fn validate_and_test_read_a_pipeline_from_a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("pipelines/stdin-to-stdout.toml")).unwrap();
+    for command in ["validate", "test"] {
+        let fifo = dir.path().join(format!("{command}.toml"));
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let writer = {
+            let (fifo, text) = (fifo.clone(), text.clone());
+            std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+        };
+        let out = bin().arg(command).arg(&fifo).output().unwrap();
+        writer.join().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{command}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        match command {
+            "validate" => assert!(stdout.starts_with("ok: 1 source(s)"), "{stdout}"),
+            _ => assert!(
+                stdout.contains("pipeline tests: 2 passed, 0 failed"),
+                "{stdout}"
+            ),
+        }
+    }
+}
+
+/// `--log-level bogus` used to be taken as a target name and silenced every
+/// log; Fluent Bit's `warning` is an alias of `warn`.
+#[test]
+fn an_unknown_log_level_is_refused_and_warning_is_an_alias() {
+    let pipeline = repo().join("pipelines/stdin-to-stdout.toml");
+    for bad in ["bogus", "info,logagent_sources=chatty", ""] {
+        let out = bin()
+            .args(["--log-level", bad, "validate"])
+            .arg(&pipeline)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid log level"), "{bad:?}: {err}");
+    }
+    let out = bin()
+        .env("LOGAGENT_LOG", "nope")
+        .arg("validate")
+        .arg(&pipeline)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid log level \"nope\""));
+    for good in [
+        "warning",
+        "WARN",
+        "debug",
+        "info,logagent_sources=debug",
+        "off",
+    ] {
+        let out = bin()
+            .args(["--log-level", good, "validate"])
+            .arg(&pipeline)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{good:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Every pipeline file `--help` shows exists, and every environment variable
+/// it names is documented in the README.
+#[test]
+fn help_examples_exist_and_its_variables_are_documented() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let mut examples = 0;
+    for word in help.split(|c: char| c.is_whitespace() || c == '=' || c == ',') {
+        if word.starts_with("pipelines/") && word.ends_with(".toml") && !word.contains('*') {
+            examples += 1;
+            assert!(
+                repo().join(word).exists(),
+                "--help names {word}, which does not exist"
+            );
+        }
+        let var = word.trim_matches(|c: char| !(c.is_ascii_uppercase() || c == '_'));
+        if var.starts_with("LOGAGENT_") {
+            assert!(
+                readme.contains(var),
+                "--help names {var}, the README does not"
+            );
+        }
+    }
+    assert!(examples >= 2, "{help}");
+}
+
+/// The agent's own log lines carry no Rust `Debug` text (`stream=Some("/p")`,
+/// `stream=None`), and a stop logs one summary at info, not a line per
+/// component (those are at debug).
+#[test]
+fn own_logs_have_no_debug_text_and_one_summary_at_stop() {
+    let mut child = bin()
+        .arg("-p")
+        .arg(repo().join("pipelines/stdin-to-stdout.toml"))
+        .env("LOGAGENT_DATA_DIR", tempfile::tempdir().unwrap().path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"not json\n{\"level\":\"warn\"}\n")
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a JSON object"), "{err}");
+    assert!(err.contains("stream=stdin"), "{err}");
+    for debug_text in ["Some(", "None", "[\""] {
+        assert!(!err.contains(debug_text), "{debug_text} in:\n{err}");
+    }
+    assert_eq!(err.matches("pipeline stopped").count(), 1, "{err}");
+    assert!(!err.contains("component totals"), "{err}");
+}
+
+/// One `validate` run reports every problem: an unset variable no longer
+/// hides the component and graph errors behind it.
+#[test]
+fn validate_reports_unset_variables_beside_every_other_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        "p.toml",
+        r#"[sources.app]
+type = "file"
+include = ["${LOGDIR}/*.log"]
+read_from = "middle"
+
+[transforms.a]
+type = "filter_level"
+inputs = ["b"]
+min_level = "info"
+
+[transforms.b]
+type = "filter_level"
+inputs = ["a"]
+min_level = "warn"
+
+[sinks.out]
+type = "stdout"
+inputs = ["app"]
+"#,
+    );
+    let out = bin()
+        .env_remove("LOGDIR")
+        .arg("validate")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 errors"), "{err}");
+    assert!(
+        err.contains("environment variable LOGDIR is not set"),
+        "{err}"
+    );
+    assert!(err.contains("key `read_from`"), "{err}");
+    assert!(err.contains("form a cycle"), "{err}");
+}
+
+/// `validate` says ok only when the run can work: an include naming a
+/// directory or matching nothing and an output nobody reads are warnings; a
+/// `data_dir` or sink directory that cannot be written is an error (exit 2),
+/// unless `--no-environment`.
+#[test]
+fn validate_checks_the_environment_the_run_will_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::create_dir(dir.path().join("logs")).unwrap();
+    std::fs::write(dir.path().join("blocker"), "a regular file").unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"data_dir = "{d}/blocker/data"
+[sources.dir]
+type = "file"
+include = ["{d}/logs"]
+[sources.none]
+type = "file"
+include = ["{d}/nothing/*.log"]
+[sinks.out]
+type = "file"
+inputs = ["dir"]
+path = "{d}/blocker/out.ndjson"
+"#
+        ),
+    );
+    let out = bin().arg("validate").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error: data_dir: "), "{err}");
+    assert!(
+        err.contains("warning: sources.dir: ") && err.contains("only directories"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: sources.none: no file matches"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: sinks.out: cannot write under"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: sources.none: nothing reads its output"),
+        "{err}"
+    );
+    assert!(err.contains("2 error(s) in the environment"), "{err}");
+    let out = bin()
+        .args(["validate", "--no-environment"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A running source whose globs match nothing says so (once a minute at most),
+/// instead of reading nothing in silence.
+#[test]
+fn a_source_whose_globs_match_nothing_warns_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let p = write_pipeline(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"data_dir = "{d}/data"
+[sources.app]
+type = "file"
+include = ["{d}/missing/*.log"]
+[sinks.out]
+type = "stdout"
+inputs = ["app"]
+"#
+        ),
+    );
+    let mut child = bin()
+        .arg("-p")
+        .arg(&p)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(line);
+            if seen
+                .iter()
+                .any(|l| l.contains("no file matches the include patterns"))
+            {
+                break;
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("no file matches the include patterns")
+                && l.contains("missing/*.log")),
+        "{seen:#?}"
+    );
+}

@@ -141,9 +141,9 @@ fn telemetry_depends_on_no_pipeline_component_config_or_app() {
             "crate::config",
             "crate::app",
             "crate::maintenance",
-            "logagent_sources",
-            "logagent_transforms",
-            "logagent_sinks",
+            "logagent_sources::",
+            "logagent_transforms::",
+            "logagent_sinks::",
         ],
     );
     assert!(found.is_empty(), "{}", found.join("\n"));

@@ -844,7 +844,10 @@ fn https_with_a_private_ca_and_mutual_tls() {
     let server = LokiServer::start_tls(false);
     let url = server.https_url();
     // Not trusted by default.
-    let err = tls_config(&url, "").check_environment(LIMIT).unwrap_err();
+    let err = tls_config(&url, "")
+        .check_environment(LIMIT)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("certificate"), "{err}");
     // Trusted with ca_file.
     let trusted = tls_config(&url, &format!("ca_file = {:?}", tls_file("ca.pem")));

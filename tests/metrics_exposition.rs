@@ -304,9 +304,8 @@ fn the_checker_rejects_what_prometheus_would() {
 }
 
 /// Prometheus's own parser on the same text. Needs `promtool` on `PATH`
-/// (Debian: `apt-get install prometheus`); run with `--ignored`.
+/// (Debian's `prometheus`, which `scripts/test` installs).
 #[test]
-#[ignore = "needs promtool (Debian package prometheus)"]
 fn promtool_accepts_the_metrics_reply() {
     use std::io::Write as _;
     let (_dir, _child, text) = scrape_nginx();

@@ -211,6 +211,54 @@ flush_interval = "50ms"
         .unwrap();
     assert_eq!(unknown.status.code(), Some(2));
 
+    // Patterns and the graph: `pa*` (parse) and what `out` reads (level), each
+    // line tagged with its output.
+    let tap = bin()
+        .args([
+            "tap",
+            "pa*",
+            "--inputs-of",
+            "out",
+            "--limit",
+            "6",
+            "--rate",
+            "100",
+            "--api",
+            &addr,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tap_done = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let input = input.clone();
+        let done = tap_done.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !done.load(Ordering::SeqCst) && n < 2000 {
+                append(&input, &format!("{{\"level\":\"warn\",\"tap2\":{n}}}\n"));
+                n += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let tap_out = tap.wait_with_output().unwrap();
+    tap_done.store(true, Ordering::SeqCst);
+    feeder.join().unwrap();
+    assert_eq!(tap_out.status.code(), Some(0));
+    let tagged: Vec<serde_json::Value> = String::from_utf8_lossy(&tap_out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(tagged.len(), 6, "{tagged:?}");
+    assert!(
+        tagged
+            .iter()
+            .all(|v| matches!(v["output"].as_str(), Some("parse" | "level"))
+                && v["event"]["level"] == "warn"),
+        "{tagged:?}"
+    );
+
     let top = bin()
         .args(["top", "--once", "--interval", "1", "--api", &addr])
         .output()
@@ -325,8 +373,8 @@ fn reload_switches_a_transform_mid_stream_without_losing_or_doubling_lines() {
         .find(|l| l.contains("pipeline reloaded"))
         .unwrap();
     assert!(
-        line.contains("changed=[\"transforms.stamp\"]")
-            && line.contains("rebuilt=[\"transforms.parse\"]")
+        line.contains("changed=transforms.stamp")
+            && line.contains("rebuilt=transforms.parse")
             && line.contains("unchanged=2"),
         "{line}"
     );
@@ -394,12 +442,9 @@ fn reload_that_splits_a_parallel_stage_and_fuses_it_again_loses_and_doubles_noth
     let count = Arc::new(AtomicU64::new(0));
     let w = writer(input.clone(), stop.clone(), count.clone());
     for (reloads, (extra, summary)) in [
-        (
-            tee.as_str(),
-            "rebuilt=[\"transforms.parse\", \"transforms.stamp\"]",
-        ),
-        ("", "rebuilt=[\"transforms.parse\", \"transforms.stamp\"]"),
-        (tee.as_str(), "added=[\"sinks.tee\"]"),
+        (tee.as_str(), "rebuilt=transforms.parse, transforms.stamp"),
+        ("", "rebuilt=transforms.parse, transforms.stamp"),
+        (tee.as_str(), "added=sinks.tee"),
     ]
     .into_iter()
     .enumerate()
@@ -729,4 +774,264 @@ index = "logs"
     drop(child.stdin.take());
     kill(&child, "-TERM");
     child.wait().unwrap();
+}
+
+/// `/metrics` has what Prometheus users expect of any exporter: the version,
+/// the uptime, and reloads by result with the time of the last good one.
+#[test]
+fn metrics_show_build_info_uptime_and_reloads_by_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let text = |extra: &str| {
+        format!(
+            r#"data_dir = "{d}/data"
+[api]
+address = "{addr}"
+[sources.stdin]
+type = "stdin"
+[sinks.out]
+type = "file"
+inputs = ["stdin"]
+path = "{d}/out.ndjson"
+{extra}
+"#
+        )
+    };
+    let p = write_pipeline(dir.path(), "p.toml", &text(""));
+    let child = Guard(
+        bin()
+            .arg("-p")
+            .arg(&p)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let scrape = || {
+        api::get(&addr, "/metrics")
+            .map(|(_, m)| m)
+            .unwrap_or_default()
+    };
+    wait_until(Duration::from_secs(20), "the API", || {
+        scrape().contains("uptime_seconds")
+    });
+    let m = scrape();
+    assert!(
+        m.contains(&format!(
+            "build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains("config_reloads_total{result=\"success\"} 0"),
+        "{m}"
+    );
+    assert!(
+        m.contains("config_reloads_total{result=\"failure\"} 0"),
+        "{m}"
+    );
+    assert!(
+        m.contains("config_last_reload_success_timestamp_seconds "),
+        "{m}"
+    );
+
+    // A good reload, then a bad one.
+    std::fs::write(&p, text("flush_interval = \"50ms\"")).unwrap();
+    kill(&child, "-HUP");
+    wait_until(Duration::from_secs(20), "the good reload counted", || {
+        scrape().contains("config_reloads_total{result=\"success\"} 1")
+    });
+    std::fs::write(&p, text("bogus_key = 1")).unwrap();
+    kill(&child, "-HUP");
+    wait_until(Duration::from_secs(20), "the bad reload counted", || {
+        scrape().contains("config_reloads_total{result=\"failure\"} 1")
+    });
+    assert!(scrape().contains("config_reloads_total{result=\"success\"} 1"));
+}
+
+/// Starts an agent (stdin → file) with its API on a free port.
+fn agent_with_api(dir: &Path) -> (Guard, String) {
+    agent_with_api_at(dir, format!("127.0.0.1:{}", free_port()))
+}
+
+/// Starts an agent (stdin → file) with its API at `addr`.
+fn agent_with_api_at(dir: &Path, addr: String) -> (Guard, String) {
+    let d = dir.display().to_string();
+    let p = write_pipeline(
+        dir,
+        "p.toml",
+        &format!(
+            r#"data_dir = "{d}/data"
+[api]
+address = "{addr}"
+[sources.stdin]
+type = "stdin"
+[sinks.out]
+type = "file"
+inputs = ["stdin"]
+path = "{d}/out.ndjson"
+"#
+        ),
+    );
+    let child = Guard(
+        bin()
+            .arg("-p")
+            .arg(&p)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(Duration::from_secs(20), "the API", || {
+        api::get(&addr, "/health").is_ok_and(|(s, _)| s == 200)
+    });
+    (child, addr)
+}
+
+/// Idle connections cannot hold the API: past the connection limit they are
+/// closed, and a client that sends no request is dropped after the header
+/// timeout, so `/health` answers again.
+#[test]
+fn idle_connections_beyond_the_limit_do_not_hold_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_agent, addr) = agent_with_api(dir.path());
+    let idle: Vec<std::net::TcpStream> = (0..logagent::telemetry::api::MAX_CONNECTIONS + 20)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
+    assert!(!idle.is_empty());
+    wait_until(
+        logagent::telemetry::api::HEADER_TIMEOUT + Duration::from_secs(20),
+        "/health answering despite the idle connections",
+        || api::get(&addr, "/health").is_ok_and(|(s, _)| s == 200),
+    );
+    drop(idle);
+}
+
+/// Taps hold a thread each: at most MAX_TAPS stream at once, the next gets 503.
+#[test]
+fn taps_beyond_the_limit_get_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_agent, addr) = agent_with_api(dir.path());
+    let mut open = Vec::new();
+    for _ in 0..logagent::telemetry::api::MAX_TAPS {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET /tap/stdin HTTP/1.0\r\n\r\n").unwrap();
+        let mut first = [0u8; 12];
+        std::io::Read::read_exact(&mut s, &mut first).unwrap();
+        assert_eq!(&first, b"HTTP/1.0 200", "a tap within the limit streams");
+        open.push(s);
+    }
+    let (status, body) = api::get(&addr, "/tap/stdin").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("too many taps"), "{body}");
+    drop(open);
+    wait_until(Duration::from_secs(20), "a tap slot freed", || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET /tap/stdin?limit=1 HTTP/1.0\r\n\r\n").unwrap();
+        let mut first = [0u8; 12];
+        std::io::Read::read_exact(&mut s, &mut first).is_ok() && &first == b"HTTP/1.0 200"
+    });
+}
+
+/// `logagent top` on a real terminal (tmux): a header with the version and
+/// uptime above the table, and `q` quits.
+#[test]
+fn top_renders_a_header_and_quits_on_q() {
+    assert!(
+        std::process::Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok(),
+        "tmux is not installed: scripts/test installs it (apt-get install tmux)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (_agent, addr) = agent_with_api(dir.path());
+    let socket = format!("logagent-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .arg("-L")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    struct Server(String);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("tmux")
+                .args(["-L", &self.0, "kill-server"])
+                .output();
+        }
+    }
+    let _server = Server(socket.clone());
+    let command = format!(
+        "{} top --api {addr} --interval 1",
+        env!("CARGO_BIN_EXE_logagent")
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let mut screen = String::new();
+    wait_until(Duration::from_secs(30), "top's header and table", || {
+        screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "top"]).stdout)
+            .into_owned();
+        screen.contains(&format!(
+            "logagent {} at {addr}, up ",
+            env!("CARGO_PKG_VERSION")
+        )) && screen.contains("COMPONENT")
+            && screen.contains("stdin")
+    });
+    assert!(screen.lines().all(|l| l.chars().count() <= 120), "{screen}");
+    tmux(&["send-keys", "-t", "top", "q"]);
+    wait_until(Duration::from_secs(20), "top to quit on q", || {
+        !tmux(&["has-session", "-t", "top"]).status.success()
+    });
+
+    // It used to exit when the agent went away: now it waits for it.
+    let addr2 = format!("127.0.0.1:{}", free_port());
+    let command = format!(
+        "{} top --api {addr2} --interval 1",
+        env!("CARGO_BIN_EXE_logagent")
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "wait",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-J", "-t", "wait"]).stdout)
+            .into_owned()
+    };
+    wait_until(Duration::from_secs(30), "top waiting for the agent", || {
+        capture().contains("retrying every")
+    });
+    let dir2 = tempfile::tempdir().unwrap();
+    let (_agent2, _) = agent_with_api_at(dir2.path(), addr2.clone());
+    wait_until(
+        Duration::from_secs(30),
+        "top showing the agent once it is up",
+        || capture().contains(&format!("at {addr2}, up ")),
+    );
+    tmux(&["send-keys", "-t", "wait", "C-c"]);
+    wait_until(Duration::from_secs(20), "top to quit on Ctrl-C", || {
+        !tmux(&["has-session", "-t", "wait"]).status.success()
+    });
 }

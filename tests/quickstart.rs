@@ -70,3 +70,35 @@ fn quickstart_writes_redacted_filtered_ndjson() {
         );
     }
 }
+
+/// What the README's first command writes (`out/`, `data/`) is ignored by git,
+/// so a fresh clone stays clean after it; nothing under them is tracked.
+#[test]
+fn what_the_quickstart_writes_is_ignored_and_untracked() {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .current_dir(repo())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    if !git(&["rev-parse", "--is-inside-work-tree"])
+        .status
+        .success()
+    {
+        eprintln!("not a git checkout: nothing to check");
+        return;
+    }
+    for path in ["out/api.ndjson", "data/checkpoints/app.json"] {
+        assert!(
+            git(&["check-ignore", "-q", path]).status.success(),
+            "{path} is not ignored"
+        );
+    }
+    let tracked = git(&["ls-files", "out", "data"]);
+    assert!(
+        tracked.stdout.is_empty(),
+        "tracked: {}",
+        String::from_utf8_lossy(&tracked.stdout)
+    );
+}

@@ -11,12 +11,15 @@ use super::{ComponentChecks, KeyError};
 use logagent_core::component::{
     DEAD_LETTER, HealthCheck, SinkComponent, SourceComponent, TransformComponent,
 };
+use logagent_sinks::blackhole::BlackholeSinkConfig;
+use logagent_sinks::console::ConsoleSinkConfig;
 use logagent_sinks::elasticsearch::ElasticsearchConfig;
 use logagent_sinks::file::FileSinkConfig;
 use logagent_sinks::loki::LokiSinkConfig;
 use logagent_sinks::stdout::StdoutSinkConfig;
 use logagent_sources::file::FileSourceConfig;
 use logagent_sources::stdin::StdinSourceConfig;
+use logagent_sources::syslog::SyslogSourceConfig;
 use logagent_transforms::enrich::EnrichConfig;
 use logagent_transforms::filter::FilterConfig;
 use logagent_transforms::filter_level::FilterLevelConfig;
@@ -84,6 +87,8 @@ component_types! {
         File(Box<FileSourceConfig>) = "file",
         /// `type = "stdin"`: read standard input.
         Stdin(Box<StdinSourceConfig>) = "stdin",
+        /// `type = "syslog"`: RFC 3164/5424 over UDP or TCP.
+        Syslog(Box<SyslogSourceConfig>) = "syslog",
     }
 }
 
@@ -135,6 +140,10 @@ component_types! {
         Elasticsearch(Box<ElasticsearchConfig>) = "elasticsearch",
         /// `type = "loki"`: Grafana Loki's push API.
         Loki(Box<LokiSinkConfig>) = "loki",
+        /// `type = "blackhole"`: counts and drops (benchmarks).
+        Blackhole(Box<BlackholeSinkConfig>) = "blackhole",
+        /// `type = "console"`: stdout as json, text or logfmt.
+        Console(Box<ConsoleSinkConfig>) = "console",
     }
 }
 

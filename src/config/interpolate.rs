@@ -1,5 +1,6 @@
 //! `${VAR}` and `${VAR:-default}` in pipeline files, as Vector and Docker Compose
-//! write them. `$$` is a literal `$`.
+//! write them. `$$` is a literal `$`. References inside TOML comments are left
+//! as they are: a comment that shows `${LOKI_URL}` must not need it set.
 
 /// A variable that is referenced, unset, and has no default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,14 +19,40 @@ pub fn interpolate(
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<String, Vec<MissingVar>> {
+    let (out, missing) = interpolate_all(text, lookup);
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(missing)
+    }
+}
+
+/// [`interpolate`] that always gives the text: a reference that cannot be
+/// replaced stays as written, so the rest of the file can still be checked
+/// and every problem reported in one pass.
+pub fn interpolate_all(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> (String, Vec<MissingVar>) {
     let mut out = String::with_capacity(text.len());
     let mut missing = Vec::new();
+    let comments = toml_comments(text);
+    let in_comment = |offset: usize| {
+        let i = comments.partition_point(|&(_, end)| end <= offset);
+        comments.get(i).is_some_and(|&(start, _)| start <= offset)
+    };
     let mut rest = text;
     let mut consumed = 0;
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
         let here = consumed + i;
+        if in_comment(here) {
+            out.push('$');
+            consumed = here + 1;
+            rest = after;
+            continue;
+        }
         if let Some(tail) = after.strip_prefix('$') {
             out.push('$');
             consumed = here + 2;
@@ -52,14 +79,19 @@ pub fn interpolate(
         let valid = !name.is_empty()
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !name.starts_with(|c: char| c.is_ascii_digit());
+        let reference = &rest[i..i + 3 + close];
         if !valid {
             missing.push(position(text, here, String::new()));
+            out.push_str(reference);
         } else {
             match lookup(name).filter(|v| !(v.is_empty() && default.is_some())) {
                 Some(v) => out.push_str(&v),
                 None => match default {
                     Some(d) => out.push_str(d),
-                    None => missing.push(position(text, here, name.to_owned())),
+                    None => {
+                        missing.push(position(text, here, name.to_owned()));
+                        out.push_str(reference);
+                    }
                 },
             }
         }
@@ -67,16 +99,84 @@ pub fn interpolate(
         rest = &body[close + 1..];
     }
     out.push_str(rest);
-    if missing.is_empty() {
-        Ok(out)
-    } else {
-        Err(missing)
-    }
+    (out, missing)
 }
 
 fn position(text: &str, offset: usize, name: String) -> MissingVar {
     let (line, column) = line_col(text, offset);
     MissingVar { name, line, column }
+}
+
+/// The byte ranges of TOML comments in `text` (from `#` to the end of its
+/// line, outside strings), in order. A lexer of strings and comments only: the
+/// rest of the syntax is the TOML parser's to judge.
+fn toml_comments(text: &str) -> Vec<(usize, usize)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Normal,
+        Basic,
+        Literal,
+        MultiBasic,
+        MultiLiteral,
+    }
+    let bytes = text.as_bytes();
+    let mut comments = Vec::new();
+    let mut state = State::Normal;
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        match state {
+            State::Normal => match bytes[i] {
+                b'#' => {
+                    let end = memchr::memchr(b'\n', rest).map_or(bytes.len(), |n| i + n);
+                    comments.push((i, end));
+                    i = end;
+                    continue;
+                }
+                b'"' if rest.starts_with(b"\"\"\"") => {
+                    state = State::MultiBasic;
+                    i += 3;
+                    continue;
+                }
+                b'\'' if rest.starts_with(b"'''") => {
+                    state = State::MultiLiteral;
+                    i += 3;
+                    continue;
+                }
+                b'"' => state = State::Basic,
+                b'\'' => state = State::Literal,
+                _ => {}
+            },
+            State::Basic => match bytes[i] {
+                b'\\' => i += 1,
+                b'"' | b'\n' => state = State::Normal,
+                _ => {}
+            },
+            State::Literal => {
+                if matches!(bytes[i], b'\'' | b'\n') {
+                    state = State::Normal;
+                }
+            }
+            State::MultiBasic => {
+                if bytes[i] == b'\\' {
+                    i += 1;
+                } else if rest.starts_with(b"\"\"\"") {
+                    state = State::Normal;
+                    i += 3;
+                    continue;
+                }
+            }
+            State::MultiLiteral => {
+                if rest.starts_with(b"'''") {
+                    state = State::Normal;
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    comments
 }
 
 /// 1-based line and column of a byte offset.
@@ -135,5 +235,21 @@ mod tests {
         );
         assert!(interpolate("${bad name}", env).is_err());
         assert!(interpolate("${UNCLOSED", env).is_err());
+    }
+
+    /// A comment may show a variable without it being set; a `#` inside a
+    /// string starts no comment.
+    #[test]
+    fn variables_in_comments_are_left_alone() {
+        let text = "# set ${LOKI_URL} first\nurl = \"${HOME_DIR}\" # or ${NOPE}\n\
+                    a = \"#${HOME_DIR}\"\nb = '#'\nc = \"${HOME_DIR}\"\n\
+                    d = \"\"\"\n# ${HOME_DIR}\n\"\"\"\ne = \"\\\"#\" # ${NOPE}\n";
+        assert_eq!(
+            interpolate(text, env).unwrap(),
+            "# set ${LOKI_URL} first\nurl = \"/home/x\" # or ${NOPE}\n\
+             a = \"#/home/x\"\nb = '#'\nc = \"/home/x\"\n\
+             d = \"\"\"\n# /home/x\n\"\"\"\ne = \"\\\"#\" # ${NOPE}\n"
+        );
+        assert!(interpolate("x = 1 # ${UNCLOSED", env).is_ok());
     }
 }

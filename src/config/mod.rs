@@ -178,6 +178,14 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 
 /// Loads and validates pipeline files, reading variables from the environment.
 pub fn load(paths: &[PathBuf]) -> Result<PipelineConfig, ConfigErrors> {
+    let files = read_files(paths)?;
+    load_texts(&files, |name| std::env::var(name).ok())
+}
+
+/// Reads each file once, as `(file name, content)` pairs for [`load_texts`]:
+/// a FIFO or `/dev/stdin` (`logagent validate <(...)`) can be read only once,
+/// so whoever needs the texts twice keeps them.
+pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String)>, ConfigErrors> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
@@ -187,10 +195,11 @@ pub fn load(paths: &[PathBuf]) -> Result<PipelineConfig, ConfigErrors> {
                 .push(ConfigError::new(format!("cannot read pipeline file: {e}")).in_file(path)),
         }
     }
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(ConfigErrors(errors))
     }
-    load_texts(&files, |name| std::env::var(name).ok())
 }
 
 /// Loads and validates pipeline texts (`(file name, content)` pairs) with the

@@ -98,17 +98,18 @@ pub(super) fn parse_file(
     }
 }
 
-/// The file's text with `${VAR}`s replaced (`None` after reporting each
-/// variable that is unset or malformed).
+/// The file's text with `${VAR}`s replaced, after reporting each variable
+/// that is unset or malformed (left as written, so that the rest of the file
+/// is still checked and every error reported in one pass).
 fn interpolated(
     path: &Path,
     raw: &str,
     env: &impl Fn(&str) -> Option<String>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<String> {
-    match interpolate::interpolate(raw, env) {
-        Ok(t) => Some(t),
-        Err(missing) => {
+    match interpolate::interpolate_all(raw, env) {
+        (t, missing) if missing.is_empty() => Some(t),
+        (t, missing) => {
             for m in missing {
                 let message = if m.name.is_empty() {
                     "malformed variable reference (expected ${NAME} or ${NAME:-default}; write $$ for a literal $)"
@@ -125,7 +126,7 @@ fn interpolated(
                         .at(Some((m.line, m.column))),
                 );
             }
-            None
+            Some(t)
         }
     }
 }

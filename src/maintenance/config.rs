@@ -601,14 +601,13 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ConfigErrors> {
 
 /// True when no file is a pipeline but some file has `[[rotate]]` or
 /// `[[retain]]` tables: `logagent validate` then checks them as a maintenance
-/// config instead of asking for sources and sinks.
-pub fn is_maintenance_only(paths: &[PathBuf]) -> bool {
+/// config instead of asking for sources and sinks. Takes the texts, read once
+/// ([`crate::config::read_files`]), so a FIFO works.
+pub fn is_maintenance_only(files: &[(PathBuf, String)]) -> bool {
     let mut maintenance = false;
-    for path in paths {
-        let Ok(raw) = std::fs::read_to_string(path) else {
-            return false;
-        };
-        let text = interpolate::interpolate(&raw, |v| std::env::var(v).ok()).unwrap_or(raw);
+    for (_, raw) in files {
+        let text = interpolate::interpolate(raw, |v| std::env::var(v).ok())
+            .unwrap_or_else(|_| raw.clone());
         let Ok(table) = DeTable::parse(&text) else {
             return false;
         };

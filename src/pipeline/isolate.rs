@@ -160,7 +160,7 @@ impl Faults {
         ComponentMetrics::add(&self.metrics.discarded_events, batch.events);
         ComponentMetrics::add(&self.dropped, batch.events);
         if let Some(suppressed) = self.log.check() {
-            tracing::error!(component = %self.name, panic = %message, path = ?batch.stream.path,
+            tracing::error!(component = %self.name, panic = %message, stream = %batch.stream.origin(),
                 offsets = ?batch.offsets, events = batch.events, suppressed,
                 "sink panicked on a batch: batch dropped and counted, the sink goes on");
         }
@@ -340,7 +340,7 @@ impl<'a> Retry<'a> {
         let faults = &mut *self.faults;
         faults.failed(Instant::now(), &message);
         if let Some(suppressed) = faults.log.check() {
-            tracing::error!(component = %faults.name, panic = %message, path = ?self.stream.path,
+            tracing::error!(component = %faults.name, panic = %message, stream = %self.stream.origin(),
                 offset = event.meta.offset, suppressed,
                 dead_letter = self.dead_letter.is_some(),
                 "transform panicked on an event: the rest of its batch goes on; the event is {}",
@@ -373,7 +373,7 @@ impl<'a> Retry<'a> {
         if self.poisoned == 0 {
             self.faults.failed(Instant::now(), &self.message);
             if let Some(suppressed) = self.faults.log.check() {
-                tracing::error!(component = %self.faults.name, panic = %self.message, path = ?self.stream.path, suppressed,
+                tracing::error!(component = %self.faults.name, panic = %self.message, stream = %self.stream.origin(), suppressed,
                     "transform panicked on a batch but on none of its events alone; they were sent on one by one");
             }
         }

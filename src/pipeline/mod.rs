@@ -10,6 +10,7 @@
 pub mod data_dir;
 pub mod disk_buffer;
 pub mod isolate;
+pub mod preflight;
 pub mod stage;
 pub mod testing;
 pub mod topology;

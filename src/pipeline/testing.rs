@@ -2,7 +2,8 @@
 //! `vector test`. Each case builds the pipeline's transforms afresh, feeds its
 //! lines into `insert_at`, runs every transform downstream to completion in
 //! this thread, and checks what came out of each `expect.at` output. Sources
-//! and sinks are not run (nothing is read or written).
+//! and sinks are not run (nothing is read or written); lines inserted at a
+//! source that decodes what it receives (syslog) are decoded by it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -117,12 +118,26 @@ pub fn run_case(config: &PipelineConfig, case: &TestCase) -> Result<(), Vec<Stri
         id: 0,
     });
     let mut batch = Batch::new(stream, AckToken::detached(), case.lines.len());
-    let mut offset = 0u64;
-    for line in &case.lines {
-        batch
-            .events
-            .push(Event::new(Bytes::copy_from_slice(line.as_bytes()), offset));
-        offset += line.len() as u64 + 1;
+    // At a source that decodes what it receives (syslog), the lines are
+    // decoded by it; otherwise they go on as read.
+    let decoded = config
+        .sources
+        .iter()
+        .find(|s| s.id == case.insert_at)
+        .and_then(|s| {
+            let lines: Vec<&[u8]> = case.lines.iter().map(|l| l.as_bytes()).collect();
+            s.config.component().decode_for_test(&lines)
+        });
+    if let Some(events) = decoded {
+        batch.events = events;
+    } else {
+        let mut offset = 0u64;
+        for line in &case.lines {
+            batch
+                .events
+                .push(Event::new(Bytes::copy_from_slice(line.as_bytes()), offset));
+            offset += line.len() as u64 + 1;
+        }
     }
     let entry = if let Some((tx, _)) = inputs.get(case.insert_at.as_str()) {
         vec![tx.clone()]

@@ -204,6 +204,7 @@ pub struct Topology {
     shutdown: Shutdown,
     health: Health,
     taps: Taps,
+    inputs: crate::telemetry::api::InputsOf,
     stopping: bool,
 }
 
@@ -300,6 +301,7 @@ impl Topology {
             shutdown,
             health: Health::default(),
             taps: Taps::default(),
+            inputs: Default::default(),
             stopping: false,
         };
         topology.apply(
@@ -309,6 +311,7 @@ impl Topology {
                 transforms: options.transform_overrides,
             },
         )?;
+        topology.record_inputs(config);
         Ok(topology)
     }
 
@@ -378,7 +381,29 @@ impl Topology {
                 message: "stopping; reload ignored".into(),
             });
         }
-        self.apply(config, Overrides::default())
+        let summary = self.apply(config, Overrides::default())?;
+        self.record_inputs(config);
+        Ok(summary)
+    }
+
+    /// What each component reads, for the API (`/outputs`).
+    pub fn inputs(&self) -> crate::telemetry::api::InputsOf {
+        self.inputs.clone()
+    }
+
+    fn record_inputs(&self, config: &PipelineConfig) {
+        let map = config
+            .transforms
+            .iter()
+            .map(|t| (format!("transforms.{}", t.id), t.inputs.clone()))
+            .chain(
+                config
+                    .sinks
+                    .iter()
+                    .map(|s| (format!("sinks.{}", s.id), s.inputs.clone())),
+            )
+            .collect();
+        *self.inputs.write().unwrap_or_else(|p| p.into_inner()) = map;
     }
 
     fn plan(
@@ -962,7 +987,7 @@ impl Topology {
             };
             if self.once && stall.stuck(self.registry.totals(), Instant::now(), drain_timeout) {
                 let running = self.running_names();
-                tracing::error!(?running, timeout = ?drain_timeout,
+                tracing::error!(running = %running.join(", "), timeout = ?drain_timeout,
                     "--once: nothing read or written for the drain timeout (a sink keeps failing?); giving up");
                 self.force();
                 self.await_sources(SOURCE_GRACE);
@@ -1008,15 +1033,21 @@ impl Topology {
                 }
                 recv(reload_rx) -> config => match config {
                     Ok(config) => match self.reload(&config) {
-                        Ok(summary) => tracing::info!(
-                            added = ?summary.added,
-                            changed = ?summary.changed,
-                            rebuilt = ?summary.rebuilt,
-                            removed = ?summary.removed,
-                            unchanged = summary.unchanged,
-                            "pipeline reloaded"
-                        ),
-                        Err(e) => tracing::error!(error = %e, "reload rejected; the running pipeline is unchanged"),
+                        Ok(summary) => {
+                            self.registry.agent().reloaded(true);
+                            tracing::info!(
+                                added = %summary.added.join(", "),
+                                changed = %summary.changed.join(", "),
+                                rebuilt = %summary.rebuilt.join(", "),
+                                removed = %summary.removed.join(", "),
+                                unchanged = summary.unchanged,
+                                "pipeline reloaded"
+                            )
+                        }
+                        Err(e) => {
+                            self.registry.agent().reloaded(false);
+                            tracing::error!(error = %e, "reload rejected; the running pipeline is unchanged")
+                        }
                     },
                     Err(_) => reloads_open = false,
                 },

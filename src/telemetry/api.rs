@@ -28,6 +28,13 @@ use super::tap::TapSource;
 pub const DEFAULT_TAP_RATE: u32 = 10;
 /// Most samples per second a client may ask for.
 pub const MAX_TAP_RATE: u32 = 1000;
+/// Most connections served at once; more are closed at once (counted in the
+/// log). The API is for operators and a scraper, not for crowds.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Most taps streaming at once (each holds a thread); more get 503.
+pub const MAX_TAPS: usize = 8;
+/// How long a client may take to send its request headers (slowloris).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the API serves from.
 #[derive(Clone)]
@@ -38,6 +45,36 @@ pub struct ApiState {
     pub health: Health,
     /// Live samples of every output (the pipeline's taps).
     pub taps: Arc<dyn TapSource>,
+    /// What each component reads (`sinks.out` → `["parse"]`), kept current
+    /// by the pipeline across reloads, for `logagent tap --inputs-of`.
+    pub inputs: InputsOf,
+}
+
+/// Each component (`kind.id`) and the outputs it reads.
+pub type InputsOf = Arc<std::sync::RwLock<std::collections::BTreeMap<String, Vec<String>>>>;
+
+/// Taps streaming now, against [`MAX_TAPS`].
+static OPEN_TAPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Holds one of [`MAX_TAPS`] while a tap streams.
+struct TapSlot;
+
+impl TapSlot {
+    fn take() -> Option<TapSlot> {
+        use std::sync::atomic::Ordering;
+        OPEN_TAPS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_TAPS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| TapSlot)
+    }
+}
+
+impl Drop for TapSlot {
+    fn drop(&mut self) {
+        OPEN_TAPS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// Why the API could not start.
@@ -85,8 +122,10 @@ pub fn start(address: &str, state: ApiState) -> Result<ApiServer, ApiError> {
                         return;
                     }
                 };
+                let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+                let refused_log = crate::telemetry::ratelimit::RateLimiter::default();
                 loop {
-                    let (stream, _) = match listener.accept().await {
+                    let (stream, peer) = match listener.accept().await {
                         Ok(s) => s,
                         Err(e) => {
                             tracing::warn!(error = %e, "api: accept failed");
@@ -94,14 +133,27 @@ pub fn start(address: &str, state: ApiState) -> Result<ApiServer, ApiError> {
                             continue;
                         }
                     };
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        if let Some(suppressed) = refused_log.check() {
+                            tracing::warn!(%peer, limit = MAX_CONNECTIONS, suppressed, "api: too many connections; closing this one");
+                        }
+                        drop(stream);
+                        continue;
+                    };
                     let state = state.clone();
                     tokio::spawn(async move {
+                        let _slot = slot;
                         let io = hyper_util::rt::TokioIo::new(stream);
                         let service = hyper::service::service_fn(move |req| {
                             let state = state.clone();
                             async move { Ok::<_, Infallible>(handle(&state, req)) }
                         });
+                        // One request per connection, headers within
+                        // HEADER_TIMEOUT: an idle or slow client holds no slot.
                         let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(HEADER_TIMEOUT)
+                            .keep_alive(false)
                             .serve_connection(io, service)
                             .await;
                     });
@@ -165,11 +217,24 @@ fn handle(state: &ApiState, req: Request<Incoming>) -> Reply {
             super::prometheus::render(&state.registry),
         ),
         "/components" => json(StatusCode::OK, components(&state.registry)),
+        "/outputs" => {
+            let mut outputs = state.taps.outputs();
+            outputs.sort();
+            let inputs = state
+                .inputs
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            json(
+                StatusCode::OK,
+                serde_json::json!({"outputs": outputs, "inputs": inputs}),
+            )
+        }
         _ => match path.strip_prefix("/tap/") {
             Some(output) => tap(state, output, query),
             None => json(
                 StatusCode::NOT_FOUND,
-                serde_json::json!({"error": "not found", "paths": ["/health", "/ready", "/metrics", "/components", "/tap/ID"]}),
+                serde_json::json!({"error": "not found", "paths": ["/health", "/ready", "/metrics", "/components", "/outputs", "/tap/ID"]}),
             ),
         },
     }
@@ -205,7 +270,11 @@ pub fn components(registry: &Registry) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({ "components": list })
+    let agent = registry.agent();
+    serde_json::json!({
+        "agent": {"version": env!("CARGO_PKG_VERSION"), "uptime_seconds": agent.uptime_seconds()},
+        "components": list,
+    })
 }
 
 fn query_param(query: &str, name: &str) -> Option<u64> {
@@ -222,6 +291,12 @@ fn tap(state: &ApiState, output: &str, query: &str) -> Reply {
     let rate = query_param(query, "rate").map_or(DEFAULT_TAP_RATE, |r| {
         r.clamp(1, u64::from(MAX_TAP_RATE)) as u32
     });
+    let Some(slot) = TapSlot::take() else {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": format!("too many taps open (at most {MAX_TAPS}); try again when one ends")}),
+        );
+    };
     let Some(watcher) = state.taps.subscribe(output, rate) else {
         let known = state.taps.outputs();
         return json(
@@ -235,8 +310,9 @@ fn tap(state: &ApiState, output: &str, query: &str) -> Reply {
         .name("api-tap".into())
         .spawn(move || {
             // The whole subscription (not just its receiver) lives in this
-            // thread: dropping it unsubscribes.
+            // thread: dropping it unsubscribes; so does the tap's slot.
             let watcher = watcher;
+            let _slot = slot;
             let mut sent = 0u64;
             loop {
                 match watcher.rx.recv_timeout(Duration::from_millis(500)) {
@@ -370,6 +446,7 @@ mod tests {
                 registry,
                 health: health.clone(),
                 taps: Arc::new(NoTaps),
+                inputs: InputsOf::default(),
             },
         )
         .unwrap();

@@ -24,15 +24,87 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber writing to stderr. `level` is a level name or a
-/// full filter directive (`info,logagent::sources=debug`); `LOGAGENT_LOG`
-/// overrides it.
-pub fn init_logging(level: &str, format: LogFormat) -> Result<(), String> {
-    let filter = match std::env::var("LOGAGENT_LOG") {
-        Ok(env) if !env.is_empty() => EnvFilter::try_new(env),
-        _ => EnvFilter::try_new(level),
+/// The level names a log filter accepts (`warning` is taken for `warn`).
+pub const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+
+/// The `--log-level` (or `LOGAGENT_LOG`) value is not a level or filter.
+#[derive(Debug, thiserror::Error)]
+pub enum LogLevelError {
+    /// A bare word that is no level: taken as a target name it would silently
+    /// turn every other log off, so it is refused.
+    #[error(
+        "invalid log level {directive:?} in {given:?}: expected one of trace, debug, info, warn (or warning), error, off, or TARGET=LEVEL (e.g. info,logagent_sources=debug)"
+    )]
+    Unknown {
+        /// The whole value.
+        given: String,
+        /// The part that is wrong.
+        directive: String,
+    },
+    /// The filter syntax is wrong.
+    #[error("invalid log filter {given:?}: {error}")]
+    Filter {
+        /// The whole value.
+        given: String,
+        /// The filter parser's reason.
+        error: tracing_subscriber::filter::ParseError,
+    },
+}
+
+/// Checks a log level or filter (`info`, `warning`, `info,logagent_sources=debug`)
+/// and returns it with level aliases spelled as the filter wants them: a bare
+/// word must be a level, a `TARGET=LEVEL` directive must name a level.
+pub fn parse_log_level(given: &str) -> Result<String, LogLevelError> {
+    let unknown = |directive: &str| LogLevelError::Unknown {
+        given: given.to_owned(),
+        directive: directive.to_owned(),
+    };
+    let level = |word: &str| -> Option<&'static str> {
+        let word = word.trim().to_ascii_lowercase();
+        let word = if word == "warning" {
+            "warn".to_owned()
+        } else {
+            word
+        };
+        LOG_LEVELS.iter().copied().find(|l| *l == word)
+    };
+    let mut out = Vec::new();
+    for directive in given.split(',').map(str::trim) {
+        if directive.is_empty() {
+            return Err(unknown(directive));
+        }
+        match directive.rsplit_once('=') {
+            Some((target, l)) => {
+                let l = level(l).ok_or_else(|| unknown(directive))?;
+                out.push(format!("{target}={l}"));
+            }
+            None => out.push(
+                level(directive)
+                    .ok_or_else(|| unknown(directive))?
+                    .to_owned(),
+            ),
+        }
     }
-    .map_err(|e| format!("invalid log level {level:?}: {e}"))?;
+    let filter = out.join(",");
+    EnvFilter::try_new(&filter).map_err(|error| LogLevelError::Filter {
+        given: given.to_owned(),
+        error,
+    })?;
+    Ok(filter)
+}
+
+/// Installs the global subscriber writing to stderr. `level` is a level name or a
+/// full filter (`info,logagent_sources=debug`); `LOGAGENT_LOG`, a filter of the
+/// same form, overrides it. Both are checked by [`parse_log_level`].
+pub fn init_logging(level: &str, format: LogFormat) -> Result<(), LogLevelError> {
+    let filter = match std::env::var("LOGAGENT_LOG") {
+        Ok(env) if !env.is_empty() => parse_log_level(&env)?,
+        _ => parse_log_level(level)?,
+    };
+    let filter = EnvFilter::try_new(&filter).map_err(|error| LogLevelError::Filter {
+        given: filter.clone(),
+        error,
+    })?;
     use std::io::IsTerminal as _;
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()

@@ -1,5 +1,13 @@
-//! Hand-written readers for syslog lines, BSD (RFC 3164) and IETF (RFC 5424):
-//! they give exactly the spans of the `parse_regex` presets' patterns
+//! Syslog, BSD (RFC 3164) and IETF (RFC 5424), read two ways:
+//!
+//! * [`parse`] reads a frame received from the network (the `syslog` source):
+//!   strict, or lenient about what real senders write (see [`parse`]), on any
+//!   bytes (invalid UTF-8 and newlines stay in the message), with the
+//!   timestamp decoded;
+//! * [`read_rfc3164`] and [`read_rfc5424`] read lines for `parse_regex`'s
+//!   presets (below).
+//!
+//! The preset readers give exactly the spans of the `parse_regex` presets' patterns
 //! (`syslog_rfc3164`, `syslog_rfc5424`), several times faster than the regex's
 //! capture engine, which backtracks over every line. Where a line could make
 //! them differ from the regex (invalid UTF-8, a `\n`, non-ASCII where the
@@ -15,9 +23,45 @@
 //! 5424: ^<pri>version ts host app procid msgid (-|[sd]+)( BOM?message)?$
 //! ```
 
+mod frame;
+
 pub use super::text_scan::Outcome;
 use super::text_scan::{Miss, byte, byte_set, digit, digit_run, digits, plain, skip_token};
+pub use frame::{ClockTime, Format, Malformed, Message, SdItem, Stamp, parse};
 use logagent_core::event::json::Span;
+
+/// Facility names by number (`pri / 8`), as rsyslog and Vector name them.
+pub const FACILITIES: [&str; 24] = [
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+];
+
+/// Severity keywords by number (`pri % 8`).
+pub const SEVERITIES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
 
 /// Fields of the RFC 3164 reader, in this order (`pri` is decoded by the
 /// caller into facility, severity and level).

@@ -9,10 +9,14 @@
 //!   on top of it ([`elasticsearch`], [`loki`]).
 //! * [`file`](mod@file) — files by template, with rotation and retention (through
 //!   `logagent-retention`) and an exactly-once ledger; [`stdout`].
+//!   [`console`] is the stdout sink's writer with Vector's name and a logfmt
+//!   encoding; [`blackhole`] counts and drops (benchmarks, tap-only pipelines).
 //! * [`io_retry`] — the local sinks' retry of a failing write.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod blackhole;
+pub mod console;
 pub mod elasticsearch;
 pub mod file;
 pub mod io_retry;

@@ -8,7 +8,7 @@ use super::Encoding;
 use super::io_retry::retry;
 use logagent_core::KeyError;
 use logagent_core::component::{Sink, SinkContext, SinkError};
-use logagent_core::event::Batch;
+use logagent_core::event::{Batch, Event};
 use logagent_core::telemetry::metrics::ComponentMetrics;
 use logagent_core::telemetry::ratelimit::RateLimiter;
 
@@ -29,14 +29,17 @@ impl StdoutSinkConfig {
 
     /// A sink writing to this process's stdout.
     pub fn build(&self) -> StdoutSink {
-        StdoutSink {
-            encoding: self.encoding,
-            buf: Vec::new(),
-            out: None,
-            log: RateLimiter::default(),
-        }
+        let encoding = self.encoding;
+        StdoutSink::new(match encoding {
+            Encoding::Json => |e, out| Encoding::Json.write(e, out),
+            Encoding::Text => |e, out| Encoding::Text.write(e, out),
+        })
     }
 }
+
+/// Appends one event and its newline to the buffer: how a sink on stdout
+/// encodes (the stdout sink's `json`/`text`, the console sink's `logfmt` too).
+pub type LineEncoder = fn(&Event, &mut Vec<u8>);
 
 /// The running stdout sink.
 ///
@@ -46,13 +49,24 @@ impl StdoutSinkConfig {
 /// start again. Errors follow [`super::io_retry`], like the file sink.
 #[derive(Debug)]
 pub struct StdoutSink {
-    encoding: Encoding,
+    encode: LineEncoder,
     buf: Vec<u8>,
     out: Option<std::fs::File>,
     log: RateLimiter,
 }
 
 impl StdoutSink {
+    /// A sink writing each event as `encode` writes it: one writer and one
+    /// retry rule for every sink on stdout (`stdout`, `console`).
+    pub fn new(encode: LineEncoder) -> StdoutSink {
+        StdoutSink {
+            encode,
+            buf: Vec::new(),
+            out: None,
+            log: RateLimiter::default(),
+        }
+    }
+
     fn out(&mut self) -> std::io::Result<&mut std::fs::File> {
         if self.out.is_none() {
             use std::os::fd::AsFd;
@@ -69,7 +83,7 @@ impl Sink for StdoutSink {
     fn write(&mut self, batch: Batch, ctx: &SinkContext) -> Result<(), SinkError> {
         self.buf.clear();
         for event in &batch.events {
-            self.encoding.write(event, &mut self.buf);
+            (self.encode)(event, &mut self.buf);
         }
         // Flush what earlier users of the std handle buffered, then write.
         let _ = std::io::stdout().flush();

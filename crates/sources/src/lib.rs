@@ -8,6 +8,7 @@
 //! * [`checkpoint`] — the file source's durable, atomically written records of
 //!   acknowledged offsets (also read by the maintenance jobs' guard).
 //! * [`stdin`] — standard input.
+//! * [`syslog`] — RFC 3164/5424 over UDP and TCP (a thread per connection).
 //! * [`batcher`] — lines into batches of one stream.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -16,6 +17,7 @@ pub mod batcher;
 pub mod checkpoint;
 pub mod file;
 pub mod stdin;
+pub mod syslog;
 
 use serde::Deserialize;
 

@@ -108,6 +108,19 @@ impl LogToMetricConfig {
         for (i, m) in self.metrics.iter().enumerate() {
             let key = |k: &str| format!("metrics[{i}].{k}");
             let before = errors.len();
+            if logagent_core::telemetry::names::is_reserved(&m.name) {
+                errors.push(KeyError::new(
+                    key("name"),
+                    format!(
+                        "{:?} is reserved for logagent's own series (names starting with {}, or {}); choose another, e.g. \"app_{}\"",
+                        m.name,
+                        logagent_core::telemetry::names::RESERVED_PREFIXES.join(", "),
+                        logagent_core::telemetry::agent::NAMES.join(", "),
+                        m.name
+                    ),
+                ));
+                continue;
+            }
             let field = match &m.field {
                 Some(f) => super::parse_path(&key("field"), f)
                     .map_err(|e| errors.extend(e))
@@ -300,6 +313,32 @@ impl TransformComponent for LogToMetricConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A metric named like the agent's own series would print a second
+    /// `# TYPE` for that name on `/metrics`: refused at validation.
+    #[test]
+    fn names_of_our_own_series_are_refused() {
+        for name in [
+            "component_errors_total",
+            "buffer_events",
+            "loki_pushes_total",
+            "uptime_seconds",
+            "config_reloads_total",
+        ] {
+            let cfg: LogToMetricConfig = toml::from_str(&format!(
+                "[[metrics]]\ntype = \"counter\"\nname = \"{name}\"\n"
+            ))
+            .unwrap();
+            let errors = cfg.check();
+            assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+            assert_eq!(errors[0].key, "metrics[0].name");
+            assert!(errors[0].message.contains("reserved"), "{errors:?}");
+        }
+        let ok: LogToMetricConfig =
+            toml::from_str("[[metrics]]\ntype = \"counter\"\nname = \"app_errors_total\"\n")
+                .unwrap();
+        assert!(ok.check().is_empty());
+    }
 
     #[test]
     fn counters_by_status_class_and_latency_histogram() {

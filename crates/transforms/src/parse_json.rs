@@ -201,7 +201,7 @@ impl ParseJson {
         if let Some(suppressed) = self.invalid_log.check() {
             tracing::warn!(
                 component = %self.ctx.id,
-                stream = ?stream.path,
+                stream = %stream.origin(),
                 offset,
                 %error,
                 suppressed,

@@ -18,15 +18,20 @@ pub struct HealthReport {
 }
 
 impl HealthReport {
-    /// The verdict for `/health`: `Err(reason)` while it fails.
-    pub fn verdict(&self) -> Result<(), String> {
+    /// The verdict for `/health`: `Err` with every reason while it fails.
+    pub fn verdict(&self) -> Result<(), HealthFailure> {
         if self.failures.is_empty() {
             Ok(())
         } else {
-            Err(format!("health check failed: {}", self.failures.join("; ")))
+            Err(HealthFailure(self.failures.clone()))
         }
     }
 }
+
+/// A failed health check, with one reason per endpoint; `/health` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("health check failed: {}", .0.join("; "))]
+pub struct HealthFailure(pub Vec<String>);
 
 /// A sink's check of its server, run on a plain thread (it may block for up
 /// to `limit` per endpoint).
@@ -52,7 +57,7 @@ mod tests {
             ..HealthReport::default()
         };
         assert_eq!(
-            r.verdict(),
+            r.verdict().map_err(|e| e.to_string()),
             Err("health check failed: a: down; b: 503".into())
         );
     }

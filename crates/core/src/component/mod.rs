@@ -11,7 +11,7 @@ pub mod sink;
 pub mod source;
 pub mod transform;
 
-pub use health::{HealthCheck, HealthReport};
+pub use health::{HealthCheck, HealthFailure, HealthReport};
 pub use sink::{Sink, SinkComponent, SinkContext, SinkError};
 pub use source::{Source, SourceComponent, SourceContext, SourceError};
 pub use transform::{Transform, TransformComponent, TransformContext};

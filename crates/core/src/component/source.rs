@@ -57,4 +57,13 @@ pub trait SourceComponent: Send + Sync {
 
     /// Builds the runnable source.
     fn build(&self) -> Box<dyn Source>;
+
+    /// The events this source makes of `lines` received as they are (a
+    /// network source's frames, decoded by its own parser), so `logagent
+    /// test` cases inserted at the source see what it would emit. `None`
+    /// (the default) passes the lines on unparsed, as a file source reads them.
+    fn decode_for_test(&self, lines: &[&[u8]]) -> Option<Vec<crate::event::Event>> {
+        let _ = lines;
+        None
+    }
 }

@@ -220,6 +220,28 @@ pub struct Stream {
     pub id: u64,
 }
 
+impl Stream {
+    /// Where the stream comes from, for the agent's own logs: the file's path,
+    /// else the source's id (never `Some("…")`/`None` Debug text).
+    pub fn origin(&self) -> StreamOrigin<'_> {
+        StreamOrigin(self)
+    }
+}
+
+/// [`Stream::origin`]'s display: the path of a file stream, the source id of
+/// any other.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamOrigin<'a>(&'a Stream);
+
+impl std::fmt::Display for StreamOrigin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.path {
+            Some(path) => write!(f, "{}", path.display()),
+            None => write!(f, "{}", self.0.source),
+        }
+    }
+}
+
 /// Events from one stream, in order, moving through the pipeline together.
 #[derive(Clone, Debug)]
 pub struct Batch {

@@ -132,6 +132,7 @@ pub struct Entry {
 pub struct Registry {
     entries: Arc<RwLock<Vec<Entry>>>,
     families: Arc<super::families::FamilyRegistry>,
+    agent: Arc<super::agent::AgentStatus>,
     /// What `/metrics` encodes: collectors reading `entries` and `families`.
     exposition: Arc<prometheus_client::registry::Registry>,
 }
@@ -147,9 +148,12 @@ impl Default for Registry {
         exposition.register_collector(Box::new(super::prometheus::FamilyCollector(
             families.clone(),
         )));
+        let agent = Arc::<super::agent::AgentStatus>::default();
+        exposition.register_collector(Box::new(super::prometheus::AgentCollector(agent.clone())));
         Registry {
             entries,
             families,
+            agent,
             exposition: Arc::new(exposition),
         }
     }
@@ -190,6 +194,11 @@ impl Registry {
     /// redaction counts, `log_to_metric`), for the metrics endpoint.
     pub fn families(&self) -> &Arc<super::families::FamilyRegistry> {
         &self.families
+    }
+
+    /// The agent's own status (uptime, reloads), for the reloader to count.
+    pub fn agent(&self) -> &Arc<super::agent::AgentStatus> {
+        &self.agent
     }
 
     /// Forgets a component a reload removed.

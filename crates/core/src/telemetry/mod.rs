@@ -7,6 +7,7 @@
 //! Only the instruments and their encoding live here; serving them (the HTTP
 //! API, `logagent top`) is the application's job.
 
+pub mod agent;
 pub mod families;
 pub mod labeled;
 pub mod metrics;

@@ -27,3 +27,28 @@ pub mod disk_buffer {
     /// Counter: records dropped at start-up because they were cut or corrupted.
     pub const CORRUPTED: &str = "buffer_corrupted_records_total";
 }
+
+/// Name prefixes of the agent's own series: a metric a pipeline defines
+/// (`log_to_metric`) may not start with one, so `/metrics` never shows one
+/// name with two `# TYPE` lines.
+pub const RESERVED_PREFIXES: &[&str] = &[
+    "component_",
+    "buffer_",
+    "elasticsearch_",
+    "loki_",
+    "redact_",
+    "source_",
+    "sink_",
+    "kafka_",
+    "otlp_",
+    "logagent_",
+];
+
+/// True for a name the agent's own series use or may use
+/// ([`RESERVED_PREFIXES`], [`super::agent::NAMES`]).
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        || super::agent::NAMES
+            .iter()
+            .any(|n| name == *n || name.strip_suffix("_total") == Some(n))
+}

@@ -332,6 +332,55 @@ fn encode_families(
 
 /// The name `prometheus-client` is given: counters lose their `_total`, which
 /// the encoder writes back.
+/// The agent's own series ([`super::agent`]), read at scrape time.
+#[derive(Debug)]
+pub(super) struct AgentCollector(pub(super) Arc<super::agent::AgentStatus>);
+
+impl Collector for AgentCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let status = &self.0;
+        let build: Vec<(&str, &str)> = vec![("version", env!("CARGO_PKG_VERSION"))];
+        encoder
+            .encode_descriptor(
+                "build_info",
+                "The agent's version, always 1.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_family(&build)?
+            .encode_gauge(&1u64)?;
+        encoder
+            .encode_descriptor(
+                "uptime_seconds",
+                "Seconds since the agent started.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&status.uptime_seconds())?;
+        let (ok, failed) = status.reloads();
+        let mut reloads = encoder.encode_descriptor(
+            "config_reloads",
+            "Configuration reloads (SIGHUP, --watch) by result.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (result, n) in [("success", ok), ("failure", failed)] {
+            reloads
+                .encode_family(&vec![("result", result)])?
+                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+        }
+        encoder
+            .encode_descriptor(
+                "config_last_reload_success_timestamp_seconds",
+                "When the configuration last loaded well (start or reload), in seconds since the epoch.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&status.last_success_seconds())?;
+        Ok(())
+    }
+}
+
 fn base_name(name: &str, kind: MetricType) -> &str {
     match kind {
         MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
@@ -366,6 +415,29 @@ mod tests {
     use super::*;
     use crate::telemetry::metrics::{ComponentMetrics, Kind};
     use std::sync::atomic::Ordering;
+
+    #[test]
+    fn the_agents_own_series_are_rendered() {
+        let r = Registry::default();
+        r.agent().reloaded(true);
+        r.agent().reloaded(false);
+        r.agent().reloaded(false);
+        let text = render(&r);
+        for line in [
+            "# TYPE build_info gauge",
+            &format!("build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
+            "# TYPE uptime_seconds gauge",
+            "# TYPE config_reloads_total counter",
+            "config_reloads_total{result=\"success\"} 1",
+            "config_reloads_total{result=\"failure\"} 2",
+            "# TYPE config_last_reload_success_timestamp_seconds gauge",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing in\n{text}"
+            );
+        }
+    }
 
     #[test]
     fn renders_counters_reasons_and_histograms() {
@@ -455,10 +527,16 @@ mod tests {
                 "{line:?} missing in\n{text}"
             );
         }
-        // Components' families sorted by name, then the configured families.
+        // Components' families sorted by name, then the configured families
+        // (the agent's own series are checked by their own test).
         let types: Vec<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter(|t| {
+                !super::super::agent::NAMES
+                    .iter()
+                    .any(|n| t.split(' ').next() == Some(n))
+            })
             .collect();
         let components = &types[..types.len() - 1];
         assert!(components.windows(2).all(|w| w[0] < w[1]), "{types:?}");

@@ -17,28 +17,11 @@ use elasticsearch::http::transport::{SingleNodeConnectionPool, Transport, Transp
 use elasticsearch::http::{Method, Url};
 
 use super::config::{AuthConfig, ElasticsearchConfig};
-use crate::net::{Endpoints, NetError};
+use crate::net::{Endpoints, NetError, UrlError, parse_http_url, without_query};
 
 /// Checks one `endpoints` entry and normalizes it to a base URL ending in `/`.
-pub fn parse_endpoint(text: &str) -> Result<Url, String> {
-    let mut url = Url::parse(text.trim()).map_err(|e| {
-        format!("invalid URL {text:?}: {e} (expected e.g. \"http://127.0.0.1:9200\")")
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{text:?}: the scheme must be http or https"));
-    }
-    if url.host_str().is_none_or(|h| h.is_empty()) {
-        return Err(format!("{text:?}: no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "credentials in the URL would end up in logs; use `auth` (with ${ENV} or a file) instead"
-                .into(),
-        );
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{text:?}: no query or fragment allowed"));
-    }
+pub fn parse_endpoint(text: &str) -> Result<Url, UrlError> {
+    let mut url = without_query(parse_http_url(text, "http://127.0.0.1:9200")?, text)?;
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
         url.set_path(&path);
@@ -138,7 +121,7 @@ impl Client {
         let identity = material.identity_pem;
         let mut nodes = Vec::new();
         for text in &config.endpoints {
-            let url = parse_endpoint(text).map_err(ClientError::Transport)?;
+            let url = parse_endpoint(text).map_err(|e| ClientError::Transport(e.to_string()))?;
             let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url.clone()))
                 .timeout(config.request_timeout.0)
                 .enable_meta_header(false);
@@ -395,28 +378,42 @@ impl Client {
     }
 }
 
+/// Why one endpoint's check in [`check_endpoints`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The client could not be built (secret or certificate files).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The runtime for the check could not start.
+    #[error("starting the check's runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+    /// The endpoint answered wrongly or not at all.
+    #[error(transparent)]
+    Health(#[from] HealthError),
+}
+
 /// The health check of every endpoint, once, for `logagent validate`: what
 /// answered, or why not. Blocks for at most about `timeout` per endpoint.
 pub fn check_endpoints(
     config: &ElasticsearchConfig,
     timeout: Duration,
-) -> Vec<(String, Result<Flavor, String>)> {
+) -> Vec<(String, Result<Flavor, CheckError>)> {
     let client = match Client::build(config) {
         Ok(c) => c,
-        Err(e) => return vec![(String::from("(client)"), Err(e.to_string()))],
+        Err(e) => return vec![(String::from("(client)"), Err(e.into()))],
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
-        Err(e) => return vec![(String::from("(runtime)"), Err(e.to_string()))],
+        Err(e) => return vec![(String::from("(runtime)"), Err(e.into()))],
     };
     (0..client.len())
         .map(|i| {
             let result = runtime
                 .block_on(client.health(i, timeout))
-                .map_err(|e| e.to_string());
+                .map_err(CheckError::from);
             (client.url(i).to_owned(), result)
         })
         .collect()

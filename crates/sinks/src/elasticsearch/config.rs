@@ -219,8 +219,8 @@ impl ElasticsearchConfig {
             ));
         }
         for (i, e) in self.endpoints.iter().enumerate() {
-            if let Err(message) = super::client::parse_endpoint(e) {
-                errors.push(KeyError::new(format!("endpoints[{i}]"), message));
+            if let Err(e) = super::client::parse_endpoint(e) {
+                errors.push(KeyError::new(format!("endpoints[{i}]"), e.to_string()));
             }
         }
         match (self.mode, &self.index) {

@@ -10,19 +10,17 @@
 //! and finally the sources back: memory is bounded by
 //! `(concurrency + 1) × max_bytes` whatever the cluster does.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::bulk::{self, Bulk, Encoder, Item, Origin};
 use super::client::{self, Client};
 use super::config::{Compression, ElasticsearchConfig};
 use super::response::{self, ItemResult, RequestVerdict, Verdict};
-use crate::net::{Backoff, compress};
+use crate::net::{Backoff, Requests, Waited, compress};
 use logagent_core::component::{Sink, SinkContext, SinkError};
 use logagent_core::event::json;
 use logagent_core::event::{Batch, Event, FieldPath, Root, Span, Value};
@@ -80,11 +78,6 @@ impl Shared {
     }
 }
 
-struct Completion {
-    id: u64,
-    done: Done,
-}
-
 /// What request tasks share; created on the first call, when the context is known.
 struct Shared {
     client: Arc<Client>,
@@ -110,16 +103,11 @@ pub struct ElasticsearchSink {
     encoder: Encoder,
     client: Arc<Client>,
     shared: Option<Arc<Shared>>,
-    runtime: tokio::runtime::Runtime,
     bulk: Bulk,
-    in_flight: HashMap<u64, InFlight>,
-    next_id: u64,
-    done_tx: Sender<Completion>,
-    done_rx: Receiver<Completion>,
+    requests: Requests<InFlight, Done>,
     max_events: usize,
     max_bytes: usize,
     timeout: Duration,
-    concurrency: usize,
     gzip: bool,
     max_retries: Option<u32>,
     health_check: bool,
@@ -136,7 +124,7 @@ impl std::fmt::Debug for ElasticsearchSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ElasticsearchSink")
             .field("client", &self.client)
-            .field("in_flight", &self.in_flight.len())
+            .field("in_flight", &self.requests.len())
             .finish()
     }
 }
@@ -153,30 +141,20 @@ impl ElasticsearchSink {
                 "tls.verify_certificate = false: the cluster's certificate is not checked"
             );
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("es-requests")
-            .enable_all()
-            .build()
-            .map_err(|error| SinkError::Io {
+        let requests =
+            Requests::new("es-requests", config.concurrency).map_err(|error| SinkError::Io {
                 what: "starting the Elasticsearch sink's runtime".into(),
                 error,
             })?;
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
         Ok(ElasticsearchSink {
             encoder: Encoder::new(config),
             client: Arc::new(client),
             shared: None,
-            runtime,
             bulk: Bulk::default(),
-            in_flight: HashMap::new(),
-            next_id: 0,
-            done_tx,
-            done_rx,
+            requests,
             max_events: config.max_events.max(1),
             max_bytes: config.max_bytes.as_usize().max(1),
             timeout: config.timeout.0,
-            concurrency: config.concurrency.max(1),
             gzip: config.compression == Compression::Gzip,
             max_retries: config.max_retries,
             health_check: config.health_check,
@@ -210,19 +188,14 @@ impl ElasticsearchSink {
             data_stream: self.data_stream,
         });
         if self.health_check {
-            self.health = Some(self.runtime.spawn(health_loop(shared.clone())));
+            self.health = Some(self.requests.runtime().spawn(health_loop(shared.clone())));
         }
         self.shared = Some(shared.clone());
         shared
     }
 
     fn pending_events(&self) -> u64 {
-        (self.bulk.items.len()
-            + self
-                .in_flight
-                .values()
-                .map(|f| f.items.len())
-                .sum::<usize>()) as u64
+        (self.bulk.items.len() + self.requests.kept().map(|f| f.items.len()).sum::<usize>()) as u64
     }
 
     fn update_pending(&self, ctx: &SinkContext) {
@@ -237,10 +210,10 @@ impl ElasticsearchSink {
         if self.bulk.is_empty() {
             return Ok(());
         }
-        if self.in_flight.len() >= self.concurrency {
+        if self.requests.is_full() {
             self.update_pending(ctx);
         }
-        while self.in_flight.len() >= self.concurrency {
+        while self.requests.is_full() {
             self.wait_one(ctx)?;
         }
         let bulk = std::mem::take(&mut self.bulk);
@@ -251,46 +224,33 @@ impl ElasticsearchSink {
     /// Starts a request task for `bulk` after `delay`.
     fn spawn(&mut self, ctx: &SinkContext, bulk: Bulk, delay: Duration) {
         let shared = self.start(ctx);
-        let id = self.next_id;
-        self.next_id += 1;
         let body = Bytes::from(bulk.body);
         let items = bulk.items.len();
         let attempts = bulk.attempts;
-        self.in_flight.insert(
-            id,
-            InFlight {
-                body: body.clone(),
-                items: bulk.items,
-            },
-        );
-        let done = self.done_tx.clone();
-        self.runtime.spawn(async move {
-            let result = send(&shared, body, items, attempts, delay).await;
-            let _ = done.send(Completion { id, done: result });
+        let kept = InFlight {
+            body: body.clone(),
+            items: bulk.items,
+        };
+        self.requests.spawn(kept, async move {
+            send(&shared, body, items, attempts, delay).await
         });
         self.update_pending(ctx);
     }
 
     /// Handles every finished request without waiting.
     fn poll(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
-        while let Ok(c) = self.done_rx.try_recv() {
-            self.complete(c, ctx)?;
+        while let Some((_, kept, done)) = self.requests.try_done() {
+            self.complete(kept, done, ctx)?;
         }
         Ok(())
     }
 
     /// Waits for one request to finish (or for the drain time to run out).
     fn wait_one(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
-        loop {
-            match self.done_rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(c) => return self.complete(c, ctx),
-                Err(RecvTimeoutError::Timeout) => {
-                    if ctx.shutdown.is_forced() {
-                        return Err(self.give_up(ctx, 0));
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => return Err(self.give_up(ctx, 0)),
-            }
+        match self.requests.wait_one(&ctx.shutdown) {
+            Waited::Done(_, kept, done) => self.complete(kept, done, ctx),
+            Waited::Idle => Ok(()),
+            Waited::Forced => Err(self.give_up(ctx, 0)),
         }
     }
 
@@ -298,7 +258,7 @@ impl ElasticsearchSink {
     /// lines are read again after a restart) and the sink stops.
     fn give_up(&mut self, ctx: &SinkContext, already: u64) -> SinkError {
         let mut events = already;
-        for f in self.in_flight.values() {
+        for f in self.requests.abort_all() {
             for item in &f.items {
                 item.origin.ack.fail();
             }
@@ -308,7 +268,6 @@ impl ElasticsearchSink {
             item.origin.ack.fail();
         }
         events += self.bulk.items.len() as u64;
-        self.in_flight.clear();
         self.bulk = Bulk::default();
         self.update_pending(ctx);
         SinkError::Failed {
@@ -320,12 +279,10 @@ impl ElasticsearchSink {
     }
 
     /// Settles the documents of a finished request.
-    fn complete(&mut self, c: Completion, ctx: &SinkContext) -> Result<(), SinkError> {
-        let Some(InFlight { body, items }) = self.in_flight.remove(&c.id) else {
-            return Ok(());
-        };
+    fn complete(&mut self, kept: InFlight, done: Done, ctx: &SinkContext) -> Result<(), SinkError> {
+        let InFlight { body, items } = kept;
         let labeled = &ctx.metrics.labeled;
-        match c.done {
+        match done {
             Done::Items { results, attempts } => {
                 let mut retry = Vec::new();
                 let mut dead = Vec::new();
@@ -731,7 +688,7 @@ impl Drop for ElasticsearchSink {
     /// Documents still held when the sink goes away (it failed) were not
     /// delivered: their batches are reported as such, never as written.
     fn drop(&mut self) {
-        for f in self.in_flight.values() {
+        for f in self.requests.kept() {
             for item in &f.items {
                 item.origin.ack.fail();
             }
@@ -820,14 +777,15 @@ impl Sink for ElasticsearchSink {
     fn close(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
         self.start(ctx);
         self.dispatch(ctx)?;
-        while !self.in_flight.is_empty() {
+        while !self.requests.is_empty() {
             self.wait_one(ctx)?;
         }
         // Let a start-up health check that is under way report (briefly).
         if let Some(h) = self.health.take() {
             if !h.is_finished() {
                 let _ = self
-                    .runtime
+                    .requests
+                    .runtime()
                     .block_on(async { tokio::time::timeout(Duration::from_secs(2), h).await });
             }
         }

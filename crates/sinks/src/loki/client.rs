@@ -44,9 +44,9 @@ impl From<BuildError> for SinkError {
 
 /// The HTTP client and everything pushes share (reads secret and TLS files).
 pub fn shared(config: &LokiSinkConfig, metrics: Arc<LokiMetrics>) -> Result<Shared, BuildError> {
-    let (push_url, ready_url) = config.urls().map_err(|message| BuildError::Key {
+    let (push_url, ready_url) = config.urls().map_err(|e| BuildError::Key {
         key: "endpoint".into(),
-        message,
+        message: e.to_string(),
     })?;
     let mut headers = config.header_map().map_err(|e| BuildError::Key {
         key: e.key,
@@ -82,23 +82,44 @@ pub fn shared(config: &LokiSinkConfig, metrics: Arc<LokiMetrics>) -> Result<Shar
     })
 }
 
+/// Why [`LokiSinkConfig::check_environment`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The client could not be built (a key, secret or certificate file).
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The runtime for the check could not start.
+    #[error("starting the check's runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+    /// `GET /ready` answered, but not with 2xx, or failed.
+    #[error("{0}")]
+    NotReady(String),
+    /// `GET /ready` did not answer in time.
+    #[error("GET {url}: no answer within {limit:?}")]
+    Timeout {
+        /// The ready URL.
+        url: String,
+        /// How long it was given.
+        limit: Duration,
+    },
+}
+
 impl LokiSinkConfig {
     /// The environment check of `logagent validate`: builds the client (reading
     /// secret and TLS files) and asks `GET /ready` once, within `limit`.
-    pub fn check_environment(&self, limit: Duration) -> Result<(), String> {
+    pub fn check_environment(&self, limit: Duration) -> Result<(), CheckError> {
         let metrics = Arc::new(LokiMetrics::new(&Labeled::default(), &[]));
-        let shared = shared(self, metrics).map_err(|e| e.to_string())?;
+        let shared = shared(self, metrics)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         rt.block_on(async {
             match tokio::time::timeout(limit, push::ready_once(&shared)).await {
-                Ok(r) => r.map_err(|e| e.message),
-                Err(_) => Err(format!(
-                    "GET {}: no answer within {limit:?}",
-                    shared.ready_url
-                )),
+                Ok(r) => r.map_err(|e| CheckError::NotReady(e.message)),
+                Err(_) => Err(CheckError::Timeout {
+                    url: shared.ready_url.to_string(),
+                    limit,
+                }),
             }
         })
     }
@@ -110,7 +131,13 @@ struct ReadyCheck(Box<LokiSinkConfig>);
 impl logagent_core::component::HealthCheck for ReadyCheck {
     fn check(&self, limit: Duration) -> crate::net::HealthReport {
         crate::net::HealthReport {
-            failures: self.0.check_environment(limit).err().into_iter().collect(),
+            failures: self
+                .0
+                .check_environment(limit)
+                .err()
+                .map(|e| e.to_string())
+                .into_iter()
+                .collect(),
             ..Default::default()
         }
     }

@@ -14,6 +14,8 @@ use logagent_core::event::FieldPath;
 use logagent_core::event::template::Template;
 use logagent_core::{ByteSize, HumanDuration, KeyError};
 
+use crate::net::{UrlError, parse_http_url};
+
 /// Options of the Loki sink.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -206,7 +208,7 @@ impl LokiSinkConfig {
     pub fn check(&self) -> Vec<KeyError> {
         let mut errors = Vec::new();
         if let Err(e) = self.urls() {
-            errors.push(KeyError::new("endpoint", e));
+            errors.push(KeyError::new("endpoint", e.to_string()));
         }
         if let Some(t) = &self.tenant_id {
             if t.trim().is_empty() {
@@ -353,26 +355,8 @@ impl LokiSinkConfig {
     }
 
     /// The push and ready URLs.
-    pub fn urls(&self) -> Result<(reqwest::Url, reqwest::Url), String> {
-        let mut url = reqwest::Url::parse(self.endpoint.trim()).map_err(|e| {
-            format!(
-                "invalid URL {:?}: {e} (expected e.g. \"http://loki:3100\")",
-                self.endpoint
-            )
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "{:?} is not an http:// or https:// URL (e.g. \"http://loki:3100\")",
-                self.endpoint
-            ));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(format!("{:?} has no host", self.endpoint));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            // URLs appear in logs and error messages; credentials must not.
-            return Err("put credentials in `auth`, not in the URL".into());
-        }
+    pub fn urls(&self) -> Result<(reqwest::Url, reqwest::Url), UrlError> {
+        let mut url = parse_http_url(&self.endpoint, "http://loki:3100")?;
         let path = url.path().trim_end_matches('/').to_owned();
         let base = path.strip_suffix(PUSH_PATH).unwrap_or(&path).to_owned();
         url.set_path(&format!("{base}{PUSH_PATH}"));

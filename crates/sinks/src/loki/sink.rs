@@ -17,7 +17,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderValue;
-use tokio::sync::mpsc;
 
 use super::client::{BuildError, shared};
 use super::config::{LokiSinkConfig, Protocol};
@@ -29,6 +28,7 @@ use super::push::{self, PushJob, PushResult, Shared};
 use super::streams::{
     GuardLimits, MAX_LABEL_VALUE_BYTES, StreamTable, sanitize_tenant, truncate_str,
 };
+use crate::net::{Requests, Waited};
 use logagent_core::component::{Sink, SinkContext, SinkError};
 use logagent_core::event::access::get;
 use logagent_core::event::template::{MISSING_FIELD, Template};
@@ -62,16 +62,19 @@ enum TenantSource {
 /// A request on its way, and what to release when it ends.
 #[derive(Debug)]
 struct InFlight {
+    tenant: u32,
+    lane: usize,
     acks: Vec<AckToken>,
     entries: u64,
     uncompressed: u64,
-    abort: tokio::task::AbortHandle,
 }
 
 #[derive(Debug, Default)]
 struct Lane {
     pending: Pending,
-    in_flight: Option<InFlight>,
+    /// A request of this lane is in flight: the next waits for it, so each
+    /// stream's entries reach Loki in order.
+    busy: bool,
 }
 
 #[derive(Debug)]
@@ -81,17 +84,9 @@ struct Tenant {
     lanes: Vec<Lane>,
 }
 
-/// A finished push, reported by its task.
-#[derive(Debug)]
-struct Done {
-    tenant: u32,
-    lane: usize,
-    result: PushResult,
-}
-
 /// The running sink (see the module docs).
 pub struct LokiSink {
-    rt: tokio::runtime::Runtime,
+    requests: Requests<InFlight, PushResult>,
     shared: Arc<Shared>,
     protocol: Protocol,
     label_names: Vec<Box<str>>,
@@ -113,12 +108,9 @@ pub struct LokiSink {
     tenants: Vec<Option<Tenant>>,
     tenant_index: HashMap<Box<str>, u32>,
     tenant_free: Vec<u32>,
-    in_flight: usize,
     pending_bytes: usize,
     generation: u64,
     batch_seq: u64,
-    done_tx: mpsc::UnboundedSender<Done>,
-    done_rx: mpsc::UnboundedReceiver<Done>,
     metrics: Arc<LokiMetrics>,
     healthcheck: bool,
     started: bool,
@@ -132,7 +124,7 @@ impl std::fmt::Debug for LokiSink {
         f.debug_struct("LokiSink")
             .field("push_url", &self.shared.push_url.as_str())
             .field("streams", &self.streams.len())
-            .field("in_flight", &self.in_flight)
+            .field("in_flight", &self.requests.len())
             .finish()
     }
 }
@@ -207,13 +199,8 @@ impl LokiSinkConfig {
         // component's (first call of `write` or `flush`).
         let metrics = Arc::new(LokiMetrics::new(&Labeled::default(), &label_names));
         let shared = shared(self, metrics.clone())?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("loki-io")
-            .enable_all()
-            .build()
+        let requests = Requests::new("loki-io", self.concurrency)
             .map_err(|e| BuildError::Setup(format!("starting the I/O runtime: {e}")))?;
-        let (done_tx, done_rx) = mpsc::unbounded_channel();
         let c = &self.cardinality;
         let streams = StreamTable::new(
             labels.len(),
@@ -231,7 +218,7 @@ impl LokiSinkConfig {
             message: e.to_string(),
         })?;
         let mut sink = LokiSink {
-            rt,
+            requests,
             shared: Arc::new(shared),
             protocol: self.protocol,
             dynamic: labels
@@ -256,12 +243,9 @@ impl LokiSinkConfig {
             tenants: Vec::new(),
             tenant_index: HashMap::new(),
             tenant_free: Vec::new(),
-            in_flight: 0,
             pending_bytes: 0,
             generation: 0,
             batch_seq: 0,
-            done_tx,
-            done_rx,
             metrics,
             healthcheck: self.healthcheck,
             started: false,
@@ -339,7 +323,9 @@ impl LokiSink {
             shared.metrics = self.metrics.clone();
         }
         if self.healthcheck {
-            self.rt.spawn(push::health_loop(self.shared.clone()));
+            self.requests
+                .runtime()
+                .spawn(push::health_loop(self.shared.clone()));
         }
     }
 
@@ -547,7 +533,7 @@ impl LokiSink {
     /// Seals lane `l` of tenant `t` into a request and starts sending it, after
     /// waiting for the lane's previous request and for an in-flight slot.
     fn dispatch(&mut self, t: u32, l: usize, ctx: &SinkContext) -> Result<(), SinkError> {
-        while self.lane(t, l).in_flight.is_some() || self.in_flight >= self.concurrency {
+        while self.lane(t, l).busy || self.requests.is_full() {
             self.wait_one(ctx)?;
         }
         if self.lane(t, l).pending.is_empty() {
@@ -598,67 +584,52 @@ impl LokiSink {
             snappy: self.protocol == Protocol::Protobuf,
         };
         let shared = self.shared.clone();
-        let tx = self.done_tx.clone();
-        let handle = self.rt.spawn(async move {
-            let result = push::push(shared, job).await;
-            let _ = tx.send(Done {
-                tenant: t,
-                lane: l,
-                result,
-            });
-        });
+        let kept = InFlight {
+            tenant: t,
+            lane: l,
+            acks,
+            entries,
+            uncompressed: uncompressed as u64,
+        };
+        self.requests
+            .spawn(kept, async move { push::push(shared, job).await });
         if let Some(tenant) = self.tenants[t as usize].as_mut() {
-            tenant.lanes[l].in_flight = Some(InFlight {
-                acks,
-                entries,
-                uncompressed: uncompressed as u64,
-                abort: handle.abort_handle(),
-            });
+            tenant.lanes[l].busy = true;
         }
-        self.in_flight += 1;
         self.metrics
             .in_flight
-            .store(self.in_flight as u64, Ordering::Relaxed);
+            .store(self.requests.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
     /// Waits for one request to finish, giving up everything once the drain
     /// time at shutdown is over.
     fn wait_one(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
-        loop {
-            if ctx.shutdown.is_forced() {
-                return Err(self.give_up(ctx));
+        match self.requests.wait_one(&ctx.shutdown) {
+            Waited::Done(_, kept, result) => {
+                self.complete(kept, result, ctx);
+                Ok(())
             }
-            let rx = &mut self.done_rx;
-            let got = self.rt.block_on(async {
-                tokio::time::timeout(Duration::from_millis(100), rx.recv()).await
-            });
-            if let Ok(Some(done)) = got {
-                self.complete(done, ctx);
-                return Ok(());
-            }
+            Waited::Idle => Ok(()),
+            Waited::Forced => Err(self.give_up(ctx)),
         }
     }
 
     /// Takes the results of finished requests without waiting.
     fn poll_done(&mut self, ctx: &SinkContext) {
-        while let Ok(done) = self.done_rx.try_recv() {
-            self.complete(done, ctx);
+        while let Some((_, kept, result)) = self.requests.try_done() {
+            self.complete(kept, result, ctx);
         }
     }
 
-    fn complete(&mut self, done: Done, ctx: &SinkContext) {
-        let Some(f) = self.tenants[done.tenant as usize]
-            .as_mut()
-            .and_then(|t| t.lanes[done.lane].in_flight.take())
-        else {
-            return;
-        };
-        self.in_flight -= 1;
+    fn complete(&mut self, f: InFlight, result: PushResult, ctx: &SinkContext) {
+        if let Some(t) = self.tenants[f.tenant as usize].as_mut() {
+            t.lanes[f.lane].busy = false;
+        }
         self.metrics
             .in_flight
-            .store(self.in_flight as u64, Ordering::Relaxed);
-        match done.result {
+            .store(self.requests.len() as u64, Ordering::Relaxed);
+        match result {
             PushResult::Delivered { body_bytes } => {
                 self.metrics.entries_add(EntryOutcome::Sent, f.entries);
                 self.metrics
@@ -675,7 +646,7 @@ impl LokiSink {
                 ComponentMetrics::add(&ctx.metrics.discarded_events, f.entries);
                 ComponentMetrics::add(&ctx.metrics.errors, 1);
                 if let Some(suppressed) = self.reject_log.check() {
-                    let tenant = self.tenants[done.tenant as usize]
+                    let tenant = self.tenants[f.tenant as usize]
                         .as_ref()
                         .map(|t| t.name.to_string())
                         .unwrap_or_default();
@@ -699,15 +670,15 @@ impl LokiSink {
     /// as undelivered, and count the entries.
     fn give_up(&mut self, ctx: &SinkContext) -> SinkError {
         let mut lost = 0u64;
+        for f in self.requests.abort_all() {
+            lost += f.entries;
+            for a in &f.acks {
+                a.fail();
+            }
+        }
         for tenant in self.tenants.iter_mut().flatten() {
             for lane in &mut tenant.lanes {
-                if let Some(f) = lane.in_flight.take() {
-                    f.abort.abort();
-                    lost += f.entries;
-                    for a in &f.acks {
-                        a.fail();
-                    }
-                }
+                lane.busy = false;
                 if !lane.pending.is_empty() {
                     lost += lane.pending.events as u64;
                     for a in &lane.pending.acks {
@@ -718,7 +689,6 @@ impl LokiSink {
                 }
             }
         }
-        self.in_flight = 0;
         self.pending_bytes = 0;
         self.metrics.in_flight.store(0, Ordering::Relaxed);
         self.metrics.entries_add(EntryOutcome::GivenUp, lost);
@@ -743,11 +713,9 @@ impl LokiSink {
         }
         if matches!(self.tenant_source, TenantSource::Template(_)) {
             for i in 0..self.tenants.len() {
-                let idle = self.tenants[i].as_ref().is_some_and(|t| {
-                    t.lanes
-                        .iter()
-                        .all(|l| l.pending.is_empty() && l.in_flight.is_none())
-                });
+                let idle = self.tenants[i]
+                    .as_ref()
+                    .is_some_and(|t| t.lanes.iter().all(|l| l.pending.is_empty() && !l.busy));
                 if idle && self.streams.tenant_unused(i as u32) {
                     if let Some(t) = self.tenants[i].take() {
                         self.tenant_index.remove(&t.name);
@@ -806,7 +774,7 @@ impl Sink for LokiSink {
     /// (or, after the drain time, give up).
     fn close(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
         self.flush(ctx)?;
-        while self.in_flight > 0 {
+        while !self.requests.is_empty() {
             self.wait_one(ctx)?;
         }
         Ok(())
@@ -821,12 +789,11 @@ impl Drop for LokiSink {
     fn drop(&mut self) {
         // Anything still held was not confirmed by Loki: report it undelivered
         // rather than let the dropped tokens count as written.
+        for f in self.requests.abort_all() {
+            f.acks.iter().for_each(AckToken::fail);
+        }
         for tenant in self.tenants.iter_mut().flatten() {
             for lane in &mut tenant.lanes {
-                if let Some(f) = lane.in_flight.take() {
-                    f.abort.abort();
-                    f.acks.iter().for_each(AckToken::fail);
-                }
                 lane.pending.acks.iter().for_each(AckToken::fail);
             }
         }

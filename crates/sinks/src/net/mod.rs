@@ -7,20 +7,27 @@
 //!   from `${ENV}`, or from files) and the `Authorization` header.
 //! * [`backoff`] — capped, jittered exponential backoff honouring `Retry-After`
 //!   (from `logagent-core`, where the local retry loops share it).
+//! * [`url`] — the one check of a configured endpoint URL.
+//! * [`requests`] — request concurrency: at most N requests in flight on the
+//!   sink's own runtime, each settled back on the sink's thread.
 //! * [`compress`] — gzip/snappy bodies, run off the async runtime.
 //! * [`HealthCheck`] — the health check a sink declares (its trait is core's).
 
 pub mod auth;
 pub mod compress;
 pub mod endpoints;
+pub mod requests;
 pub mod tls;
+pub mod url;
 
 pub use auth::{AuthConfig, AuthStrategy, Secret};
 pub use backoff::Backoff;
 pub use endpoints::Endpoints;
 pub use logagent_core::backoff;
 pub use logagent_core::component::{HealthCheck, HealthReport};
+pub use requests::{Requests, Waited};
 pub use tls::TlsConfig;
+pub use url::{UrlError, parse_http_url, without_query};
 
 /// Why a network sink could not be set up from its config.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,11 @@ pub struct Discovery {
 }
 
 impl Discovery {
+    /// The include patterns, for log lines.
+    pub fn patterns(&self) -> &[String] {
+        &self.include
+    }
+
     /// Patterns were checked when the config was loaded; invalid ones are skipped.
     pub fn new(include: &[String], exclude: &[String]) -> Discovery {
         Discovery {

@@ -218,6 +218,8 @@ pub struct Tailer {
     gzip_truncated: Arc<std::sync::atomic::AtomicU64>,
     log: RateLimiter,
     oversize_log: RateLimiter,
+    /// "No file matches": at most once a minute while nothing does.
+    empty_log: RateLimiter,
     /// Notifications are relied on (every watch is set up): unchanged files
     /// are then looked at only when named by one, at a rescan, or (for
     /// symlinked paths) by a polling period that grows while they stay idle.
@@ -288,6 +290,7 @@ impl Tailer {
             gzip_truncated,
             log: RateLimiter::default(),
             oversize_log: RateLimiter::default(),
+            empty_log: RateLimiter::new(std::time::Duration::from_secs(60)),
             notified: false,
             wake_all: false,
             by_path: HashMap::new(),

@@ -28,6 +28,16 @@ impl Tailer {
                 tracing::warn!(component = %source, pattern, %error, "cannot read a path matched by include");
             }
         });
+        if self.items.is_empty() && candidates_empty(&found) {
+            if let Some(suppressed) = self.empty_log.check() {
+                tracing::warn!(
+                    component = %source,
+                    include = %self.discovery.patterns().join(", "),
+                    suppressed,
+                    "no file matches the include patterns yet; it is read when one appears (check the path)"
+                );
+            }
+        }
         let first = std::mem::replace(&mut self.first_scan, false);
         let mut candidates = Vec::with_capacity(found.len());
         let mut at_path: HashMap<&Path, FileId> = HashMap::new();
@@ -738,4 +748,11 @@ pub(super) fn shrunk_below_read(x: &Item, x_now: Option<&Path>) -> bool {
         }
     };
     len.is_ok_and(|len| len < read)
+}
+
+/// True when the listing found no regular file (only directories, or nothing).
+fn candidates_empty(found: &[std::path::PathBuf]) -> bool {
+    !found
+        .iter()
+        .any(|p| fs::metadata(p).is_ok_and(|m| m.is_file()))
 }
