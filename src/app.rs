@@ -348,6 +348,17 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
     }
     for entry in registry.entries() {
         let s = entry.metrics.snapshot();
+        // Time spent on batches (summed over a stage's workers; on one thread,
+        // including any wait to send downstream): where the pipeline's CPU went.
+        let busy_seconds = if entry.kind == crate::telemetry::metrics::Kind::Source {
+            0.0
+        } else {
+            let h = entry
+                .metrics
+                .labeled
+                .histogram(crate::pipeline::topology::names::BATCH_DURATION, &[]);
+            h.sum_micros.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6
+        };
         // One line per component at debug; the totals below at info.
         tracing::debug!(
             component = %entry.id,
@@ -358,6 +369,7 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
             sent_bytes = s.sent_bytes,
             discarded = s.discarded_events,
             errors = s.errors,
+            busy_seconds,
             "component totals"
         );
     }

@@ -55,9 +55,12 @@ fn pipeline(log: &str, es: &FakeEs, sink_extra: &str, rest: &str) -> String {
         r#"
 data_dir = {state:?}
 
+# One thread per transform: the outage test counts batches held by `parse`
+# (tests/backpressure.rs counts them through a stage of four workers).
 [runtime]
 batch_max_events = 10
 channel_capacity = 2
+workers = 1
 
 [sources.app]
 type = "file"

@@ -300,6 +300,8 @@ fn writer(
 fn reload_pipeline(d: &str, version: &str, extra: &str) -> String {
     format!(
         r#"data_dir = "{d}/data"
+[runtime]
+workers = 2
 [sources.app]
 type = "file"
 include = ["{d}/in.log"]
@@ -359,7 +361,8 @@ fn reload_switches_a_transform_mid_stream_without_losing_or_doubling_lines() {
         count_lines(&out) >= before + 200
     });
 
-    // A valid change, picked up by --watch: only `stamp` is rebuilt.
+    // A valid change, picked up by --watch: only `stamp` changed; `parse`, in
+    // one stage with it, is rebuilt with it.
     std::fs::write(&p, reload_pipeline(&d, "bb", "")).unwrap();
     wait_until(Duration::from_secs(20), "the reload", || {
         stderr.lock().unwrap().contains("pipeline reloaded")
@@ -370,7 +373,9 @@ fn reload_switches_a_transform_mid_stream_without_losing_or_doubling_lines() {
         .find(|l| l.contains("pipeline reloaded"))
         .unwrap();
     assert!(
-        line.contains("changed=transforms.stamp") && line.contains("unchanged=3"),
+        line.contains("changed=transforms.stamp")
+            && line.contains("rebuilt=transforms.parse")
+            && line.contains("unchanged=2"),
         "{line}"
     );
     wait_until(Duration::from_secs(20), "new output", || {
@@ -410,6 +415,75 @@ fn reload_switches_a_transform_mid_stream_without_losing_or_doubling_lines() {
         }
     }
     assert!(a >= 400 && b >= 200, "a={a} b={b}");
+}
+
+#[test]
+fn reload_that_splits_a_parallel_stage_and_fuses_it_again_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let input = dir.path().join("in.log");
+    let out = dir.path().join("out.ndjson");
+    std::fs::write(&input, "").unwrap();
+    // A second reader of `parse` ends the fused stage parse → stamp there.
+    let tee = format!(
+        "[sinks.tee]\ntype = \"file\"\ninputs = [\"parse\"]\npath = \"{d}/tee.ndjson\"\nflush_interval = \"20ms\"\n"
+    );
+    let p = write_pipeline(dir.path(), "p.toml", &reload_pipeline(&d, "a", ""));
+    let mut child = Guard(
+        bin()
+            .arg("-p")
+            .arg(&p)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = capture_stderr(&mut child);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let w = writer(input.clone(), stop.clone(), count.clone());
+    for (reloads, (extra, summary)) in [
+        (tee.as_str(), "rebuilt=transforms.parse, transforms.stamp"),
+        ("", "rebuilt=transforms.parse, transforms.stamp"),
+        (tee.as_str(), "added=sinks.tee"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let before = count_lines(&out);
+        wait_until(Duration::from_secs(20), "lines flowing", || {
+            count_lines(&out) >= before + 200
+        });
+        std::fs::write(&p, reload_pipeline(&d, "a", extra)).unwrap();
+        kill(&child, "-HUP");
+        wait_until(Duration::from_secs(20), "the reload", || {
+            stderr.lock().unwrap().matches("pipeline reloaded").count() == reloads + 1
+        });
+        let err = stderr.lock().unwrap().clone();
+        let line = err
+            .lines()
+            .rfind(|l| l.contains("pipeline reloaded"))
+            .unwrap()
+            .to_owned();
+        assert!(line.contains(summary), "{line}");
+    }
+    let before = count_lines(&out);
+    wait_until(Duration::from_secs(20), "lines after the reloads", || {
+        count_lines(&out) >= before + 200
+    });
+    stop.store(true, Ordering::SeqCst);
+    w.join().unwrap();
+    let total = count.load(Ordering::SeqCst) as usize;
+    wait_until(Duration::from_secs(20), "every line", || {
+        count_lines(&out) >= total
+    });
+    kill(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let lines = common::read_ndjson(&out, &[]);
+    assert_eq!(lines.len(), total, "nothing lost or doubled");
+    for (n, v) in lines.iter().enumerate() {
+        assert_eq!(v["i"], n as u64, "in order, each once");
+        assert_eq!(v["version"], "a");
+    }
 }
 
 #[test]

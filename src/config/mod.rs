@@ -61,9 +61,10 @@ pub struct Component<T> {
     pub buffer: BufferConfig,
 }
 
-/// The `[runtime]` table: how big batches get and how many wait in each channel.
+/// The `[runtime]` table: how big batches get, how many wait in each channel,
+/// and how many threads run each stateless transform stage.
 /// Memory in flight is bounded by roughly
-/// `components × (channel_capacity + 1) × batch_max_bytes`.
+/// `(components × (channel_capacity + 1) + stages × 2 × workers) × batch_max_bytes`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
@@ -73,6 +74,80 @@ pub struct RuntimeConfig {
     pub batch_max_bytes: ByteSize,
     /// Batches that may wait in each component's input channel (default 4).
     pub channel_capacity: usize,
+    /// Threads running each stage of stateless transforms (default `"auto"`:
+    /// one per available core; `1` runs every transform on its own thread,
+    /// one batch at a time).
+    pub workers: Workers,
+}
+
+/// Most workers one stage may have (`[runtime] workers`); `"auto"` is capped
+/// here too, so a 256-core node does not start 256 threads per stage.
+pub const MAX_WORKERS: usize = 64;
+
+/// `[runtime] workers`: how many threads process the batches of one stage of
+/// stateless transforms at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Workers {
+    /// One per core the process may run on (`std::thread::available_parallelism`),
+    /// at most [`MAX_WORKERS`].
+    #[default]
+    Auto,
+    /// Exactly this many (1 to [`MAX_WORKERS`]).
+    Count(usize),
+}
+
+impl Workers {
+    /// The number of workers this stands for on this machine.
+    pub fn resolve(self) -> usize {
+        match self {
+            Workers::Auto => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .clamp(1, MAX_WORKERS),
+            Workers::Count(n) => n.clamp(1, MAX_WORKERS),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Workers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Workers, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Workers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(
+                    f,
+                    "`workers`: \"auto\" or a number of threads from 1 to {MAX_WORKERS}"
+                )
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Workers, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!(
+                        "`workers` = {v}: expected \"auto\" or 1 to {MAX_WORKERS}"
+                    ))),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Workers, E> {
+                match usize::try_from(v) {
+                    Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(Workers::Count(n)),
+                    _ => Err(E::custom(format!(
+                        "`workers` = {v}: expected \"auto\" or 1 to {MAX_WORKERS}"
+                    ))),
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Workers, E> {
+                if v == "auto" {
+                    Ok(Workers::Auto)
+                } else {
+                    Err(E::custom(format!(
+                        "`workers` = {v:?}: expected \"auto\" or a number of threads from 1 to {MAX_WORKERS}"
+                    )))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -81,6 +156,7 @@ impl Default for RuntimeConfig {
             batch_max_events: 1024,
             batch_max_bytes: ByteSize(1 << 20),
             channel_capacity: 4,
+            workers: Workers::Auto,
         }
     }
 }

@@ -299,3 +299,23 @@ path = "/tmp/la/out.ndjson"
     // One path through a chain is fine.
     assert!(load_one(&diamond("").replace(", \"parse.dead_letter\"", "")).is_ok());
 }
+
+#[test]
+fn runtime_workers_is_auto_or_a_count_and_anything_else_names_the_key() {
+    let tail = "[sources.a]\ntype=\"stdin\"\n[sinks.b]\ntype=\"stdout\"\ninputs=[\"a\"]";
+    let c = load_one(&format!("[runtime]\nworkers = 4\n{tail}")).unwrap();
+    assert_eq!(c.runtime.workers, Workers::Count(4));
+    assert_eq!(c.runtime.workers.resolve(), 4);
+    let c = load_one(&format!("[runtime]\nworkers = \"auto\"\n{tail}")).unwrap();
+    assert_eq!(c.runtime.workers, Workers::Auto);
+    assert!(c.runtime.workers.resolve() >= 1);
+    assert_eq!(load_one(tail).unwrap().runtime.workers, Workers::Auto);
+    for bad in ["0", "-2", "65", "\"many\"", "1.5"] {
+        let m = messages(&format!("[runtime]\nworkers = {bad}\n{tail}"));
+        assert!(
+            m.iter()
+                .any(|e| e.contains("runtime") && e.contains("workers") && e.contains("auto")),
+            "workers = {bad}: {m:?}"
+        );
+    }
+}

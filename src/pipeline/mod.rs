@@ -1,4 +1,5 @@
-//! The runtime: builds the component graph, runs each component on its own
+//! The runtime: builds the component graph, runs each component (or stage of
+//! fused transforms, on `[runtime] workers` threads: [`stage`]) on its own
 //! thread, moves batches through bounded channels, and drains on shutdown.
 //!
 //! [`channel`] and [`shutdown`] are the only parts components see (how to emit a
@@ -10,6 +11,7 @@ pub mod data_dir;
 pub mod disk_buffer;
 pub mod isolate;
 pub mod preflight;
+pub mod stage;
 pub mod testing;
 pub mod topology;
 

@@ -1,11 +1,23 @@
 //! Building and running the component graph.
 //!
-//! Every component runs on its own OS thread: sources read (blocking I/O),
-//! transforms do CPU work, sinks write. Threads are connected by bounded
-//! crossbeam channels, one per consuming component (fan-in shares it); the graph
-//! is a pipeline of stages, so both cores stay busy and each stream's order is
-//! kept (one thread per stage, channels are FIFO). Shutdown flows the same way:
-//! sources stop and drop their outputs, each stage drains its channel and ends.
+//! Every source and sink runs on its own OS thread: sources read (blocking
+//! I/O), sinks write. Transforms run in *stages* ([`super::stage`]): with
+//! `[runtime] workers = 1` each transform is a stage on one thread; with more,
+//! a linear chain of stateless transforms is fused into one stage whose
+//! batches are processed by `workers` threads at once and passed on in the
+//! order they arrived, and each stateful transform stays a stage on one
+//! thread. Stages are connected by bounded crossbeam channels, one per
+//! consumer (fan-in shares it), so every core has work and each stream's order
+//! is kept (channels are FIFO, stages re-sequence). Shutdown flows the same
+//! way: sources stop and drop their outputs, each stage drains its channel and
+//! ends.
+//!
+//! A stage is kept under the id of its first transform; a reload compares
+//! stages (their members, in order, and each member's configuration), so a
+//! change to one transform of a fused chain rebuilds the chain, and a change
+//! that regroups the chain (a new reader of a transform in the middle) retires
+//! the old stages and starts the new ones once every old stage holding one of
+//! their members has drained.
 //!
 //! # Reload
 //!
@@ -130,27 +142,35 @@ pub type Taps = Arc<RwLock<BTreeMap<String, Tap>>>;
 pub struct ReloadSummary {
     /// `kind.id` of components started for the first time.
     pub added: Vec<String>,
-    /// `kind.id` of components rebuilt.
+    /// `kind.id` of components rebuilt because their configuration changed.
     pub changed: Vec<String>,
+    /// `kind.id` of components rebuilt, unchanged themselves, because they run
+    /// in one stage with a changed one (fused transforms, see
+    /// [`super::stage`]) or the grouping into stages changed.
+    pub rebuilt: Vec<String>,
     /// `kind.id` of components stopped for good.
     pub removed: Vec<String>,
     /// How many components kept running untouched.
     pub unchanged: usize,
 }
 
-/// One running component (its current version).
+/// One running component (its current version), or one stage of fused
+/// transforms (kept under the id of its first transform).
 struct Running {
     kind: Kind,
     serial: u64,
     fingerprint: String,
+    /// The ids of the components it runs, in chain order, each with its own
+    /// fingerprint (one for sources, sinks and unfused transforms).
+    members: Vec<(String, String)>,
     /// The ids this component reads (consumers only).
     inputs: Vec<String>,
     /// The sending end of its input channel (consumers), held so that a reload
     /// can point new producers at it; released once its producers are gone.
     input: Option<Sender<Batch>>,
-    /// Weak handles on its outputs, to re-point them (they close with the
-    /// component).
-    outputs: OutputsHandle,
+    /// Weak handles on its members' outputs, by member id, to re-point them
+    /// (they close with the component).
+    outputs: Vec<(String, OutputsHandle)>,
     /// Stops it (sources only).
     stop: Option<ShutdownTrigger>,
     /// Disconnects when its thread has ended.
@@ -160,14 +180,16 @@ struct Running {
 /// A running pipeline.
 pub struct Topology {
     once: bool,
+    /// Threads per stage of stateless transforms (`[runtime] workers`).
+    workers: usize,
     capacity: usize,
     batch_max_events: usize,
     batch_max_bytes: usize,
     data_dir: std::path::PathBuf,
     components: HashMap<String, Running>,
-    /// Old versions still draining (serial, id, outputs); their outputs are
-    /// cleared when they end.
-    retiring: Vec<(u64, String, OutputsHandle)>,
+    /// Old versions still draining (serial, outputs by member id); their
+    /// outputs are cleared when they end.
+    retiring: Vec<(u64, Vec<(String, OutputsHandle)>)>,
     threads: Vec<(u64, String, JoinHandle<()>)>,
     finished: HashSet<u64>,
     serial: u64,
@@ -210,8 +232,18 @@ fn fingerprint<T: std::fmt::Debug, B: std::fmt::Debug>(
 /// A component built but not started yet.
 enum Built {
     Source(Box<dyn Source>),
-    Transform(Box<dyn Transform>),
+    /// A stage of transforms in chain order, and its number of workers (each
+    /// member has one instance per worker).
+    Stage(Vec<Member>, usize),
     Sink(Box<dyn Sink>, crate::config::BufferConfig),
+}
+
+/// One transform of a stage, built.
+struct Member {
+    id: String,
+    type_name: &'static str,
+    outputs: Vec<String>,
+    instances: Vec<Box<dyn Transform>>,
 }
 
 struct Plan {
@@ -220,9 +252,23 @@ struct Plan {
     name: String,
     type_name: &'static str,
     fingerprint: String,
+    /// The ids it runs with their own fingerprints (see [`Running::members`]).
+    members: Vec<(String, String)>,
     inputs: Vec<String>,
     outputs: Vec<String>,
     built: Built,
+}
+
+/// How the new configuration's transforms are grouped, for [`Topology::apply`].
+#[derive(Default)]
+struct Grouping {
+    /// The id under which each stage runs (its first transform), plus every
+    /// source and sink id.
+    heads: HashSet<String>,
+    /// Transforms whose default output feeds the next one inside a stage:
+    /// nothing outside reads it, so a running old version keeps its targets
+    /// (the old version of the next transform, which drains after it).
+    inner: HashSet<String>,
 }
 
 impl Topology {
@@ -236,6 +282,7 @@ impl Topology {
         let (released_tx, released) = crossbeam_channel::unbounded();
         let mut topology = Topology {
             once: options.once,
+            workers: config.runtime.workers.resolve(),
             capacity: config.runtime.channel_capacity.max(1),
             batch_max_events: config.runtime.batch_max_events,
             batch_max_bytes: config.runtime.batch_max_bytes.as_usize(),
@@ -363,9 +410,10 @@ impl Topology {
         &mut self,
         config: &PipelineConfig,
         overrides: &mut Overrides,
-    ) -> Result<(Vec<Plan>, ReloadSummary), BuildError> {
+    ) -> Result<(Vec<Plan>, ReloadSummary, Grouping), BuildError> {
         let mut plans = Vec::new();
         let mut summary = ReloadSummary::default();
+        let mut grouping = Grouping::default();
         let keep = |this: &Topology, id: &str, kind: Kind, fp: &str| {
             this.components.get(id).is_some_and(|c| {
                 c.kind == kind
@@ -375,6 +423,7 @@ impl Topology {
             })
         };
         for s in &config.sinks {
+            grouping.heads.insert(s.id.clone());
             let fp = fingerprint(&s.inputs, &s.config, &s.buffer);
             if keep(self, &s.id, Kind::Sink, &fp) && !overrides.sinks.contains_key(&s.id) {
                 summary.unchanged += 1;
@@ -395,53 +444,101 @@ impl Topology {
                 kind: Kind::Sink,
                 name,
                 type_name: s.config.type_name(),
+                members: vec![(s.id.clone(), fp.clone())],
                 fingerprint: fp,
                 inputs: s.inputs.clone(),
                 outputs: s.config.outputs(),
                 built: Built::Sink(sink, s.buffer.clone()),
             });
         }
-        for t in &config.transforms {
-            let fp = fingerprint(&t.inputs, &t.config, &());
-            if keep(self, &t.id, Kind::Transform, &fp) && !overrides.transforms.contains_key(&t.id)
-            {
-                summary.unchanged += 1;
+        // Transforms run in stages (super::stage): a chain of stateless ones
+        // is one stage on `workers` threads; the rest one stage each.
+        let parallel: Vec<bool> = config
+            .transforms
+            .iter()
+            .map(|t| t.config.component().stateless() && !overrides.transforms.contains_key(&t.id))
+            .collect();
+        let parallel = |i: usize| parallel.get(i).copied().unwrap_or(false);
+        let stages = super::stage::fuse(config, self.workers, &parallel);
+        for stage in stages {
+            let Some(&head) = stage.first() else { continue };
+            let head = &config.transforms[head];
+            grouping.heads.insert(head.id.clone());
+            for i in &stage[..stage.len() - 1] {
+                grouping.inner.insert(config.transforms[*i].id.clone());
+            }
+            let workers = if stage.iter().all(|i| parallel(*i)) {
+                self.workers
+            } else {
+                1
+            };
+            let members: Vec<(String, String)> = stage
+                .iter()
+                .map(|i| {
+                    let t = &config.transforms[*i];
+                    (t.id.clone(), fingerprint(&t.inputs, &t.config, &()))
+                })
+                .collect();
+            let fp = format!("{members:?}|workers={workers}");
+            let overridden = stage
+                .iter()
+                .any(|i| overrides.transforms.contains_key(&config.transforms[*i].id));
+            if keep(self, &head.id, Kind::Transform, &fp) && !overridden {
+                summary.unchanged += stage.len();
                 continue;
             }
-            let name = format!("transforms.{}", t.id);
-            let metrics = self
-                .registry
-                .register(&t.id, Kind::Transform, t.config.type_name());
-            let ctx = TransformContext {
-                id: t.id.as_str().into(),
-                metrics: metrics.clone(),
-                families: self.registry.families().clone(),
-                clock: crate::time::SystemClock::shared(),
-            };
-            let built = match overrides.transforms.remove(&t.id) {
-                Some(transform) => Ok(transform),
-                None => t.config.component().build(ctx),
-            };
-            let transform = built.map_err(|errors| BuildError::Component {
-                component: name.clone(),
-                message: errors
-                    .iter()
-                    .map(|e| format!("key `{}`: {}", e.key, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            })?;
+            let mut built = Vec::with_capacity(stage.len());
+            for i in &stage {
+                let t = &config.transforms[*i];
+                let name = format!("transforms.{}", t.id);
+                let metrics = self
+                    .registry
+                    .register(&t.id, Kind::Transform, t.config.type_name());
+                let ctx = TransformContext {
+                    id: t.id.as_str().into(),
+                    metrics: metrics.clone(),
+                    families: self.registry.families().clone(),
+                    clock: crate::time::SystemClock::shared(),
+                };
+                let mut instances = Vec::with_capacity(workers);
+                if let Some(transform) = overrides.transforms.remove(&t.id) {
+                    instances.push(transform);
+                }
+                // One instance per worker, each built from the config.
+                while instances.len() < workers {
+                    let transform = t.config.component().build(ctx.clone()).map_err(|errors| {
+                        BuildError::Component {
+                            component: name.clone(),
+                            message: errors
+                                .iter()
+                                .map(|e| format!("key `{}`: {}", e.key, e.message))
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        }
+                    })?;
+                    instances.push(transform);
+                }
+                built.push(Member {
+                    id: t.id.clone(),
+                    type_name: t.config.type_name(),
+                    outputs: t.config.outputs(),
+                    instances,
+                });
+            }
             plans.push(Plan {
-                id: t.id.clone(),
+                id: head.id.clone(),
                 kind: Kind::Transform,
-                name,
-                type_name: t.config.type_name(),
+                name: format!("transforms.{}", head.id),
+                type_name: head.config.type_name(),
                 fingerprint: fp,
-                inputs: t.inputs.clone(),
-                outputs: t.config.outputs(),
-                built: Built::Transform(transform),
+                members,
+                inputs: head.inputs.clone(),
+                outputs: Vec::new(),
+                built: Built::Stage(built, workers),
             });
         }
         for s in &config.sources {
+            grouping.heads.insert(s.id.clone());
             let fp = fingerprint(&s.inputs, &s.config, &());
             if keep(self, &s.id, Kind::Source, &fp) {
                 summary.unchanged += 1;
@@ -453,20 +550,37 @@ impl Topology {
                 kind: Kind::Source,
                 name: format!("sources.{}", s.id),
                 type_name: s.config.type_name(),
+                members: vec![(s.id.clone(), fp.clone())],
                 fingerprint: fp,
                 inputs: Vec::new(),
                 outputs: Vec::new(),
                 built: Built::Source(source),
             });
         }
+        // What each rebuilt component was before, by id.
+        let before: HashMap<&str, (Kind, &str)> = self
+            .components
+            .values()
+            .flat_map(|c| {
+                c.members
+                    .iter()
+                    .map(|(id, fp)| (id.as_str(), (c.kind, fp.as_str())))
+            })
+            .collect();
         for p in &plans {
-            if self.components.contains_key(&p.id) {
-                summary.changed.push(p.name.clone());
-            } else {
-                summary.added.push(p.name.clone());
+            let section = section(p.kind);
+            for (id, fp) in &p.members {
+                let name = format!("{section}.{id}");
+                match before.get(id.as_str()) {
+                    None => summary.added.push(name),
+                    Some((kind, old)) if *kind == p.kind && *old == fp.as_str() => {
+                        summary.rebuilt.push(name)
+                    }
+                    Some(_) => summary.changed.push(name),
+                }
             }
         }
-        Ok((plans, summary))
+        Ok((plans, summary, grouping))
     }
 
     fn apply(
@@ -475,7 +589,7 @@ impl Topology {
         mut overrides: Overrides,
     ) -> Result<ReloadSummary, BuildError> {
         // 1. Build everything new; nothing running is touched if this fails.
-        let (plans, mut summary) = self.plan(config, &mut overrides)?;
+        let (plans, mut summary, grouping) = self.plan(config, &mut overrides)?;
         let wanted: HashSet<&str> = config
             .sources
             .iter()
@@ -483,10 +597,12 @@ impl Topology {
             .chain(config.transforms.iter().map(|c| c.id.as_str()))
             .chain(config.sinks.iter().map(|c| c.id.as_str()))
             .collect();
-        let removed: Vec<String> = self
+        // Running stages whose first component heads no stage any more (it was
+        // removed, or fused behind another).
+        let dissolved: Vec<String> = self
             .components
             .keys()
-            .filter(|id| !wanted.contains(id.as_str()))
+            .filter(|id| !grouping.heads.contains(id.as_str()))
             .cloned()
             .collect();
 
@@ -504,12 +620,15 @@ impl Topology {
                 .or_else(|| self.components.get(id).and_then(|c| c.input.clone()))
         };
         // Who reads each output name (`ID` or `ID.NAME`) in the new config, with
-        // the fill gauges of each reader's channel.
+        // the fill gauges of each reader's channel. Only the first transform of
+        // a stage has a channel; the others are fed inside the stage.
         let mut registry = self.registry.clone();
         let mut consumer_inputs: Vec<(&String, &Vec<String>, Fill)> = Vec::new();
         for t in &config.transforms {
             let m = registry.register(&t.id, Kind::Transform, t.config.type_name());
-            consumer_inputs.push((&t.id, &t.inputs, Fill::of(&m)));
+            if grouping.heads.contains(&t.id) {
+                consumer_inputs.push((&t.id, &t.inputs, Fill::of(&m)));
+            }
         }
         for s in &config.sinks {
             let m = registry.register(&s.id, Kind::Sink, s.config.type_name());
@@ -531,49 +650,59 @@ impl Topology {
 
         // 3. Re-point the outputs of everything that keeps running (unchanged
         //    components, and old versions about to drain) at the new consumers.
+        //    An output now inside a new stage keeps its targets: the old
+        //    version of the next transform drains it, before the stage starts.
         let replaced: HashSet<&str> = plans.iter().map(|p| p.id.as_str()).collect();
         let live = self
             .components
-            .iter()
-            .filter(|(_, c)| !self.finished.contains(&c.serial))
-            .map(|(id, c)| (id.as_str(), &c.outputs))
-            .chain(self.retiring.iter().map(|(_, id, o)| (id.as_str(), o)));
+            .values()
+            .filter(|c| !self.finished.contains(&c.serial))
+            .flat_map(|c| c.outputs.iter())
+            .chain(self.retiring.iter().flat_map(|(_, o)| o.iter()));
         for (id, outputs) in live {
-            outputs.default.set_targets(targets_of(id));
+            if !grouping.inner.contains(id) {
+                outputs.default.set_targets(targets_of(id));
+            }
             for (n, o) in &outputs.named {
                 o.set_targets(targets_of(&format!("{id}.{n}")));
             }
         }
 
-        // 4. Retire replaced and removed components: stop sources, release input
-        //    senders (their channels close once drained).
-        let mut gates: HashMap<String, Receiver<()>> = HashMap::new();
+        // 4. Retire replaced and dissolved components: stop sources, release
+        //    input senders (their channels close once drained). A new version
+        //    waits for every old one that ran any of its members.
+        let mut gates: HashMap<String, Vec<Receiver<()>>> = HashMap::new();
         let retire: Vec<String> = replaced
             .iter()
             .map(|s| s.to_string())
             .filter(|id| self.components.contains_key(id))
-            .chain(removed.iter().cloned())
+            .chain(dissolved.iter().cloned())
             .collect();
+        let mut removed = Vec::new();
         for id in &retire {
             if let Some(mut c) = self.components.remove(id) {
-                if removed.contains(id) {
-                    let section = match c.kind {
-                        Kind::Source => "sources",
-                        Kind::Transform => "transforms",
-                        Kind::Sink => "sinks",
-                    };
-                    summary.removed.push(format!("{section}.{id}"));
+                for (member, _) in &c.members {
+                    if !wanted.contains(member.as_str()) {
+                        summary
+                            .removed
+                            .push(format!("{}.{member}", section(c.kind)));
+                        removed.push(member.clone());
+                    }
+                    gates
+                        .entry(member.clone())
+                        .or_default()
+                        .push(c.gate.clone());
                 }
                 if let Some(t) = &mut c.stop {
                     t.stop();
                 }
                 c.input = None;
-                gates.insert(id.clone(), c.gate.clone());
                 if !self.finished.contains(&c.serial) {
-                    self.retiring
-                        .push((c.serial, id.clone(), c.outputs.clone()));
+                    self.retiring.push((c.serial, c.outputs.clone()));
                 } else {
-                    c.outputs.clear();
+                    for (_, o) in &c.outputs {
+                        o.clear();
+                    }
                 }
             }
         }
@@ -586,16 +715,21 @@ impl Topology {
         // 5. Start the new versions: sinks, transforms, then sources.
         for p in plans {
             let metrics = self.registry.register(&p.id, p.kind, p.type_name);
-            let outputs = self.outputs_for(&p.id, &p.outputs, &metrics, &targets_of);
-            let handles = outputs.handles();
-            let gate = gates.remove(&p.id);
+            let gate: Vec<Receiver<()>> = p
+                .members
+                .iter()
+                .flat_map(|(m, _)| gates.get(m).cloned().unwrap_or_default())
+                .collect();
             let serial = self.next_serial();
             let input = new_inputs
                 .get(&p.id)
                 .map(|(tx, rx)| (tx.clone(), rx.clone()));
             let mut stop = None;
+            let mut handles = Vec::new();
             let body: Box<dyn FnOnce() -> Result<(), ComponentError> + Send> = match p.built {
                 Built::Sink(sink, buffer) => {
+                    let outputs = self.outputs_for(&p.id, &p.outputs, &metrics, &targets_of);
+                    handles.push((p.id.clone(), outputs.handles()));
                     let rx = input.as_ref().map(|(_, rx)| rx.clone()).ok_or_else(|| {
                         BuildError::Component {
                             component: p.name.clone(),
@@ -604,7 +738,7 @@ impl Topology {
                     })?;
                     let ctx = SinkContext {
                         id: p.id.as_str().into(),
-                        outputs: outputs.clone(),
+                        outputs,
                         metrics,
                         shutdown: self.shutdown.clone(),
                     };
@@ -616,7 +750,7 @@ impl Topology {
                         self.health.clone(),
                     );
                     Box::new(move || {
-                        wait_gate(gate);
+                        wait_gates(gate);
                         match buffer {
                             crate::config::BufferConfig::Memory => run_sink(sink, rx, ctx, faults),
                             crate::config::BufferConfig::Disk(disk) => {
@@ -628,26 +762,61 @@ impl Topology {
                         }
                     })
                 }
-                Built::Transform(transform) => {
+                Built::Stage(members, workers) => {
                     let rx = input.as_ref().map(|(_, rx)| rx.clone()).ok_or_else(|| {
                         BuildError::Component {
                             component: p.name.clone(),
                             message: "no input channel".into(),
                         }
                     })?;
-                    let outputs = outputs.clone();
-                    let faults = super::isolate::Faults::new(
-                        &p.name,
-                        p.id.as_str().into(),
-                        metrics.clone(),
-                        self.health.clone(),
-                    );
-                    Box::new(move || {
-                        wait_gate(gate);
-                        run_transform(transform, rx, outputs, metrics, faults)
-                    })
+                    let mut stage = Vec::with_capacity(members.len());
+                    for m in members {
+                        let metrics = self.registry.register(&m.id, Kind::Transform, m.type_name);
+                        let outputs = self.outputs_for(&m.id, &m.outputs, &metrics, &targets_of);
+                        handles.push((m.id.clone(), outputs.handles()));
+                        stage.push(super::stage::StageMember {
+                            name: format!("transforms.{}", m.id),
+                            id: m.id.as_str().into(),
+                            metrics,
+                            outputs,
+                            instances: m.instances,
+                        });
+                    }
+                    let health = self.health.clone();
+                    let name = p.name.clone();
+                    match <[super::stage::StageMember; 1]>::try_from(stage) {
+                        // One transform on one thread: as it always ran.
+                        Ok([one]) if workers == 1 && one.instances.len() == 1 => {
+                            let faults = super::isolate::Faults::new(
+                                &one.name,
+                                one.id.clone(),
+                                one.metrics.clone(),
+                                health,
+                            );
+                            let mut instances = one.instances;
+                            let transform =
+                                instances.pop().ok_or_else(|| BuildError::Component {
+                                    component: p.name.clone(),
+                                    message: "no instance built".into(),
+                                })?;
+                            Box::new(move || {
+                                wait_gates(gate);
+                                run_transform(transform, rx, one.outputs, one.metrics, faults)
+                            })
+                        }
+                        Ok(one) => Box::new(move || {
+                            wait_gates(gate);
+                            super::stage::run_stage(&name, Vec::from(one), workers, rx, health)
+                        }),
+                        Err(stage) => Box::new(move || {
+                            wait_gates(gate);
+                            super::stage::run_stage(&name, stage, workers, rx, health)
+                        }),
+                    }
                 }
                 Built::Source(source) => {
+                    let outputs = self.outputs_for(&p.id, &p.outputs, &metrics, &targets_of);
+                    handles.push((p.id.clone(), outputs.handles()));
                     let (trigger, shutdown) = shutdown::pair();
                     stop = Some(trigger);
                     let ctx = SourceContext {
@@ -661,7 +830,7 @@ impl Topology {
                         data_dir: self.data_dir.clone(),
                     };
                     Box::new(move || {
-                        wait_gate(gate);
+                        wait_gates(gate);
                         source.run(ctx).map_err(ComponentError::from)
                     })
                 }
@@ -678,6 +847,7 @@ impl Topology {
                     kind: p.kind,
                     serial,
                     fingerprint: p.fingerprint,
+                    members: p.members,
                     inputs: p.inputs,
                     input: input.map(|(tx, _)| tx),
                     outputs: handles,
@@ -724,24 +894,32 @@ impl Topology {
     /// close and the pipeline drains stage by stage.
     fn release_finished(&mut self) {
         let finished = &self.finished;
-        self.retiring.retain(|(serial, _, outputs)| {
+        self.retiring.retain(|(serial, outputs)| {
             if finished.contains(serial) {
-                outputs.clear();
+                for (_, o) in outputs {
+                    o.clear();
+                }
                 false
             } else {
                 true
             }
         });
-        // A producer feeds its consumers while it runs and holds its outputs.
+        // A producer feeds its consumers while it runs and holds its outputs
+        // (a stage's members all go together).
         let alive: HashSet<String> = self
             .components
-            .iter()
-            .filter(|(_, c)| !finished.contains(&c.serial) && c.outputs.default.is_alive())
-            .map(|(id, _)| id.clone())
+            .values()
+            .filter(|c| {
+                !finished.contains(&c.serial)
+                    && c.outputs.first().is_some_and(|(_, o)| o.default.is_alive())
+            })
+            .flat_map(|c| c.members.iter().map(|(id, _)| id.clone()))
             .collect();
         for c in self.components.values_mut() {
             if finished.contains(&c.serial) {
-                c.outputs.clear();
+                for (_, o) in &c.outputs {
+                    o.clear();
+                }
             }
             if c.input.is_some() {
                 let fed = c.inputs.iter().any(|i| {
@@ -860,6 +1038,7 @@ impl Topology {
                             tracing::info!(
                                 added = %summary.added.join(", "),
                                 changed = %summary.changed.join(", "),
+                                rebuilt = %summary.rebuilt.join(", "),
                                 removed = %summary.removed.join(", "),
                                 unchanged = summary.unchanged,
                                 "pipeline reloaded"
@@ -951,11 +1130,20 @@ fn needs_data_dir(config: &PipelineConfig) -> bool {
         })
 }
 
-/// Blocks until the previous version of a component has ended (its gate's
-/// sender is dropped with its thread).
-fn wait_gate(gate: Option<Receiver<()>>) {
-    if let Some(gate) = gate {
+/// Blocks until the previous versions of a component (or of a stage's
+/// members) have ended (a gate's sender is dropped with its thread).
+fn wait_gates(gates: Vec<Receiver<()>>) {
+    for gate in gates {
         let _ = gate.recv();
+    }
+}
+
+/// The config section of a kind, for `kind.id` names.
+fn section(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Source => "sources",
+        Kind::Transform => "transforms",
+        Kind::Sink => "sinks",
     }
 }
 
@@ -1024,14 +1212,14 @@ pub mod names {
 }
 
 /// Keeps the channel-fill gauge and the batch latency histogram of a consumer.
-struct ChannelProbe {
+pub(super) struct ChannelProbe {
     fill: Arc<std::sync::atomic::AtomicU64>,
-    inflow: Fill,
+    pub(super) inflow: Fill,
     latency: Arc<crate::telemetry::labeled::Histogram>,
 }
 
 impl ChannelProbe {
-    fn new(metrics: &ComponentMetrics, rx: &Receiver<Batch>) -> ChannelProbe {
+    pub(super) fn new(metrics: &ComponentMetrics, rx: &Receiver<Batch>) -> ChannelProbe {
         let l = &metrics.labeled;
         l.gauge(names::CHANNEL_MAX_BATCHES, &[]).store(
             rx.capacity().unwrap_or(0) as u64,
@@ -1044,7 +1232,7 @@ impl ChannelProbe {
         }
     }
 
-    fn update(&self, rx: &Receiver<Batch>) {
+    pub(super) fn update(&self, rx: &Receiver<Batch>) {
         self.fill
             .store(rx.len() as u64, std::sync::atomic::Ordering::Relaxed);
     }

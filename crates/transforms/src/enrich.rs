@@ -222,6 +222,11 @@ impl Transform for Enrich {
 }
 
 impl TransformComponent for EnrichConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         EnrichConfig::check(self)
     }

@@ -68,6 +68,11 @@ impl Transform for Filter {
 }
 
 impl TransformComponent for FilterConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         FilterConfig::check(self)
     }

@@ -125,6 +125,11 @@ impl Transform for FilterLevel {
 }
 
 impl TransformComponent for FilterLevelConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         FilterLevelConfig::check(self)
     }

@@ -395,6 +395,11 @@ impl Transform for ParseJson {
 }
 
 impl TransformComponent for ParseJsonConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         ParseJsonConfig::check(self)
     }

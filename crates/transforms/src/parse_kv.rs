@@ -287,6 +287,11 @@ impl Transform for ParseKv {
 }
 
 impl TransformComponent for ParseKvConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         ParseKvConfig::check(self)
     }
@@ -297,6 +302,11 @@ impl TransformComponent for ParseKvConfig {
 }
 
 impl TransformComponent for ParseLogfmtConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         ParseLogfmtConfig::check(self)
     }

@@ -550,6 +550,11 @@ impl Transform for ParseRegex {
 }
 
 impl TransformComponent for ParseRegexConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         ParseRegexConfig::check(self)
     }

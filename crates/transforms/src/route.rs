@@ -184,6 +184,11 @@ impl Transform for Route {
 }
 
 impl TransformComponent for RouteConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         RouteConfig::check(self)
     }

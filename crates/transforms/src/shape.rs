@@ -247,6 +247,11 @@ impl Transform for AddFields {
 }
 
 impl TransformComponent for RemoveFieldsConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         RemoveFieldsConfig::check(self)
     }
@@ -257,6 +262,11 @@ impl TransformComponent for RemoveFieldsConfig {
 }
 
 impl TransformComponent for RenameFieldsConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         RenameFieldsConfig::check(self)
     }
@@ -267,6 +277,11 @@ impl TransformComponent for RenameFieldsConfig {
 }
 
 impl TransformComponent for AddFieldsConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         AddFieldsConfig::check(self)
     }

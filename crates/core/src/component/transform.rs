@@ -78,4 +78,15 @@ pub trait TransformComponent: Send + Sync {
     fn outputs(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// True when the transform keeps no state from one batch to the next that
+    /// changes what it does (parsers, setters, filters, redaction, routing):
+    /// the runtime may then build one instance per worker and process several
+    /// batches at once, re-sequencing the results so every stream keeps its
+    /// order (`[runtime] workers`). False (the default, the safe answer) for
+    /// anything that counts, samples or aggregates across batches: it runs on
+    /// one thread, one batch at a time.
+    fn stateless(&self) -> bool {
+        false
+    }
 }

@@ -45,6 +45,9 @@ pub struct Output {
     shared: Arc<Shared>,
     metrics: Arc<ComponentMetrics>,
     tap: Tap,
+    /// Set on a worker's stand-in ([`Output::capturing`]): what is sent is
+    /// kept here for the runtime to pass on in order, instead of being sent.
+    capture: Option<Arc<Mutex<Vec<Batch>>>>,
 }
 
 /// How full a consumer's input channel is, in events and line bytes: the
@@ -149,6 +152,31 @@ impl Output {
             }),
             metrics,
             tap: Tap::default(),
+            capture: None,
+        }
+    }
+
+    /// A stand-in for this output that keeps what is sent to it (see
+    /// [`Output::take_captured`]) instead of sending it: a transform running on
+    /// one of a parallel stage's workers sends through it, and the stage passes
+    /// the batches on in the order they came in. It answers
+    /// [`Output::is_connected`] like this output (a router asks), counts
+    /// nothing and offers nothing to the tap (the real send does both).
+    pub fn capturing(&self) -> Output {
+        Output {
+            shared: self.shared.clone(),
+            metrics: self.metrics.clone(),
+            tap: Tap::default(),
+            capture: Some(Arc::new(Mutex::new(Vec::new()))),
+        }
+    }
+
+    /// What was sent to this stand-in since the last call, in order (empty for
+    /// a real output).
+    pub fn take_captured(&self) -> Vec<Batch> {
+        match &self.capture {
+            Some(c) => std::mem::take(&mut *c.lock().unwrap_or_else(|p| p.into_inner())),
+            None => Vec::new(),
         }
     }
 
@@ -203,6 +231,10 @@ impl Output {
     /// acknowledges them.
     pub fn send(&self, batch: Batch) -> Result<(), Closed> {
         if batch.events.is_empty() {
+            return Ok(());
+        }
+        if let Some(c) = &self.capture {
+            c.lock().unwrap_or_else(|p| p.into_inner()).push(batch);
             return Ok(());
         }
         let (events, bytes) = (batch.events.len() as u64, batch.line_bytes() as u64);
@@ -313,6 +345,19 @@ impl Outputs {
         &self.named
     }
 
+    /// Stand-ins for all of them ([`Output::capturing`]), for one worker of a
+    /// parallel stage.
+    pub fn capturing(&self) -> Outputs {
+        Outputs {
+            default: self.default.capturing(),
+            named: self
+                .named
+                .iter()
+                .map(|(n, o)| (n.clone(), o.capturing()))
+                .collect(),
+        }
+    }
+
     /// Weak handles on all of them, for the runtime.
     pub fn handles(&self) -> OutputsHandle {
         OutputsHandle {
@@ -384,6 +429,30 @@ mod tests {
         drop(rx);
         let gone = Output::new(vec![tx], Arc::new(ComponentMetrics::default()));
         assert!(matches!(gone.try_send(batch(1)), Err(TrySend::Closed)));
+    }
+
+    #[test]
+    fn a_capturing_stand_in_keeps_batches_in_order_and_answers_for_the_real_output() {
+        let metrics = Arc::new(ComponentMetrics::default());
+        let out = Output::new(Vec::new(), metrics.clone());
+        let stand_in = out.capturing();
+        assert!(!stand_in.is_connected(), "no reader yet, like the real one");
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        out.set_targets(vec![Inlet { tx, fill: None }]);
+        assert!(stand_in.is_connected(), "re-pointing the real one shows");
+        stand_in.send(batch(3)).unwrap();
+        stand_in.send(batch(0)).unwrap();
+        stand_in.send(batch(2)).unwrap();
+        assert!(rx.try_recv().is_err(), "nothing is sent");
+        assert_eq!(ComponentMetrics::snapshot(&metrics).sent_events, 0);
+        let kept: Vec<usize> = stand_in
+            .take_captured()
+            .iter()
+            .map(|b| b.events.len())
+            .collect();
+        assert_eq!(kept, [3, 2], "in order, the empty batch dropped");
+        assert!(stand_in.take_captured().is_empty());
+        assert!(out.take_captured().is_empty());
     }
 
     #[test]

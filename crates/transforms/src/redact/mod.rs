@@ -1082,6 +1082,11 @@ impl Transform for Redact {
 }
 
 impl TransformComponent for RedactConfig {
+    /// Nothing carries over between batches: runs on every worker.
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn check(&self) -> Vec<KeyError> {
         RedactConfig::check(self)
     }
