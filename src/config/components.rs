@@ -14,6 +14,7 @@ use logagent_core::component::{
 use logagent_sinks::elasticsearch::ElasticsearchConfig;
 use logagent_sinks::file::FileSinkConfig;
 use logagent_sinks::loki::LokiSinkConfig;
+use logagent_sinks::opentelemetry::OpenTelemetrySinkConfig;
 use logagent_sinks::stdout::StdoutSinkConfig;
 use logagent_sources::file::FileSourceConfig;
 use logagent_sources::stdin::StdinSourceConfig;
@@ -135,6 +136,8 @@ component_types! {
         Elasticsearch(Box<ElasticsearchConfig>) = "elasticsearch",
         /// `type = "loki"`: Grafana Loki's push API.
         Loki(Box<LokiSinkConfig>) = "loki",
+        /// `type = "opentelemetry"`: OTLP/HTTP logs export.
+        OpenTelemetry(Box<OpenTelemetrySinkConfig>) = "opentelemetry",
     }
 }
 
