@@ -9,7 +9,7 @@
 use logagent_codecs::otlp::{self, json as ojson, wire};
 use logagent_core::event::json::{self, Member};
 use logagent_core::event::level::LevelReader;
-use logagent_core::event::{Event, Level, MESSAGE_KEY, Root, encode};
+use logagent_core::event::{Event, KeyFilter, Level, MESSAGE_KEY, Root, encode};
 
 use super::config::OtlpEncoding;
 
@@ -91,7 +91,14 @@ impl RecordEncoder {
             }
         };
         self.attrs.clear();
-        let found = self.classify(input, fields, text_root);
+        // The key filter of an unedited JSON line tells which keys are
+        // certainly unique; others are checked against the earlier ones
+        // (OTLP attribute keys must be unique: the first one wins).
+        let filter = match event.root {
+            Root::Json { .. } if event.edits.is_empty() => Some(event.meta.keys),
+            _ => None,
+        };
+        let found = self.classify(input, fields, text_root, level.is_some(), filter);
         let body = Body {
             input,
             member: found.body.map(|i| &fields[i]),
@@ -109,7 +116,14 @@ impl RecordEncoder {
     }
 
     /// Sorts the fields into body, ids, left-out and attributes (indices in `self.attrs`).
-    fn classify(&mut self, input: &[u8], fields: &[Member], text_root: bool) -> Found {
+    fn classify(
+        &mut self,
+        input: &[u8],
+        fields: &[Member],
+        text_root: bool,
+        has_level: bool,
+        filter: Option<KeyFilter>,
+    ) -> Found {
         let mut found = Found {
             body: None,
             trace: None,
@@ -124,7 +138,7 @@ impl RecordEncoder {
                 found.body = Some(i);
                 continue;
             }
-            if self.level_key.as_deref() == Some(key) {
+            if has_level && self.level_key.as_deref() == Some(key) {
                 continue;
             }
             if found.trace.is_none() && key == &*self.trace_key {
@@ -144,6 +158,15 @@ impl RecordEncoder {
                 }
             }
             if self.removed.iter().any(|r| &**r == key) {
+                continue;
+            }
+            let unique = filter.is_some_and(|f| f.single(key));
+            if !unique
+                && self
+                    .attrs
+                    .iter()
+                    .any(|&j| wire::member_key(input, &fields[j]).as_ref() == key)
+            {
                 continue;
             }
             self.attrs.push(i);
@@ -370,6 +393,22 @@ mod tests {
             vec![kv("a", AnyValue::int(2)), kv("trace_id", AnyValue::string("nope"))]
         );
         assert!(r.trace_id.is_empty());
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_first_and_an_unknown_level_stays_an_attribute() {
+        let mut arena = Vec::new();
+        let ev = json_event(r#"{"a":1,"level":"chatty","a":2,"b":"x"}"#, &mut arena);
+        let r = proto(&ev, &arena, &[]);
+        assert_eq!(r.severity_number, 0);
+        assert_eq!(
+            r.attributes,
+            vec![
+                kv("a", AnyValue::int(1)),
+                kv("level", AnyValue::string("chatty")),
+                kv("b", AnyValue::string("x")),
+            ]
+        );
     }
 
     #[test]
