@@ -68,7 +68,10 @@ impl Receiver {
                      tests/otlp_receiver/requirements.txt):\n{err}"
                 );
             }
-            assert!(std::time::Instant::now() < deadline, "receiver did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "receiver did not start"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         let port = std::fs::read_to_string(&port_file).unwrap();
@@ -236,7 +239,10 @@ fn export_sample(keys: &str) -> Option<(Value, i64, i64)> {
     let before = logagent::time::now_ns();
     s.write(b, &c.ctx).unwrap();
     let after = logagent::time::now_ns();
-    assert!(c.acks().is_empty(), "nothing acknowledged before the answer");
+    assert!(
+        c.acks().is_empty(),
+        "nothing acknowledged before the answer"
+    );
     s.close(&c.ctx).unwrap();
     let acks = c.acks();
     assert_eq!(acks.len(), 1);
@@ -281,7 +287,11 @@ fn protobuf_gzip_records_carry_every_field_grouped_per_resource() {
             .starts_with("logagent/")
     );
     let resources = req["resources"].as_array().unwrap();
-    assert_eq!(resources.len(), 3, "api, db, and the line without a service");
+    assert_eq!(
+        resources.len(),
+        3,
+        "api, db, and the line without a service"
+    );
     let attrs: Vec<&Value> = resources.iter().map(|r| &r["attributes"]).collect();
     assert_eq!(
         attrs,
@@ -327,7 +337,11 @@ fn protobuf_gzip_records_carry_every_field_grouped_per_resource() {
     assert_eq!(first["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(first["span_id"], "00f067aa0ba902b7");
     assert_eq!(
-        (&first["flags"], &first["dropped_attributes_count"], &first["event_name"]),
+        (
+            &first["flags"],
+            &first["dropped_attributes_count"],
+            &first["event_name"]
+        ),
         (&json!(0), &json!(0), &json!(""))
     );
     let structured = &api[1];
@@ -347,7 +361,10 @@ fn protobuf_gzip_records_carry_every_field_grouped_per_resource() {
     assert_eq!(db["attributes"], json!({"code": {"int": -1}}));
     assert_eq!((&db["trace_id"], &db["span_id"]), (&json!(""), &json!("")));
     let text = &resources[2]["scopes"][0]["records"][0];
-    assert_eq!(text["body"], json!({"string": "plain text ERROR line \u{e9}"}));
+    assert_eq!(
+        text["body"],
+        json!({"string": "plain text ERROR line \u{e9}"})
+    );
     assert_eq!(text["severity_number"], 17, "level_pattern = auto");
     assert_eq!(text["time"], json!(T1 + 1));
     assert_eq!(text["attributes"], json!({}));
@@ -360,7 +377,11 @@ fn json_and_uncompressed_requests_carry_the_same_records() {
     };
     for (keys, ctype, encoding) in [
         ("encoding = \"json\"", "application/json", "gzip"),
-        ("encoding = \"json\"\ncompression = \"none\"", "application/json", ""),
+        (
+            "encoding = \"json\"\ncompression = \"none\"",
+            "application/json",
+            "",
+        ),
         ("compression = \"none\"", "application/x-protobuf", ""),
     ] {
         let (req, _, _) = export_sample(keys).unwrap();
@@ -381,7 +402,11 @@ fn status_429_with_retry_after_is_retried_then_delivered_once() {
     s.close(&c.ctx).unwrap();
     let exports = r.exports();
     assert_eq!(exports.len(), 3, "429, 503, then taken");
-    assert_eq!(content(&exports[0]), content(&exports[2]), "the same request again");
+    assert_eq!(
+        content(&exports[0]),
+        content(&exports[2]),
+        "the same request again"
+    );
     let waited = exports[1]["t"].as_f64().unwrap() - exports[0]["t"].as_f64().unwrap();
     assert!(waited >= 0.95, "Retry-After: 1 was honoured ({waited:.3}s)");
     assert_eq!(m.requests(RequestOutcome::RateLimited), 1);
@@ -417,7 +442,10 @@ fn status_400_drops_the_records_counts_them_and_goes_on() {
     assert_eq!(m.records(RecordOutcome::Sent), 1);
     assert_eq!(m.retries.load(std::sync::atomic::Ordering::Relaxed), 0);
     let snap = c.ctx.metrics.snapshot();
-    assert_eq!((snap.discarded_events, snap.sent_events, snap.errors), (3, 1, 1));
+    assert_eq!(
+        (snap.discarded_events, snap.sent_events, snap.errors),
+        (3, 1, 1)
+    );
     assert_eq!(c.acks().len(), 2, "both batches are done with");
 }
 
@@ -442,7 +470,11 @@ fn partial_success_is_counted_in_protobuf_and_json() {
         assert_eq!(m.records(RecordOutcome::Rejected), 2, "{encoding}");
         assert_eq!(m.records(RecordOutcome::Sent), 3, "{encoding}");
         let snap = c.ctx.metrics.snapshot();
-        assert_eq!((snap.discarded_events, snap.sent_events), (2, 3), "{encoding}");
+        assert_eq!(
+            (snap.discarded_events, snap.sent_events),
+            (2, 3),
+            "{encoding}"
+        );
         assert_eq!(c.acks().len(), 1);
     }
 }
@@ -473,7 +505,9 @@ fn requests_are_split_at_max_events_and_acks_wait_for_every_part() {
     let Some(r) = Receiver::start() else { return };
     let mut c = ctx("split");
     let (mut s, m) = sink(&r, "batch = { max_events = 2 }\nconcurrency = 1", &c);
-    let lines: Vec<String> = (0..5).map(|i| format!("{{\"message\":\"m{i}\"}}")).collect();
+    let lines: Vec<String> = (0..5)
+        .map(|i| format!("{{\"message\":\"m{i}\"}}"))
+        .collect();
     let refs: Vec<(&str, Option<i64>)> = lines.iter().map(|l| (l.as_str(), None)).collect();
     let b = c.batch(&refs);
     s.write(b, &c.ctx).unwrap();
@@ -510,7 +544,10 @@ fn forced_shutdown_gives_up_and_reports_the_batch_undelivered() {
     drop(s);
     let acks = c.acks();
     assert_eq!(acks.len(), 1);
-    assert!(!acks[0].delivered, "the source is told the batch was not delivered");
+    assert!(
+        !acks[0].delivered,
+        "the source is told the batch was not delivered"
+    );
     assert_eq!(m.records(RecordOutcome::GivenUp), 2);
     assert_eq!(c.ctx.metrics.snapshot().discarded_events, 2);
 }
@@ -554,7 +591,11 @@ fn the_binary_validates_and_ships_a_file_over_otlp() {
     .unwrap();
     let p = binary_pipeline(dir.path(), &r.url, &log);
     let out = bin().arg("validate").arg(&p).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(r.received().len(), 1, "validate sends one empty export");
     let out = bin().arg("-p").arg(&p).arg("--once").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -564,18 +605,28 @@ fn the_binary_validates_and_ships_a_file_over_otlp() {
     let exports = r.exports();
     let records: Vec<&Value> = exports.iter().flat_map(records_of).collect();
     assert_eq!(records.len(), 2);
-    let up = records.iter().find(|r| r["body"] == json!({"string": "up"})).unwrap();
+    let up = records
+        .iter()
+        .find(|r| r["body"] == json!({"string": "up"}))
+        .unwrap();
     assert_eq!(up["time"], json!(1_755_685_845_123_000_000i64));
     assert_eq!(up["severity_text"], "INFO");
     let attrs = up["attributes"].as_object().unwrap();
     assert_eq!(attrs["service"], json!({"string": "api"}));
-    assert!(!attrs.contains_key("level") && !attrs.contains_key("message"), "{attrs:?}");
+    assert!(
+        !attrs.contains_key("level") && !attrs.contains_key("message"),
+        "{attrs:?}"
+    );
     let resources: Vec<&Value> = exports
         .iter()
         .flat_map(|e| e["resources"].as_array().unwrap())
         .collect();
-    assert!(resources.iter().any(|r| r["attributes"]["service.name"] == json!({"string": "api"})
-        && r["attributes"]["host.name"]["string"].as_str().is_some_and(|h| !h.is_empty())));
+    assert!(resources.iter().any(|r| {
+        r["attributes"]["service.name"] == json!({"string": "api"})
+            && r["attributes"]["host.name"]["string"]
+                .as_str()
+                .is_some_and(|h| !h.is_empty())
+    }));
 }
 
 #[test]
@@ -591,7 +642,10 @@ fn validate_warns_when_the_endpoint_is_unreachable_and_refuses_bad_keys() {
     );
     let out = bin().arg("validate").arg(&p).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "an environment problem is a warning: {stderr}");
+    assert!(
+        out.status.success(),
+        "an environment problem is a warning: {stderr}"
+    );
     assert!(
         stderr.contains("warning: sinks.otlp:") && stderr.contains("OTLP health check failed"),
         "{stderr}"
@@ -605,7 +659,9 @@ fn validate_warns_when_the_endpoint_is_unreachable_and_refuses_bad_keys() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("bad.toml") && stderr.contains("endpoint") && stderr.contains("batch.max_events"),
+        stderr.contains("bad.toml")
+            && stderr.contains("endpoint")
+            && stderr.contains("batch.max_events"),
         "{stderr}"
     );
 }

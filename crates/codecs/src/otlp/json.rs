@@ -35,7 +35,12 @@ pub fn double(out: &mut Vec<u8>, f: f64) {
     let s = if f.is_nan() {
         "\"NaN\"".to_owned()
     } else if f.is_infinite() {
-        if f > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" }.to_owned()
+        if f > 0.0 {
+            "\"Infinity\""
+        } else {
+            "\"-Infinity\""
+        }
+        .to_owned()
     } else {
         format!("{f:?}")
     };
@@ -332,13 +337,10 @@ pub fn parse_response(body: &[u8]) -> Result<Option<ExportLogsPartialSuccess>, B
         return Ok(None);
     }
     let mut members = Vec::new();
-    let object = json::scan_object(body, 32, &mut members)
-        .map_err(|e| BadResponse(e.to_string()))?;
-    let find = |obj: Span, names: [&[u8]; 2]| {
-        names
-            .iter()
-            .find_map(|n| json::find_member(body, obj, n))
-    };
+    let object =
+        json::scan_object(body, 32, &mut members).map_err(|e| BadResponse(e.to_string()))?;
+    let find =
+        |obj: Span, names: [&[u8]; 2]| names.iter().find_map(|n| json::find_member(body, obj, n));
     let Some(partial) = find(object, [&b"partialSuccess"[..], &b"partial_success"[..]]) else {
         return Ok(None);
     };
@@ -350,7 +352,10 @@ pub fn parse_response(body: &[u8]) -> Result<Option<ExportLogsPartialSuccess>, B
         return Err(BadResponse("partialSuccess is not an object".into()));
     }
     let mut out = ExportLogsPartialSuccess::default();
-    if let Some(m) = find(partial.value, [&b"rejectedLogRecords"[..], &b"rejected_log_records"[..]]) {
+    if let Some(m) = find(
+        partial.value,
+        [&b"rejectedLogRecords"[..], &b"rejected_log_records"[..]],
+    ) {
         let v = m.value_raw(body);
         let text = json::decode_str(v).unwrap_or(std::borrow::Cow::Borrowed(v));
         out.rejected_log_records = std::str::from_utf8(&text)
@@ -406,7 +411,10 @@ mod tests {
             )
         );
         let mut m = Vec::new();
-        assert!(json::scan_object(got.as_bytes(), 64, &mut m).is_ok(), "valid JSON");
+        assert!(
+            json::scan_object(got.as_bytes(), 64, &mut m).is_ok(),
+            "valid JSON"
+        );
     }
 
     #[test]
@@ -458,7 +466,9 @@ mod tests {
         assert_eq!(parse_response(b""), Ok(None));
         assert_eq!(parse_response(b"{}"), Ok(None));
         assert_eq!(
-            parse_response(br#"{"partialSuccess":{"rejectedLogRecords":"3","errorMessage":"too old"}}"#),
+            parse_response(
+                br#"{"partialSuccess":{"rejectedLogRecords":"3","errorMessage":"too old"}}"#
+            ),
             Ok(Some(ExportLogsPartialSuccess {
                 rejected_log_records: 3,
                 error_message: "too old".into()

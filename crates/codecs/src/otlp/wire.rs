@@ -198,7 +198,11 @@ mod tests {
     fn json_values_become_typed_any_values() {
         assert_eq!(decode(r#""a\"b""#), AnyValue::string("a\"b"));
         assert_eq!(decode("42"), AnyValue::int(42));
-        assert_eq!(decode("0"), AnyValue::int(0), "zero is still set in a oneof");
+        assert_eq!(
+            decode("0"),
+            AnyValue::int(0),
+            "zero is still set in a oneof"
+        );
         assert_eq!(decode("-7"), AnyValue::int(-7));
         assert_eq!(decode("1.5"), v(Value::DoubleValue(1.5)));
         assert_eq!(decode("2e3"), v(Value::DoubleValue(2000.0)));
@@ -221,10 +225,7 @@ mod tests {
                             values: vec![KeyValue::new(
                                 "c",
                                 v(Value::ArrayValue(ArrayValue {
-                                    values: vec![
-                                        v(Value::BoolValue(true)),
-                                        AnyValue::string("x")
-                                    ]
+                                    values: vec![v(Value::BoolValue(true)), AnyValue::string("x")]
                                 }))
                             )]
                         }))
@@ -249,7 +250,10 @@ mod tests {
         assert_eq!(got, AnyValue::string(inner));
         let mut out = Vec::new();
         any_value_json(&mut out, b"\"a\xffb\"", 0);
-        assert_eq!(AnyValue::decode(&out[..]).unwrap(), AnyValue::string("a\u{FFFD}b"));
+        assert_eq!(
+            AnyValue::decode(&out[..]).unwrap(),
+            AnyValue::string("a\u{FFFD}b")
+        );
     }
 
     #[test]

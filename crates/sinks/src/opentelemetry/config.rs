@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 pub use crate::net::{AuthConfig, AuthStrategy, Secret, TlsConfig};
 use logagent_codecs::otlp::LOGS_PATH;
-use logagent_core::event::template::Template;
 use logagent_core::event::FieldPath;
 use logagent_core::event::level::LevelReader;
+use logagent_core::event::template::Template;
 use logagent_core::{ByteSize, HumanDuration, KeyError};
 
 /// Options of the OpenTelemetry (OTLP/HTTP) sink.
@@ -261,7 +261,10 @@ impl OpenTelemetrySinkConfig {
         }
         let b = &self.batch;
         if b.max_bytes.0 == 0 || b.max_bytes.0 > 64 << 20 {
-            errors.push(KeyError::new("batch.max_bytes", "must be between 1B and 64MiB"));
+            errors.push(KeyError::new(
+                "batch.max_bytes",
+                "must be between 1B and 64MiB",
+            ));
         }
         if b.max_events == 0 || b.max_events > 1_000_000 {
             errors.push(KeyError::new(
@@ -276,7 +279,10 @@ impl OpenTelemetrySinkConfig {
             errors.push(KeyError::new("concurrency", "must be between 1 and 64"));
         }
         if self.request_timeout.0.is_zero() {
-            errors.push(KeyError::new("request_timeout", "must be greater than zero"));
+            errors.push(KeyError::new(
+                "request_timeout",
+                "must be greater than zero",
+            ));
         }
         if self.endpoint_cooldown.0.is_zero() {
             errors.push(KeyError::new(
@@ -416,7 +422,10 @@ mod tests {
         assert_eq!(c.batch.max_bytes.0, 1 << 20);
         assert_eq!(c.concurrency, 4);
         assert!(c.add_host_name && c.healthcheck);
-        assert_eq!(c.urls().unwrap()[0].as_str(), "http://127.0.0.1:4318/v1/logs");
+        assert_eq!(
+            c.urls().unwrap()[0].as_str(),
+            "http://127.0.0.1:4318/v1/logs"
+        );
     }
 
     #[test]
@@ -425,7 +434,10 @@ mod tests {
             ("http://collector:4318", "http://collector:4318/v1/logs"),
             ("http://collector:4318/", "http://collector:4318/v1/logs"),
             ("http://loki:3100/otlp", "http://loki:3100/otlp/v1/logs"),
-            ("http://loki:3100/otlp/v1/logs", "http://loki:3100/otlp/v1/logs"),
+            (
+                "http://loki:3100/otlp/v1/logs",
+                "http://loki:3100/otlp/v1/logs",
+            ),
             ("https://gw.example/v1/logs/", "https://gw.example/v1/logs"),
         ] {
             assert_eq!(logs_url(endpoint).unwrap().as_str(), url, "{endpoint}");
@@ -487,7 +499,9 @@ headers = { "Content-Type" = "x" }
     #[test]
     fn template_fields() {
         assert_eq!(
-            OpenTelemetrySinkConfig::template_top_fields("{{ service }}-{{ k8s.pod }}-{{ level | upper }}"),
+            OpenTelemetrySinkConfig::template_top_fields(
+                "{{ service }}-{{ k8s.pod }}-{{ level | upper }}"
+            ),
             ["service", "level"]
         );
     }

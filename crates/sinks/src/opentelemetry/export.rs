@@ -140,53 +140,54 @@ pub async fn export(shared: Arc<Shared>, body: Vec<u8>) -> ExportResult {
                 reason: "no endpoint configured".into(),
             };
         };
-        let (outcome, status, retry_after, detail) = match shared.post(url, body.clone()).send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let action = classify(status);
-                let retry_after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(backoff::parse_retry_after);
-                let kind = AnswerKind::of(&resp);
-                let answer = read_answer(resp).await;
-                match action {
-                    Action::Delivered => {
-                        shared.urls.mark_ok(node);
-                        let (rejected, message) = partial_success(&answer, kind, &shared);
-                        shared.metrics.request(if rejected > 0 {
-                            RequestOutcome::PartialSuccess
-                        } else {
-                            RequestOutcome::Success
-                        });
-                        return ExportResult::Delivered {
-                            body_bytes,
-                            rejected,
-                            message,
-                        };
-                    }
-                    Action::Drop => {
-                        shared.metrics.request(RequestOutcome::Rejected);
-                        return ExportResult::Dropped {
-                            status,
-                            reason: reason(&answer, kind),
-                        };
-                    }
-                    Action::Retry(outcome) => {
-                        (outcome, Some(status), retry_after, reason(&answer, kind))
+        let (outcome, status, retry_after, detail) =
+            match shared.post(url, body.clone()).send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let action = classify(status);
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(backoff::parse_retry_after);
+                    let kind = AnswerKind::of(&resp);
+                    let answer = read_answer(resp).await;
+                    match action {
+                        Action::Delivered => {
+                            shared.urls.mark_ok(node);
+                            let (rejected, message) = partial_success(&answer, kind, &shared);
+                            shared.metrics.request(if rejected > 0 {
+                                RequestOutcome::PartialSuccess
+                            } else {
+                                RequestOutcome::Success
+                            });
+                            return ExportResult::Delivered {
+                                body_bytes,
+                                rejected,
+                                message,
+                            };
+                        }
+                        Action::Drop => {
+                            shared.metrics.request(RequestOutcome::Rejected);
+                            return ExportResult::Dropped {
+                                status,
+                                reason: reason(&answer, kind),
+                            };
+                        }
+                        Action::Retry(outcome) => {
+                            (outcome, Some(status), retry_after, reason(&answer, kind))
+                        }
                     }
                 }
-            }
-            Err(e) => {
-                let outcome = if e.is_timeout() {
-                    RequestOutcome::Timeout
-                } else {
-                    RequestOutcome::TransportError
-                };
-                (outcome, None, None, crate::net::error_chain(&e))
-            }
-        };
+                Err(e) => {
+                    let outcome = if e.is_timeout() {
+                        RequestOutcome::Timeout
+                    } else {
+                        RequestOutcome::TransportError
+                    };
+                    (outcome, None, None, crate::net::error_chain(&e))
+                }
+            };
         shared.urls.mark_failed(node);
         shared.metrics.request(outcome);
         shared
@@ -237,7 +238,11 @@ enum AnswerKind {
 
 impl AnswerKind {
     fn of(resp: &reqwest::Response) -> AnswerKind {
-        match resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        match resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        {
             Some(v) if v.starts_with("application/json") => AnswerKind::Json,
             Some(v) if v.contains("protobuf") => AnswerKind::Protobuf,
             _ => AnswerKind::Other,
@@ -368,8 +373,14 @@ mod tests {
             code: 3,
             message: "bad\nrecord".into(),
         };
-        assert_eq!(reason(&status.encode_to_vec(), AnswerKind::Protobuf), "bad record");
+        assert_eq!(
+            reason(&status.encode_to_vec(), AnswerKind::Protobuf),
+            "bad record"
+        );
         assert_eq!(reason(b"bad request\n", AnswerKind::Other), "bad request");
-        assert_eq!(reason(&[b'a'; 5000], AnswerKind::Json).len(), MAX_REASON_CHARS);
+        assert_eq!(
+            reason(&[b'a'; 5000], AnswerKind::Json).len(),
+            MAX_REASON_CHARS
+        );
     }
 }

@@ -176,7 +176,10 @@ mod tests {
             registry.get(names::RECORDS, &[("outcome", "rejected")]),
             Some(3)
         );
-        assert_eq!(registry.get(names::RECORDS, &[("outcome", "sent")]), Some(0));
+        assert_eq!(
+            registry.get(names::RECORDS, &[("outcome", "sent")]),
+            Some(0)
+        );
         let view = OtlpMetrics::new(&registry);
         assert_eq!(view.records(RecordOutcome::Rejected), 3);
     }

@@ -104,12 +104,28 @@ impl RecordEncoder {
             member: found.body.map(|i| &fields[i]),
         };
         match self.encoding {
-            OtlpEncoding::Protobuf => {
-                write_proto(out, time, observed, level, &body, input, fields, &self.attrs, &found)
-            }
-            OtlpEncoding::Json => {
-                write_json(out, time, observed, level, &body, input, fields, &self.attrs, &found)
-            }
+            OtlpEncoding::Protobuf => write_proto(
+                out,
+                time,
+                observed,
+                level,
+                &body,
+                input,
+                fields,
+                &self.attrs,
+                &found,
+            ),
+            OtlpEncoding::Json => write_json(
+                out,
+                time,
+                observed,
+                level,
+                &body,
+                input,
+                fields,
+                &self.attrs,
+                &found,
+            ),
         }
         self.scratch = scratch;
         self.members = members;
@@ -142,16 +158,16 @@ impl RecordEncoder {
                 continue;
             }
             if found.trace.is_none() && key == &*self.trace_key {
-                if let Some(id) = json::decode_str(m.value_raw(input))
-                    .and_then(|s| otlp::parse_hex_id::<16>(&s))
+                if let Some(id) =
+                    json::decode_str(m.value_raw(input)).and_then(|s| otlp::parse_hex_id::<16>(&s))
                 {
                     found.trace = Some(id);
                     continue;
                 }
             }
             if found.span.is_none() && key == &*self.span_key {
-                if let Some(id) = json::decode_str(m.value_raw(input))
-                    .and_then(|s| otlp::parse_hex_id::<8>(&s))
+                if let Some(id) =
+                    json::decode_str(m.value_raw(input)).and_then(|s| otlp::parse_hex_id::<8>(&s))
                 {
                     found.span = Some(id);
                     continue;
@@ -284,7 +300,9 @@ mod tests {
     use prost::Message as _;
 
     use super::*;
-    use logagent_codecs::otlp::messages::{AnyValue, KeyValue, KeyValueList, LogRecord, any_value::Value};
+    use logagent_codecs::otlp::messages::{
+        AnyValue, KeyValue, KeyValueList, LogRecord, any_value::Value,
+    };
     use logagent_core::event::{EventMut, FieldPath, Span, Value as EditValue};
 
     fn json_event(line: &str, members: &mut Vec<Member>) -> Event {
@@ -338,8 +356,18 @@ mod tests {
             r.attributes,
             vec![
                 kv("n", AnyValue::int(3)),
-                kv("ratio", AnyValue { value: Some(Value::DoubleValue(0.5)) }),
-                kv("ok", AnyValue { value: Some(Value::BoolValue(true)) }),
+                kv(
+                    "ratio",
+                    AnyValue {
+                        value: Some(Value::DoubleValue(0.5))
+                    }
+                ),
+                kv(
+                    "ok",
+                    AnyValue {
+                        value: Some(Value::BoolValue(true))
+                    }
+                ),
                 kv(
                     "ctx",
                     AnyValue {
@@ -363,7 +391,10 @@ mod tests {
         // Unparsed text: the line is the body; the level comes from the pattern.
         let ev = Event::new(Bytes::from_static(b"2025-01-01 ERROR db \xff down"), 0);
         let r = proto(&ev, &[], &[]);
-        assert_eq!(r.body, Some(AnyValue::string("2025-01-01 ERROR db \u{FFFD} down")));
+        assert_eq!(
+            r.body,
+            Some(AnyValue::string("2025-01-01 ERROR db \u{FFFD} down"))
+        );
         assert_eq!((r.severity_number, r.time_unix_nano), (17, 0));
         assert!(r.attributes.is_empty());
         // Text with an added field: the field is an attribute, the line the body.
@@ -385,12 +416,21 @@ mod tests {
             event: &mut ev,
             members: &arena,
         }
-        .set(&FieldPath::top("a"), EditValue::Json(Bytes::from_static(b"2")));
+        .set(
+            &FieldPath::top("a"),
+            EditValue::Json(Bytes::from_static(b"2")),
+        );
         let r = proto(&ev, &arena, &[]);
-        assert_eq!(r.body, Some(AnyValue::string(r#"{"a":2,"trace_id":"nope"}"#)));
+        assert_eq!(
+            r.body,
+            Some(AnyValue::string(r#"{"a":2,"trace_id":"nope"}"#))
+        );
         assert_eq!(
             r.attributes,
-            vec![kv("a", AnyValue::int(2)), kv("trace_id", AnyValue::string("nope"))]
+            vec![
+                kv("a", AnyValue::int(2)),
+                kv("trace_id", AnyValue::string("nope"))
+            ]
         );
         assert!(r.trace_id.is_empty());
     }
@@ -424,6 +464,9 @@ mod tests {
         let record = proto(&ev, &arena, &[]);
         let mut reference = Vec::new();
         ojson::write_record(&record, &mut reference);
-        assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(reference).unwrap());
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(reference).unwrap()
+        );
     }
 }

@@ -77,7 +77,11 @@ impl Pending {
             return g as usize;
         }
         let attrs = attrs();
-        self.bytes += GROUP_OVERHEAD + attrs.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>();
+        self.bytes += GROUP_OVERHEAD
+            + attrs
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 16)
+                .sum::<usize>();
         if self.used == self.groups.len() {
             self.groups.push(Group::default());
         }
@@ -219,7 +223,10 @@ mod tests {
     use logagent_codecs::otlp::messages::*;
 
     fn attrs(pairs: &[(&str, &str)]) -> Vec<(Box<str>, String)> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).to_owned()))
+            .collect()
     }
 
     fn record(body: &str, encoding: OtlpEncoding) -> Vec<u8> {
@@ -276,7 +283,10 @@ mod tests {
         };
         ExportLogsServiceRequest {
             resource_logs: vec![
-                rl(vec![KeyValue::new("service.name", AnyValue::string("api"))], &["one", "three"]),
+                rl(
+                    vec![KeyValue::new("service.name", AnyValue::string("api"))],
+                    &["one", "three"],
+                ),
                 rl(
                     vec![
                         KeyValue::new("service.name", AnyValue::string("db")),
@@ -298,7 +308,12 @@ mod tests {
         assert_eq!(req, expected());
         // Byte for byte what prost writes for the same messages.
         assert_eq!(body, expected().encode_to_vec());
-        assert!(p.bytes >= body.len() / 2, "estimate {} for {}", p.bytes, body.len());
+        assert!(
+            p.bytes >= body.len() / 2,
+            "estimate {} for {}",
+            p.bytes,
+            body.len()
+        );
     }
 
     #[test]
@@ -308,7 +323,10 @@ mod tests {
         p.seal(&scope(OtlpEncoding::Json), &mut body);
         let mut reference = Vec::new();
         logagent_codecs::otlp::json::write_request(&expected(), &mut reference);
-        assert_eq!(String::from_utf8(body).unwrap(), String::from_utf8(reference).unwrap());
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            String::from_utf8(reference).unwrap()
+        );
     }
 
     #[test]

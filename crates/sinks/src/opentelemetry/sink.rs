@@ -95,7 +95,15 @@ pub struct OpenTelemetrySink {
 impl std::fmt::Debug for OpenTelemetrySink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenTelemetrySink")
-            .field("urls", &self.shared.urls.iter().map(|u| u.as_str()).collect::<Vec<_>>())
+            .field(
+                "urls",
+                &self
+                    .shared
+                    .urls
+                    .iter()
+                    .map(|u| u.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("pending", &self.pending.events)
             .field("in_flight", &self.n_in_flight)
             .finish()
@@ -153,7 +161,12 @@ impl OpenTelemetrySinkConfig {
             .any(|(_, v)| matches!(v, ResourceValue::Template(_)));
         let level = LevelReader::new(&self.level_field, self.level_pattern.as_deref()).map_err(
             |(k, message)| BuildError::Key {
-                key: if k == "field" { "level_field" } else { "level_pattern" }.into(),
+                key: if k == "field" {
+                    "level_field"
+                } else {
+                    "level_pattern"
+                }
+                .into(),
                 message,
             },
         )?;
