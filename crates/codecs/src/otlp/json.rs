@@ -3,7 +3,8 @@
 //! `intValue`) as decimal strings, enums as numbers, `traceId`/`spanId` as
 //! lower-case hex (not base64), other `bytes` as base64 — written either from
 //! the owned messages ([`write_request`], the reference) or straight from a
-//! JSON value ([`any_value_json`], what the sink uses).
+//! JSON value ([`any_value_json`], what the sink uses); and read back
+//! ([`parse_request`], for a receiver; [`parse_response`], for the sink).
 
 use std::fmt::Write as _;
 
@@ -490,5 +491,447 @@ mod tests {
         );
         assert!(parse_response(b"<html>").is_err());
         assert!(parse_response(br#"{"partialSuccess":{"rejectedLogRecords":"x"}}"#).is_err());
+    }
+}
+
+/// Why an OTLP/JSON export request could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an OTLP/JSON ExportLogsServiceRequest: {0}")]
+pub struct BadRequest(pub String);
+
+/// Deepest `AnyValue` nesting [`parse_request`] follows (a hostile body
+/// cannot recurse further).
+pub const MAX_PARSE_DEPTH: usize = 64;
+
+/// Reads an OTLP/JSON `ExportLogsServiceRequest` (what a receiver of
+/// `POST /v1/logs` with `Content-Type: application/json` gets): lowerCamelCase
+/// or proto field names, 64-bit integers as strings or numbers, hex trace and
+/// span ids, base64 `bytesValue`, enums as numbers or names; unknown fields
+/// are ignored, as OTLP asks of receivers.
+pub fn parse_request(body: &[u8]) -> Result<ExportLogsServiceRequest, BadRequest> {
+    let r = Reader { body };
+    let mut members = Vec::new();
+    json::scan_object(body.trim_ascii_end(), json::MAX_DEPTH, &mut members)
+        .map_err(|e| BadRequest(e.to_string()))?;
+    let mut req = ExportLogsServiceRequest::default();
+    if let Some(list) = r.field(&members, "resourceLogs", "resource_logs") {
+        for rl in r.array(list)? {
+            req.resource_logs.push(r.resource_logs(rl)?);
+        }
+    }
+    Ok(req)
+}
+
+struct Reader<'a> {
+    body: &'a [u8],
+}
+
+fn bad(what: impl Into<String>) -> BadRequest {
+    BadRequest(what.into())
+}
+
+impl<'a> Reader<'a> {
+    fn raw(&self, s: Span) -> &'a [u8] {
+        &self.body[s.range()]
+    }
+
+    fn object(&self, s: Span) -> Result<Vec<json::Member>, BadRequest> {
+        match json::kind_of(self.raw(s)) {
+            Some(Kind::Object) => {
+                let mut m = Vec::new();
+                json::object_members(self.body, s, &mut m).map_err(|e| bad(e.to_string()))?;
+                Ok(m)
+            }
+            Some(Kind::Null) => Ok(Vec::new()),
+            _ => Err(bad(format!(
+                "expected an object, found {}",
+                String::from_utf8_lossy(&self.raw(s)[..self.raw(s).len().min(40)])
+            ))),
+        }
+    }
+
+    fn array(&self, s: Span) -> Result<Vec<Span>, BadRequest> {
+        match json::kind_of(self.raw(s)) {
+            Some(Kind::Array) => {
+                let mut e = Vec::new();
+                json::array_elements(self.body, s, &mut e).map_err(|e| bad(e.to_string()))?;
+                Ok(e)
+            }
+            Some(Kind::Null) => Ok(Vec::new()),
+            _ => Err(bad("expected an array")),
+        }
+    }
+
+    /// The value of member `camel` (or its proto name `snake`).
+    fn field(&self, members: &[json::Member], camel: &str, snake: &str) -> Option<Span> {
+        members
+            .iter()
+            .find(|m| {
+                m.key_eq(self.body, camel.as_bytes()) || m.key_eq(self.body, snake.as_bytes())
+            })
+            .map(|m| m.value)
+            .filter(|v| json::kind_of(self.raw(*v)) != Some(Kind::Null))
+    }
+
+    fn string(&self, s: Span, what: &str) -> Result<String, BadRequest> {
+        json::decode_str(self.raw(s))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .ok_or_else(|| bad(format!("{what} is not a string")))
+    }
+
+    /// A number written as a JSON number or a string.
+    fn number_text(&self, s: Span, what: &str) -> Result<String, BadRequest> {
+        match json::kind_of(self.raw(s)) {
+            Some(Kind::Number) => Ok(String::from_utf8_lossy(self.raw(s)).into_owned()),
+            Some(Kind::String) => self.string(s, what),
+            _ => Err(bad(format!("{what} is not a number"))),
+        }
+    }
+
+    fn int<T: std::str::FromStr>(&self, s: Span, what: &str) -> Result<T, BadRequest> {
+        let t = self.number_text(s, what)?;
+        t.trim()
+            .parse::<T>()
+            .map_err(|_| bad(format!("{what} is not an integer of its type: {t}")))
+    }
+
+    fn double(&self, s: Span) -> Result<f64, BadRequest> {
+        let t = self.number_text(s, "doubleValue")?;
+        match t.as_str() {
+            "NaN" => Ok(f64::NAN),
+            "Infinity" => Ok(f64::INFINITY),
+            "-Infinity" => Ok(f64::NEG_INFINITY),
+            _ => t
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("doubleValue is not a number: {t}"))),
+        }
+    }
+
+    fn hex_id(&self, s: Span, n: usize, what: &str) -> Result<Vec<u8>, BadRequest> {
+        let t = self.string(s, what)?;
+        if t.is_empty() {
+            return Ok(Vec::new());
+        }
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        };
+        if t.len() != 2 * n {
+            return Err(bad(format!("{what} must be {} hex digits", 2 * n)));
+        }
+        t.as_bytes()
+            .chunks_exact(2)
+            .map(|p| Some((digit(p[0])? << 4) | digit(p[1])?))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| bad(format!("{what} is not hex")))
+    }
+
+    fn key_values(&self, s: Span, depth: usize) -> Result<Vec<KeyValue>, BadRequest> {
+        let mut out = Vec::new();
+        for e in self.array(s)? {
+            let m = self.object(e)?;
+            let key = match self.field(&m, "key", "key") {
+                Some(k) => self.string(k, "key")?,
+                None => String::new(),
+            };
+            let value = match self.field(&m, "value", "value") {
+                Some(v) => Some(self.any_value(v, depth + 1)?),
+                None => None,
+            };
+            out.push(KeyValue { key, value });
+        }
+        Ok(out)
+    }
+
+    fn any_value(&self, s: Span, depth: usize) -> Result<AnyValue, BadRequest> {
+        use any_value::Value;
+        if depth > MAX_PARSE_DEPTH {
+            return Err(bad(format!("values nested deeper than {MAX_PARSE_DEPTH}")));
+        }
+        let m = self.object(s)?;
+        let f = |camel, snake| self.field(&m, camel, snake);
+        let value = if let Some(v) = f("stringValue", "string_value") {
+            Some(Value::StringValue(self.string(v, "stringValue")?))
+        } else if let Some(v) = f("boolValue", "bool_value") {
+            Some(Value::BoolValue(self.raw(v) == b"true"))
+        } else if let Some(v) = f("intValue", "int_value") {
+            Some(Value::IntValue(self.int(v, "intValue")?))
+        } else if let Some(v) = f("doubleValue", "double_value") {
+            Some(Value::DoubleValue(self.double(v)?))
+        } else if let Some(v) = f("arrayValue", "array_value") {
+            let a = self.object(v)?;
+            let mut values = Vec::new();
+            if let Some(list) = self.field(&a, "values", "values") {
+                for e in self.array(list)? {
+                    values.push(self.any_value(e, depth + 1)?);
+                }
+            }
+            Some(Value::ArrayValue(super::messages::ArrayValue { values }))
+        } else if let Some(v) = f("kvlistValue", "kvlist_value") {
+            let l = self.object(v)?;
+            let values = match self.field(&l, "values", "values") {
+                Some(list) => self.key_values(list, depth + 1)?,
+                None => Vec::new(),
+            };
+            Some(Value::KvlistValue(super::messages::KeyValueList { values }))
+        } else if let Some(v) = f("bytesValue", "bytes_value") {
+            let t = self.string(v, "bytesValue")?;
+            let b = base64::engine::general_purpose::STANDARD
+                .decode(t.as_bytes())
+                .map_err(|e| bad(format!("bytesValue is not base64: {e}")))?;
+            Some(Value::BytesValue(b))
+        } else {
+            None
+        };
+        Ok(AnyValue { value })
+    }
+
+    fn resource_logs(&self, s: Span) -> Result<super::messages::ResourceLogs, BadRequest> {
+        let m = self.object(s)?;
+        let mut rl = super::messages::ResourceLogs::default();
+        if let Some(r) = self.field(&m, "resource", "resource") {
+            let rm = self.object(r)?;
+            let mut res = super::messages::Resource::default();
+            if let Some(a) = self.field(&rm, "attributes", "attributes") {
+                res.attributes = self.key_values(a, 0)?;
+            }
+            if let Some(d) = self.field(&rm, "droppedAttributesCount", "dropped_attributes_count") {
+                res.dropped_attributes_count = self.int(d, "droppedAttributesCount")?;
+            }
+            rl.resource = Some(res);
+        }
+        if let Some(list) = self.field(&m, "scopeLogs", "scope_logs") {
+            for sl in self.array(list)? {
+                rl.scope_logs.push(self.scope_logs(sl)?);
+            }
+        }
+        if let Some(u) = self.field(&m, "schemaUrl", "schema_url") {
+            rl.schema_url = self.string(u, "schemaUrl")?;
+        }
+        Ok(rl)
+    }
+
+    fn scope_logs(&self, s: Span) -> Result<super::messages::ScopeLogs, BadRequest> {
+        let m = self.object(s)?;
+        let mut sl = super::messages::ScopeLogs::default();
+        if let Some(sc) = self.field(&m, "scope", "scope") {
+            let sm = self.object(sc)?;
+            let mut scope = super::messages::InstrumentationScope::default();
+            if let Some(v) = self.field(&sm, "name", "name") {
+                scope.name = self.string(v, "scope.name")?;
+            }
+            if let Some(v) = self.field(&sm, "version", "version") {
+                scope.version = self.string(v, "scope.version")?;
+            }
+            if let Some(v) = self.field(&sm, "attributes", "attributes") {
+                scope.attributes = self.key_values(v, 0)?;
+            }
+            if let Some(d) = self.field(&sm, "droppedAttributesCount", "dropped_attributes_count") {
+                scope.dropped_attributes_count = self.int(d, "droppedAttributesCount")?;
+            }
+            sl.scope = Some(scope);
+        }
+        if let Some(list) = self.field(&m, "logRecords", "log_records") {
+            for r in self.array(list)? {
+                sl.log_records.push(self.record(r)?);
+            }
+        }
+        if let Some(u) = self.field(&m, "schemaUrl", "schema_url") {
+            sl.schema_url = self.string(u, "schemaUrl")?;
+        }
+        Ok(sl)
+    }
+
+    fn record(&self, s: Span) -> Result<LogRecord, BadRequest> {
+        let m = self.object(s)?;
+        let f = |camel, snake| self.field(&m, camel, snake);
+        let mut r = LogRecord::default();
+        if let Some(v) = f("timeUnixNano", "time_unix_nano") {
+            r.time_unix_nano = self.int(v, "timeUnixNano")?;
+        }
+        if let Some(v) = f("observedTimeUnixNano", "observed_time_unix_nano") {
+            r.observed_time_unix_nano = self.int(v, "observedTimeUnixNano")?;
+        }
+        if let Some(v) = f("severityNumber", "severity_number") {
+            r.severity_number = match json::kind_of(self.raw(v)) {
+                Some(Kind::String) => severity_by_name(&self.string(v, "severityNumber")?)
+                    .ok_or_else(|| bad("severityNumber: unknown name"))?,
+                _ => self.int(v, "severityNumber")?,
+            };
+        }
+        if let Some(v) = f("severityText", "severity_text") {
+            r.severity_text = self.string(v, "severityText")?;
+        }
+        if let Some(v) = f("body", "body") {
+            r.body = Some(self.any_value(v, 0)?);
+        }
+        if let Some(v) = f("attributes", "attributes") {
+            r.attributes = self.key_values(v, 0)?;
+        }
+        if let Some(v) = f("droppedAttributesCount", "dropped_attributes_count") {
+            r.dropped_attributes_count = self.int(v, "droppedAttributesCount")?;
+        }
+        if let Some(v) = f("flags", "flags") {
+            r.flags = self.int(v, "flags")?;
+        }
+        if let Some(v) = f("traceId", "trace_id") {
+            r.trace_id = self.hex_id(v, 16, "traceId")?;
+        }
+        if let Some(v) = f("spanId", "span_id") {
+            r.span_id = self.hex_id(v, 8, "spanId")?;
+        }
+        if let Some(v) = f("eventName", "event_name") {
+            r.event_name = self.string(v, "eventName")?;
+        }
+        Ok(r)
+    }
+}
+
+/// `SEVERITY_NUMBER_WARN` → 13 (enum names are valid in protobuf JSON).
+fn severity_by_name(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix("SEVERITY_NUMBER_")?;
+    if rest == "UNSPECIFIED" {
+        return Some(0);
+    }
+    let (base, step) = match rest.char_indices().find(|(_, c)| c.is_ascii_digit()) {
+        Some((i, _)) => (&rest[..i], rest[i..].parse::<i32>().ok()?),
+        None => (rest, 1),
+    };
+    if !(1..=4).contains(&step) {
+        return None;
+    }
+    let first = match base {
+        "TRACE" => 1,
+        "DEBUG" => 5,
+        "INFO" => 9,
+        "WARN" => 13,
+        "ERROR" => 17,
+        "FATAL" => 21,
+        _ => return None,
+    };
+    Some(first + step - 1)
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::super::messages::*;
+    use super::*;
+
+    fn sample() -> ExportLogsServiceRequest {
+        let kv = |k: &str, v| KeyValue::new(k, v);
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", AnyValue::string("api"))],
+                    dropped_attributes_count: 1,
+                }),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: "s".into(),
+                        version: "2".into(),
+                        ..Default::default()
+                    }),
+                    log_records: vec![LogRecord {
+                        time_unix_nano: u64::MAX,
+                        observed_time_unix_nano: 7,
+                        severity_number: 14,
+                        severity_text: "WARN2".into(),
+                        body: Some(AnyValue {
+                            value: Some(any_value::Value::KvlistValue(KeyValueList {
+                                values: vec![
+                                    kv(
+                                        "d",
+                                        AnyValue {
+                                            value: Some(any_value::Value::DoubleValue(-0.5)),
+                                        },
+                                    ),
+                                    kv(
+                                        "b",
+                                        AnyValue {
+                                            value: Some(any_value::Value::BytesValue(vec![0, 255])),
+                                        },
+                                    ),
+                                    kv(
+                                        "a",
+                                        AnyValue {
+                                            value: Some(any_value::Value::ArrayValue(ArrayValue {
+                                                values: vec![
+                                                    AnyValue::int(i64::MIN),
+                                                    AnyValue { value: None },
+                                                ],
+                                            })),
+                                        },
+                                    ),
+                                ],
+                            })),
+                        }),
+                        attributes: vec![kv(
+                            "ok",
+                            AnyValue {
+                                value: Some(any_value::Value::BoolValue(true)),
+                            },
+                        )],
+                        flags: 1,
+                        trace_id: vec![0xab; 16],
+                        span_id: vec![0x01; 8],
+                        event_name: "e".into(),
+                        ..Default::default()
+                    }],
+                    schema_url: "u".into(),
+                }],
+                schema_url: String::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn what_write_request_writes_parses_back() {
+        let req = sample();
+        let mut text = Vec::new();
+        write_request(&req, &mut text);
+        assert_eq!(parse_request(&text), Ok(req));
+    }
+
+    #[test]
+    fn proto_names_numbers_enum_names_and_unknown_fields() {
+        let text = br#"{"resource_logs":[{"scope_logs":[{"log_records":[{"time_unix_nano":5,
+            "severityNumber":"SEVERITY_NUMBER_ERROR3","body":{"int_value":42},"futureField":{"x":1},
+            "traceId":""}]}]}],"extra":[1]}"#;
+        let req = parse_request(text).unwrap();
+        let r = &req.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!((r.time_unix_nano, r.severity_number), (5, 19));
+        assert_eq!(r.body, Some(AnyValue::int(42)));
+        assert!(r.trace_id.is_empty());
+        assert_eq!(
+            parse_request(b"{}"),
+            Ok(ExportLogsServiceRequest::default())
+        );
+    }
+
+    #[test]
+    fn bad_requests_are_errors_not_panics() {
+        for bad in [
+            &b"not json"[..],
+            br#"{"resourceLogs":{}}"#,
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"zz"}]}]}]}"#,
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"-1"}]}]}]}"#,
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"bytesValue":"%%"}}]}]}]}"#,
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"severityNumber":"LOUD"}]}]}]}"#,
+        ] {
+            assert!(
+                parse_request(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let deep = format!(
+            r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{{"body":{}1{}}}]}}]}}]}}"#,
+            r#"{"arrayValue":{"values":["#.repeat(100),
+            "]}}".repeat(100)
+        );
+        assert!(parse_request(deep.as_bytes()).is_err());
     }
 }

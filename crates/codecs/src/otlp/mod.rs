@@ -5,8 +5,8 @@
 //!
 //! * [`messages`] — the `prost` messages (the reference definition).
 //! * [`wire`] — protobuf written straight from log data (what the sink sends).
-//! * [`json`] — OTLP/JSON, from the messages or straight from JSON values, and
-//!   reading a JSON response's partial success.
+//! * [`json`] — OTLP/JSON, from the messages or straight from JSON values;
+//!   reading a request (a receiver) and a response's partial success (the sink).
 
 pub mod json;
 pub mod messages;
