@@ -665,3 +665,37 @@ fn validate_warns_when_the_endpoint_is_unreachable_and_refuses_bad_keys() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_dead_endpoint_is_failed_over_and_skipped_while_it_cools_down() {
+    let Some(r) = Receiver::start() else { return };
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let config: OpenTelemetrySinkConfig = toml::from_str(&format!(
+        "endpoints = [\"{dead}\", \"{}\"]\nretry = {{ initial_backoff = \"20ms\", max_backoff = \"1s\" }}\nhealthcheck = false\nconcurrency = 1\n",
+        r.url
+    ))
+    .unwrap();
+    assert!(config.check().is_empty(), "{:?}", config.check());
+    let mut c = ctx("failover");
+    let mut s = config.build().unwrap();
+    let m = OtlpMetrics::new(&c.ctx.metrics.labeled);
+    for i in 0..3 {
+        let line = format!("{{\"message\":\"m{i}\"}}");
+        let b = c.batch(&[(line.as_str(), None)]);
+        s.write(b, &c.ctx).unwrap();
+        s.flush(&c.ctx).unwrap();
+    }
+    s.close(&c.ctx).unwrap();
+    assert_eq!(
+        r.exports().len(),
+        3,
+        "every request reached the live endpoint once"
+    );
+    assert_eq!(
+        m.requests(RequestOutcome::TransportError),
+        1,
+        "the dead endpoint was tried once, then skipped while cooling down"
+    );
+    assert_eq!(m.records(RecordOutcome::Sent), 3);
+    assert!(c.acks().iter().all(|a| a.delivered));
+}
