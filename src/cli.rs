@@ -112,8 +112,8 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Skip checks that look at this machine and its network (whether include
-        /// globs match files; sink health checks such as Elasticsearch's `GET /`
-        /// and Loki's `GET /ready`).
+        /// globs match files; sink health checks such as Elasticsearch's `GET /`,
+        /// Loki's `GET /ready` and an empty OTLP export request).
         #[arg(long)]
         no_environment: bool,
     },

@@ -23,7 +23,8 @@
 //!   [`pipeline::shutdown`]), the metric instruments ([`telemetry::metrics`]),
 //!   [`time`] (one clock, one zone), units and the shared backoff.
 //! * `logagent-codecs` ([`codecs`]) — line framing over a reusable buffer, the
-//!   key/value scanner and the presets' readers.
+//!   key/value scanner, the presets' readers, and the OTLP logs messages
+//!   ([`codecs::otlp`]: protobuf and OTLP/JSON).
 //! * `logagent-sources` ([`sources`], [`checkpoint`]), `logagent-transforms`
 //!   ([`transforms`]), `logagent-sinks` ([`sinks`], with [`sinks::net`], the
 //!   layer under every network sink) — the components; they never import one

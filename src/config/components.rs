@@ -16,6 +16,7 @@ use logagent_sinks::console::ConsoleSinkConfig;
 use logagent_sinks::elasticsearch::ElasticsearchConfig;
 use logagent_sinks::file::FileSinkConfig;
 use logagent_sinks::loki::LokiSinkConfig;
+use logagent_sinks::opentelemetry::OpenTelemetrySinkConfig;
 use logagent_sinks::stdout::StdoutSinkConfig;
 use logagent_sources::file::FileSourceConfig;
 use logagent_sources::http::HttpSourceConfig;
@@ -147,6 +148,8 @@ component_types! {
         Blackhole(Box<BlackholeSinkConfig>) = "blackhole",
         /// `type = "console"`: stdout as json, text or logfmt.
         Console(Box<ConsoleSinkConfig>) = "console",
+        /// `type = "opentelemetry"`: OTLP/HTTP logs export.
+        OpenTelemetry(Box<OpenTelemetrySinkConfig>) = "opentelemetry",
     }
 }
 

@@ -6,7 +6,7 @@
 //!
 //! * [`net`] — what every network sink shares (endpoints, TLS, auth, backoff,
 //!   compression off the async runtime); a network sink is its request format
-//!   on top of it ([`elasticsearch`], [`loki`]).
+//!   on top of it ([`elasticsearch`], [`loki`], [`opentelemetry`]).
 //! * [`file`](mod@file) — files by template, with rotation and retention (through
 //!   `logagent-retention`) and an exactly-once ledger; [`stdout`].
 //!   [`console`] is the stdout sink's writer with Vector's name and a logfmt
@@ -22,6 +22,7 @@ pub mod file;
 pub mod io_retry;
 pub mod loki;
 pub mod net;
+pub mod opentelemetry;
 pub mod stdout;
 
 use serde::Deserialize;
