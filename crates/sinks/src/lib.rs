@@ -16,6 +16,7 @@
 pub mod elasticsearch;
 pub mod file;
 pub mod io_retry;
+pub mod kafka;
 pub mod loki;
 pub mod net;
 pub mod stdout;
