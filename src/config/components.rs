@@ -13,9 +13,11 @@ use logagent_core::component::{
 };
 use logagent_sinks::elasticsearch::ElasticsearchConfig;
 use logagent_sinks::file::FileSinkConfig;
+use logagent_sinks::kafka::KafkaSinkConfig;
 use logagent_sinks::loki::LokiSinkConfig;
 use logagent_sinks::stdout::StdoutSinkConfig;
 use logagent_sources::file::FileSourceConfig;
+use logagent_sources::kafka::KafkaSourceConfig;
 use logagent_sources::stdin::StdinSourceConfig;
 use logagent_transforms::enrich::EnrichConfig;
 use logagent_transforms::filter::FilterConfig;
@@ -84,6 +86,8 @@ component_types! {
         File(Box<FileSourceConfig>) = "file",
         /// `type = "stdin"`: read standard input.
         Stdin(Box<StdinSourceConfig>) = "stdin",
+        /// `type = "kafka"`: a consumer-group member, offsets committed once acknowledged.
+        Kafka(Box<KafkaSourceConfig>) = "kafka",
     }
 }
 
@@ -135,6 +139,8 @@ component_types! {
         Elasticsearch(Box<ElasticsearchConfig>) = "elasticsearch",
         /// `type = "loki"`: Grafana Loki's push API.
         Loki(Box<LokiSinkConfig>) = "loki",
+        /// `type = "kafka"`: one message per event, acknowledged on delivery.
+        Kafka(Box<KafkaSinkConfig>) = "kafka",
     }
 }
 

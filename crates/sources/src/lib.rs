@@ -15,6 +15,7 @@
 pub mod batcher;
 pub mod checkpoint;
 pub mod file;
+pub mod kafka;
 pub mod stdin;
 
 use serde::Deserialize;
