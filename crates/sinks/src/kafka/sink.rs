@@ -561,3 +561,83 @@ impl Sink for KafkaSink {
         Some(Duration::from_millis(50))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logagent_core::event::ack::Ack;
+    use logagent_core::event::test_batch::json_batch_in;
+    use logagent_core::flow::{Output, Outputs};
+
+    fn config(extra: &str) -> KafkaSinkConfig {
+        // A port nothing listens on: every message fails after message_timeout.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        toml::from_str(&format!(
+            "bootstrap_servers = \"127.0.0.1:{port}\"\ntopic = \"logs-{{{{ service }}}}\"\nmessage_timeout = \"300ms\"\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn undeliverable_messages_go_to_the_dead_letter_output_before_the_batch_is_acknowledged() {
+        let (dead_tx, dead_rx) = crossbeam_channel::unbounded();
+        let metrics = Arc::new(ComponentMetrics::default());
+        let (_trigger, shutdown) = logagent_core::flow::detached_shutdown();
+        let ctx = SinkContext {
+            id: "kafka".into(),
+            metrics: metrics.clone(),
+            shutdown,
+            outputs: Outputs::new(
+                Output::new(Vec::new(), metrics.clone()),
+                vec![(DEAD_LETTER.to_owned(), Output::new(vec![dead_tx], metrics.clone()))],
+            ),
+        };
+        let mut sink = KafkaSink::new(&config("")).unwrap();
+        let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();
+        let stream = Arc::new(logagent_core::event::Stream {
+            source: "s".into(),
+            path: None,
+            id: 1,
+        });
+        let batch = json_batch_in(
+            stream,
+            logagent_core::event::AckToken::new(1, 2, ack_tx),
+            &[r#"{"service":"api","n":1}"#, r#"{"service":"api","n":2}"#],
+        );
+        sink.write(batch, &ctx).unwrap();
+        assert!(ack_rx.try_recv().is_err(), "not acknowledged before the reports");
+        sink.close(&ctx).unwrap();
+        let dead = dead_rx.try_recv().expect("a dead-letter batch");
+        assert_eq!(dead.events.len(), 2);
+        let mut line = Vec::new();
+        encode::write_json(&dead.events[0], &mut line);
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["n"], 1);
+        assert_eq!(v[DEAD_LETTER_FIELD]["type"], "MessageTimedOut", "{v}");
+        assert_eq!(metrics.labeled.total(names::DEAD_LETTERED), 2);
+        drop(dead);
+        assert!(ack_rx.try_recv().unwrap().delivered, "acknowledged once the dead-letter consumer has them");
+    }
+
+    #[test]
+    fn without_a_dead_letter_consumer_failures_are_counted_as_discarded() {
+        let metrics = Arc::new(ComponentMetrics::default());
+        let (_trigger, shutdown) = logagent_core::flow::detached_shutdown();
+        let ctx = SinkContext {
+            id: "kafka".into(),
+            metrics: metrics.clone(),
+            shutdown,
+            outputs: Outputs::new(Output::new(Vec::new(), metrics.clone()), Vec::new()),
+        };
+        let mut sink = KafkaSink::new(&config("encoding = \"text\"")).unwrap();
+        sink.write(logagent_core::event::test_batch::json_batch(&[r#"{"service":"x y"}"#]), &ctx)
+            .unwrap();
+        sink.close(&ctx).unwrap();
+        assert_eq!(metrics.discarded_events.load(Ordering::Relaxed), 1);
+        assert_eq!(sink.in_flight, 0);
+    }
+}
