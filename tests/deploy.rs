@@ -156,16 +156,27 @@ fn daemonset_runs_on_every_node_with_probes_state_and_config() {
 fn kafka_aggregator_deployment_consumes_as_one_group_with_probes_and_config() {
     let docs = documents(&repo().join("deploy/kubernetes/aggregator.yaml"));
     let d = kind(&docs, "Deployment");
-    assert!(d["spec"]["replicas"].as_u64().unwrap() >= 2, "a group to share partitions");
+    assert!(
+        d["spec"]["replicas"].as_u64().unwrap() >= 2,
+        "a group to share partitions"
+    );
     let pod = &d["spec"]["template"]["spec"];
     let c = container(pod, "logagent");
     check_agent_container(c, pod);
     let cm = kind(&docs, "ConfigMap");
     let pipeline = check_pipeline(cm, "pipeline.toml");
     assert!(pipeline.contains("type = \"kafka\"") && pipeline.contains("group_id"));
-    assert!(pipeline.contains("type = \"elasticsearch\"") && pipeline.contains("idempotent_ids = true"));
-    assert!(pipeline.contains("address = \"0.0.0.0:8686\""), "probes reach the API");
-    assert_eq!(kind(&docs, "PodDisruptionBudget")["spec"]["maxUnavailable"], 1);
+    assert!(
+        pipeline.contains("type = \"elasticsearch\"") && pipeline.contains("idempotent_ids = true")
+    );
+    assert!(
+        pipeline.contains("address = \"0.0.0.0:8686\""),
+        "probes reach the API"
+    );
+    assert_eq!(
+        kind(&docs, "PodDisruptionBudget")["spec"]["maxUnavailable"],
+        1
+    );
 }
 
 #[test]

@@ -55,7 +55,13 @@ impl Broker {
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(&bin)
             .current_dir(dir.path())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -81,7 +87,15 @@ impl Broker {
         let url = format!("tcp://127.0.0.1:{}", self.port);
         wait_until(Duration::from_secs(60), "the topic to be created", || {
             Command::new(&self.bin)
-                .args(["topic", "create", "--broker", &url, "--partitions", "3", name])
+                .args([
+                    "topic",
+                    "create",
+                    "--broker",
+                    &url,
+                    "--partitions",
+                    "3",
+                    name,
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -196,7 +210,9 @@ fn lines_in(path: &Path) -> Vec<serde_json::Value> {
 }
 
 /// (pod, seq) → how often it arrived, and each pod's sequence in arrival order.
-fn tally(events: &[serde_json::Value]) -> (HashMap<(String, u64), usize>, BTreeMap<String, Vec<u64>>) {
+fn tally(
+    events: &[serde_json::Value],
+) -> (HashMap<(String, u64), usize>, BTreeMap<String, Vec<u64>>) {
     let mut seen = HashMap::new();
     let mut order: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for e in events {
@@ -212,7 +228,9 @@ const PODS: &[&str] = &["api-0", "web-0", "api-1"];
 
 #[test]
 fn node_to_broker_to_aggregator_every_line_once_in_order_with_templated_topics_and_keys() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     broker.create_topic("logs-api");
     broker.create_topic("logs-web");
     let dir = tempfile::tempdir().unwrap();
@@ -221,15 +239,21 @@ fn node_to_broker_to_aggregator_every_line_once_in_order_with_templated_topics_a
     let _node = agent(&node_pipeline(dir.path(), &broker, "zstd"));
     let _agg = agent(&aggregator_pipeline(dir.path(), &broker, "agg"));
     let out = dir.path().join("agg.ndjson");
-    wait_until(Duration::from_secs(120), "every line at the aggregator", || {
-        lines_in(&out).len() >= n * PODS.len()
-    });
+    wait_until(
+        Duration::from_secs(120),
+        "every line at the aggregator",
+        || lines_in(&out).len() >= n * PODS.len(),
+    );
     let events = lines_in(&out);
     assert_eq!(events.len(), n * PODS.len(), "no line twice");
     let (seen, order) = tally(&events);
     assert!(seen.values().all(|&c| c == 1));
     for (pod, seqs) in &order {
-        assert_eq!(*seqs, (0..n as u64).collect::<Vec<_>>(), "{pod}: per-file order");
+        assert_eq!(
+            *seqs,
+            (0..n as u64).collect::<Vec<_>>(),
+            "{pod}: per-file order"
+        );
     }
     for e in &events {
         let service = e["service"].as_str().unwrap();
@@ -242,7 +266,9 @@ fn node_to_broker_to_aggregator_every_line_once_in_order_with_templated_topics_a
 
 #[test]
 fn an_aggregator_killed_mid_stream_loses_nothing_after_restart() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     broker.create_topic("logs-api");
     broker.create_topic("logs-web");
     let dir = tempfile::tempdir().unwrap();
@@ -259,20 +285,27 @@ fn an_aggregator_killed_mid_stream_loses_nothing_after_restart() {
     agg.0.wait().unwrap();
     let before = lines_in(&out).len();
     let _agg = agent(&p);
-    wait_until(Duration::from_secs(120), "every line after the restart", || {
-        tally(&lines_in(&out)).0.len() >= n * PODS.len()
-    });
+    wait_until(
+        Duration::from_secs(120),
+        "every line after the restart",
+        || tally(&lines_in(&out)).0.len() >= n * PODS.len(),
+    );
     let events = lines_in(&out);
     let (seen, _) = tally(&events);
     assert_eq!(seen.len(), n * PODS.len(), "nothing lost");
     let duplicates = events.len() - seen.len();
     eprintln!("kill -9 at {before} lines: {duplicates} duplicate(s) (the unacknowledged tail)");
-    assert!(duplicates <= before, "only what was read before the kill comes twice");
+    assert!(
+        duplicates <= before,
+        "only what was read before the kill comes twice"
+    );
 }
 
 #[test]
 fn two_aggregators_in_one_group_share_the_partitions_each_message_once() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     broker.create_topic("logs-api");
     broker.create_topic("logs-web");
     let dir = tempfile::tempdir().unwrap();
@@ -284,14 +317,19 @@ fn two_aggregators_in_one_group_share_the_partitions_each_message_once() {
     write_input(dir.path(), PODS, n);
     let _node = agent(&node_pipeline(dir.path(), &broker, "gzip"));
     let total = || lines_in(&a).len() + lines_in(&b).len();
-    wait_until(Duration::from_secs(120), "every line at one of the aggregators", || {
-        total() >= n * PODS.len()
-    });
+    wait_until(
+        Duration::from_secs(120),
+        "every line at one of the aggregators",
+        || total() >= n * PODS.len(),
+    );
     let mut events = lines_in(&a);
     let from_a = events.len();
     events.extend(lines_in(&b));
     let (seen, _) = tally(&events);
     assert_eq!(seen.len(), n * PODS.len(), "nothing lost");
     assert_eq!(events.len(), n * PODS.len(), "each message once");
-    eprintln!("aggregator a: {from_a} lines, b: {} lines", events.len() - from_a);
+    eprintln!(
+        "aggregator a: {from_a} lines, b: {} lines",
+        events.len() - from_a
+    );
 }

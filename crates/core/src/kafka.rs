@@ -299,10 +299,11 @@ mod tests {
             password: None,
             password_file: None,
         };
-        let keys: Vec<String> = check_connection("http://k:9092,", None, Some(&sasl), &opts, &["acks"])
-            .into_iter()
-            .map(|e| e.key)
-            .collect();
+        let keys: Vec<String> =
+            check_connection("http://k:9092,", None, Some(&sasl), &opts, &["acks"])
+                .into_iter()
+                .map(|e| e.key)
+                .collect();
         assert_eq!(
             keys,
             [

@@ -167,7 +167,10 @@ impl KafkaSinkConfig {
             OWNED_PROPERTIES,
         );
         if self.topic.trim().is_empty() {
-            errors.push(KeyError::new("topic", "must not be empty, e.g. \"logs-{{ service }}\""));
+            errors.push(KeyError::new(
+                "topic",
+                "must not be empty, e.g. \"logs-{{ service }}\"",
+            ));
         } else if let Err(e) = Template::parse(&self.topic, false) {
             errors.push(KeyError::new("topic", e.to_string()));
         } else if literal_chars(&self.topic)
@@ -259,7 +262,10 @@ mod tests {
             ]
         );
         assert!(
-            toml::from_str::<KafkaSinkConfig>("bootstrap_servers = \"k:1\"\ntopic = \"t\"\ncompression = \"brotli\"").is_err()
+            toml::from_str::<KafkaSinkConfig>(
+                "bootstrap_servers = \"k:1\"\ntopic = \"t\"\ncompression = \"brotli\""
+            )
+            .is_err()
         );
     }
 }

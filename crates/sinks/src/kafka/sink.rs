@@ -352,7 +352,8 @@ impl KafkaSink {
             p.batch.ack.fail();
             events += p.left;
         }
-        let _ = self.producer.purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
+        self.producer
+            .purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
         self.gauge(ctx);
         failed_msg(
             "kafka",
@@ -423,7 +424,9 @@ impl Sink for KafkaSink {
             // Render and encode while the batch is borrowed, then release it
             // to serve reports while waiting for room.
             let (payload, key, headers, time_ms) = {
-                let Some(p) = self.pending.get(&id) else { break };
+                let Some(p) = self.pending.get(&id) else {
+                    break;
+                };
                 let batch = &p.batch;
                 let e = &batch.events[i];
                 self.buf.clear();
@@ -434,7 +437,12 @@ impl Sink for KafkaSink {
                 let payload = std::mem::take(&mut self.buf);
                 let key = self.key.as_ref().map(|k| {
                     self.key_buf.clear();
-                    k.render(e, &batch.members, e.meta.time.unwrap_or_else(now_ns), &mut self.key_buf);
+                    k.render(
+                        e,
+                        &batch.members,
+                        e.meta.time.unwrap_or_else(now_ns),
+                        &mut self.key_buf,
+                    );
                     self.key_buf.clone()
                 });
                 let mut headers: Option<OwnedHeaders> = None;
@@ -593,7 +601,10 @@ mod tests {
             shutdown,
             outputs: Outputs::new(
                 Output::new(Vec::new(), metrics.clone()),
-                vec![(DEAD_LETTER.to_owned(), Output::new(vec![dead_tx], metrics.clone()))],
+                vec![(
+                    DEAD_LETTER.to_owned(),
+                    Output::new(vec![dead_tx], metrics.clone()),
+                )],
             ),
         };
         let mut sink = KafkaSink::new(&config("")).unwrap();
@@ -609,7 +620,10 @@ mod tests {
             &[r#"{"service":"api","n":1}"#, r#"{"service":"api","n":2}"#],
         );
         sink.write(batch, &ctx).unwrap();
-        assert!(ack_rx.try_recv().is_err(), "not acknowledged before the reports");
+        assert!(
+            ack_rx.try_recv().is_err(),
+            "not acknowledged before the reports"
+        );
         sink.close(&ctx).unwrap();
         let dead = dead_rx.try_recv().expect("a dead-letter batch");
         assert_eq!(dead.events.len(), 2);
@@ -620,7 +634,10 @@ mod tests {
         assert_eq!(v[DEAD_LETTER_FIELD]["type"], "MessageTimedOut", "{v}");
         assert_eq!(metrics.labeled.total(names::DEAD_LETTERED), 2);
         drop(dead);
-        assert!(ack_rx.try_recv().unwrap().delivered, "acknowledged once the dead-letter consumer has them");
+        assert!(
+            ack_rx.try_recv().unwrap().delivered,
+            "acknowledged once the dead-letter consumer has them"
+        );
     }
 
     #[test]
@@ -634,8 +651,11 @@ mod tests {
             outputs: Outputs::new(Output::new(Vec::new(), metrics.clone()), Vec::new()),
         };
         let mut sink = KafkaSink::new(&config("encoding = \"text\"")).unwrap();
-        sink.write(logagent_core::event::test_batch::json_batch(&[r#"{"service":"x y"}"#]), &ctx)
-            .unwrap();
+        sink.write(
+            logagent_core::event::test_batch::json_batch(&[r#"{"service":"x y"}"#]),
+            &ctx,
+        )
+        .unwrap();
         sink.close(&ctx).unwrap();
         assert_eq!(metrics.discarded_events.load(Ordering::Relaxed), 1);
         assert_eq!(sink.in_flight, 0);

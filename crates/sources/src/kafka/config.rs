@@ -129,7 +129,10 @@ impl KafkaSourceConfig {
             OWNED_PROPERTIES,
         );
         if self.group_id.trim().is_empty() {
-            errors.push(KeyError::new("group_id", "must not be empty, e.g. \"logagent-aggregators\""));
+            errors.push(KeyError::new(
+                "group_id",
+                "must not be empty, e.g. \"logagent-aggregators\"",
+            ));
         }
         match (&self.topics[..], &self.topic_pattern) {
             ([], None) => errors.push(KeyError::new(
@@ -142,7 +145,10 @@ impl KafkaSourceConfig {
             )),
             (_, Some(p)) => {
                 if let Err(e) = regex::Regex::new(p) {
-                    errors.push(KeyError::new("topic_pattern", format!("not a regular expression: {e}")));
+                    errors.push(KeyError::new(
+                        "topic_pattern",
+                        format!("not a regular expression: {e}"),
+                    ));
                 }
             }
             (topics, None) => {
@@ -165,7 +171,10 @@ impl KafkaSourceConfig {
             errors.push(KeyError::new("metadata_field", "must not be empty"));
         }
         if self.max_message_bytes.0 == 0 {
-            errors.push(KeyError::new("max_message_bytes", "must be greater than zero"));
+            errors.push(KeyError::new(
+                "max_message_bytes",
+                "must be greater than zero",
+            ));
         }
         if self.max_prefetch_bytes.0 < 1 << 20 {
             errors.push(KeyError::new("max_prefetch_bytes", "at least 1MiB"));
@@ -204,7 +213,8 @@ mod tests {
         let c = parse("bootstrap_servers = \"k:9092\"\ngroup_id = \"g\"\ntopics = [\"logs\"]");
         assert!(c.check().is_empty(), "{:?}", c.check());
         assert_eq!(c.subscription(), ["logs"]);
-        let c = parse("bootstrap_servers = \"k:9092\"\ngroup_id = \"g\"\ntopic_pattern = \"logs-.*\"");
+        let c =
+            parse("bootstrap_servers = \"k:9092\"\ngroup_id = \"g\"\ntopic_pattern = \"logs-.*\"");
         assert_eq!(c.subscription(), ["^logs-.*"]);
         let c = parse("bootstrap_servers = \"k:9092\"\ngroup_id = \"\"");
         let keys: Vec<String> = c.check().into_iter().map(|e| e.key).collect();
@@ -214,6 +224,9 @@ mod tests {
              librdkafka_options = { \"enable.auto.commit\" = \"true\" }",
         );
         let keys: Vec<String> = c.check().into_iter().map(|e| e.key).collect();
-        assert_eq!(keys, ["librdkafka_options.enable.auto.commit", "topic_pattern"]);
+        assert_eq!(
+            keys,
+            ["librdkafka_options.enable.auto.commit", "topic_pattern"]
+        );
     }
 }

@@ -28,24 +28,26 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::Receiver;
+use rdkafka::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::ClientContext;
 
 use config::Decoding;
+use logagent_core::KeyError;
 use logagent_core::component::{Source, SourceComponent, SourceContext, SourceError};
 use logagent_core::event::ack::Ack;
 use logagent_core::event::json;
-use logagent_core::event::{AckToken, Batch, Event, EventMut, KeyFilter, Member, Root, Span, Stream, Value};
+use logagent_core::event::{
+    AckToken, Batch, Event, EventMut, KeyFilter, Member, Root, Span, Stream, Value,
+};
 use logagent_core::flow::{Closed, Output};
 use logagent_core::kafka::connection_properties;
 use logagent_core::telemetry::metrics::ComponentMetrics;
 use logagent_core::telemetry::ratelimit::RateLimiter;
-use logagent_core::KeyError;
 
 /// Metric names (labeled series under the component's counters).
 pub mod names {
@@ -140,9 +142,13 @@ impl State {
     fn due(&self, only: Option<&[(String, i32)]>) -> Vec<(u64, String, i32, u64)> {
         self.parts
             .iter()
-            .filter(|(_, p)| only.is_none_or(|o| o.iter().any(|(t, n)| *t == p.topic && *n == p.partition)))
+            .filter(|(_, p)| {
+                only.is_none_or(|o| o.iter().any(|(t, n)| *t == p.topic && *n == p.partition))
+            })
             .filter_map(|(id, p)| match p.ack_to {
-                Some(to) if p.committed != Some(to) => Some((*id, p.topic.clone(), p.partition, to)),
+                Some(to) if p.committed != Some(to) => {
+                    Some((*id, p.topic.clone(), p.partition, to))
+                }
                 _ => None,
             })
             .collect()
@@ -164,13 +170,19 @@ fn commit(
     }
     let mut tpl = TopicPartitionList::new();
     for (_, t, p, to) in &due {
-        if tpl.add_partition_offset(t, *p, Offset::Offset(*to as i64)).is_err() {
+        if tpl
+            .add_partition_offset(t, *p, Offset::Offset(*to as i64))
+            .is_err()
+        {
             return;
         }
     }
     match consumer.commit(&tpl, mode) {
         Ok(()) => {
-            ComponentMetrics::add(&metrics.labeled.counter(names::COMMITS, &[("result", "ok")]), 1);
+            ComponentMetrics::add(
+                &metrics.labeled.counter(names::COMMITS, &[("result", "ok")]),
+                1,
+            );
             for (id, _, _, to) in due {
                 if let Some(p) = state.parts.get_mut(&id) {
                     p.committed = Some(to);
@@ -178,7 +190,12 @@ fn commit(
             }
         }
         Err(e) => {
-            ComponentMetrics::add(&metrics.labeled.counter(names::COMMITS, &[("result", "error")]), 1);
+            ComponentMetrics::add(
+                &metrics
+                    .labeled
+                    .counter(names::COMMITS, &[("result", "error")]),
+                1,
+            );
             if let Some(suppressed) = log.check() {
                 tracing::warn!(component, error = %e, suppressed, "committing offsets failed; retrying with the next commit");
             }
@@ -198,7 +215,9 @@ impl ClientContext for Context {
                     tracing::warn!(component = %self.component, facility = fac, suppressed, "librdkafka: {message}");
                 }
             }
-            _ => tracing::debug!(component = %self.component, facility = fac, "librdkafka: {message}"),
+            _ => {
+                tracing::debug!(component = %self.component, facility = fac, "librdkafka: {message}")
+            }
         }
     }
 
@@ -216,7 +235,10 @@ impl ClientContext for Context {
                 }
                 self.metrics
                     .labeled
-                    .gauge(names::CONSUMER_LAG, &[("topic", topic), ("partition", &n.to_string())])
+                    .gauge(
+                        names::CONSUMER_LAG,
+                        &[("topic", topic), ("partition", &n.to_string())],
+                    )
                     .store(p.consumer_lag as u64, Ordering::Relaxed);
             }
         }
@@ -228,13 +250,25 @@ impl ConsumerContext for Context {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
         };
-        ComponentMetrics::add(&self.metrics.labeled.counter(names::REBALANCES, &[("kind", "revoke")]), 1);
-        let revoked: Vec<(String, i32)> =
-            tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+        ComponentMetrics::add(
+            &self
+                .metrics
+                .labeled
+                .counter(names::REBALANCES, &[("kind", "revoke")]),
+            1,
+        );
+        let revoked: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
         let mut state = self.state();
         // What is not in a batch yet is left to the next owner.
         for p in state.parts.values_mut() {
-            if revoked.iter().any(|(t, n)| *t == p.topic && *n == p.partition) {
+            if revoked
+                .iter()
+                .any(|(t, n)| *t == p.topic && *n == p.partition)
+            {
                 p.events.clear();
                 p.members.clear();
                 p.bytes = 0;
@@ -242,7 +276,11 @@ impl ConsumerContext for Context {
         }
         let waiting = |s: &State| {
             s.parts.values().any(|p| {
-                !p.stuck && !p.sent.is_empty() && revoked.iter().any(|(t, n)| *t == p.topic && *n == p.partition)
+                !p.stuck
+                    && !p.sent.is_empty()
+                    && revoked
+                        .iter()
+                        .any(|(t, n)| *t == p.topic && *n == p.partition)
             })
         };
         let until = Instant::now() + self.rebalance_wait;
@@ -252,27 +290,53 @@ impl ConsumerContext for Context {
                 tracing::warn!(component = %self.component, "rebalance: not every batch of the revoked partitions was acknowledged in time; the new owner reads them again");
                 break;
             }
-            match self.acks.recv_timeout((until - now).min(Duration::from_millis(100))) {
+            match self
+                .acks
+                .recv_timeout((until - now).min(Duration::from_millis(100)))
+            {
                 Ok(a) => state.ack(a, &self.log, &self.component),
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             }
         }
         let due = state.due(Some(&revoked));
-        commit(consumer, &mut state, due, CommitMode::Sync, &self.metrics, &self.log, &self.component);
-        state.parts.retain(|_, p| !revoked.iter().any(|(t, n)| *t == p.topic && *n == p.partition));
+        commit(
+            consumer,
+            &mut state,
+            due,
+            CommitMode::Sync,
+            &self.metrics,
+            &self.log,
+            &self.component,
+        );
+        state.parts.retain(|_, p| {
+            !revoked
+                .iter()
+                .any(|(t, n)| *t == p.topic && *n == p.partition)
+        });
         tracing::info!(component = %self.component, partitions = ?revoked, "partitions revoked");
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
-                ComponentMetrics::add(&self.metrics.labeled.counter(names::REBALANCES, &[("kind", "assign")]), 1);
-                let parts: Vec<String> =
-                    tpl.elements().iter().map(|e| format!("{}/{}", e.topic(), e.partition())).collect();
+                ComponentMetrics::add(
+                    &self
+                        .metrics
+                        .labeled
+                        .counter(names::REBALANCES, &[("kind", "assign")]),
+                    1,
+                );
+                let parts: Vec<String> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| format!("{}/{}", e.topic(), e.partition()))
+                    .collect();
                 tracing::info!(component = %self.component, partitions = ?parts, "partitions assigned");
             }
-            Rebalance::Error(e) => tracing::warn!(component = %self.component, error = %e, "rebalance failed"),
+            Rebalance::Error(e) => {
+                tracing::warn!(component = %self.component, error = %e, "rebalance failed")
+            }
             Rebalance::Revoke(_) => {}
         }
     }
@@ -290,7 +354,9 @@ impl SourceComponent for KafkaSourceConfig {
     }
 
     fn build(&self) -> Box<dyn Source> {
-        Box::new(KafkaSource { config: self.clone() })
+        Box::new(KafkaSource {
+            config: self.clone(),
+        })
     }
 }
 
@@ -304,14 +370,26 @@ fn io_error(what: &str, e: impl std::fmt::Display) -> SourceError {
 impl Source for KafkaSource {
     fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), SourceError> {
         let c = &self.config;
-        let props = connection_properties(&c.bootstrap_servers, c.tls.as_ref(), c.sasl.as_ref(), &c.librdkafka_options)
-            .map_err(|e| io_error("kafka (configuring the consumer)", e))?;
+        let props = connection_properties(
+            &c.bootstrap_servers,
+            c.tls.as_ref(),
+            c.sasl.as_ref(),
+            &c.librdkafka_options,
+        )
+        .map_err(|e| io_error("kafka (configuring the consumer)", e))?;
         let mut cc = ClientConfig::new();
         cc.set(
             "queued.max.messages.kbytes",
-            (c.max_prefetch_bytes.0 / 1024).clamp(1024, 2_097_151).to_string(),
+            (c.max_prefetch_bytes.0 / 1024)
+                .clamp(1024, 2_097_151)
+                .to_string(),
         )
-        .set("fetch.message.max.bytes", (c.max_message_bytes.0.min(1 << 30) as usize).max(1 << 20).to_string());
+        .set(
+            "fetch.message.max.bytes",
+            (c.max_message_bytes.0.min(1 << 30) as usize)
+                .max(1 << 20)
+                .to_string(),
+        );
         for (k, v) in props {
             cc.set(k, v);
         }
@@ -325,7 +403,10 @@ impl Source for KafkaSource {
                     config::OffsetReset::Latest => "latest",
                 },
             )
-            .set("session.timeout.ms", c.session_timeout.0.as_millis().to_string())
+            .set(
+                "session.timeout.ms",
+                c.session_timeout.0.as_millis().to_string(),
+            )
             .set("statistics.interval.ms", "5000");
         let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();
         let log = RateLimiter::new(Duration::from_secs(5));
@@ -337,11 +418,14 @@ impl Source for KafkaSource {
             component: ctx.id.clone(),
             log: RateLimiter::new(Duration::from_secs(10)),
         };
-        let consumer: BaseConsumer<Context> =
-            cc.create_with_context(context).map_err(|e| io_error("kafka (creating the consumer)", e))?;
+        let consumer: BaseConsumer<Context> = cc
+            .create_with_context(context)
+            .map_err(|e| io_error("kafka (creating the consumer)", e))?;
         let subscription = c.subscription();
         let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
-        consumer.subscribe(&topics).map_err(|e| io_error("kafka (subscribing)", e))?;
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| io_error("kafka (subscribing)", e))?;
         tracing::info!(component = %ctx.id, topics = ?subscription, group = %c.group_id, "kafka source started");
 
         let reader = Reader {
@@ -362,7 +446,11 @@ impl Source for KafkaSource {
                 if ctx.shutdown.is_stopping() {
                     break;
                 }
-                let timeout = if pending { Duration::ZERO } else { Duration::from_millis(100) };
+                let timeout = if pending {
+                    Duration::ZERO
+                } else {
+                    Duration::from_millis(100)
+                };
                 match consumer.poll(timeout) {
                     Some(Ok(m)) => {
                         pending = true;
@@ -390,7 +478,15 @@ impl Source for KafkaSource {
                 }
                 if Instant::now() >= next_commit {
                     let due = state.due(None);
-                    commit(&consumer, &mut state, due, CommitMode::Async, &ctx.metrics, &log, &ctx.id);
+                    commit(
+                        &consumer,
+                        &mut state,
+                        due,
+                        CommitMode::Async,
+                        &ctx.metrics,
+                        &log,
+                        &ctx.id,
+                    );
                     next_commit = Instant::now() + commit_every;
                 }
             }
@@ -402,7 +498,13 @@ impl Source for KafkaSource {
         })();
         // The input is over: let the sinks finish what was sent, then commit
         // what they acknowledged before leaving the group.
-        let SourceContext { output, shutdown, metrics, id, .. } = ctx;
+        let SourceContext {
+            output,
+            shutdown,
+            metrics,
+            id,
+            ..
+        } = ctx;
         drop(output);
         drop(reader);
         loop {
@@ -413,7 +515,15 @@ impl Source for KafkaSource {
             let waiting = state.parts.values().any(|p| !p.stuck && !p.sent.is_empty());
             if !waiting || shutdown.is_forced() {
                 let due = state.due(None);
-                commit(&consumer, &mut state, due, CommitMode::Sync, &metrics, &log, &id);
+                commit(
+                    &consumer,
+                    &mut state,
+                    due,
+                    CommitMode::Sync,
+                    &metrics,
+                    &log,
+                    &id,
+                );
                 break;
             }
             drop(state);
@@ -439,14 +549,23 @@ struct Reader {
 }
 
 impl Reader {
-    fn add(&self, state: &mut State, m: &BorrowedMessage<'_>, ctx: &SourceContext) -> Result<(), Closed> {
+    fn add(
+        &self,
+        state: &mut State,
+        m: &BorrowedMessage<'_>,
+        ctx: &SourceContext,
+    ) -> Result<(), Closed> {
         let id = stream_id(m.topic(), m.partition());
         let p = state.parts.entry(id).or_insert_with(|| Partition {
             topic: m.topic().to_owned(),
             partition: m.partition(),
             stream: Arc::new(Stream {
                 source: self.source.clone(),
-                path: Some(PathBuf::from(format!("kafka/{}/{}", m.topic(), m.partition()))),
+                path: Some(PathBuf::from(format!(
+                    "kafka/{}/{}",
+                    m.topic(),
+                    m.partition()
+                ))),
                 id,
             }),
             events: Vec::new(),
@@ -474,19 +593,29 @@ impl Reader {
         ComponentMetrics::add(&ctx.metrics.received_events, 1);
         ComponentMetrics::add(&ctx.metrics.received_bytes, payload.len() as u64);
         let mut event = Event::new(Bytes::copy_from_slice(payload), offset);
-        event.meta.time = m.timestamp().to_millis().map(|ms| ms.saturating_mul(1_000_000));
+        event.meta.time = m
+            .timestamp()
+            .to_millis()
+            .map(|ms| ms.saturating_mul(1_000_000));
         if self.decoding == Decoding::Json && payload.first() == Some(&b'{') {
             let start = p.members.len();
             match json::scan_object_summarized(&event.line, json::MAX_DEPTH, &mut p.members) {
                 Ok((object, summary)) => {
                     event.meta.keys = KeyFilter::from_summary(summary);
-                    event.root = Root::Json { object, members: Span::new(start, p.members.len()) };
+                    event.root = Root::Json {
+                        object,
+                        members: Span::new(start, p.members.len()),
+                    };
                 }
                 Err(_) => p.members.truncate(start),
             }
         }
         let meta = metadata(m, offset);
-        EventMut { event: &mut event, members: &p.members }.set_key(&self.field, Value::Json(Bytes::from(meta)));
+        EventMut {
+            event: &mut event,
+            members: &p.members,
+        }
+        .set_key(&self.field, Value::Json(Bytes::from(meta)));
         p.bytes += event.line.len();
         p.end = offset + 1;
         p.events.push(event);
@@ -519,7 +648,9 @@ fn metadata(m: &BorrowedMessage<'_>, offset: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(b"{\"topic\":");
     json::write_str(&mut out, m.topic().as_bytes());
-    out.extend_from_slice(format!(",\"partition\":{},\"offset\":{offset}", m.partition()).as_bytes());
+    out.extend_from_slice(
+        format!(",\"partition\":{},\"offset\":{offset}", m.partition()).as_bytes(),
+    );
     if let Some(k) = m.key() {
         out.extend_from_slice(b",\"key\":");
         json::write_str(&mut out, k);
@@ -545,4 +676,3 @@ fn metadata(m: &BorrowedMessage<'_>, offset: u64) -> Vec<u8> {
     out.push(b'}');
     out
 }
-
