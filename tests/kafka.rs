@@ -226,6 +226,54 @@ fn tally(
 
 const PODS: &[&str] = &["api-0", "web-0", "api-1"];
 
+/// Reads both topics with PyPI's confluent-kafka (its own librdkafka), as a
+/// second, independent consumer group: per topic, (key, seq, service header)
+/// of every message, in partition order. scripts/test installs the module.
+const INDEPENDENT_CONSUMER: &str = r#"
+import json, sys
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "independent",
+              "auto.offset.reset": "earliest", "enable.auto.commit": False})
+c.subscribe(["logs-api", "logs-web"])
+want, got, idle = int(sys.argv[2]), [], 0
+while len(got) < want and idle < 600:
+    m = c.poll(0.1)
+    if m is None:
+        idle += 1
+        continue
+    if m.error():
+        continue
+    idle = 0
+    v = json.loads(m.value())
+    headers = dict((k, v2.decode()) for k, v2 in (m.headers() or []))
+    got.append([m.topic(), m.partition(), m.key().decode(), v["seq"], headers.get("service")])
+c.close()
+print(json.dumps(got))
+"#;
+
+/// The independent consumer's view: (topic, partition, key, seq, service header).
+fn read_with_confluent_kafka(
+    broker: &Broker,
+    want: usize,
+) -> Vec<(String, u64, String, u64, String)> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            INDEPENDENT_CONSUMER,
+            &broker.servers(),
+            &want.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the independent consumer (python3 with confluent-kafka; scripts/test runs \
+         `pip install confluent-kafka`) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn node_to_broker_to_aggregator_every_line_once_in_order_with_templated_topics_and_keys() {
     let Some(broker) = Broker::start() else {
@@ -261,6 +309,28 @@ fn node_to_broker_to_aggregator_every_line_once_in_order_with_templated_topics_a
         assert_eq!(e["kafka"]["key"], e["kubernetes"]["pod_name"]);
         assert_eq!(e["kafka"]["headers"]["service"], service);
         assert!(e["kafka"]["offset"].is_u64() && e["kafka"]["partition"].is_u64());
+    }
+    // What is in the topics, seen by another client: each line once, in the
+    // topic its service names, keyed by pod, one pod in one partition in order.
+    let direct = read_with_confluent_kafka(&broker, n * PODS.len());
+    assert_eq!(direct.len(), n * PODS.len());
+    let mut per_pod: BTreeMap<String, (String, u64, Vec<u64>)> = BTreeMap::new();
+    for (topic, partition, key, seq, service) in direct {
+        assert_eq!(topic, format!("logs-{service}"));
+        assert!(key.starts_with(&service), "{key} in {topic}");
+        let e = per_pod
+            .entry(key.clone())
+            .or_insert_with(|| (topic.clone(), partition, Vec::new()));
+        assert_eq!((&e.0, e.1), (&topic, partition), "{key}: one partition");
+        e.2.push(seq);
+    }
+    assert_eq!(per_pod.len(), PODS.len());
+    for (pod, (_, _, seqs)) in per_pod {
+        assert_eq!(
+            seqs,
+            (0..n as u64).collect::<Vec<_>>(),
+            "{pod} in the topic"
+        );
     }
 }
 
