@@ -676,3 +676,76 @@ fn metadata(m: &BorrowedMessage<'_>, offset: u64) -> Vec<u8> {
     out.push(b'}');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with(sent: &[u64]) -> (State, u64) {
+        let id = stream_id("logs", 2);
+        let mut s = State::default();
+        s.parts.insert(
+            id,
+            Partition {
+                topic: "logs".into(),
+                partition: 2,
+                stream: Arc::new(Stream {
+                    source: "k".into(),
+                    path: None,
+                    id,
+                }),
+                events: Vec::new(),
+                members: Vec::new(),
+                bytes: 0,
+                end: 0,
+                sent: sent.iter().map(|&e| (e, false)).collect(),
+                ack_to: None,
+                committed: None,
+                stuck: false,
+            },
+        );
+        (s, id)
+    }
+
+    fn ack(stream: u64, end_offset: u64, delivered: bool) -> Ack {
+        Ack {
+            stream,
+            end_offset,
+            delivered,
+        }
+    }
+
+    #[test]
+    fn only_the_acknowledged_prefix_is_committed() {
+        let log = RateLimiter::default();
+        let (mut s, id) = state_with(&[10, 20, 30]);
+        s.ack(ack(id, 20, true), &log, "k");
+        assert_eq!(s.due(None), [], "batch 10 is not acknowledged yet");
+        s.ack(ack(id, 10, true), &log, "k");
+        assert_eq!(s.due(None), [(id, "logs".to_owned(), 2, 20)]);
+        s.ack(ack(id, 30, true), &log, "k");
+        assert_eq!(s.due(None)[0].3, 30);
+        assert!(s.parts[&id].sent.is_empty());
+        assert_eq!(s.due(Some(&[("other".to_owned(), 2)])), []);
+    }
+
+    #[test]
+    fn an_undelivered_batch_holds_the_offset_there() {
+        let log = RateLimiter::default();
+        let (mut s, id) = state_with(&[10, 20, 30]);
+        s.ack(ack(id, 10, true), &log, "k");
+        s.ack(ack(id, 20, false), &log, "k");
+        s.ack(ack(id, 30, true), &log, "k");
+        assert_eq!(s.due(None)[0].3, 10, "nothing past the undelivered batch");
+        // Acknowledgements of another stream or an unknown batch change nothing.
+        s.ack(ack(id ^ 1, 30, true), &log, "k");
+        s.ack(ack(id, 25, true), &log, "k");
+        assert_eq!(s.due(None)[0].3, 10);
+        assert_ne!(stream_id("logs", 1), stream_id("logs", 2));
+        assert_eq!(
+            stream_id("logs", 2),
+            id,
+            "the same in every run and aggregator"
+        );
+    }
+}
