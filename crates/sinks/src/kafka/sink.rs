@@ -364,6 +364,17 @@ impl KafkaSink {
     }
 }
 
+impl Drop for KafkaSink {
+    /// Batches still waiting for delivery reports when the sink goes away
+    /// (a fatal error elsewhere) are marked undelivered, so the sources read
+    /// them again instead of counting them as written.
+    fn drop(&mut self) {
+        for (_, p) in self.pending.drain() {
+            p.batch.ack.fail();
+        }
+    }
+}
+
 /// Renders the topic of event `i` into `out`, made a legal topic name.
 fn render_topic(topic: &Template, is_static: bool, batch: &Batch, i: usize, out: &mut String) {
     out.clear();
