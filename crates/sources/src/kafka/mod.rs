@@ -49,6 +49,9 @@ use logagent_core::kafka::connection_properties;
 use logagent_core::telemetry::metrics::ComponentMetrics;
 use logagent_core::telemetry::ratelimit::RateLimiter;
 
+/// Longest time a message waits in a partly filled batch while messages keep coming.
+const LINGER: Duration = Duration::from_millis(200);
+
 /// Metric names (labeled series under the component's counters).
 pub mod names {
     /// Messages in a partition not yet read (librdkafka's statistics).
@@ -441,6 +444,7 @@ impl Source for KafkaSource {
         let commit_every = c.commit_interval.0;
         let mut next_commit = Instant::now() + commit_every;
         let mut pending = false;
+        let mut last_flush = Instant::now();
         let result: Result<(), Closed> = (|| {
             loop {
                 if ctx.shutdown.is_stopping() {
@@ -456,6 +460,14 @@ impl Source for KafkaSource {
                         pending = true;
                         let mut state = consumer.context().state();
                         reader.add(&mut state, &m, &ctx)?;
+                        // A steady stream never polls empty: partly filled
+                        // batches still go on within LINGER.
+                        if last_flush.elapsed() >= LINGER {
+                            for p in state.parts.values_mut() {
+                                reader.flush(p, &ctx.output)?;
+                            }
+                            last_flush = Instant::now();
+                        }
                     }
                     Some(Err(e)) => {
                         if let Some(suppressed) = log.check() {
@@ -469,6 +481,7 @@ impl Source for KafkaSource {
                                 reader.flush(p, &ctx.output)?;
                             }
                             pending = false;
+                            last_flush = Instant::now();
                         }
                     }
                 }
