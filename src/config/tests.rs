@@ -100,7 +100,7 @@ path = "out/x.ndjson"
     let m = messages(text);
     let expect = [
         "p.toml:5:1: sources.app: key `colour`: unknown field `colour`",
-        "p.toml:8:8: sources.in2: key `type`: unknown type \"tcp\" (expected one of: file, stdin)",
+        "p.toml:8:8: sources.in2: key `type`: unknown type \"tcp\" (expected one of: file, stdin",
         "p.toml:13:11: transforms.parse: key `pattern`: invalid regular expression",
         "p.toml:18:13: transforms.lvl: key `min_level`: unknown level",
         "p.toml:24:18: sinks.out: key `flush_interval`: invalid duration \"soon\"",
