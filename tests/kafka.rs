@@ -209,10 +209,13 @@ fn lines_in(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// How often each (pod, seq) arrived.
+type Seen = HashMap<(String, u64), usize>;
+/// Each pod's sequence numbers in arrival order.
+type Order = BTreeMap<String, Vec<u64>>;
+
 /// (pod, seq) → how often it arrived, and each pod's sequence in arrival order.
-fn tally(
-    events: &[serde_json::Value],
-) -> (HashMap<(String, u64), usize>, BTreeMap<String, Vec<u64>>) {
+fn tally(events: &[serde_json::Value]) -> (Seen, Order) {
     let mut seen = HashMap::new();
     let mut order: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for e in events {
