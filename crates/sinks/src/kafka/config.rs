@@ -206,6 +206,12 @@ impl KafkaSinkConfig {
         if self.max_in_flight_bytes.0 > 4 << 30 {
             errors.push(KeyError::new("max_in_flight_bytes", "at most 4GiB"));
         }
+        if !self.message_timeout.0.is_zero() && self.message_timeout.0 <= self.linger.0 {
+            errors.push(KeyError::new(
+                "message_timeout",
+                "must be longer than linger (or 0s: retry for ever)",
+            ));
+        }
         if self.linger.0 > Duration::from_secs(10) {
             errors.push(KeyError::new("linger", "at most 10s"));
         }

@@ -652,6 +652,24 @@ mod tests {
     }
 
     #[test]
+    fn the_defaults_and_every_codec_make_a_producer_librdkafka_accepts() {
+        for codec in ["none", "gzip", "lz4", "zstd", "snappy"] {
+            let c: KafkaSinkConfig = toml::from_str(&format!(
+                "bootstrap_servers = \"127.0.0.1:9\"\ntopic = \"t\"\ncompression = \"{codec}\"\n\
+                 sasl = {{ mechanism = \"SCRAM-SHA-256\", user = \"u\", password = \"p\" }}"
+            ))
+            .unwrap();
+            assert!(c.check().is_empty(), "{:?}", c.check());
+            KafkaSink::new(&c).unwrap_or_else(|e| panic!("{codec}: {e}"));
+        }
+        let c: KafkaSinkConfig = toml::from_str(
+            "bootstrap_servers = \"127.0.0.1:9\"\ntopic = \"t\"\nmessage_timeout = \"1ms\"",
+        )
+        .unwrap();
+        assert_eq!(c.check()[0].key, "message_timeout");
+    }
+
+    #[test]
     fn without_a_dead_letter_consumer_failures_are_counted_as_discarded() {
         let metrics = Arc::new(ComponentMetrics::default());
         let (_trigger, shutdown) = logagent_core::flow::detached_shutdown();
