@@ -729,6 +729,43 @@ mod tests {
     }
 
     #[test]
+    fn the_consumer_librdkafka_accepts_starts_and_stops_on_request() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config: KafkaSourceConfig = toml::from_str(&format!(
+            "bootstrap_servers = \"127.0.0.1:{port}\"\ngroup_id = \"g\"\ntopic_pattern = \"^logs-.*\"\n\
+             sasl = {{ mechanism = \"SCRAM-SHA-512\", user = \"u\", password = \"p\" }}"
+        ))
+        .unwrap();
+        assert!(config.check().is_empty(), "{:?}", config.check());
+        let metrics = Arc::new(ComponentMetrics::default());
+        let (mut trigger, shutdown) = logagent_core::flow::detached_shutdown();
+        let ctx = SourceContext {
+            id: "kafka".into(),
+            output: Output::new(Vec::new(), metrics.clone()),
+            shutdown,
+            metrics,
+            batch_max_events: 100,
+            batch_max_bytes: 1 << 20,
+            once: false,
+            data_dir: std::env::temp_dir(),
+        };
+        let source = SourceComponent::build(&config);
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = done_tx.send(source.run(ctx).map_err(|e| e.to_string()));
+        });
+        trigger.stop();
+        let result = done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the source stops when asked");
+        assert_eq!(result, Ok(()));
+    }
+
+    #[test]
     fn only_the_acknowledged_prefix_is_committed() {
         let log = RateLimiter::default();
         let (mut s, id) = state_with(&[10, 20, 30]);
