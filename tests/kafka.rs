@@ -85,6 +85,8 @@ impl Broker {
 
     fn create_topic(&self, name: &str) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        // Retried until the broker takes it; "already exists" means an
+        // earlier attempt got through.
         wait_until(Duration::from_secs(60), "the topic to be created", || {
             Command::new(&self.bin)
                 .args([
@@ -96,10 +98,16 @@ impl Broker {
                     "3",
                     name,
                 ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
+                .output()
+                .is_ok_and(|o| {
+                    let text = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    )
+                    .to_lowercase();
+                    o.status.success() || text.contains("exist")
+                })
         });
     }
 }
