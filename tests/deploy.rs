@@ -153,6 +153,33 @@ fn daemonset_runs_on_every_node_with_probes_state_and_config() {
 }
 
 #[test]
+fn kafka_aggregator_deployment_consumes_as_one_group_with_probes_and_config() {
+    let docs = documents(&repo().join("deploy/kubernetes/aggregator.yaml"));
+    let d = kind(&docs, "Deployment");
+    assert!(
+        d["spec"]["replicas"].as_u64().unwrap() >= 2,
+        "a group to share partitions"
+    );
+    let pod = &d["spec"]["template"]["spec"];
+    let c = container(pod, "logagent");
+    check_agent_container(c, pod);
+    let cm = kind(&docs, "ConfigMap");
+    let pipeline = check_pipeline(cm, "pipeline.toml");
+    assert!(pipeline.contains("type = \"kafka\"") && pipeline.contains("group_id"));
+    assert!(
+        pipeline.contains("type = \"elasticsearch\"") && pipeline.contains("idempotent_ids = true")
+    );
+    assert!(
+        pipeline.contains("address = \"0.0.0.0:8686\""),
+        "probes reach the API"
+    );
+    assert_eq!(
+        kind(&docs, "PodDisruptionBudget")["spec"]["maxUnavailable"],
+        1
+    );
+}
+
+#[test]
 fn sidecar_shares_an_empty_dir_with_the_app() {
     let docs = documents(&repo().join("deploy/kubernetes/sidecar.yaml"));
     let pod = &kind(&docs, "Deployment")["spec"]["template"]["spec"];

@@ -15,11 +15,13 @@ use logagent_sinks::blackhole::BlackholeSinkConfig;
 use logagent_sinks::console::ConsoleSinkConfig;
 use logagent_sinks::elasticsearch::ElasticsearchConfig;
 use logagent_sinks::file::FileSinkConfig;
+use logagent_sinks::kafka::KafkaSinkConfig;
 use logagent_sinks::loki::LokiSinkConfig;
 use logagent_sinks::opentelemetry::OpenTelemetrySinkConfig;
 use logagent_sinks::stdout::StdoutSinkConfig;
 use logagent_sources::file::FileSourceConfig;
 use logagent_sources::http::HttpSourceConfig;
+use logagent_sources::kafka::KafkaSourceConfig;
 use logagent_sources::stdin::StdinSourceConfig;
 use logagent_sources::syslog::SyslogSourceConfig;
 use logagent_transforms::enrich::EnrichConfig;
@@ -93,6 +95,8 @@ component_types! {
         Syslog(Box<SyslogSourceConfig>) = "syslog",
         /// `type = "http"`: receive NDJSON, Elasticsearch `_bulk` and Loki pushes.
         Http(Box<HttpSourceConfig>) = "http",
+        /// `type = "kafka"`: a consumer-group member, offsets committed once acknowledged.
+        Kafka(Box<KafkaSourceConfig>) = "kafka",
     }
 }
 
@@ -150,6 +154,8 @@ component_types! {
         Console(Box<ConsoleSinkConfig>) = "console",
         /// `type = "opentelemetry"`: OTLP/HTTP logs export.
         OpenTelemetry(Box<OpenTelemetrySinkConfig>) = "opentelemetry",
+        /// `type = "kafka"`: one message per event, acknowledged on delivery.
+        Kafka(Box<KafkaSinkConfig>) = "kafka",
     }
 }
 

@@ -27,6 +27,7 @@ pub mod component;
 pub mod error;
 pub mod event;
 pub mod flow;
+pub mod kafka;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;

@@ -20,6 +20,7 @@ pub mod console;
 pub mod elasticsearch;
 pub mod file;
 pub mod io_retry;
+pub mod kafka;
 pub mod loki;
 pub mod net;
 pub mod opentelemetry;

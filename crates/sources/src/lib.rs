@@ -21,6 +21,7 @@ pub mod checkpoint;
 pub mod file;
 pub mod http;
 pub mod http_server;
+pub mod kafka;
 pub mod stdin;
 pub mod syslog;
 
