@@ -1003,3 +1003,37 @@ fn a_deleted_file_found_while_making_room_is_read_to_its_end() {
     ];
     run(knobs, &actions).unwrap();
 }
+
+/// Regression found by the random search (`max_open_files = 1`, so most
+/// files wait for a descriptor, closed): app.log holds one line when a
+/// replica of it appears, then copytruncate copies it to app.log.1. The
+/// tailer had read nothing of app.log (no descriptor), so its truncated
+/// content is no link, and the copy matched the replica instead (same head,
+/// the same bytes up to the copy's end). The replica was not open, so the copy
+/// was taken for a copy of a file rotated away and still being read, and
+/// waited for the replica to go, for ever: its line was lost. A closed file at
+/// its path is waited for like an open one (until `COPY_GRACE`), then the copy
+/// is read as a file of its own.
+#[test]
+fn a_copy_matching_a_closed_replica_does_not_wait_for_it_forever() {
+    let knobs = Knobs {
+        fingerprint_bytes: 16,
+        max_open_files: 1,
+        read_buffer: 7,
+        per_turn: 1 << 20,
+        batch_events: 1,
+    };
+    use Action::*;
+    let actions = [
+        Write(vec![0]),
+        Replica(1, vec![0]),
+        Write(vec![0]),
+        RenameRotate,
+        Write(vec![8]),
+        Replica(1, vec![0]),
+        CopyTruncate,
+        Write(vec![0]),
+        Replica(1, vec![0]),
+    ];
+    run(knobs, &actions).unwrap();
+}

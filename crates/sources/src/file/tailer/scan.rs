@@ -470,7 +470,12 @@ impl Tailer {
                 continue;
             }
             if holds_copy_of(&this, gz, i, seen.get(&i.file).copied()) {
-                let bounded = !gz && i.state == State::Live;
+                // A file at its path, open or not (closed or never opened
+                // for `max_open_files`: it never goes by itself), may be
+                // truncated soon: its copy waits a bounded time. Only a file
+                // rotated away or deleted and still being read (orphaned)
+                // goes once read to its end: its copy waits for that.
+                let bounded = !gz && i.state != State::Orphaned;
                 original = Some((i.id, i.path.clone(), bounded));
             } else if !gz && shrunk_below_read(i, seen.get(&i.file).copied()) {
                 // Truncated after this scan checked it and before this copy
