@@ -1037,3 +1037,31 @@ fn a_copy_matching_a_closed_replica_does_not_wait_for_it_forever() {
     ];
     run(knobs, &actions).unwrap();
 }
+
+/// Regression found by the random search (`max_open_files = 1`): a replica
+/// that never got a descriptor (its entry read nothing, but keeps the
+/// fingerprint of its head, the same first bytes as app.log's) is deleted,
+/// and the next copytruncate copy of app.log reuses its inode. The copy was
+/// resumed as the replica, from offset 0 (its lines read twice), instead of
+/// continuing app.log's truncated content where reading stopped. An entry
+/// that read nothing links nothing, even at its own inode.
+#[test]
+fn a_reused_inode_of_an_entry_that_read_nothing_continues_the_copied_file() {
+    let knobs = Knobs {
+        fingerprint_bytes: 16,
+        max_open_files: 1,
+        read_buffer: 7,
+        per_turn: 40,
+        batch_events: 1,
+    };
+    use Action::*;
+    let actions = [
+        Write(vec![3]),
+        Write(vec![0]),
+        Replica(1, vec![0]),
+        Delete(5),
+        Write(vec![0]),
+        CopyTruncate,
+    ];
+    run(knobs, &actions).unwrap();
+}
