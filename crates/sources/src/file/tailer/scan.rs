@@ -191,6 +191,10 @@ impl Tailer {
             })
             .max_by_key(|i| i.seq)
             .map(|i| i.id);
+        // Found under another name than where it was last seen.
+        let moved = same
+            .and_then(|id| self.items.get(&id))
+            .is_some_and(|i| i.path != path);
         if let Some(id) = same {
             let Some(item) = self.items.get_mut(&id) else {
                 return false;
@@ -241,6 +245,30 @@ impl Tailer {
             return false;
         }
         if let Some(id) = same {
+            // An entry that read nothing (a file that never got a descriptor),
+            // found under another name, says nothing about what its inode
+            // holds now: the file may have been deleted and its inode reused
+            // by a copy of content read elsewhere (copytruncate). Known content
+            // gone from its old identity comes first, as it would for a new
+            // inode; else the entry is resumed (from its start, like a new
+            // file). (At its own path it is the same file: a replica sharing
+            // the head of a truncated file is not that file's copy.)
+            let read_nothing = moved
+                && self.items.get(&id).is_some_and(|i| {
+                    i.resume_offset() == 0 && i.tail.is_none() && !i.acks.in_flight()
+                });
+            if read_nothing
+                && let Some(fp) = Fingerprint::of_head(head, self.skip(), self.fp_bytes())
+            {
+                match self.known_content(path, file, meta, head, gz, now, seen) {
+                    Known::Continue(other) if other != id => {
+                        self.items.remove(&id);
+                        return self.rebind(other, path, file, meta, head, gz, fp, now);
+                    }
+                    Known::Wait => return false,
+                    Known::Continue(_) | Known::New => {}
+                }
+            }
             let fp_bytes = self.fp_bytes();
             let skip = self.skip();
             let Some(item) = self.items.get_mut(&id) else {
@@ -470,7 +498,12 @@ impl Tailer {
                 continue;
             }
             if holds_copy_of(&this, gz, i, seen.get(&i.file).copied()) {
-                let bounded = !gz && i.state == State::Live;
+                // A file at its path, open or not (closed or never opened
+                // for `max_open_files`: it never goes by itself), may be
+                // truncated soon: its copy waits a bounded time. Only a file
+                // rotated away or deleted and still being read (orphaned)
+                // goes once read to its end: its copy waits for that.
+                let bounded = !gz && i.state != State::Orphaned;
                 original = Some((i.id, i.path.clone(), bounded));
             } else if !gz && shrunk_below_read(i, seen.get(&i.file).copied()) {
                 // Truncated after this scan checked it and before this copy
