@@ -11,16 +11,8 @@ use serde::Deserialize;
 
 use crate::KeyError;
 
-/// A string that never shows in logs or debug output (a SASL password).
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
+/// A SASL password: the secret type of the `auth` tables, never shown.
+pub use crate::auth::Secret;
 
 /// `tls`: encrypt the connections to the brokers.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -16,7 +16,7 @@ use elasticsearch::http::headers::{
 use elasticsearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
 use elasticsearch::http::{Method, Url};
 
-use super::config::{AuthConfig, ElasticsearchConfig};
+use super::config::ElasticsearchConfig;
 use crate::net::{Endpoints, NetError, UrlError, parse_http_url, without_query};
 
 /// Checks one `endpoints` entry and normalizes it to a base URL ending in `/`.
@@ -94,7 +94,11 @@ use crate::net::error_chain as chain;
 impl Client {
     /// Builds the transports (reads secret and certificate files).
     pub fn build(config: &ElasticsearchConfig) -> Result<Client, ClientError> {
-        let auth = config.auth.as_ref().map(AuthConfig::header).transpose()?;
+        let auth = config
+            .auth
+            .as_ref()
+            .map(crate::net::AuthHeader::header)
+            .transpose()?;
         let material = config.tls.load()?;
         let ca_pem = match (&material.ca_pem, &config.tls.ca_file) {
             (Some(pem), Some(ca)) if config.tls.verify_certificate => {
@@ -483,6 +487,7 @@ pub fn compatibility_warning(flavor: &Flavor, data_stream: bool) -> Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::{AuthConfig, AuthHeader as _};
 
     fn reply(status: u16, body: &str) -> Reply {
         Reply {

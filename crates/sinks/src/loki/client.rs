@@ -2,6 +2,7 @@
 //! timeouts) built from the config, and the environment check of
 //! `logagent validate`.
 
+use crate::net::AuthHeader as _;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -414,6 +414,7 @@ impl LokiSinkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::AuthHeader as _;
 
     fn parse(extra: &str) -> Result<LokiSinkConfig, String> {
         let labels = if extra.contains("labels =") {

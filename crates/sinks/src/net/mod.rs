@@ -20,7 +20,7 @@ pub mod requests;
 pub mod tls;
 pub mod url;
 
-pub use auth::{AuthConfig, AuthStrategy, Secret};
+pub use auth::{AuthConfig, AuthHeader, AuthStrategy, Secret};
 pub use backoff::Backoff;
 pub use endpoints::Endpoints;
 pub use logagent_core::backoff;
@@ -32,6 +32,9 @@ pub use url::{UrlError, parse_http_url, without_query};
 /// Why a network sink could not be set up from its config.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
+    /// A secret of the `auth` table could not be used.
+    #[error(transparent)]
+    Secret(#[from] logagent_core::auth::AuthError),
     /// A file named in the config could not be read or used.
     #[error("{key}: {path}: {message}")]
     File {

@@ -2,6 +2,7 @@
 //! timeouts) built from the config, the health check it declares, and its
 //! [`SinkComponent`](logagent_core::component::SinkComponent) implementation.
 
+use crate::net::AuthHeader as _;
 use std::sync::Arc;
 use std::time::Duration;
 

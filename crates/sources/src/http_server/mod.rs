@@ -304,7 +304,7 @@ pub fn run(
 ) -> Result<(), SourceError> {
     let io_err = |what: String, error: std::io::Error| SourceError::Io { what, error };
     let auth = match &opts.auth {
-        Some(a) => Some(a.expected().map_err(|e| {
+        Some(a) => Some(auth::expected(a).map_err(|e| {
             io_err(
                 format!("the credentials of source {}", ctx.id),
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
