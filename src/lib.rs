@@ -60,6 +60,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod convert;
 pub mod maintenance;
 pub mod pipeline;
 pub mod telemetry;
