@@ -95,7 +95,12 @@ pub struct RunArgs {
     /// Load every pipeline file (*.toml, *.yaml, *.yml, *.json) directly in
     /// DIR, merged into one pipeline with the files given by --pipeline (as
     /// Vector does: a component id may be defined once). Repeatable.
-    #[arg(long = "config-dir", value_name = "DIR", env = "LOGAGENT_CONFIG_DIR", value_delimiter = ',')]
+    #[arg(
+        long = "config-dir",
+        value_name = "DIR",
+        env = "LOGAGENT_CONFIG_DIR",
+        value_delimiter = ','
+    )]
     pub config_dirs: Vec<PathBuf>,
 
     /// Stop when the sources reach the end of their input, instead of following it.

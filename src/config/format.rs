@@ -383,9 +383,10 @@ fn number<'a>(text: &'a str, s: &str, start: usize) -> Option<DeValue<'a>> {
     }
     let numeric = !s.is_empty()
         && s.chars().any(|c| c.is_ascii_digit())
-        && (s.chars().all(|c| {
-            c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')
-        }) || s.starts_with("0x")
+        && (s
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+            || s.starts_with("0x")
             || s.starts_with("0o"));
     if !numeric {
         return None;
@@ -480,5 +481,7 @@ fn opens_block_scalar(code: &str) -> bool {
     };
     let before = code[..code.len() - last.len()].trim_end();
     (before.is_empty() || before.ends_with(':') || before.ends_with('-'))
-        && rest.chars().all(|c| matches!(c, '+' | '-') || c.is_ascii_digit())
+        && rest
+            .chars()
+            .all(|c| matches!(c, '+' | '-') || c.is_ascii_digit())
 }

@@ -200,8 +200,7 @@ pub fn pipeline_files(files: &[PathBuf], dirs: &[PathBuf]) -> Result<Vec<PathBuf
             Ok(e) => e,
             Err(e) => {
                 errors.push(
-                    ConfigError::new(format!("cannot read the config directory: {e}"))
-                        .in_file(dir),
+                    ConfigError::new(format!("cannot read the config directory: {e}")).in_file(dir),
                 );
                 continue;
             }

@@ -80,11 +80,13 @@ fn classic(text: &str) -> Result<Vec<Section>, (usize, String)> {
 fn yaml(text: &str) -> Result<Vec<Section>, (usize, String)> {
     let doc = parse_document(Format::Yaml, text).map_err(|e| {
         (
-            e.offset.map_or(0, |o| crate::config::interpolate::line_col(text, o).0),
+            e.offset
+                .map_or(0, |o| crate::config::interpolate::line_col(text, o).0),
             e.message,
         )
     })?;
-    let line = |span: std::ops::Range<usize>| crate::config::interpolate::line_col(text, span.start).0;
+    let line =
+        |span: std::ops::Range<usize>| crate::config::interpolate::line_col(text, span.start).0;
     let mut sections = Vec::new();
     let scalar = |v: &toml::de::DeValue<'_>| -> String {
         match v {
@@ -109,10 +111,18 @@ fn yaml(text: &str) -> Result<Vec<Section>, (usize, String)> {
                             // `add: [a 1, b 2]` style lists repeat the key.
                             toml::de::DeValue::Array(list) => {
                                 for e in list.iter() {
-                                    s.entries.push((k.get_ref().to_ascii_lowercase(), scalar(e.get_ref()), line(e.span())));
+                                    s.entries.push((
+                                        k.get_ref().to_ascii_lowercase(),
+                                        scalar(e.get_ref()),
+                                        line(e.span()),
+                                    ));
                                 }
                             }
-                            other => s.entries.push((k.get_ref().to_ascii_lowercase(), scalar(other), line(v.span()))),
+                            other => s.entries.push((
+                                k.get_ref().to_ascii_lowercase(),
+                                scalar(other),
+                                line(v.span()),
+                            )),
                         }
                     }
                     sections.push(s);
@@ -167,12 +177,24 @@ pub fn convert(path: &Path, text: &str) -> Result<Converted, (usize, String)> {
             "filter" | "output" | "parser" => {}
             "service" => {
                 for (k, v, line) in &s.entries {
-                    if !matches!(k.as_str(), "flush" | "log_level" | "daemon" | "parsers_file" | "http_server" | "http_listen" | "http_port") {
+                    if !matches!(
+                        k.as_str(),
+                        "flush"
+                            | "log_level"
+                            | "daemon"
+                            | "parsers_file"
+                            | "http_server"
+                            | "http_listen"
+                            | "http_port"
+                    ) {
                         out.note(*line, format!("[SERVICE] {k} {v}"));
                     }
                 }
             }
-            other => out.note(s.line, format!("{other}: not translated (@INCLUDE, @SET and unknown sections)")),
+            other => out.note(
+                s.line,
+                format!("{other}: not translated (@INCLUDE, @SET and unknown sections)"),
+            ),
         }
     }
     for s in &sections {
@@ -184,7 +206,14 @@ pub fn convert(path: &Path, text: &str) -> Result<Converted, (usize, String)> {
     }
     if !out.components.iter().any(|c| c.kind == Kind::Sink) && !chains.is_empty() {
         let inputs: Vec<String> = chains.iter().map(|c| c.last.clone()).collect();
-        out.add(Kind::Sink, "unmatched", "blackhole", &inputs, toml::Table::new(), vec!["No [OUTPUT] matched these events.".into()]);
+        out.add(
+            Kind::Sink,
+            "unmatched",
+            "blackhole",
+            &inputs,
+            toml::Table::new(),
+            vec!["No [OUTPUT] matched these events.".into()],
+        );
     }
     Ok(out)
 }
@@ -204,7 +233,10 @@ fn parser_transform(
         Some(p) => (p.get("format").unwrap_or("").to_ascii_lowercase(), Some(p)),
         None if name == "json" || name == "docker" => ("json".to_owned(), None),
         None => {
-            out.note(line, format!("parser {name}: not defined in this file (a Parsers_File is not read)"));
+            out.note(
+                line,
+                format!("parser {name}: not defined in this file (a Parsers_File is not read)"),
+            );
             return None;
         }
     };
@@ -225,7 +257,10 @@ fn parser_transform(
         }
         "logfmt" => "parse_logfmt",
         other => {
-            out.note(line, format!("parser {name}: format {other} not translated"));
+            out.note(
+                line,
+                format!("parser {name}: format {other} not translated"),
+            );
             return None;
         }
     };
@@ -236,17 +271,38 @@ fn parser_transform(
         keys.insert("time_format".into(), f.into());
     }
     let id = out.unique_id(base);
-    out.add(Kind::Transform, &id, ty, &[last.to_owned()], keys, vec![format!("Parser {name} (line {line}).")]);
+    out.add(
+        Kind::Transform,
+        &id,
+        ty,
+        &[last.to_owned()],
+        keys,
+        vec![format!("Parser {name} (line {line}).")],
+    );
     Some(id)
 }
 
-fn input(s: &Section, parsers: &HashMap<String, Section>, out: &mut Converted, chains: &mut Vec<Chain>) {
+fn input(
+    s: &Section,
+    parsers: &HashMap<String, Section>,
+    out: &mut Converted,
+    chains: &mut Vec<Chain>,
+) {
     let name = s.get("name").unwrap_or("").to_ascii_lowercase();
     let tag = s.get("tag").unwrap_or(&name).to_owned();
-    let id = out.unique_id(s.get("alias").unwrap_or(tag.trim_end_matches(".*").trim_end_matches('*')));
+    let id = out.unique_id(
+        s.get("alias")
+            .unwrap_or(tag.trim_end_matches(".*").trim_end_matches('*')),
+    );
     let (ty, mut keys, mut comments) = match name.as_str() {
         "tail" => {
-            let include: Vec<&str> = s.get("path").unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+            let include: Vec<&str> = s
+                .get("path")
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
             let mut keys = table([("include", strings(&include))]);
             if let Some(ex) = s.get("exclude_path") {
                 let ex: Vec<&str> = ex.split(',').map(str::trim).collect();
@@ -261,23 +317,55 @@ fn input(s: &Section, parsers: &HashMap<String, Section>, out: &mut Converted, c
             }
             ("file", keys, comments)
         }
-        "stdin" => ("stdin", toml::Table::new(), vec![format!("[INPUT] stdin, line {}.", s.line)]),
+        "stdin" => (
+            "stdin",
+            toml::Table::new(),
+            vec![format!("[INPUT] stdin, line {}.", s.line)],
+        ),
         other => {
-            out.note(s.line, format!("[INPUT] {other}: only tail and stdin are translated"));
+            out.note(
+                s.line,
+                format!("[INPUT] {other}: only tail and stdin are translated"),
+            );
             return;
         }
     };
     if let Some(db) = s.get("db") {
-        let dir = Path::new(db).parent().map(|d| d.display().to_string()).filter(|d| !d.is_empty()).unwrap_or_else(|| ".".into());
+        let dir = Path::new(db)
+            .parent()
+            .map(|d| d.display().to_string())
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| ".".into());
         if out.data_dir.is_none() {
-            out.data_dir = Some((dir, format!("DB {db} (line {}): logagent keeps its checkpoints in data_dir; it does not read Fluent Bit's SQLite offsets.", s.line)));
+            out.data_dir = Some((
+                dir,
+                format!(
+                    "DB {db} (line {}): logagent keeps its checkpoints in data_dir; it does not read Fluent Bit's SQLite offsets.",
+                    s.line
+                ),
+            ));
         }
     }
     if let Some(limit) = s.get("mem_buf_limit") {
         comments.push(format!("Mem_Buf_Limit {limit}: logagent's channels are bounded ([runtime] channel_capacity × batch_max_bytes) and hold the source back when full; nothing is paused or dropped."));
     }
     for (k, v, line) in &s.entries {
-        if !matches!(k.as_str(), "name" | "tag" | "alias" | "path" | "exclude_path" | "read_from_head" | "db" | "mem_buf_limit" | "parser" | "refresh_interval" | "rotate_wait" | "skip_long_lines" | "db.sync") {
+        if !matches!(
+            k.as_str(),
+            "name"
+                | "tag"
+                | "alias"
+                | "path"
+                | "exclude_path"
+                | "read_from_head"
+                | "db"
+                | "mem_buf_limit"
+                | "parser"
+                | "refresh_interval"
+                | "rotate_wait"
+                | "skip_long_lines"
+                | "db.sync"
+        ) {
             out.note(*line, format!("[INPUT] {k} {v}"));
         }
     }
@@ -286,26 +374,64 @@ fn input(s: &Section, parsers: &HashMap<String, Section>, out: &mut Converted, c
     let mut last = id.clone();
     if let Some(p) = s.get("parser") {
         let line = s.all("parser").next().map_or(s.line, |(_, l)| l);
-        if let Some(pid) = parser_transform(p, None, line, parsers, out, &last, &format!("parse_{id}")) {
+        if let Some(pid) =
+            parser_transform(p, None, line, parsers, out, &last, &format!("parse_{id}"))
+        {
             last = pid;
         }
     }
     chains.push(Chain { tag, last });
 }
 
-fn filter(s: &Section, parsers: &HashMap<String, Section>, out: &mut Converted, chains: &mut [Chain]) {
+fn filter(
+    s: &Section,
+    parsers: &HashMap<String, Section>,
+    out: &mut Converted,
+    chains: &mut [Chain],
+) {
     let name = s.get("name").unwrap_or("").to_ascii_lowercase();
     let pattern = s.get("match").unwrap_or("*");
-    let matching: Vec<usize> = (0..chains.len()).filter(|&i| tag_matches(pattern, &chains[i].tag, true)).collect();
+    let matching: Vec<usize> = (0..chains.len())
+        .filter(|&i| tag_matches(pattern, &chains[i].tag, true))
+        .collect();
     if matching.is_empty() {
-        out.note(s.line, format!("[FILTER] {name} Match {pattern}: matches no translated input"));
+        out.note(
+            s.line,
+            format!("[FILTER] {name} Match {pattern}: matches no translated input"),
+        );
         return;
     }
     let known: &[&str] = match name.as_str() {
-        "parser" => &["name", "match", "alias", "key_name", "parser", "reserve_data", "preserve_key"],
+        "parser" => &[
+            "name",
+            "match",
+            "alias",
+            "key_name",
+            "parser",
+            "reserve_data",
+            "preserve_key",
+        ],
         "grep" => &["name", "match", "alias", "regex", "exclude", "logical_op"],
-        "modify" => &["name", "match", "alias", "add", "set", "remove", "rename", "hard_rename", "copy"],
-        "record_modifier" => &["name", "match", "alias", "record", "remove_key", "allowlist_key", "whitelist_key"],
+        "modify" => &[
+            "name",
+            "match",
+            "alias",
+            "add",
+            "set",
+            "remove",
+            "rename",
+            "hard_rename",
+            "copy",
+        ],
+        "record_modifier" => &[
+            "name",
+            "match",
+            "alias",
+            "record",
+            "remove_key",
+            "allowlist_key",
+            "whitelist_key",
+        ],
         other => {
             out.note(s.line, format!("[FILTER] {other}: not translated"));
             return;
@@ -318,7 +444,11 @@ fn filter(s: &Section, parsers: &HashMap<String, Section>, out: &mut Converted, 
     }
     for i in matching {
         let base = s.get("alias").map(str::to_owned).unwrap_or_else(|| {
-            if chains.len() > 1 { format!("{name}_{}", chains[i].last) } else { name.clone() }
+            if chains.len() > 1 {
+                format!("{name}_{}", chains[i].last)
+            } else {
+                name.clone()
+            }
         });
         let last = chains[i].last.clone();
         let mut stages: Vec<(&str, toml::Table)> = Vec::new();
@@ -328,7 +458,8 @@ fn filter(s: &Section, parsers: &HashMap<String, Section>, out: &mut Converted, 
                 // An unparsed tail line is our `message`; Fluent Bit calls it `log`.
                 let field = if key == "log" { None } else { Some(key) };
                 if let Some(p) = s.get("parser") {
-                    if let Some(id) = parser_transform(p, field, s.line, parsers, out, &last, &base) {
+                    if let Some(id) = parser_transform(p, field, s.line, parsers, out, &last, &base)
+                    {
                         chains[i].last = id;
                     }
                 }
@@ -337,17 +468,28 @@ fn filter(s: &Section, parsers: &HashMap<String, Section>, out: &mut Converted, 
             "grep" => {
                 let cond = |v: &str| {
                     let (k, re) = v.split_once(char::is_whitespace).unwrap_or((v, ""));
-                    toml::Value::Table(table([("field", k.trim_start_matches('$').into()), ("matches", re.trim().into())]))
+                    toml::Value::Table(table([
+                        ("field", k.trim_start_matches('$').into()),
+                        ("matches", re.trim().into()),
+                    ]))
                 };
                 let mut keep: Vec<toml::Value> = s.all("regex").map(|(v, _)| cond(v)).collect();
                 let drop: Vec<toml::Value> = s.all("exclude").map(|(v, _)| cond(v)).collect();
-                let or = s.get("logical_op").is_some_and(|o| o.eq_ignore_ascii_case("or"));
+                let or = s
+                    .get("logical_op")
+                    .is_some_and(|o| o.eq_ignore_ascii_case("or"));
                 if !drop.is_empty() {
                     let d = toml::Value::Table(table([("any", toml::Value::Array(drop))]));
                     keep.push(toml::Value::Table(table([("not", d)])));
                 }
                 let key = if or { "any" } else { "all" };
-                stages.push(("filter", table([("keep_if", toml::Value::Table(table([(key, toml::Value::Array(keep))])))])));
+                stages.push((
+                    "filter",
+                    table([(
+                        "keep_if",
+                        toml::Value::Table(table([(key, toml::Value::Array(keep))])),
+                    )]),
+                ));
             }
             "modify" | "record_modifier" => {
                 let pair = |v: &str| -> (String, String) {
@@ -377,13 +519,22 @@ fn filter(s: &Section, parsers: &HashMap<String, Section>, out: &mut Converted, 
                     }
                 }
                 if !rename.is_empty() {
-                    stages.push(("rename_fields", table([("fields", toml::Value::Table(rename))])));
+                    stages.push((
+                        "rename_fields",
+                        table([("fields", toml::Value::Table(rename))]),
+                    ));
                 }
                 if !set.is_empty() {
                     stages.push(("add_fields", table([("fields", toml::Value::Table(set))])));
                 }
                 if !add.is_empty() {
-                    stages.push(("add_fields", table([("fields", toml::Value::Table(add)), ("overwrite", false.into())])));
+                    stages.push((
+                        "add_fields",
+                        table([
+                            ("fields", toml::Value::Table(add)),
+                            ("overwrite", false.into()),
+                        ]),
+                    ));
                 }
                 if !remove.is_empty() {
                     stages.push(("remove_fields", table([("fields", strings(&remove))])));
@@ -394,7 +545,14 @@ fn filter(s: &Section, parsers: &HashMap<String, Section>, out: &mut Converted, 
         for (ty, keys) in stages {
             let id = out.unique_id(&base);
             let prev = chains[i].last.clone();
-            out.add(Kind::Transform, &id, ty, &[prev], keys, vec![format!("[FILTER] {name} Match {pattern}, line {}.", s.line)]);
+            out.add(
+                Kind::Transform,
+                &id,
+                ty,
+                &[prev],
+                keys,
+                vec![format!("[FILTER] {name} Match {pattern}, line {}.", s.line)],
+            );
             chains[i].last = id;
         }
     }
@@ -403,49 +561,119 @@ fn filter(s: &Section, parsers: &HashMap<String, Section>, out: &mut Converted, 
 fn output(s: &Section, out: &mut Converted, chains: &[Chain]) {
     let name = s.get("name").unwrap_or("").to_ascii_lowercase();
     let pattern = s.get("match").unwrap_or("*");
-    let inputs: Vec<String> = chains.iter().filter(|c| tag_matches(pattern, &c.tag, true)).map(|c| c.last.clone()).collect();
+    let inputs: Vec<String> = chains
+        .iter()
+        .filter(|c| tag_matches(pattern, &c.tag, true))
+        .map(|c| c.last.clone())
+        .collect();
     if inputs.is_empty() {
-        out.note(s.line, format!("[OUTPUT] {name} Match {pattern}: matches no translated input"));
+        out.note(
+            s.line,
+            format!("[OUTPUT] {name} Match {pattern}: matches no translated input"),
+        );
         return;
     }
     let mut known = vec!["name", "match", "alias"];
     let (ty, keys) = match name.as_str() {
         "es" | "elasticsearch" => {
-            known.extend(["host", "port", "index", "tls", "http_user", "http_passwd", "logstash_format", "logstash_prefix", "logstash_dateformat", "suppress_type_name"]);
-            let scheme = if s.get("tls").is_some_and(truthy) { "https" } else { "http" };
+            known.extend([
+                "host",
+                "port",
+                "index",
+                "tls",
+                "http_user",
+                "http_passwd",
+                "logstash_format",
+                "logstash_prefix",
+                "logstash_dateformat",
+                "suppress_type_name",
+            ]);
+            let scheme = if s.get("tls").is_some_and(truthy) {
+                "https"
+            } else {
+                "http"
+            };
             let index = if s.get("logstash_format").is_some_and(truthy) {
-                format!("{}-{}", s.get("logstash_prefix").unwrap_or("logstash"), s.get("logstash_dateformat").unwrap_or("%Y.%m.%d"))
+                format!(
+                    "{}-{}",
+                    s.get("logstash_prefix").unwrap_or("logstash"),
+                    s.get("logstash_dateformat").unwrap_or("%Y.%m.%d")
+                )
             } else {
                 s.get("index").unwrap_or("fluent-bit").to_owned()
             };
             let mut keys = table([
-                ("endpoints", strings(&[endpoint(scheme, s.get("host").unwrap_or("127.0.0.1"), s.get("port").unwrap_or("9200"))])),
+                (
+                    "endpoints",
+                    strings(&[endpoint(
+                        scheme,
+                        s.get("host").unwrap_or("127.0.0.1"),
+                        s.get("port").unwrap_or("9200"),
+                    )]),
+                ),
                 ("index", index.into()),
             ]);
             if let (Some(u), Some(p)) = (s.get("http_user"), s.get("http_passwd")) {
-                keys.insert("auth".into(), toml::Value::Table(table([("strategy", "basic".into()), ("user", u.into()), ("password", p.into())])));
+                keys.insert(
+                    "auth".into(),
+                    toml::Value::Table(table([
+                        ("strategy", "basic".into()),
+                        ("user", u.into()),
+                        ("password", p.into()),
+                    ])),
+                );
             }
             ("elasticsearch", keys)
         }
         "loki" => {
             known.extend(["host", "port", "tls", "labels", "tenant_id", "label_keys"]);
-            let scheme = if s.get("tls").is_some_and(truthy) { "https" } else { "http" };
-            let mut keys = table([("endpoint", endpoint(scheme, s.get("host").unwrap_or("127.0.0.1"), s.get("port").unwrap_or("3100")).into())]);
+            let scheme = if s.get("tls").is_some_and(truthy) {
+                "https"
+            } else {
+                "http"
+            };
+            let mut keys = table([(
+                "endpoint",
+                endpoint(
+                    scheme,
+                    s.get("host").unwrap_or("127.0.0.1"),
+                    s.get("port").unwrap_or("3100"),
+                )
+                .into(),
+            )]);
             let mut labels = toml::Table::new();
-            for l in s.get("labels").unwrap_or("").split(',').map(str::trim).filter(|l| !l.is_empty()) {
+            for l in s
+                .get("labels")
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+            {
                 match l.split_once('=') {
                     Some((k, v)) if v.starts_with('$') => {
-                        labels.insert(k.trim().into(), format!("{{{{ {} }}}}", v.trim().trim_start_matches('$')).into());
+                        labels.insert(
+                            k.trim().into(),
+                            format!("{{{{ {} }}}}", v.trim().trim_start_matches('$')).into(),
+                        );
                     }
                     Some((k, v)) => {
                         labels.insert(k.trim().into(), v.trim().into());
                     }
                     None => {
-                        labels.insert(l.trim_start_matches('$').into(), format!("{{{{ {} }}}}", l.trim_start_matches('$')).into());
+                        labels.insert(
+                            l.trim_start_matches('$').into(),
+                            format!("{{{{ {} }}}}", l.trim_start_matches('$')).into(),
+                        );
                     }
                 }
             }
-            for l in s.get("label_keys").unwrap_or("").split(',').map(str::trim).filter(|l| !l.is_empty()) {
+            for l in s
+                .get("label_keys")
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+            {
                 let f = l.trim_start_matches('$');
                 labels.insert(f.into(), format!("{{{{ {f} }}}}").into());
             }
@@ -461,9 +689,22 @@ fn output(s: &Section, out: &mut Converted, chains: &[Chain]) {
         "file" => {
             known.extend(["path", "file", "format"]);
             let dir = s.get("path").unwrap_or(".");
-            let file = s.get("file").map(str::to_owned).unwrap_or_else(|| "{{ _tag }}".into());
-            let file = if file.contains("{{") { "out".to_owned() } else { file };
-            ("file", table([("path", format!("{}/{}", dir.trim_end_matches('/'), file).into())]))
+            let file = s
+                .get("file")
+                .map(str::to_owned)
+                .unwrap_or_else(|| "{{ _tag }}".into());
+            let file = if file.contains("{{") {
+                "out".to_owned()
+            } else {
+                file
+            };
+            (
+                "file",
+                table([(
+                    "path",
+                    format!("{}/{}", dir.trim_end_matches('/'), file).into(),
+                )]),
+            )
         }
         "stdout" => {
             known.push("format");
@@ -481,5 +722,12 @@ fn output(s: &Section, out: &mut Converted, chains: &[Chain]) {
         }
     }
     let id = out.unique_id(s.get("alias").unwrap_or(&name));
-    out.add(Kind::Sink, &id, ty, &inputs, keys, vec![format!("[OUTPUT] {name} Match {pattern}, line {}.", s.line)]);
+    out.add(
+        Kind::Sink,
+        &id,
+        ty,
+        &inputs,
+        keys,
+        vec![format!("[OUTPUT] {name} Match {pattern}, line {}.", s.line)],
+    );
 }

@@ -83,7 +83,10 @@ fn parse(text: &str) -> Result<Element, (usize, String)> {
         }
     }
     if stack.len() > 1 {
-        let open = stack.last().map(|e| (e.line, e.name.clone())).unwrap_or_default();
+        let open = stack
+            .last()
+            .map(|e| (e.line, e.name.clone()))
+            .unwrap_or_default();
         return Err((open.0, format!("`<{}>` is never closed", open.1)));
     }
     Ok(stack.pop().unwrap_or_default())
@@ -115,7 +118,10 @@ pub fn convert(text: &str) -> Result<Converted, (usize, String)> {
     let mut out = Converted::default();
     let mut chains = Vec::new();
     for (k, _, line) in &root.params {
-        out.note(*line, format!("top-level `{k}` (not a directive logagent knows)"));
+        out.note(
+            *line,
+            format!("top-level `{k}` (not a directive logagent knows)"),
+        );
     }
     for el in &root.children {
         match el.name.as_str() {
@@ -167,7 +173,10 @@ pub fn convert(text: &str) -> Result<Converted, (usize, String)> {
 /// The tag's dot-separated parts for a tail source: `tag workflow.*` on
 /// `/var/log/workflow/api.log` is `workflow.var.log.workflow.api.log`.
 fn sample_tag(tag: &str, path: &str) -> String {
-    let filled = path.trim_start_matches('/').replace('/', ".").replace('*', "x");
+    let filled = path
+        .trim_start_matches('/')
+        .replace('/', ".")
+        .replace('*', "x");
     tag.replacen('*', &filled, 1)
 }
 
@@ -181,7 +190,10 @@ fn source(el: &Element, out: &mut Converted, chains: &mut Vec<Chain>) {
         return;
     }
     let tag = el.get("tag").unwrap_or("tail").to_owned();
-    let id = out.unique_id(el.get("@id").unwrap_or(tag.trim_end_matches(".*").trim_end_matches(".**")));
+    let id = out.unique_id(
+        el.get("@id")
+            .unwrap_or(tag.trim_end_matches(".*").trim_end_matches(".**")),
+    );
     let paths: Vec<String> = el
         .get("path")
         .unwrap_or("")
@@ -196,7 +208,10 @@ fn source(el: &Element, out: &mut Converted, chains: &mut Vec<Chain>) {
             Ok(v) => {
                 keys.insert("exclude".into(), strings(&v));
             }
-            Err(_) => out.note(el.line, format!("exclude_path {ex}: expected a JSON array of globs")),
+            Err(_) => out.note(
+                el.line,
+                format!("exclude_path {ex}: expected a JSON array of globs"),
+            ),
         }
     }
     if el.get("read_from_head").is_some_and(truthy) {
@@ -216,14 +231,30 @@ fn source(el: &Element, out: &mut Converted, chains: &mut Vec<Chain>) {
         if out.data_dir.is_none() {
             out.data_dir = Some((
                 dir,
-                format!("pos_file {pos} (line {}): logagent keeps its checkpoints in data_dir.\nIt does not read Fluentd's positions: with read_from = \"end\" no line is read twice, lines written during the switch may be missed.", el.line),
+                format!(
+                    "pos_file {pos} (line {}): logagent keeps its checkpoints in data_dir.\nIt does not read Fluentd's positions: with read_from = \"end\" no line is read twice, lines written during the switch may be missed.",
+                    el.line
+                ),
             ));
         }
     }
     for (k, v, line) in &el.params {
         if !matches!(
             k.as_str(),
-            "@type" | "type" | "@id" | "tag" | "path" | "exclude_path" | "read_from_head" | "pos_file" | "format" | "time_key" | "time_format" | "keep_time_key" | "refresh_interval" | "rotate_wait"
+            "@type"
+                | "type"
+                | "@id"
+                | "tag"
+                | "path"
+                | "exclude_path"
+                | "read_from_head"
+                | "pos_file"
+                | "format"
+                | "time_key"
+                | "time_format"
+                | "keep_time_key"
+                | "refresh_interval"
+                | "rotate_wait"
         ) {
             out.note(*line, format!("<source> {k} {v}"));
         }
@@ -270,26 +301,28 @@ fn source(el: &Element, out: &mut Converted, chains: &mut Vec<Chain>) {
                 last = rid;
             }
         }
-        "regexp" => match param("expression").or_else(|| (format.starts_with('/')).then_some(format)) {
-            Some(expr) => {
-                let pattern = expr.trim().trim_start_matches('/').trim_end_matches('/');
-                let pid = out.unique_id(&format!("parse_{id}"));
-                let mut keys = table([("pattern", pattern.into())]);
-                if let Some(t) = param("time_key") {
-                    keys.insert("time_key".into(), t.into());
+        "regexp" => {
+            match param("expression").or_else(|| (format.starts_with('/')).then_some(format)) {
+                Some(expr) => {
+                    let pattern = expr.trim().trim_start_matches('/').trim_end_matches('/');
+                    let pid = out.unique_id(&format!("parse_{id}"));
+                    let mut keys = table([("pattern", pattern.into())]);
+                    if let Some(t) = param("time_key") {
+                        keys.insert("time_key".into(), t.into());
+                    }
+                    out.add(
+                        Kind::Transform,
+                        &pid,
+                        "parse_regex",
+                        &[last.clone()],
+                        keys,
+                        vec![format!("<parse> @type regexp (line {line}).")],
+                    );
+                    last = pid;
                 }
-                out.add(
-                    Kind::Transform,
-                    &pid,
-                    "parse_regex",
-                    &[last.clone()],
-                    keys,
-                    vec![format!("<parse> @type regexp (line {line}).")],
-                );
-                last = pid;
+                None => out.note(line, "<parse> @type regexp without `expression`"),
             }
-            None => out.note(line, "<parse> @type regexp without `expression`"),
-        },
+        }
         f if f.starts_with('/') => {
             let pattern = f.trim_start_matches('/').trim_end_matches('/');
             let pid = out.unique_id(&format!("parse_{id}"));
@@ -304,7 +337,10 @@ fn source(el: &Element, out: &mut Converted, chains: &mut Vec<Chain>) {
             last = pid;
         }
         "none" => {}
-        other => out.note(line, format!("format {other}: only json, regexp and none are translated")),
+        other => out.note(
+            line,
+            format!("format {other}: only json, regexp and none are translated"),
+        ),
     }
     chains.push(Chain {
         sample_tag: sample_tag(&tag, paths.first().map_or("", String::as_str)),
@@ -338,7 +374,11 @@ fn env_refs(value: &str) -> Option<String> {
 
 fn filter(el: &Element, out: &mut Converted, chains: &mut [Chain]) {
     let ty = el.get("@type").or_else(|| el.get("type")).unwrap_or("");
-    let pattern = if el.arg.is_empty() { "**" } else { el.arg.as_str() };
+    let pattern = if el.arg.is_empty() {
+        "**"
+    } else {
+        el.arg.as_str()
+    };
     let matching: Vec<usize> = chains
         .iter()
         .enumerate()
@@ -346,7 +386,10 @@ fn filter(el: &Element, out: &mut Converted, chains: &mut [Chain]) {
         .map(|(i, _)| i)
         .collect();
     if matching.is_empty() {
-        out.note(el.line, format!("<filter {pattern}> matches no translated source"));
+        out.note(
+            el.line,
+            format!("<filter {pattern}> matches no translated source"),
+        );
         return;
     }
     for i in matching {
@@ -392,13 +435,24 @@ fn tag_parts_pattern(prefix_parts: usize, wanted: &[(usize, String)]) -> String 
     re
 }
 
-fn record_transformer(el: &Element, out: &mut Converted, chain: &Chain, base: &str) -> Option<String> {
+fn record_transformer(
+    el: &Element,
+    out: &mut Converted,
+    chain: &Chain,
+    base: &str,
+) -> Option<String> {
     let mut fields = toml::Table::new();
     let mut from_path: Vec<(usize, String)> = Vec::new();
     let mut host_field = None;
-    let mut comments = vec![format!("<filter {}> @type record_transformer, line {}.", el.arg, el.line)];
+    let mut comments = vec![format!(
+        "<filter {}> @type record_transformer, line {}.",
+        el.arg, el.line
+    )];
     let tag_parts: Vec<&str> = chain.tag.split('.').collect();
-    let prefix_parts = tag_parts.iter().position(|p| p.contains('*')).unwrap_or(tag_parts.len());
+    let prefix_parts = tag_parts
+        .iter()
+        .position(|p| p.contains('*'))
+        .unwrap_or(tag_parts.len());
     let record = el.child("record");
     for (k, v, line) in record.map(|r| r.params.as_slice()).unwrap_or(&[]) {
         let v = v.trim();
@@ -421,16 +475,27 @@ fn record_transformer(el: &Element, out: &mut Converted, chain: &Chain, base: &s
             } else {
                 out.note(*line, format!("{k} {v}: the tag comes from several paths"));
             }
-        } else if matches!(v, "${hostname}" | "#{Socket.gethostname}" | "\"#{Socket.gethostname}\"") {
+        } else if matches!(
+            v,
+            "${hostname}" | "#{Socket.gethostname}" | "\"#{Socket.gethostname}\""
+        ) {
             host_field = Some(k.clone());
         } else if v.contains("${") {
-            out.note(*line, format!("{k} {v}: only ${{tag_parts[N]}} and ${{hostname}} placeholders are translated"));
+            out.note(
+                *line,
+                format!(
+                    "{k} {v}: only ${{tag_parts[N]}} and ${{hostname}} placeholders are translated"
+                ),
+            );
         } else {
             match env_refs(v) {
                 Some(value) => {
                     fields.insert(k.clone(), value.into());
                 }
-                None => out.note(*line, format!("{k} {v}: Ruby code other than ENV[...] is not translated")),
+                None => out.note(
+                    *line,
+                    format!("{k} {v}: Ruby code other than ENV[...] is not translated"),
+                ),
             }
         }
     }
@@ -461,7 +526,11 @@ fn record_transformer(el: &Element, out: &mut Converted, chain: &Chain, base: &s
         last = id;
     }
     if let Some(remove) = el.get("remove_keys") {
-        let fields: Vec<&str> = remove.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let fields: Vec<&str> = remove
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
         let id = out.unique_id(&format!("{base}_remove"));
         out.add(
             Kind::Transform,
@@ -469,7 +538,10 @@ fn record_transformer(el: &Element, out: &mut Converted, chain: &Chain, base: &s
             "remove_fields",
             &[last],
             table([("fields", strings(&fields))]),
-            vec![format!("record_transformer remove_keys (line {}).", el.line)],
+            vec![format!(
+                "record_transformer remove_keys (line {}).",
+                el.line
+            )],
         );
         last = id;
     }
@@ -491,7 +563,10 @@ fn grep(el: &Element, out: &mut Converted, chain: &Chain, base: &str) -> Option<
         match c.name.as_str() {
             "regexp" => keep.push(cond(key, pattern)),
             "exclude" => drop.push(cond(key, pattern)),
-            other => out.note(c.line, format!("grep <{other}> (and/or blocks) not translated")),
+            other => out.note(
+                c.line,
+                format!("grep <{other}> (and/or blocks) not translated"),
+            ),
         }
     }
     for (k, v, line) in &el.params {
@@ -536,7 +611,11 @@ fn grep(el: &Element, out: &mut Converted, chain: &Chain, base: &str) -> Option<
 }
 
 fn matcher(el: &Element, out: &mut Converted, chains: &mut [Chain]) {
-    let pattern = if el.arg.is_empty() { "**" } else { el.arg.as_str() };
+    let pattern = if el.arg.is_empty() {
+        "**"
+    } else {
+        el.arg.as_str()
+    };
     let inputs: Vec<String> = chains
         .iter_mut()
         .filter(|c| !c.done && tag_matches(pattern, &c.sample_tag, false))
@@ -546,7 +625,10 @@ fn matcher(el: &Element, out: &mut Converted, chains: &mut [Chain]) {
         })
         .collect();
     if inputs.is_empty() {
-        out.note(el.line, format!("<match {pattern}> matches no translated source"));
+        out.note(
+            el.line,
+            format!("<match {pattern}> matches no translated source"),
+        );
         return;
     }
     let ty = el.get("@type").or_else(|| el.get("type")).unwrap_or("");
@@ -566,14 +648,29 @@ fn sink(el: &Element, out: &mut Converted, inputs: &[String], pattern: &str) {
     let id_base = el.get("@id").unwrap_or(ty);
     let (kind, keys) = match ty {
         "elasticsearch" => {
-            known.extend(["host", "port", "scheme", "hosts", "index_name", "logstash_format", "logstash_prefix", "logstash_dateformat", "user", "password"]);
+            known.extend([
+                "host",
+                "port",
+                "scheme",
+                "hosts",
+                "index_name",
+                "logstash_format",
+                "logstash_prefix",
+                "logstash_dateformat",
+                "user",
+                "password",
+            ]);
             let scheme = el.get("scheme").unwrap_or("http");
             let endpoints: Vec<String> = match el.get("hosts") {
                 Some(h) => h
                     .split(',')
                     .map(|h| {
                         let h = h.trim();
-                        if h.contains("://") { h.to_owned() } else { format!("{scheme}://{h}") }
+                        if h.contains("://") {
+                            h.to_owned()
+                        } else {
+                            format!("{scheme}://{h}")
+                        }
                     })
                     .collect(),
                 None => vec![endpoint(
@@ -610,12 +707,19 @@ fn sink(el: &Element, out: &mut Converted, inputs: &[String], pattern: &str) {
             if let Some(extra) = el.get("extra_labels") {
                 match serde_json::from_str::<std::collections::BTreeMap<String, String>>(extra) {
                     Ok(m) => labels.extend(m.into_iter().map(|(k, v)| (k, v.into()))),
-                    Err(_) => out.note(el.line, format!("extra_labels {extra}: expected a JSON object")),
+                    Err(_) => out.note(
+                        el.line,
+                        format!("extra_labels {extra}: expected a JSON object"),
+                    ),
                 }
             }
             if let Some(l) = el.child("label") {
                 for (k, v, _) in &l.params {
-                    let field = if v.is_empty() { k.as_str() } else { v.trim_start_matches("$.") };
+                    let field = if v.is_empty() {
+                        k.as_str()
+                    } else {
+                        v.trim_start_matches("$.")
+                    };
                     labels.insert(k.clone(), format!("{{{{ {field} }}}}").into());
                 }
             }
@@ -634,12 +738,18 @@ fn sink(el: &Element, out: &mut Converted, inputs: &[String], pattern: &str) {
         "file" => {
             known.push("path");
             let path = el.get("path").unwrap_or("out");
-            ("file", table([("path", format!("{path}.%Y%m%d.log").into())]))
+            (
+                "file",
+                table([("path", format!("{path}.%Y%m%d.log").into())]),
+            )
         }
         "stdout" => ("console", table([("encoding", "json".into())])),
         "null" => ("blackhole", toml::Table::new()),
         other => {
-            out.note(el.line, format!("<match {pattern}> @type {other}: not translated; its events go nowhere"));
+            out.note(
+                el.line,
+                format!("<match {pattern}> @type {other}: not translated; its events go nowhere"),
+            );
             return;
         }
     };
@@ -679,8 +789,14 @@ mod tests {
 
     #[test]
     fn env_references() {
-        assert_eq!(env_refs("#{ENV['NODE_ENV']}").as_deref(), Some("${NODE_ENV:-}"));
-        assert_eq!(env_refs("x-#{ENV[\"A\"]}-$y").as_deref(), Some("x-${A:-}-$$y"));
+        assert_eq!(
+            env_refs("#{ENV['NODE_ENV']}").as_deref(),
+            Some("${NODE_ENV:-}")
+        );
+        assert_eq!(
+            env_refs("x-#{ENV[\"A\"]}-$y").as_deref(),
+            Some("x-${A:-}-$$y")
+        );
         assert_eq!(env_refs("#{1 + 1}"), None);
     }
 

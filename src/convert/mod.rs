@@ -334,9 +334,11 @@ pub fn main(path: &Path, from: Option<From>) -> i32 {
 /// `{a,b}.*`) as a test on one tag. `*` matches one dot-separated part (Fluent
 /// Bit: any characters), `**` any number of parts.
 pub fn tag_matches(pattern: &str, tag: &str, star_crosses_dots: bool) -> bool {
-    pattern
-        .split_whitespace()
-        .any(|p| expand_braces(p).iter().any(|p| glob_tag(p, tag, star_crosses_dots)))
+    pattern.split_whitespace().any(|p| {
+        expand_braces(p)
+            .iter()
+            .any(|p| glob_tag(p, tag, star_crosses_dots))
+    })
 }
 
 fn expand_braces(p: &str) -> Vec<String> {
@@ -387,7 +389,10 @@ pub fn strings<S: AsRef<str>>(items: &[S]) -> toml::Value {
 
 /// True for the words the three tools take as true.
 pub fn truthy(v: &str) -> bool {
-    matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "on" | "yes" | "1")
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "true" | "on" | "yes" | "1"
+    )
 }
 
 /// `(host, port, scheme)` as one endpoint URL.

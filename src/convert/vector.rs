@@ -29,7 +29,9 @@ pub fn convert(path: &Path, text: &str) -> Result<Converted, (usize, String)> {
             for (id, body) in t.iter() {
                 lines.insert(
                     format!("{}.{}", k.get_ref(), id.get_ref()),
-                    line_col(text, body.span().start).0.max(line_col(text, id.span().start).0),
+                    line_col(text, body.span().start)
+                        .0
+                        .max(line_col(text, id.span().start).0),
                 );
             }
         }
@@ -50,18 +52,38 @@ pub fn convert(path: &Path, text: &str) -> Result<Converted, (usize, String)> {
             other => out.note(0, format!("top-level `{other}` not translated")),
         }
     }
-    let section = |k: &str| root.get(k).and_then(Value::as_table).cloned().unwrap_or_default();
+    let section = |k: &str| {
+        root.get(k)
+            .and_then(Value::as_table)
+            .cloned()
+            .unwrap_or_default()
+    };
     for (id, body) in section("sources") {
         let line = line_of("sources", &id);
-        source(&id, body.as_table().cloned().unwrap_or_default(), line, &mut out);
+        source(
+            &id,
+            body.as_table().cloned().unwrap_or_default(),
+            line,
+            &mut out,
+        );
     }
     for (id, body) in section("transforms") {
         let line = line_of("transforms", &id);
-        transform(&id, body.as_table().cloned().unwrap_or_default(), line, &mut out);
+        transform(
+            &id,
+            body.as_table().cloned().unwrap_or_default(),
+            line,
+            &mut out,
+        );
     }
     for (id, body) in section("sinks") {
         let line = line_of("sinks", &id);
-        sink(&id, body.as_table().cloned().unwrap_or_default(), line, &mut out);
+        sink(
+            &id,
+            body.as_table().cloned().unwrap_or_default(),
+            line,
+            &mut out,
+        );
     }
     Ok(out)
 }
@@ -100,12 +122,18 @@ fn source(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
                 Some("end") => {
                     keys.insert("read_from".into(), "end".into());
                 }
-                Some(_) | None => comments.push("Vector and logagent both read from the beginning by default.".into()),
+                Some(_) | None => comments
+                    .push("Vector and logagent both read from the beginning by default.".into()),
             }
             if let Some(d) = take_str(&mut t, "data_dir") {
-                out.data_dir.get_or_insert((d, format!("sources.{id}.data_dir")));
+                out.data_dir
+                    .get_or_insert((d, format!("sources.{id}.data_dir")));
             }
-            for k in ["ignore_checkpoints", "fingerprint", "glob_minimum_cooldown_ms"] {
+            for k in [
+                "ignore_checkpoints",
+                "fingerprint",
+                "glob_minimum_cooldown_ms",
+            ] {
                 if let Some(v) = t.remove(k) {
                     out.note(line, format!("sources.{id}: `{k} = {v}`: logagent identifies files by device and inode and polls globs every `glob_interval`"));
                 }
@@ -135,8 +163,13 @@ fn remap_idiom(program: &str) -> Option<(&'static str, toml::Table)> {
         return None;
     };
     let stmt = stmt.trim_end_matches(';').replace(' ', "");
-    let rhs = stmt.strip_prefix(".=").or_else(|| stmt.strip_prefix(".|="))?;
-    if let Some(arg) = rhs.strip_prefix("parse_json!(").and_then(|r| r.strip_suffix(')')) {
+    let rhs = stmt
+        .strip_prefix(".=")
+        .or_else(|| stmt.strip_prefix(".|="))?;
+    if let Some(arg) = rhs
+        .strip_prefix("parse_json!(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
         let arg = arg
             .strip_prefix("string!(")
             .and_then(|a| a.strip_suffix(')'))
@@ -154,7 +187,9 @@ fn remap_idiom(program: &str) -> Option<(&'static str, toml::Table)> {
 /// `. |= parse_regex!(.message, r'…')` (spaces inside the pattern kept).
 fn regex_idiom(program: &str) -> Option<toml::Table> {
     let p = program.trim();
-    let rest = p.strip_prefix(". |= parse_regex!(").or_else(|| p.strip_prefix(".|=parse_regex!("))?;
+    let rest = p
+        .strip_prefix(". |= parse_regex!(")
+        .or_else(|| p.strip_prefix(".|=parse_regex!("))?;
     let (field, rest) = rest.split_once(',')?;
     let rest = rest.trim();
     let pattern = rest.strip_prefix("r'")?.strip_suffix("')")?;
@@ -181,15 +216,31 @@ fn condition(vrl: &str) -> Option<Value> {
     };
     let mut conds = Vec::new();
     for part in parts {
-        let part = part.trim().trim_start_matches('(').trim_end_matches(')').trim();
-        let c = if let Some(inner) = part.strip_prefix("exists(.").and_then(|r| r.strip_suffix(')')) {
+        let part = part
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim();
+        let c = if let Some(inner) = part
+            .strip_prefix("exists(.")
+            .and_then(|r| r.strip_suffix(')'))
+        {
             table([("field", inner.into()), ("exists", true.into())])
-        } else if let Some(inner) = part.strip_prefix("!exists(.").and_then(|r| r.strip_suffix(')')) {
+        } else if let Some(inner) = part
+            .strip_prefix("!exists(.")
+            .and_then(|r| r.strip_suffix(')'))
+        {
             table([("field", inner.into()), ("exists", false.into())])
         } else if let Some((l, r)) = part.split_once("!=") {
-            table([("field", l.trim().strip_prefix('.')?.into()), ("not_equals", literal(r)?)])
+            table([
+                ("field", l.trim().strip_prefix('.')?.into()),
+                ("not_equals", literal(r)?),
+            ])
         } else if let Some((l, r)) = part.split_once("==") {
-            table([("field", l.trim().strip_prefix('.')?.into()), ("equals", literal(r)?)])
+            table([
+                ("field", l.trim().strip_prefix('.')?.into()),
+                ("equals", literal(r)?),
+            ])
         } else {
             return None;
         };
@@ -226,7 +277,11 @@ fn transform(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
     let comments = vec![format!("Vector transform `{ty}`, line {line}.")];
     match ty.as_str() {
         "remap" => {
-            let program = t.get("source").and_then(Value::as_str).unwrap_or("").to_owned();
+            let program = t
+                .get("source")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
             let simple = t.keys().all(|k| k == "source");
             if simple && let Some((native, keys)) = remap_idiom(&program) {
                 out.add(Kind::Transform, id, native, &ins, keys, comments);
@@ -238,7 +293,13 @@ fn transform(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
             }
             // Kept as VRL: logagent runs it with Vector's own implementation.
             let mut keys = toml::Table::new();
-            for k in ["source", "file", "drop_on_error", "drop_on_abort", "reroute_dropped"] {
+            for k in [
+                "source",
+                "file",
+                "drop_on_error",
+                "drop_on_abort",
+                "reroute_dropped",
+            ] {
                 if let Some(v) = t.remove(k) {
                     keys.insert(k.into(), v);
                 }
@@ -249,13 +310,25 @@ fn transform(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
             let cond = match t.remove("condition") {
                 Some(Value::String(s)) => Some(s),
                 Some(Value::Table(mut c)) => {
-                    let is_vrl = c.get("type").and_then(Value::as_str).is_none_or(|t| t == "vrl");
-                    c.remove("source").and_then(|s| s.as_str().map(str::to_owned)).filter(|_| is_vrl)
+                    let is_vrl = c
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .is_none_or(|t| t == "vrl");
+                    c.remove("source")
+                        .and_then(|s| s.as_str().map(str::to_owned))
+                        .filter(|_| is_vrl)
                 }
                 _ => None,
             };
             match cond.as_deref().and_then(condition) {
-                Some(c) => out.add(Kind::Transform, id, "filter", &ins, table([("keep_if", c)]), comments),
+                Some(c) => out.add(
+                    Kind::Transform,
+                    id,
+                    "filter",
+                    &ins,
+                    table([("keep_if", c)]),
+                    comments,
+                ),
                 None => {
                     out.note(line, format!("transforms.{id}: filter condition {:?}: only ==, !=, exists() joined by && or || are translated; kept as a remap that aborts", cond.unwrap_or_default()));
                     return;
@@ -263,7 +336,10 @@ fn transform(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
             }
         }
         other => {
-            out.note(line, format!("transforms.{id}: type `{other}` not translated"));
+            out.note(
+                line,
+                format!("transforms.{id}: type `{other}` not translated"),
+            );
             return;
         }
     }
@@ -277,8 +353,13 @@ fn sink(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
     let mut keys = toml::Table::new();
     let native = match ty.as_str() {
         "elasticsearch" => {
-            let endpoints = t.remove("endpoints").or_else(|| t.remove("endpoint").map(|e| Value::Array(vec![e])));
-            keys.insert("endpoints".into(), endpoints.unwrap_or_else(|| strings(&["http://localhost:9200"])));
+            let endpoints = t
+                .remove("endpoints")
+                .or_else(|| t.remove("endpoint").map(|e| Value::Array(vec![e])));
+            keys.insert(
+                "endpoints".into(),
+                endpoints.unwrap_or_else(|| strings(&["http://localhost:9200"])),
+            );
             let index = t
                 .remove("bulk")
                 .and_then(|b| b.get("index").and_then(Value::as_str).map(str::to_owned))
@@ -286,7 +367,15 @@ fn sink(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
                 .unwrap_or_else(|| "vector-%Y.%m.%d".into());
             keys.insert("index".into(), index.into());
             if let Some(Value::String(m)) = t.remove("mode") {
-                keys.insert("mode".into(), if m == "data_stream" { "data_stream" } else { "bulk" }.into());
+                keys.insert(
+                    "mode".into(),
+                    if m == "data_stream" {
+                        "data_stream"
+                    } else {
+                        "bulk"
+                    }
+                    .into(),
+                );
             }
             "elasticsearch"
         }
@@ -327,8 +416,13 @@ fn sink(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
     };
     // `encoding.codec = "json"` is what our file and Elasticsearch sinks write.
     if let Some(enc) = t.remove("encoding") {
-        if enc.get("codec").and_then(Value::as_str) != Some("json") || enc.as_table().is_some_and(|e| e.len() > 1) {
-            out.note(line, format!("sinks.{id}: encoding {enc}: logagent writes NDJSON"));
+        if enc.get("codec").and_then(Value::as_str) != Some("json")
+            || enc.as_table().is_some_and(|e| e.len() > 1)
+        {
+            out.note(
+                line,
+                format!("sinks.{id}: encoding {enc}: logagent writes NDJSON"),
+            );
         }
     }
     if let Some(b) = t.remove("buffer") {

@@ -1,0 +1,242 @@
+//! `logagent convert`: the seeds' Fluentd config, and Fluent Bit (classic and
+//! YAML) and Vector (TOML and YAML) configs written to match the app-log part
+//! of `pipelines/quickstart.toml`, convert to pipelines that validate and pass
+//! `[[tests]]` appended to the output.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{bin, repo};
+
+/// Converts a fixture, returning (stdout, stderr).
+fn convert(fixture: &str, extra: &[&str]) -> (String, String) {
+    let out = bin()
+        .current_dir(repo())
+        .arg("convert")
+        .arg(format!("fixtures/convert/{fixture}"))
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
+
+/// Writes `pipeline` + `tests`, validates it and runs its tests with `env`.
+fn validate_and_test(dir: &Path, pipeline: &str, tests: &str, env: &[(&str, &str)]) -> String {
+    let file = dir.join("converted.toml");
+    std::fs::write(&file, format!("{pipeline}\n{tests}")).unwrap();
+    let f = file.to_str().unwrap();
+    let out = bin()
+        .envs(env.iter().copied())
+        .args(["validate", "--no-environment", f])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{pipeline}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bin()
+        .envs(env.iter().copied())
+        .args(["test", f])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}\n{pipeline}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("0 passed"), "{stdout}");
+    stdout
+}
+
+#[test]
+fn seed_fluentd_config_adds_the_fields_fluentd_would() {
+    let (toml, stderr) = convert("seed-fluentd.conf", &[]);
+    // type_name cannot be translated: said on stderr with file and line, and in the output.
+    assert!(
+        stderr.contains("seed-fluentd.conf:24: not translated: <match> type_name microservice"),
+        "{stderr}"
+    );
+    assert!(
+        toml.contains("#   fixtures/convert/seed-fluentd.conf:24: <match> type_name"),
+        "{toml}"
+    );
+    // in_tail starts at the end (read_from_head false); pos_file's directory becomes data_dir.
+    assert!(
+        toml.contains("read_from = \"end\"") && toml.contains("data_dir = \"/var/log/fluentd\""),
+        "{toml}"
+    );
+    // Fluentd: tag `workflow.*` on /var/log/workflow/workflow.api.log is
+    // workflow.var.log.workflow.workflow.api.log, so tag_parts[1] is "var";
+    // #{ENV[...]} is read at start-up; time_key `timestamp` leaves the record.
+    let dir = tempfile::tempdir().unwrap();
+    let tests = r#"
+[[tests]]
+name = "record_transformer's fields, as Fluentd adds them"
+insert_at = "parse_workflow"
+path = "/var/log/workflow/workflow.api.log"
+lines = ['{"timestamp":"2025-08-20T10:30:00.000Z","level":"info","message":"login","service":"api"}']
+[[tests.expect]]
+at = "record_transformer"
+count = 1
+fields = { service_name = "var", environment = "production", server_name = "web-1", message = "login", level = "info" }
+absent = ["timestamp"]
+"#;
+    let out = validate_and_test(
+        dir.path(),
+        &toml,
+        tests,
+        &[("NODE_ENV", "production"), ("HOSTNAME", "web-1")],
+    );
+    assert!(out.contains("1 passed, 0 failed"), "{out}");
+    // Without NODE_ENV.
+    let unset = r#"
+[[tests]]
+name = "unset environment variables are empty, as in Ruby"
+insert_at = "parse_workflow"
+path = "/var/log/workflow/x.log"
+lines = ['{"message":"m"}']
+[[tests.expect]]
+at = "record_transformer"
+fields = { service_name = "var", environment = "", server_name = "web-1" }
+"#;
+    let out = validate_and_test(dir.path(), &toml, unset, &[("HOSTNAME", "web-1")]);
+    assert!(out.contains("1 passed, 0 failed"), "{out}");
+}
+
+/// quickstart.toml's app-log cases, on the parts these tools can express
+/// without Lua or VRL (no redaction; Fluent Bit's `modify Add` for the environment).
+const QUICKSTART_TESTS: &str = r#"
+[[tests]]
+name = "app lines are parsed"
+insert_at = "parse_app"
+lines = ['{"timestamp":"2025-08-20T10:30:00.000Z","level":"info","message":"login","user":{"id":1,"email":"a@example.com"},"environment":"production"}']
+[[tests.expect]]
+at = "drop_debug"
+count = 1
+fields = { message = "login", level = "info", "user.id" = 1, environment = "production" }
+
+[[tests]]
+name = "debug lines are dropped"
+insert_at = "parse_app"
+lines = ['{"timestamp":"2025-08-20T10:30:00.000Z","level":"debug","message":"detail"}']
+[[tests.expect]]
+at = "parse_app"
+count = 1
+[[tests.expect]]
+at = "drop_debug"
+dropped = true
+"#;
+
+#[test]
+fn fluent_bit_classic_and_yaml_match_the_quickstart() {
+    for fixture in ["quickstart-fluent-bit.conf", "quickstart-fluent-bit.yaml"] {
+        let (toml, stderr) = convert(fixture, &[]);
+        assert!(
+            stderr.contains("not translated: [OUTPUT] es retry_limit 5"),
+            "{fixture}: {stderr}"
+        );
+        assert!(toml.contains("read_from = \"end\""), "{toml}");
+        assert!(toml.contains("Mem_Buf_Limit 50MB"), "{toml}");
+        let dir = tempfile::tempdir().unwrap();
+        let extra = r#"
+[[tests]]
+name = "modify Add does not replace an existing field"
+insert_at = "parse_app"
+lines = ['{"level":"info","message":"x"}', '{"level":"warn","message":"y","environment":"staging"}']
+[[tests.expect]]
+at = "enrich"
+count = 2
+"#;
+        let out = validate_and_test(
+            dir.path(),
+            &toml,
+            &format!("{QUICKSTART_TESTS}{extra}"),
+            &[],
+        );
+        assert!(out.contains("3 passed, 0 failed"), "{fixture}: {out}");
+    }
+}
+
+#[test]
+fn vector_toml_and_yaml_match_the_quickstart() {
+    for fixture in ["quickstart-vector.toml", "quickstart-vector.yaml"] {
+        let (toml, stderr) = convert(fixture, &[]);
+        assert!(stderr.is_empty(), "{fixture}: {stderr}");
+        // The whole-program parse_json idiom runs natively.
+        assert!(toml.contains("type = \"parse_json\""), "{toml}");
+        let dir = tempfile::tempdir().unwrap();
+        let out = validate_and_test(dir.path(), &toml, QUICKSTART_TESTS, &[]);
+        assert!(out.contains("2 passed, 0 failed"), "{fixture}: {out}");
+    }
+}
+
+#[test]
+fn vector_remap_programs_are_kept_as_vrl_and_unknown_types_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vector.toml");
+    std::fs::write(
+        &file,
+        "[sources.in]\ntype = \"stdin\"\n\n[transforms.shape]\ntype = \"remap\"\ninputs = [\"in\"]\n\
+         drop_on_error = true\nsource = '''\n.x = upcase(string!(.message))\ndel(.y)\n'''\n\n\
+         [transforms.agg]\ntype = \"reduce\"\ninputs = [\"shape\"]\n\n\
+         [sinks.out]\ntype = \"console\"\ninputs = [\"shape\"]\nencoding.codec = \"json\"\n",
+    )
+    .unwrap();
+    let out = bin().arg("convert").arg(&file).output().unwrap();
+    assert!(out.status.success());
+    let toml = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let parsed: toml::Table = toml::from_str(&toml).unwrap();
+    let shape = &parsed["transforms"]["shape"];
+    assert_eq!(shape["type"].as_str(), Some("remap"));
+    assert_eq!(
+        shape["source"].as_str(),
+        Some(".x = upcase(string!(.message))\ndel(.y)\n")
+    );
+    assert_eq!(shape["drop_on_error"].as_bool(), Some(true));
+    assert!(
+        stderr.contains("vector.toml:13: not translated: transforms.agg: type `reduce`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn format_is_detected_or_forced_and_garbage_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("td-agent.cfg");
+    std::fs::copy(repo().join("fixtures/convert/seed-fluentd.conf"), &odd).unwrap();
+    let out = bin().arg("convert").arg(&odd).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(Fluentd)"));
+    let unknown = dir.path().join("x.txt");
+    std::fs::write(&unknown, "hello\n").unwrap();
+    let out = bin().arg("convert").arg(&unknown).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--from"));
+    let out = bin()
+        .args(["convert", "--from", "fluent-bit"])
+        .arg(&unknown)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a line outside any section is an error"
+    );
+    let broken = dir.path().join("b.conf");
+    std::fs::write(&broken, "<source>\n  @type tail\n").unwrap();
+    let out = bin()
+        .args(["convert", "--from", "fluentd"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("b.conf:1: `<source>` is never closed"));
+}
