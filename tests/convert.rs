@@ -178,7 +178,7 @@ fn vector_toml_and_yaml_match_the_quickstart() {
 }
 
 #[test]
-fn vector_remap_programs_are_kept_as_vrl_and_unknown_types_listed() {
+fn vector_remap_programs_are_kept_as_vrl_and_unknown_types_connected_around() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vector.toml");
     std::fs::write(
@@ -186,7 +186,8 @@ fn vector_remap_programs_are_kept_as_vrl_and_unknown_types_listed() {
         "[sources.in]\ntype = \"stdin\"\n\n[transforms.shape]\ntype = \"remap\"\ninputs = [\"in\"]\n\
          drop_on_error = true\nsource = '''\n.x = upcase(string!(.message))\ndel(.y)\n'''\n\n\
          [transforms.agg]\ntype = \"reduce\"\ninputs = [\"shape\"]\n\n\
-         [sinks.out]\ntype = \"console\"\ninputs = [\"shape\"]\nencoding.codec = \"json\"\n",
+         [transforms.keep]\ntype = \"filter\"\ninputs = [\"agg\"]\ncondition = 'starts_with(string!(.x), \"A\")'\n\n\
+         [sinks.out]\ntype = \"console\"\ninputs = [\"keep\"]\nencoding.codec = \"json\"\n",
     )
     .unwrap();
     let out = bin().arg("convert").arg(&file).output().unwrap();
@@ -201,10 +202,24 @@ fn vector_remap_programs_are_kept_as_vrl_and_unknown_types_listed() {
         Some(".x = upcase(string!(.message))\ndel(.y)\n")
     );
     assert_eq!(shape["drop_on_error"].as_bool(), Some(true));
+    // `reduce` is listed with its line, and what read from it reads from its input.
     assert!(
         stderr.contains("vector.toml:13: not translated: transforms.agg: type `reduce`"),
         "{stderr}"
     );
+    assert!(parsed["transforms"].get("agg").is_none());
+    let keep = &parsed["transforms"]["keep"];
+    assert_eq!(
+        keep["inputs"].as_array().unwrap()[0].as_str(),
+        Some("shape")
+    );
+    // A condition with no native equivalent runs as VRL that aborts.
+    assert_eq!(keep["type"].as_str(), Some("remap"));
+    assert_eq!(
+        keep["source"].as_str(),
+        Some("if !(starts_with(string!(.x), \"A\")) {\n  abort\n}\n")
+    );
+    assert_eq!(keep["drop_on_abort"].as_bool(), Some(true));
 }
 
 #[test]

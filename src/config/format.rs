@@ -485,3 +485,106 @@ fn opens_block_scalar(code: &str) -> bool {
             .chars()
             .all(|c| matches!(c, '+' | '-') || c.is_ascii_digit())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_of(format: Format, text: &str) -> toml::Table {
+        let doc = parse_document(format, text).unwrap();
+        serde::Deserialize::deserialize(toml::de::ValueDeserializer::from(Spanned::new(
+            doc.span(),
+            DeValue::Table(doc.into_inner()),
+        )))
+        .unwrap()
+    }
+
+    #[test]
+    fn extensions_choose_the_format() {
+        assert_eq!(Format::of(Path::new("a.yaml")), Format::Yaml);
+        assert_eq!(Format::of(Path::new("a.YML")), Format::Yaml);
+        assert_eq!(Format::of(Path::new("a.json")), Format::Json);
+        assert_eq!(Format::of(Path::new("a.toml")), Format::Toml);
+        assert_eq!(Format::of(Path::new("/dev/fd/63")), Format::Toml);
+    }
+
+    #[test]
+    fn yaml_scalars_follow_the_core_schema() {
+        let t = table_of(
+            Format::Yaml,
+            "a: 12\nb: -3\nc: 1.5\nd: true\ne: 'true'\nf: \"12\"\ng: 0x1f\nh: .inf\ni: !!str 7\nj: 1e3\nk: abc\nl: 2025-08-20\nm: [1, x]\n",
+        );
+        assert_eq!(t["a"], toml::Value::Integer(12));
+        assert_eq!(t["b"], toml::Value::Integer(-3));
+        assert_eq!(t["c"], toml::Value::Float(1.5));
+        assert_eq!(t["d"], toml::Value::Boolean(true));
+        assert_eq!(t["e"], toml::Value::String("true".into()));
+        assert_eq!(t["f"], toml::Value::String("12".into()));
+        assert_eq!(t["g"], toml::Value::Integer(31));
+        assert_eq!(t["h"], toml::Value::Float(f64::INFINITY));
+        assert_eq!(t["i"], toml::Value::String("7".into()));
+        assert_eq!(t["j"], toml::Value::Float(1000.0));
+        assert_eq!(t["k"], toml::Value::String("abc".into()));
+        assert_eq!(t["l"], toml::Value::String("2025-08-20".into()));
+        assert_eq!(t["m"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_copied() {
+        let t = table_of(
+            Format::Yaml,
+            "base: &b\n  type: stdin\nsources:\n  one: *b\n  two: *b\n",
+        );
+        assert_eq!(t["sources"]["two"]["type"].as_str(), Some("stdin"));
+    }
+
+    #[test]
+    fn spans_point_at_the_text_even_after_non_ascii() {
+        let text = "# é ü\nsources:\n  app:\n    type: stdin\n";
+        let doc = parse_document(Format::Yaml, text).unwrap();
+        let sources = doc.get_ref().get("sources").unwrap();
+        let DeValue::Table(t) = sources.get_ref() else {
+            panic!("not a table")
+        };
+        let (k, _) = t.iter().next().unwrap();
+        assert_eq!(&text[k.span().start..k.span().start + 3], "app");
+    }
+
+    #[test]
+    fn json_errors_are_located_and_json_is_read_like_yaml() {
+        let e = parse_document(Format::Json, "{\n  \"a\": 1,\n}\n").unwrap_err();
+        assert!(e.message.starts_with("invalid JSON"), "{e:?}");
+        // serde_json points just past the trailing comma.
+        assert_eq!(e.offset, Some(12));
+        let t = table_of(Format::Json, r#"{"a":{"b":[1,2.5,"x\/y",true]},"c":"d"}"#);
+        assert_eq!(t["a"]["b"][2].as_str(), Some("x/y"));
+        assert_eq!(t["a"]["b"][1], toml::Value::Float(2.5));
+    }
+
+    #[test]
+    fn more_than_one_document_or_a_top_level_list_is_refused() {
+        assert!(parse_document(Format::Yaml, "a: 1\n---\nb: 2\n").is_err());
+        assert!(parse_document(Format::Yaml, "- a\n- b\n").is_err());
+        assert!(parse_document(Format::Yaml, "a: 1\na: 2\n").is_err());
+        assert!(
+            parse_document(Format::Yaml, "")
+                .unwrap()
+                .get_ref()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn yaml_comments_skip_quotes_and_block_scalars() {
+        let text = "# top ${A}\nk: v # tail ${B}\nq: \"x # ${C}\"\ns: 'it''s # ${D}'\n\
+                    p: it's # ${E}\nb: |\n  # ${F} not a comment\n  line\nc: 1 # ${G}\nu: a#b\n";
+        let comments: Vec<&str> = yaml_comments(text)
+            .into_iter()
+            .map(|(a, b)| &text[a..b])
+            .collect();
+        assert_eq!(
+            comments,
+            vec!["# top ${A}", "# tail ${B}", "# ${E}", "# ${G}"]
+        );
+    }
+}

@@ -478,18 +478,19 @@ fn filter(
                 let or = s
                     .get("logical_op")
                     .is_some_and(|o| o.eq_ignore_ascii_case("or"));
-                if !drop.is_empty() {
+                if keep.is_empty() {
+                    // Only Exclude rules: drop what any of them matches.
                     let d = toml::Value::Table(table([("any", toml::Value::Array(drop))]));
-                    keep.push(toml::Value::Table(table([("not", d)])));
+                    stages.push(("filter", table([("drop_if", d)])));
+                } else {
+                    if !drop.is_empty() {
+                        let d = toml::Value::Table(table([("any", toml::Value::Array(drop))]));
+                        keep.push(toml::Value::Table(table([("not", d)])));
+                    }
+                    let key = if or { "any" } else { "all" };
+                    let k = toml::Value::Table(table([(key, toml::Value::Array(keep))]));
+                    stages.push(("filter", table([("keep_if", k)])));
                 }
-                let key = if or { "any" } else { "all" };
-                stages.push((
-                    "filter",
-                    table([(
-                        "keep_if",
-                        toml::Value::Table(table([(key, toml::Value::Array(keep))])),
-                    )]),
-                ));
             }
             "modify" | "record_modifier" => {
                 let pair = |v: &str| -> (String, String) {

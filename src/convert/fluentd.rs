@@ -587,23 +587,30 @@ fn grep(el: &Element, out: &mut Converted, chain: &Chain, base: &str) -> Option<
     if keep.is_empty() && drop.is_empty() {
         return None;
     }
-    // Every <regexp> must match and no <exclude> may: one keep_if.
-    if !drop.is_empty() {
-        keep.push(toml::Value::Table(table([(
-            "not",
+    // Every <regexp> must match and no <exclude> may.
+    let keys = if keep.is_empty() {
+        table([(
+            "drop_if",
             toml::Value::Table(table([("any", toml::Value::Array(drop))])),
-        )])));
-    }
-    let keys = table([(
-        "keep_if",
-        toml::Value::Table(table([("all", toml::Value::Array(keep))])),
-    )]);
+        )])
+    } else {
+        if !drop.is_empty() {
+            keep.push(toml::Value::Table(table([(
+                "not",
+                toml::Value::Table(table([("any", toml::Value::Array(drop))])),
+            )])));
+        }
+        table([(
+            "keep_if",
+            toml::Value::Table(table([("all", toml::Value::Array(keep))])),
+        )])
+    };
     let id = out.unique_id(base);
     out.add(
         Kind::Transform,
         &id,
         "filter",
-        &[chain.last.clone()],
+        std::slice::from_ref(&chain.last),
         keys,
         vec![format!("<filter {}> @type grep, line {}.", el.arg, el.line)],
     );

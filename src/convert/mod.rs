@@ -111,6 +111,59 @@ impl Converted {
         });
     }
 
+    /// Connects around components that were not translated: an input naming
+    /// one of `skipped` (id → its own inputs) is replaced by that component's
+    /// inputs, so the events flow past it instead of the output naming an id
+    /// that does not exist; a component left with no input is removed (and
+    /// noted), and so on downstream. The output then validates.
+    pub fn connect_around(&mut self, mut skipped: std::collections::HashMap<String, Vec<String>>) {
+        loop {
+            let mut removed = Vec::new();
+            for c in &mut self.components {
+                if c.kind == Kind::Source {
+                    continue;
+                }
+                let Some(toml::Value::Array(inputs)) = c.table.get("inputs") else {
+                    continue;
+                };
+                let mut new: Vec<String> = Vec::new();
+                for i in inputs.iter().filter_map(toml::Value::as_str) {
+                    let mut stack = vec![i.to_owned()];
+                    let mut seen = 0;
+                    while let Some(id) = stack.pop() {
+                        seen += 1;
+                        let base = id.split('.').next().unwrap_or(&id).to_owned();
+                        match skipped.get(&base) {
+                            Some(up) if seen < 1000 => stack.extend(up.iter().cloned()),
+                            Some(_) => {}
+                            None => {
+                                if !new.contains(&id) {
+                                    new.push(id);
+                                }
+                            }
+                        }
+                    }
+                }
+                if new.is_empty() {
+                    removed.push(c.id.clone());
+                } else {
+                    c.table.insert("inputs".into(), strings(&new));
+                }
+            }
+            if removed.is_empty() {
+                return;
+            }
+            for id in removed {
+                self.components.retain(|c| c.id != id);
+                self.note(
+                    0,
+                    format!("`{id}` is left out: everything it read from was left out"),
+                );
+                skipped.insert(id, Vec::new());
+            }
+        }
+    }
+
     /// An id not used yet, from `base` (made of letters, digits, `_`, `-`).
     pub fn unique_id(&self, base: &str) -> String {
         let mut clean: String = base

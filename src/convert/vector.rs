@@ -6,8 +6,10 @@
 //! two whole-program idioms that have a native, zero-copy equivalent:
 //! `. = parse_json!(.message)` (also `string!(.message)`, `|=`) becomes
 //! `parse_json`, and `. |= parse_regex!(.message, r'…')` becomes `parse_regex`.
-//! `filter` conditions made of `.field == "x"`, `!=`, `exists(.f)`, `&&`, `||`
-//! and `!` become native conditions; anything else is listed.
+//! `filter` conditions made of `.field == "x"`, `!=`, `exists(.f)`, `&&` and
+//! `||` become native conditions; any other condition runs as VRL in a `remap`
+//! that aborts (drops) the events for which it does not hold. A component that
+//! is not translated is listed, and what read from it reads from its inputs.
 
 use std::path::Path;
 
@@ -85,6 +87,21 @@ pub fn convert(path: &Path, text: &str) -> Result<Converted, (usize, String)> {
             &mut out,
         );
     }
+    // What was left out is connected around, so the output validates.
+    let mut skipped = std::collections::HashMap::new();
+    for kind in ["sources", "transforms", "sinks"] {
+        for (id, body) in section(kind) {
+            if !out.components.iter().any(|c| c.id == id) {
+                let ins = body
+                    .as_table()
+                    .cloned()
+                    .map(|mut t| inputs(&mut t))
+                    .unwrap_or_default();
+                skipped.insert(id, ins);
+            }
+        }
+    }
+    out.connect_around(skipped);
     Ok(out)
 }
 
@@ -320,8 +337,8 @@ fn transform(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
                 }
                 _ => None,
             };
-            match cond.as_deref().and_then(condition) {
-                Some(c) => out.add(
+            match cond.as_deref().map(|c| (c, condition(c))) {
+                Some((_, Some(c))) => out.add(
                     Kind::Transform,
                     id,
                     "filter",
@@ -329,8 +346,24 @@ fn transform(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
                     table([("keep_if", c)]),
                     comments,
                 ),
+                // Any other VRL condition runs as VRL: a remap that aborts
+                // (and so drops) the events for which it does not hold.
+                Some((vrl, None)) => out.add(
+                    Kind::Transform,
+                    id,
+                    "remap",
+                    &ins,
+                    table([
+                        ("source", format!("if !({vrl}) {{\n  abort\n}}\n").into()),
+                        ("drop_on_abort", true.into()),
+                    ]),
+                    comments,
+                ),
                 None => {
-                    out.note(line, format!("transforms.{id}: filter condition {:?}: only ==, !=, exists() joined by && or || are translated; kept as a remap that aborts", cond.unwrap_or_default()));
+                    out.note(
+                        line,
+                        format!("transforms.{id}: filter without a VRL `condition`"),
+                    );
                     return;
                 }
             }
