@@ -171,8 +171,8 @@ pub enum Command {
     },
     /// Print an equivalent logagent pipeline (TOML) for a Fluentd, Fluent Bit or
     /// Vector config. What cannot be translated is listed on stderr with its
-    /// file and line, and as comments in the output. Exit 0 when everything was
-    /// translated, 3 when something was left out, 2 when the file cannot be read.
+    /// file and line, and as comments in the output. Exit 0 when a pipeline was
+    /// printed, 2 when the file cannot be read, parsed or recognised.
     Convert {
         /// The Fluentd (.conf), Fluent Bit (.conf, .yaml) or Vector (.toml, .yaml) config.
         #[arg(value_name = "FILE")]
