@@ -135,11 +135,25 @@ struct Builder<'t> {
     /// Byte offset of each char index, when the text is not ASCII.
     char_offsets: Option<Vec<usize>>,
     stack: Vec<(Node, Option<Node>)>,
-    anchors: HashMap<usize, Node>,
-    anchor_of_open: Vec<usize>,
+    /// Anchored nodes with their number of values, for aliases.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// For each open collection: its anchor and the value count when it opened.
+    anchor_of_open: Vec<(usize, usize)>,
     docs: Vec<Node>,
     error: Option<SyntaxError>,
+    /// Values built so far, aliases counted by what they expand to.
+    values: usize,
+    /// Collections opened past [`MAX_DEPTH`], ignored until they close.
+    ignored_depth: usize,
 }
+
+/// Deepest nesting of mappings and sequences in a YAML or JSON pipeline file
+/// (serde_json's own limit): deeper is refused, never a stack overflow.
+pub const MAX_DEPTH: usize = 128;
+
+/// Most values a YAML file may expand to through aliases (`&a` … `*a`): a
+/// "billion laughs" file is refused instead of filling memory.
+pub const MAX_VALUES: usize = 1 << 20;
 
 impl<'t> Builder<'t> {
     fn new(text: &'t str) -> Builder<'t> {
@@ -156,6 +170,8 @@ impl<'t> Builder<'t> {
             anchor_of_open: Vec::new(),
             docs: Vec::new(),
             error: None,
+            values: 0,
+            ignored_depth: 0,
         }
     }
 
@@ -183,42 +199,75 @@ impl<'t> Builder<'t> {
 impl MarkedEventReceiver for Builder<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let at = self.offset(&mark);
+        if self.error.is_some() {
+            return;
+        }
+        if self.ignored_depth > 0 {
+            match ev {
+                Event::SequenceStart(..) | Event::MappingStart(..) => self.ignored_depth += 1,
+                Event::SequenceEnd | Event::MappingEnd => self.ignored_depth -= 1,
+                _ => {}
+            }
+            return;
+        }
         match ev {
             Event::Scalar(value, style, anchor, tag) => {
                 let node = Node::Scalar(value, style, tag, at);
+                self.values += 1;
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), 1));
                 }
                 self.push(node);
             }
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
+                Some((node, count)) => {
+                    self.values += count;
+                    if self.values > MAX_VALUES {
+                        self.error = Some(SyntaxError {
+                            message: format!(
+                                "invalid YAML: aliases expand the file to more than {MAX_VALUES} values"
+                            ),
+                            offset: Some(at),
+                        });
+                        return;
+                    }
                     let node = node.clone();
                     self.push(node);
                 }
                 None => {
-                    self.error.get_or_insert(SyntaxError {
+                    self.error = Some(SyntaxError {
                         message: "invalid YAML: an alias names an unknown anchor".into(),
                         offset: Some(at),
                     });
                 }
             },
-            Event::SequenceStart(anchor, _) => {
-                self.anchor_of_open.push(anchor);
-                self.stack.push((Node::Seq(Vec::new(), at..at), None));
-            }
-            Event::MappingStart(anchor, _) => {
-                self.anchor_of_open.push(anchor);
-                self.stack.push((Node::Map(Vec::new(), at..at), None));
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    self.error = Some(SyntaxError {
+                        message: format!("invalid YAML: nested deeper than {MAX_DEPTH} levels"),
+                        offset: Some(at),
+                    });
+                    self.ignored_depth = 1;
+                    return;
+                }
+                self.values += 1;
+                self.anchor_of_open.push((anchor, self.values));
+                let node = if matches!(ev, Event::SequenceStart(..)) {
+                    Node::Seq(Vec::new(), at..at)
+                } else {
+                    Node::Map(Vec::new(), at..at)
+                };
+                self.stack.push((node, None));
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let anchor = self.anchor_of_open.pop().unwrap_or(0);
+                let (anchor, opened_at) = self.anchor_of_open.pop().unwrap_or((0, 0));
                 if let Some((mut node, _)) = self.stack.pop() {
                     if let Node::Seq(_, r) | Node::Map(_, r) = &mut node {
                         r.end = at.max(r.start + 1);
                     }
                     if anchor > 0 {
-                        self.anchors.insert(anchor, node.clone());
+                        let count = self.values + 1 - opened_at;
+                        self.anchors.insert(anchor, (node.clone(), count));
                     }
                     self.push(node);
                 }
@@ -559,6 +608,34 @@ mod tests {
         let t = table_of(Format::Json, r#"{"a":{"b":[1,2.5,"x\/y",true]},"c":"d"}"#);
         assert_eq!(t["a"]["b"][2].as_str(), Some("x/y"));
         assert_eq!(t["a"]["b"][1], toml::Value::Float(2.5));
+    }
+
+    #[test]
+    fn deep_nesting_and_alias_bombs_are_refused() {
+        // Flow nesting: the YAML parser's own limit.
+        let deep = format!("a: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        let e = parse_document(Format::Yaml, &deep).unwrap_err();
+        assert!(e.message.contains("recursion limit"), "{e:?}");
+        // Block nesting: ours.
+        let block: String = (0..200)
+            .map(|i| format!("{}k:\n", "  ".repeat(i)))
+            .collect::<String>()
+            + &"  ".repeat(200)
+            + "v\n";
+        let e = parse_document(Format::Yaml, &block).unwrap_err();
+        assert!(e.message.contains("nested deeper than 128"), "{e:?}");
+        let deep_json = format!("{{\"a\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse_document(Format::Json, &deep_json).is_err());
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let prev = format!("*a{}", i - 1);
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![prev.as_str(); 10].join(", ")
+            ));
+        }
+        let e = parse_document(Format::Yaml, &bomb).unwrap_err();
+        assert!(e.message.contains("aliases expand"), "{e:?}");
     }
 
     #[test]
