@@ -153,9 +153,13 @@ fn yaml(text: &str) -> Result<Vec<Section>, (usize, String)> {
     Ok(sections)
 }
 
+/// One input's events on their way: its tag, the id they leave from, and its
+/// group — inputs that every filter and output treats alike share one group,
+/// and so share transforms (as one Fluent Bit filter serves every tag it matches).
 struct Chain {
     tag: String,
     last: String,
+    group: usize,
 }
 
 /// Converts a Fluent Bit config (YAML when the file ends in .yaml/.yml).
@@ -197,6 +201,25 @@ pub fn convert(path: &Path, text: &str) -> Result<Converted, (usize, String)> {
             ),
         }
     }
+    let routing: Vec<&str> = sections
+        .iter()
+        .filter(|s| s.kind == "filter" || s.kind == "output")
+        .map(|s| s.get("match").unwrap_or("*"))
+        .collect();
+    let mut signatures: Vec<Vec<bool>> = Vec::new();
+    for c in &mut chains {
+        let sig: Vec<bool> = routing
+            .iter()
+            .map(|m| tag_matches(m, &c.tag, true))
+            .collect();
+        c.group = match signatures.iter().position(|s| *s == sig) {
+            Some(g) => g,
+            None => {
+                signatures.push(sig);
+                signatures.len() - 1
+            }
+        };
+    }
     for s in &sections {
         match s.kind.as_str() {
             "filter" => filter(s, &parsers, &mut out, &mut chains),
@@ -218,14 +241,14 @@ pub fn convert(path: &Path, text: &str) -> Result<Converted, (usize, String)> {
     Ok(out)
 }
 
-/// A `[PARSER]` as a transform after `last` (None if it cannot be translated).
+/// A `[PARSER]` as a transform reading `inputs` (None if it cannot be translated).
 fn parser_transform(
     name: &str,
     key_name: Option<&str>,
     line: usize,
     parsers: &HashMap<String, Section>,
     out: &mut Converted,
-    last: &str,
+    inputs: &[String],
     base: &str,
 ) -> Option<String> {
     // Fluent Bit ships `json` and `docker` parsers in its default parsers.conf.
@@ -275,7 +298,7 @@ fn parser_transform(
         Kind::Transform,
         &id,
         ty,
-        &[last.to_owned()],
+        inputs,
         keys,
         vec![format!("Parser {name} (line {line}).")],
     );
@@ -374,13 +397,23 @@ fn input(
     let mut last = id.clone();
     if let Some(p) = s.get("parser") {
         let line = s.all("parser").next().map_or(s.line, |(_, l)| l);
-        if let Some(pid) =
-            parser_transform(p, None, line, parsers, out, &last, &format!("parse_{id}"))
-        {
+        if let Some(pid) = parser_transform(
+            p,
+            None,
+            line,
+            parsers,
+            out,
+            std::slice::from_ref(&last),
+            &format!("parse_{id}"),
+        ) {
             last = pid;
         }
     }
-    chains.push(Chain { tag, last });
+    chains.push(Chain {
+        tag,
+        last,
+        group: 0,
+    });
 }
 
 fn filter(
@@ -442,15 +475,27 @@ fn filter(
             out.note(*line, format!("[FILTER] {name} {k} {v}"));
         }
     }
-    for i in matching {
-        let base = s.get("alias").map(str::to_owned).unwrap_or_else(|| {
-            if chains.len() > 1 {
-                format!("{name}_{}", chains[i].last)
-            } else {
-                name.clone()
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &i in &matching {
+        match groups
+            .iter_mut()
+            .find(|g| chains[g[0]].group == chains[i].group)
+        {
+            Some(g) => g.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    for group in groups {
+        let base = s
+            .get("alias")
+            .map(str::to_owned)
+            .unwrap_or_else(|| name.clone());
+        let mut ins: Vec<String> = Vec::new();
+        for &i in &group {
+            if !ins.contains(&chains[i].last) {
+                ins.push(chains[i].last.clone());
             }
-        });
-        let last = chains[i].last.clone();
+        }
         let mut stages: Vec<(&str, toml::Table)> = Vec::new();
         match name.as_str() {
             "parser" => {
@@ -458,9 +503,11 @@ fn filter(
                 // An unparsed tail line is our `message`; Fluent Bit calls it `log`.
                 let field = if key == "log" { None } else { Some(key) };
                 if let Some(p) = s.get("parser") {
-                    if let Some(id) = parser_transform(p, field, s.line, parsers, out, &last, &base)
+                    if let Some(id) = parser_transform(p, field, s.line, parsers, out, &ins, &base)
                     {
-                        chains[i].last = id;
+                        for &i in &group {
+                            chains[i].last = id.clone();
+                        }
                     }
                 }
                 continue;
@@ -545,16 +592,18 @@ fn filter(
         }
         for (ty, keys) in stages {
             let id = out.unique_id(&base);
-            let prev = chains[i].last.clone();
             out.add(
                 Kind::Transform,
                 &id,
                 ty,
-                &[prev],
+                &ins,
                 keys,
                 vec![format!("[FILTER] {name} Match {pattern}, line {}.", s.line)],
             );
-            chains[i].last = id;
+            for &i in &group {
+                chains[i].last = id.clone();
+            }
+            ins = vec![id];
         }
     }
 }
@@ -562,11 +611,12 @@ fn filter(
 fn output(s: &Section, out: &mut Converted, chains: &[Chain]) {
     let name = s.get("name").unwrap_or("").to_ascii_lowercase();
     let pattern = s.get("match").unwrap_or("*");
-    let inputs: Vec<String> = chains
-        .iter()
-        .filter(|c| tag_matches(pattern, &c.tag, true))
-        .map(|c| c.last.clone())
-        .collect();
+    let mut inputs: Vec<String> = Vec::new();
+    for c in chains.iter().filter(|c| tag_matches(pattern, &c.tag, true)) {
+        if !inputs.contains(&c.last) {
+            inputs.push(c.last.clone());
+        }
+    }
     if inputs.is_empty() {
         out.note(
             s.line,

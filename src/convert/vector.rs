@@ -3,9 +3,11 @@
 //! are kept and each component's keys are translated.
 //!
 //! `remap` is kept as VRL (`type = "remap"`, the `source` as written), except
-//! two whole-program idioms that have a native, zero-copy equivalent:
+//! whole-program idioms that have a native, zero-copy equivalent:
 //! `. = parse_json!(.message)` (also `string!(.message)`, `|=`) becomes
-//! `parse_json`, and `. |= parse_regex!(.message, r'…')` becomes `parse_regex`.
+//! `parse_json`, `. |= parse_regex!(.message, r'…')` becomes `parse_regex`, and
+//! programs of only `.f = "literal"` lines (or only `if !exists(.f) { .f =
+//! "literal" }` lines) become `add_fields`.
 //! `filter` conditions made of `.field == "x"`, `!=`, `exists(.f)`, `&&` and
 //! `||` become native conditions; any other condition runs as VRL in a `remap`
 //! that aborts (drops) the events for which it does not hold. A component that
@@ -180,6 +182,7 @@ fn remap_idiom(program: &str) -> Option<(&'static str, toml::Table)> {
         return None;
     };
     let stmt = stmt.trim_end_matches(';').replace(' ', "");
+    let merge = stmt.starts_with(".|=");
     let rhs = stmt
         .strip_prefix(".=")
         .or_else(|| stmt.strip_prefix(".|="))?;
@@ -196,9 +199,71 @@ fn remap_idiom(program: &str) -> Option<(&'static str, toml::Table)> {
         if field != "message" {
             keys.insert("field".into(), field.into());
         }
+        if merge {
+            // `|=` merges into the event: the parsed field stays.
+            keys.insert("keep_field".into(), true.into());
+        }
         return Some(("parse_json", keys));
     }
     None
+}
+
+/// A program made only of `.f = LITERAL` lines (`add_fields`), or only of
+/// `if !exists(.f) { .f = LITERAL }` lines (`add_fields` with `overwrite = false`).
+fn fields_idiom(program: &str) -> Option<toml::Table> {
+    let lines: Vec<&str> = program
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let mut fields = toml::Table::new();
+    let mut overwrite = None;
+    for line in lines {
+        let line = line.trim_end_matches(';').trim();
+        let (assignment, guarded) = match line
+            .strip_prefix("if !exists(")
+            .and_then(|r| r.split_once(')'))
+        {
+            Some((guard, body)) => {
+                let body = body.trim().strip_prefix('{')?.strip_suffix('}')?.trim();
+                let body = body.trim_end_matches(';').trim();
+                let (f, _) = body.split_once('=')?;
+                if f.trim() != guard.trim() {
+                    return None;
+                }
+                (body, true)
+            }
+            None => (line, false),
+        };
+        if *overwrite.get_or_insert(!guarded) == guarded {
+            return None;
+        }
+        let (f, v) = assignment.split_once('=')?;
+        let f = f.trim().strip_prefix('.')?;
+        if f.is_empty()
+            || !f
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return None;
+        }
+        let v = literal(v)?;
+        // A `%` would read as a strftime template in add_fields.
+        if v.as_str()
+            .is_some_and(|s| s.contains('%') || s.contains("{{"))
+        {
+            return None;
+        }
+        fields.insert(f.to_owned(), v);
+    }
+    let mut keys = table([("fields", Value::Table(fields))]);
+    if overwrite == Some(false) {
+        keys.insert("overwrite".into(), false.into());
+    }
+    Some(keys)
 }
 
 /// `. |= parse_regex!(.message, r'…')` (spaces inside the pattern kept).
@@ -302,6 +367,10 @@ fn transform(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
             let simple = t.keys().all(|k| k == "source");
             if simple && let Some((native, keys)) = remap_idiom(&program) {
                 out.add(Kind::Transform, id, native, &ins, keys, comments);
+                return;
+            }
+            if simple && let Some(keys) = fields_idiom(&program) {
+                out.add(Kind::Transform, id, "add_fields", &ins, keys, comments);
                 return;
             }
             if simple && let Some(keys) = regex_idiom(&program) {
