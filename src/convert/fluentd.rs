@@ -105,6 +105,7 @@ fn unquote(v: &str) -> String {
 /// One source's chain so far: its tag (a pattern with `*` for what the path
 /// fills in), its tail paths, and the id its events leave from.
 struct Chain {
+    line: usize,
     tag: String,
     sample_tag: String,
     paths: Vec<String>,
@@ -144,9 +145,9 @@ pub fn convert(text: &str) -> Result<Converted, (usize, String)> {
     for c in &chains {
         if !c.done {
             out.note(
-                0,
+                c.line,
                 format!(
-                    "no <match> takes the events tagged `{}`: Fluentd would drop them with a warning; they are not connected to a sink",
+                    "<source>: no <match> takes the events tagged `{}`: Fluentd would drop them with a warning; they are not connected to a sink",
                     c.tag
                 ),
             );
@@ -343,6 +344,7 @@ fn source(el: &Element, out: &mut Converted, chains: &mut Vec<Chain>) {
         ),
     }
     chains.push(Chain {
+        line: el.line,
         sample_tag: sample_tag(&tag, paths.first().map_or("", String::as_str)),
         tag,
         paths,

@@ -206,7 +206,7 @@ impl Converted {
         } else {
             out.push_str("#\n# NOT TRANSLATED (check these by hand):\n");
             for n in &self.notes {
-                let _ = writeln!(out, "#   {}:{}: {}", file.display(), n.line, n.message);
+                let _ = writeln!(out, "#   {}: {}", where_(file, n.line), n.message);
             }
         }
         out.push('\n');
@@ -367,9 +367,8 @@ pub fn main(path: &Path, from: Option<From>) -> i32 {
         Ok((from, converted)) => {
             for n in &converted.notes {
                 eprintln!(
-                    "logagent convert: {}:{}: not translated: {}",
-                    path.display(),
-                    n.line,
+                    "logagent convert: {}: not translated: {}",
+                    where_(path, n.line),
                     n.message
                 );
             }
@@ -380,6 +379,15 @@ pub fn main(path: &Path, from: Option<From>) -> i32 {
             eprintln!("logagent convert: {e}");
             2
         }
+    }
+}
+
+/// `FILE:LINE`, or `FILE` for a note about the whole file (line 0).
+fn where_(file: &Path, line: usize) -> String {
+    if line == 0 {
+        file.display().to_string()
+    } else {
+        format!("{}:{line}", file.display())
     }
 }
 
