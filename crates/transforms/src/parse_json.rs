@@ -295,14 +295,16 @@ impl Transform for ParseJson {
         let mut bad_time = 0u64;
         let now = self.ctx.clock.now_ns();
         let stream = batch.stream.clone();
-        let mut members = std::mem::take(&mut batch.members);
+        // Taken once per batch: each `make_mut` checks the sharing count.
+        let members = batch.members.make_mut();
+        let events = batch.events.make_mut();
         let mut outcomes: Vec<bool> = Vec::new();
         // Taken out for the loop so `self` can be borrowed mutably beside it.
         let source_field = self.field.take();
-        for i in 0..batch.events.len() {
+        for i in 0..events.len() {
             let outcome = match &source_field {
                 None => {
-                    let event = &mut batch.events[i];
+                    let event = &mut events[i];
                     if event.root != Root::Text {
                         Outcome::Skipped
                     } else if event.line.len() > self.max_bytes {
@@ -313,7 +315,7 @@ impl Transform for ParseJson {
                         match json::scan_object_summarized(
                             &event.line,
                             self.max_depth,
-                            &mut members,
+                            members,
                         ) {
                             Ok((object, summary)) => {
                                 event.meta.keys = KeyFilter::from_summary(summary);
@@ -332,7 +334,7 @@ impl Transform for ParseJson {
                                     let value = Value::Json(event.line.slice(object.range()));
                                     EventMut {
                                         event,
-                                        members: &members,
+                                        members,
                                     }
                                     .set(target, value);
                                 }
@@ -348,14 +350,14 @@ impl Transform for ParseJson {
                 }
                 Some(field) => {
                     let mut ev = EventMut {
-                        event: &mut batch.events[i],
-                        members: &members,
+                        event: &mut events[i],
+                        members,
                     };
                     match self.parse_field(&mut ev, field) {
                         Ok(true) => Outcome::Parsed,
                         Ok(false) => Outcome::Skipped,
                         Err(error) => {
-                            let offset = batch.events[i].meta.offset;
+                            let offset = events[i].meta.offset;
                             self.log_invalid(&stream, offset, &error);
                             Outcome::Invalid
                         }
@@ -371,8 +373,8 @@ impl Transform for ParseJson {
             if outcome == Outcome::Parsed {
                 if let Some(spec) = &self.time {
                     let mut ev = EventMut {
-                        event: &mut batch.events[i],
-                        members: &members,
+                        event: &mut events[i],
+                        members,
                     };
                     if !spec.apply(&mut ev, now) {
                         bad_time += 1;
@@ -385,10 +387,9 @@ impl Transform for ParseJson {
             }
         }
         self.field = source_field;
-        batch.members = members;
         if self.drop_invalid && invalid > 0 {
             let mut keep = outcomes.into_iter();
-            batch.events.retain(|_| keep.next().unwrap_or(true));
+            events.retain(|_| keep.next().unwrap_or(true));
         }
         ComponentMetrics::add(&self.ctx.metrics.errors, invalid + bad_time);
     }
