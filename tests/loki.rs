@@ -252,6 +252,48 @@ healthcheck = false
     assert_eq!(m.entries(EntryOutcome::Sent), 2);
 }
 
+#[test]
+fn json_pushes_can_be_gzipped() {
+    let server = LokiServer::start();
+    let mut c = ctx("json-gzip");
+    let (mut sink, m) = sink(
+        &server,
+        r#"
+protocol = "json"
+compression = "gzip"
+labels = { job = "app" }
+healthcheck = false
+"#,
+        &c,
+    );
+    let lines: Vec<String> = (0..200)
+        .map(|i| format!(r#"{{"msg":"repeated text compresses well","n":{i}}}"#))
+        .collect();
+    let batch = c.json_batch(
+        &lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_str(), Some(i as i64 + 1)))
+            .collect::<Vec<_>>(),
+    );
+    sink.write(batch, &c.ctx).unwrap();
+    sink.close(&c.ctx).unwrap();
+    let pushes = server.pushes();
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0].content_type, "application/json");
+    assert_eq!(pushes[0].content_encoding.as_deref(), Some("gzip"));
+    let stored = server.stored();
+    assert_eq!(stored.len(), 200, "every entry decoded from the gzipped body");
+    assert_eq!(stored[199].entry.line, lines[199]);
+    assert_eq!(m.entries(EntryOutcome::Sent), 200);
+    let uncompressed = m.uncompressed_bytes.load(std::sync::atomic::Ordering::Relaxed);
+    let sent = m.sent_bytes.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sent * 4 < uncompressed,
+        "gzip shrinks the repeated lines: {sent} bytes sent for {uncompressed} encoded"
+    );
+}
+
 /// Two requests to a Loki with ordered writes: the first has its entries out of
 /// order (sorted by the sink), the second has two entries older than what the
 /// first sent, handled by `policy`.

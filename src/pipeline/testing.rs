@@ -129,7 +129,7 @@ pub fn run_case(config: &PipelineConfig, case: &TestCase) -> Result<(), Vec<Stri
             s.config.component().decode_for_test(&lines)
         });
     if let Some(events) = decoded {
-        batch.events = events;
+        batch.events = events.into();
     } else {
         let mut offset = 0u64;
         for line in &case.lines {

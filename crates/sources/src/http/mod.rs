@@ -379,8 +379,8 @@ impl Collector<'_> {
         let events = std::mem::take(&mut self.current);
         self.bytes = 0;
         self.batches.push(Batch {
-            events,
-            members: Vec::new(),
+            events: events.into(),
+            members: Vec::new().into(),
             stream: self.intake.stream.clone(),
             ack: self.ack.clone(),
         });
