@@ -78,16 +78,22 @@ pub struct PodInfo {
     pub truncated: u32,
 }
 
-/// Fixed cost of one cached pod beyond its strings: the `PodInfo` and the
-/// cache entry around it, the `Arc`, and a hash-map slot (key + value +
-/// control byte, at the map's worst load factor of 7/8).
-const ENTRY_OVERHEAD: usize = std::mem::size_of::<PodInfo>() + 96 + 16 + 64;
+/// Fixed cost of one cached pod beyond its strings: the `PodInfo` in its
+/// `Arc`, the cache entry in the uid map's slot and the name index's slot
+/// (each slot key + value + control byte, with the tables' spare room: a
+/// table grows by doubling, so up to half its slots are empty).
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<PodInfo>() + 16 + 2 * (72 + 40);
 
 impl PodInfo {
     /// Approximate heap bytes the cache spends on this pod (the cache's bound
     /// is stated and tested with it).
     pub fn approx_bytes(&self) -> usize {
         ENTRY_OVERHEAD
+            // The uid map's key, the name index's key (namespace/name) and value (uid).
+            + 2 * self.uid.len()
+            + self.namespace.len()
+            + self.name.len()
+            + 1
             + self.uid.len()
             + self.namespace.len()
             + self.name.len()
@@ -266,6 +272,7 @@ pub fn pod_info(pod: &Pod, shaping: &Shaping) -> Option<PodInfo> {
             write_key(&mut f, "container_id");
             write_str(&mut f, id.as_bytes());
         }
+        f.shrink_to_fit();
         containers.push(ContainerInfo {
             name: name.into(),
             fragment: Bytes::from(f),
@@ -277,6 +284,8 @@ pub fn pod_info(pod: &Pod, shaping: &Shaping) -> Option<PodInfo> {
         .and_then(|a| a.get("kubernetes.io/config.mirror"))
         .filter(|m| !m.is_empty() && m.as_str() != uid)
         .map(|m| m.as_str().into());
+    out.shrink_to_fit();
+    containers.shrink_to_fit();
     Some(PodInfo {
         uid: uid.into(),
         namespace: meta.namespace.as_deref().unwrap_or_default().into(),

@@ -62,9 +62,12 @@ impl KeyLists {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesMetadataConfig {
-    /// This node's name: only its pods are watched (`spec.nodeName`). In a
-    /// DaemonSet, `"${NODE_NAME}"` from the downward API.
-    pub node_name: String,
+    /// This node's name: only its pods are watched (`spec.nodeName`).
+    /// Default: the `NODE_NAME` environment variable, which the DaemonSet sets
+    /// from the downward API (`spec.nodeName`). Without either, the watch does
+    /// not start (an error is logged) and lines keep the path's fields.
+    #[serde(default)]
+    pub node_name: Option<String>,
     /// A kubeconfig file (local runs). Default: `$KUBECONFIG` or
     /// `~/.kube/config` if present, else the in-cluster service account.
     #[serde(default)]
@@ -146,16 +149,13 @@ impl KubernetesMetadataConfig {
     /// Every problem with the keys.
     pub fn check(&self) -> Vec<KeyError> {
         let mut errors = Vec::new();
-        if self.node_name.trim().is_empty() {
-            errors.push(KeyError::new(
-                "node_name",
-                "is empty: the node's name is needed to watch only its pods (set it from the downward API: NODE_NAME)",
-            ));
-        } else if self.node_name.contains([',', '=', '!']) {
-            errors.push(KeyError::new(
-                "node_name",
-                format!("{:?} is not a node name", self.node_name),
-            ));
+        if let Some(node) = &self.node_name {
+            if node.trim().is_empty() || node.contains([',', '=', '!', ' ']) {
+                errors.push(KeyError::new(
+                    "node_name",
+                    format!("{node:?} is not a node name (leave it out to use $NODE_NAME)"),
+                ));
+            }
         }
         let bounded = [
             ("max_pods", self.max_pods, 1, 1_000_000),
@@ -197,7 +197,11 @@ impl KubernetesMetadataConfig {
 
     fn settings(&self) -> WatchSettings {
         WatchSettings {
-            node_name: self.node_name.clone(),
+            node_name: self
+                .node_name
+                .clone()
+                .or_else(|| std::env::var("NODE_NAME").ok())
+                .filter(|n| !n.trim().is_empty()),
             kubeconfig: self.kubeconfig.clone(),
             namespace_labels: self.namespace_labels,
             watch_timeout: self.watch_timeout.0,
@@ -378,6 +382,10 @@ mod tests {
     fn defaults_and_checks() {
         let c = parse(r#"node_name = "node-a""#);
         assert!(c.check().is_empty());
+        assert!(
+            parse("").check().is_empty(),
+            "node_name defaults to $NODE_NAME"
+        );
         assert_eq!(c.metadata_wait.0, Duration::from_secs(5));
         assert_eq!(c.max_pods, 8192);
         let c = parse(

@@ -35,8 +35,9 @@ use crate::meta::{Shaping, namespace_fragment, pod_info};
 /// What the watch needs.
 #[derive(Debug, Clone)]
 pub struct WatchSettings {
-    /// This node's name (the field selector's value).
-    pub node_name: String,
+    /// This node's name (the field selector's value); `None` when neither the
+    /// config nor `NODE_NAME` gives it.
+    pub node_name: Option<String>,
     /// A kubeconfig file to use instead of inference.
     pub kubeconfig: Option<PathBuf>,
     /// Whether to watch namespaces for their labels.
@@ -64,6 +65,12 @@ pub enum WatchError {
     /// The client could not be built (a bad CA bundle, a bad URL).
     #[error("building the Kubernetes client: {0}")]
     Client(#[from] kube::Error),
+    /// No node name: watching every pod of the cluster instead is exactly the
+    /// load on the API server this transform exists to avoid.
+    #[error(
+        "no node name: set node_name or the NODE_NAME environment variable (downward API: spec.nodeName)"
+    )]
+    NoNodeName,
     /// The thread or runtime could not be started.
     #[error("starting the watch thread: {0}")]
     Thread(#[from] std::io::Error),
@@ -133,6 +140,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Starts the watch thread.
 pub fn start(settings: WatchSettings, cache: Arc<Cache>) -> Result<Watch, WatchError> {
+    let node = settings.node_name.clone().ok_or(WatchError::NoNodeName)?;
     let status = Arc::new(WatchStatus::default());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -142,7 +150,7 @@ pub fn start(settings: WatchSettings, cache: Arc<Cache>) -> Result<Watch, WatchE
     let thread = std::thread::Builder::new()
         .name("kubernetes-watch".into())
         .spawn(move || {
-            runtime.block_on(run(settings, cache, st, stop_rx));
+            runtime.block_on(run(settings, node, cache, st, stop_rx));
         })?;
     Ok(Watch {
         stop: Some(stop_tx),
@@ -153,6 +161,7 @@ pub fn start(settings: WatchSettings, cache: Arc<Cache>) -> Result<Watch, WatchE
 
 async fn run(
     settings: WatchSettings,
+    node: String,
     cache: Arc<Cache>,
     status: Arc<WatchStatus>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
@@ -168,7 +177,7 @@ async fn run(
     };
     let timeout = u32::try_from(settings.watch_timeout.as_secs()).unwrap_or(u32::MAX);
     let pods_config = watcher::Config::default()
-        .fields(&format!("spec.nodeName={}", settings.node_name))
+        .fields(&format!("spec.nodeName={node}"))
         .timeout(timeout);
     let mut pods = watcher::watcher(Api::<Pod>::all(client.clone()), pods_config)
         .default_backoff()

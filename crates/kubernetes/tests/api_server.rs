@@ -495,7 +495,7 @@ fn five_thousand_pods_stay_within_the_memory_bound() {
     const PODS: usize = 5000;
     /// The stated bound per cached pod for this pod shape (3 labels, 2 kept
     /// annotations, an owner, 2 containers with images and ids).
-    const BOUND: usize = 1024;
+    const BOUND: usize = 1280;
     let api = ApiServer::start();
     api.set_pods(
         (0..PODS)
