@@ -10,7 +10,8 @@
 //!
 //! A pod the cache does not have yet (the watch is still listing, or the API
 //! server is unreachable): the batch waits for it, up to `metadata_wait` from
-//! the first line of that pod (the transform's thread holds the batch; the
+//! the first line of that pod and from the start of the watch's current
+//! outage, whichever is first (the transform's thread holds the batch; the
 //! pipeline's bounded channels push back on the sources meanwhile, so the
 //! delayed lines are bounded by the channel capacities). Past the wait the
 //! lines go on with the path's fields only, counted in
@@ -313,22 +314,41 @@ impl KubernetesMetadata {
                 self.waiting.clear();
             }
         }
-        let deadline = *self.waiting.entry(key.clone()).or_insert(now) + self.wait;
-        if now >= deadline {
-            return None;
-        }
         let status = self
             .watch
             .get()
             .and_then(|w| w.as_ref())
             .map(|w| w.status.clone());
+        let first = *self.waiting.entry(key.clone()).or_insert(now);
+        let outage = status.as_ref().and_then(|s| s.unhealthy_since());
+        let deadline = wait_deadline(first, outage, self.wait);
+        if now >= deadline {
+            return None;
+        }
+        let wait = self.wait;
         let found = self.cache.wait_for(&key, deadline, || {
-            status.as_ref().is_none_or(|s| s.failed())
+            status.as_ref().is_none_or(|s| {
+                s.failed()
+                    || s.unhealthy_since()
+                        .is_some_and(|t| Instant::now() >= t + wait)
+            })
         });
         if found.is_some() {
             self.waiting.remove(&key);
         }
         found
+    }
+}
+
+/// Until when a batch of a pod first seen at `first` may wait for its
+/// metadata: `wait` past its first line, and no later than `wait` past the
+/// start of the watch's current outage (so an API server that is down delays
+/// the node once, not once per pod).
+fn wait_deadline(first: Instant, outage: Option<Instant>, wait: Duration) -> Instant {
+    let own = first + wait;
+    match outage {
+        Some(since) => own.min(since + wait),
+        None => own,
     }
 }
 
@@ -376,6 +396,19 @@ mod tests {
 
     fn parse(text: &str) -> KubernetesMetadataConfig {
         toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn an_outage_delays_the_node_once_not_once_per_pod() {
+        let t0 = Instant::now();
+        let wait = Duration::from_secs(5);
+        // Healthy: each pod waits for its own event, from its first line.
+        assert_eq!(wait_deadline(t0, None, wait), t0 + wait);
+        // A pod first seen 4s into an outage waits 1s, one seen after 5s not at all.
+        let late = t0 + Duration::from_secs(4);
+        assert_eq!(wait_deadline(late, Some(t0), wait), t0 + wait);
+        let later = t0 + Duration::from_secs(9);
+        assert!(wait_deadline(later, Some(t0), wait) <= later);
     }
 
     #[test]

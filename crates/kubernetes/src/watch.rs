@@ -17,8 +17,8 @@
 //! rotated by the kubelet are picked up).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -77,13 +77,49 @@ pub enum WatchError {
 }
 
 /// What the watch says about itself, read by the transform.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WatchStatus {
     failed: AtomicBool,
     synced: AtomicBool,
+    /// Since when the pod watch has been failing (or starting): `None` while
+    /// its last result was an event, not an error.
+    unhealthy_since: Mutex<Option<Instant>>,
+}
+
+impl Default for WatchStatus {
+    fn default() -> WatchStatus {
+        WatchStatus {
+            failed: AtomicBool::new(false),
+            synced: AtomicBool::new(false),
+            unhealthy_since: Mutex::new(Some(Instant::now())),
+        }
+    }
 }
 
 impl WatchStatus {
+    /// Since when the watch has been failing or starting; `None` when it is
+    /// delivering events. Lines wait for metadata at most `metadata_wait`
+    /// past this, whatever the number of pods: an outage delays the node's
+    /// lines once, not once per pod.
+    pub fn unhealthy_since(&self) -> Option<Instant> {
+        *self
+            .unhealthy_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn healthy(&self, ok: bool) {
+        let mut since = self
+            .unhealthy_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if ok {
+            *since = None;
+        } else if since.is_none() {
+            *since = Some(Instant::now());
+        }
+    }
+
     /// True when the watch could not start (no configuration): nothing will
     /// ever arrive, so lines are not delayed.
     pub fn failed(&self) -> bool {
@@ -199,8 +235,13 @@ async fn run(
             _ = &mut stop => return,
             _ = sweep.tick() => cache.sweep(Instant::now()),
             ev = pods.next() => match ev {
-                Some(Ok(ev)) => on_pod(ev, &settings.shaping, &cache, &status),
+                Some(Ok(ev)) => {
+                    status.healthy(true);
+                    on_pod(ev, &settings.shaping, &cache, &status);
+                }
                 Some(Err(error)) => {
+                    status.healthy(false);
+                    cache.wake();
                     if let Some(suppressed) = errors.check() {
                         tracing::warn!(%error, suppressed, "kubernetes_metadata: pod watch failed; retrying with backoff");
                     }
