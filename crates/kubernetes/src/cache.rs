@@ -365,6 +365,20 @@ impl Cache {
         }
     }
 
+    /// Waits until the cache changes, [`Cache::wake`] is called, or `deadline`.
+    pub fn wait_change(&self, deadline: Instant) {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        let s = self.lock();
+        drop(
+            self.changed
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+    }
+
     /// Wakes every waiting transform (the watch gave up: nothing more will come).
     pub fn wake(&self) {
         self.changed.notify_all();

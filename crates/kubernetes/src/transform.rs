@@ -288,12 +288,39 @@ impl KubernetesMetadata {
             .is_some_and(|w| !w.status.failed())
     }
 
-    /// True once the watch has listed the node's pods.
+    /// True once the watch has listed the node's pods and the namespaces.
     pub fn synced(&self) -> bool {
         self.watch
             .get()
             .and_then(|w| w.as_ref())
-            .is_some_and(|w| w.status.synced())
+            .is_some_and(|w| w.status.synced() && w.status.namespaces_synced())
+    }
+
+    /// A pod found before the namespaces were listed waits for its
+    /// namespace's labels too, but only in the watch's first `metadata_wait`
+    /// (a namespace watch that cannot list, e.g. forbidden, costs that once).
+    fn with_namespace(&self, mut found: Found, key: &crate::cache::PodKey) -> Found {
+        let Some(status) = self
+            .watch
+            .get()
+            .and_then(|w| w.as_ref())
+            .map(|w| w.status.clone())
+        else {
+            return found;
+        };
+        let deadline = status.started() + self.wait;
+        while found.namespace.is_none()
+            && !status.namespaces_synced()
+            && !status.failed()
+            && Instant::now() < deadline
+        {
+            self.cache.wait_change(deadline);
+            match self.cache.lookup(key, Instant::now()) {
+                Some(f) => found = f,
+                None => break,
+            }
+        }
+        found
     }
 
     fn find(&mut self, meta: &PathMeta) -> Option<Found> {
@@ -302,7 +329,7 @@ impl KubernetesMetadata {
         let now = Instant::now();
         if let Some(found) = self.cache.lookup(&key, now) {
             self.waiting.remove(&key);
-            return Some(found);
+            return Some(self.with_namespace(found, &key));
         }
         if !running {
             return None;
@@ -332,11 +359,9 @@ impl KubernetesMetadata {
                     || s.unhealthy_since()
                         .is_some_and(|t| Instant::now() >= t + wait)
             })
-        });
-        if found.is_some() {
-            self.waiting.remove(&key);
-        }
-        found
+        })?;
+        self.waiting.remove(&key);
+        Some(self.with_namespace(found, &key))
     }
 }
 

@@ -81,6 +81,9 @@ pub enum WatchError {
 pub struct WatchStatus {
     failed: AtomicBool,
     synced: AtomicBool,
+    namespaces_synced: AtomicBool,
+    /// When the watch started.
+    started: Instant,
     /// Since when the pod watch has been failing (or starting): `None` while
     /// its last result was an event, not an error.
     unhealthy_since: Mutex<Option<Instant>>,
@@ -91,6 +94,8 @@ impl Default for WatchStatus {
         WatchStatus {
             failed: AtomicBool::new(false),
             synced: AtomicBool::new(false),
+            namespaces_synced: AtomicBool::new(false),
+            started: Instant::now(),
             unhealthy_since: Mutex::new(Some(Instant::now())),
         }
     }
@@ -129,6 +134,17 @@ impl WatchStatus {
     /// True once the first list of pods is in the cache.
     pub fn synced(&self) -> bool {
         self.synced.load(Ordering::Acquire)
+    }
+
+    /// When the watch started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// True once the first list of namespaces is in the cache (or namespaces
+    /// are not watched): a pod's namespace labels are then waited for no more.
+    pub fn namespaces_synced(&self) -> bool {
+        self.namespaces_synced.load(Ordering::Acquire)
     }
 }
 
@@ -218,6 +234,9 @@ async fn run(
     let mut pods = watcher::watcher(Api::<Pod>::all(client.clone()), pods_config)
         .default_backoff()
         .boxed();
+    if !settings.namespace_labels {
+        status.namespaces_synced.store(true, Ordering::Release);
+    }
     let mut namespaces = if settings.namespace_labels {
         watcher::watcher(
             Api::<Namespace>::all(client),
@@ -249,7 +268,7 @@ async fn run(
                 None => return,
             },
             ev = namespaces.next() => match ev {
-                Some(Ok(ev)) => on_namespace(ev, &settings.shaping, &cache),
+                Some(Ok(ev)) => on_namespace(ev, &settings.shaping, &cache, &status),
                 Some(Err(error)) => {
                     if let Some(suppressed) = errors.check() {
                         tracing::warn!(%error, suppressed, "kubernetes_metadata: namespace watch failed; retrying with backoff");
@@ -283,7 +302,7 @@ fn on_pod(ev: Event<Pod>, shaping: &Shaping, cache: &Cache, status: &WatchStatus
     }
 }
 
-fn on_namespace(ev: Event<Namespace>, shaping: &Shaping, cache: &Cache) {
+fn on_namespace(ev: Event<Namespace>, shaping: &Shaping, cache: &Cache, status: &WatchStatus) {
     match ev {
         Event::Init => cache.begin_namespace_relist(),
         Event::InitApply(ns) | Event::Apply(ns) => {
@@ -296,6 +315,10 @@ fn on_namespace(ev: Event<Namespace>, shaping: &Shaping, cache: &Cache) {
                 cache.delete_namespace(name);
             }
         }
-        Event::InitDone => cache.end_namespace_relist(),
+        Event::InitDone => {
+            cache.end_namespace_relist();
+            status.namespaces_synced.store(true, Ordering::Release);
+            cache.wake();
+        }
     }
 }

@@ -42,12 +42,19 @@ fn batch(path: &str, lines: &[&str]) -> Batch {
 fn events(t: &mut KubernetesMetadata, path: &str, lines: &[&str]) -> Vec<Json> {
     let mut b = batch(path, lines);
     t.process(&mut b);
+    encoded(&b)
+}
+
+fn encoded(b: &Batch) -> Vec<Json> {
     b.events
         .iter()
         .map(|e| {
             let mut out = Vec::new();
             encode::write_json(e, &mut out);
-            serde_json::from_slice(&out).unwrap()
+            let text = String::from_utf8(out).unwrap();
+            // One `kubernetes` member (serde_json would hide a duplicate).
+            assert!(text.matches("\"kubernetes\":").count() <= 1, "{text}");
+            serde_json::from_str(&text).unwrap()
         })
         .collect()
 }
@@ -107,6 +114,29 @@ fn labels_appear_on_lines() {
     assert_eq!(k["container_id"], "containerd://uid-1-nginx");
     assert_eq!(k["namespace_labels"]["tier"], "prod");
     assert_eq!(got[1]["kubernetes"], *k, "a text line gets the same field");
+
+    // The file source's own path fields (its Kubernetes mode) are replaced,
+    // not duplicated, whether they are an edit or a member of the line.
+    let mut b = batch(
+        &path_of("uid-1", "web-7d4b9c-aaaaa", "nginx"),
+        &[
+            r#"{"kubernetes":{"pod_name":"from-the-line"},"msg":"a"}"#,
+            "text",
+        ],
+    );
+    let key = bytes::Bytes::from_static(b"kubernetes");
+    for mut ev in b.iter_mut() {
+        ev.set_key(
+            &key,
+            logagent_core::event::Value::Json(bytes::Bytes::from_static(
+                b"{\"pod_name\":\"from-the-source\"}",
+            )),
+        );
+    }
+    t.process(&mut b);
+    for e in encoded(&b) {
+        assert_eq!(e["kubernetes"], *k);
+    }
 
     // A pod that appears after the list, through the watch: its first batch
     // waits for the ADDED event if it is not there yet (the batch returns
