@@ -7,6 +7,8 @@
 
 mod common;
 mod loki_server;
+#[path = "../crates/kubernetes/tests/standin/mod.rs"]
+mod standin;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -801,6 +803,16 @@ fn validate_warns_when_loki_is_not_ready() {
 fn the_kubernetes_example_ships_cri_logs_with_kubernetes_labels() {
     let server = LokiServer::start();
     let dir = tempfile::tempdir().unwrap();
+    // The API server (a stand-in) knows the pod: its app.kubernetes.io/name
+    // becomes the `app` label.
+    let api = standin::ApiServer::start();
+    api.set_pods(vec![standin::pod(
+        "checkout-7d9f",
+        "0f1e2d3c-aaaa-bbbb",
+        "checkout",
+    )]);
+    api.set_namespaces(vec![standin::namespace("shop")]);
+    let kubeconfig = api.kubeconfig(dir.path());
     let container = dir
         .path()
         .join("pods/shop_checkout-7d9f_0f1e2d3c-aaaa-bbbb/checkout");
@@ -822,6 +834,8 @@ fn the_kubernetes_example_ships_cri_logs_with_kubernetes_labels() {
             format!("{}/pods/*/*/*.log", dir.path().display()),
         )
         .env("LOGAGENT_DATA_DIR", dir.path().join("data"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env("NODE_NAME", "node-a")
         .output()
         .unwrap();
     assert!(
@@ -841,12 +855,12 @@ fn the_kubernetes_example_ships_cri_logs_with_kubernetes_labels() {
             ("container", "checkout"),
             ("level", "info"),
             ("namespace", "shop"),
-            ("pod", "checkout-7d9f"),
+            ("app", "checkout"),
         ])
     );
     let err = stored
         .iter()
-        .find(|s| s.entry.line.contains("payment"))
+        .find(|s| s.entry.line.contains("payment failed"))
         .unwrap();
     assert_eq!(err.labels["level"], "error");
     // The payload was parsed and redacted with pino's paths.

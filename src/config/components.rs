@@ -11,6 +11,7 @@ use super::{ComponentChecks, KeyError};
 use logagent_core::component::{
     DEAD_LETTER, HealthCheck, SinkComponent, SourceComponent, TransformComponent,
 };
+use logagent_kubernetes::KubernetesMetadataConfig;
 use logagent_sinks::blackhole::BlackholeSinkConfig;
 use logagent_sinks::console::ConsoleSinkConfig;
 use logagent_sinks::elasticsearch::ElasticsearchConfig;
@@ -133,6 +134,8 @@ component_types! {
         Route(Box<RouteConfig>) = "route",
         /// `type = "log_to_metric"`.
         LogToMetric(Box<LogToMetricConfig>) = "log_to_metric",
+        /// `type = "kubernetes_metadata"`.
+        KubernetesMetadata(Box<KubernetesMetadataConfig>) = "kubernetes_metadata",
     }
 }
 

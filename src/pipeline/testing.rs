@@ -194,9 +194,26 @@ fn captured(rx: &Receiver<Batch>) -> Vec<serde_json::Value> {
     out
 }
 
-/// Looks up a dotted path (`user.name`) in a JSON object.
+/// Looks up a path (`user.name`, `users.0.email`, a quoted segment with dots:
+/// `kubernetes.labels."app.kubernetes.io/name"`) in a JSON object.
 fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    path.split('.').try_fold(v, |v, key| v.get(key))
+    use logagent_core::event::path::Segment;
+    let Ok(parsed) = crate::event::FieldPath::parse(path) else {
+        return path.split('.').try_fold(v, |v, key| v.get(key));
+    };
+    parsed
+        .segments()
+        .iter()
+        .try_fold(v, |v, segment| match segment {
+            Segment::Key(k) => {
+                let key = std::str::from_utf8(k).ok()?;
+                match (v, key.parse::<usize>()) {
+                    (serde_json::Value::Array(a), Ok(i)) => a.get(i),
+                    _ => v.get(key),
+                }
+            }
+            Segment::Any => None,
+        })
 }
 
 fn check(
