@@ -1,5 +1,5 @@
 //! The receiving side of HTTP, shared by the sources that listen for pushes
-//! (`http`, later `opentelemetry`): a hyper 1 server (HTTP/1.1) on the
+//! (`http`, `opentelemetry`): a hyper 1 server (HTTP/1.1) on the
 //! source's own small tokio runtime, with every limit a hostile or broken
 //! client needs, and acknowledged answers.
 //!
@@ -15,6 +15,8 @@
 //! * **Encodings.** `Content-Encoding: gzip` (or `deflate`) is inflated off the
 //!   runtime up to `max_decompressed_bytes`: a gzip bomb is a 413, counted.
 //! * **Auth.** [`auth::AuthConfig`]: basic, bearer or API key, 401 otherwise.
+//! * **TLS.** With [`ServerOptions::tls`], HTTPS (rustls); a failed or
+//!   stalled handshake is counted (`tls_handshake`, `tls_handshake_timeout`).
 //! * **Backpressure and acknowledgement.** The request's first batch is
 //!   offered to the pipeline without waiting ([`Output::try_send`]): a full
 //!   pipeline answers 429 with `Retry-After`, nothing sent. Otherwise every
@@ -90,6 +92,9 @@ pub struct ServerOptions {
     pub threads: usize,
     /// Credentials clients must present.
     pub auth: Option<auth::AuthConfig>,
+    /// Serve HTTPS with this configuration (a [`crate::tls::ServerTlsConfig`]
+    /// loaded); the handshake must end within `header_timeout`.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 /// A request whose body has been read and inflated, as a [`Handler`] sees it.
@@ -403,7 +408,31 @@ async fn accept_loop(
                             let stop = stop.clone();
                             tokio::spawn(async move {
                                 state.open.fetch_add(1, Ordering::Relaxed);
-                                serve_connection(&state, stream, stop).await;
+                                match state.opts.tls.clone() {
+                                    None => serve_connection(&state, stream, stop).await,
+                                    Some(tls) => {
+                                        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                                        // A client that does not finish its
+                                        // handshake is a slow client too.
+                                        match tokio::time::timeout(
+                                            state.opts.header_timeout,
+                                            acceptor.accept(stream),
+                                        )
+                                        .await
+                                        {
+                                            Ok(Ok(tls_stream)) => {
+                                                serve_connection(&state, tls_stream, stop).await;
+                                            }
+                                            Ok(Err(error)) => {
+                                                state.error("tls_handshake");
+                                                if let Some(held) = state.log.check() {
+                                                    tracing::warn!(component = %state.id, %error, suppressed = held, "a TLS handshake failed");
+                                                }
+                                            }
+                                            Err(_) => state.error("tls_handshake_timeout"),
+                                        }
+                                    }
+                                }
                                 state.open.fetch_sub(1, Ordering::Relaxed);
                                 drop(permit);
                             });
@@ -440,11 +469,10 @@ struct Activity {
     in_flight: AtomicUsize,
 }
 
-async fn serve_connection(
-    state: &Arc<State>,
-    stream: tokio::net::TcpStream,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn serve_connection<S>(state: &Arc<State>, stream: S, mut stop: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity {
         last_read_ms: AtomicU64::new(state.now_ms()),
         in_flight: AtomicUsize::new(0),
@@ -785,14 +813,15 @@ fn inflate(state: &State, encoding: &str, body: Bytes) -> Result<Bytes, Answer> 
     }
 }
 
-/// A TCP stream that notes when it last read something (the idle timeout).
-struct Tracked {
-    inner: tokio::net::TcpStream,
+/// A stream (TCP, or TLS over it) that notes when it last read something
+/// (the idle timeout).
+struct Tracked<S> {
+    inner: S,
     activity: Arc<Activity>,
     base: Instant,
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -808,7 +837,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
