@@ -965,6 +965,8 @@ print(urllib.request.urlopen(req, context=ctx).read().decode())
         errors(&m, "tls_handshake_timeout") == 1
     });
     assert_eq!(m.snapshot().received_events, 4);
+    // The probes that waited for the listeners closed without a byte: no error.
+    assert_eq!(errors(&m, "tls_handshake"), 2);
     stop(topology);
 }
 

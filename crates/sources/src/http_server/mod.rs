@@ -410,28 +410,7 @@ async fn accept_loop(
                                 state.open.fetch_add(1, Ordering::Relaxed);
                                 match state.opts.tls.clone() {
                                     None => serve_connection(&state, stream, stop).await,
-                                    Some(tls) => {
-                                        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                                        // A client that does not finish its
-                                        // handshake is a slow client too.
-                                        match tokio::time::timeout(
-                                            state.opts.header_timeout,
-                                            acceptor.accept(stream),
-                                        )
-                                        .await
-                                        {
-                                            Ok(Ok(tls_stream)) => {
-                                                serve_connection(&state, tls_stream, stop).await;
-                                            }
-                                            Ok(Err(error)) => {
-                                                state.error("tls_handshake");
-                                                if let Some(held) = state.log.check() {
-                                                    tracing::warn!(component = %state.id, %error, suppressed = held, "a TLS handshake failed");
-                                                }
-                                            }
-                                            Err(_) => state.error("tls_handshake_timeout"),
-                                        }
-                                    }
+                                    Some(tls) => serve_tls(&state, stream, tls, stop).await,
                                 }
                                 state.open.fetch_sub(1, Ordering::Relaxed);
                                 drop(permit);
@@ -460,6 +439,36 @@ async fn accept_loop(
                 }
             }
         }
+    }
+}
+
+/// A TLS handshake within `header_timeout` (a client that does not finish
+/// it is a slow client too), then the connection. One that closes before
+/// sending a byte (a port probe, a health check) is not an error.
+async fn serve_tls(
+    state: &Arc<State>,
+    stream: tokio::net::TcpStream,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    stop: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let handshake = async {
+        let mut first = [0u8; 1];
+        match stream.peek(&mut first).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(acceptor.accept(stream).await),
+        }
+    };
+    match tokio::time::timeout(state.opts.header_timeout, handshake).await {
+        Ok(None) => {}
+        Ok(Some(Ok(tls_stream))) => serve_connection(state, tls_stream, stop).await,
+        Ok(Some(Err(error))) => {
+            state.error("tls_handshake");
+            if let Some(held) = state.log.check() {
+                tracing::warn!(component = %state.id, %error, suppressed = held, "a TLS handshake failed");
+            }
+        }
+        Err(_) => state.error("tls_handshake_timeout"),
     }
 }
 
