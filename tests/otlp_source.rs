@@ -985,3 +985,60 @@ fn a_missing_certificate_is_a_clear_error_at_check_and_start() {
         "{err}"
     );
 }
+
+#[test]
+fn a_gateway_forwards_records_with_their_service_as_the_resource() {
+    // pipelines/otlp-gateway.toml's shape: source → sink whose resource comes
+    // from the record's `resource."service.name"`, into a second source.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.ndjson");
+    let front = format!("127.0.0.1:{}", free_port());
+    let back = format!("127.0.0.1:{}", free_port());
+    let cfg = pipeline_text(
+        dir.path(),
+        &format!(
+            r#"
+[sources.gateway]
+type = "opentelemetry"
+address = "{front}"
+
+[sinks.upstream]
+type = "opentelemetry"
+inputs = ["gateway"]
+endpoint = "http://{back}"
+add_host_name = false
+resource = {{ "service.name" = "{{{{ resource.\"service.name\" }}}}" }}
+
+[sources.backend]
+type = "opentelemetry"
+address = "{back}"
+
+[sinks.out]
+inputs = ["backend"]
+{sink}
+"#,
+            sink = file_sink(&out),
+        ),
+    );
+    let topology = Topology::start(&cfg, BuildOptions::default()).unwrap();
+    wait_listening(&front);
+    wait_listening(&back);
+    let a = send(
+        &front,
+        "/v1/logs",
+        &[PROTOBUF],
+        &sample_request().encode_to_vec(),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    // Answered once the upstream took it: the backend has written it.
+    let lines = read_ndjson(&out, &[]);
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert_eq!(l["resource"]["service.name"], "api", "{l}");
+    }
+    assert_eq!(lines[0]["message"], "started");
+    assert_eq!(lines[0]["port"], 8080);
+    assert_eq!(lines[0]["level"], "info");
+    assert_eq!(lines[0]["timestamp"], "2025-08-20T10:30:45.000000000Z");
+    stop(topology);
+}

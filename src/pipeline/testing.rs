@@ -130,6 +130,31 @@ pub fn run_case(config: &PipelineConfig, case: &TestCase) -> Result<(), Vec<Stri
         });
     if let Some(events) = decoded {
         batch.events = events;
+        // A decoded JSON object (the opentelemetry source's records) gets its
+        // members scanned into this batch's arena, as its source would have.
+        for event in &mut batch.events {
+            if let crate::event::Root::Json { .. } = event.root {
+                let start = batch.members.len();
+                match crate::event::json::scan_object_summarized(
+                    &event.line,
+                    crate::event::json::MAX_DEPTH,
+                    &mut batch.members,
+                ) {
+                    Ok((object, summary)) => {
+                        event.meta.keys = crate::event::KeyFilter::from_summary(summary);
+                        event.root = crate::event::Root::Json {
+                            object,
+                            members: crate::event::Span::new(start, batch.members.len()),
+                        };
+                    }
+                    Err(_) => {
+                        batch.members.truncate(start);
+                        event.root = crate::event::Root::Text;
+                        event.meta.keys = crate::event::KeyFilter::default();
+                    }
+                }
+            }
+        }
     } else {
         let mut offset = 0u64;
         for line in &case.lines {
@@ -195,8 +220,27 @@ fn captured(rx: &Receiver<Batch>) -> Vec<serde_json::Value> {
 }
 
 /// Looks up a dotted path (`user.name`) in a JSON object.
+/// The value at `path`: dot-separated names, a name in double quotes may hold
+/// dots (`resource."service.name"`), and a key that itself has dots
+/// (`order.id`, an OTLP attribute) is found whole too.
 fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    path.split('.').try_fold(v, |v, key| v.get(key))
+    if let Some(quoted) = path.strip_prefix('"') {
+        let end = quoted.find('"')?;
+        let inner = v.get(&quoted[..end])?;
+        let after = &quoted[end + 1..];
+        return if after.is_empty() {
+            Some(inner)
+        } else {
+            lookup(inner, after.strip_prefix('.')?)
+        };
+    }
+    if let Some(found) = v.get(path) {
+        return Some(found);
+    }
+    path.match_indices('.').find_map(|(i, _)| {
+        v.get(&path[..i])
+            .and_then(|inner| lookup(inner, &path[i + 1..]))
+    })
 }
 
 fn check(

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use hyper::Method;
 use prost::Message as _;
 use serde::Deserialize;
@@ -32,7 +31,7 @@ use logagent_codecs::otlp::{
     self, ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse, Status,
 };
 use logagent_core::component::{Source, SourceComponent, SourceContext, SourceError};
-use logagent_core::event::{AckToken, Edit, EditOp, Event, MESSAGE_KEY, Root, Stream, Value, json};
+use logagent_core::event::{AckToken, Event, Stream};
 use logagent_core::telemetry::ratelimit::RateLimiter;
 use logagent_core::{ByteSize, HumanDuration, KeyError};
 
@@ -427,56 +426,11 @@ impl SourceComponent for OpenTelemetrySourceConfig {
                 continue;
             };
             let converted = records::convert(&export, &stream, &AckToken::detached(), 0, limits);
-            for batch in converted.batches {
-                events.extend(
-                    batch
-                        .events
-                        .iter()
-                        .map(|e| as_text_event(e, &batch.members)),
-                );
-            }
+            // The caller scans each JSON object again into its own arena.
+            events.extend(converted.batches.into_iter().flat_map(|b| b.events));
         }
         Some(events)
     }
-}
-
-/// The same event without the member arena `logagent test` cannot carry:
-/// the `message` as the line, every other field an insert.
-fn as_text_event(e: &Event, arena: &[json::Member]) -> Event {
-    let Root::Json { members, .. } = e.root else {
-        return e.clone();
-    };
-    let members = arena.get(members.range()).unwrap_or(&[]);
-    let message = members
-        .iter()
-        .find(|m| m.key_eq(&e.line, MESSAGE_KEY.as_bytes()))
-        .map(|m| m.value_raw(&e.line));
-    let line = match message.map(|raw| (raw, json::decode_str(raw))) {
-        Some((_, Some(text))) => Bytes::copy_from_slice(&text),
-        Some((raw, None)) => Bytes::copy_from_slice(raw),
-        None => Bytes::new(),
-    };
-    let end = line.len();
-    let mut out = Event::new(line, e.meta.offset);
-    out.meta.time = e.meta.time;
-    out.meta.level = e.meta.level;
-    for m in members {
-        if m.key_eq(&e.line, MESSAGE_KEY.as_bytes()) {
-            continue;
-        }
-        let key = json::decode_str(&e.line[m.key.range()]).map_or_else(
-            || Bytes::copy_from_slice(m.key_raw(&e.line)),
-            |k| Bytes::copy_from_slice(&k),
-        );
-        out.edits.push(Edit {
-            at: json::Span::new(end, end),
-            op: EditOp::Insert {
-                key,
-                value: Value::Json(Bytes::copy_from_slice(m.value_raw(&e.line))),
-            },
-        });
-    }
-    out
 }
 
 #[cfg(test)]

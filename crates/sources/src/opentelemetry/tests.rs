@@ -221,10 +221,12 @@ fn test_lines_are_otlp_json_requests() {
     otlp::json::write_request(&export(&["a", "b"]), &mut line);
     let events = c.decode_for_test(&[&line, b"not json"]).unwrap();
     assert_eq!(events.len(), 2);
-    let mut out = Vec::new();
-    write_json(&events[1], &mut out);
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&events[1].line).unwrap();
     assert_eq!(v["message"], "b");
     assert_eq!(v["level"], "error");
     assert_eq!(v["resource"]["service.name"], "api");
+    assert!(matches!(
+        events[1].root,
+        logagent_core::event::Root::Json { .. }
+    ));
 }
