@@ -56,13 +56,13 @@ impl ServerTlsConfig {
         let mut errors = Vec::new();
         if self.crt_file.is_none() {
             errors.push(KeyError::new(
-                &format!("{key}.crt_file"),
+                format!("{key}.crt_file"),
                 "a listening source serving TLS needs its certificate (PEM)",
             ));
         }
         if self.key_file.is_none() {
             errors.push(KeyError::new(
-                &format!("{key}.key_file"),
+                format!("{key}.key_file"),
                 "a listening source serving TLS needs the certificate's private key (PEM)",
             ));
         }

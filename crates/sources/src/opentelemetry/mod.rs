@@ -284,14 +284,14 @@ impl Receiver {
         encoding: Encoding,
         error_type: &'static str,
         message: String,
-    ) -> Reply {
+    ) -> Answer {
         if let Some(held) = self.log.check() {
             tracing::warn!(component = %self.stream.source, error = %message, suppressed = held, "refused an OTLP export");
         }
         // gRPC's INVALID_ARGUMENT (3) for what the client sent wrong.
         let rpc = Status { code: 3, message };
         let json = serde_json::json!({"code": rpc.code, "message": rpc.message}).to_string();
-        Reply::Answer(Self::answer(status, encoding, rpc.encode_to_vec(), json).counted(error_type))
+        Self::answer(status, encoding, rpc.encode_to_vec(), json).counted(error_type)
     }
 
     /// The success answer: `partial_success` when records were refused.
@@ -318,7 +318,7 @@ impl Receiver {
     }
 
     /// Decodes the body per its content type.
-    fn decode(&self, request: &Request) -> Result<(Encoding, ExportLogsServiceRequest), Reply> {
+    fn decode(&self, request: &Request) -> Result<(Encoding, ExportLogsServiceRequest), Answer> {
         match request.content_type().as_str() {
             otlp::CONTENT_TYPE_PROTOBUF | "application/protobuf" => {
                 ExportLogsServiceRequest::decode(&request.body[..])
@@ -370,7 +370,7 @@ impl Handler for Receiver {
         }
         let (encoding, export) = match self.decode(request) {
             Ok(x) => x,
-            Err(reply) => return reply,
+            Err(answer) => return Reply::Answer(answer),
         };
         let total: u64 = export
             .resource_logs

@@ -2,6 +2,7 @@
 //! acknowledgement and a real SDK as the sender are tested through the
 //! binary in `tests/otlp_source.rs`).
 
+use bytes::Bytes;
 use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
 use super::*;
