@@ -645,7 +645,7 @@ fn slow_clients_are_disconnected() {
     let cfg = pipeline(
         dir.path(),
         &addr,
-        "header_timeout = \"300ms\"\nidle_timeout = \"300ms\"\nbody_timeout = \"300ms\"",
+        "header_timeout = \"300ms\"\nidle_timeout = \"60s\"\nbody_timeout = \"300ms\"",
         &file_sink(&dir.path().join("out.ndjson")),
     );
     let topology = Topology::start(&cfg, BuildOptions::default()).unwrap();
@@ -662,8 +662,11 @@ fn slow_clients_are_disconnected() {
     a.write_all(b"POST /v1/logs HTTP/1.1\r\nhost: x\r\n")
         .unwrap();
     let mut b = TcpStream::connect(&addr).unwrap();
+    // Both are closed at header_timeout (not idle_timeout: no request head
+    // came), counted.
     closed(&mut a);
     closed(&mut b);
+    assert_eq!(errors(&m, "header_timeout"), 2);
     // A body that stops half-way: 408, counted.
     let mut s = TcpStream::connect(&addr).unwrap();
     s.write_all(b"POST /v1/logs HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 100\r\n\r\n\x0a")

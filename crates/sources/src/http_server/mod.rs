@@ -7,7 +7,8 @@
 //! body becomes batches and an answer); this module does the rest:
 //!
 //! * **Limits.** `max_connections` (more get a bare 503 and are closed,
-//!   counted); request heads up to 64 KiB read within `header_timeout`, a
+//!   counted); request heads up to 64 KiB read within `header_timeout`
+//!   (counted as `header_timeout` otherwise), a
 //!   connection idle for `idle_timeout` is closed (slowloris); a body over
 //!   `max_body_bytes` is refused with 413 from its `Content-Length` before it
 //!   is read, or as soon as the stream passes the limit, never buffered whole;
@@ -534,6 +535,11 @@ where
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(error) = result {
+                    // A request head not received within header_timeout
+                    // (slowloris) is counted; other ends (resets) are not.
+                    if error.is_timeout() {
+                        state.error("header_timeout");
+                    }
                     tracing::debug!(component = %state.id, %error, "HTTP connection ended");
                 }
                 return;
