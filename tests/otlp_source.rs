@@ -552,6 +552,23 @@ fn bad_input_gets_exact_answers_and_counts_and_the_agent_keeps_serving() {
     assert_eq!(a.status, 413, "{a:?}");
     assert_eq!(errors(&m, "decompressed_too_large"), 1);
 
+    // A record bomb: 200,000 empty records in 400 KB (2 bytes each), over the
+    // default max_records_per_request (100,000): refused before decoding.
+    let records = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord::default(); 200_000],
+                ..ScopeLogs::default()
+            }],
+            ..ResourceLogs::default()
+        }],
+    }
+    .encode_to_vec();
+    assert!(records.len() < 1 << 20, "{}", records.len());
+    let a = send(&addr, "/v1/logs", &[PROTOBUF], &records);
+    assert_eq!(a.status, 413, "{a:?}");
+    assert_eq!(errors(&m, "too_many_records"), 1);
+
     // A 100 MB body announced by Content-Length: 413 before any of it is read.
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(LIMIT)).unwrap();
@@ -631,7 +648,7 @@ fn bad_input_gets_exact_answers_and_counts_and_the_agent_keeps_serving() {
     let s = m.snapshot();
     assert_eq!((s.received_events, s.discarded_events), (2, 0));
     assert_eq!(responses(&m, "400"), 4);
-    assert_eq!(responses(&m, "413"), 3);
+    assert_eq!(responses(&m, "413"), 4);
     assert_eq!(responses(&m, "415"), 1);
     assert_eq!(responses(&m, "503"), 3);
     assert_eq!(responses(&m, "200"), 1);

@@ -12,6 +12,7 @@
 //! `invalid_json`). Listening, limits (body size before and after gzip,
 //! connections, slow clients), auth and TLS are [`crate::http_server`]'s.
 
+pub mod count;
 pub mod records;
 
 use std::net::SocketAddr;
@@ -58,6 +59,11 @@ pub struct OpenTelemetrySourceConfig {
     /// records are refused (counted, reported in `partial_success`).
     #[serde(default = "default_max_line")]
     pub max_line_bytes: ByteSize,
+    /// Most log records in one export request (default 100000); a larger one
+    /// is refused whole with 413 before it is decoded (`too_many_records`):
+    /// a record can be encoded in 2 bytes and decodes into hundreds.
+    #[serde(default = "default_max_records")]
+    pub max_records_per_request: usize,
     /// Most connections open at once (default 256); more are answered 503 and closed.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -103,6 +109,9 @@ fn default_max_decompressed() -> ByteSize {
 }
 fn default_max_line() -> ByteSize {
     ByteSize(DEFAULT_MAX_LINE_BYTES)
+}
+fn default_max_records() -> usize {
+    100_000
 }
 fn default_max_connections() -> usize {
     256
@@ -157,6 +166,7 @@ impl OpenTelemetrySourceConfig {
         positive("max_decompressed_bytes", self.max_decompressed_bytes.0 == 0);
         positive("max_line_bytes", self.max_line_bytes.0 == 0);
         positive("max_connections", self.max_connections == 0);
+        positive("max_records_per_request", self.max_records_per_request == 0);
         positive("header_timeout", self.header_timeout.0.is_zero());
         positive("idle_timeout", self.idle_timeout.0.is_zero());
         positive("body_timeout", self.body_timeout.0.is_zero());
@@ -319,8 +329,20 @@ impl Receiver {
 
     /// Decodes the body per its content type.
     fn decode(&self, request: &Request) -> Result<(Encoding, ExportLogsServiceRequest), Answer> {
+        let max = self.config.max_records_per_request;
+        let too_many = |encoding| {
+            self.refuse(
+                413,
+                encoding,
+                "too_many_records",
+                format!("the request holds more than max_records_per_request ({max}) log records"),
+            )
+        };
         match request.content_type().as_str() {
             otlp::CONTENT_TYPE_PROTOBUF | "application/protobuf" => {
+                if count::protobuf(&request.body, max).is_err() {
+                    return Err(too_many(Encoding::Protobuf));
+                }
                 ExportLogsServiceRequest::decode(&request.body[..])
                     .map(|r| (Encoding::Protobuf, r))
                     .map_err(|e| {
@@ -332,9 +354,14 @@ impl Receiver {
                         )
                     })
             }
-            otlp::CONTENT_TYPE_JSON => otlp::json::parse_request(&request.body)
-                .map(|r| (Encoding::Json, r))
-                .map_err(|e| self.refuse(400, Encoding::Json, "invalid_json", e.to_string())),
+            otlp::CONTENT_TYPE_JSON => {
+                if count::json(&request.body, max).is_err() {
+                    return Err(too_many(Encoding::Json));
+                }
+                otlp::json::parse_request(&request.body)
+                    .map(|r| (Encoding::Json, r))
+                    .map_err(|e| self.refuse(400, Encoding::Json, "invalid_json", e.to_string()))
+            }
             other => Err(self.refuse(
                 415,
                 Encoding::Json,

@@ -181,6 +181,22 @@ fn invalid_bodies_and_content_types_are_refused_and_counted() {
 }
 
 #[test]
+fn too_many_records_are_refused_before_decoding() {
+    let r = receiver("max_records_per_request = 2");
+    let body = export(&["a", "b", "c"]).encode_to_vec();
+    let (events, a, _) = run(&r, request("/v1/logs", "application/x-protobuf", body));
+    assert!(events.is_empty());
+    assert_eq!((a.status, a.error_type), (413, Some("too_many_records")));
+    let mut text = Vec::new();
+    otlp::json::write_request(&export(&["a", "b", "c"]), &mut text);
+    let (_, a, _) = run(&r, request("/v1/logs", "application/json", text));
+    assert_eq!((a.status, a.error_type), (413, Some("too_many_records")));
+    let body = export(&["a", "b"]).encode_to_vec();
+    let (events, a, _) = run(&r, request("/v1/logs", "application/x-protobuf", body));
+    assert_eq!((events.len(), a.status), (2, 200));
+}
+
+#[test]
 fn routes() {
     let r = receiver("path = \"/otlp/v1/logs\"");
     assert!(r.route(&Method::POST, "/otlp/v1/logs").is_ok());
