@@ -39,6 +39,8 @@ Examples:
       Receive syslog (RFC 3164/5424, TCP and UDP on 127.0.0.1:5514) and ship it to Loki.
   logagent -p pipelines/aggregator.toml
       Receive pushes over HTTP (NDJSON, Elasticsearch _bulk, Loki push) from other agents.
+  OTLP_UPSTREAM=http://collector:4318 logagent -p pipelines/otlp-gateway.toml
+      Receive OTLP/HTTP logs from OpenTelemetry SDKs on 127.0.0.1:4318, redact, forward over OTLP.
   logagent rotate --config /etc/logagent/maintenance.toml --config /etc/logagent/pipeline.toml --dry-run
       Print what rotation would do; files the agent has not shipped are held.
   logagent retain --config /etc/logagent/maintenance.toml --data-dir /var/lib/logagent

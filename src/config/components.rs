@@ -23,6 +23,7 @@ use logagent_sinks::stdout::StdoutSinkConfig;
 use logagent_sources::file::FileSourceConfig;
 use logagent_sources::http::HttpSourceConfig;
 use logagent_sources::kafka::KafkaSourceConfig;
+use logagent_sources::opentelemetry::OpenTelemetrySourceConfig;
 use logagent_sources::stdin::StdinSourceConfig;
 use logagent_sources::syslog::SyslogSourceConfig;
 use logagent_transforms::enrich::EnrichConfig;
@@ -98,6 +99,8 @@ component_types! {
         Http(Box<HttpSourceConfig>) = "http",
         /// `type = "kafka"`: a consumer-group member, offsets committed once acknowledged.
         Kafka(Box<KafkaSourceConfig>) = "kafka",
+        /// `type = "opentelemetry"`: an OTLP/HTTP logs receiver (`/v1/logs`).
+        OpenTelemetry(Box<OpenTelemetrySourceConfig>) = "opentelemetry",
     }
 }
 
