@@ -82,3 +82,16 @@ pub(super) fn card_in(h: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
         !before && !after && luhn(t.iter().copied().filter(u8::is_ascii_digit))
     })
 }
+
+/// True when the token `h[s..e]` is written like a card number (13–19 digits
+/// in groups of four, or compact): one that failed the card checks is an
+/// order or account number, with no phone number inside it.
+pub(super) fn card_shaped(h: &[u8], s: usize, e: usize) -> bool {
+    let t = &h[s..e];
+    let n = digit_count(t);
+    if !(13..=19).contains(&n) || !t[0].is_ascii_digit() {
+        return false;
+    }
+    let mut groups = t.split(|b| !b.is_ascii_digit()).filter(|g| !g.is_empty());
+    groups.all(|g| g.len() == 4 || g.len() == n) || t.split(|b| !b.is_ascii_digit()).filter(|g| g.len() == 4).count() >= 3
+}

@@ -117,6 +117,24 @@ pub(super) fn pair_at(h: &[u8], sep: usize) -> Option<(usize, usize, usize, usiz
             (vs, ve.min(h.len()))
         }
         _ => {
+            let stop = |b: u8| {
+                !(b.is_ascii_whitespace()
+                    || matches!(
+                        b,
+                        b',' | b';' | b'&' | b'"' | b'\'' | b'}' | b']' | b')' | b'<' | b'>'
+                    ))
+            };
+            // `Authorization: Bearer abc…`: the scheme and its credentials.
+            let word = run(h, i, stop);
+            let scheme = &h[i..word];
+            if (scheme.eq_ignore_ascii_case(b"bearer") || scheme.eq_ignore_ascii_case(b"basic"))
+                && h.get(word) == Some(&b' ')
+            {
+                let ve = run(h, word + 1, stop);
+                if ve > word + 1 {
+                    return Some((ks, e, i, ve));
+                }
+            }
             let ve = run(h, i, |b| {
                 !(b.is_ascii_whitespace()
                     || matches!(

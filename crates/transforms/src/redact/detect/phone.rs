@@ -66,6 +66,16 @@ fn plausible(h: &[u8], s: usize, e: usize) -> bool {
             && matches!(body.get(1), Some(b'5' | b'7' | b'8' | b'9'))
             && body.get(2) == Some(&b'0');
     }
+    // A dotted quad is an address; a group of a hyphenated hex id (a UUID's
+    // `0676-1458`) is no number.
+    if t.contains(&b'.') && groups == 4 && t.split(|b| *b == b'.').all(|g| g.len() <= 3) {
+        return false;
+    }
+    if (s >= 2 && h[s - 1] == b'-' && h[s - 2].is_ascii_alphanumeric())
+        || (h.get(e) == Some(&b'-') && h.get(e + 1).is_some_and(u8::is_ascii_alphanumeric))
+    {
+        return false;
+    }
     let body = t.strip_prefix(b"(").unwrap_or(t);
     let first = body.split(|b| !b.is_ascii_digit()).next().unwrap_or(&[]);
     // Without the trunk prefix 0, only US/CA, CN, IN and BR numbers: 10 or
@@ -90,7 +100,8 @@ fn plausible(h: &[u8], s: usize, e: usize) -> bool {
         })
         .map(|(_, b)| b);
     let sep = seps.clone().next();
-    if seps.any(|b| Some(b) != sep)
+    // `67 2956-6447`, `+1 415-555-2671`: a space and dashes go together.
+    if seps.any(|b| Some(b) != sep && !(matches!(b, b' ' | b'-') && matches!(sep, Some(b' ' | b'-'))))
         || t.split(|b| !b.is_ascii_digit())
             .filter(|g| !g.is_empty())
             .skip(1)

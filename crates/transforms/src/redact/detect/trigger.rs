@@ -2,7 +2,7 @@
 //! that start from a byte (`@`, `.`, `:`, digit runs) and hands each to its
 //! confirming parser; `+` and `=` are found with `memchr`.
 
-use super::card::card_in;
+use super::card::{card_in, card_shaped};
 use super::email::email;
 use super::ipv4::ipv4;
 use super::ipv6::ipv6;
@@ -247,6 +247,9 @@ impl Engine {
                 out.push(Found::new(rule, s, e));
                 return e;
             }
+        }
+        if card_shaped(h, s, e) {
+            return e;
         }
         if let Some(rule) = phone {
             if let Some((ps, pe)) = phone_in(h, s, e) {
