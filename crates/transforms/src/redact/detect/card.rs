@@ -93,5 +93,9 @@ pub(super) fn card_shaped(h: &[u8], s: usize, e: usize) -> bool {
         return false;
     }
     let mut groups = t.split(|b| !b.is_ascii_digit()).filter(|g| !g.is_empty());
-    groups.all(|g| g.len() == 4 || g.len() == n) || t.split(|b| !b.is_ascii_digit()).filter(|g| g.len() == 4).count() >= 3
+    groups.all(|g| g.len() == 4 || g.len() == n)
+        || t.split(|b| !b.is_ascii_digit())
+            .filter(|g| g.len() == 4)
+            .count()
+            >= 3
 }

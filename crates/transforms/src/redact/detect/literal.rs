@@ -112,9 +112,8 @@ fn slack_webhook(h: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
                         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
             })
         };
-        if !(ok(parts.next(), b'T') && ok(parts.next(), b'B'))
-            || !parts.next().is_some_and(|p| p.len() >= 4)
-        {
+        let (team, bot, secret) = (parts.next(), parts.next(), parts.next());
+        if !(ok(team, b'T') && ok(bot, b'B') && secret.is_some_and(|p| p.len() >= 4)) {
             return None;
         }
     } else if secret.len() < 8 {

@@ -94,14 +94,14 @@ fn plausible(h: &[u8], s: usize, e: usize) -> bool {
         .iter()
         .enumerate()
         .filter(|(i, b)| {
-            !b.is_ascii_digit()
-                && !matches!(b, b'(' | b')')
-                && !(**b == b' ' && *i > 0 && t[i - 1] == b')')
+            let after_paren = **b == b' ' && *i > 0 && t[i - 1] == b')';
+            !(b.is_ascii_digit() || matches!(b, b'(' | b')') || after_paren)
         })
         .map(|(_, b)| b);
     let sep = seps.clone().next();
     // `67 2956-6447`, `+1 415-555-2671`: a space and dashes go together.
-    if seps.any(|b| Some(b) != sep && !(matches!(b, b' ' | b'-') && matches!(sep, Some(b' ' | b'-'))))
+    if seps
+        .any(|b| Some(b) != sep && !(matches!(b, b' ' | b'-') && matches!(sep, Some(b' ' | b'-'))))
         || t.split(|b| !b.is_ascii_digit())
             .filter(|g| !g.is_empty())
             .skip(1)
