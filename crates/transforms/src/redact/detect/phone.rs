@@ -23,8 +23,15 @@ const REGIONS: [Id; 10] = [
 ];
 
 /// True when `t` is a valid number: international with `+`, else national in
-/// one of [`REGIONS`].
+/// one of [`REGIONS`]. The parser has panicked on odd input in past releases:
+/// a panic there is taken as "not a number" rather than allowed to stop the
+/// worker (the candidate reached it only after the shape tests, so it is
+/// masked by nothing else either way).
 fn valid(t: &[u8]) -> bool {
+    std::panic::catch_unwind(|| parse_valid(t)).unwrap_or(false)
+}
+
+fn parse_valid(t: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(t) else {
         return false;
     };

@@ -686,3 +686,48 @@ fn emails_idn_and_ip_forms() {
         ["fe80::1%eth0", "::ffff:10.0.0.1"]
     );
 }
+
+#[test]
+fn precedence_lists_every_detector_once() {
+    for d in Detector::ALL {
+        assert_eq!(
+            Detector::PRECEDENCE.iter().filter(|p| **p == d).count(),
+            1,
+            "{d:?}"
+        );
+    }
+}
+
+#[test]
+fn overlaps_go_to_the_earlier_rule_whatever_the_discovery_order() {
+    // The e-mail detector reads `pw12345@db.internal`; the URL credential wins.
+    let text = "dsn mysql://app:pw12345@db.internal/x";
+    let mut out = Vec::new();
+    engine(&[Detector::Email, Detector::UrlCredentials]).scan(text.as_bytes(), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].rule, Detector::UrlCredentials.index() as u16);
+    // `::ffff:10.0.0.1` is IPv6 though the IPv4 detector also reads its tail.
+    let text = "from ::ffff:10.0.0.1 x";
+    let mut out = Vec::new();
+    engine(&[Detector::Ipv4, Detector::Ipv6]).scan(text.as_bytes(), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].rule, Detector::Ipv6.index() as u16);
+}
+
+#[test]
+fn findings_widen_over_invalid_bytes() {
+    let text = b"to taro@mail.ex\xb8ample.net and ta\xb8ro@example.jp";
+    let mut out = Vec::new();
+    engine(&[Detector::Email]).scan(text, &mut out);
+    let got: Vec<&[u8]> = out
+        .iter()
+        .map(|f| &text[f.start as usize..f.end as usize])
+        .collect();
+    assert_eq!(
+        got,
+        [
+            &b"taro@mail.ex\xb8ample.net"[..],
+            &b"ta\xb8ro@example.jp"[..]
+        ]
+    );
+}
