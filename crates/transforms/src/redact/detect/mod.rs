@@ -130,7 +130,8 @@ impl Detector {
     /// The documented rule order: when findings of two detectors overlap, the
     /// merged finding belongs to the detector earlier in this list (the more
     /// specific shape wins: a JWT inside `Authorization: Bearer …` is a JWT, a
-    /// `user:pw@host` in a URL is a URL credential, not an e-mail). Custom
+    /// `user:pw@host` in a URL is a URL credential, not an e-mail, an IBAN
+    /// is not the card number some of its digit groups spell). Custom
     /// patterns come after every built-in detector, in configuration order.
     pub const PRECEDENCE: [Detector; Detector::COUNT] = [
         Detector::PrivateKey,
@@ -140,8 +141,8 @@ impl Detector {
         Detector::AuthHeader,
         Detector::Password,
         Detector::GenericSecret,
-        Detector::CreditCard,
         Detector::Iban,
+        Detector::CreditCard,
         Detector::UsSsn,
         Detector::JpMyNumber,
         Detector::Phone,

@@ -712,6 +712,14 @@ fn overlaps_go_to_the_earlier_rule_whatever_the_discovery_order() {
     engine(&[Detector::Ipv4, Detector::Ipv6]).scan(text.as_bytes(), &mut out);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].rule, Detector::Ipv6.index() as u16);
+    // An IBAN is an IBAN, even when its digit groups pass for a card.
+    for text in ["DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432"] {
+        let mut out = Vec::new();
+        engine(&[Detector::CreditCard, Detector::Iban, Detector::Phone])
+            .scan(text.as_bytes(), &mut out);
+        assert_eq!(out.len(), 1, "{text}");
+        assert_eq!(out[0].rule, Detector::Iban.index() as u16, "{text}");
+    }
 }
 
 #[test]

@@ -224,16 +224,16 @@ impl Engine {
         let (s, e) = number_token(h, at);
         let card = self.rule(Detector::CreditCard);
         let phone = self.rule(Detector::Phone);
-        if let Some(rule) = card {
-            if let Some((cs, ce)) = card_in(h, s, e) {
-                out.push(Found::new(rule, cs, ce));
-                return e;
-            }
-        }
         if let Some(rule) = self.rule(Detector::Iban) {
             if let Some((is, ie)) = self.iban(h, at) {
                 out.push(Found::new(rule, is, ie));
                 return ie.max(e);
+            }
+        }
+        if let Some(rule) = card {
+            if let Some((cs, ce)) = card_in(h, s, e) {
+                out.push(Found::new(rule, cs, ce));
+                return e;
             }
         }
         if let Some(rule) = self.rule(Detector::UsSsn) {
