@@ -1,6 +1,7 @@
 //! Throughput of each parser and transform, and of the default chain
 //! (parse_json → enrich → redact with every detector → filter_level →
-//! serialize), in bytes of input per second. Batches are prepared outside the
+//! serialize), in bytes of input per second, and each redact detector alone
+//! (`transforms/redact_detector/NAME`). Batches are prepared outside the
 //! timed part (framed, and parsed for the transforms that need JSON).
 
 #![allow(clippy::unwrap_used)]
@@ -199,6 +200,18 @@ fn benches(c: &mut Criterion) {
             &parsed_json
         };
         bench_one(c, name, n, input, transform(ty, cfg));
+    }
+
+    // Each detector alone on the parsed corpus: what it adds over the shared
+    // scan (the pre-filter keeps lines without candidates nearly free).
+    for d in logagent::transforms::redact::detect::Detector::ALL {
+        bench_one(
+            c,
+            &format!("redact_detector/{}", d.name()),
+            n,
+            &parsed_json,
+            transform("redact", &format!("{{ detectors = [\"{}\"] }}", d.name())),
+        );
     }
 
     // The default chain, from framed lines to serialized NDJSON, and the same

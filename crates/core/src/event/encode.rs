@@ -61,7 +61,10 @@ pub(crate) fn write_span(event: &Event, span: Span, out: &mut Vec<u8>) {
         json::write_lossy(out, &line[pos..start]);
         match &e.op {
             EditOp::Replace(b) => {
-                out.extend_from_slice(b);
+                // Edited values get the same U+FFFD replacement as the
+                // untouched line: a transform may copy raw bytes of the line
+                // (a value rewritten around its invalid bytes).
+                json::write_lossy(out, b);
                 pos = e.at.end as usize;
             }
             EditOp::Delete => pos = e.at.end as usize,
@@ -107,7 +110,7 @@ fn write_text_root(event: &Event, out: &mut Vec<u8>) {
 
 fn write_value(event: &Event, value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Json(b) => out.extend_from_slice(b),
+        Value::Json(b) => json::write_lossy(out, b),
         Value::LineStr(span) => json::write_str(out, &event.line[span.range()]),
         Value::LineRaw(span) => json::write_lossy(out, &event.line[span.range()]),
     }

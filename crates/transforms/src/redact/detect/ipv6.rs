@@ -21,7 +21,11 @@ pub(super) fn ipv6(h: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
     let token = &h[s..e];
     let colons = token.iter().filter(|b| **b == b':').count();
     let double = token.windows(2).any(|w| w[0] == b':' && w[1] == b':');
-    if colons < 2 || (!double && colons != 7) || word_before(h, s) || word_after(h, e) {
+    if colons < 2
+        || (!double && colons != 7 && !(colons == 6 && token.contains(&b'.')))
+        || word_before(h, s)
+        || word_after(h, e)
+    {
         return (None, next);
     }
     // At least two groups, unless it starts with `::` (`::1`).
@@ -36,5 +40,14 @@ pub(super) fn ipv6(h: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
         .ok()
         .and_then(|t| t.parse::<std::net::Ipv6Addr>().ok())
         .is_some();
+    // A zone (`fe80::1%eth0`, `%25eth0` in a URL) belongs to the address.
+    if ok && h.get(e) == Some(&b'%') {
+        let z = super::text::run(h, e + 1, |b| {
+            b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
+        });
+        if z > e + 1 {
+            return (Some((s, z)), next.max(z));
+        }
+    }
     (ok.then_some((s, e)), next)
 }

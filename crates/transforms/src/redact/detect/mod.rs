@@ -38,12 +38,14 @@ mod ipv4;
 mod ipv6;
 mod jwt;
 mod literal;
+mod national;
 mod number;
 mod password;
 mod phone;
 mod private_key;
 mod text;
 mod trigger;
+mod url_creds;
 
 #[cfg(test)]
 mod tests;
@@ -85,9 +87,23 @@ pub enum Detector {
     /// Values of `password=…`, `secret: …`, `api_key=…`, `token=…` pairs (and of
     /// JSON members named like that).
     Password,
-    /// International (`+81 3-1234-5678`) and Japanese (`090-1234-5678`,
-    /// `03-1234-5678`) phone numbers.
+    /// Phone numbers: E.164 (`+81 3-1234-5678`) and the national formats of
+    /// JP, US/CA, GB, DE, FR, IN, CN, KR and BR, validated against the
+    /// numbering plans (`phonenumber`, libphonenumber's metadata).
     Phone,
+    /// The userinfo of a URL or DSN (`postgres://app:pw@db/…`,
+    /// `redis://:pw@host`), any scheme.
+    UrlCredentials,
+    /// US social security numbers `123-45-6789` in the issued ranges.
+    UsSsn,
+    /// Japanese My Number (個人番号): 12 digits with a valid check digit.
+    JpMyNumber,
+    /// IBANs (`GB82 WEST 1234 5698 7654 32`) with the mod-97 check.
+    Iban,
+    /// `key = value` assignments whose name ends like a key (`signing_key`,
+    /// `client_auth`, `creds`) and whose value looks random (Shannon entropy
+    /// of at least 3.5 bits per character, 16 characters or more).
+    GenericSecret,
 }
 
 impl Detector {
@@ -104,6 +120,35 @@ impl Detector {
         Detector::PrivateKey,
         Detector::Password,
         Detector::Phone,
+        Detector::UrlCredentials,
+        Detector::UsSsn,
+        Detector::JpMyNumber,
+        Detector::Iban,
+        Detector::GenericSecret,
+    ];
+
+    /// The documented rule order: when findings of two detectors overlap, the
+    /// merged finding belongs to the detector earlier in this list (the more
+    /// specific shape wins: a JWT inside `Authorization: Bearer …` is a JWT, a
+    /// `user:pw@host` in a URL is a URL credential, not an e-mail, an IBAN
+    /// is not the card number some of its digit groups spell). Custom
+    /// patterns come after every built-in detector, in configuration order.
+    pub const PRECEDENCE: [Detector; Detector::COUNT] = [
+        Detector::PrivateKey,
+        Detector::Jwt,
+        Detector::ApiKey,
+        Detector::UrlCredentials,
+        Detector::AuthHeader,
+        Detector::Password,
+        Detector::GenericSecret,
+        Detector::Iban,
+        Detector::CreditCard,
+        Detector::UsSsn,
+        Detector::JpMyNumber,
+        Detector::Phone,
+        Detector::Email,
+        Detector::Ipv6,
+        Detector::Ipv4,
     ];
 
     /// The config name (and counter label).
@@ -119,6 +164,11 @@ impl Detector {
             Detector::PrivateKey => "private_key",
             Detector::Password => "password",
             Detector::Phone => "phone",
+            Detector::UrlCredentials => "url_credentials",
+            Detector::UsSsn => "us_ssn",
+            Detector::JpMyNumber => "jp_my_number",
+            Detector::Iban => "iban",
+            Detector::GenericSecret => "generic_secret",
         }
     }
 
@@ -188,6 +238,8 @@ pub enum EngineError {
 pub struct Engine {
     /// Rule index of each built-in detector, if enabled.
     rule_of: [Option<u16>; Detector::ALL.len()],
+    /// Rank of each rule index in the rule order (lower wins an overlap).
+    rank: Vec<u16>,
     literals: Option<(AhoCorasick, Vec<Literal>)>,
     customs: Option<(RegexSet, Vec<(Regex, u16)>)>,
 }
@@ -202,6 +254,23 @@ impl Engine {
         for (d, r) in builtin {
             rule_of[d.index()].get_or_insert(*r);
         }
+        let rules = builtin
+            .iter()
+            .map(|(_, r)| *r)
+            .chain(customs.iter().map(|(_, r)| *r))
+            .max()
+            .map_or(0, |m| usize::from(m) + 1);
+        let mut rank = vec![u16::MAX; rules];
+        for (p, d) in Detector::PRECEDENCE.iter().enumerate() {
+            if let Some(r) = rule_of[d.index()] {
+                let slot = &mut rank[usize::from(r)];
+                *slot = (*slot).min(p as u16);
+            }
+        }
+        for (i, (_, r)) in customs.iter().enumerate() {
+            let slot = &mut rank[usize::from(*r)];
+            *slot = (*slot).min((Detector::COUNT + i) as u16);
+        }
         let on = |d: Detector| rule_of[d.index()].is_some();
         let mut patterns: Vec<String> = Vec::new();
         let mut kinds = Vec::new();
@@ -210,6 +279,7 @@ impl Engine {
                 Literal::Jwt => on(Detector::Jwt),
                 Literal::Auth => on(Detector::AuthHeader),
                 Literal::PrivateKey => on(Detector::PrivateKey),
+                Literal::Url => on(Detector::UrlCredentials),
                 _ => on(Detector::ApiKey),
             };
             if wanted {
@@ -233,6 +303,7 @@ impl Engine {
         };
         Ok(Engine {
             rule_of,
+            rank,
             literals,
             customs,
         })
@@ -274,13 +345,63 @@ impl Engine {
                 }
             }
         }
-        normalize(out, start);
+        widen_over_invalid(hay, &mut out[start..]);
+        repeat_values(hay, out, start);
+        normalize(out, start, &self.rank);
     }
 }
 
-/// Sorts the findings from `start` on and merges overlapping ones (the first
-/// keeps its rule), so each byte is redacted once.
-fn normalize(out: &mut Vec<Found>, start: usize) {
+/// Bytes a value written next to an invalid byte may continue with: a
+/// detector stops at an invalid byte (it is no letter of any alphabet), but
+/// the value it was reading (`ta\xb8ro@mail.ex\xb8ample.net`) goes on.
+fn value_byte(b: u8) -> bool {
+    b >= 0x80 || b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+' | b'%' | b'@')
+}
+
+/// Length of the invalid UTF-8 sequence starting at `h[i]` (0 when valid).
+fn invalid_at(h: &[u8], i: usize) -> usize {
+    if h.get(i).is_none_or(|b| *b < 0x80) {
+        return 0;
+    }
+    let window = &h[i..(i + 4).min(h.len())];
+    match window.utf8_chunks().next() {
+        Some(c) if c.valid().is_empty() => c.invalid().len(),
+        _ => 0,
+    }
+}
+
+/// Widens each finding that touches an invalid UTF-8 byte over the rest of the
+/// value it sits in, so no part of it is left in clear after the byte (the
+/// output shows the byte as U+FFFD). Costs one byte test per edge of a finding.
+fn widen_over_invalid(h: &[u8], found: &mut [Found]) {
+    for f in found {
+        let (mut s, mut e) = (f.start as usize, f.end as usize);
+        if invalid_at(h, e) > 0 {
+            while e < h.len() && value_byte(h[e]) {
+                e += 1;
+            }
+        }
+        if s > 0 && h[s - 1] >= 0x80 {
+            let mut r = s;
+            while r > 0 && h[r - 1] >= 0x80 {
+                r -= 1;
+            }
+            if std::str::from_utf8(&h[r..s]).is_err() {
+                while s > 0 && value_byte(h[s - 1]) {
+                    s -= 1;
+                }
+            }
+        }
+        (f.start, f.end) = (s as u32, e as u32);
+    }
+}
+
+/// Sorts the findings from `start` on and merges overlapping ones, so each
+/// byte is redacted once: the merged finding covers both and belongs to the
+/// rule earlier in the rule order ([`Detector::PRECEDENCE`], then custom
+/// patterns), whatever order they were found in.
+fn normalize(out: &mut Vec<Found>, start: usize, rank: &[u16]) {
+    let rank_of = |r: u16| rank.get(usize::from(r)).copied().unwrap_or(u16::MAX);
     let tail = &mut out[start..];
     if tail.len() < 2 {
         return;
@@ -293,6 +414,9 @@ fn normalize(out: &mut Vec<Found>, start: usize) {
             if f.end > out[w].end {
                 out[w].end = f.end;
             }
+            if rank_of(f.rule) < rank_of(out[w].rule) {
+                out[w].rule = f.rule;
+            }
             if out[w].key.is_none() {
                 out[w].key = f.key;
             }
@@ -302,4 +426,33 @@ fn normalize(out: &mut Vec<Found>, start: usize) {
         }
     }
     out.truncate(w + 1);
+}
+
+/// Shortest value whose other occurrences are searched for.
+const REPEAT_MIN: usize = 6;
+
+/// Every other occurrence of a value found on the line is redacted too (a
+/// password caught as `password=…` and repeated in a URL or a message), under
+/// the same rule. Costs nothing on lines without findings.
+fn repeat_values(h: &[u8], out: &mut Vec<Found>, start: usize) {
+    let n = out.len();
+    if n == start {
+        return;
+    }
+    for i in start..n {
+        let f = out[i];
+        let v = &h[f.start as usize..f.end as usize];
+        if v.len() < REPEAT_MIN {
+            continue;
+        }
+        for at in memchr::memmem::find_iter(h, v) {
+            let e = at + v.len();
+            let covered = out[start..]
+                .iter()
+                .any(|g| (g.start as usize) < e && at < g.end as usize);
+            if !covered {
+                out.push(Found::new(f.rule, at, e));
+            }
+        }
+    }
 }

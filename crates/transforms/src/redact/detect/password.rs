@@ -70,6 +70,19 @@ pub(super) fn name_tail(h: &[u8], sep: usize) -> Option<[u8; 3]> {
 /// A `name=value` / `name: value` / `"name":"value"` pair at the separator
 /// `sep` whose name is a secret's: the value (and the name, for JSON members).
 pub(super) fn secret_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
+    let (ks, e, vs, ve) = pair_at(h, sep)?;
+    if !secret_name(&h[ks..e]) {
+        return None;
+    }
+    Some(Found {
+        key: Some((ks as u32, e as u32)),
+        ..Found::new(rule, vs, ve)
+    })
+}
+
+/// The pair at the separator `sep`: (name start, name end, value start,
+/// value end), when the name ends like a secret's.
+pub(super) fn pair_at(h: &[u8], sep: usize) -> Option<(usize, usize, usize, usize)> {
     // Back over an optional closing quote and blanks to the name's end.
     let mut e = sep;
     while e > 0 && h[e - 1] == b' ' {
@@ -86,7 +99,7 @@ pub(super) fn secret_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
     while ks > 0 && name(h[ks - 1]) && e - ks < 64 {
         ks -= 1;
     }
-    if ks == e || !secret_name(&h[ks..e]) {
+    if ks == e {
         return None;
     }
     let mut i = sep + 1;
@@ -104,6 +117,24 @@ pub(super) fn secret_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
             (vs, ve.min(h.len()))
         }
         _ => {
+            let stop = |b: u8| {
+                !(b.is_ascii_whitespace()
+                    || matches!(
+                        b,
+                        b',' | b';' | b'&' | b'"' | b'\'' | b'}' | b']' | b')' | b'<' | b'>'
+                    ))
+            };
+            // `Authorization: Bearer abc…`: the scheme and its credentials.
+            let word = run(h, i, stop);
+            let scheme = &h[i..word];
+            if (scheme.eq_ignore_ascii_case(b"bearer") || scheme.eq_ignore_ascii_case(b"basic"))
+                && h.get(word) == Some(&b' ')
+            {
+                let ve = run(h, word + 1, stop);
+                if ve > word + 1 {
+                    return Some((ks, e, i, ve));
+                }
+            }
             let ve = run(h, i, |b| {
                 !(b.is_ascii_whitespace()
                     || matches!(
@@ -114,10 +145,65 @@ pub(super) fn secret_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
             (i, ve)
         }
     };
-    (ve > vs).then_some(Found {
-        key: Some((ks as u32, e as u32)),
+    (ve > vs).then_some((ks, e, vs, ve))
+}
+
+/// Shannon entropy threshold of `generic_secret` values, in bits per character
+/// (gitleaks' generic rule uses the same figure).
+pub(super) const ENTROPY_BITS: f64 = 3.5;
+
+/// Shortest `generic_secret` value.
+const GENERIC_MIN: usize = 16;
+
+/// A `…key = value` pair (`signing_key`, `X-Client-Key`) whose name is no
+/// secret's by itself but whose value looks random: 16 to 256 characters of
+/// a token alphabet with letters and digits and at least
+/// [`ENTROPY_BITS`] bits of entropy per character.
+pub(super) fn generic_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
+    let (ks, e, vs, ve) = pair_at(h, sep)?;
+    let name = &h[ks..e];
+    if secret_name(name) || !name[name.len() - 3..].eq_ignore_ascii_case(b"key") {
+        return None;
+    }
+    let v = &h[vs..ve];
+    if !(GENERIC_MIN..=256).contains(&v.len())
+        || !v.iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')
+        })
+        || !random_looking(v)
+        || entropy(v) < ENTROPY_BITS
+    {
+        return None;
+    }
+    Some(Found {
+        key: None,
         ..Found::new(rule, vs, ve)
     })
+}
+
+/// Keys are mixed-case letters with digits, or long hex: not words joined by
+/// `_` (`user_profile_1234567`), which reach the entropy threshold too.
+fn random_looking(v: &[u8]) -> bool {
+    let has = |f: fn(&u8) -> bool| v.iter().any(f);
+    (has(u8::is_ascii_digit) && has(u8::is_ascii_uppercase) && has(u8::is_ascii_lowercase))
+        || (v.len() >= 32 && v.iter().all(u8::is_ascii_hexdigit))
+}
+
+/// Shannon entropy of `v` in bits per byte.
+pub(super) fn entropy(v: &[u8]) -> f64 {
+    let mut counts = [0u16; 256];
+    for b in v {
+        counts[usize::from(*b)] += 1;
+    }
+    let n = v.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = f64::from(*c) / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 /// True when a member name is a secret's (`password`, `db_password`,

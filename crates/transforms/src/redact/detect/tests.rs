@@ -144,9 +144,9 @@ fn phones_international_and_japanese() {
     assert_eq!(
         finds(
             Detector::Phone,
-            "call +81 3-1234-5678 or +1 (555) 123-4567."
+            "call +81 3-1234-5678 or +1 (415) 555-2671."
         ),
-        ["+81 3-1234-5678", "+1 (555) 123-4567"]
+        ["+81 3-1234-5678", "+1 (415) 555-2671"]
     );
     assert_eq!(
         finds(
@@ -487,4 +487,255 @@ proptest::proptest! {
             .collect();
         proptest::prop_assert_eq!(shifted, moved, "{:?}", text);
     }
+}
+
+#[test]
+fn url_credentials_any_scheme() {
+    assert_eq!(
+        finds(
+            Detector::UrlCredentials,
+            "dsn=postgres://app:S3cr3t@db.internal:5432/app redis://:pw123@cache:6379 amqp://guest:guest@mq/ https://example.com/a@b"
+        ),
+        ["app:S3cr3t", ":pw123", "guest:guest"]
+    );
+    // The same password elsewhere on the line goes too, and the e-mail
+    // detector's reading of `S3cr3t@db.internal` loses to the rule order.
+    let text = "connect postgres://app:S3cr3tPw@db.internal/app failed, password S3cr3tPw";
+    let mut out = Vec::new();
+    engine(&[Detector::Email, Detector::UrlCredentials]).scan(text.as_bytes(), &mut out);
+    let got: Vec<(&str, u16)> = out
+        .iter()
+        .map(|f| (&text[f.start as usize..f.end as usize], f.rule))
+        .collect();
+    let url = Detector::UrlCredentials.index() as u16;
+    assert_eq!(got, [("app:S3cr3tPw@db.internal", url), ("S3cr3tPw", url)]);
+}
+
+#[test]
+fn phones_national_formats() {
+    for (text, want) in [
+        ("tel 090-1234-5678.", "090-1234-5678"),
+        ("tel (415) 555-2671 x", "(415) 555-2671"),
+        ("tel 415.555.2671 x", "415.555.2671"),
+        ("tel 020 7946 0958 x", "020 7946 0958"),
+        ("tel 030 12345678 x", "030 12345678"),
+        ("tel 01 42 68 53 00 x", "01 42 68 53 00"),
+        ("tel 06 12 34 56 78 x", "06 12 34 56 78"),
+        ("tel 98765 43210 x", "98765 43210"),
+        ("tel 138 0013 8000 x", "138 0013 8000"),
+        ("tel 010-1234-5678 x", "010-1234-5678"),
+        ("tel (11) 91234-5678 x", "(11) 91234-5678"),
+        ("tel +33 1 42 68 53 00 x", "+33 1 42 68 53 00"),
+        ("tel +49 30 12345678 x", "+49 30 12345678"),
+    ] {
+        assert_eq!(finds(Detector::Phone, text), [want], "{text}");
+    }
+    for fake in [
+        "2025-08-20 10:30:00",
+        "at 2025-08-20, 10:30",
+        "ip 192.168.1.10 x",
+        "v 1.2.3-4567.89",
+        "order 4111-1111-1111-1112",
+        "ts 1755685800000",
+        "id 550e8400-e29b-41d4-a716-446655440000",
+        "took 1234 ms, 5678 rows",
+    ] {
+        assert_eq!(finds(Detector::Phone, fake), Vec::<String>::new(), "{fake}");
+    }
+}
+
+#[test]
+fn national_identifiers_with_check_rules() {
+    assert_eq!(finds(Detector::UsSsn, "ssn 536-90-4399 x"), ["536-90-4399"]);
+    for fake in [
+        "666-12-3456",
+        "000-12-3456",
+        "123-00-4567",
+        "900-12-3456",
+        "12-345-6789",
+    ] {
+        assert_eq!(finds(Detector::UsSsn, fake), Vec::<String>::new(), "{fake}");
+    }
+    // 12345678901 → check digit 8.
+    assert_eq!(
+        finds(
+            Detector::JpMyNumber,
+            "mynumber 123456789018 and 1234 5678 9018"
+        ),
+        ["123456789018", "1234 5678 9018"]
+    );
+    assert_eq!(
+        finds(Detector::JpMyNumber, "123456789012"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        finds(
+            Detector::Iban,
+            "iban GB82WEST12345698765432 or DE89 3704 0044 0532 0130 00."
+        ),
+        ["GB82WEST12345698765432", "DE89 3704 0044 0532 0130 00"]
+    );
+    assert_eq!(
+        finds(Detector::Iban, "GB82WEST12345698765433"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn card_brands_and_separators() {
+    for card in [
+        "4111111111111111",
+        "4111.1111.1111.1111",
+        "5555-5555-5555-4444",
+        "3782 822463 10005",
+        "6011111111111117",
+        "3530111333300000",
+        "2223003122003222",
+    ] {
+        assert_eq!(finds(Detector::CreditCard, card), [card], "{card}");
+    }
+    // Luhn-valid but of no brand's range or length.
+    for fake in ["1234567812345670", "9111111111111111", "41111111111111111"] {
+        assert_eq!(
+            finds(Detector::CreditCard, fake),
+            Vec::<String>::new(),
+            "{fake}"
+        );
+    }
+}
+
+#[test]
+fn tokens_in_the_documented_formats() {
+    for (text, want) in [
+        (
+            "xoxb-1234567890-abcdefghijkl",
+            "xoxb-1234567890-abcdefghijkl",
+        ),
+        (
+            "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/abcdefghijklmnopqrstuvwx",
+            "T0123ABCD/B0123ABCD/abcdefghijklmnopqrstuvwx",
+        ),
+        (
+            "https://hooks.example.net/services/T000/B000/XXXX",
+            "T000/B000/XXXX",
+        ),
+        ("glpat-abcdefghij0123456789", "glpat-abcdefghij0123456789"),
+        ("whsec_abcdefghijklmnop0123", "whsec_abcdefghijklmnop0123"),
+        (
+            "npm_abcdefghijklmnopqrstuvwxyz0123456789",
+            "npm_abcdefghijklmnopqrstuvwxyz0123456789",
+        ),
+        (
+            "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz01234567890123456",
+            "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz01234567890123456",
+        ),
+        (
+            "SK0123456789abcdef0123456789abcdef",
+            "SK0123456789abcdef0123456789abcdef",
+        ),
+        (
+            "GOCSPX-abcdefghijklmnopqrstuvwxyz12",
+            "GOCSPX-abcdefghijklmnopqrstuvwxyz12",
+        ),
+        (
+            "?sv=2022-11-02&sig=abcdefghijklmnopqrstuvwxyz0123%2B%3D x",
+            "abcdefghijklmnopqrstuvwxyz0123%2B%3D",
+        ),
+    ] {
+        assert_eq!(finds(Detector::ApiKey, text), [want], "{text}");
+    }
+    assert_eq!(
+        finds(Detector::ApiKey, "TASK0123456789abcdef0123456789abcdef"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn generic_secrets_need_entropy() {
+    assert_eq!(
+        finds(
+            Detector::GenericSecret,
+            "signing_key=q8Xz2LmN4vB7tR1yK9wE3sD6"
+        ),
+        ["q8Xz2LmN4vB7tR1yK9wE3sD6"]
+    );
+    for fake in [
+        "cache_key=user_profile_1234567",
+        "sort_key=aaaaaaaaaaaaaaaa1",
+        "primary_key=42",
+    ] {
+        assert_eq!(
+            finds(Detector::GenericSecret, fake),
+            Vec::<String>::new(),
+            "{fake}"
+        );
+    }
+}
+
+#[test]
+fn emails_idn_and_ip_forms() {
+    assert_eq!(
+        finds(
+            Detector::Email,
+            "to jiro+test@例え.jp and 連絡先taro@example.jpです"
+        ),
+        ["jiro+test@例え.jp", "taro@example.jp"]
+    );
+    assert_eq!(
+        finds(Detector::Ipv6, "from fe80::1%eth0 and ::ffff:10.0.0.1 x"),
+        ["fe80::1%eth0", "::ffff:10.0.0.1"]
+    );
+}
+
+#[test]
+fn precedence_lists_every_detector_once() {
+    for d in Detector::ALL {
+        assert_eq!(
+            Detector::PRECEDENCE.iter().filter(|p| **p == d).count(),
+            1,
+            "{d:?}"
+        );
+    }
+}
+
+#[test]
+fn overlaps_go_to_the_earlier_rule_whatever_the_discovery_order() {
+    // The e-mail detector reads `pw12345@db.internal`; the URL credential wins.
+    let text = "dsn mysql://app:pw12345@db.internal/x";
+    let mut out = Vec::new();
+    engine(&[Detector::Email, Detector::UrlCredentials]).scan(text.as_bytes(), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].rule, Detector::UrlCredentials.index() as u16);
+    // `::ffff:10.0.0.1` is IPv6 though the IPv4 detector also reads its tail.
+    let text = "from ::ffff:10.0.0.1 x";
+    let mut out = Vec::new();
+    engine(&[Detector::Ipv4, Detector::Ipv6]).scan(text.as_bytes(), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].rule, Detector::Ipv6.index() as u16);
+    // An IBAN is an IBAN, even when its digit groups pass for a card.
+    for text in ["DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432"] {
+        let mut out = Vec::new();
+        engine(&[Detector::CreditCard, Detector::Iban, Detector::Phone])
+            .scan(text.as_bytes(), &mut out);
+        assert_eq!(out.len(), 1, "{text}");
+        assert_eq!(out[0].rule, Detector::Iban.index() as u16, "{text}");
+    }
+}
+
+#[test]
+fn findings_widen_over_invalid_bytes() {
+    let text = b"to taro@mail.ex\xb8ample.net and ta\xb8ro@example.jp";
+    let mut out = Vec::new();
+    engine(&[Detector::Email]).scan(text, &mut out);
+    let got: Vec<&[u8]> = out
+        .iter()
+        .map(|f| &text[f.start as usize..f.end as usize])
+        .collect();
+    assert_eq!(
+        got,
+        [
+            &b"taro@mail.ex\xb8ample.net"[..],
+            &b"ta\xb8ro@example.jp"[..]
+        ]
+    );
 }

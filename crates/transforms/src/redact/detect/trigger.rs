@@ -2,12 +2,13 @@
 //! that start from a byte (`@`, `.`, `:`, digit runs) and hands each to its
 //! confirming parser; `+` and `=` are found with `memchr`.
 
-use super::card::card_in;
+use super::card::{card_in, card_shaped};
 use super::email::email;
 use super::ipv4::ipv4;
 use super::ipv6::ipv6;
+use super::national::{iban_at, iban_start, jp_my_number, us_ssn};
 use super::number::{is_sep, lone_date, number_token};
-use super::password::{name_tail, secret_at, secret_tail};
+use super::password::{generic_at, name_tail, secret_at, secret_tail};
 use super::phone::phone_in;
 use super::text::word_before;
 use super::{Detector, Engine, Found};
@@ -24,10 +25,17 @@ impl Engine {
         let on = |d: Detector| self.rule(d).is_some();
         let (dots, colons, ats) = (
             on(Detector::Ipv4),
-            on(Detector::Ipv6) || on(Detector::Password),
+            on(Detector::Ipv6) || on(Detector::Password) || on(Detector::GenericSecret),
             on(Detector::Email),
         );
-        let runs = on(Detector::CreditCard) || on(Detector::Phone);
+        let runs = on(Detector::CreditCard)
+            || on(Detector::Phone)
+            || on(Detector::UsSsn)
+            || on(Detector::JpMyNumber)
+            || on(Detector::Iban);
+        // Pairs of digits, a separator, a pair: numbers written in pairs
+        // (`01 23 45 67 89`) have no run of four.
+        let pairs = on(Detector::Phone);
         let all = |b: bool| if b { u64::MAX } else { 0 };
         let mut walk = Walk {
             on: On {
@@ -35,6 +43,7 @@ impl Engine {
                 colons: all(colons),
                 ats: all(ats),
                 runs: all(runs),
+                pairs: all(pairs),
             },
             next: Next::default(),
         };
@@ -85,7 +94,7 @@ impl Engine {
             }
         }
         // `name=value` pairs; `name: value` ones are found with the `:`s above.
-        if let Some(rule) = self.rule(Detector::Password) {
+        if on(Detector::Password) || on(Detector::GenericSecret) {
             let mut next = 0;
             for at in memchr::memchr_iter(b'=', h) {
                 if at < next {
@@ -93,7 +102,7 @@ impl Engine {
                 }
                 next = at + 1;
                 if name_tail(h, at).is_some_and(secret_tail) {
-                    if let Some(f) = secret_at(h, at, rule) {
+                    if let Some(f) = self.pair(h, at) {
                         next = next.max(f.end as usize);
                         out.push(f);
                     }
@@ -123,7 +132,12 @@ impl Engine {
         }
         // Digit pairs, then pairs followed by pairs: the first digits of runs of four.
         let pairs = d & dn;
-        let mut run = pairs & ((pairs >> 16) | ((dy & (dy >> 8)) << 48)) & on.runs;
+        let pairs_y = dy & (dy >> 8);
+        let mut run = pairs & ((pairs >> 16) | (pairs_y << 48)) & on.runs;
+        if on.pairs != 0 {
+            let seps = |x: u64| eq_mask(x, b' ') | eq_mask(x, b'.') | eq_mask(x, b'-');
+            run |= pairs & ((seps(x) >> 16) | (seps(y) << 48)) & ((pairs >> 24) | (pairs_y << 40));
+        }
         while run != 0 {
             let at = i + (run.trailing_zeros() / 8) as usize;
             run &= run - 1;
@@ -158,11 +172,8 @@ impl Engine {
                 None => i + 1,
             },
             _ => {
-                if let Some(rule) = self
-                    .rule(Detector::Password)
-                    .filter(|_| name_tail(h, i).is_some_and(secret_tail))
-                {
-                    if let Some(f) = secret_at(h, i, rule) {
+                if name_tail(h, i).is_some_and(secret_tail) {
+                    if let Some(f) = self.pair(h, i) {
                         out.push(f);
                         return f.end as usize;
                     }
@@ -196,6 +207,15 @@ impl Engine {
             && !joined_after
             && (word_before(h, at) || (!joined_before && re - at < 11))
         {
+            // A compact IBAN is the one number glued to letters worth a look.
+            if let Some(rule) = self.rule(Detector::Iban) {
+                if at > 0 && h[at - 1].is_ascii_alphanumeric() {
+                    if let Some((s, e)) = self.iban(h, at) {
+                        out.push(Found::new(rule, s, e));
+                        return e;
+                    }
+                }
+            }
             return re;
         }
         if let Some(end) = lone_date(h, at) {
@@ -204,11 +224,32 @@ impl Engine {
         let (s, e) = number_token(h, at);
         let card = self.rule(Detector::CreditCard);
         let phone = self.rule(Detector::Phone);
+        if let Some(rule) = self.rule(Detector::Iban) {
+            if let Some((is, ie)) = self.iban(h, at) {
+                out.push(Found::new(rule, is, ie));
+                return ie.max(e);
+            }
+        }
         if let Some(rule) = card {
             if let Some((cs, ce)) = card_in(h, s, e) {
                 out.push(Found::new(rule, cs, ce));
                 return e;
             }
+        }
+        if let Some(rule) = self.rule(Detector::UsSsn) {
+            if us_ssn(h, s, e) {
+                out.push(Found::new(rule, s, e));
+                return e;
+            }
+        }
+        if let Some(rule) = self.rule(Detector::JpMyNumber) {
+            if jp_my_number(h, s, e) {
+                out.push(Found::new(rule, s, e));
+                return e;
+            }
+        }
+        if card_shaped(h, s, e) {
+            return e;
         }
         if let Some(rule) = phone {
             if let Some((ps, pe)) = phone_in(h, s, e) {
@@ -220,12 +261,33 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// A `password` or `generic_secret` pair at the separator `sep`.
+    fn pair(&self, h: &[u8], sep: usize) -> Option<Found> {
+        if let Some(f) = self
+            .rule(Detector::Password)
+            .and_then(|rule| secret_at(h, sep, rule))
+        {
+            return Some(f);
+        }
+        self.rule(Detector::GenericSecret)
+            .and_then(|rule| generic_at(h, sep, rule))
+    }
+
+    /// An IBAN holding the digit run at `at`.
+    fn iban(&self, h: &[u8], at: usize) -> Option<(usize, usize)> {
+        let s = iban_start(h, at)?;
+        iban_at(h, s).map(|e| (s, e))
+    }
+}
+
 /// Masks of the candidate kinds the enabled detectors need (all ones or zero).
 struct On {
     dots: u64,
     colons: u64,
     ats: u64,
     runs: u64,
+    pairs: u64,
 }
 
 /// True for the `:` after a JSON key (`"level":`) whose name cannot be a
