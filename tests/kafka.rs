@@ -33,12 +33,14 @@ fn tansu() -> Option<PathBuf> {
     })
 }
 
-/// A broker for one test.
+/// A broker for one test. Its SQLite database lives in its own temporary
+/// directory, so a broker killed with [`Broker::kill`] comes back with
+/// [`Broker::restart`] on the same port with everything it had stored.
 struct Broker {
-    child: Child,
+    child: Option<Child>,
     port: u16,
     bin: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Broker {
@@ -50,11 +52,20 @@ impl Broker {
             );
             return None;
         };
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .current_dir(dir.path())
+        let mut broker = Broker {
+            child: None,
+            port: free_port(),
+            bin,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        broker.spawn();
+        Some(broker)
+    }
+
+    fn spawn(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(&self.bin)
+            .current_dir(self.dir.path())
             .args([
                 "broker",
                 "--listener-url",
@@ -67,16 +78,25 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let broker = Broker {
-            child,
-            port,
-            bin,
-            _dir: dir,
-        };
+        self.child = Some(child);
+        let port = self.port;
         wait_until(Duration::from_secs(60), "tansu to listen", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
-        Some(broker)
+    }
+
+    /// `kill -9`: the broker goes away without a word; its database stays.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// The same broker again: same port, same database.
+    fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart after kill");
+        self.spawn();
     }
 
     fn servers(&self) -> String {
@@ -114,8 +134,10 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -134,6 +156,12 @@ fn agent(pipeline: &Path) -> common::Guard {
 
 /// The node side: `pods` files `POD.log`, each line JSON with its service.
 fn node_pipeline(dir: &Path, broker: &Broker, compression: &str) -> PathBuf {
+    node_pipeline_with(dir, broker, compression, "")
+}
+
+/// [`node_pipeline`] with `extra` appended: more keys of the `kafka` sink
+/// (its table is the last one), then other tables.
+fn node_pipeline_with(dir: &Path, broker: &Broker, compression: &str, extra: &str) -> PathBuf {
     write_pipeline(
         dir,
         "node.toml",
@@ -153,6 +181,7 @@ topic = "logs-{{{{ service }}}}"
 key = "{{{{ kubernetes.pod_name }}}}"
 compression = "{compression}"
 headers = {{ service = "service" }}
+{extra}
 "#,
             data = dir.join("node-data").display().to_string(),
             glob = dir.join("in/*.log").display().to_string(),
@@ -189,13 +218,28 @@ path = {out:?}
 
 /// Writes `lines` lines for each pod (`api-0`, `web-0`, `api-1`), in chunks.
 fn write_input(dir: &Path, pods: &[&str], lines: usize) {
+    append_input(dir, pods, 0..lines);
+}
+
+/// Appends the lines with sequence numbers `seqs` to each pod's file.
+fn append_input(dir: &Path, pods: &[&str], seqs: std::ops::Range<usize>) {
+    append_padded(dir, pods, seqs, 0);
+}
+
+/// [`append_input`] with a `pad` field of `pad` characters in every line.
+fn append_padded(dir: &Path, pods: &[&str], seqs: std::ops::Range<usize>, pad: usize) {
     std::fs::create_dir_all(dir.join("in")).unwrap();
+    let padding = if pad > 0 {
+        format!(",\"pad\":\"{}\"", "x".repeat(pad))
+    } else {
+        String::new()
+    };
     for pod in pods {
         let service = pod.split('-').next().unwrap();
         let mut text = String::new();
-        for i in 0..lines {
+        for i in seqs.clone() {
             text.push_str(&format!(
-                "{{\"service\":\"{service}\",\"kubernetes\":{{\"pod_name\":\"{pod}\"}},\"seq\":{i}}}\n"
+                "{{\"service\":\"{service}\",\"kubernetes\":{{\"pod_name\":\"{pod}\"}},\"seq\":{i}{padding}}}\n"
             ));
         }
         let mut f = std::fs::OpenOptions::new()
@@ -412,5 +456,263 @@ fn two_aggregators_in_one_group_share_the_partitions_each_message_once() {
     eprintln!(
         "aggregator a: {from_a} lines, b: {} lines",
         events.len() - from_a
+    );
+}
+
+/// Reads everything in `topics` with confluent-kafka, exactly: the low and
+/// high watermark of every partition first, then each partition from its low
+/// watermark to its high one (no consumer group, no commits). Prints
+/// `{"watermarks": [[topic, partition, low, high]], "messages": [[topic,
+/// partition, offset, key, seq]]}`.
+const TOPIC_AUDIT: &str = r#"
+import json, sys, time
+from confluent_kafka import Consumer, TopicPartition
+# Small fetches: tansu answers a large multi-partition fetch slowly.
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "audit",
+              "enable.auto.commit": False, "fetch.max.bytes": 1048576,
+              "max.partition.fetch.bytes": 262144})
+topics = sys.argv[2].split(",")
+meta = c.list_topics(timeout=30)
+marks = []
+for t in topics:
+    for p in sorted(meta.topics[t].partitions):
+        lo, hi = c.get_watermark_offsets(TopicPartition(t, p), timeout=30)
+        marks.append([t, p, lo, hi])
+left = {(t, p): hi for t, p, lo, hi in marks if hi > lo}
+c.assign([TopicPartition(t, p, lo) for t, p, lo, hi in marks if hi > lo])
+got, deadline = [], time.time() + 240
+while left and time.time() < deadline:
+    m = c.poll(1.0)
+    if m is None or m.error():
+        continue
+    end = left.get((m.topic(), m.partition()))
+    if end is None or m.offset() >= end:
+        continue
+    got.append([m.topic(), m.partition(), m.offset(), m.key().decode(), json.loads(m.value())["seq"]])
+    if m.offset() + 1 >= end:
+        del left[(m.topic(), m.partition())]
+c.close()
+if left:
+    sys.exit("partitions not read to their high watermark: %r" % (left,))
+print(json.dumps({"watermarks": marks, "messages": got}))
+"#;
+
+/// What [`TOPIC_AUDIT`] found.
+#[derive(serde::Deserialize)]
+struct Audit {
+    watermarks: Vec<(String, u32, u64, u64)>,
+    messages: Vec<(String, u32, u64, String, u64)>,
+}
+
+impl Audit {
+    fn of(broker: &Broker, topics: &[&str]) -> Audit {
+        let out = Command::new("python3")
+            .args(["-c", TOPIC_AUDIT, &broker.servers(), &topics.join(",")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the audit (python3 with confluent-kafka) failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Messages the topics hold, by their watermarks.
+    fn stored(&self) -> u64 {
+        self.watermarks.iter().map(|(_, _, lo, hi)| hi - lo).sum()
+    }
+}
+
+/// The agent's `/metrics`, parsed.
+fn scrape(addr: &str) -> Vec<(String, f64)> {
+    logagent::telemetry::api::get(addr, "/metrics")
+        .map(|(_, body)| logagent::telemetry::prometheus::parse(&body))
+        .unwrap_or_default()
+}
+
+/// The first series of `name` for component `id` whose labels contain every
+/// one of `labels` (`result="ok"`), if any.
+fn metric(samples: &[(String, f64)], name: &str, id: &str, labels: &[&str]) -> Option<f64> {
+    let prefix = format!("{name}{{");
+    let component = format!("component_id=\"{id}\"");
+    samples
+        .iter()
+        .find(|(k, _)| {
+            k.starts_with(&prefix) && k.contains(&component) && labels.iter().all(|l| k.contains(l))
+        })
+        .map(|(_, v)| *v)
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS` in /proc/PID/status).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// The broker is killed (`kill -9`, its database kept) while the node agent
+/// ships and the files keep growing; it comes back on the same port later.
+///
+/// Uncompressed 1KiB lines: tansu stores lz4 batches slowly and answers a
+/// fetch with everything up to the partition's end (it ignores the fetch size
+/// limits), so the volumes here are what it serves in seconds.
+#[test]
+fn a_broker_down_for_a_while_holds_the_sources_back_in_bounded_memory_then_everything_arrives() {
+    let Some(mut broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("logs-api");
+    broker.create_topic("logs-web");
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    // The smallest bounds: 64KiB handed to librdkafka, two batches of 64
+    // events in each channel.
+    const MAX_IN_FLIGHT: u64 = 64 << 10;
+    const BATCH: u64 = 64;
+    const PAD: usize = 1000;
+    let pipeline = node_pipeline_with(
+        dir.path(),
+        &broker,
+        "none",
+        &format!(
+            "max_in_flight_bytes = \"64KiB\"\n\
+             [runtime]\nbatch_max_events = {BATCH}\nchannel_capacity = 2\nworkers = 1\n\
+             [api]\naddress = \"{addr}\"\n"
+        ),
+    );
+    let before = 500;
+    append_padded(dir.path(), PODS, 0..before, PAD);
+    let node = agent(&pipeline);
+    let sink_ok = |m: &[(String, f64)]| {
+        metric(m, "kafka_messages_total", "kafka", &["result=\"ok\""]).unwrap_or(0.0) as u64
+    };
+    let read = |m: &[(String, f64)]| {
+        metric(m, "component_sent_events_total", "pods", &[]).unwrap_or(0.0) as u64
+    };
+    wait_until(
+        Duration::from_secs(120),
+        "the first lines in the broker",
+        || sink_ok(&scrape(&addr)) > 0,
+    );
+    broker.kill();
+    let rss_at_kill = rss_kib(node.id());
+
+    // The files keep growing while the broker is down: 15,000 more lines
+    // (16MB), far more than the pipeline may hold.
+    let total = 5_500;
+    for chunk in (before..total).step_by(1_000) {
+        append_padded(dir.path(), PODS, chunk..(chunk + 1_000).min(total), PAD);
+    }
+    let written = (total * PODS.len()) as u64;
+    let bytes_while_down: u64 = std::fs::read_dir(dir.path().join("in"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum::<u64>()
+        * (total - before) as u64
+        / total as u64;
+
+    // Backpressure: the source ends up blocked on its full output and reads
+    // no further. Scraped every 50ms; held means unchanged and blocked for 3s.
+    let mut last = (u64::MAX, std::time::Instant::now());
+    let mut scraped = std::time::Instant::now() - Duration::from_secs(1);
+    let mut samples = Vec::new();
+    wait_until(
+        Duration::from_secs(120),
+        "the file source to stop reading",
+        || {
+            if scraped.elapsed() < Duration::from_millis(50) {
+                return false;
+            }
+            scraped = std::time::Instant::now();
+            let m = scrape(&addr);
+            let now = read(&m);
+            let blocked = metric(&m, "component_blocked", "pods", &[]) == Some(1.0);
+            if now != last.0 || !blocked {
+                last = (now, std::time::Instant::now());
+            }
+            samples = m;
+            last.1.elapsed() >= Duration::from_secs(3)
+        },
+    );
+    let held_read = last.0;
+    let delivered = sink_ok(&samples);
+    let in_flight = metric(&samples, "kafka_in_flight_bytes", "kafka", &[]).unwrap() as u64;
+    let waits = metric(&samples, "kafka_backpressure_waits_total", "kafka", &[]).unwrap_or(0.0);
+    let rss_held = rss_kib(node.id());
+    eprintln!(
+        "broker down: the source read {held_read} of {written} lines, {delivered} delivered, \
+         {in_flight} bytes in flight, {waits} backpressure waits; RSS {rss_at_kill} KiB at the \
+         kill, {rss_held} KiB with {bytes_while_down} bytes written since"
+    );
+    assert!(
+        in_flight <= MAX_IN_FLIGHT,
+        "in-flight bytes {in_flight} over max_in_flight_bytes"
+    );
+    assert!(waits >= 1.0, "the sink waited for room");
+    // What the source read and the broker has not acknowledged is what the
+    // bounds hold: in flight (each message over 1000 bytes) plus two batches
+    // in each of the two channels and one in the hands of each component.
+    let held = held_read - delivered;
+    let bound = MAX_IN_FLIGHT / 1000 + BATCH * (2 * 2 + 3);
+    assert!(
+        held <= bound,
+        "{held} lines read and not delivered, more than the bounds allow ({bound})"
+    );
+    assert!(
+        written - held_read >= 10_000,
+        "the rest waits on disk ({held_read} of {written} read)"
+    );
+    // Memory: nothing queues the backlog. The limit is what the process
+    // needs plus far less than what was written meanwhile.
+    let grown = rss_held.saturating_sub(rss_at_kill);
+    assert!(
+        grown * 1024 < bytes_while_down / 4,
+        "RSS grew {grown} KiB while {bytes_while_down} bytes were written"
+    );
+    assert!(
+        rss_held < 128 * 1024,
+        "RSS {rss_held} KiB while the broker is down (limit 128MiB)"
+    );
+
+    // The broker comes back (same port, same database): everything arrives.
+    broker.restart();
+    wait_until(
+        Duration::from_secs(300),
+        "every line acknowledged by the broker",
+        || sink_ok(&scrape(&addr)) >= written,
+    );
+    let m = scrape(&addr);
+    assert_eq!(sink_ok(&m), written, "each line reported delivered once");
+    assert_eq!(read(&m), written, "each line read once");
+    let failed: f64 = m
+        .iter()
+        .filter(|(k, _)| k.starts_with("kafka_messages_total{") && !k.contains("result=\"ok\""))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(failed, 0.0, "no delivery failed");
+    assert_eq!(
+        metric(&m, "component_discarded_events_total", "kafka", &[]).unwrap_or(0.0),
+        0.0
+    );
+
+    // In the topics, seen by another client: every line exactly once. The
+    // idempotent producer's retries of what was in flight at the kill carry
+    // their sequence numbers, so the broker drops any it already had.
+    let audit = Audit::of(&broker, &["logs-api", "logs-web"]);
+    assert_eq!(audit.messages.len() as u64, audit.stored());
+    let mut seen: HashMap<(String, u64), usize> = HashMap::new();
+    for (_, _, _, key, seq) in &audit.messages {
+        *seen.entry((key.clone(), *seq)).or_default() += 1;
+    }
+    assert_eq!(seen.len() as u64, written, "nothing lost");
+    let twice = seen.values().filter(|&&c| c > 1).count();
+    assert_eq!(
+        audit.stored(),
+        written,
+        "{twice} line(s) stored more than once"
     );
 }
