@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod fake_es;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -715,4 +716,142 @@ fn a_broker_down_for_a_while_holds_the_sources_back_in_bounded_memory_then_every
         written,
         "{twice} line(s) stored more than once"
     );
+}
+
+/// An aggregator: both topics into the Elasticsearch stand-in, with ids
+/// derived from topic/partition/offset (as `pipelines/kafka-to-es.toml`).
+/// `backoff` is its retry backoff.
+fn es_aggregator_pipeline(
+    dir: &Path,
+    broker: &Broker,
+    es: &fake_es::FakeEs,
+    name: &str,
+    backoff: &str,
+) -> PathBuf {
+    write_pipeline(
+        dir,
+        &format!("{name}.toml"),
+        &format!(
+            r#"data_dir = {data:?}
+[sources.kafka]
+type = "kafka"
+bootstrap_servers = "{servers}"
+group_id = "to-es"
+topics = ["logs-api", "logs-web"]
+commit_interval = "200ms"
+session_timeout = "6s"
+[sinks.es]
+type = "elasticsearch"
+inputs = ["kafka"]
+endpoints = ["{url}"]
+index = "kafka-logs"
+idempotent_ids = true
+action = "create"
+max_events = 100
+concurrency = 1
+retry_initial_backoff = "{backoff}"
+retry_max_backoff = "{backoff}"
+"#,
+            data = dir.join(format!("{name}-data")).display().to_string(),
+            servers = broker.servers(),
+            url = es.url(),
+        ),
+    )
+}
+
+/// The aggregator is killed (`kill -9`) right after a bulk request whose
+/// documents Elasticsearch stored but whose answer it never got: those
+/// messages were never acknowledged, so never committed, and the restarted
+/// aggregator reads and sends them again. The ids derived from
+/// topic/partition/offset make the second copies 409s.
+#[test]
+fn an_aggregator_killed_mid_bulk_re_sends_and_elasticsearch_keeps_each_message_once() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("logs-api");
+    broker.create_topic("logs-web");
+    let es = fake_es::FakeEs::start();
+    let dir = tempfile::tempdir().unwrap();
+    let n = 1000;
+    let total = n * PODS.len();
+    write_input(dir.path(), PODS, n);
+    let _node = agent(&node_pipeline(dir.path(), &broker, "gzip"));
+    // A long backoff: after the lost answer the first aggregator waits
+    // instead of retrying, and is killed waiting.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let p = es_aggregator_pipeline(dir.path(), &broker, &es, "agg", "1h");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, format!("{text}[api]\naddress = \"{addr}\"\n")).unwrap();
+    let mut agg = agent(&p);
+    // Mid-stream, with a committed prefix behind: that part is not read again.
+    wait_until(
+        Duration::from_secs(120),
+        "a third of the documents and a commit",
+        || {
+            es.doc_count() >= total / 3
+                && metric(
+                    &scrape(&addr),
+                    "kafka_offset_commits_total",
+                    "kafka",
+                    &["result=\"ok\""],
+                )
+                .is_some_and(|c| c >= 1.0)
+        },
+    );
+    let requests_at_fault = es.requests().len();
+    es.fault([fake_es::Fault::DropAfter]);
+    wait_until(Duration::from_secs(60), "the answer to be lost", || {
+        es.with(|s| s.faults.is_empty() && s.requests.len() > requests_at_fault)
+    });
+    agg.0.kill().unwrap(); // SIGKILL
+    agg.0.wait().unwrap();
+    let sent_before_kill = es.with(|s| s.attempts.len());
+
+    let _agg = agent(&es_aggregator_pipeline(
+        dir.path(),
+        &broker,
+        &es,
+        "agg2",
+        "10ms",
+    ));
+    wait_until(
+        Duration::from_secs(180),
+        "every message in Elasticsearch",
+        || es.doc_count() >= total,
+    );
+    // Each message exactly once, each document created once and never
+    // overwritten, each from a distinct topic/partition/offset.
+    let docs = es.all_docs();
+    assert_eq!(docs.len(), total, "no duplicates");
+    let mut seen: HashMap<(String, u64), usize> = HashMap::new();
+    let mut origins = std::collections::HashSet::new();
+    for (_, _, version, d) in &docs {
+        assert_eq!(*version, 1, "{d}");
+        let pod = d["kubernetes"]["pod_name"].as_str().unwrap().to_owned();
+        *seen.entry((pod, d["seq"].as_u64().unwrap())).or_default() += 1;
+        let k = &d["kafka"];
+        assert!(origins.insert((
+            k["topic"].as_str().unwrap().to_owned(),
+            k["partition"].as_u64().unwrap(),
+            k["offset"].as_u64().unwrap()
+        )));
+    }
+    assert_eq!(seen.len(), total, "nothing lost");
+    // The raw request log: the documents of the lost answer (and any other
+    // uncommitted tail) were sent twice.
+    let attempts = es.with(|s| s.attempts.clone());
+    assert_eq!(attempts.len(), total);
+    let twice = attempts.values().filter(|&&a| a >= 2).count();
+    let sent: usize = es.requests().iter().map(|r| r.items).sum();
+    eprintln!(
+        "kill -9 after {sent_before_kill} documents were sent: {twice} sent again, {sent} sent in all"
+    );
+    assert!(twice >= 1, "the unacknowledged bulk was sent again");
+    assert!(
+        twice < sent_before_kill,
+        "only the uncommitted part of what the killed aggregator had sent comes twice"
+    );
+    assert!(attempts.values().all(|&a| a <= 2), "no document thrice");
+    assert_eq!(sent, total + twice, "the log holds every attempt");
 }
