@@ -42,7 +42,20 @@ struct Broker {
     port: u16,
     bin: PathBuf,
     dir: tempfile::TempDir,
+    /// Held for the whole test (the broker is its first local, dropped last).
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
+
+/// One test at a time: each runs a broker, two or three agents and a Python
+/// client, and on a small shared machine tests run side by side starve
+/// tansu until the consumer groups' heartbeats time out.
+///
+/// The aggregators' `session_timeout` is 6s: a member killed with `kill -9`
+/// must expire before tansu completes the join of its replacement (about 9s
+/// here), or tansu hands every partition to the dead member and the
+/// replacement gets none, for good (tansu does not rebalance when a member
+/// expires later; Apache Kafka does).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Broker {
     fn start() -> Option<Broker> {
@@ -53,7 +66,9 @@ impl Broker {
             );
             return None;
         };
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let mut broker = Broker {
+            _serial: serial,
             child: None,
             port: free_port(),
             bin,
@@ -147,7 +162,10 @@ fn agent(pipeline: &Path) -> common::Guard {
         common::bin()
             .arg("-p")
             .arg(pipeline)
-            .args(["--log-level", "warn"])
+            .args([
+                "--log-level",
+                &std::env::var("KT_LOG").unwrap_or("warn".into()),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -555,6 +573,34 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
+/// Polls the agent's `/metrics` every 50ms until source `id` is blocked on
+/// its full output with `component_sent_events_total` unchanged for 3s;
+/// returns that count and the last scrape.
+fn wait_until_held(addr: &str, id: &str) -> (u64, Vec<(String, f64)>) {
+    let mut last = (u64::MAX, std::time::Instant::now());
+    let mut scraped = std::time::Instant::now() - Duration::from_secs(1);
+    let mut samples = Vec::new();
+    wait_until(
+        Duration::from_secs(120),
+        &format!("source {id} to stop reading"),
+        || {
+            if scraped.elapsed() < Duration::from_millis(50) {
+                return false;
+            }
+            scraped = std::time::Instant::now();
+            let m = scrape(addr);
+            let now = metric(&m, "component_sent_events_total", id, &[]).unwrap_or(0.0) as u64;
+            let blocked = metric(&m, "component_blocked", id, &[]) == Some(1.0);
+            if now != last.0 || !blocked {
+                last = (now, std::time::Instant::now());
+            }
+            samples = m;
+            last.1.elapsed() >= Duration::from_secs(3)
+        },
+    );
+    (last.0, samples)
+}
+
 /// The broker is killed (`kill -9`, its database kept) while the node agent
 /// ships and the files keep growing; it comes back on the same port later.
 ///
@@ -617,29 +663,8 @@ fn a_broker_down_for_a_while_holds_the_sources_back_in_bounded_memory_then_every
         / total as u64;
 
     // Backpressure: the source ends up blocked on its full output and reads
-    // no further. Scraped every 50ms; held means unchanged and blocked for 3s.
-    let mut last = (u64::MAX, std::time::Instant::now());
-    let mut scraped = std::time::Instant::now() - Duration::from_secs(1);
-    let mut samples = Vec::new();
-    wait_until(
-        Duration::from_secs(120),
-        "the file source to stop reading",
-        || {
-            if scraped.elapsed() < Duration::from_millis(50) {
-                return false;
-            }
-            scraped = std::time::Instant::now();
-            let m = scrape(&addr);
-            let now = read(&m);
-            let blocked = metric(&m, "component_blocked", "pods", &[]) == Some(1.0);
-            if now != last.0 || !blocked {
-                last = (now, std::time::Instant::now());
-            }
-            samples = m;
-            last.1.elapsed() >= Duration::from_secs(3)
-        },
-    );
-    let held_read = last.0;
+    // no further.
+    let (held_read, samples) = wait_until_held(&addr, "pods");
     let delivered = sink_ok(&samples);
     let in_flight = metric(&samples, "kafka_in_flight_bytes", "kafka", &[]).unwrap() as u64;
     let waits = metric(&samples, "kafka_backpressure_waits_total", "kafka", &[]).unwrap_or(0.0);
@@ -854,4 +879,77 @@ fn an_aggregator_killed_mid_bulk_re_sends_and_elasticsearch_keeps_each_message_o
     );
     assert!(attempts.values().all(|&a| a <= 2), "no document thrice");
     assert_eq!(sent, total + twice, "the log holds every attempt");
+}
+
+/// Elasticsearch answers 503 to everything for a while: the aggregator's
+/// sink retries, its source stops taking messages and commits nothing; once
+/// Elasticsearch is back every message lands exactly once.
+#[test]
+fn elasticsearch_down_holds_the_aggregator_back_without_commits_then_everything_lands_once() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("logs-api");
+    broker.create_topic("logs-web");
+    let es = fake_es::FakeEs::start();
+    es.outage(Some(503));
+    let dir = tempfile::tempdir().unwrap();
+    let n = 1000;
+    let total = n * PODS.len();
+    write_input(dir.path(), PODS, n);
+    let _node = agent(&node_pipeline(dir.path(), &broker, "zstd"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let p = es_aggregator_pipeline(dir.path(), &broker, &es, "agg", "10ms");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        format!(
+            "{text}[runtime]\nbatch_max_events = 64\nchannel_capacity = 2\n\
+             [api]\naddress = \"{addr}\"\n"
+        ),
+    )
+    .unwrap();
+    let _agg = agent(&p);
+    let (held, m) = wait_until_held(&addr, "kafka");
+    let commits = metric(
+        &m,
+        "kafka_offset_commits_total",
+        "kafka",
+        &["result=\"ok\""],
+    );
+    let refused = es.requests().len();
+    eprintln!(
+        "Elasticsearch down: the source passed on {held} of {total} messages; {refused} bulk requests refused"
+    );
+    assert!(held < total as u64, "the rest waits in Kafka");
+    assert!(refused >= 2, "the sink kept retrying");
+    assert_eq!(es.doc_count(), 0);
+    assert!(
+        commits.unwrap_or(0.0) == 0.0,
+        "nothing acknowledged, nothing committed ({commits:?})"
+    );
+
+    es.outage(None);
+    wait_until(
+        Duration::from_secs(180),
+        "every message in Elasticsearch",
+        || es.doc_count() >= total,
+    );
+    let docs = es.all_docs();
+    assert_eq!(docs.len(), total);
+    let mut seen = std::collections::HashSet::new();
+    for (_, _, version, d) in &docs {
+        assert_eq!(*version, 1);
+        let pod = d["kubernetes"]["pod_name"].as_str().unwrap().to_owned();
+        assert!(seen.insert((pod, d["seq"].as_u64().unwrap())), "{d}");
+    }
+    wait_until(Duration::from_secs(60), "the offsets committed", || {
+        metric(
+            &scrape(&addr),
+            "kafka_offset_commits_total",
+            "kafka",
+            &["result=\"ok\""],
+        )
+        .is_some_and(|c| c >= 1.0)
+    });
 }
