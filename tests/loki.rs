@@ -285,10 +285,16 @@ healthcheck = false
     assert_eq!(pushes[0].content_type, "application/json");
     assert_eq!(pushes[0].content_encoding.as_deref(), Some("gzip"));
     let stored = server.stored();
-    assert_eq!(stored.len(), 200, "every entry decoded from the gzipped body");
+    assert_eq!(
+        stored.len(),
+        200,
+        "every entry decoded from the gzipped body"
+    );
     assert_eq!(stored[199].entry.line, lines[199]);
     assert_eq!(m.entries(EntryOutcome::Sent), 200);
-    let uncompressed = m.uncompressed_bytes.load(std::sync::atomic::Ordering::Relaxed);
+    let uncompressed = m
+        .uncompressed_bytes
+        .load(std::sync::atomic::Ordering::Relaxed);
     let sent = m.sent_bytes.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
         sent * 4 < uncompressed,

@@ -242,9 +242,8 @@ fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Va
     if let Some(found) = child(v, path) {
         return Some(found);
     }
-    path.match_indices('.').find_map(|(i, _)| {
-        child(v, &path[..i]).and_then(|inner| lookup(inner, &path[i + 1..]))
-    })
+    path.match_indices('.')
+        .find_map(|(i, _)| child(v, &path[..i]).and_then(|inner| lookup(inner, &path[i + 1..])))
 }
 
 fn check(

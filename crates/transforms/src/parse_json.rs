@@ -327,11 +327,7 @@ impl Transform for ParseJson {
                         Outcome::Invalid
                     } else {
                         let start = members.len();
-                        match json::scan_object_summarized(
-                            &event.line,
-                            self.max_depth,
-                            members,
-                        ) {
+                        match json::scan_object_summarized(&event.line, self.max_depth, members) {
                             Ok((object, summary)) => {
                                 event.meta.keys = KeyFilter::from_summary(summary);
                                 event.root = Root::Json {
@@ -347,11 +343,7 @@ impl Transform for ParseJson {
                                     event.meta.keys = KeyFilter::default();
                                     members.truncate(start);
                                     let value = Value::Json(event.line.slice(object.range()));
-                                    EventMut {
-                                        event,
-                                        members,
-                                    }
-                                    .set(target, value);
+                                    EventMut { event, members }.set(target, value);
                                 }
                                 Outcome::Parsed
                             }

@@ -49,7 +49,8 @@ pub(crate) fn parse_lines(
     } else {
         0
     });
-    let members = std::mem::take(&mut batch.members);
+    // Shared, not taken: leaving an empty arena behind would allocate one.
+    let members = batch.members.clone();
     for event in batch.events.iter_mut() {
         let mut ev = EventMut {
             event,
@@ -66,7 +67,6 @@ pub(crate) fn parse_lines(
             keep.push(matched);
         }
     }
-    batch.members = members;
     if drop_unmatched {
         let mut flags = keep.into_iter();
         batch.events.retain(|_| flags.next().unwrap_or(true));

@@ -163,7 +163,8 @@ impl Throttle {
 impl Transform for Throttle {
     fn process(&mut self, batch: &mut Batch) {
         let now = self.ctx.clock.now_ns();
-        let members = std::mem::take(&mut batch.members);
+        // Shared, not taken: leaving an empty arena behind would allocate one.
+        let members = batch.members.clone();
         let mut keep = Vec::with_capacity(batch.events.len());
         for event in &batch.events {
             if self
@@ -181,7 +182,6 @@ impl Transform for Throttle {
             let (rate, burst) = (self.rate, self.burst);
             keep.push(self.bucket(now).take(now, rate, burst));
         }
-        batch.members = members;
         let mut flags = keep.into_iter();
         batch.events.retain(|_| flags.next().unwrap_or(true));
     }

@@ -134,9 +134,16 @@ mod tests {
         let mut a: CowVec<String> = vec!["x".to_owned()].into();
         let b = a.clone();
         assert!(!a.is_unique());
-        assert!(std::ptr::eq(a.as_ptr(), b.as_ptr()), "a clone must not copy");
+        assert!(
+            std::ptr::eq(a.as_ptr(), b.as_ptr()),
+            "a clone must not copy"
+        );
         a.push("y".to_owned());
-        assert_eq!(*b, vec!["x".to_owned()], "the other clone never sees a change");
+        assert_eq!(
+            *b,
+            vec!["x".to_owned()],
+            "the other clone never sees a change"
+        );
         assert_eq!(*a, vec!["x".to_owned(), "y".to_owned()]);
         assert!(a.is_unique() && b.is_unique());
     }

@@ -463,12 +463,22 @@ mod tests {
         let errors = parse("compression = \"gzip\"").check();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].key, "compression");
-        assert!(errors[0].message.contains("snappy"), "{}", errors[0].message);
-        assert!(parse("protocol = \"json\"\ncompression = \"gzip\"").check().is_empty());
-        assert!(toml::from_str::<LokiSinkConfig>(
-            "endpoint = \"http://loki:3100\"\ncompression = \"brotli\""
-        )
-        .is_err());
+        assert!(
+            errors[0].message.contains("snappy"),
+            "{}",
+            errors[0].message
+        );
+        assert!(
+            parse("protocol = \"json\"\ncompression = \"gzip\"")
+                .check()
+                .is_empty()
+        );
+        assert!(
+            toml::from_str::<LokiSinkConfig>(
+                "endpoint = \"http://loki:3100\"\ncompression = \"brotli\""
+            )
+            .is_err()
+        );
     }
 
     #[test]

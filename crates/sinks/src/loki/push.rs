@@ -115,10 +115,8 @@ pub async fn push(shared: Arc<Shared>, job: PushJob) -> PushResult {
         encoding => {
             let raw = job.body;
             let compressed = if encoding == BodyEncoding::Snappy {
-                compress::off_runtime(move || {
-                    compress::snappy(&raw).map_err(std::io::Error::other)
-                })
-                .await
+                compress::off_runtime(move || compress::snappy(&raw).map_err(std::io::Error::other))
+                    .await
             } else {
                 compress::off_runtime(move || compress::gzip(&raw)).await
             };

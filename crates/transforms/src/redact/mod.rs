@@ -1040,7 +1040,8 @@ impl Scope {
 
 impl Transform for Redact {
     fn process(&mut self, batch: &mut Batch) {
-        let members = std::mem::take(&mut batch.members);
+        // Shared, not taken: leaving an empty arena behind would allocate one.
+        let members = batch.members.clone();
         for event in batch.events.iter_mut() {
             let mut ev = EventMut {
                 event,
@@ -1058,7 +1059,6 @@ impl Transform for Redact {
                 self.apply_paths(&mut ev);
             }
         }
-        batch.members = members;
         let mut failures = 0;
         for (i, rule) in self.rules.iter().enumerate() {
             let (n, f) = (
