@@ -176,6 +176,15 @@ fn benches(c: &mut Criterion) {
             "add_fields",
             "{ fields = { index = \"{{ service }}-%Y.%m.%d\", team = \"core\" } }",
         ),
+        // remap beside add_fields: the same field added through VRL, then a
+        // typical program (a condition, a delete, a rename); what it costs is
+        // each event's conversion to a VRL value and back.
+        ("remap_add_field", "remap", "{ source = '.team = \"core\"' }"),
+        (
+            "remap_typical",
+            "remap",
+            "{ source = 'if .level == \"error\" { .alert = true }; del(.traceId); .request_id = del(.requestId)' }",
+        ),
         (
             "log_to_metric",
             "log_to_metric",
