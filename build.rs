@@ -214,6 +214,8 @@ fn docs(attrs: &[Attribute]) -> String {
 struct Serde {
     flags: HashSet<String>,
     values: BTreeMap<String, String>,
+    /// Every `alias = "..."`.
+    aliases: Vec<String>,
 }
 
 fn serde_attrs(attrs: &[Attribute]) -> Serde {
@@ -227,7 +229,11 @@ fn serde_attrs(attrs: &[Attribute]) -> Serde {
             if meta.input.peek(syn::Token![=]) {
                 let v: Lit = meta.value()?.parse()?;
                 if let Lit::Str(v) = v {
-                    s.values.insert(key, v.value());
+                    if key == "alias" {
+                        s.aliases.push(v.value());
+                    } else {
+                        s.values.insert(key, v.value());
+                    }
                 }
             } else if meta.input.peek(syn::token::Paren) {
                 // e.g. rename(deserialize = "..."): skip the group.
@@ -424,6 +430,22 @@ impl Walker<'_> {
         format!("one of {}", quoted(&names))
     }
 
+    /// The serde name of an enum's `#[default]` variant.
+    fn enum_default(&self, ty: &Type, root: &'static str, file: &Path) -> Option<String> {
+        let seg = last_segment(ty)?;
+        let def = self.index.find(&seg.ident.to_string(), root, file)?;
+        let Item::Enum(e) = &def.item else { return None };
+        let rule = serde_attrs(&e.attrs).values.get("rename_all").cloned();
+        let v = e.variants.iter().find(|v| v.attrs.iter().any(|a| a.path().is_ident("default")))?;
+        Some(
+            serde_attrs(&v.attrs)
+                .values
+                .get("rename")
+                .cloned()
+                .unwrap_or_else(|| rename(&v.ident.to_string(), rule.as_deref())),
+        )
+    }
+
     /// Pushes the keys of a struct's named fields under `prefix`.
     fn struct_keys(&mut self, s: &syn::ItemStruct, prefix: &str, root: &'static str, file: &Path, note: Option<&str>) {
         let container = serde_attrs(&s.attrs);
@@ -474,7 +496,7 @@ impl Walker<'_> {
                         .unwrap_or_else(|| "see the description".to_owned()),
                 )
             } else if attrs.flags.contains("default") {
-                Some(type_default(&f.ty, &ty))
+                Some(self.enum_default(&f.ty, root, file).unwrap_or_else(|| type_default(&f.ty, &ty)))
             } else if container_default {
                 defaults
                     .get(raw)
@@ -491,9 +513,18 @@ impl Walker<'_> {
             }
             let k = &mut self.keys[slot];
             k.required = default.is_none();
-            k.ty = ty;
+            k.ty = ty.clone();
             k.default = default;
             k.doc = doc;
+            for alias in &attrs.aliases {
+                self.keys.push(Key {
+                    key: join(prefix, alias),
+                    ty: ty.clone(),
+                    default: None,
+                    required: false,
+                    doc: format!("Another name for `{name}`."),
+                });
+            }
         }
     }
 }
@@ -560,8 +591,11 @@ fn render_expr(e: &Expr, index: &Index, file: &Path) -> String {
             let text = p.to_token_stream().to_string().replace(' ', "");
             if let Some(c) = p.path.segments.last().map(|s| s.ident.to_string()) {
                 // A constant of the crate: its value if it is a plain number.
+                if c == "ZERO" {
+                    return "0".to_owned();
+                }
                 if c.chars().all(|ch| ch.is_uppercase() || ch == '_' || ch.is_ascii_digit()) {
-                    return format!("{c}");
+                    return c;
                 }
                 // An enum variant: its serde name.
                 return snake(&c);

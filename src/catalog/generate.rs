@@ -37,7 +37,7 @@ pub const EXAMPLES: &[(Kind, &str, &[(&str, &str)])] = &[
         Kind::Source,
         "kafka",
         &[
-            ("brokers", r#"["127.0.0.1:9092"]"#),
+            ("bootstrap_servers", r#""127.0.0.1:9092""#),
             ("topics", r#"["logs"]"#),
             ("group_id", r#""logagent""#),
         ],
@@ -48,7 +48,7 @@ pub const EXAMPLES: &[(Kind, &str, &[(&str, &str)])] = &[
     (
         Kind::Transform,
         "redact",
-        &[("fields", r#"["password"]"#)],
+        &[("paths", r#"["password", "user.email"]"#)],
     ),
     (Kind::Transform, "remove_fields", &[("fields", r#"["password"]"#)]),
     (Kind::Transform, "rename_fields", &[("fields", r#"{ msg = "message" }"#)]),
@@ -59,7 +59,7 @@ pub const EXAMPLES: &[(Kind, &str, &[(&str, &str)])] = &[
         &[("condition", r#"{ field = "level", equals = "debug" }"#)],
     ),
     (Kind::Transform, "sample", &[("rate", "10")]),
-    (Kind::Transform, "throttle", &[("events_per_second", "1000")]),
+    (Kind::Transform, "throttle", &[("rate", "1000")]),
     (
         Kind::Transform,
         "route",
@@ -70,7 +70,7 @@ pub const EXAMPLES: &[(Kind, &str, &[(&str, &str)])] = &[
         "log_to_metric",
         &[(
             "metrics",
-            r#"[{ type = "counter", name = "log_events_total", labels = ["level"] }]"#,
+            r#"[{ type = "counter", name = "log_events_total", labels = { level = "{{ level }}" } }]"#,
         )],
     ),
     (Kind::Transform, "remap", &[("source", r#"'''
@@ -84,7 +84,7 @@ del(.password)
     (
         Kind::Sink,
         "kafka",
-        &[("brokers", r#"["127.0.0.1:9092"]"#), ("topic", r#""logs""#)],
+        &[("bootstrap_servers", r#""127.0.0.1:9092""#), ("topic", r#""logs""#)],
     ),
 ];
 

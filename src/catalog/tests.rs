@@ -2,7 +2,7 @@ use super::*;
 
 use std::collections::BTreeSet;
 
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::{DeTable, ValueDeserializer};
 
 use crate::config::components::{SinkConfig, SourceConfig, TransformConfig};
 
