@@ -8,8 +8,9 @@
 //! parsed line is encoded with its edits and read into a tree. What the program
 //! leaves is written back as the event's new line (a JSON object, re-scanned so
 //! later transforms address its fields without parsing) — or, when it is still
-//! just `{"message": <bytes>}` of a text line, as that text again. An event the
-//! program did not change keeps its original line.
+//! just `{"message": <bytes>}` of a text line, as that text again (a text line
+//! the program did not change keeps its very bytes; a JSON line is written
+//! anew, its keys in sorted order, as Vector writes them).
 //!
 //! Metadata (`%` paths): `%timestamp` is the event time (a timestamp; setting it
 //! sets the event time), `%file` the path of the file the line came from,
