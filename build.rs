@@ -42,7 +42,10 @@ const LEAF_TYPES: &[(&str, &str)] = &[
     ("HumanDuration", "duration (`500ms`, `5s`, `1m`)"),
     ("Duration", "duration (`500ms`, `5s`, `1m`)"),
     ("Zone", "time zone (`UTC`, `local`, `+09:00`, `Asia/Tokyo`)"),
-    ("Secret", "secret (a string; `${VAR}` or a `*_file` key keeps it out of the file)"),
+    (
+        "Secret",
+        "secret (a string; `${VAR}` or a `*_file` key keeps it out of the file)",
+    ),
     ("Value", "any value"),
     ("Table", "table"),
 ];
@@ -151,7 +154,7 @@ impl Index {
                 if let Some(syn::Stmt::Expr(Expr::Struct(lit), None)) = f.block.stmts.last() {
                     for fv in &lit.fields {
                         if let syn::Member::Named(id) = &fv.member {
-                            out.insert(id.to_string(), render_expr(&fv.expr, self, file));
+                            out.insert(id.to_string(), render_expr(&fv.expr));
                         }
                     }
                 }
@@ -162,7 +165,9 @@ impl Index {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -177,7 +182,10 @@ fn collect(root: &'static str, file: &Path, item: Item, defs: &mut Vec<Def>) {
     match item {
         Item::Mod(m) => {
             // Inline modules (not tests).
-            let is_test = m.attrs.iter().any(|a| a.to_token_stream().to_string().contains("test"));
+            let is_test = m
+                .attrs
+                .iter()
+                .any(|a| a.to_token_stream().to_string().contains("test"));
             if let (Some((_, items)), false) = (m.content, is_test) {
                 for i in items {
                     collect(root, file, i, defs);
@@ -201,7 +209,10 @@ fn docs(attrs: &[Attribute]) -> String {
             continue;
         }
         if let syn::Meta::NameValue(nv) = &a.meta {
-            if let Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) = &nv.value {
+            if let Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(s), ..
+            }) = &nv.value
+            {
                 lines.push(s.value().trim().to_owned());
             }
         }
@@ -363,7 +374,13 @@ impl Walker<'_> {
         }
     }
 
-    fn enum_type(&mut self, e: &syn::ItemEnum, prefix: &str, root: &'static str, file: &Path) -> String {
+    fn enum_type(
+        &mut self,
+        e: &syn::ItemEnum,
+        prefix: &str,
+        root: &'static str,
+        file: &Path,
+    ) -> String {
         let s = serde_attrs(&e.attrs);
         let rule = s.values.get("rename_all").map(String::as_str);
         let name_of = |v: &syn::Variant| {
@@ -434,9 +451,14 @@ impl Walker<'_> {
     fn enum_default(&self, ty: &Type, root: &'static str, file: &Path) -> Option<String> {
         let seg = last_segment(ty)?;
         let def = self.index.find(&seg.ident.to_string(), root, file)?;
-        let Item::Enum(e) = &def.item else { return None };
+        let Item::Enum(e) = &def.item else {
+            return None;
+        };
         let rule = serde_attrs(&e.attrs).values.get("rename_all").cloned();
-        let v = e.variants.iter().find(|v| v.attrs.iter().any(|a| a.path().is_ident("default")))?;
+        let v = e
+            .variants
+            .iter()
+            .find(|v| v.attrs.iter().any(|a| a.path().is_ident("default")))?;
         Some(
             serde_attrs(&v.attrs)
                 .values
@@ -447,7 +469,14 @@ impl Walker<'_> {
     }
 
     /// Pushes the keys of a struct's named fields under `prefix`.
-    fn struct_keys(&mut self, s: &syn::ItemStruct, prefix: &str, root: &'static str, file: &Path, note: Option<&str>) {
+    fn struct_keys(
+        &mut self,
+        s: &syn::ItemStruct,
+        prefix: &str,
+        root: &'static str,
+        file: &Path,
+        note: Option<&str>,
+    ) {
         let container = serde_attrs(&s.attrs);
         let rule = container.values.get("rename_all").cloned();
         let container_default = container.flags.contains("default");
@@ -456,7 +485,9 @@ impl Walker<'_> {
         } else {
             BTreeMap::new()
         };
-        let Fields::Named(fields) = &s.fields else { return };
+        let Fields::Named(fields) = &s.fields else {
+            return;
+        };
         for f in &fields.named {
             let Some(ident) = &f.ident else { continue };
             let attrs = serde_attrs(&f.attrs);
@@ -490,13 +521,16 @@ impl Walker<'_> {
                     self.index
                         .find_fn(func, file, root)
                         .and_then(|f| match f.block.stmts.last() {
-                            Some(syn::Stmt::Expr(e, None)) => Some(render_expr(e, self.index, file)),
+                            Some(syn::Stmt::Expr(e, None)) => Some(render_expr(e)),
                             _ => None,
                         })
                         .unwrap_or_else(|| "see the description".to_owned()),
                 )
             } else if attrs.flags.contains("default") {
-                Some(self.enum_default(&f.ty, root, file).unwrap_or_else(|| type_default(&f.ty, &ty)))
+                Some(
+                    self.enum_default(&f.ty, root, file)
+                        .unwrap_or_else(|| type_default(&f.ty, &ty)),
+                )
             } else if container_default {
                 defaults
                     .get(raw)
@@ -549,7 +583,11 @@ fn join(prefix: &str, name: &str) -> String {
 }
 
 fn quoted(names: &[String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn plural(d: &str) -> String {
@@ -564,7 +602,9 @@ fn plural(d: &str) -> String {
 
 /// What `#[serde(default)]` gives a field of this type.
 fn type_default(ty: &Type, described: &str) -> String {
-    let name = last_segment(ty).map(|s| s.ident.to_string()).unwrap_or_default();
+    let name = last_segment(ty)
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
     match name.as_str() {
         "Option" => "none".into(),
         "bool" => "false".into(),
@@ -578,7 +618,7 @@ fn type_default(ty: &Type, described: &str) -> String {
 }
 
 /// A default's expression as a user would write it in the config.
-fn render_expr(e: &Expr, index: &Index, file: &Path) -> String {
+fn render_expr(e: &Expr) -> String {
     if let Some(n) = eval_int(e) {
         return n.to_string();
     }
@@ -594,7 +634,9 @@ fn render_expr(e: &Expr, index: &Index, file: &Path) -> String {
                 if c == "ZERO" {
                     return "0".to_owned();
                 }
-                if c.chars().all(|ch| ch.is_uppercase() || ch == '_' || ch.is_ascii_digit()) {
+                if c.chars()
+                    .all(|ch| ch.is_uppercase() || ch == '_' || ch.is_ascii_digit())
+                {
                     return c;
                 }
                 // An enum variant: its serde name.
@@ -603,38 +645,58 @@ fn render_expr(e: &Expr, index: &Index, file: &Path) -> String {
             text
         }
         Expr::MethodCall(m)
-            if ["to_owned", "to_string", "into", "clone"].contains(&m.method.to_string().as_str()) =>
+            if ["to_owned", "to_string", "into", "clone"]
+                .contains(&m.method.to_string().as_str()) =>
         {
-            render_expr(&m.receiver, index, file)
+            render_expr(&m.receiver)
         }
         Expr::Call(c) => {
             let f = c.func.to_token_stream().to_string().replace(' ', "");
             let arg = c.args.first();
             match (f.as_str(), arg) {
-                ("Some" | "String::from" | "Box::new", Some(a)) => render_expr(a, index, file),
-                ("ByteSize", Some(a)) => eval_int(a).map(human_size).unwrap_or_else(|| render_expr(a, index, file)),
-                ("HumanDuration::from_secs" | "Duration::from_secs" | "HumanDuration::secs", Some(a)) => {
-                    format!("{}s", render_expr(a, index, file))
+                ("Some" | "String::from" | "Box::new", Some(a)) => render_expr(a),
+                ("ByteSize", Some(a)) => eval_int(a)
+                    .map(human_size)
+                    .unwrap_or_else(|| render_expr(a)),
+                (
+                    "HumanDuration::from_secs" | "Duration::from_secs" | "HumanDuration::secs",
+                    Some(a),
+                ) => {
+                    format!("{}s", render_expr(a))
                 }
-                ("HumanDuration::from_millis" | "Duration::from_millis" | "HumanDuration::millis", Some(a)) => {
-                    format!("{}ms", render_expr(a, index, file))
+                (
+                    "HumanDuration::from_millis"
+                    | "Duration::from_millis"
+                    | "HumanDuration::millis",
+                    Some(a),
+                ) => {
+                    format!("{}ms", render_expr(a))
                 }
-                ("HumanDuration", Some(a)) => render_expr(a, index, file),
+                ("HumanDuration", Some(a)) => render_expr(a),
                 _ => e.to_token_stream().to_string(),
             }
         }
         Expr::Macro(m) if m.mac.path.is_ident("vec") => {
             let inner = m.mac.tokens.to_string();
-            format!("[{}]", inner.replace(".to_owned()", "").replace(".into()", "").replace(" . to_owned ()", "").replace(" . into ()", ""))
+            format!(
+                "[{}]",
+                inner
+                    .replace(".to_owned()", "")
+                    .replace(".into()", "")
+                    .replace(" . to_owned ()", "")
+                    .replace(" . into ()", "")
+            )
         }
-        Expr::Paren(p) => render_expr(&p.expr, index, file),
+        Expr::Paren(p) => render_expr(&p.expr),
         _ => e.to_token_stream().to_string(),
     }
 }
 
 fn eval_int(e: &Expr) -> Option<u128> {
     match e {
-        Expr::Lit(syn::ExprLit { lit: Lit::Int(i), .. }) => i.base10_parse().ok(),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse().ok(),
         Expr::Paren(p) => eval_int(&p.expr),
         Expr::Binary(b) => {
             let (l, r) = (eval_int(&b.left)?, eval_int(&b.right)?);
@@ -673,10 +735,18 @@ struct Listed {
 fn listed(text: &str) -> Vec<Listed> {
     let mut uses: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
     for line in text.lines() {
-        let Some(rest) = line.trim().strip_prefix("use ") else { continue };
+        let Some(rest) = line.trim().strip_prefix("use ") else {
+            continue;
+        };
         let rest = rest.trim_end_matches(';');
         let (path, names) = match rest.split_once("::{") {
-            Some((p, n)) => (p.to_owned(), n.trim_end_matches('}').split(',').map(|s| s.trim().to_owned()).collect::<Vec<_>>()),
+            Some((p, n)) => (
+                p.to_owned(),
+                n.trim_end_matches('}')
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .collect::<Vec<_>>(),
+            ),
             None => match rest.rsplit_once("::") {
                 Some((p, n)) => (p.to_owned(), vec![n.to_owned()]),
                 None => continue,
@@ -715,7 +785,10 @@ fn listed(text: &str) -> Vec<Listed> {
         // `Variant(Box<Type>) = "name",`
         if let (Some(open), Some(eq)) = (t.find("(Box<"), t.find(">) = \"")) {
             let ty = t[open + 5..eq].to_owned();
-            let name = t[eq + 6..].trim_end_matches(',').trim_end_matches('"').to_owned();
+            let name = t[eq + 6..]
+                .trim_end_matches(',')
+                .trim_end_matches('"')
+                .to_owned();
             let purpose = doc.join(" ");
             let purpose = purpose
                 .split_once("`: ")
@@ -727,7 +800,14 @@ fn listed(text: &str) -> Vec<Listed> {
                 .find(|(k, _)| *k == krate)
                 .map(|(_, r)| *r)
                 .unwrap_or("crates/core/src");
-            out.push(Listed { kind, name, purpose, ty, crate_root, module });
+            out.push(Listed {
+                kind,
+                name,
+                purpose,
+                ty,
+                crate_root,
+                module,
+            });
             doc.clear();
         } else if t == "}" {
             kind = "";
@@ -766,7 +846,11 @@ fn main() {
     out.push_str("/// Every component type, from `src/config/components.rs` and the config structs (generated by build.rs).\npub static COMPONENTS: &[ComponentDoc] = &[\n");
     for l in listed(&components) {
         let near = Path::new(l.crate_root).join(l.module.join("/"));
-        let mut walker = Walker { index: &index, keys: Vec::new(), stack: Vec::new() };
+        let mut walker = Walker {
+            index: &index,
+            keys: Vec::new(),
+            stack: Vec::new(),
+        };
         let mut config_doc = String::new();
         if let Some(def) = index.find(&l.ty, l.crate_root, &near.with_extension("rs")) {
             let (root, file) = (def.root, def.file.clone());
@@ -813,7 +897,8 @@ fn main() {
         out.push_str("    ] },\n");
     }
     out.push_str("];\n");
-    let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("catalog.rs");
+    let dest =
+        PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("catalog.rs");
     if let Err(e) = std::fs::write(&dest, out) {
         panic!("writing {}: {e}", dest.display());
     }

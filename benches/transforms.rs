@@ -123,7 +123,7 @@ fn benches(c: &mut Criterion) {
 
     // Transforms, on parsed JSON.
     let n = json.len();
-    let on_json: [(&str, &str, &str); 15] = [
+    let on_json: [(&str, &str, &str); 17] = [
         (
             "enrich",
             "enrich",
@@ -179,7 +179,11 @@ fn benches(c: &mut Criterion) {
         // remap beside add_fields: the same field added through VRL, then a
         // typical program (a condition, a delete, a rename); what it costs is
         // each event's conversion to a VRL value and back.
-        ("remap_add_field", "remap", "{ source = '.team = \"core\"' }"),
+        (
+            "remap_add_field",
+            "remap",
+            "{ source = '.team = \"core\"' }",
+        ),
         (
             "remap_typical",
             "remap",

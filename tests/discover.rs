@@ -38,7 +38,10 @@ inputs = ["shape"]
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml:"), "the file: {stderr}");
-    assert!(stderr.contains("transforms.shape"), "the component: {stderr}");
+    assert!(
+        stderr.contains("transforms.shape"),
+        "the component: {stderr}"
+    );
     assert!(stderr.contains("key `source`"), "the key: {stderr}");
     assert!(stderr.contains("error[E103]"), "VRL's diagnostic: {stderr}");
     assert!(
@@ -47,7 +50,11 @@ inputs = ["shape"]
     );
 
     // The same program in a file: the diagnostic names that file.
-    std::fs::write(dir.path().join("shape.vrl"), ".a = 1\n.b = upcase(.message)\n").unwrap();
+    std::fs::write(
+        dir.path().join("shape.vrl"),
+        ".a = 1\n.b = upcase(.message)\n",
+    )
+    .unwrap();
     let p = write_pipeline(
         dir.path(),
         "from_file.toml",
@@ -141,7 +148,10 @@ path = "{dropped}"
     // Stream order is kept across workers.
     let ns: Vec<i64> = lines.iter().filter_map(|l| l["n"].as_i64()).collect();
     assert!(ns.windows(2).all(|w| w[0] < w[1]), "in order");
-    assert!(stderr.contains("remap failed"), "errors are logged: {stderr}");
+    assert!(
+        stderr.contains("remap failed"),
+        "errors are logged: {stderr}"
+    );
     let dropped = std::fs::read_to_string(&dropped).unwrap();
     assert_eq!(dropped.lines().count(), 20, "{dropped}");
     assert!(dropped.lines().all(|l| l.contains("\"drop\":true")));
@@ -152,13 +162,23 @@ fn list_shows_every_type_and_one_types_keys() {
     let out = bin().arg("list").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for ty in ["file", "stdin", "remap", "parse_json", "elasticsearch", "loki"] {
+    for ty in [
+        "file",
+        "stdin",
+        "remap",
+        "parse_json",
+        "elasticsearch",
+        "loki",
+    ] {
         assert!(text.contains(&format!("  {ty} ")), "{ty}: {text}");
     }
     let out = bin().args(["list", "remap"]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("drop_on_abort            bool (default true)"), "{text}");
+    assert!(
+        text.contains("drop_on_abort            bool (default true)"),
+        "{text}"
+    );
     let out = bin().args(["list", "nonesuch"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
@@ -169,7 +189,11 @@ fn a_generated_pipeline_validates() {
         .args(["generate", "file/parse_json/elasticsearch"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("[transforms.parse_json]"), "{text}");
     assert!(text.contains("# "), "commented: {text}");
@@ -186,6 +210,9 @@ fn a_generated_pipeline_validates() {
         "{}\n{text}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = bin().args(["generate", "parse_json/stdout"]).output().unwrap();
+    let out = bin()
+        .args(["generate", "parse_json/stdout"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

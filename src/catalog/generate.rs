@@ -12,9 +12,7 @@ use super::{COMPONENTS, ComponentDoc, Kind};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GenerateError {
     /// Fewer than a source and a sink.
-    #[error(
-        "expected SOURCE/TRANSFORM.../SINK (e.g. file/parse_json/elasticsearch), got {0:?}"
-    )]
+    #[error("expected SOURCE/TRANSFORM.../SINK (e.g. file/parse_json/elasticsearch), got {0:?}")]
     Shape(String),
     /// A name that is not a type of the kind its position asks for.
     #[error("{name:?} is not a {kind} type; `logagent list` shows them all")]
@@ -26,12 +24,23 @@ pub enum GenerateError {
     },
 }
 
+/// A type's example: its kind, its name and `(key, TOML value)` pairs.
+pub type Example = (Kind, &'static str, &'static [(&'static str, &'static str)]);
+
 /// The values a working minimal config of a type needs, beyond what the type
 /// makes optional: `(kind, type, [(key, TOML value)])`. Keys not here that
 /// are required get a placeholder for their type.
-pub const EXAMPLES: &[(Kind, &str, &[(&str, &str)])] = &[
-    (Kind::Source, "file", &[("include", r#"["/var/log/app/*.log"]"#)]),
-    (Kind::Source, "syslog", &[("address", r#""127.0.0.1:5514""#)]),
+pub const EXAMPLES: &[Example] = &[
+    (
+        Kind::Source,
+        "file",
+        &[("include", r#"["/var/log/app/*.log"]"#)],
+    ),
+    (
+        Kind::Source,
+        "syslog",
+        &[("address", r#""127.0.0.1:5514""#)],
+    ),
     (Kind::Source, "http", &[("address", r#""127.0.0.1:8080""#)]),
     (
         Kind::Source,
@@ -42,17 +51,41 @@ pub const EXAMPLES: &[(Kind, &str, &[(&str, &str)])] = &[
             ("group_id", r#""logagent""#),
         ],
     ),
-    (Kind::Transform, "parse_regex", &[("pattern", r#"'^(?P<level>\w+) (?P<message>.*)$'"#)]),
-    (Kind::Transform, "enrich", &[("fields", r#"{ environment = "${NODE_ENV:-development}" }"#)]),
-    (Kind::Transform, "filter_level", &[("min_level", r#""info""#)]),
+    (
+        Kind::Transform,
+        "parse_regex",
+        &[("pattern", r#"'^(?P<level>\w+) (?P<message>.*)$'"#)],
+    ),
+    (
+        Kind::Transform,
+        "enrich",
+        &[("fields", r#"{ environment = "${NODE_ENV:-development}" }"#)],
+    ),
+    (
+        Kind::Transform,
+        "filter_level",
+        &[("min_level", r#""info""#)],
+    ),
     (
         Kind::Transform,
         "redact",
         &[("paths", r#"["password", "user.email"]"#)],
     ),
-    (Kind::Transform, "remove_fields", &[("fields", r#"["password"]"#)]),
-    (Kind::Transform, "rename_fields", &[("fields", r#"{ msg = "message" }"#)]),
-    (Kind::Transform, "add_fields", &[("fields", r#"{ environment = "production" }"#)]),
+    (
+        Kind::Transform,
+        "remove_fields",
+        &[("fields", r#"["password"]"#)],
+    ),
+    (
+        Kind::Transform,
+        "rename_fields",
+        &[("fields", r#"{ msg = "message" }"#)],
+    ),
+    (
+        Kind::Transform,
+        "add_fields",
+        &[("fields", r#"{ environment = "production" }"#)],
+    ),
     (
         Kind::Transform,
         "filter",
@@ -73,18 +106,50 @@ pub const EXAMPLES: &[(Kind, &str, &[(&str, &str)])] = &[
             r#"[{ type = "counter", name = "log_events_total", labels = { level = "{{ level }}" } }]"#,
         )],
     ),
-    (Kind::Transform, "remap", &[("source", r#"'''
+    (
+        Kind::Transform,
+        "remap",
+        &[(
+            "source",
+            r#"'''
 .environment = "production"
 del(.password)
-'''"#)]),
-    (Kind::Sink, "file", &[("path", r#""/var/lib/logagent/out/app-%Y-%m-%d.ndjson""#)]),
-    (Kind::Sink, "elasticsearch", &[("endpoints", r#"["${ES_URL:-http://127.0.0.1:9200}"]"#), ("index", r#""logs""#)]),
-    (Kind::Sink, "loki", &[("endpoint", r#""http://127.0.0.1:3100""#), ("labels", r#"{ job = "logagent" }"#)]),
-    (Kind::Sink, "opentelemetry", &[("endpoint", r#""http://127.0.0.1:4318""#)]),
+'''"#,
+        )],
+    ),
+    (
+        Kind::Sink,
+        "file",
+        &[("path", r#""/var/lib/logagent/out/app-%Y-%m-%d.ndjson""#)],
+    ),
+    (
+        Kind::Sink,
+        "elasticsearch",
+        &[
+            ("endpoints", r#"["${ES_URL:-http://127.0.0.1:9200}"]"#),
+            ("index", r#""logs""#),
+        ],
+    ),
+    (
+        Kind::Sink,
+        "loki",
+        &[
+            ("endpoint", r#""http://127.0.0.1:3100""#),
+            ("labels", r#"{ job = "logagent" }"#),
+        ],
+    ),
+    (
+        Kind::Sink,
+        "opentelemetry",
+        &[("endpoint", r#""http://127.0.0.1:4318""#)],
+    ),
     (
         Kind::Sink,
         "kafka",
-        &[("bootstrap_servers", r#""127.0.0.1:9092""#), ("topic", r#""logs""#)],
+        &[
+            ("bootstrap_servers", r#""127.0.0.1:9092""#),
+            ("topic", r#""logs""#),
+        ],
     ),
 ];
 
@@ -124,7 +189,12 @@ fn first_sentence(doc: &str) -> &str {
 
 fn component(out: &mut String, c: &ComponentDoc, id: &str, inputs: Option<&str>) {
     let _ = writeln!(out, "# {}: {}", c.name, c.purpose);
-    let _ = writeln!(out, "# Every key: `logagent list {}/{}`.", c.kind.as_str(), c.name);
+    let _ = writeln!(
+        out,
+        "# Every key: `logagent list {}/{}`.",
+        c.kind.as_str(),
+        c.name
+    );
     let _ = writeln!(out, "[{}.{id}]", c.kind.table());
     let _ = writeln!(out, "type = {:?}", c.name);
     if let Some(input) = inputs {
@@ -132,7 +202,11 @@ fn component(out: &mut String, c: &ComponentDoc, id: &str, inputs: Option<&str>)
     }
     let given = examples(c);
     for (key, value) in given {
-        let doc = c.keys.iter().find(|k| k.key == *key).map(|k| first_sentence(k.doc));
+        let doc = c
+            .keys
+            .iter()
+            .find(|k| k.key == *key)
+            .map(|k| first_sentence(k.doc));
         if let Some(doc) = doc {
             let _ = writeln!(out, "# {doc}");
         }
@@ -147,7 +221,13 @@ fn component(out: &mut String, c: &ComponentDoc, id: &str, inputs: Option<&str>)
             let _ = writeln!(out, "{} = {}", k.key, placeholder(k.ty));
         } else {
             let default = k.default.unwrap_or("none");
-            let _ = writeln!(out, "# {} ({}, default {default}): {}", k.key, k.ty, first_sentence(k.doc));
+            let _ = writeln!(
+                out,
+                "# {} ({}, default {default}): {}",
+                k.key,
+                k.ty,
+                first_sentence(k.doc)
+            );
         }
     }
     out.push('\n');
@@ -172,15 +252,25 @@ pub fn pipeline(spec: &str) -> Result<String, GenerateError> {
     let sink = lookup(Kind::Sink, last).ok_or_else(|| unknown(last, Kind::Sink))?;
     let mut transforms = Vec::new();
     for name in &names[1..names.len() - 1] {
-        transforms.push(lookup(Kind::Transform, name).ok_or_else(|| unknown(name, Kind::Transform))?);
+        transforms
+            .push(lookup(Kind::Transform, name).ok_or_else(|| unknown(name, Kind::Transform))?);
     }
     let mut out = String::new();
     let _ = writeln!(out, "# A starting pipeline: `logagent generate {spec}`.");
-    let _ = writeln!(out, "# Change the example values, uncomment the keys you need, then check it with");
-    let _ = writeln!(out, "# `logagent validate FILE` and run it with `logagent --pipeline FILE`.");
+    let _ = writeln!(
+        out,
+        "# Change the example values, uncomment the keys you need, then check it with"
+    );
+    let _ = writeln!(
+        out,
+        "# `logagent validate FILE` and run it with `logagent --pipeline FILE`."
+    );
     let _ = writeln!(out, "# Reference: `logagent list TYPE`, docs/reference/.\n");
     let _ = writeln!(out, "# Where checkpoints and buffers live.");
-    let _ = writeln!(out, "data_dir = \"${{LOGAGENT_DATA_DIR:-/var/lib/logagent}}\"\n");
+    let _ = writeln!(
+        out,
+        "data_dir = \"${{LOGAGENT_DATA_DIR:-/var/lib/logagent}}\"\n"
+    );
     let mut ids: Vec<String> = Vec::new();
     let mut unique = |name: &str| {
         let mut id = name.to_owned();

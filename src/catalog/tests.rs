@@ -14,9 +14,18 @@ fn serde_fields(kind: Kind, ty: &str) -> BTreeSet<String> {
     let (_, value) = table.into_iter().next().unwrap();
     let de = ValueDeserializer::from(value);
     let error = match kind {
-        Kind::Source => SourceConfig::parse(ty, de).unwrap().err().map(|e| e.to_string()),
-        Kind::Transform => TransformConfig::parse(ty, de).unwrap().err().map(|e| e.to_string()),
-        Kind::Sink => SinkConfig::parse(ty, de).unwrap().err().map(|e| e.to_string()),
+        Kind::Source => SourceConfig::parse(ty, de)
+            .unwrap()
+            .err()
+            .map(|e| e.to_string()),
+        Kind::Transform => TransformConfig::parse(ty, de)
+            .unwrap()
+            .err()
+            .map(|e| e.to_string()),
+        Kind::Sink => SinkConfig::parse(ty, de)
+            .unwrap()
+            .err()
+            .map(|e| e.to_string()),
     };
     let error = error.unwrap_or_else(|| panic!("{ty}: an unknown key was accepted"));
     assert!(
@@ -49,7 +58,10 @@ fn every_registered_component_is_listed_with_a_purpose() {
             .iter()
             .find(|c| c.kind == kind && c.name == ty)
             .unwrap_or_else(|| panic!("{} {ty} is not listed", kind.as_str()));
-        assert!(!c.purpose.is_empty(), "{ty} has no one-line purpose in components.rs");
+        assert!(
+            !c.purpose.is_empty(),
+            "{ty} has no one-line purpose in components.rs"
+        );
         assert!(list_all().contains(c.purpose));
     }
 }
@@ -66,7 +78,12 @@ fn every_key_a_config_accepts_is_listed() {
             .filter(|k| !k.contains(['.', '[']))
             .map(str::to_owned)
             .collect();
-        assert_eq!(listed, accepted, "{} {ty}: listed keys vs serde's", kind.as_str());
+        assert_eq!(
+            listed,
+            accepted,
+            "{} {ty}: listed keys vs serde's",
+            kind.as_str()
+        );
         for k in c.keys {
             assert!(!k.ty.is_empty(), "{ty}.{} has no type", k.key);
             assert!(!k.doc.is_empty(), "{ty}.{} has no description", k.key);
@@ -111,7 +128,11 @@ fn reference_docs_are_current() {
     }
     // No page for a type that is gone.
     for kind in ["sources", "transforms", "sinks"] {
-        for entry in std::fs::read_dir(dir.join(kind)).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(dir.join(kind))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let rel = format!("{kind}/{}", entry.file_name().to_string_lossy());
             if !pages.iter().any(|(p, _)| *p == rel) {
                 if update {

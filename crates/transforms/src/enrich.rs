@@ -317,17 +317,17 @@ mod tests {
         });
         let mut b = Batch::new(stream, AckToken::detached(), n);
         for i in 0..n {
-            b.events.push(Event::new(Bytes::from_static(b"text"), i as u64));
+            b.events
+                .push(Event::new(Bytes::from_static(b"text"), i as u64));
         }
         b
     }
 
     #[test]
     fn a_path_the_pattern_misses_is_counted() {
-        let cfg: EnrichConfig = toml::from_str(
-            r#"path_pattern = '/(?:workflow\.)?(?P<service_name>[^/.]+)\.log$'"#,
-        )
-        .unwrap();
+        let cfg: EnrichConfig =
+            toml::from_str(r#"path_pattern = '/(?:workflow\.)?(?P<service_name>[^/.]+)\.log$'"#)
+                .unwrap();
         let ctx = TransformContext::detached("e");
         let metrics = ctx.metrics.clone();
         let mut t = cfg.build(ctx).unwrap();
@@ -336,7 +336,10 @@ mod tests {
         let mut out = Vec::new();
         encode::write_json(&b.events[0], &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["service_name"], "api", "the runbook's workflow.<service>.log");
+        assert_eq!(
+            v["service_name"], "api",
+            "the runbook's workflow.<service>.log"
+        );
         assert_eq!(metrics.labeled.get(PATH_UNMATCHED, &[]), Some(0));
         let mut b = batch_from("/var/log/workflow/api.log.1", 3);
         t.process(&mut b);

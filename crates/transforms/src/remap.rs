@@ -17,6 +17,10 @@
 //! `%source_id` the source's id and `%offset` the line's offset in its stream;
 //! changes to the last three are ignored. Nothing else is kept in metadata.
 //!
+//! A program that sets `.` to an array makes one event per element (an
+//! element that is not an object becomes `{"message": element}`), as in
+//! Vector; an empty array leaves no event.
+//!
 //! A runtime error (a failed `!` call) passes the original event on unchanged,
 //! counted and logged (rate-limited), unless `drop_on_error`; an `abort` drops
 //! it unless `drop_on_abort = false`. With `reroute_dropped`, dropped events go
@@ -244,9 +248,12 @@ impl std::fmt::Debug for Remap {
 
 /// What running the program on one event decided.
 enum Verdict {
-    /// Pass the event on (changed in place, or unchanged after an error).
+    /// Pass the event on (changed in place, or unchanged after an error),
+    /// followed by the extra events of an array result.
     Keep,
-    /// Drop it (abort, or an error with `drop_on_error`).
+    /// The program set `.` to an empty array: nothing to pass on.
+    Empty,
+    /// Drop it (abort, or an error with `drop_on_error`); the event is as it came.
     Drop,
 }
 
@@ -357,10 +364,17 @@ fn write_back(
 
 impl Remap {
     /// Runs the program on one event, changing it in place when it succeeds.
-    fn run(&mut self, event: &mut Event, members: &mut Vec<Member>, stream: &Stream) -> Verdict {
-        let outcome = self.remap(event, members, stream);
+    fn run(
+        &mut self,
+        event: &mut Event,
+        members: &mut Vec<Member>,
+        stream: &Stream,
+        extra: &mut Vec<Event>,
+    ) -> Verdict {
+        let outcome = self.remap(event, members, stream, extra);
         match outcome {
-            Ok(()) => Verdict::Keep,
+            Ok(0) => Verdict::Empty,
+            Ok(_) => Verdict::Keep,
             Err(Terminate::Abort(_)) if !self.drop_on_abort => Verdict::Keep,
             Err(Terminate::Abort(_)) => {
                 ComponentMetrics::add(&self.aborted, 1);
@@ -395,13 +409,17 @@ impl Remap {
         }
     }
 
-    /// Converts, runs, converts back; the event is untouched unless all succeed.
+    /// Converts, runs, converts back; the event is untouched unless all
+    /// succeed. Returns how many events the result is: an array set as `.`
+    /// is one event per element (as in Vector), the first written into
+    /// `event` and the others pushed to `extra`.
     fn remap(
         &mut self,
         event: &mut Event,
         members: &mut Vec<Member>,
         stream: &Stream,
-    ) -> Result<(), Terminate> {
+        extra: &mut Vec<Event>,
+    ) -> Result<usize, Terminate> {
         let as_error = |e: RemapError| Terminate::Error(e.to_string().into());
         let value = to_value(event, &mut self.scratch).map_err(as_error)?;
         let metadata = if self.uses_metadata {
@@ -427,32 +445,60 @@ impl Remap {
             },
             _ => event.meta.time,
         };
-        write_back(event, target.value, members, &mut self.scratch).map_err(as_error)?;
+        let values = match target.value {
+            VrlValue::Array(values) => values,
+            one => vec![one],
+        };
+        let count = values.len();
+        let mut values = values.into_iter();
+        let Some(first) = values.next() else {
+            return Ok(0);
+        };
+        let start = extra.len();
+        for value in values {
+            let mut copy = event.clone();
+            if let Err(e) = write_back(&mut copy, value, members, &mut self.scratch) {
+                extra.truncate(start);
+                return Err(as_error(e));
+            }
+            copy.meta.time = time;
+            extra.push(copy);
+        }
+        if let Err(e) = write_back(event, first, members, &mut self.scratch) {
+            extra.truncate(start);
+            return Err(as_error(e));
+        }
         event.meta.time = time;
-        Ok(())
+        Ok(count)
     }
 
-    /// Runs every event of the batch; returns the dropped ones (in order).
-    fn run_batch(&mut self, batch: &mut Batch, keep_dropped: bool) -> Vec<Event> {
+    /// Runs every event of the batch. Returns the dropped events (as they
+    /// came, in order) when `keep_dropped`, and how many events were
+    /// discarded (sent nowhere).
+    fn run_batch(&mut self, batch: &mut Batch, keep_dropped: bool) -> (Vec<Event>, u64) {
         let stream = batch.stream.clone();
         let mut members = std::mem::take(&mut batch.members);
+        let events = std::mem::take(&mut batch.events);
+        let mut kept = Vec::with_capacity(events.len());
         let mut dropped = Vec::new();
-        let mut verdicts = Vec::with_capacity(batch.events.len());
-        for event in &mut batch.events {
-            // The original, for the dropped output (the program may have changed it).
-            let original = keep_dropped.then(|| event.clone());
-            let verdict = self.run(event, &mut members, &stream);
-            if let (Verdict::Drop, Some(original)) = (&verdict, original) {
-                dropped.push(original);
+        let mut extra = Vec::new();
+        let mut discarded = 0u64;
+        for mut event in events {
+            match self.run(&mut event, &mut members, &stream, &mut extra) {
+                Verdict::Keep => {
+                    kept.push(event);
+                    kept.append(&mut extra);
+                }
+                Verdict::Empty => discarded += 1,
+                // A dropped event was left as it came (changes are made only
+                // when the whole program succeeds).
+                Verdict::Drop if keep_dropped => dropped.push(event),
+                Verdict::Drop => discarded += 1,
             }
-            verdicts.push(matches!(verdict, Verdict::Keep));
         }
+        batch.events = kept;
         batch.members = members;
-        if verdicts.iter().any(|keep| !keep) {
-            let mut keep = verdicts.into_iter();
-            batch.events.retain(|_| keep.next().unwrap_or(true));
-        }
-        dropped
+        (dropped, discarded)
     }
 }
 
@@ -466,17 +512,14 @@ impl Transform for Remap {
     }
 
     fn process_into(&mut self, mut batch: Batch, outputs: &Outputs) -> Result<u64, Closed> {
-        let before = batch.events.len();
         let reroute = self
             .reroute_dropped
             .then(|| outputs.named(DROPPED))
             .flatten()
             .filter(|o| o.is_connected());
-        let dropped = self.run_batch(&mut batch, reroute.is_some());
-        let mut discarded = before.saturating_sub(batch.events.len()) as u64;
+        let (dropped, discarded) = self.run_batch(&mut batch, reroute.is_some());
         if let Some(out) = reroute {
             if !dropped.is_empty() {
-                discarded = discarded.saturating_sub(dropped.len() as u64);
                 out.send(Batch {
                     events: dropped,
                     members: batch.members.clone(),

@@ -30,7 +30,8 @@ fn text_batch_bytes(lines: &[&[u8]]) -> Batch {
     });
     let mut b = Batch::new(stream, AckToken::detached(), lines.len());
     for (i, l) in lines.iter().enumerate() {
-        b.events.push(Event::new(Bytes::copy_from_slice(l), i as u64));
+        b.events
+            .push(Event::new(Bytes::copy_from_slice(l), i as u64));
     }
     b
 }
@@ -137,7 +138,10 @@ fn vector_docs_merge_shallow_and_deep() {
 
 #[test]
 fn vector_docs_if_else() {
-    assert_eq!(returns("if true {\n\"Hello, World!\"\n}"), json!("Hello, World!"));
+    assert_eq!(
+        returns("if true {\n\"Hello, World!\"\n}"),
+        json!("Hello, World!")
+    );
     assert_eq!(returns("if false {\n# not evaluated\nnull\n}"), json!(null));
     assert_eq!(
         returns("if false {\nnull\n} else {\n\"Hello, World!\"\n}"),
@@ -164,7 +168,8 @@ fn vector_docs_if_else() {
     );
 }
 
-const ABORT_EXAMPLE: &str = "if contains(string!(.message), \"hello\") {\n\tabort\n}\n.message = \"not hello world\"";
+const ABORT_EXAMPLE: &str =
+    "if contains(string!(.message), \"hello\") {\n\tabort\n}\n.message = \"not hello world\"";
 
 #[test]
 fn vector_docs_abort_drops_by_default_and_keeps_the_original_otherwise() {
@@ -184,8 +189,16 @@ fn vector_docs_abort_drops_by_default_and_keeps_the_original_otherwise() {
     let line = b.events[0].line.clone();
     t.process(&mut b);
     assert_eq!(encoded(&b), [json!({"message": "hello world"})]);
-    assert_eq!(b.events[0].root, Root::Text, "an aborted text line stays text");
-    assert_eq!(b.events[0].line.as_ptr(), line.as_ptr(), "and is not copied");
+    assert_eq!(
+        b.events[0].root,
+        Root::Text,
+        "an aborted text line stays text"
+    );
+    assert_eq!(
+        b.events[0].line.as_ptr(),
+        line.as_ptr(),
+        "and is not copied"
+    );
 }
 
 #[test]
@@ -235,7 +248,10 @@ fn reroute_dropped_sends_the_originals_to_the_dropped_output() {
     );
     assert_eq!(
         encoded(&xrx.try_recv().unwrap()),
-        [json!({"message": "hello world"}), json!({"message": "hello again"})]
+        [
+            json!({"message": "hello world"}),
+            json!({"message": "hello again"})
+        ]
     );
 }
 
@@ -245,7 +261,9 @@ fn values_convert_both_ways() {
     let line = r#"{"a":{"b":[1,2.5,"x",null,true]},"s":"é\"\n","n":-3}"#;
     assert_eq!(
         run_json(".copy = .a", &[line]),
-        [json!({"a": {"b": [1, 2.5, "x", null, true]}, "copy": {"b": [1, 2.5, "x", null, true]}, "s": "é\"\n", "n": -3})]
+        [
+            json!({"a": {"b": [1, 2.5, "x", null, true]}, "copy": {"b": [1, 2.5, "x", null, true]}, "s": "é\"\n", "n": -3})
+        ]
     );
     // A timestamp value is written as RFC 3339 text.
     assert_eq!(
@@ -257,10 +275,10 @@ fn values_convert_both_ways() {
     );
     // Fields added by earlier transforms (edits) are seen.
     let mut b = test_batch::json_batch(&[r#"{"a":1}"#]);
-    b.iter_mut()
-        .next()
-        .unwrap()
-        .set_key(&Bytes::from_static(b"env"), logagent_core::event::Value::string(b"prod"));
+    b.iter_mut().next().unwrap().set_key(
+        &Bytes::from_static(b"env"),
+        logagent_core::event::Value::string(b"prod"),
+    );
     let mut t = remap(".b = .env");
     t.process(&mut b);
     assert_eq!(encoded(&b), [json!({"a": 1, "env": "prod", "b": "prod"})]);
@@ -322,7 +340,9 @@ fn metadata_paths() {
     t.process(&mut b);
     assert_eq!(
         encoded(&b),
-        [json!({"t": "2025-08-20T10:30:00Z", "file": "/var/log/app.log", "source": "app", "offset": 42})]
+        [
+            json!({"t": "2025-08-20T10:30:00Z", "file": "/var/log/app.log", "source": "app", "offset": 42})
+        ]
     );
     assert_eq!(b.events[0].meta.time, Some(1_755_685_800_000_000_000));
 }
@@ -336,13 +356,21 @@ fn config_errors_name_the_key_and_show_vrls_diagnostic() {
     let missing = config("file = '/nonexistent/program.vrl'");
     let e = &missing.check()[0];
     assert_eq!(e.key, "file");
-    assert!(e.message.contains("/nonexistent/program.vrl"), "{}", e.message);
+    assert!(
+        e.message.contains("/nonexistent/program.vrl"),
+        "{}",
+        e.message
+    );
 
     let bad = config("source = '''\n.a = 1\n.b = upcase(.message)\n'''");
     let e = &bad.check()[0];
     assert_eq!(e.key, "source");
     assert!(e.message.contains("error[E103]"), "{}", e.message);
-    assert!(e.message.contains("source:2:"), "line 2 of the program: {}", e.message);
+    assert!(
+        e.message.contains("source:2:"),
+        "line 2 of the program: {}",
+        e.message
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.vrl");
@@ -370,9 +398,26 @@ fn config_errors_name_the_key_and_show_vrls_diagnostic() {
 }
 
 #[test]
-fn a_non_object_root_becomes_the_message() {
+fn an_array_root_makes_one_event_per_element() {
+    // Vector's "emitting multiple log events".
     assert_eq!(
-        run_json(". = 5", &[r#"{"a":1}"#]),
-        [json!({"message": 5})]
+        run_json(
+            ". = [{\"a\": 1}, 123, {\"b\": .x}]",
+            &[r#"{"x":"one"}"#, r#"{"x":"two"}"#]
+        ),
+        [
+            json!({"a": 1}),
+            json!({"message": 123}),
+            json!({"b": "one"}),
+            json!({"a": 1}),
+            json!({"message": 123}),
+            json!({"b": "two"}),
+        ]
     );
+    assert_eq!(run_json(". = []", &[r#"{"x":1}"#]), Vec::<Json>::new());
+}
+
+#[test]
+fn a_non_object_root_becomes_the_message() {
+    assert_eq!(run_json(". = 5", &[r#"{"a":1}"#]), [json!({"message": 5})]);
 }
