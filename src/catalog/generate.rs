@@ -180,11 +180,16 @@ fn placeholder(ty: &str) -> &'static str {
     }
 }
 
+/// The doc's first sentence (not cut at `e.g.` or `i.e.`).
 fn first_sentence(doc: &str) -> &str {
-    match doc.find(". ") {
-        Some(i) => &doc[..=i],
-        None => doc,
+    let mut from = 0;
+    while let Some(i) = doc[from..].find(". ").map(|i| i + from) {
+        if !(doc[..i].ends_with("e.g") || doc[..i].ends_with("i.e")) {
+            return &doc[..=i];
+        }
+        from = i + 2;
     }
+    doc
 }
 
 fn component(out: &mut String, c: &ComponentDoc, id: &str, inputs: Option<&str>) {
@@ -327,6 +332,16 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+
+    #[test]
+    fn first_sentences_are_not_cut_at_abbreviations() {
+        assert_eq!(
+            first_sentence("Field holding the time, e.g. `ts`. More."),
+            "Field holding the time, e.g. `ts`."
+        );
+        assert_eq!(first_sentence("One. Two."), "One.");
+        assert_eq!(first_sentence("No stop"), "No stop");
     }
 
     #[test]
