@@ -156,11 +156,10 @@ pub struct TestCase {
     pub insert_at: String,
     /// The input lines, one event each.
     pub lines: Vec<String>,
-    /// The file the lines were read from, as a file source would report it
-    /// (for transforms that read the path: `enrich`'s `file_field` and
-    /// `path_pattern`); default none, as for stdin.
+    /// The file the lines came from, as a file source would tell (what
+    /// `path_pattern` and `file_field` read); none by default.
     #[serde(default)]
-    pub file: Option<std::path::PathBuf>,
+    pub path: Option<std::path::PathBuf>,
     /// What must come out where.
     #[serde(default)]
     pub expect: Vec<Expectation>,

@@ -114,7 +114,7 @@ pub fn run_case(config: &PipelineConfig, case: &TestCase) -> Result<(), Vec<Stri
     // The input batch: into the transform's channel, or to whoever reads the source.
     let stream = Arc::new(Stream {
         source: case.insert_at.as_str().into(),
-        path: case.file.clone(),
+        path: case.path.clone(),
         id: 0,
     });
     let mut batch = Batch::new(stream, AckToken::detached(), case.lines.len());
