@@ -20,6 +20,7 @@ const CRATES: &[(&str, &str)] = &[
     ("logagent_sources", "crates/sources/src"),
     ("logagent_transforms", "crates/transforms/src"),
     ("logagent_sinks", "crates/sinks/src"),
+    ("logagent_kubernetes", "crates/kubernetes/src"),
 ];
 
 /// How a leaf type is described to users (types with hand-written `Deserialize`).

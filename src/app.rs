@@ -38,12 +38,16 @@ pub fn main() -> i32 {
     install_panic_hook();
     match cli.command {
         Some(Command::Validate {
-            files,
+            inputs,
             no_environment,
-        }) => validate(&files, no_environment),
+        }) => match inputs_files(&inputs) {
+            Ok(files) => validate(&files, no_environment),
+            Err(code) => code,
+        },
         Some(Command::Rotate(args)) => maintenance("rotate", &args.common, args.force, args.state),
         Some(Command::Retain(args)) => maintenance("retain", &args, false, None),
-        Some(Command::Test { files }) => test(&files),
+        Some(Command::Test { inputs }) => test(&inputs),
+        Some(Command::Convert { file, from }) => crate::convert::main(&file, from),
         Some(Command::Tap {
             patterns,
             outputs_of,
@@ -140,6 +144,22 @@ fn install_panic_hook() {
     }));
 }
 
+/// Every file `validate` reads: the positional ones, the `--config` ones and
+/// those of each `--config-dir`, merged as one pipeline.
+fn inputs_files(inputs: &crate::cli::PipelineInputs) -> Result<Vec<PathBuf>, i32> {
+    let mut files = inputs.files.clone();
+    files.extend(inputs.configs.iter().cloned());
+    let files = config::pipeline_files(&files, &inputs.config_dirs).map_err(|errors| {
+        eprint!("{errors}");
+        EXIT_CONFIG
+    })?;
+    if files.is_empty() {
+        eprintln!("logagent: no pipeline given: name FILEs, --config FILE or --config-dir DIR");
+        return Err(EXIT_CONFIG);
+    }
+    Ok(files)
+}
+
 fn load(files: &[PathBuf]) -> Result<PipelineConfig, i32> {
     config::load(files).map_err(|errors| {
         eprint!("{errors}");
@@ -231,8 +251,15 @@ fn validate(files: &[PathBuf], no_environment: bool) -> i32 {
 /// otherwise a progress bar on a terminal and one summary line. Held (unshipped)
 /// and failed steps are listed on stderr. Exit 1 if any step failed.
 fn maintenance(command: &str, args: &MaintenanceArgs, force: bool, state: Option<PathBuf>) -> i32 {
+    let configs = match config::pipeline_files(&args.configs, &args.config_dirs) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            return EXIT_CONFIG;
+        }
+    };
     let opts = maintenance::run::Options {
-        configs: args.configs.clone(),
+        configs,
         dry_run: args.dry_run,
         force,
         data_dir: args.data_dir.clone(),
@@ -315,13 +342,20 @@ fn sink_health_checks(config: &PipelineConfig) {
 const HEALTH_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn run(args: &RunArgs) -> i32 {
-    if args.pipelines.is_empty() {
+    if args.pipelines.is_empty() && args.config_dirs.is_empty() {
         eprintln!(
-            "logagent: no pipeline given: use --pipeline FILE (or LOGAGENT_PIPELINE), or see --help"
+            "logagent: no pipeline given: use --pipeline FILE (or LOGAGENT_PIPELINE) or --config-dir DIR, or see --help"
         );
         return EXIT_CONFIG;
     }
-    let config = match load(&args.pipelines) {
+    let files = match config::pipeline_files(&args.pipelines, &args.config_dirs) {
+        Ok(f) => f,
+        Err(errors) => {
+            eprint!("{errors}");
+            return EXIT_CONFIG;
+        }
+    };
+    let config = match load(&files) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -379,10 +413,15 @@ fn run_pipeline(config: &PipelineConfig, args: &RunArgs) -> anyhow::Result<i32> 
     let checks = Arc::new(Mutex::new(health_checks(config)));
     start_health_checker(health.clone(), checks.clone())?;
     if args.watch {
-        watch_files(args.pipelines.clone(), reload_requests.0.clone())?;
+        watch_files(
+            args.pipelines.clone(),
+            args.config_dirs.clone(),
+            reload_requests.0.clone(),
+        )?;
     }
     let reloads = start_reloader(
         args.pipelines.clone(),
+        args.config_dirs.clone(),
         config.clone(),
         reload_requests.1,
         checks,
@@ -498,16 +537,23 @@ fn start_health_checker(
 }
 
 /// `--watch`: polls the pipeline files' size and modification time every second
-/// (through symlinks, so a ConfigMap's atomic swap counts) and asks for a reload
-/// when they change.
-fn watch_files(files: Vec<PathBuf>, request: crossbeam_channel::Sender<()>) -> anyhow::Result<()> {
-    let stamp = move |files: &[PathBuf]| -> Vec<Option<(std::time::SystemTime, u64)>> {
-        files
-            .iter()
+/// (through symlinks, so a ConfigMap's atomic swap counts), and the list of
+/// files in each `--config-dir`, and asks for a reload when they change.
+fn watch_files(
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+    request: crossbeam_channel::Sender<()>,
+) -> anyhow::Result<()> {
+    type Stamp = Vec<(PathBuf, Option<(std::time::SystemTime, u64)>)>;
+    let stamp = move |files: &[PathBuf]| -> Stamp {
+        let listed = config::pipeline_files(files, &dirs).unwrap_or_else(|_| files.to_vec());
+        listed
+            .into_iter()
             .map(|f| {
-                std::fs::metadata(f)
+                let s = std::fs::metadata(&f)
                     .ok()
-                    .and_then(|m| Some((m.modified().ok()?, m.len())))
+                    .and_then(|m| Some((m.modified().ok()?, m.len())));
+                (f, s)
             })
             .collect()
     };
@@ -535,6 +581,7 @@ fn watch_files(files: Vec<PathBuf>, request: crossbeam_channel::Sender<()>) -> a
 /// pipeline stays); a valid one goes to the topology.
 fn start_reloader(
     files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
     initial: PipelineConfig,
     requests: crossbeam_channel::Receiver<()>,
     checks: Arc<Mutex<Vec<HealthCheck>>>,
@@ -545,7 +592,7 @@ fn start_reloader(
         .name("reload".into())
         .spawn(move || {
             for () in requests.iter() {
-                match config::load(&files) {
+                match config::pipeline_files(&files, &dirs).and_then(|f| config::load(&f)) {
                     Ok(new) => {
                         if new.runtime != initial.runtime
                             || new.data_dir != initial.data_dir
@@ -574,12 +621,32 @@ fn start_reloader(
     Ok(rx)
 }
 
-/// `logagent test`: every file's `[[tests]]` on its own.
-fn test(files: &[PathBuf]) -> i32 {
+/// `logagent test`: every positional file's `[[tests]]` on its own, then the
+/// `--config` files and `--config-dir` directories as one merged pipeline.
+fn test(inputs: &crate::cli::PipelineInputs) -> i32 {
+    let mut groups: Vec<Vec<PathBuf>> = inputs.files.iter().map(|f| vec![f.clone()]).collect();
+    if !inputs.configs.is_empty() || !inputs.config_dirs.is_empty() {
+        match config::pipeline_files(&inputs.configs, &inputs.config_dirs) {
+            Ok(files) => groups.push(files),
+            Err(errors) => {
+                eprint!("{errors}");
+                return EXIT_CONFIG;
+            }
+        }
+    }
+    if groups.is_empty() {
+        eprintln!("logagent: no pipeline given: name FILEs, --config FILE or --config-dir DIR");
+        return EXIT_CONFIG;
+    }
     let (mut passed, mut failed) = (0usize, 0usize);
-    for file in files {
+    for group in &groups {
+        let file = &group
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         // Read once: a FIFO cannot be read again.
-        let texts = match config::read_files(std::slice::from_ref(file)) {
+        let texts = match config::read_files(group) {
             Ok(t) => t,
             Err(errors) => {
                 eprint!("{errors}");
@@ -587,10 +654,7 @@ fn test(files: &[PathBuf]) -> i32 {
             }
         };
         if maintenance::config::is_maintenance_only(&texts) {
-            println!(
-                "{}: maintenance jobs only, no pipeline to test",
-                file.display()
-            );
+            println!("{file}: maintenance jobs only, no pipeline to test");
             continue;
         }
         let config = match config::load_texts(&texts, |name| std::env::var(name).ok()) {
@@ -601,15 +665,15 @@ fn test(files: &[PathBuf]) -> i32 {
             }
         };
         if config.tests.is_empty() {
-            println!("{}: no [[tests]]", file.display());
+            println!("{file}: no [[tests]]");
         }
         for result in crate::pipeline::testing::run_all(&config) {
             if result.failures.is_empty() {
                 passed += 1;
-                println!("test {} ... ok ({})", result.name, file.display());
+                println!("test {} ... ok ({file})", result.name);
             } else {
                 failed += 1;
-                println!("test {} ... FAILED ({})", result.name, file.display());
+                println!("test {} ... FAILED ({file})", result.name);
                 for f in &result.failures {
                     println!("    {f}");
                 }

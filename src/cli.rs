@@ -17,6 +17,12 @@ Examples:
       Take the pipeline file(s) from the environment (comma-separated).
   logagent validate pipelines/*.toml
       Check pipelines without running them (exit 0 valid, 2 invalid).
+  logagent -c pipeline.yaml
+      Run a pipeline written in YAML (or JSON: pipeline.json); the same keys as TOML.
+  logagent --config-dir /etc/logagent/conf.d
+      Merge every *.toml, *.yaml, *.yml and *.json file in the directory into one pipeline.
+  logagent convert /etc/td-agent/td-agent.conf > pipeline.toml
+      Translate a Fluentd, Fluent Bit or Vector config; what cannot be translated goes to stderr.
   logagent test pipelines/*.toml
       Run the [[tests]] cases in pipeline files (exit 0 all pass, 1 a case failed).
   logagent -p pipeline.toml --watch
@@ -33,6 +39,8 @@ Examples:
       Receive syslog (RFC 3164/5424, TCP and UDP on 127.0.0.1:5514) and ship it to Loki.
   logagent -p pipelines/aggregator.toml
       Receive pushes over HTTP (NDJSON, Elasticsearch _bulk, Loki push) from other agents.
+  OTLP_UPSTREAM=http://collector:4318 logagent -p pipelines/otlp-gateway.toml
+      Receive OTLP/HTTP logs from OpenTelemetry SDKs on 127.0.0.1:4318, redact, forward over OTLP.
   logagent rotate --config /etc/logagent/maintenance.toml --config /etc/logagent/pipeline.toml --dry-run
       Print what rotation would do; files the agent has not shipped are held.
   logagent retain --config /etc/logagent/maintenance.toml --data-dir /var/lib/logagent
@@ -72,15 +80,30 @@ pub struct Cli {
 /// Options of the default (run) command.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Pipeline file; repeat to merge several files into one pipeline.
+    /// Pipeline file, TOML, YAML or JSON by its extension (.toml, .yaml/.yml,
+    /// .json); repeat to merge several files into one pipeline. `-c/--config`
+    /// is the same option.
     #[arg(
-        short,
+        short = 'p',
         long = "pipeline",
+        visible_short_alias = 'c',
+        visible_alias = "config",
         value_name = "FILE",
         env = "LOGAGENT_PIPELINE",
         value_delimiter = ','
     )]
     pub pipelines: Vec<PathBuf>,
+
+    /// Load every pipeline file (*.toml, *.yaml, *.yml, *.json) directly in
+    /// DIR, merged into one pipeline with the files given by --pipeline (as
+    /// Vector does: a component id may be defined once). Repeatable.
+    #[arg(
+        long = "config-dir",
+        value_name = "DIR",
+        env = "LOGAGENT_CONFIG_DIR",
+        value_delimiter = ','
+    )]
+    pub config_dirs: Vec<PathBuf>,
 
     /// Stop when the sources reach the end of their input, instead of following it.
     #[arg(long)]
@@ -103,14 +126,36 @@ pub struct ApiArgs {
     pub api: String,
 }
 
+/// The pipeline files of `validate` and `test`: the same inputs as a run.
+#[derive(Debug, Args)]
+pub struct PipelineInputs {
+    /// Pipeline files (TOML, YAML or JSON by extension).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Pipeline files merged into one pipeline, as when running (`-p/--pipeline`
+    /// is the same option).
+    #[arg(
+        short = 'c',
+        long = "config",
+        visible_short_alias = 'p',
+        visible_alias = "pipeline",
+        value_name = "FILE"
+    )]
+    pub configs: Vec<PathBuf>,
+    /// Every pipeline file in DIR, merged into one pipeline with the --config files.
+    #[arg(long = "config-dir", value_name = "DIR")]
+    pub config_dirs: Vec<PathBuf>,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check pipeline files without running them; prints every problem found.
     Validate {
-        /// The pipeline files (merged, as with --pipeline).
-        #[arg(required = true, value_name = "FILE")]
-        files: Vec<PathBuf>,
+        /// The pipeline files: all of them (positional, --config and
+        /// --config-dir) merged into one pipeline, as with --pipeline.
+        #[command(flatten)]
+        inputs: PipelineInputs,
         /// Skip checks that look at this machine and its network (whether include
         /// globs match files; sink health checks such as Elasticsearch's `GET /`,
         /// Loki's `GET /ready` and an empty OTLP export request).
@@ -120,9 +165,23 @@ pub enum Command {
     /// Run the `[[tests]]` cases of pipeline files: lines into a component,
     /// expectations at outputs. Exit 0 when all pass, 1 when one fails.
     Test {
-        /// The pipeline files (each tested on its own).
-        #[arg(required = true, value_name = "FILE")]
-        files: Vec<std::path::PathBuf>,
+        /// Positional files are each tested on their own; the --config files
+        /// and --config-dir directories are merged into one pipeline and tested
+        /// together.
+        #[command(flatten)]
+        inputs: PipelineInputs,
+    },
+    /// Print an equivalent logagent pipeline (TOML) for a Fluentd, Fluent Bit or
+    /// Vector config. What cannot be translated is listed on stderr with its
+    /// file and line, and as comments in the output. Exit 0 when a pipeline was
+    /// printed, 2 when the file cannot be read, parsed or recognised.
+    Convert {
+        /// The Fluentd (.conf), Fluent Bit (.conf, .yaml) or Vector (.toml, .yaml) config.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The tool the file is for, when its content and extension do not tell.
+        #[arg(long, value_enum, value_name = "TOOL")]
+        from: Option<crate::convert::From>,
     },
     /// Print a live, rate-limited sample of the events leaving a component of a
     /// running agent (through its API).
@@ -194,8 +253,21 @@ pub enum Command {
 pub struct MaintenanceArgs {
     /// A file with `[[rotate]]`/`[[retain]]` tables, or the agent's pipeline file
     /// (repeat to give both: the pipeline tells which files the agent tails).
-    #[arg(short, long = "config", value_name = "FILE", required = true)]
+    /// `-p/--pipeline` is the same option.
+    #[arg(
+        short = 'c',
+        long = "config",
+        visible_short_alias = 'p',
+        visible_alias = "pipeline",
+        value_name = "FILE",
+        required_unless_present = "config_dirs"
+    )]
     pub configs: Vec<PathBuf>,
+
+    /// Every config file (*.toml, *.yaml, *.yml, *.json) in DIR, as if each were
+    /// given with --config.
+    #[arg(long = "config-dir", value_name = "DIR")]
+    pub config_dirs: Vec<PathBuf>,
 
     /// Print every action that would be taken, and do nothing.
     #[arg(long)]

@@ -34,7 +34,7 @@
 //!
 //! The application's own modules:
 //!
-//! * [`config`] — TOML pipelines: `${VAR}` interpolation, the component enums
+//! * [`config`] — pipelines in TOML, YAML or JSON (one tree, `config::format`): `${VAR}` interpolation, the component enums
 //!   (one line per type; everything else is delegated to the component's
 //!   config), and pure validation that reports every error with file,
 //!   component, key and position.
@@ -51,6 +51,8 @@
 //!   ([`pipeline::data_dir`]).
 //! * [`maintenance`] — `logagent rotate` and `logagent retain`: logrotate and
 //!   `find -delete` that never delete or truncate what the agent has not shipped.
+//! * [`convert`] — `logagent convert`: Fluentd, Fluent Bit and Vector configs
+//!   translated into a pipeline, every untranslated directive listed by line.
 //! * [`telemetry`] — the agent's own logs, component health, the HTTP API
 //!   (`/health`, `/ready`, `/metrics` in Prometheus text, `/tap`), `logagent top`.
 //! * [`catalog`] — every component type and its keys, generated at build
@@ -64,6 +66,7 @@ pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod convert;
 pub mod maintenance;
 pub mod pipeline;
 pub mod telemetry;

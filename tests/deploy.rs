@@ -150,6 +150,36 @@ fn daemonset_runs_on_every_node_with_probes_state_and_config() {
         pipeline.contains("address = \"0.0.0.0:8686\""),
         "probes reach the API"
     );
+    // kubernetes_metadata: the node's name from the downward API, a service
+    // account that may read pods and namespaces, bound to it.
+    assert!(pipeline.contains("type = \"kubernetes_metadata\""));
+    let env = c["env"].as_sequence().unwrap();
+    let node = env
+        .iter()
+        .find(|e| e["name"] == "NODE_NAME")
+        .expect("NODE_NAME");
+    assert_eq!(node["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName");
+    let account = str_of(&pod["serviceAccountName"]);
+    assert_eq!(kind(&docs, "ServiceAccount")["metadata"]["name"], account);
+    let role = kind(&docs, "ClusterRole");
+    let rules = role["rules"].as_sequence().unwrap();
+    for resource in ["pods", "namespaces"] {
+        for verb in ["get", "list", "watch"] {
+            assert!(
+                rules.iter().any(|r| {
+                    let has = |k: &str, v: &str| r[k].as_sequence().unwrap().iter().any(|x| x == v);
+                    has("apiGroups", "") && has("resources", resource) && has("verbs", verb)
+                }),
+                "the ClusterRole grants {verb} on {resource}"
+            );
+        }
+    }
+    let binding = kind(&docs, "ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
+    let subject = &binding["subjects"][0];
+    assert_eq!(subject["kind"], "ServiceAccount");
+    assert_eq!(subject["name"], account);
 }
 
 #[test]

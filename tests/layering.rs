@@ -9,6 +9,7 @@
 //!      │
 //!      ├── logagent-sources ─┐
 //!      ├── logagent-transforms ──── logagent-codecs ──┐
+//!      ├── logagent-kubernetes (kube client) ─────────┤
 //!      ├── logagent-sinks ───┴── logagent-retention ──┴── logagent-core
 //! ```
 //!
@@ -30,6 +31,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("logagent-retention", &["logagent-core"]),
     ("logagent-sources", &["logagent-core", "logagent-codecs"]),
     ("logagent-transforms", &["logagent-core", "logagent-codecs"]),
+    ("logagent-kubernetes", &["logagent-core"]),
     (
         "logagent-sinks",
         &["logagent-core", "logagent-codecs", "logagent-retention"],
@@ -83,10 +85,16 @@ fn every_crate_depends_only_on_the_layers_below_it() {
 #[test]
 fn components_never_depend_on_one_another_nor_on_the_application() {
     let edges = workspace_edges();
-    for component in ["logagent-sources", "logagent-transforms", "logagent-sinks"] {
+    for component in [
+        "logagent-sources",
+        "logagent-transforms",
+        "logagent-kubernetes",
+        "logagent-sinks",
+    ] {
         for other in [
             "logagent-sources",
             "logagent-transforms",
+            "logagent-kubernetes",
             "logagent-sinks",
             "logagent",
         ] {

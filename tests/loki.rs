@@ -7,6 +7,8 @@
 
 mod common;
 mod loki_server;
+#[path = "../crates/kubernetes/tests/standin/mod.rs"]
+mod standin;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -250,6 +252,54 @@ healthcheck = false
     assert_eq!(stored[1].entry.line, r#"message="not json at all""#);
     assert_eq!(stored[1].entry.ts, 6);
     assert_eq!(m.entries(EntryOutcome::Sent), 2);
+}
+
+#[test]
+fn json_pushes_can_be_gzipped() {
+    let server = LokiServer::start();
+    let mut c = ctx("json-gzip");
+    let (mut sink, m) = sink(
+        &server,
+        r#"
+protocol = "json"
+compression = "gzip"
+labels = { job = "app" }
+healthcheck = false
+"#,
+        &c,
+    );
+    let lines: Vec<String> = (0..200)
+        .map(|i| format!(r#"{{"msg":"repeated text compresses well","n":{i}}}"#))
+        .collect();
+    let batch = c.json_batch(
+        &lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_str(), Some(i as i64 + 1)))
+            .collect::<Vec<_>>(),
+    );
+    sink.write(batch, &c.ctx).unwrap();
+    sink.close(&c.ctx).unwrap();
+    let pushes = server.pushes();
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0].content_type, "application/json");
+    assert_eq!(pushes[0].content_encoding.as_deref(), Some("gzip"));
+    let stored = server.stored();
+    assert_eq!(
+        stored.len(),
+        200,
+        "every entry decoded from the gzipped body"
+    );
+    assert_eq!(stored[199].entry.line, lines[199]);
+    assert_eq!(m.entries(EntryOutcome::Sent), 200);
+    let uncompressed = m
+        .uncompressed_bytes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let sent = m.sent_bytes.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sent * 4 < uncompressed,
+        "gzip shrinks the repeated lines: {sent} bytes sent for {uncompressed} encoded"
+    );
 }
 
 /// Two requests to a Loki with ordered writes: the first has its entries out of
@@ -759,6 +809,16 @@ fn validate_warns_when_loki_is_not_ready() {
 fn the_kubernetes_example_ships_cri_logs_with_kubernetes_labels() {
     let server = LokiServer::start();
     let dir = tempfile::tempdir().unwrap();
+    // The API server (a stand-in) knows the pod: its app.kubernetes.io/name
+    // becomes the `app` label.
+    let api = standin::ApiServer::start();
+    api.set_pods(vec![standin::pod(
+        "checkout-7d9f",
+        "0f1e2d3c-aaaa-bbbb",
+        "checkout",
+    )]);
+    api.set_namespaces(vec![standin::namespace("shop")]);
+    let kubeconfig = api.kubeconfig(dir.path());
     let container = dir
         .path()
         .join("pods/shop_checkout-7d9f_0f1e2d3c-aaaa-bbbb/checkout");
@@ -780,6 +840,8 @@ fn the_kubernetes_example_ships_cri_logs_with_kubernetes_labels() {
             format!("{}/pods/*/*/*.log", dir.path().display()),
         )
         .env("LOGAGENT_DATA_DIR", dir.path().join("data"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env("NODE_NAME", "node-a")
         .output()
         .unwrap();
     assert!(
@@ -799,12 +861,12 @@ fn the_kubernetes_example_ships_cri_logs_with_kubernetes_labels() {
             ("container", "checkout"),
             ("level", "info"),
             ("namespace", "shop"),
-            ("pod", "checkout-7d9f"),
+            ("app", "checkout"),
         ])
     );
     let err = stored
         .iter()
-        .find(|s| s.entry.line.contains("payment"))
+        .find(|s| s.entry.line.contains("payment failed"))
         .unwrap();
     assert_eq!(err.labels["level"], "error");
     // The payload was parsed and redacted with pino's paths.

@@ -428,3 +428,142 @@ print_interval = "1s"
         "level=info msg=\"user logged in\" user.id=7\nmessage=\"plain text\"\n"
     );
 }
+
+/// Syslog over TLS (RFC 5425): a self-signed certificate made by `openssl req`
+/// in the test, and `openssl s_client` (trusting it) as the sender of
+/// octet-counted and newline frames; a plain-TCP client on the TLS port fails
+/// its handshake, counted.
+#[test]
+fn tls_with_a_self_signed_certificate_and_openssl_s_client() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let crt = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=logagent test"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs (scripts/test installs it)");
+    assert!(status.success(), "openssl req");
+    let port = free_port();
+    let api = format!("127.0.0.1:{}", free_port());
+    let p = write_pipeline(
+        dir.path(),
+        "p.toml",
+        &format!(
+            r#"data_dir = "{d}/data"
+[api]
+address = "{api}"
+[sources.tls]
+type = "syslog"
+address = "127.0.0.1:{port}"
+timezone = "UTC"
+frame_timeout = "2s"
+tls = {{ crt_file = "{d}/server.pem", key_file = "{d}/server.key" }}
+[sinks.out]
+type = "file"
+inputs = ["tls"]
+path = "{d}/out.ndjson"
+flush_interval = "50ms"
+"#
+        ),
+    );
+    let _child = Guard(
+        bin()
+            .arg("-p")
+            .arg(&p)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(Duration::from_secs(30), "/ready", || {
+        api::get(&api, "/ready").is_ok_and(|(s, _)| s == 200)
+    });
+    wait_until(Duration::from_secs(30), "the tls listener", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let handshakes = || {
+        let m = api::get(&api, "/metrics").unwrap().1;
+        metric(
+            &m,
+            "component_errors_total",
+            "tls",
+            Some("error_type=\"tls_handshake\""),
+        )
+    };
+
+    let one = "<165>1 2025-08-20T10:30:45.123Z web01 app 4242 ID47 - over TLS, octet-counted";
+    let frames = format!(
+        "{} {one}{} <14>Aug 20 10:30:46 web01 sshd[7]: second",
+        one.len(),
+        "<14>Aug 20 10:30:46 web01 sshd[7]: second".len()
+    );
+    let frames = format!("{frames}<13>Aug 20 10:30:47 web01 cron[1]: newline framed\n");
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .arg("-CAfile")
+        .arg(&crt)
+        .args(["-verify_return_error", "-quiet", "-no_ign_eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(frames.as_bytes())
+        .unwrap();
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = dir.path().join("out.ndjson");
+    wait_until(Duration::from_secs(30), "three events over TLS", || {
+        lines(&file).len() == 3
+    });
+    let events = lines(&file);
+    let e = by_message(&events, "over TLS, octet-counted");
+    assert_eq!(
+        (e["appname"].as_str(), e["hostname"].as_str()),
+        (Some("app"), Some("web01"))
+    );
+    assert_eq!(e["level"], "notice");
+    assert_eq!(by_message(&events, "second")["appname"], "sshd");
+    assert_eq!(by_message(&events, "newline framed")["appname"], "cron");
+
+    // Plain text to the TLS port: the handshake fails, counted; no event.
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    plain
+        .write_all(b"<13>Aug 20 10:30:47 web01 cron[1]: in clear\n")
+        .unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = plain.read_to_end(&mut rest);
+    wait_until(
+        Duration::from_secs(30),
+        "the failed handshake to be counted",
+        || handshakes() == 1.0,
+    );
+    assert_eq!(lines(&file).len(), 3);
+}

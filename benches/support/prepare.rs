@@ -34,8 +34,8 @@ pub fn batches(events: &[Event]) -> Vec<Batch> {
     events
         .chunks(BATCH)
         .map(|c| Batch {
-            events: c.to_vec(),
-            members: Vec::new(),
+            events: c.to_vec().into(),
+            members: Vec::new().into(),
             stream: stream.clone(),
             ack: AckToken::detached(),
         })

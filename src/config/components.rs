@@ -11,6 +11,7 @@ use super::{ComponentChecks, KeyError};
 use logagent_core::component::{
     DEAD_LETTER, HealthCheck, SinkComponent, SourceComponent, TransformComponent,
 };
+use logagent_kubernetes::KubernetesMetadataConfig;
 use logagent_sinks::blackhole::BlackholeSinkConfig;
 use logagent_sinks::console::ConsoleSinkConfig;
 use logagent_sinks::elasticsearch::ElasticsearchConfig;
@@ -22,6 +23,7 @@ use logagent_sinks::stdout::StdoutSinkConfig;
 use logagent_sources::file::FileSourceConfig;
 use logagent_sources::http::HttpSourceConfig;
 use logagent_sources::kafka::KafkaSourceConfig;
+use logagent_sources::opentelemetry::OpenTelemetrySourceConfig;
 use logagent_sources::stdin::StdinSourceConfig;
 use logagent_sources::syslog::SyslogSourceConfig;
 use logagent_transforms::enrich::EnrichConfig;
@@ -98,6 +100,8 @@ component_types! {
         Http(Box<HttpSourceConfig>) = "http",
         /// `type = "kafka"`: a consumer-group member, offsets committed once acknowledged.
         Kafka(Box<KafkaSourceConfig>) = "kafka",
+        /// `type = "opentelemetry"`: an OTLP/HTTP logs receiver (`/v1/logs`).
+        OpenTelemetry(Box<OpenTelemetrySourceConfig>) = "opentelemetry",
     }
 }
 
@@ -136,6 +140,8 @@ component_types! {
         LogToMetric(Box<LogToMetricConfig>) = "log_to_metric",
         /// `type = "remap"`: a VRL program (Vector's Remap Language).
         Remap(Box<RemapConfig>) = "remap",
+        /// `type = "kubernetes_metadata"`: the pod's labels, annotations, node and owner from the API server, on kubelet log lines.
+        KubernetesMetadata(Box<KubernetesMetadataConfig>) = "kubernetes_metadata",
     }
 }
 

@@ -1,6 +1,9 @@
 //! `${VAR}` and `${VAR:-default}` in pipeline files, as Vector and Docker Compose
 //! write them. `$$` is a literal `$`. References inside TOML comments are left
-//! as they are: a comment that shows `${LOKI_URL}` must not need it set.
+//! as they are: a comment that shows `${LOKI_URL}` must not need it set. The
+//! same holds for YAML's `#` comments; JSON has none.
+
+use super::format::{Format, yaml_comments};
 
 /// A variable that is referenced, unset, and has no default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,9 +37,23 @@ pub fn interpolate_all(
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> (String, Vec<MissingVar>) {
+    interpolate_format(text, Format::Toml, lookup)
+}
+
+/// [`interpolate_all`] for a file in `format`, whose comments (TOML's and
+/// YAML's `#`) are left as written.
+pub fn interpolate_format(
+    text: &str,
+    format: Format,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> (String, Vec<MissingVar>) {
     let mut out = String::with_capacity(text.len());
     let mut missing = Vec::new();
-    let comments = toml_comments(text);
+    let comments = match format {
+        Format::Toml => toml_comments(text),
+        Format::Yaml => yaml_comments(text),
+        Format::Json => Vec::new(),
+    };
     let in_comment = |offset: usize| {
         let i = comments.partition_point(|&(_, end)| end <= offset);
         comments.get(i).is_some_and(|&(start, _)| start <= offset)

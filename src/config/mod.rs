@@ -8,6 +8,7 @@
 
 pub mod components;
 pub mod error;
+pub mod format;
 mod graph;
 pub mod interpolate;
 pub mod located;
@@ -182,6 +183,71 @@ pub fn load(paths: &[PathBuf]) -> Result<PipelineConfig, ConfigErrors> {
     load_texts(&files, |name| std::env::var(name).ok())
 }
 
+/// Most pipeline files `--config-dir` loads from one directory: a directory
+/// that holds more is a mistake (a log directory given by accident), refused
+/// rather than read whole.
+pub const MAX_DIR_FILES: usize = 1000;
+
+/// The pipeline files to load: `files` as given, then every `.toml`, `.yaml`,
+/// `.yml` and `.json` file directly in each of `dirs` (not in subdirectories;
+/// hidden files skipped), by name. All of them are merged into one pipeline,
+/// as Vector merges a config directory: a component id may appear once.
+pub fn pipeline_files(files: &[PathBuf], dirs: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
+    let mut out = files.to_vec();
+    let mut errors = Vec::new();
+    for dir in dirs {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push(
+                    ConfigError::new(format!("cannot read the config directory: {e}")).in_file(dir),
+                );
+                continue;
+            }
+        };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            let known = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| format::EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+            if !hidden && known && path.is_file() {
+                found.push(path);
+            }
+            if found.len() > MAX_DIR_FILES {
+                break;
+            }
+        }
+        if found.len() > MAX_DIR_FILES {
+            errors.push(
+                ConfigError::new(format!(
+                    "more than {MAX_DIR_FILES} pipeline files in the config directory; is it the right one?"
+                ))
+                .in_file(dir),
+            );
+            continue;
+        }
+        if found.is_empty() {
+            errors.push(
+                ConfigError::new(format!(
+                    "no pipeline file (*.{}) in the config directory",
+                    format::EXTENSIONS.join(", *.")
+                ))
+                .in_file(dir),
+            );
+        }
+        found.sort();
+        out.extend(found);
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
 /// Reads each file once, as `(file name, content)` pairs for [`load_texts`]:
 /// a FIFO or `/dev/stdin` (`logagent validate <(...)`) can be read only once,
 /// so whoever needs the texts twice keeps them.
@@ -212,7 +278,7 @@ pub fn load_texts(
     let mut errors = Vec::new();
     if files.is_empty() {
         errors.push(ConfigError::new(
-            "no pipeline file given (use --pipeline FILE)",
+            "no pipeline file given (use --pipeline FILE or --config-dir DIR)",
         ));
     }
     for (path, raw) in files {

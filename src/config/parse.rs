@@ -6,15 +6,16 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::{DeValue, ValueDeserializer};
 
 use super::graph::{check_graph, check_test};
 use super::located::{KeySpans, quoted_field, serde_message};
 use super::{
     ApiConfig, BufferConfig, Component, ComponentChecks, ConfigError, DEFAULT_DATA_DIR, KeyError,
     PipelineConfig, RuntimeConfig, SinkConfig, SourceConfig, TOP_LEVEL_KEYS, TestCase,
-    TransformConfig, interpolate, ops,
+    TransformConfig, format, interpolate, ops,
 };
+use format::Format;
 
 #[derive(Default)]
 pub(super) struct Partial {
@@ -63,10 +64,10 @@ pub(super) fn parse_file(
         file: path,
         text: &text,
     };
-    let table = match DeTable::parse(&text) {
+    let table = match format::parse_document(Format::of(path), &text) {
         Ok(t) => t.into_inner(),
         Err(e) => {
-            errors.push(loc.error(e.span(), format!("invalid TOML: {}", e.message().trim())));
+            errors.push(loc.error(e.offset.map(|o| o..o), e.message));
             return;
         }
     };
@@ -107,7 +108,7 @@ fn interpolated(
     env: &impl Fn(&str) -> Option<String>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<String> {
-    match interpolate::interpolate_all(raw, env) {
+    match interpolate::interpolate_format(raw, Format::of(path), env) {
         (t, missing) if missing.is_empty() => Some(t),
         (t, missing) => {
             for m in missing {

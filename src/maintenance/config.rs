@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::{DeValue, ValueDeserializer};
 
 use super::dates::{DateFormat, DateFormatError, Period, Zone};
+use crate::config::format::{Format, parse_document};
 use crate::config::{
     self, ByteSize, ConfigError, ConfigErrors, HumanDuration, KeyError, KeySpans, SourceConfig,
     interpolate, located::serde_message,
@@ -605,10 +606,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ConfigErrors> {
 /// ([`crate::config::read_files`]), so a FIFO works.
 pub fn is_maintenance_only(files: &[(PathBuf, String)]) -> bool {
     let mut maintenance = false;
-    for (_, raw) in files {
-        let text = interpolate::interpolate(raw, |v| std::env::var(v).ok())
-            .unwrap_or_else(|_| raw.clone());
-        let Ok(table) = DeTable::parse(&text) else {
+    for (path, raw) in files {
+        let format = Format::of(path);
+        let text = interpolate::interpolate_format(raw, format, |v| std::env::var(v).ok()).0;
+        let Ok(table) = parse_document(format, &text) else {
             return false;
         };
         for key in table.get_ref().keys() {
@@ -632,13 +633,12 @@ pub fn load_texts(
         errors.push(ConfigError::new("no config file given (use --config FILE)"));
         return Err(ConfigErrors(errors));
     }
-    let has_pipeline = files.iter().any(|(_, raw)| {
-        interpolate::interpolate(raw, &env).ok().is_some_and(|t| {
-            DeTable::parse(&t).is_ok_and(|t| {
-                t.get_ref()
-                    .keys()
-                    .any(|k| PIPELINE_KEYS.contains(&k.get_ref().as_ref()))
-            })
+    let has_pipeline = files.iter().any(|(path, raw)| {
+        let (t, _) = interpolate::interpolate_format(raw, Format::of(path), &env);
+        parse_document(Format::of(path), &t).is_ok_and(|t| {
+            t.get_ref()
+                .keys()
+                .any(|k| PIPELINE_KEYS.contains(&k.get_ref().as_ref()))
         })
     });
     if has_pipeline {
@@ -665,9 +665,10 @@ pub fn load_texts(
     let mut loaded = Loaded::default();
     let mut data_dir: Option<(PathBuf, PathBuf)> = None;
     for (path, raw) in files {
-        let text = match interpolate::interpolate(raw, &env) {
-            Ok(t) => t,
-            Err(missing) => {
+        let format = Format::of(path);
+        let text = match interpolate::interpolate_format(raw, format, &env) {
+            (t, missing) if missing.is_empty() => t,
+            (_, missing) => {
                 for m in missing {
                     errors.push(
                         ConfigError::new(if m.name.is_empty() {
@@ -686,13 +687,13 @@ pub fn load_texts(
                 continue;
             }
         };
-        let table = match DeTable::parse(&text) {
+        let table = match parse_document(format, &text) {
             Ok(t) => t.into_inner(),
             Err(e) => {
                 errors.push(
-                    ConfigError::new(format!("invalid TOML: {}", e.message().trim()))
+                    ConfigError::new(e.message)
                         .in_file(path)
-                        .at(e.span().map(|s| interpolate::line_col(&text, s.start))),
+                        .at(e.offset.map(|o| interpolate::line_col(&text, o))),
                 );
                 continue;
             }

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::channel::{Closed, Output, Outputs};
-use crate::event::{Batch, Event, EventMut, Member, Value};
+use crate::event::{Batch, CowVec, Event, EventMut, Member, Value};
 use crate::telemetry::health::Health;
 use crate::telemetry::metrics::{ComponentMetrics, DISCARDED_BY_REASON, ERRORS_BY_TYPE};
 use crate::telemetry::ratelimit::RateLimiter;
@@ -59,19 +59,27 @@ pub const UNHEALTHY_AFTER: usize = 3;
 /// How far back failures count for `/health`.
 pub const HEALTH_WINDOW: Duration = Duration::from_secs(60);
 
-/// The copy of the batch a transform is working on: its events and member
-/// arena, overwritten in place for each batch.
+/// The batch a splitting transform was given, kept in case it panics: its
+/// events and member arena, shared with the batch (copy on write), so keeping
+/// them costs a reference count, not a copy.
 #[derive(Default)]
 pub struct Snapshot {
-    events: Vec<Event>,
-    members: Vec<Member>,
+    events: CowVec<Event>,
+    members: CowVec<Member>,
 }
 
 impl Snapshot {
-    /// Copies `batch`'s events and members, reusing this snapshot's buffers.
+    /// Keeps `batch`'s events and members (shared, not copied).
     pub fn take(&mut self, batch: &Batch) {
-        self.events.clone_from(&batch.events);
-        self.members.clone_from(&batch.members);
+        self.events = batch.events.clone();
+        self.members = batch.members.clone();
+    }
+
+    /// Lets go of the kept batch once it went through, so a consumer that
+    /// changes it downstream need not copy it because this copy still holds it.
+    pub fn release(&mut self) {
+        self.events = CowVec::default();
+        self.members = CowVec::default();
     }
 }
 
@@ -265,8 +273,8 @@ fn process_splitting(
 ) -> Result<u64, Closed> {
     snapshot.take(&batch);
     let shell = Batch {
-        events: Vec::new(),
-        members: Vec::new(),
+        events: Vec::new().into(),
+        members: Vec::new().into(),
         stream: batch.stream.clone(),
         // Held across the call: a batch dropped by the panicking transform
         // then does not report "not delivered"; the retry decides its fate.
@@ -276,6 +284,7 @@ fn process_splitting(
         std::panic::catch_unwind(AssertUnwindSafe(|| transform.process_into(batch, outputs)));
     let panic = match attempt {
         Ok(result) => {
+            snapshot.release();
             faults.ok();
             return result;
         }
@@ -284,7 +293,7 @@ fn process_splitting(
     let mut retry = Retry::new(faults, outputs, &shell, panic_message(&*panic));
     for event in &snapshot.events {
         let mut one = retry.single(event.clone());
-        one.members.clone_from(&snapshot.members);
+        one.members = snapshot.members.clone().into();
         match std::panic::catch_unwind(AssertUnwindSafe(|| transform.process_into(one, outputs))) {
             Ok(result) => retry.discarded += result?,
             Err(again) => retry.poison(event.clone(), &snapshot.members, panic_message(&*again))?,
@@ -299,7 +308,7 @@ struct Retry<'a> {
     dead_letter: Option<&'a Output>,
     stream: Arc<crate::event::Stream>,
     ack: crate::event::AckToken,
-    members: Vec<Member>,
+    members: CowVec<Member>,
     message: String,
     discarded: u64,
     poisoned: u64,
@@ -327,7 +336,7 @@ impl<'a> Retry<'a> {
     /// A batch of just `event` (the member arena of its batch, the same ack).
     fn single(&self, event: Event) -> Batch {
         Batch {
-            events: vec![event],
+            events: vec![event].into(),
             members: self.members.clone(),
             stream: self.stream.clone(),
             ack: self.ack.clone(),
@@ -391,8 +400,8 @@ fn send_dead_letter(
     message: &str,
 ) -> Result<(), Closed> {
     let mut batch = Batch {
-        events: vec![event],
-        members: members.to_vec(),
+        events: vec![event].into(),
+        members: members.to_vec().into(),
         stream: stream.clone(),
         ack: ack.clone(),
     };

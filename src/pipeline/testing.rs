@@ -129,7 +129,33 @@ pub fn run_case(config: &PipelineConfig, case: &TestCase) -> Result<(), Vec<Stri
             s.config.component().decode_for_test(&lines)
         });
     if let Some(events) = decoded {
-        batch.events = events;
+        batch.events = events.into();
+        // A decoded JSON object (the opentelemetry source's records) gets its
+        // members scanned into this batch's arena, as its source would have.
+        let members = batch.members.make_mut();
+        for event in batch.events.make_mut() {
+            if let crate::event::Root::Json { .. } = event.root {
+                let start = members.len();
+                match crate::event::json::scan_object_summarized(
+                    &event.line,
+                    crate::event::json::MAX_DEPTH,
+                    members,
+                ) {
+                    Ok((object, summary)) => {
+                        event.meta.keys = crate::event::KeyFilter::from_summary(summary);
+                        event.root = crate::event::Root::Json {
+                            object,
+                            members: crate::event::Span::new(start, members.len()),
+                        };
+                    }
+                    Err(_) => {
+                        members.truncate(start);
+                        event.root = crate::event::Root::Text;
+                        event.meta.keys = crate::event::KeyFilter::default();
+                    }
+                }
+            }
+        }
     } else {
         let mut offset = 0u64;
         for line in &case.lines {
@@ -194,9 +220,30 @@ fn captured(rx: &Receiver<Batch>) -> Vec<serde_json::Value> {
     out
 }
 
-/// Looks up a dotted path (`user.name`) in a JSON object.
+/// The value at `path`: dot-separated names (`user.name`), an array index
+/// (`users.0.email`), a name in double quotes that may hold dots
+/// (`kubernetes.labels."app.kubernetes.io/name"`, `resource."service.name"`),
+/// and a key that itself has dots (`order.id`, an OTLP attribute) found whole too.
 fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    path.split('.').try_fold(v, |v, key| v.get(key))
+    let child = |v: &'a serde_json::Value, key: &str| match (v, key.parse::<usize>()) {
+        (serde_json::Value::Array(a), Ok(i)) => a.get(i),
+        _ => v.get(key),
+    };
+    if let Some(quoted) = path.strip_prefix('"') {
+        let end = quoted.find('"')?;
+        let inner = child(v, &quoted[..end])?;
+        let after = &quoted[end + 1..];
+        return if after.is_empty() {
+            Some(inner)
+        } else {
+            lookup(inner, after.strip_prefix('.')?)
+        };
+    }
+    if let Some(found) = child(v, path) {
+        return Some(found);
+    }
+    path.match_indices('.')
+        .find_map(|(i, _)| child(v, &path[..i]).and_then(|inner| lookup(inner, &path[i + 1..])))
 }
 
 fn check(

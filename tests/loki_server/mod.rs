@@ -40,6 +40,8 @@ pub struct Stream {
 pub struct Push {
     pub tenant: Option<String>,
     pub content_type: String,
+    /// `Content-Encoding`, when the body was compressed beyond the protocol's own.
+    pub content_encoding: Option<String>,
     pub authorization: Option<String>,
     pub user_agent: Option<String>,
     pub headers: HashMap<String, String>,
@@ -277,6 +279,7 @@ async fn handle(
     };
     let tenant = header("x-scope-orgid");
     let content_type = header("content-type").unwrap_or_default();
+    let content_encoding = header("content-encoding");
     let authorization = header("authorization");
     let user_agent = header("user-agent");
     let headers: HashMap<String, String> = req
@@ -285,6 +288,20 @@ async fn handle(
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
     let body = req.into_body().collect().await.unwrap().to_bytes();
+    // Loki's push handler undoes gzip (and deflate) before it decodes.
+    let body = match content_encoding.as_deref() {
+        None => body.to_vec(),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            if let Err(e) =
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
+            {
+                return reply(400, &format!("gzip: {e}"));
+            }
+            out
+        }
+        Some(other) => return reply(415, &format!("unsupported Content-Encoding: {other}")),
+    };
     let streams = match decode(&content_type, &body) {
         Ok(s) => s,
         Err(e) => return reply(400, &format!("error parsing push request: {e}")),
@@ -292,6 +309,7 @@ async fn handle(
     let mut push = Push {
         tenant: tenant.clone(),
         content_type,
+        content_encoding,
         authorization,
         user_agent,
         headers,

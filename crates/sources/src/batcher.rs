@@ -123,8 +123,8 @@ impl Batcher {
             f.push(self.end_offset);
         }
         let batch = Batch {
-            events,
-            members: Vec::new(),
+            events: events.into(),
+            members: Vec::new().into(),
             stream: self.stream.clone(),
             ack: AckToken::new(self.stream.id, self.end_offset, self.acks.clone()),
         };

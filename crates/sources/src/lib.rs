@@ -12,6 +12,9 @@
 //! * [`http`] — the aggregator's HTTP receiver: NDJSON, Elasticsearch `_bulk`
 //!   and Loki push, on [`http_server`] (limits, auth, 429 on backpressure,
 //!   answers after acknowledgement), which later network sources share.
+//! * [`opentelemetry`](mod@opentelemetry) — an OTLP/HTTP logs receiver (`/v1/logs`,
+//!   protobuf and JSON) on [`http_server`].
+//! * [`tls`] — the certificate a listening source serves (rustls).
 //! * [`batcher`] — lines into batches of one stream.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -22,8 +25,10 @@ pub mod file;
 pub mod http;
 pub mod http_server;
 pub mod kafka;
+pub mod opentelemetry;
 pub mod stdin;
 pub mod syslog;
+pub mod tls;
 
 use serde::Deserialize;
 

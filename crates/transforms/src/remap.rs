@@ -477,7 +477,7 @@ impl Remap {
     /// discarded (sent nowhere).
     fn run_batch(&mut self, batch: &mut Batch, keep_dropped: bool) -> (Vec<Event>, u64) {
         let stream = batch.stream.clone();
-        let mut members = std::mem::take(&mut batch.members);
+        let mut members = std::mem::take(&mut batch.members).into_vec();
         let events = std::mem::take(&mut batch.events);
         let mut kept = Vec::with_capacity(events.len());
         let mut dropped = Vec::new();
@@ -496,8 +496,8 @@ impl Remap {
                 Verdict::Drop => discarded += 1,
             }
         }
-        batch.events = kept;
-        batch.members = members;
+        batch.events = kept.into();
+        batch.members = members.into();
         (dropped, discarded)
     }
 }
@@ -521,7 +521,7 @@ impl Transform for Remap {
         if let Some(out) = reroute {
             if !dropped.is_empty() {
                 out.send(Batch {
-                    events: dropped,
+                    events: dropped.into(),
                     members: batch.members.clone(),
                     stream: batch.stream.clone(),
                     ack: batch.ack.clone(),

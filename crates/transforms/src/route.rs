@@ -137,6 +137,26 @@ impl Transform for Route {
             })
             .collect();
         let discarded = remaining.iter().filter(|r| **r == 0).count() as u64;
+        let live: Vec<usize> = (0..targets.len())
+            .filter(|t| {
+                let (o, bit) = targets[*t];
+                o.is_connected() && masks.iter().any(|m| wants(*m, bit))
+            })
+            .collect();
+        // Every event goes to every live output (a copy to each route, the
+        // common case of a route used as a tee): the outputs share the batch.
+        let everywhere = remaining.iter().all(|r| *r as usize == live.len());
+        if everywhere {
+            for (n, t) in live.iter().enumerate() {
+                let (out, _) = targets[*t];
+                if n + 1 == live.len() {
+                    out.send(batch)?;
+                    break;
+                }
+                out.send(batch.clone())?;
+            }
+            return Ok(discarded);
+        }
         let Batch {
             events,
             members,
@@ -144,12 +164,6 @@ impl Transform for Route {
             ack,
         } = batch;
         let mut events: Vec<Option<Event>> = events.into_iter().map(Some).collect();
-        let live: Vec<usize> = (0..targets.len())
-            .filter(|t| {
-                let (o, bit) = targets[*t];
-                o.is_connected() && masks.iter().any(|m| wants(*m, bit))
-            })
-            .collect();
         let mut members = Some(members);
         for (n, t) in live.iter().enumerate() {
             let (out, bit) = targets[*t];
@@ -173,7 +187,7 @@ impl Transform for Route {
                 members.clone().unwrap_or_default()
             };
             out.send(Batch {
-                events: part,
+                events: part.into(),
                 members: arena,
                 stream: stream.clone(),
                 ack: ack.clone(),

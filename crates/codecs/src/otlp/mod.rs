@@ -82,6 +82,25 @@ pub fn severity_text(level: Level) -> &'static str {
     }
 }
 
+/// The normalized level of an OTLP severity number, the inverse of
+/// [`severity_number`] on the values it produces: 1-4 trace, 5-8 debug, 9 and
+/// 11-12 info, 10 (INFO2) notice, 13-16 warn, 17-20 error, 21 fatal, 22
+/// alert, 23-24 emergency; `None` for 0 (unspecified) or out of range.
+pub fn level_of_severity(number: i32) -> Option<Level> {
+    Some(match number {
+        1..=4 => Level::Trace,
+        5..=8 => Level::Debug,
+        severity::INFO2 => Level::Notice,
+        9..=12 => Level::Info,
+        13..=16 => Level::Warn,
+        17..=20 => Level::Error,
+        severity::FATAL => Level::Critical,
+        severity::FATAL2 => Level::Alert,
+        23 | 24 => Level::Emergency,
+        _ => return None,
+    })
+}
+
 /// Parses a trace or span id written as hex (`N` bytes, `2N` digits, any
 /// case); `None` for anything else, or for the all-zero id OTLP calls invalid.
 pub fn parse_hex_id<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
@@ -121,6 +140,12 @@ mod tests {
         let numbers: Vec<i32> = levels.iter().map(|l| severity_number(*l)).collect();
         assert_eq!(numbers, [1, 5, 9, 10, 13, 17, 21, 22, 23]);
         assert_eq!(severity_text(Level::Critical), "FATAL");
+        for l in levels {
+            assert_eq!(level_of_severity(severity_number(l)), Some(l));
+        }
+        assert_eq!(level_of_severity(12), Some(Level::Info));
+        assert_eq!(level_of_severity(0), None);
+        assert_eq!(level_of_severity(25), None);
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub trait SourceComponent: Send + Sync {
     /// network source's frames, decoded by its own parser), so `logagent
     /// test` cases inserted at the source see what it would emit. `None`
     /// (the default) passes the lines on unparsed, as a file source reads them.
+    /// An event whose root is a JSON object has its members scanned again by
+    /// the caller into the batch's arena (its member span is not used).
     fn decode_for_test(&self, lines: &[&[u8]]) -> Option<Vec<crate::event::Event>> {
         let _ = lines;
         None

@@ -17,6 +17,7 @@ pub mod encode;
 pub mod json;
 pub mod level;
 pub mod path;
+pub mod shared;
 pub mod template;
 
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use ack::AckToken;
 pub use json::{Member, Span};
 pub use level::Level;
 pub use path::FieldPath;
+pub use shared::CowVec;
 
 /// The name under which an unstructured line appears when it is written as JSON.
 pub const MESSAGE_KEY: &str = "message";
@@ -243,12 +245,16 @@ impl std::fmt::Display for StreamOrigin<'_> {
 }
 
 /// Events from one stream, in order, moving through the pipeline together.
+///
+/// Cloning a batch is cheap: its events and member arena are shared
+/// ([`CowVec`]) until one copy changes them, so fan-out to several consumers
+/// hands each the same events instead of a deep copy.
 #[derive(Clone, Debug)]
 pub struct Batch {
     /// The events, in stream order.
-    pub events: Vec<Event>,
+    pub events: CowVec<Event>,
     /// Arena of the top-level members of the events' JSON objects.
-    pub members: Vec<Member>,
+    pub members: CowVec<Member>,
     /// Where the events came from.
     pub stream: Arc<Stream>,
     /// Tells the source when every sink has written the batch.
@@ -259,8 +265,8 @@ impl Batch {
     /// An empty batch from `stream` with room for `capacity` events.
     pub fn new(stream: Arc<Stream>, ack: AckToken, capacity: usize) -> Batch {
         Batch {
-            events: Vec::with_capacity(capacity),
-            members: Vec::new(),
+            events: Vec::with_capacity(capacity).into(),
+            members: CowVec::default(),
             stream,
             ack,
         }
@@ -275,6 +281,7 @@ impl Batch {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = EventMut<'_>> {
         let members = &self.members[..];
         self.events
+            .make_mut()
             .iter_mut()
             .map(move |event| EventMut { event, members })
     }

@@ -411,6 +411,24 @@ mod tests {
     }
 
     #[test]
+    fn fan_out_shares_the_events_and_a_change_on_one_side_stays_there() {
+        let (tx1, rx1) = crossbeam_channel::bounded(1);
+        let (tx2, rx2) = crossbeam_channel::bounded(1);
+        let out = Output::new(vec![tx1, tx2], Arc::new(ComponentMetrics::default()));
+        out.send(batch(3)).unwrap();
+        let (mut a, b) = (rx1.recv().unwrap(), rx2.recv().unwrap());
+        assert!(
+            std::ptr::eq(a.events.as_ptr(), b.events.as_ptr()),
+            "both consumers read the same events: no deep copy"
+        );
+        assert!(!a.events.is_unique());
+        a.events[0].line = bytes::Bytes::from_static(b"changed");
+        assert_eq!(&b.events[0].line[..], b"0123456789");
+        assert_eq!(&a.events[0].line[..], b"changed");
+        assert!(a.events.is_unique() && b.events.is_unique());
+    }
+
+    #[test]
     fn try_send_hands_the_batch_back_when_a_consumer_is_full() {
         let (tx1, rx1) = crossbeam_channel::bounded(2);
         let (tx2, rx2) = crossbeam_channel::bounded(1);

@@ -41,6 +41,7 @@ pub const RESERVED_PREFIXES: &[&str] = &[
     "sink_",
     "kafka_",
     "otlp_",
+    "kubernetes_metadata_",
     "logagent_",
 ];
 

@@ -27,6 +27,11 @@ pub struct LokiSinkConfig {
     /// clients send) or `json`.
     #[serde(default)]
     pub protocol: Protocol,
+    /// `none` (default) or `gzip` (`Content-Encoding: gzip`, which Loki's push
+    /// endpoint accepts): for `protocol = "json"` only — protobuf pushes are
+    /// always snappy-compressed, as Loki requires.
+    #[serde(default)]
+    pub compression: Compression,
     /// The tenant, sent as `X-Scope-OrgID`: a fixed id or a template
     /// (`"{{ tenant }}"`); events are batched per tenant. Unset: no header.
     #[serde(default)]
@@ -105,6 +110,17 @@ pub enum Protocol {
     Protobuf,
     /// `application/json`, `{"streams":[...]}`.
     Json,
+}
+
+/// `compression`: how a JSON push body is compressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Sent as encoded.
+    #[default]
+    None,
+    /// Gzipped, with `Content-Encoding: gzip`.
+    Gzip,
 }
 
 /// `batch`: when a request is sent.
@@ -209,6 +225,12 @@ impl LokiSinkConfig {
         let mut errors = Vec::new();
         if let Err(e) = self.urls() {
             errors.push(KeyError::new("endpoint", e.to_string()));
+        }
+        if self.compression == Compression::Gzip && self.protocol == Protocol::Protobuf {
+            errors.push(KeyError::new(
+                "compression",
+                "gzip applies to protocol = \"json\"; protobuf pushes are always snappy-compressed (Loki requires it)",
+            ));
         }
         if let Some(t) = &self.tenant_id {
             if t.trim().is_empty() {
@@ -428,6 +450,35 @@ mod tests {
 
     fn keys(c: &LokiSinkConfig) -> Vec<String> {
         c.check().into_iter().map(|e| e.key).collect()
+    }
+
+    #[test]
+    fn gzip_is_for_json_pushes_only() {
+        let parse = |extra: &str| -> LokiSinkConfig {
+            toml::from_str(&format!(
+                "endpoint = \"http://loki:3100\"\nlabels = {{ job = \"a\" }}\n{extra}"
+            ))
+            .unwrap()
+        };
+        let errors = parse("compression = \"gzip\"").check();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].key, "compression");
+        assert!(
+            errors[0].message.contains("snappy"),
+            "{}",
+            errors[0].message
+        );
+        assert!(
+            parse("protocol = \"json\"\ncompression = \"gzip\"")
+                .check()
+                .is_empty()
+        );
+        assert!(
+            toml::from_str::<LokiSinkConfig>(
+                "endpoint = \"http://loki:3100\"\ncompression = \"brotli\""
+            )
+            .is_err()
+        );
     }
 
     #[test]

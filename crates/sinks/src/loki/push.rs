@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 
 use super::metrics::{LokiMetrics, PushOutcome};
 use crate::net::backoff::{self, Backoff};
@@ -50,8 +50,19 @@ pub struct PushJob {
     pub tenant: Option<HeaderValue>,
     /// The encoded body (protobuf or JSON), uncompressed.
     pub body: Vec<u8>,
-    /// Compress it with snappy (block format) before sending: protobuf pushes.
-    pub snappy: bool,
+    /// How to compress it before sending.
+    pub encoding: BodyEncoding,
+}
+
+/// How a push body is compressed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEncoding {
+    /// Sent as encoded (JSON).
+    Identity,
+    /// Snappy block format, no header: what Loki requires of protobuf pushes.
+    Snappy,
+    /// Gzip with `Content-Encoding: gzip` (JSON, `compression = "gzip"`).
+    Gzip,
 }
 
 /// How a request ended.
@@ -98,27 +109,30 @@ pub struct Shared {
 /// transport errors forever, backing off; the sink aborts the task when the
 /// drain time at shutdown runs out.
 pub async fn push(shared: Arc<Shared>, job: PushJob) -> PushResult {
-    let body = if job.snappy {
-        let raw = job.body;
-        match compress::off_runtime(move || compress::snappy(&raw)).await {
-            Ok(Ok(b)) => b,
-            // Only for bodies over snappy's ~4 GiB limit, which batch.max_bytes
-            // rules out (or a failed worker); never send a broken body.
-            Ok(Err(e)) => {
-                return PushResult::Rejected {
-                    status: 0,
-                    reason: format!("cannot compress the request: {e}"),
-                };
-            }
-            Err(e) => {
-                return PushResult::Rejected {
-                    status: 0,
-                    reason: format!("cannot compress the request: {e}"),
-                };
+    let gzip = job.encoding == BodyEncoding::Gzip;
+    let body = match job.encoding {
+        BodyEncoding::Identity => Bytes::from(job.body),
+        encoding => {
+            let raw = job.body;
+            let compressed = if encoding == BodyEncoding::Snappy {
+                compress::off_runtime(move || compress::snappy(&raw).map_err(std::io::Error::other))
+                    .await
+            } else {
+                compress::off_runtime(move || compress::gzip(&raw)).await
+            };
+            match compressed {
+                Ok(Ok(b)) => b,
+                // Only for bodies over snappy's ~4 GiB limit, which
+                // batch.max_bytes rules out (or a failed worker); never send a
+                // broken body.
+                Ok(Err(e)) | Err(e) => {
+                    return PushResult::Rejected {
+                        status: 0,
+                        reason: format!("cannot compress the request: {e}"),
+                    };
+                }
             }
         }
-    } else {
-        Bytes::from(job.body)
     };
     let body_bytes = body.len() as u64;
     let mut backoff = Backoff::jittered(shared.initial_backoff, shared.max_backoff);
@@ -130,6 +144,9 @@ pub async fn push(shared: Arc<Shared>, job: PushJob) -> PushResult {
             .post(shared.push_url.clone())
             .header(CONTENT_TYPE, shared.content_type.clone())
             .body(body.clone());
+        if gzip {
+            req = req.header(CONTENT_ENCODING, "gzip");
+        }
         if let Some(t) = &job.tenant {
             req = req.header(TENANT_HEADER, t.clone());
         }

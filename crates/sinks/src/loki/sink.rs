@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use reqwest::header::HeaderValue;
 
 use super::client::{BuildError, shared};
-use super::config::{LokiSinkConfig, Protocol};
+use super::config::{Compression, LokiSinkConfig, Protocol};
 use super::line::LineRenderer;
 use super::metrics::{EntryOutcome, LokiMetrics};
 use super::pending::{ENTRY_OVERHEAD, OrderStats, OutOfOrder, Pair, Pending, order_entries, span};
 use super::proto;
-use super::push::{self, PushJob, PushResult, Shared};
+use super::push::{self, BodyEncoding, PushJob, PushResult, Shared};
 use super::streams::{
     GuardLimits, MAX_LABEL_VALUE_BYTES, StreamTable, sanitize_tenant, truncate_str,
 };
@@ -89,6 +89,7 @@ pub struct LokiSink {
     requests: Requests<InFlight, PushResult>,
     shared: Arc<Shared>,
     protocol: Protocol,
+    compression: Compression,
     label_names: Vec<Box<str>>,
     label_sources: Vec<LabelSource>,
     dynamic: Vec<bool>,
@@ -221,6 +222,7 @@ impl LokiSinkConfig {
             requests,
             shared: Arc::new(shared),
             protocol: self.protocol,
+            compression: self.compression,
             dynamic: labels
                 .iter()
                 .map(|(_, s)| !matches!(s, LabelSource::Static(_)))
@@ -581,7 +583,11 @@ impl LokiSink {
         let job = PushJob {
             tenant: header,
             body,
-            snappy: self.protocol == Protocol::Protobuf,
+            encoding: match (self.protocol, self.compression) {
+                (Protocol::Protobuf, _) => BodyEncoding::Snappy,
+                (Protocol::Json, Compression::Gzip) => BodyEncoding::Gzip,
+                (Protocol::Json, Compression::None) => BodyEncoding::Identity,
+            },
         };
         let shared = self.shared.clone();
         let kept = InFlight {

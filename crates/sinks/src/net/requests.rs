@@ -56,9 +56,17 @@ pub enum Waited<P, R> {
 impl<P, R: Send + 'static> Requests<P, R> {
     /// An empty set of at most `limit` (at least 1) requests, with its runtime
     /// of one I/O thread named `thread_name`.
+    ///
+    /// The runtime's blocking pool — where request bodies are compressed (see
+    /// [`super::compress::off_runtime`]) — holds at most one thread per request
+    /// in flight (and at least two, for name resolution beside one
+    /// compression): every request can compress at once, the single I/O thread
+    /// never compresses, and the thread count stays bounded by the sink's
+    /// `concurrency` instead of tokio's default of 512.
     pub fn new(thread_name: &str, limit: usize) -> std::io::Result<Requests<P, R>> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
+            .max_blocking_threads(limit.max(2))
             .thread_name(thread_name)
             .enable_all()
             .build()?;

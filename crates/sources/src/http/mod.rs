@@ -34,6 +34,7 @@ use serde::Deserialize;
 use crate::DEFAULT_MAX_LINE_BYTES;
 use crate::http_server::auth::AuthConfig;
 use crate::http_server::{self, Answer, Handler, Reply, Request, ServerOptions};
+use crate::tls::ServerTlsConfig;
 use logagent_core::component::{Source, SourceComponent, SourceContext, SourceError};
 use logagent_core::event::{AckToken, Batch, Event, Stream};
 use logagent_core::telemetry::ratelimit::RateLimiter;
@@ -99,6 +100,9 @@ pub struct HttpSourceConfig {
     /// network sinks' `auth` table). Without it, anyone who can connect may push.
     #[serde(default)]
     pub auth: Option<AuthConfig>,
+    /// Serve HTTPS with this certificate and key (`crt_file`, `key_file`, PEM).
+    #[serde(default)]
+    pub tls: Option<ServerTlsConfig>,
 }
 
 fn default_address() -> String {
@@ -218,6 +222,9 @@ impl HttpSourceConfig {
         if let Some(auth) = &self.auth {
             errors.extend(auth.check());
         }
+        if let Some(tls) = &self.tls {
+            errors.extend(tls.check("tls"));
+        }
         errors
     }
 
@@ -226,6 +233,15 @@ impl HttpSourceConfig {
             what: format!("address {:?}", self.address),
             error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
         })?;
+        let tls = self
+            .tls
+            .as_ref()
+            .map(ServerTlsConfig::load)
+            .transpose()
+            .map_err(|e| SourceError::Io {
+                what: "the TLS certificate".into(),
+                error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+            })?;
         Ok(ServerOptions {
             address,
             max_body_bytes: self.max_body_bytes.as_usize(),
@@ -238,6 +254,7 @@ impl HttpSourceConfig {
             retry_after: self.retry_after.0,
             threads: self.threads,
             auth: self.auth.clone(),
+            tls,
         })
     }
 }
@@ -379,8 +396,8 @@ impl Collector<'_> {
         let events = std::mem::take(&mut self.current);
         self.bytes = 0;
         self.batches.push(Batch {
-            events,
-            members: Vec::new(),
+            events: events.into(),
+            members: Vec::new().into(),
             stream: self.intake.stream.clone(),
             ack: self.ack.clone(),
         });

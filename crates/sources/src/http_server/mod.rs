@@ -1,5 +1,5 @@
 //! The receiving side of HTTP, shared by the sources that listen for pushes
-//! (`http`, later `opentelemetry`): a hyper 1 server (HTTP/1.1) on the
+//! (`http`, `opentelemetry`): a hyper 1 server (HTTP/1.1) on the
 //! source's own small tokio runtime, with every limit a hostile or broken
 //! client needs, and acknowledged answers.
 //!
@@ -7,7 +7,8 @@
 //! body becomes batches and an answer); this module does the rest:
 //!
 //! * **Limits.** `max_connections` (more get a bare 503 and are closed,
-//!   counted); request heads up to 64 KiB read within `header_timeout`, a
+//!   counted); request heads up to 64 KiB read within `header_timeout`
+//!   (counted as `header_timeout` otherwise), a
 //!   connection idle for `idle_timeout` is closed (slowloris); a body over
 //!   `max_body_bytes` is refused with 413 from its `Content-Length` before it
 //!   is read, or as soon as the stream passes the limit, never buffered whole;
@@ -15,6 +16,8 @@
 //! * **Encodings.** `Content-Encoding: gzip` (or `deflate`) is inflated off the
 //!   runtime up to `max_decompressed_bytes`: a gzip bomb is a 413, counted.
 //! * **Auth.** [`auth::AuthConfig`]: basic, bearer or API key, 401 otherwise.
+//! * **TLS.** With [`ServerOptions::tls`], HTTPS (rustls); a failed or
+//!   stalled handshake is counted (`tls_handshake`, `tls_handshake_timeout`).
 //! * **Backpressure and acknowledgement.** The request's first batch is
 //!   offered to the pipeline without waiting ([`Output::try_send`]): a full
 //!   pipeline answers 429 with `Retry-After`, nothing sent. Otherwise every
@@ -90,6 +93,9 @@ pub struct ServerOptions {
     pub threads: usize,
     /// Credentials clients must present.
     pub auth: Option<auth::AuthConfig>,
+    /// Serve HTTPS with this configuration (a [`crate::tls::ServerTlsConfig`]
+    /// loaded); the handshake must end within `header_timeout`.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 /// A request whose body has been read and inflated, as a [`Handler`] sees it.
@@ -403,7 +409,10 @@ async fn accept_loop(
                             let stop = stop.clone();
                             tokio::spawn(async move {
                                 state.open.fetch_add(1, Ordering::Relaxed);
-                                serve_connection(&state, stream, stop).await;
+                                match state.opts.tls.clone() {
+                                    None => serve_connection(&state, stream, stop).await,
+                                    Some(tls) => serve_tls(&state, stream, tls, stop).await,
+                                }
                                 state.open.fetch_sub(1, Ordering::Relaxed);
                                 drop(permit);
                             });
@@ -434,17 +443,46 @@ async fn accept_loop(
     }
 }
 
+/// A TLS handshake within `header_timeout` (a client that does not finish
+/// it is a slow client too), then the connection. One that closes before
+/// sending a byte (a port probe, a health check) is not an error.
+async fn serve_tls(
+    state: &Arc<State>,
+    stream: tokio::net::TcpStream,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    stop: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let handshake = async {
+        let mut first = [0u8; 1];
+        match stream.peek(&mut first).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(acceptor.accept(stream).await),
+        }
+    };
+    match tokio::time::timeout(state.opts.header_timeout, handshake).await {
+        Ok(None) => {}
+        Ok(Some(Ok(tls_stream))) => serve_connection(state, tls_stream, stop).await,
+        Ok(Some(Err(error))) => {
+            state.error("tls_handshake");
+            if let Some(held) = state.log.check() {
+                tracing::warn!(component = %state.id, %error, suppressed = held, "a TLS handshake failed");
+            }
+        }
+        Err(_) => state.error("tls_handshake_timeout"),
+    }
+}
+
 /// When a connection last read anything, and whether a request is being handled.
 struct Activity {
     last_read_ms: AtomicU64,
     in_flight: AtomicUsize,
 }
 
-async fn serve_connection(
-    state: &Arc<State>,
-    stream: tokio::net::TcpStream,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn serve_connection<S>(state: &Arc<State>, stream: S, mut stop: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity {
         last_read_ms: AtomicU64::new(state.now_ms()),
         in_flight: AtomicUsize::new(0),
@@ -497,6 +535,11 @@ async fn serve_connection(
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(error) = result {
+                    // A request head not received within header_timeout
+                    // (slowloris) is counted; other ends (resets) are not.
+                    if error.is_timeout() {
+                        state.error("header_timeout");
+                    }
                     tracing::debug!(component = %state.id, %error, "HTTP connection ended");
                 }
                 return;
@@ -785,14 +828,15 @@ fn inflate(state: &State, encoding: &str, body: Bytes) -> Result<Bytes, Answer> 
     }
 }
 
-/// A TCP stream that notes when it last read something (the idle timeout).
-struct Tracked {
-    inner: tokio::net::TcpStream,
+/// A stream (TCP, or TLS over it) that notes when it last read something
+/// (the idle timeout).
+struct Tracked<S> {
+    inner: S,
     activity: Arc<Activity>,
     base: Instant,
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -808,7 +852,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -644,8 +644,8 @@ impl Reader {
             return Ok(());
         }
         let batch = Batch {
-            events: std::mem::take(&mut p.events),
-            members: std::mem::take(&mut p.members),
+            events: std::mem::take(&mut p.events).into(),
+            members: std::mem::take(&mut p.members).into(),
             stream: p.stream.clone(),
             ack: AckToken::new(p.stream.id, p.end, self.ack_tx.clone()),
         };

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::Sender;
+use tokio_rustls::rustls;
 
 use super::decode::{Counters, Decoder};
 use super::{SyslogSourceConfig, wake_address};
@@ -278,6 +279,8 @@ type Registry = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
 struct Shared {
     config: SyslogSourceConfig,
+    /// The server side of TLS, when `tls` is set.
+    tls: Option<Arc<rustls::ServerConfig>>,
     decoder: Decoder,
     counters: Counters,
     output: Output,
@@ -299,6 +302,15 @@ pub fn run(
     addr: SocketAddr,
     ctx: SourceContext,
 ) -> Result<(), SourceError> {
+    let tls = config
+        .tls
+        .as_ref()
+        .map(crate::tls::ServerTlsConfig::load)
+        .transpose()
+        .map_err(|e| SourceError::Io {
+            what: "syslog: the TLS certificate".into(),
+            error: std::io::Error::new(ErrorKind::InvalidInput, e.to_string()),
+        })?;
     let listener = TcpListener::bind(addr).map_err(|error| SourceError::Io {
         what: format!("syslog: listening on tcp {addr}"),
         error,
@@ -309,6 +321,7 @@ pub fn run(
     let labeled = &ctx.metrics.labeled;
     let shared = Arc::new(Shared {
         config: config.clone(),
+        tls,
         decoder: Decoder::new(config, ctx.id.clone(), counters.clone()),
         counters,
         output: ctx.output.clone(),
@@ -471,7 +484,82 @@ enum End {
     Downstream,
 }
 
-fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, id: u64) {
+/// A connection's byte stream: plain TCP, or TLS over it.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            // A peer that closes without TLS's close_notify has still said
+            // all it meant to: syslog frames are self-delimiting.
+            Conn::Tls(s) => match s.read(buf) {
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(0),
+                other => other,
+            },
+        }
+    }
+}
+
+/// The server side of a TLS handshake, within `frame_timeout`; `None` when
+/// the client closed without sending a byte (a port probe, a health check:
+/// not an error).
+fn handshake(
+    config: &Arc<rustls::ServerConfig>,
+    mut tcp: TcpStream,
+    timeout: Duration,
+) -> Result<Option<Conn>, String> {
+    let mut conn = rustls::ServerConnection::new(config.clone()).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + timeout;
+    let mut received = 0usize;
+    while conn.is_handshaking() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("the handshake did not finish within frame_timeout".into());
+        }
+        tcp.set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
+        match conn.complete_io(&mut tcp) {
+            Ok((0, 0)) if conn.wants_read() && received == 0 => return Ok(None),
+            Ok((0, 0)) if conn.wants_read() => return Err("closed during the handshake".into()),
+            Ok((read, _)) => received += read,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof && received == 0 => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(Some(Conn::Tls(Box::new(rustls::StreamOwned::new(
+        conn, tcp,
+    )))))
+}
+
+fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, id: u64) {
+    let mut stream = match &shared.tls {
+        None => Conn::Plain(stream),
+        Some(tls) => match handshake(tls, stream, shared.config.frame_timeout.0) {
+            Ok(Some(conn)) => conn,
+            Ok(None) => return,
+            Err(error) => {
+                shared.counters.error("tls_handshake");
+                if let Some(suppressed) = shared.counters.log.check() {
+                    tracing::warn!(component = %shared.id, %peer, %error, suppressed, "syslog: a TLS handshake failed");
+                }
+                return;
+            }
+        },
+    };
     let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();
     // Nobody waits for acknowledgements: syslog has no way to pass them on.
     drop(ack_rx);
@@ -506,7 +594,7 @@ fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, id: u64)
         // One system call only when the timeout changes (a partial frame's
         // shrinks; the idle one stays).
         if timeout_set != Some(timeout) {
-            if let Err(e) = stream.set_read_timeout(Some(timeout)) {
+            if let Err(e) = stream.tcp().set_read_timeout(Some(timeout)) {
                 break End::Error(e);
             }
             timeout_set = Some(timeout);
@@ -595,7 +683,7 @@ fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, id: u64)
         }
     }
     let _ = batcher.flush(&shared.output);
-    let _ = stream.shutdown(NetShutdown::Both);
+    let _ = stream.tcp().shutdown(NetShutdown::Both);
     let (error_type, what) = match &end {
         End::Closed | End::Downstream => return,
         End::Idle => {
