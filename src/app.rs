@@ -70,7 +70,58 @@ pub fn main() -> i32 {
             once,
             api,
         }) => top(&api.api, interval, once),
+        Some(Command::List { ty, markdown }) => list(ty.as_deref(), markdown.as_deref()),
+        Some(Command::Generate { spec }) => generate(&spec),
         None => run(&cli.run),
+    }
+}
+
+/// `logagent list [TYPE]` and `logagent list --markdown DIR`.
+fn list(ty: Option<&str>, markdown: Option<&std::path::Path>) -> i32 {
+    use crate::catalog;
+    if let Some(dir) = markdown {
+        for (path, text) in catalog::reference_pages() {
+            let file = dir.join(path);
+            let written = file
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&file, text));
+            if let Err(e) = written {
+                eprintln!("logagent: writing {}: {e}", file.display());
+                return EXIT_RUNTIME;
+            }
+        }
+        return EXIT_OK;
+    }
+    let Some(ty) = ty else {
+        print!("{}", catalog::list_all());
+        return EXIT_OK;
+    };
+    let found = catalog::find(ty);
+    if found.is_empty() {
+        eprintln!("logagent: no component type {ty:?}; `logagent list` shows them all");
+        return EXIT_CONFIG;
+    }
+    for (i, c) in found.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        print!("{}", catalog::describe(c));
+    }
+    EXIT_OK
+}
+
+/// `logagent generate SOURCE/TRANSFORM.../SINK`.
+fn generate(spec: &str) -> i32 {
+    match crate::catalog::generate::pipeline(spec) {
+        Ok(text) => {
+            print!("{text}");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("logagent: {e}");
+            EXIT_CONFIG
+        }
     }
 }
 

@@ -226,6 +226,26 @@ pub enum Command {
     /// Delete files by age, count, total size or grandfather-father-son as the
     /// `[[retain]]` jobs say, never ones the agent has not shipped.
     Retain(MaintenanceArgs),
+    /// Every component type with its kind and purpose; with a TYPE, its keys,
+    /// their types, defaults and descriptions (from the config structs).
+    List {
+        /// A type (`remap`), or `KIND/TYPE` where a name is both a source and
+        /// a sink (`sink/file`).
+        #[arg(value_name = "TYPE")]
+        ty: Option<String>,
+        /// Write the reference pages (one Markdown file per type and an
+        /// index) into DIR instead, as committed under docs/reference/.
+        #[arg(long, value_name = "DIR", conflicts_with = "ty")]
+        markdown: Option<PathBuf>,
+    },
+    /// Print a commented starting pipeline: `logagent generate
+    /// file/parse_json/elasticsearch` (a source, any transforms, a sink;
+    /// `,` works as a separator too). `logagent validate` accepts it.
+    Generate {
+        /// SOURCE/TRANSFORM.../SINK types.
+        #[arg(value_name = "SOURCE/TRANSFORMS/SINK")]
+        spec: String,
+    },
 }
 
 /// Options shared by `rotate` and `retain`.

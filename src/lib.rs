@@ -55,11 +55,15 @@
 //!   translated into a pipeline, every untranslated directive listed by line.
 //! * [`telemetry`] — the agent's own logs, component health, the HTTP API
 //!   (`/health`, `/ready`, `/metrics` in Prometheus text, `/tap`), `logagent top`.
+//! * [`catalog`] — every component type and its keys, generated at build
+//!   time from the config structs (`logagent list`, `logagent generate`,
+//!   `docs/reference/`).
 //! * [`cli`] / [`app`] — argument parsing, exit codes and the commands.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod app;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod convert;

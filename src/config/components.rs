@@ -34,6 +34,7 @@ use logagent_transforms::parse_json::ParseJsonConfig;
 use logagent_transforms::parse_kv::{ParseKvConfig, ParseLogfmtConfig};
 use logagent_transforms::parse_regex::ParseRegexConfig;
 use logagent_transforms::redact::RedactConfig;
+use logagent_transforms::remap::RemapConfig;
 use logagent_transforms::route::RouteConfig;
 use logagent_transforms::sample::SampleConfig;
 use logagent_transforms::shape::{AddFieldsConfig, RemoveFieldsConfig, RenameFieldsConfig};
@@ -107,37 +108,39 @@ component_types! {
 component_types! {
     /// A configured transform.
     enum TransformConfig: TransformComponent {
-        /// `type = "parse_json"`.
+        /// `type = "parse_json"`: parse each line (or a field such as Docker's `log`) as a JSON object, without copying it.
         ParseJson(Box<ParseJsonConfig>) = "parse_json",
-        /// `type = "parse_regex"`.
+        /// `type = "parse_regex"`: named captures of a regex (or a built-in preset: nginx/apache, syslog) become fields.
         ParseRegex(Box<ParseRegexConfig>) = "parse_regex",
-        /// `type = "enrich"`.
+        /// `type = "enrich"`: add static fields (with `${VAR}`), the host name, the file path and captures of a pattern on it.
         Enrich(Box<EnrichConfig>) = "enrich",
-        /// `type = "filter_level"`.
+        /// `type = "filter_level"`: drop events below a severity level.
         FilterLevel(Box<FilterLevelConfig>) = "filter_level",
-        /// `type = "redact"`.
+        /// `type = "redact"`: keep personal data and secrets out of what is shipped (by path, or by detectors).
         Redact(Box<RedactConfig>) = "redact",
-        /// `type = "parse_logfmt"`.
+        /// `type = "parse_logfmt"`: parse `key=value` logfmt lines into fields.
         ParseLogfmt(Box<ParseLogfmtConfig>) = "parse_logfmt",
-        /// `type = "parse_kv"`.
+        /// `type = "parse_kv"`: parse key/value pairs with chosen separators into fields.
         ParseKv(Box<ParseKvConfig>) = "parse_kv",
-        /// `type = "remove_fields"`.
+        /// `type = "remove_fields"`: remove fields.
         RemoveFields(Box<RemoveFieldsConfig>) = "remove_fields",
-        /// `type = "rename_fields"`.
+        /// `type = "rename_fields"`: rename fields (moving their values, never re-encoding them).
         RenameFields(Box<RenameFieldsConfig>) = "rename_fields",
-        /// `type = "add_fields"`.
+        /// `type = "add_fields"`: add fields with fixed values or templates.
         AddFields(Box<AddFieldsConfig>) = "add_fields",
-        /// `type = "filter"`.
+        /// `type = "filter"`: keep or drop events by a condition on their fields.
         Filter(Box<FilterConfig>) = "filter",
-        /// `type = "sample"`.
+        /// `type = "sample"`: keep 1 event in `rate` (never errors), by a hash of `key_field` if set.
         Sample(Box<SampleConfig>) = "sample",
-        /// `type = "throttle"`.
+        /// `type = "throttle"`: at most `rate` events per second per key (a token bucket), the rest dropped.
         Throttle(Box<ThrottleConfig>) = "throttle",
-        /// `type = "route"`.
+        /// `type = "route"`: send events to named outputs by conditions.
         Route(Box<RouteConfig>) = "route",
-        /// `type = "log_to_metric"`.
+        /// `type = "log_to_metric"`: counters and histograms computed from events, on the metrics endpoint.
         LogToMetric(Box<LogToMetricConfig>) = "log_to_metric",
-        /// `type = "kubernetes_metadata"`.
+        /// `type = "remap"`: a VRL program (Vector's Remap Language).
+        Remap(Box<RemapConfig>) = "remap",
+        /// `type = "kubernetes_metadata"`: the pod's labels, annotations, node and owner from the API server, on kubelet log lines.
         KubernetesMetadata(Box<KubernetesMetadataConfig>) = "kubernetes_metadata",
     }
 }
@@ -147,7 +150,7 @@ component_types! {
     enum SinkConfig: SinkComponent {
         /// `type = "file"`: NDJSON files from a path template.
         File(Box<FileSinkConfig>) = "file",
-        /// `type = "stdout"`.
+        /// `type = "stdout"`: NDJSON (or text) on standard output.
         Stdout(Box<StdoutSinkConfig>) = "stdout",
         /// `type = "elasticsearch"`: bulk requests with idempotent ids and a
         /// dead-letter output.

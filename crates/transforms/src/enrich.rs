@@ -1,6 +1,9 @@
 //! `type = "enrich"`: adds fields: static values (with `${VAR}` from the
 //! environment, as the seeds' `record_transformer` does), the host name, the file
 //! path, and named captures of a pattern on the file path (Fluentd's `tag_parts`).
+//! A file whose path the pattern does not match gets none of its fields: its
+//! events are counted ([`PATH_UNMATCHED`]) and the path is logged, rate-limited,
+//! so a pattern that misses the real file names is seen, not silent.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +13,12 @@ use serde::Deserialize;
 use logagent_core::KeyError;
 use logagent_core::component::{Transform, TransformComponent, TransformContext};
 use logagent_core::event::{Batch, FieldPath, Value};
+use logagent_core::telemetry::metrics::ComponentMetrics;
+use logagent_core::telemetry::ratelimit::RateLimiter;
+
+/// Events from files whose path `path_pattern` did not match (they got none of
+/// its fields), a labeled counter of the component.
+pub const PATH_UNMATCHED: &str = "enrich_path_unmatched_events_total";
 
 /// Options of `enrich`.
 #[derive(Debug, Clone, Deserialize)]
@@ -149,7 +158,9 @@ impl EnrichConfig {
             file_field,
             path_pattern,
             overwrite: self.overwrite,
-            _ctx: ctx,
+            unmatched: ctx.metrics.labeled.counter(PATH_UNMATCHED, &[]),
+            unmatched_log: RateLimiter::default(),
+            ctx,
             per_stream: Vec::new(),
         })
     }
@@ -164,7 +175,10 @@ pub struct Enrich {
     file_field: Option<FieldPath>,
     path_pattern: Option<(Regex, Vec<(String, FieldPath)>)>,
     overwrite: bool,
-    _ctx: TransformContext,
+    ctx: TransformContext,
+    /// [`PATH_UNMATCHED`] of this component.
+    unmatched: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    unmatched_log: RateLimiter,
     /// Scratch: the fields for the current batch's stream.
     per_stream: Vec<(FieldPath, Value)>,
 }
@@ -188,6 +202,17 @@ impl Enrich {
                         self.per_stream
                             .push((field.clone(), Value::string(m.as_str().as_bytes())));
                     }
+                }
+            } else {
+                ComponentMetrics::add(&self.unmatched, batch.events.len() as u64);
+                if let Some(suppressed) = self.unmatched_log.check() {
+                    tracing::warn!(
+                        component = %self.ctx.id,
+                        path = %text,
+                        pattern = re.as_str(),
+                        suppressed,
+                        "path_pattern does not match the file's path; its fields are not added"
+                    );
                 }
             }
         }
@@ -282,6 +307,51 @@ mod tests {
         assert_eq!(v["retries"], 3);
         assert_eq!(v["file"], "/var/log/workflow/api.log");
         assert_eq!(v["service_name"], "api");
+    }
+
+    fn batch_from(path: &str, n: usize) -> Batch {
+        let stream = Arc::new(Stream {
+            source: "s".into(),
+            path: Some(path.into()),
+            id: 0,
+        });
+        let mut b = Batch::new(stream, AckToken::detached(), n);
+        for i in 0..n {
+            b.events
+                .push(Event::new(Bytes::from_static(b"text"), i as u64));
+        }
+        b
+    }
+
+    #[test]
+    fn a_path_the_pattern_misses_is_counted() {
+        let cfg: EnrichConfig =
+            toml::from_str(r#"path_pattern = '/(?:workflow\.)?(?P<service_name>[^/.]+)\.log$'"#)
+                .unwrap();
+        let ctx = TransformContext::detached("e");
+        let metrics = ctx.metrics.clone();
+        let mut t = cfg.build(ctx).unwrap();
+        let mut b = batch_from("/var/log/workflow/workflow.api.log", 2);
+        t.process(&mut b);
+        let mut out = Vec::new();
+        encode::write_json(&b.events[0], &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v["service_name"], "api",
+            "the runbook's workflow.<service>.log"
+        );
+        assert_eq!(metrics.labeled.get(PATH_UNMATCHED, &[]), Some(0));
+        let mut b = batch_from("/var/log/workflow/api.log.1", 3);
+        t.process(&mut b);
+        out.clear();
+        encode::write_json(&b.events[0], &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(v.get("service_name").is_none());
+        assert_eq!(
+            metrics.labeled.get(PATH_UNMATCHED, &[]),
+            Some(3),
+            "every event of the unmatched file is counted"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod parse_json;
 pub mod parse_kv;
 pub mod parse_regex;
 pub mod redact;
+pub mod remap;
 pub mod route;
 pub mod sample;
 pub mod shape;
