@@ -120,14 +120,14 @@ impl Index {
         let name = name.rsplit("::").next().unwrap_or(name);
         let mut fallback = None;
         for d in &self.defs {
-            if let Item::Fn(f) = &d.item {
-                if f.sig.ident == name {
-                    if d.file == file {
-                        return Some(f);
-                    }
-                    if d.root == root {
-                        fallback = Some(f);
-                    }
+            if let Item::Fn(f) = &d.item
+                && f.sig.ident == name
+            {
+                if d.file == file {
+                    return Some(f);
+                }
+                if d.root == root {
+                    fallback = Some(f);
                 }
             }
         }
@@ -209,13 +209,12 @@ fn docs(attrs: &[Attribute]) -> String {
         if !a.path().is_ident("doc") {
             continue;
         }
-        if let syn::Meta::NameValue(nv) = &a.meta {
-            if let Expr::Lit(syn::ExprLit {
+        if let syn::Meta::NameValue(nv) = &a.meta
+            && let Expr::Lit(syn::ExprLit {
                 lit: Lit::Str(s), ..
             }) = &nv.value
-            {
-                lines.push(s.value().trim().to_owned());
-            }
+        {
+            lines.push(s.value().trim().to_owned());
         }
     }
     lines.join(" ").trim().to_owned()
@@ -715,7 +714,7 @@ fn eval_int(e: &Expr) -> Option<u128> {
 
 fn human_size(n: u128) -> String {
     for (unit, div) in [("GiB", 1u128 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if n >= div && n % div == 0 {
+        if n >= div && n.is_multiple_of(div) {
             return format!("{}{unit}", n / div);
         }
     }

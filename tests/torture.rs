@@ -220,7 +220,7 @@ fn writer(
         f.write_all(chunk.as_bytes()).unwrap();
         seq = end;
         written.store(seq, Ordering::Relaxed);
-        if seq % rotate_every == 0 && seq < plan_lines {
+        if seq.is_multiple_of(rotate_every) && seq < plan_lines {
             rotations += 1;
             let rotated = logs.join(format!("app.log.{rotations}"));
             match how {

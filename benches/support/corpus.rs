@@ -25,7 +25,7 @@ pub fn generate(bytes: usize) -> Vec<u8> {
         let level = levels[(seed % levels.len() as u64) as usize];
         let message = messages[((seed >> 8) % messages.len() as u64) as usize];
         let ms = i * 37 % 1000;
-        let email = if seed % 4 == 0 {
+        let email = if seed.is_multiple_of(4) {
             format!(",\"email\":\"user{}@example.co.jp\"", seed % 1000)
         } else {
             String::new()
@@ -164,14 +164,14 @@ pub fn syslog_rfc5424(bytes: usize) -> Vec<u8> {
             (r >> 24) % 1000,
             r % 9,
             apps[(r >> 32) as usize % apps.len()],
-            if r % 5 == 0 {
+            if r.is_multiple_of(5) {
                 "-".to_owned()
             } else {
                 format!("{}", r % 30000)
             },
-            if r % 2 == 0 { "ID47" } else { "-" },
+            if r.is_multiple_of(2) { "ID47" } else { "-" },
             sd,
-            if r % 7 == 0 { "\u{feff}" } else { "" },
+            if r.is_multiple_of(7) { "\u{feff}" } else { "" },
             r % 900,
             r % 1000,
         );

@@ -324,9 +324,10 @@ fn check_shared_paths(config: &PipelineConfig, errors: &mut Vec<ConfigError>) {
     // Two file sinks appending to one path interleave lines: refuse.
     let mut paths: HashMap<&str, &str> = HashMap::new();
     for sink in &config.sinks {
-        if let Some(path) = sink.config.output_path() {
-            if let Some(other) = paths.insert(path, &sink.id) {
-                errors.push(
+        if let Some(path) = sink.config.output_path()
+            && let Some(other) = paths.insert(path, &sink.id)
+        {
+            errors.push(
                     ConfigError::new(format!(
                         "sinks.{other} already writes to {path:?}; two file sinks on one path would interleave lines"
                     ))
@@ -334,7 +335,6 @@ fn check_shared_paths(config: &PipelineConfig, errors: &mut Vec<ConfigError>) {
                     .in_component(format!("sinks.{}", sink.id))
                     .at_key("path"),
                 );
-            }
         }
     }
 }

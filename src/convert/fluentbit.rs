@@ -502,12 +502,11 @@ fn filter(
                 let key = s.get("key_name").unwrap_or("log");
                 // An unparsed tail line is our `message`; Fluent Bit calls it `log`.
                 let field = if key == "log" { None } else { Some(key) };
-                if let Some(p) = s.get("parser") {
-                    if let Some(id) = parser_transform(p, field, s.line, parsers, out, &ins, &base)
-                    {
-                        for &i in &group {
-                            chains[i].last = id.clone();
-                        }
+                if let Some(p) = s.get("parser")
+                    && let Some(id) = parser_transform(p, field, s.line, parsers, out, &ins, &base)
+                {
+                    for &i in &group {
+                        chains[i].last = id.clone();
                     }
                 }
                 continue;

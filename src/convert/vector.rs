@@ -517,15 +517,14 @@ fn sink(id: &str, mut t: toml::Table, line: usize, out: &mut Converted) {
         }
     };
     // `encoding.codec = "json"` is what our file and Elasticsearch sinks write.
-    if let Some(enc) = t.remove("encoding") {
-        if enc.get("codec").and_then(Value::as_str) != Some("json")
-            || enc.as_table().is_some_and(|e| e.len() > 1)
-        {
-            out.note(
-                line,
-                format!("sinks.{id}: encoding {enc}: logagent writes NDJSON"),
-            );
-        }
+    if let Some(enc) = t.remove("encoding")
+        && (enc.get("codec").and_then(Value::as_str) != Some("json")
+            || enc.as_table().is_some_and(|e| e.len() > 1))
+    {
+        out.note(
+            line,
+            format!("sinks.{id}: encoding {enc}: logagent writes NDJSON"),
+        );
     }
     if let Some(b) = t.remove("buffer") {
         out.note(line, format!("sinks.{id}: buffer {b}: set logagent's `buffer` (memory by default, or type = \"disk\") by hand"));

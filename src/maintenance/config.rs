@@ -235,21 +235,21 @@ impl RotateConfig {
                 "`size` rotates by size alone; it cannot be combined with `min_size`/`max_size` (use those with `frequency`)",
             ));
         }
-        if let (Some(a), Some(b)) = (self.if_empty, self.not_if_empty) {
-            if a == b {
-                errors.push(KeyError::new(
-                    "not_if_empty",
-                    "contradicts `if_empty`; set only one of them",
-                ));
-            }
+        if let (Some(a), Some(b)) = (self.if_empty, self.not_if_empty)
+            && a == b
+        {
+            errors.push(KeyError::new(
+                "not_if_empty",
+                "contradicts `if_empty`; set only one of them",
+            ));
         }
         if let Err(e) = self.mode_bits() {
             errors.push(KeyError::new("mode", e.to_string()));
         }
-        if self.naming == Naming::Date {
-            if let Err(e) = self.date_format() {
-                errors.push(KeyError::new("date_format", e.to_string()));
-            }
+        if self.naming == Naming::Date
+            && let Err(e) = self.date_format()
+        {
+            errors.push(KeyError::new("date_format", e.to_string()));
         }
         if !(1..=9).contains(&self.compress_level) {
             errors.push(KeyError::new(
@@ -271,15 +271,15 @@ impl RotateConfig {
                 "`mode`, `owner` and `group` apply to the file created by `method = \"rename\"`",
             ));
         }
-        if let Some(dir) = &self.olddir {
-            if dir.trim().is_empty() {
-                errors.push(KeyError::new("olddir", "must not be empty"));
-            }
+        if let Some(dir) = &self.olddir
+            && dir.trim().is_empty()
+        {
+            errors.push(KeyError::new("olddir", "must not be empty"));
         }
-        if let Some(cmd) = &self.postrotate {
-            if cmd.trim().is_empty() {
-                errors.push(KeyError::new("postrotate", "must not be empty"));
-            }
+        if let Some(cmd) = &self.postrotate
+            && cmd.trim().is_empty()
+        {
+            errors.push(KeyError::new("postrotate", "must not be empty"));
         }
         if self.postrotate_timeout.0.is_zero() {
             errors.push(KeyError::new(

@@ -103,10 +103,10 @@ pub fn due(
             Due::No(format!("size {} < {}", ByteSize(f.size), size))
         };
     }
-    if let Some(max) = cfg.max_size {
-        if f.size >= max.0 {
-            return Due::Yes(format!("size {} >= max_size {}", ByteSize(f.size), max));
-        }
+    if let Some(max) = cfg.max_size
+        && f.size >= max.0
+    {
+        return Due::Yes(format!("size {} >= max_size {}", ByteSize(f.size), max));
     }
     let Some(period) = cfg.frequency else {
         return Due::No(format!("size {} below max_size", ByteSize(f.size)));
@@ -124,15 +124,15 @@ pub fn due(
             period.name()
         ));
     }
-    if let Some(min) = cfg.min_size {
-        if f.size < min.0 {
-            return Due::No(format!(
-                "{} period over but size {} < min_size {}",
-                period.name(),
-                ByteSize(f.size),
-                min
-            ));
-        }
+    if let Some(min) = cfg.min_size
+        && f.size < min.0
+    {
+        return Due::No(format!(
+            "{} period over but size {} < min_size {}",
+            period.name(),
+            ByteSize(f.size),
+            min
+        ));
     }
     Due::Yes(format!("{} period over ({what} {stamp})", period.name()))
 }

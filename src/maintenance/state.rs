@@ -57,10 +57,10 @@ impl Lock {
             path: path.to_path_buf(),
             error,
         };
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                fs::create_dir_all(dir).map_err(io_err)?;
-            }
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            fs::create_dir_all(dir).map_err(io_err)?;
         }
         let mut file = OpenOptions::new()
             .create(true)
@@ -217,10 +217,10 @@ impl State {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        if let Some(dir) = self.path.parent() {
-            if !dir.as_os_str().is_empty() {
-                fs::create_dir_all(dir).map_err(io_err(dir))?;
-            }
+        if let Some(dir) = self.path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
         let tmp = {
             let mut p = self.path.as_os_str().to_owned();

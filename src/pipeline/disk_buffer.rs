@@ -914,11 +914,11 @@ fn read_loop(
                 }
             }
         }
-        if let (Some(at), Some(i)) = (next_flush, interval) {
-            if Instant::now() >= at {
-                sink.flush(ctx)?;
-                next_flush = Some(Instant::now() + i);
-            }
+        if let (Some(at), Some(i)) = (next_flush, interval)
+            && Instant::now() >= at
+        {
+            sink.flush(ctx)?;
+            next_flush = Some(Instant::now() + i);
         }
     }
 }

@@ -293,7 +293,7 @@ fn process_splitting(
     let mut retry = Retry::new(faults, outputs, &shell, panic_message(&*panic));
     for event in &snapshot.events {
         let mut one = retry.single(event.clone());
-        one.members = snapshot.members.clone().into();
+        one.members = snapshot.members.clone();
         match std::panic::catch_unwind(AssertUnwindSafe(|| transform.process_into(one, outputs))) {
             Ok(result) => retry.discarded += result?,
             Err(again) => retry.poison(event.clone(), &snapshot.members, panic_message(&*again))?,

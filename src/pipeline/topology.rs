@@ -1280,11 +1280,11 @@ fn run_sink(
                 return sink.close(&ctx).map_err(ComponentError::from);
             }
         }
-        if let (Some(at), Some(i)) = (next_flush, interval) {
-            if Instant::now() >= at {
-                sink.flush(&ctx)?;
-                next_flush = Some(Instant::now() + i);
-            }
+        if let (Some(at), Some(i)) = (next_flush, interval)
+            && Instant::now() >= at
+        {
+            sink.flush(&ctx)?;
+            next_flush = Some(Instant::now() + i);
         }
     }
 }

@@ -349,11 +349,11 @@ async fn handle(
         Err(_) => return Ok(reply(400, error_doc(400, "parse_exception", "body"))),
     };
     let expected_auth = state.lock().unwrap().auth.clone();
-    if let Some(expected) = expected_auth {
-        if header("authorization").as_deref() != Some(expected.as_str()) {
-            let (t, r) = status_error(401);
-            return Ok(reply(401, error_doc(401, t, r)));
-        }
+    if let Some(expected) = expected_auth
+        && header("authorization").as_deref() != Some(expected.as_str())
+    {
+        let (t, r) = status_error(401);
+        return Ok(reply(401, error_doc(401, t, r)));
     }
     if method == hyper::Method::GET && path == "/" {
         let root = {

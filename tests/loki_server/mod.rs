@@ -349,26 +349,25 @@ async fn handle(
     for stream in &streams {
         let key = (tenant.clone(), stream.labels.clone());
         for e in &stream.entries {
-            if let Some(max) = s.max_line {
-                if e.line.len() > max {
-                    errors.push(format!(
+            if let Some(max) = s.max_line
+                && e.line.len() > max
+            {
+                errors.push(format!(
                         "Max entry size '{max}' bytes exceeded for stream '{:?}' while adding an entry with length '{}' bytes",
                         stream.labels,
                         e.line.len()
                     ));
-                    continue;
-                }
+                continue;
             }
-            if s.ordered {
-                if let Some(&last) = s.last_ts.get(&key) {
-                    if e.ts < last {
-                        errors.push(format!(
+            if s.ordered
+                && let Some(&last) = s.last_ts.get(&key)
+                && e.ts < last
+            {
+                errors.push(format!(
                             "entry with timestamp {} ignored, reason: 'entry out of order' for stream: {:?}",
                             e.ts, stream.labels
                         ));
-                        continue;
-                    }
-                }
+                continue;
             }
             let last = s.last_ts.entry(key.clone()).or_insert(i64::MIN);
             *last = (*last).max(e.ts);

@@ -123,13 +123,13 @@ fn app(b: &[u8]) -> Result<[Option<Span>; 4], Miss> {
     i = skip_spaces(b, i);
     // `(?:\[(?P<thread>[^\]]+)\]\s+)?` at the end of the greedy `\s+`; when it
     // does not match, the message starts there.
-    if b.get(i) == Some(&b'[') {
-        if let Some(close) = memchr::memchr(b']', &b[i + 1..]).map(|c| i + 1 + c) {
-            let after = skip_spaces(b, close + 1);
-            if close > i + 1 && after > close + 1 {
-                f[2] = Some(Span::new(i + 1, close));
-                i = after;
-            }
+    if b.get(i) == Some(&b'[')
+        && let Some(close) = memchr::memchr(b']', &b[i + 1..]).map(|c| i + 1 + c)
+    {
+        let after = skip_spaces(b, close + 1);
+        if close > i + 1 && after > close + 1 {
+            f[2] = Some(Span::new(i + 1, close));
+            i = after;
         }
     }
     f[3] = Some(Span::new(i, b.len()));

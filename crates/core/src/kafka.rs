@@ -149,13 +149,13 @@ pub fn check_connection(
             ));
         }
     }
-    if let Some(t) = tls {
-        if t.crt_file.is_some() != t.key_file.is_some() {
-            errors.push(KeyError::new(
-                "tls.key_file",
-                "crt_file and key_file go together (mutual TLS needs both)",
-            ));
-        }
+    if let Some(t) = tls
+        && t.crt_file.is_some() != t.key_file.is_some()
+    {
+        errors.push(KeyError::new(
+            "tls.key_file",
+            "crt_file and key_file go together (mutual TLS needs both)",
+        ));
     }
     if let Some(s) = sasl {
         if s.user.is_empty() {

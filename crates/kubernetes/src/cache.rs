@@ -208,10 +208,10 @@ impl Cache {
     fn remove(s: &mut State, uid: &str) {
         if let Some(e) = s.pods.remove(uid) {
             s.bytes -= e.info.approx_bytes();
-            if let Some(m) = &e.info.mirror_uid {
-                if s.aliases.get(m).is_some_and(|u| &**u == uid) {
-                    s.aliases.remove(m);
-                }
+            if let Some(m) = &e.info.mirror_uid
+                && s.aliases.get(m).is_some_and(|u| &**u == uid)
+            {
+                s.aliases.remove(m);
             }
             let key = name_key(&e.info.namespace, &e.info.name);
             if s.by_name.get(&key).is_some_and(|u| &**u == uid) {

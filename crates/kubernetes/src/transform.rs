@@ -150,13 +150,13 @@ impl KubernetesMetadataConfig {
     /// Every problem with the keys.
     pub fn check(&self) -> Vec<KeyError> {
         let mut errors = Vec::new();
-        if let Some(node) = &self.node_name {
-            if node.trim().is_empty() || node.contains([',', '=', '!', ' ']) {
-                errors.push(KeyError::new(
-                    "node_name",
-                    format!("{node:?} is not a node name (leave it out to use $NODE_NAME)"),
-                ));
-            }
+        if let Some(node) = &self.node_name
+            && (node.trim().is_empty() || node.contains([',', '=', '!', ' ']))
+        {
+            errors.push(KeyError::new(
+                "node_name",
+                format!("{node:?} is not a node name (leave it out to use $NODE_NAME)"),
+            ));
         }
         let bounded = [
             ("max_pods", self.max_pods, 1, 1_000_000),
@@ -386,10 +386,10 @@ impl Transform for KubernetesMetadata {
             return;
         };
         let found = self.find(&meta);
-        if found.is_none() {
-            if let Some(m) = &self.missing {
-                m.record(batch.events.len() as f64);
-            }
+        if found.is_none()
+            && let Some(m) = &self.missing
+        {
+            m.record(batch.events.len() as f64);
         }
         let value = Value::Json(meta.encode(found.as_ref()));
         for mut ev in batch.iter_mut() {

@@ -37,14 +37,14 @@ pub fn gzip_file(src: &Path, dst: &Path, level: u32, stop: Option<&AtomicBool>) 
     let result = write_gz(src, &tmp, level, stop).and_then(|()| {
         let size = fs::metadata(&tmp)?.len();
         fsops::rename_noreplace(&tmp, dst)?;
-        if let Some(dir) = dst.parent() {
-            if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+        if let Some(dir) = dst.parent()
+            && let Ok(d) = File::open(if dir.as_os_str().is_empty() {
                 Path::new(".")
             } else {
                 dir
-            }) {
-                let _ = d.sync_all();
-            }
+            })
+        {
+            let _ = d.sync_all();
         }
         Ok(size)
     });

@@ -86,7 +86,7 @@ impl fmt::Display for Reason {
 pub fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
     for (unit, secs) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if s >= secs && s % secs == 0 {
+        if s >= secs && s.is_multiple_of(secs) {
             return format!("{}{unit}", s / secs);
         }
     }

@@ -509,10 +509,10 @@ impl FileSink {
             }
         }
         let file = retry(ctx, &self.log, &format!("opening {path}"), || {
-            if let Some(parent) = Path::new(path).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)?;
-                }
+            if let Some(parent) = Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)?;
             }
             OpenOptions::new().create(true).append(true).open(path)
         })?;
@@ -656,10 +656,8 @@ impl FileSink {
         }
         for (path, f) in self.open.iter_mut() {
             write_out(path, f, ctx, &self.log)?;
-            if sync {
-                if let Err(error) = f.file.sync_data() {
-                    tracing::warn!(component = %ctx.id, path, %error, "fsync failed");
-                }
+            if sync && let Err(error) = f.file.sync_data() {
+                tracing::warn!(component = %ctx.id, path, %error, "fsync failed");
             }
         }
         self.buffered = 0;

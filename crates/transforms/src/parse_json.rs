@@ -316,10 +316,10 @@ impl Transform for ParseJson {
         let mut outcomes: Vec<bool> = Vec::new();
         // Taken out for the loop so `self` can be borrowed mutably beside it.
         let source_field = self.field.take();
-        for i in 0..events.len() {
+        for slot in events.iter_mut() {
             let outcome = match &source_field {
                 None => {
-                    let event = &mut events[i];
+                    let event = &mut *slot;
                     if event.root != Root::Text {
                         Outcome::Skipped
                     } else if event.line.len() > self.max_bytes {
@@ -357,14 +357,14 @@ impl Transform for ParseJson {
                 }
                 Some(field) => {
                     let mut ev = EventMut {
-                        event: &mut events[i],
+                        event: &mut *slot,
                         members,
                     };
                     match self.parse_field(&mut ev, field) {
                         Ok(true) => Outcome::Parsed,
                         Ok(false) => Outcome::Skipped,
                         Err(error) => {
-                            let offset = events[i].meta.offset;
+                            let offset = slot.meta.offset;
                             self.log_invalid(&stream, offset, &error);
                             Outcome::Invalid
                         }
@@ -377,18 +377,18 @@ impl Transform for ParseJson {
             if self.drop_invalid {
                 outcomes.push(outcome != Outcome::Invalid);
             }
-            if outcome == Outcome::Parsed {
-                if let Some(spec) = &self.time {
-                    let mut ev = EventMut {
-                        event: &mut events[i],
-                        members,
-                    };
-                    if !spec.apply(&mut ev, now) {
-                        bad_time += 1;
-                        if let Some(suppressed) = self.time_log.check() {
-                            tracing::warn!(component = %self.ctx.id, offset = ev.event.meta.offset, field = %spec.key,
+            if outcome == Outcome::Parsed
+                && let Some(spec) = &self.time
+            {
+                let mut ev = EventMut {
+                    event: &mut *slot,
+                    members,
+                };
+                if !spec.apply(&mut ev, now) {
+                    bad_time += 1;
+                    if let Some(suppressed) = self.time_log.check() {
+                        tracing::warn!(component = %self.ctx.id, offset = ev.event.meta.offset, field = %spec.key,
                                 suppressed, "missing or unparsable event time; using read time");
-                        }
                     }
                 }
             }

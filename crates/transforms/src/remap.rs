@@ -140,13 +140,13 @@ impl RemapConfig {
                 "nothing is ever dropped with drop_on_error = false and drop_on_abort = false",
             ));
         }
-        if let Some(tz) = &self.timezone {
-            if TimeZone::parse(tz).is_none() {
-                errors.push(KeyError::new(
+        if let Some(tz) = &self.timezone
+            && TimeZone::parse(tz).is_none()
+        {
+            errors.push(KeyError::new(
                     "timezone",
                     format!("unknown time zone {tz:?} (expected `local`, `UTC` or a name such as `Europe/Paris`)"),
                 ));
-            }
         }
         let program = match self.program_text() {
             Err(e) => {
@@ -328,14 +328,15 @@ fn write_back(
             map
         }
     };
-    if event.root == Root::Text && object.len() == 1 {
-        if let Some(VrlValue::Bytes(text)) = object.get(MESSAGE_KEY) {
-            if !(event.edits.is_empty() && *text == event.line) {
-                event.line = text.clone();
-                event.edits.clear();
-            }
-            return Ok(());
+    if event.root == Root::Text
+        && object.len() == 1
+        && let Some(VrlValue::Bytes(text)) = object.get(MESSAGE_KEY)
+    {
+        if !(event.edits.is_empty() && *text == event.line) {
+            event.line = text.clone();
+            event.edits.clear();
         }
+        return Ok(());
     }
     scratch.clear();
     serde_json::to_writer(&mut *scratch, &object).map_err(|e| RemapError::Write(e.to_string()))?;
@@ -518,15 +519,15 @@ impl Transform for Remap {
             .flatten()
             .filter(|o| o.is_connected());
         let (dropped, discarded) = self.run_batch(&mut batch, reroute.is_some());
-        if let Some(out) = reroute {
-            if !dropped.is_empty() {
-                out.send(Batch {
-                    events: dropped.into(),
-                    members: batch.members.clone(),
-                    stream: batch.stream.clone(),
-                    ack: batch.ack.clone(),
-                })?;
-            }
+        if let Some(out) = reroute
+            && !dropped.is_empty()
+        {
+            out.send(Batch {
+                events: dropped.into(),
+                members: batch.members.clone(),
+                stream: batch.stream.clone(),
+                ack: batch.ack.clone(),
+            })?;
         }
         outputs.default_output().send(batch)?;
         Ok(discarded)

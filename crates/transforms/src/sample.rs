@@ -145,10 +145,10 @@ impl Transform for Sample {
                     Some(v) => {
                         let mut h = std::hash::DefaultHasher::new();
                         v.text().hash(&mut h);
-                        h.finish() % self.rate == 0
+                        h.finish().is_multiple_of(self.rate)
                     }
                     None => {
-                        let pick = self.count % self.rate == 0;
+                        let pick = self.count.is_multiple_of(self.rate);
                         self.count = self.count.wrapping_add(1);
                         pick
                     }

@@ -151,15 +151,15 @@ impl Format {
     /// Parses `s`; a missing year is inferred from `now_ns` (the latest year that
     /// does not put the time more than a day in the future).
     fn parse(&self, s: &str, zone: &Zone, now_ns: i64) -> Option<i64> {
-        if self.clf {
-            if let Some(ns) = fast_clf(s.as_bytes()) {
-                return Some(ns);
-            }
+        if self.clf
+            && let Some(ns) = fast_clf(s.as_bytes())
+        {
+            return Some(ns);
         }
-        if self.syslog {
-            if let Some(ns) = fast_syslog(s.as_bytes(), zone, now_ns) {
-                return Some(ns);
-            }
+        if self.syslog
+            && let Some(ns) = fast_syslog(s.as_bytes(), zone, now_ns)
+        {
+            return Some(ns);
         }
         let mut parsed = Parsed::new();
         chrono::format::parse(&mut parsed, s, self.items.iter()).ok()?;
@@ -282,10 +282,10 @@ impl TimeParser {
 
     fn detect(&self, t: &[u8], now_ns: i64) -> Option<i64> {
         let first = *t.first()?;
-        if first.is_ascii_digit() || first == b'-' {
-            if let Some(ns) = parse_epoch(t) {
-                return Some(ns);
-            }
+        if (first.is_ascii_digit() || first == b'-')
+            && let Some(ns) = parse_epoch(t)
+        {
+            return Some(ns);
         }
         if let Some(ns) = fast_rfc3339(t)
             .or_else(|| fast_clf(t))
@@ -319,10 +319,10 @@ impl TimeParser {
                 continue;
             }
             // Formats are few and fixed: compiled on use, only on this slow path.
-            if let Ok(f) = Format::new(fmt) {
-                if let Some(ns) = f.parse(s, &self.zone, now_ns) {
-                    return Some(ns);
-                }
+            if let Ok(f) = Format::new(fmt)
+                && let Some(ns) = f.parse(s, &self.zone, now_ns)
+            {
+                return Some(ns);
             }
         }
         None

@@ -414,7 +414,7 @@ fn rename_and_create_loses_no_line_under_a_busy_writer() {
         while (i < LINES || reopened == 0) && i < 100 * LINES {
             f.write_all(format!("{i:08}\n").as_bytes()).unwrap();
             i += 1;
-            if i % 64 == 0 && flag2.exists() {
+            if i.is_multiple_of(64) && flag2.exists() {
                 fs::remove_file(&flag2).unwrap();
                 f = open();
                 reopened += 1;

@@ -369,10 +369,10 @@ pub fn parse_response(body: &[u8]) -> Result<Option<ExportLogsPartialSuccess>, B
                 ))
             })?;
     }
-    if let Some(m) = find(partial.value, [&b"errorMessage"[..], &b"error_message"[..]]) {
-        if let Some(s) = json::decode_str(m.value_raw(body)) {
-            out.error_message = String::from_utf8_lossy(&s).into_owned();
-        }
+    if let Some(m) = find(partial.value, [&b"errorMessage"[..], &b"error_message"[..]])
+        && let Some(s) = json::decode_str(m.value_raw(body))
+    {
+        out.error_message = String::from_utf8_lossy(&s).into_owned();
     }
     Ok(Some(out))
 }

@@ -289,13 +289,12 @@ fn tag(b: &[u8], at: usize) -> Option<(Option<Span>, Option<Span>, usize)> {
     }
     let mut app_end = colon;
     let mut procid = None;
-    if b[..colon].ends_with(b"]") {
-        if let Some(open) = memchr::memrchr(b'[', &b[start..colon]).map(|o| start + o) {
-            if open + 2 < colon {
-                procid = Some(Span::new(open + 1, colon - 1));
-                app_end = open;
-            }
-        }
+    if b[..colon].ends_with(b"]")
+        && let Some(open) = memchr::memrchr(b'[', &b[start..colon]).map(|o| start + o)
+        && open + 2 < colon
+    {
+        procid = Some(Span::new(open + 1, colon - 1));
+        app_end = open;
     }
     while app_end > start && b[app_end - 1] == b' ' {
         app_end -= 1;

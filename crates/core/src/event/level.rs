@@ -68,10 +68,10 @@ impl LevelReader {
 
     /// The event's level, computed without caching.
     pub fn read(&self, event: &Event, members: &[Member]) -> Option<Level> {
-        if let Some(v) = access::get(event, members, &self.field) {
-            if let Some(level) = Level::from_text(&v.text()) {
-                return Some(level);
-            }
+        if let Some(v) = access::get(event, members, &self.field)
+            && let Some(level) = Level::from_text(&v.text())
+        {
+            return Some(level);
         }
         let re = self.pattern.as_ref()?;
         let [message, msg] = &self.message;

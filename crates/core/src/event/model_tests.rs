@@ -83,10 +83,10 @@ fn model_set(root: &mut J, path: &[String], v: J, overwrite: bool) {
             .entry(k.clone())
             .or_insert_with(|| J::Object(Map::new()));
     }
-    if let Some(obj) = node.as_object_mut() {
-        if overwrite || !obj.contains_key(last) {
-            obj.insert(last.clone(), v);
-        }
+    if let Some(obj) = node.as_object_mut()
+        && (overwrite || !obj.contains_key(last))
+    {
+        obj.insert(last.clone(), v);
     }
 }
 

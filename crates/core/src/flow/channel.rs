@@ -288,17 +288,17 @@ impl Output {
                 result
             }
         };
-        if result.is_err() {
-            if let Some(f) = &target.fill {
-                f.events.fetch_sub(
-                    events.min(f.events.load(Ordering::Relaxed)),
-                    Ordering::Relaxed,
-                );
-                f.bytes.fetch_sub(
-                    bytes.min(f.bytes.load(Ordering::Relaxed)),
-                    Ordering::Relaxed,
-                );
-            }
+        if result.is_err()
+            && let Some(f) = &target.fill
+        {
+            f.events.fetch_sub(
+                events.min(f.events.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+            f.bytes.fetch_sub(
+                bytes.min(f.bytes.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
         }
         result
     }

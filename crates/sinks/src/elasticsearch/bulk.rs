@@ -168,14 +168,14 @@ impl Encoder {
         out.extend_from_slice(b"\":{\"_index\":");
         json::write_str(out, self.index_buf.as_bytes());
         let mut has_id = false;
-        if let Some(path) = &self.id_field {
-            if let Some(v) = logagent_core::event::access::get(event, members, path) {
-                let text = v.text();
-                if !text.is_empty() {
-                    out.extend_from_slice(b",\"_id\":");
-                    json::write_str(out, &text);
-                    has_id = true;
-                }
+        if let Some(path) = &self.id_field
+            && let Some(v) = logagent_core::event::access::get(event, members, path)
+        {
+            let text = v.text();
+            if !text.is_empty() {
+                out.extend_from_slice(b",\"_id\":");
+                json::write_str(out, &text);
+                has_id = true;
             }
         }
         if !has_id && self.idempotent {

@@ -268,18 +268,18 @@ impl ElasticsearchConfig {
                 "data streams accept only \"create\"",
             ));
         }
-        if let Some(f) = &self.id_field {
-            if let Err(e) = FieldPath::parse(f) {
-                errors.push(KeyError::new("id_field", e.to_string()));
-            }
+        if let Some(f) = &self.id_field
+            && let Err(e) = FieldPath::parse(f)
+        {
+            errors.push(KeyError::new("id_field", e.to_string()));
         }
-        if let Some(p) = &self.pipeline {
-            if p.trim().is_empty() {
-                errors.push(KeyError::new(
-                    "pipeline",
-                    "must not be empty (omit it for none)",
-                ));
-            }
+        if let Some(p) = &self.pipeline
+            && p.trim().is_empty()
+        {
+            errors.push(KeyError::new(
+                "pipeline",
+                "must not be empty (omit it for none)",
+            ));
         }
         if let Some(auth) = &self.auth {
             errors.extend(auth.check());

@@ -781,13 +781,13 @@ impl Sink for ElasticsearchSink {
             self.wait_one(ctx)?;
         }
         // Let a start-up health check that is under way report (briefly).
-        if let Some(h) = self.health.take() {
-            if !h.is_finished() {
-                let _ = self
-                    .requests
-                    .runtime()
-                    .block_on(async { tokio::time::timeout(Duration::from_secs(2), h).await });
-            }
+        if let Some(h) = self.health.take()
+            && !h.is_finished()
+        {
+            let _ = self
+                .requests
+                .runtime()
+                .block_on(async { tokio::time::timeout(Duration::from_secs(2), h).await });
         }
         Ok(())
     }

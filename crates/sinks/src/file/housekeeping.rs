@@ -204,11 +204,11 @@ impl Worker {
                 }
             }
             // Temporary archives of an interrupted compression.
-            if let Some(dir) = Path::new(&set.glob).parent() {
-                if let Ok(entries) = glob::glob(&format!("{}/.*.gz.tmp", dir.display())) {
-                    for p in entries.flatten() {
-                        let _ = fs::remove_file(p);
-                    }
+            if let Some(dir) = Path::new(&set.glob).parent()
+                && let Ok(entries) = glob::glob(&format!("{}/.*.gz.tmp", dir.display()))
+            {
+                for p in entries.flatten() {
+                    let _ = fs::remove_file(p);
                 }
             }
         }

@@ -248,15 +248,15 @@ pub fn template_glob(template: &str) -> String {
         literal.clear();
     };
     while let Some(c) = rest.chars().next() {
-        if rest.starts_with("{{") {
-            if let Some(end) = rest.find("}}") {
-                flush(&mut literal, &mut out);
-                if !out.ends_with('*') {
-                    out.push('*');
-                }
-                rest = &rest[end + 2..];
-                continue;
+        if rest.starts_with("{{")
+            && let Some(end) = rest.find("}}")
+        {
+            flush(&mut literal, &mut out);
+            if !out.ends_with('*') {
+                out.push('*');
             }
+            rest = &rest[end + 2..];
+            continue;
         }
         if c == '%' {
             let mut chars = rest.chars();

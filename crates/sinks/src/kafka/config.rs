@@ -181,10 +181,10 @@ impl KafkaSinkConfig {
                 "Kafka topic names hold only ASCII letters, digits, '.', '_' and '-'",
             ));
         }
-        if let Some(k) = &self.key {
-            if let Err(e) = Template::parse(k, false) {
-                errors.push(KeyError::new("key", e.to_string()));
-            }
+        if let Some(k) = &self.key
+            && let Err(e) = Template::parse(k, false)
+        {
+            errors.push(KeyError::new("key", e.to_string()));
         }
         for (name, path) in &self.headers {
             if name.is_empty() {

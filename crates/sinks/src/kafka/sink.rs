@@ -267,10 +267,10 @@ impl KafkaSink {
             }
         }
         p.left -= 1;
-        if p.left == 0 {
-            if let Some(p) = self.pending.remove(&r.slot.batch) {
-                self.finish(p, ctx)?;
-            }
+        if p.left == 0
+            && let Some(p) = self.pending.remove(&r.slot.batch)
+        {
+            self.finish(p, ctx)?;
         }
         Ok(())
     }

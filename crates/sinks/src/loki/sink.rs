@@ -722,11 +722,12 @@ impl LokiSink {
                 let idle = self.tenants[i]
                     .as_ref()
                     .is_some_and(|t| t.lanes.iter().all(|l| l.pending.is_empty() && !l.busy));
-                if idle && self.streams.tenant_unused(i as u32) {
-                    if let Some(t) = self.tenants[i].take() {
-                        self.tenant_index.remove(&t.name);
-                        self.tenant_free.push(i as u32);
-                    }
+                if idle
+                    && self.streams.tenant_unused(i as u32)
+                    && let Some(t) = self.tenants[i].take()
+                {
+                    self.tenant_index.remove(&t.name);
+                    self.tenant_free.push(i as u32);
                 }
             }
         }

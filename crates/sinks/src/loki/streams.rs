@@ -155,10 +155,10 @@ impl StreamTable {
         dynamic: &[bool],
     ) -> (u32, bool) {
         build_key(&mut self.key, tenant, names, values);
-        if let Some(&i) = self.index.get(self.key.as_str()) {
-            if self.get(i).seen == self.generation {
-                return (i, false);
-            }
+        if let Some(&i) = self.index.get(self.key.as_str())
+            && self.get(i).seen == self.generation
+        {
+            return (i, false);
         }
         // New to this window: the guard decides.
         let mut replaced = false;
@@ -247,11 +247,9 @@ impl StreamTable {
         let keep_from = self.generation - 1;
         for i in 0..self.slots.len() {
             let evict = matches!(&self.slots[i], Some(s) if s.seen < keep_from && !busy(s));
-            if evict {
-                if let Some(s) = self.slots[i].take() {
-                    self.index.remove(&s.key);
-                    self.free.push(i as u32);
-                }
+            if evict && let Some(s) = self.slots[i].take() {
+                self.index.remove(&s.key);
+                self.free.push(i as u32);
             }
         }
         true

@@ -82,10 +82,10 @@ impl<T> Endpoints<T> {
 
     /// [`Endpoints::mark_failed`] at time `now`.
     pub fn mark_failed_at(&self, i: usize, now: Instant) {
-        if self.nodes.len() > 1 {
-            if let Some((_, d)) = self.nodes.get(i) {
-                *d.lock().unwrap_or_else(|p| p.into_inner()) = Some(now + self.cooldown);
-            }
+        if self.nodes.len() > 1
+            && let Some((_, d)) = self.nodes.get(i)
+        {
+            *d.lock().unwrap_or_else(|p| p.into_inner()) = Some(now + self.cooldown);
         }
     }
 

@@ -211,10 +211,10 @@ impl OpenTelemetrySinkConfig {
             )),
             _ => {}
         }
-        if let Some(e) = &self.endpoint {
-            if let Err(m) = logs_url(e) {
-                errors.push(KeyError::new("endpoint", m));
-            }
+        if let Some(e) = &self.endpoint
+            && let Err(m) = logs_url(e)
+        {
+            errors.push(KeyError::new("endpoint", m));
         }
         for (i, e) in self.endpoints.iter().enumerate() {
             if let Err(m) = logs_url(e) {
@@ -356,10 +356,10 @@ impl OpenTelemetrySinkConfig {
             let after = &rest[open + 2..];
             let Some(close) = after.find("}}") else { break };
             let inner = after[..close].split('|').next().unwrap_or("").trim();
-            if let Ok(p) = FieldPath::parse(inner) {
-                if !p.as_str().contains(['.', '[', '*', '"']) {
-                    out.push(p.as_str().to_owned());
-                }
+            if let Ok(p) = FieldPath::parse(inner)
+                && !p.as_str().contains(['.', '[', '*', '"'])
+            {
+                out.push(p.as_str().to_owned());
             }
             rest = &after[close + 2..];
         }

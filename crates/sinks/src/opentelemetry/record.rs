@@ -157,21 +157,21 @@ impl RecordEncoder {
             if has_level && self.level_key.as_deref() == Some(key) {
                 continue;
             }
-            if found.trace.is_none() && key == &*self.trace_key {
-                if let Some(id) =
+            if found.trace.is_none()
+                && key == &*self.trace_key
+                && let Some(id) =
                     json::decode_str(m.value_raw(input)).and_then(|s| otlp::parse_hex_id::<16>(&s))
-                {
-                    found.trace = Some(id);
-                    continue;
-                }
+            {
+                found.trace = Some(id);
+                continue;
             }
-            if found.span.is_none() && key == &*self.span_key {
-                if let Some(id) =
+            if found.span.is_none()
+                && key == &*self.span_key
+                && let Some(id) =
                     json::decode_str(m.value_raw(input)).and_then(|s| otlp::parse_hex_id::<8>(&s))
-                {
-                    found.span = Some(id);
-                    continue;
-                }
+            {
+                found.span = Some(id);
+                continue;
             }
             if self.removed.iter().any(|r| &**r == key) {
                 continue;

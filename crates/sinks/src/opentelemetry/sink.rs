@@ -421,10 +421,10 @@ impl OpenTelemetrySink {
                         tracing::warn!(component = %ctx.id, records = f.records, rejected, reason = %message, suppressed,
                             "OTLP server rejected records of an export (partial success); not retrying");
                     }
-                } else if !message.is_empty() {
-                    if let Some(suppressed) = self.partial_log.check() {
-                        tracing::warn!(component = %ctx.id, warning = %message, suppressed, "OTLP server accepted an export with a warning");
-                    }
+                } else if !message.is_empty()
+                    && let Some(suppressed) = self.partial_log.check()
+                {
+                    tracing::warn!(component = %ctx.id, warning = %message, suppressed, "OTLP server accepted an export with a warning");
                 }
             }
             ExportResult::Dropped { status, reason } => {

@@ -284,13 +284,13 @@ impl FileSourceConfig {
                 errors.push(KeyError::new(key, "must be greater than zero"));
             }
         }
-        if let Some(d) = &self.ignore_older_than {
-            if d.0.is_zero() {
-                errors.push(KeyError::new(
-                    "ignore_older_than",
-                    "must be greater than zero (leave it out to read files of any age)",
-                ));
-            }
+        if let Some(d) = &self.ignore_older_than
+            && d.0.is_zero()
+        {
+            errors.push(KeyError::new(
+                "ignore_older_than",
+                "must be greater than zero (leave it out to read files of any age)",
+            ));
         }
         if self.max_open_files == 0 {
             errors.push(KeyError::new("max_open_files", "must be at least 1"));

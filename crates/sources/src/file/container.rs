@@ -117,18 +117,18 @@ impl Decoder {
         }
         p.buf.extend_from_slice(&message[..message.len().min(room)]);
         p.truncated |= line.truncated;
-        if piece.last {
-            if let Some(p) = slot.take() {
-                emit(Record {
-                    bytes: p.buf.freeze(),
-                    offset: p.offset,
-                    end: line.end,
-                    truncated: p.truncated,
-                    stream: Some(piece.stream),
-                    time: p.time,
-                    time_text: p.time_text,
-                });
-            }
+        if piece.last
+            && let Some(p) = slot.take()
+        {
+            emit(Record {
+                bytes: p.buf.freeze(),
+                offset: p.offset,
+                end: line.end,
+                truncated: p.truncated,
+                stream: Some(piece.stream),
+                time: p.time,
+                time_text: p.time_text,
+            });
         }
     }
 

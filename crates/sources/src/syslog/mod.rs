@@ -181,10 +181,10 @@ impl SyslogSourceConfig {
         if !(1..=1 << 20).contains(&self.udp_queue) {
             errors.push(KeyError::new("udp_queue", "must be between 1 and 1048576"));
         }
-        if let Some(tz) = &self.timezone {
-            if let Err(e) = Zone::parse(tz) {
-                errors.push(KeyError::new("timezone", e.to_string()));
-            }
+        if let Some(tz) = &self.timezone
+            && let Err(e) = Zone::parse(tz)
+        {
+            errors.push(KeyError::new("timezone", e.to_string()));
         }
         if let Some(tls) = &self.tls {
             if self.mode == Mode::Udp {

@@ -698,27 +698,26 @@ impl Redact {
         tokens.clear();
         let mut whole: Vec<(Span, Option<Member>, u16)> = Vec::new();
         for f in found {
-            if let Some((ks, _)) = f.key {
-                if let Place::Key { key, value, member } = locate(&line, members, ks as usize) {
-                    let name = json::decode_str(&line[key.range()]);
-                    if name.as_deref().is_some_and(detect::secret_name) {
-                        whole.push((value, member, f.rule));
-                        continue;
-                    }
+            if let Some((ks, _)) = f.key
+                && let Place::Key { key, value, member } = locate(&line, members, ks as usize)
+            {
+                let name = json::decode_str(&line[key.range()]);
+                if name.as_deref().is_some_and(detect::secret_name) {
+                    whole.push((value, member, f.rule));
+                    continue;
                 }
             }
-            if let Place::Value { token, .. } = locate(&line, members, f.start as usize) {
-                if f.end < token.end
-                    && f.start > token.start
-                    && memchr::memchr(b'\\', &line[token.range()]).is_none()
-                {
-                    let rel = Found {
-                        start: f.start - token.start - 1,
-                        end: f.end - token.start - 1,
-                        ..*f
-                    };
-                    tokens.push((token, rel));
-                }
+            if let Place::Value { token, .. } = locate(&line, members, f.start as usize)
+                && f.end < token.end
+                && f.start > token.start
+                && memchr::memchr(b'\\', &line[token.range()]).is_none()
+            {
+                let rel = Found {
+                    start: f.start - token.start - 1,
+                    end: f.end - token.start - 1,
+                    ..*f
+                };
+                tokens.push((token, rel));
             }
         }
         let covered = |ev: &Event, span: Span| {
@@ -766,19 +765,18 @@ impl Redact {
             let drop = rel
                 .iter()
                 .any(|f| matches!(self.rules[f.rule as usize].act, Act::Drop));
-            if drop {
-                if let Place::Value {
+            if drop
+                && let Place::Value {
                     member: Some(m), ..
                 } = locate(&line, members, token.start as usize + 1)
-                {
-                    let name = json::decode_str(&line[m.key.range()]).map(|c| c.into_owned());
-                    if let Some(name) = name.and_then(|n| String::from_utf8(n).ok()) {
-                        for f in &rel {
-                            self.counts[f.rule as usize] += 1;
-                        }
-                        EventMut { event, members }.remove(&FieldPath::top(&name));
-                        continue;
+            {
+                let name = json::decode_str(&line[m.key.range()]).map(|c| c.into_owned());
+                if let Some(name) = name.and_then(|n| String::from_utf8(n).ok()) {
+                    for f in &rel {
+                        self.counts[f.rule as usize] += 1;
                     }
+                    EventMut { event, members }.remove(&FieldPath::top(&name));
+                    continue;
                 }
             }
             let mut bytes = std::mem::take(&mut self.buf);
@@ -986,12 +984,12 @@ impl Redact {
             let mut drop = false;
             let this = &mut *self;
             ev.update_each(path, |v| {
-                if let ValueRef::Json(raw) = &v {
-                    if !v.is_string() {
-                        return this
-                            .redact_json(s, raw)
-                            .map(|b| Value::Json(Bytes::from(b)));
-                    }
+                if let ValueRef::Json(raw) = &v
+                    && !v.is_string()
+                {
+                    return this
+                        .redact_json(s, raw)
+                        .map(|b| Value::Json(Bytes::from(b)));
                 }
                 let text = v.text().into_owned();
                 let mut found = std::mem::take(&mut this.scratch);
@@ -1065,10 +1063,10 @@ impl Transform for Redact {
                 std::mem::take(&mut self.counts[i]),
                 std::mem::take(&mut self.failed[i]),
             );
-            if n > 0 {
-                if let Some(s) = &rule.matches {
-                    s.record(n as f64);
-                }
+            if n > 0
+                && let Some(s) = &rule.matches
+            {
+                s.record(n as f64);
             }
             if f > 0 {
                 failures += f;

@@ -356,7 +356,7 @@ fn luhn_complete(body: &[u8]) -> String {
             }
             sum += v;
         }
-        if sum % 10 == 0 {
+        if sum.is_multiple_of(10) {
             return String::from_utf8(digits).unwrap();
         }
         digits.pop();

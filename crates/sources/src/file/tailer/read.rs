@@ -72,14 +72,13 @@ impl Tailer {
                         .map_or(open.next_poll, |t| t.min(open.next_poll)),
                 );
             }
-            if let Some(item) = self.items.get(&id) {
-                if item
+            if let Some(item) = self.items.get(&id)
+                && item
                     .open
                     .as_ref()
                     .is_some_and(|o| self.keeps_awake(item, o))
-                {
-                    self.awake.insert(id);
-                }
+            {
+                self.awake.insert(id);
             }
         }
         if full {
@@ -426,10 +425,10 @@ impl Tailer {
         match item.fp {
             Some(f) if !f.matches(&head) => return true,
             current => {
-                if let Some(f) = Fingerprint::of_head(&head, skip, fp_bytes) {
-                    if current.is_none_or(|c| f.len > c.len) {
-                        item.fp = Some(f);
-                    }
+                if let Some(f) = Fingerprint::of_head(&head, skip, fp_bytes)
+                    && current.is_none_or(|c| f.len > c.len)
+                {
+                    item.fp = Some(f);
                 }
             }
         }
@@ -500,11 +499,12 @@ impl Tailer {
                 ..
             } = open;
             let mut sent = Ok(());
-            if lines.pending() > 0 && now.saturating_duration_since(*last_read) >= partial_timeout {
-                if let Some(line) = lines.finish() {
-                    progressed = true;
-                    send_line(assembler, batcher, line, now, out, metrics)?;
-                }
+            if lines.pending() > 0
+                && now.saturating_duration_since(*last_read) >= partial_timeout
+                && let Some(line) = lines.finish()
+            {
+                progressed = true;
+                send_line(assembler, batcher, line, now, out, metrics)?;
             }
             assembler.flush_expired(now, &mut |e, end| {
                 progressed = true;

@@ -28,15 +28,16 @@ impl Tailer {
                 tracing::warn!(component = %source, pattern, %error, "cannot read a path matched by include");
             }
         });
-        if self.items.is_empty() && candidates_empty(&found) {
-            if let Some(suppressed) = self.empty_log.check() {
-                tracing::warn!(
-                    component = %source,
-                    include = %self.discovery.patterns().join(", "),
-                    suppressed,
-                    "no file matches the include patterns yet; it is read when one appears (check the path)"
-                );
-            }
+        if self.items.is_empty()
+            && candidates_empty(&found)
+            && let Some(suppressed) = self.empty_log.check()
+        {
+            tracing::warn!(
+                component = %source,
+                include = %self.discovery.patterns().join(", "),
+                suppressed,
+                "no file matches the include patterns yet; it is read when one appears (check the path)"
+            );
         }
         let first = std::mem::replace(&mut self.first_scan, false);
         let mut candidates = Vec::with_capacity(found.len());
@@ -285,10 +286,10 @@ impl Tailer {
             if old {
                 return false;
             }
-            if item.fp.is_none_or(|f| !f.is_full(fp_bytes)) {
-                if let Some(f) = Fingerprint::of_head(head, skip, fp_bytes) {
-                    item.fp = Some(f);
-                }
+            if item.fp.is_none_or(|f| !f.is_full(fp_bytes))
+                && let Some(f) = Fingerprint::of_head(head, skip, fp_bytes)
+            {
+                item.fp = Some(f);
             }
             return self.reopen(id, now);
         }

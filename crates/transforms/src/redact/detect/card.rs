@@ -16,7 +16,7 @@ fn luhn(digits: impl DoubleEndedIterator<Item = u8>) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// True when the digits `d` have the IIN prefix and length of a common brand:
@@ -67,10 +67,10 @@ pub(super) fn card_in(h: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
         let mut parts = t.split(|b| !b.is_ascii_digit());
         let mut seps = t.iter().filter(|b| !b.is_ascii_digit());
         let grouped = seps.clone().next().copied();
-        if let Some(sep) = grouped {
-            if parts.any(|g| !(3..=6).contains(&g.len())) || seps.any(|b| *b != sep) {
-                return false;
-            }
+        if let Some(sep) = grouped
+            && (parts.any(|g| !(3..=6).contains(&g.len())) || seps.any(|b| *b != sep))
+        {
+            return false;
         }
         let digits: Vec<u8> = t.iter().copied().filter(u8::is_ascii_digit).collect();
         if !brand(&digits) {

@@ -56,12 +56,13 @@ pub(super) fn email(h: &[u8], at: usize) -> Option<(usize, usize)> {
     }
     // A local part that starts inside a word of text is cut at its first ASCII
     // byte after the non-ASCII run (`連絡先taro@…` → `taro@…`).
-    if h[s] >= 0x80 {
-        if let Some(k) = h[s..at].iter().position(|b| b.is_ascii()) {
-            if std::str::from_utf8(&h[s..at]).is_ok() && k > 0 && h[s + k].is_ascii_alphanumeric() {
-                s += k;
-            }
-        }
+    if h[s] >= 0x80
+        && let Some(k) = h[s..at].iter().position(|b| b.is_ascii())
+        && std::str::from_utf8(&h[s..at]).is_ok()
+        && k > 0
+        && h[s + k].is_ascii_alphanumeric()
+    {
+        s += k;
     }
     Some((s, e))
 }

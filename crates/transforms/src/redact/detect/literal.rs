@@ -232,12 +232,11 @@ impl Engine {
             out.push(Found::new(rule, fs, fe));
             // A URL's password is its own value too: found again elsewhere
             // on the line (`password S3cr3t`), it goes as well.
-            if kind == Literal::Url {
-                if let Some(c) = h[fs..fe].iter().position(|b| *b == b':') {
-                    if fe > fs + c + 1 {
-                        out.push(Found::new(rule, fs + c + 1, fe));
-                    }
-                }
+            if kind == Literal::Url
+                && let Some(c) = h[fs..fe].iter().position(|b| *b == b':')
+                && fe > fs + c + 1
+            {
+                out.push(Found::new(rule, fs + c + 1, fe));
             }
         }
     }

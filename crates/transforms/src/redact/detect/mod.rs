@@ -333,14 +333,14 @@ impl Engine {
                 self.literal(hay, kinds[m.pattern().as_usize()], m.start(), m.end(), out);
             }
         }
-        if let Some((set, customs)) = &self.customs {
-            if set.is_match(hay) {
-                for i in set.matches(hay).iter() {
-                    let (re, rule) = &customs[i];
-                    for m in re.find_iter(hay) {
-                        if m.end() > m.start() {
-                            out.push(Found::new(*rule, m.start(), m.end()));
-                        }
+        if let Some((set, customs)) = &self.customs
+            && set.is_match(hay)
+        {
+            for i in set.matches(hay).iter() {
+                let (re, rule) = &customs[i];
+                for m in re.find_iter(hay) {
+                    if m.end() > m.start() {
+                        out.push(Found::new(*rule, m.start(), m.end()));
                     }
                 }
             }

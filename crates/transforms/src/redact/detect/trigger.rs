@@ -101,11 +101,11 @@ impl Engine {
                     continue;
                 }
                 next = at + 1;
-                if name_tail(h, at).is_some_and(secret_tail) {
-                    if let Some(f) = self.pair(h, at) {
-                        next = next.max(f.end as usize);
-                        out.push(f);
-                    }
+                if name_tail(h, at).is_some_and(secret_tail)
+                    && let Some(f) = self.pair(h, at)
+                {
+                    next = next.max(f.end as usize);
+                    out.push(f);
                 }
             }
         }
@@ -153,11 +153,11 @@ impl Engine {
     fn punct(&self, h: &[u8], i: usize, out: &mut Vec<Found>) -> usize {
         match h[i] {
             b'@' => {
-                if let Some(rule) = self.rule(Detector::Email) {
-                    if let Some((s, e)) = email(h, i) {
-                        out.push(Found::new(rule, s, e));
-                        return e;
-                    }
+                if let Some(rule) = self.rule(Detector::Email)
+                    && let Some((s, e)) = email(h, i)
+                {
+                    out.push(Found::new(rule, s, e));
+                    return e;
                 }
                 i + 1
             }
@@ -172,11 +172,11 @@ impl Engine {
                 None => i + 1,
             },
             _ => {
-                if name_tail(h, i).is_some_and(secret_tail) {
-                    if let Some(f) = self.pair(h, i) {
-                        out.push(f);
-                        return f.end as usize;
-                    }
+                if name_tail(h, i).is_some_and(secret_tail)
+                    && let Some(f) = self.pair(h, i)
+                {
+                    out.push(f);
+                    return f.end as usize;
                 }
                 if let Some(rule) = self.rule(Detector::Ipv6) {
                     let hexish =
@@ -208,13 +208,13 @@ impl Engine {
             && (word_before(h, at) || (!joined_before && re - at < 11))
         {
             // A compact IBAN is the one number glued to letters worth a look.
-            if let Some(rule) = self.rule(Detector::Iban) {
-                if at > 0 && h[at - 1].is_ascii_alphanumeric() {
-                    if let Some((s, e)) = self.iban(h, at) {
-                        out.push(Found::new(rule, s, e));
-                        return e;
-                    }
-                }
+            if let Some(rule) = self.rule(Detector::Iban)
+                && at > 0
+                && h[at - 1].is_ascii_alphanumeric()
+                && let Some((s, e)) = self.iban(h, at)
+            {
+                out.push(Found::new(rule, s, e));
+                return e;
             }
             return re;
         }
@@ -224,38 +224,38 @@ impl Engine {
         let (s, e) = number_token(h, at);
         let card = self.rule(Detector::CreditCard);
         let phone = self.rule(Detector::Phone);
-        if let Some(rule) = self.rule(Detector::Iban) {
-            if let Some((is, ie)) = self.iban(h, at) {
-                out.push(Found::new(rule, is, ie));
-                return ie.max(e);
-            }
+        if let Some(rule) = self.rule(Detector::Iban)
+            && let Some((is, ie)) = self.iban(h, at)
+        {
+            out.push(Found::new(rule, is, ie));
+            return ie.max(e);
         }
-        if let Some(rule) = card {
-            if let Some((cs, ce)) = card_in(h, s, e) {
-                out.push(Found::new(rule, cs, ce));
-                return e;
-            }
+        if let Some(rule) = card
+            && let Some((cs, ce)) = card_in(h, s, e)
+        {
+            out.push(Found::new(rule, cs, ce));
+            return e;
         }
-        if let Some(rule) = self.rule(Detector::UsSsn) {
-            if us_ssn(h, s, e) {
-                out.push(Found::new(rule, s, e));
-                return e;
-            }
+        if let Some(rule) = self.rule(Detector::UsSsn)
+            && us_ssn(h, s, e)
+        {
+            out.push(Found::new(rule, s, e));
+            return e;
         }
-        if let Some(rule) = self.rule(Detector::JpMyNumber) {
-            if jp_my_number(h, s, e) {
-                out.push(Found::new(rule, s, e));
-                return e;
-            }
+        if let Some(rule) = self.rule(Detector::JpMyNumber)
+            && jp_my_number(h, s, e)
+        {
+            out.push(Found::new(rule, s, e));
+            return e;
         }
         if card_shaped(h, s, e) {
             return e;
         }
-        if let Some(rule) = phone {
-            if let Some((ps, pe)) = phone_in(h, s, e) {
-                out.push(Found::new(rule, ps, pe));
-                return e;
-            }
+        if let Some(rule) = phone
+            && let Some((ps, pe)) = phone_in(h, s, e)
+        {
+            out.push(Found::new(rule, ps, pe));
+            return e;
         }
         e
     }
