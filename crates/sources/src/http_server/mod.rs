@@ -98,6 +98,27 @@ pub struct ServerOptions {
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
+/// The listening address and the loaded TLS configuration of a receiving
+/// source's config: the two options every HTTP source turns into
+/// [`ServerOptions`] the same way, with errors naming what was wrong.
+pub fn listen_options(
+    address: &str,
+    tls: Option<&crate::tls::ServerTlsConfig>,
+) -> Result<(SocketAddr, Option<Arc<tokio_rustls::rustls::ServerConfig>>), SourceError> {
+    let address = address.parse().map_err(|e| SourceError::Io {
+        what: format!("address {address:?}"),
+        error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+    })?;
+    let tls = tls
+        .map(crate::tls::ServerTlsConfig::load)
+        .transpose()
+        .map_err(|e| SourceError::Io {
+            what: "the TLS certificate".into(),
+            error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+        })?;
+    Ok((address, tls))
+}
+
 /// A request whose body has been read and inflated, as a [`Handler`] sees it.
 #[derive(Debug)]
 pub struct Request {

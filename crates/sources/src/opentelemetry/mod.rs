@@ -196,19 +196,7 @@ impl OpenTelemetrySourceConfig {
     }
 
     fn options(&self) -> Result<ServerOptions, SourceError> {
-        let address = self.address.parse().map_err(|e| SourceError::Io {
-            what: format!("address {:?}", self.address),
-            error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
-        })?;
-        let tls = self
-            .tls
-            .as_ref()
-            .map(ServerTlsConfig::load)
-            .transpose()
-            .map_err(|e| SourceError::Io {
-                what: "the TLS certificate".into(),
-                error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
-            })?;
+        let (address, tls) = http_server::listen_options(&self.address, self.tls.as_ref())?;
         Ok(ServerOptions {
             address,
             max_body_bytes: self.max_body_bytes.as_usize(),
