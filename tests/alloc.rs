@@ -1,6 +1,7 @@
 //! "No allocation per line for events no transform changes", checked with a
 //! counting allocator: parse_json → redact (every detector) → filter_level →
-//! serialize over lines that carry nothing to redact.
+//! serialize over lines that carry nothing to redact, and enrich (whose edit
+//! is kept inline in the event).
 
 #![allow(clippy::unwrap_used)]
 
@@ -91,11 +92,24 @@ fn untouched_events_cost_no_allocation_per_line() {
     assert_eq!(n, 0, "serializing allocated {n} times");
     assert_eq!(out.iter().filter(|b| **b == b'\n').count(), LINES * 3 / 4);
 
-    // The counter counts: an event that is changed does allocate.
+    // An edited event keeps its first edits inline (in the batch's event
+    // vector): enriching every line costs no allocation per line either.
     let mut enrich = transform("enrich", "{ fields = { env = \"prod\" } }");
     let n = allocations(|| enrich.process(&mut b));
+    assert_eq!(
+        n,
+        0,
+        "enrich allocated {n} times for {} lines",
+        b.events.len()
+    );
+    assert!(b.events.iter().all(|e| e.edits.len() == 1));
+
+    // The counter counts: more edits than an event holds inline spill to the
+    // heap, once per event.
+    let mut enrich_more = transform("enrich", "{ fields = { a = \"1\", b = \"2\", c = \"3\" } }");
+    let n = allocations(|| enrich_more.process(&mut b));
     assert!(
         n >= (LINES * 3 / 4) as u64,
-        "expected allocations for edits, got {n}"
+        "expected allocations for spilled edits, got {n}"
     );
 }

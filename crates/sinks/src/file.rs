@@ -781,13 +781,17 @@ impl Sink for FileSink {
             .and_then(|l| l.replay_next(&stream.source, stream.id));
         let mut skipped = 0u64;
         let mut last_written: Option<u64> = None;
+        // The open file `current` names, looked up once per change of path
+        // rather than once per event (a static path is rendered and hashed
+        // once per batch).
+        let mut file: Option<&mut OpenFile> = None;
         for event in &batch.events {
             if replay_next.is_some_and(|next| event.meta.offset < next) {
                 skipped += 1;
                 continue;
             }
-            self.path_buf.clear();
-            if dynamic || current.is_none() {
+            if dynamic || file.is_none() {
+                self.path_buf.clear();
                 let template = match &self.split {
                     Some(s) if s.is_below(event, &batch.members) => &s.below,
                     _ => &self.template,
@@ -795,23 +799,24 @@ impl Sink for FileSink {
                 if template.render(event, &batch.members, now, &mut self.path_buf) {
                     missing += 1;
                 }
-            } else if let Some(c) = &current {
-                self.path_buf.push_str(c);
-            }
-            if current.as_deref() != Some(self.path_buf.as_str()) {
-                if !self.open.contains_key(self.path_buf.as_str()) {
-                    let path = self.path_buf.clone();
-                    // Opening may commit (closing another file): note this
-                    // batch's progress first.
-                    self.advance(tracked, stream, last_written);
-                    if let Err(e) = self.open_file(&path, ctx) {
-                        batch.ack.fail();
-                        return Err(e);
+                if file.is_none() || current.as_deref() != Some(self.path_buf.as_str()) {
+                    if !self.open.contains_key(self.path_buf.as_str()) {
+                        let path = self.path_buf.clone();
+                        // Opening may commit (closing another file): note this
+                        // batch's progress first.
+                        self.advance(tracked, stream, last_written);
+                        if let Err(e) = self.open_file(&path, ctx) {
+                            batch.ack.fail();
+                            return Err(e);
+                        }
                     }
+                    if current.as_deref() != Some(self.path_buf.as_str()) {
+                        current = Some(self.path_buf.clone());
+                    }
+                    file = self.open.get_mut(self.path_buf.as_str());
                 }
-                current = Some(self.path_buf.clone());
             }
-            let Some(f) = current.as_deref().and_then(|p| self.open.get_mut(p)) else {
+            let Some(f) = file.as_deref_mut() else {
                 continue;
             };
             f.last_used = self.tick;
@@ -822,26 +827,25 @@ impl Sink for FileSink {
             self.buffered += f.buf.len() - before;
             let full = max_size.is_some_and(|m| f.written + f.buf.len() as u64 >= m);
             if f.buf.len() >= self.buffer_bytes || full {
-                let path = current.clone().unwrap_or_default();
-                if let Some(f) = self.open.get_mut(&path) {
-                    let n = f.buf.len();
-                    if let Err(e) = write_out(&path, f, ctx, &self.log) {
-                        batch.ack.fail();
-                        return Err(e);
-                    }
-                    if self.ledger.is_some() {
-                        start_writeback(f);
-                    }
-                    self.buffered = self.buffered.saturating_sub(n);
+                let path = current.as_deref().unwrap_or_default();
+                let n = f.buf.len();
+                if let Err(e) = write_out(path, f, ctx, &self.log) {
+                    batch.ack.fail();
+                    return Err(e);
                 }
+                if self.ledger.is_some() {
+                    start_writeback(f);
+                }
+                self.buffered = self.buffered.saturating_sub(n);
                 if full {
                     // The next event for this path opens a new file.
+                    file = None;
+                    let path = current.take().unwrap_or_default();
                     self.advance(tracked, stream, last_written);
                     if let Err(e) = self.rotate_open(&path, ctx) {
                         batch.ack.fail();
                         return Err(e);
                     }
-                    current = None;
                 }
             }
         }

@@ -282,6 +282,13 @@ impl TimeParser {
 
     fn detect(&self, t: &[u8], now_ns: i64) -> Option<i64> {
         let first = *t.first()?;
+        // RFC 3339, the common case, is recognised by its fifth byte before
+        // the epoch reader (which would check UTF-8 and parse a float first).
+        if t.get(4) == Some(&b'-')
+            && let Some(ns) = fast_rfc3339(t)
+        {
+            return Some(ns);
+        }
         if (first.is_ascii_digit() || first == b'-')
             && let Some(ns) = parse_epoch(t)
         {

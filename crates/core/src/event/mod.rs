@@ -40,6 +40,19 @@ pub use shared::CowVec;
 /// The name under which an unstructured line appears when it is written as JSON.
 pub const MESSAGE_KEY: &str = "message";
 
+/// The edits of one event, stored inline in the event (and so in its batch's
+/// event vector) up to [`INLINE_EDITS`], on the heap only beyond.
+///
+/// Most edited events carry one or two edits (an enrichment, a redacted
+/// value): a `Vec` per edited event cost a `malloc` and a `free` per line,
+/// about 8% of the end-to-end job's CPU. With the edits inline, a batch's
+/// edits live in the one allocation of its events.
+pub type Edits = smallvec::SmallVec<[Edit; INLINE_EDITS]>;
+
+/// How many edits an event holds without a heap allocation: enrich's field
+/// and one more (a redaction, a rename) before spilling.
+pub const INLINE_EDITS: usize = 2;
+
 /// One log line travelling through the pipeline.
 ///
 /// `Clone` is written out so that `clone_from` reuses the edit list's
@@ -52,7 +65,7 @@ pub struct Event {
     /// How the line is structured, as far as a parser has found out.
     pub root: Root,
     /// Changes made by transforms, kept sorted by position (see [`Edit`]).
-    pub edits: Vec<Edit>,
+    pub edits: Edits,
     /// Facts about the event that are not fields of it.
     pub meta: Meta,
 }
@@ -70,7 +83,8 @@ impl Clone for Event {
     fn clone_from(&mut self, source: &Event) {
         self.line.clone_from(&source.line);
         self.root = source.root;
-        self.edits.clone_from(&source.edits);
+        self.edits.clear();
+        self.edits.extend(source.edits.iter().cloned());
         self.meta = source.meta;
     }
 }
@@ -293,7 +307,7 @@ impl Event {
         Event {
             line,
             root: Root::Text,
-            edits: Vec::new(),
+            edits: Edits::new(),
             meta: Meta {
                 offset,
                 ..Meta::default()
