@@ -217,6 +217,12 @@ impl ElasticsearchSink {
             self.wait_one(ctx)?;
         }
         let bulk = std::mem::take(&mut self.bulk);
+        // The next body grows to about this one's size: reserved once rather
+        // than doubled (and copied) from empty, request after request.
+        self.bulk.body.reserve(bulk.body.len().min(self.max_bytes));
+        self.bulk
+            .items
+            .reserve(bulk.items.len().min(self.max_events));
         self.spawn(ctx, bulk, Duration::ZERO);
         Ok(())
     }
