@@ -148,6 +148,31 @@ impl Template {
         self.parts.iter().any(|p| !matches!(p, Part::Literal(_)))
     }
 
+    /// True when the rendering depends on nothing but the event time's whole
+    /// second (no field references, no sub-second specifier): a caller may
+    /// then keep the last rendering while events share a second, instead of
+    /// formatting a date per event.
+    pub fn depends_on_second_only(&self) -> bool {
+        use chrono::format::{Fixed, Numeric};
+        self.parts.iter().all(|p| match p {
+            Part::Literal(_) => true,
+            Part::Field(..) => false,
+            Part::Time(items) => items.iter().all(|i| {
+                !matches!(
+                    i,
+                    Item::Numeric(Numeric::Nanosecond, _)
+                        | Item::Fixed(
+                            Fixed::Nanosecond
+                                | Fixed::Nanosecond3
+                                | Fixed::Nanosecond6
+                                | Fixed::Nanosecond9
+                                | Fixed::Internal(_)
+                        )
+                )
+            }),
+        })
+    }
+
     /// True when the template uses the event time.
     pub fn uses_time(&self) -> bool {
         self.parts.iter().any(|p| matches!(p, Part::Time(_)))
@@ -267,6 +292,21 @@ mod tests {
         let mut s = String::new();
         assert!(!t.render(&ev, &m, 0, &mut s));
         assert_eq!(s, "out/api-2025-08-20.ndjson");
+    }
+
+    #[test]
+    fn only_time_templates_without_sub_second_specifiers_depend_on_the_second_alone() {
+        for (text, only) in [
+            ("logs-%Y.%m.%d", true),
+            ("logs-%Y.%m.%d-%H:%M:%S", true),
+            ("static", true),
+            ("logs-{{ service }}-%Y", false),
+            ("logs-%Y-%f", false),
+            ("logs-%S%.3f", false),
+        ] {
+            let t = Template::parse(text, false).unwrap();
+            assert_eq!(t.depends_on_second_only(), only, "{text}");
+        }
     }
 
     #[test]

@@ -112,6 +112,12 @@ pub struct Encoder {
     id_field: Option<FieldPath>,
     data_stream: bool,
     index_buf: String,
+    /// True when the index depends on the event time's second alone (a daily
+    /// index): `index_buf` is then kept while events share `index_second`
+    /// instead of formatting a date per document.
+    index_by_second: bool,
+    /// The second `index_buf` was rendered for.
+    index_second: Option<i64>,
     id_buf: String,
 }
 
@@ -128,6 +134,8 @@ impl Encoder {
         let index = Template::parse(&config.index_template(), false)
             .unwrap_or_else(|_| Template::parse("logagent-invalid-index", false).expect("literal"));
         Encoder {
+            index_by_second: index.depends_on_second_only(),
+            index_second: None,
             index,
             action: config.action(),
             idempotent: config.idempotent_ids,
@@ -157,11 +165,16 @@ impl Encoder {
         out: &mut Vec<u8>,
     ) -> (usize, bool, Encoded) {
         let mut info = Encoded::default();
-        if self.index_buf.is_empty() || self.index.is_dynamic() {
+        let second = event.meta.time.unwrap_or(now_ns).div_euclid(1_000_000_000);
+        let reuse = !self.index_buf.is_empty()
+            && (!self.index.is_dynamic()
+                || (self.index_by_second && self.index_second == Some(second)));
+        if !reuse {
             self.index_buf.clear();
             info.missing_field = self
                 .index
                 .render(event, members, now_ns, &mut self.index_buf);
+            self.index_second = Some(second);
         }
         out.extend_from_slice(b"{\"");
         out.extend_from_slice(self.action.as_str().as_bytes());
@@ -294,6 +307,26 @@ mod tests {
         );
         // Pinned: ids must survive upgrades, or a replay across one duplicates.
         assert_eq!(a, "SDz2syD9e8eQLuO8QhpYng");
+    }
+
+    #[test]
+    fn a_daily_index_follows_each_events_time() {
+        let mut enc = Encoder::new(&config("index = \"logs-%Y.%m.%d\""));
+        let mut index_of = |time: Option<i64>, now: i64| {
+            let (mut ev, m) = json_event(r#"{"a":1}"#, 0);
+            ev.meta.time = time;
+            let mut out = Vec::new();
+            enc.encode(&ev, &m, 0, now, &mut out);
+            let line = String::from_utf8(out).unwrap();
+            line.split('"').nth(5).unwrap().to_owned()
+        };
+        let day = 86_400 * 1_000_000_000i64;
+        let t = 1_755_685_845_123_000_000i64; // 2025-08-20T10:30:45.123Z
+        assert_eq!(index_of(Some(t), 0), "logs-2025.08.20");
+        assert_eq!(index_of(Some(t + 1), 0), "logs-2025.08.20", "same second");
+        assert_eq!(index_of(Some(t + day), 0), "logs-2025.08.21");
+        assert_eq!(index_of(Some(t), 0), "logs-2025.08.20", "back again");
+        assert_eq!(index_of(None, t - day), "logs-2025.08.19", "no time: now");
     }
 
     #[test]
