@@ -12,8 +12,8 @@ text; and look-alikes that must survive.
 
 `HoldoutGen(seed).line(i)` returns what pii-eval's scorer takes:
 `(text, [(detector, value, masks)], [look-alikes])`. A JSON line carries its
-number in `eval_id`; a text line carries `#N ` at its start or ` #N` at its
-end (so values can sit at either end of a line).
+number in `eval_id`; a text line carries ` #N` at its end (so a value can
+start a line; JSON string values both start and end with one).
 
 Ground truth follows pii-eval's rules: phone numbers are valid for their region
 by libphonenumber and written with a separator or `+`; cards are of a brand's
@@ -396,7 +396,11 @@ class HoldoutGen:
     def generic(self):
         k = self.r.random()
         if k < 0.4:
-            return self.P("generic_secret", self.rand(ALNUM, self.r.randrange(24, 48)))
+            # The README's rule: mixed case *and* digits (a draw without a digit is not one).
+            while True:
+                v = self.rand(ALNUM, self.r.randrange(24, 48))
+                if any(c.isdigit() for c in v) and any(c.islower() for c in v) and any(c.isupper() for c in v):
+                    return self.P("generic_secret", v)
         if k < 0.7:
             return self.P("generic_secret", self.rand(HEX, 64))
         return self.P("generic_secret", self.rand(ALNUM + "+/", 40))
@@ -604,10 +608,9 @@ class HoldoutGen:
         return text
 
     def text_line(self, i):
-        body = getattr(self, self.pick(self.TEXT_SHAPES))()
-        if self.chance(0.5):
-            return f"#{i} {body}"
-        return f"{body} #{i}"
+        # The number goes last: a digit value right after a leading `#N ` would read as
+        # one more digit group of it (`#5733 1240 8717 5007` spells a card).
+        return f"{getattr(self, self.pick(self.TEXT_SHAPES))()} #{i}"
 
     def line(self, i):
         self.plants = []
