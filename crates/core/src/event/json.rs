@@ -13,6 +13,9 @@
 //! Nesting is checked with an explicit, fixed-size stack (no recursion, no
 //! allocation), capped at [`MAX_DEPTH`] levels.
 
+mod block;
+mod compact;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
@@ -264,6 +267,31 @@ static STRING_SPECIAL: [bool; 256] = {
 /// Position of the first `"`, `\` or control byte at or after `i`, if any.
 #[inline(always)]
 fn find_string_special(input: &[u8], mut i: usize) -> Option<usize> {
+    // Most strings in logs are short (keys, levels, ids): one word first, so
+    // they cost a single mask.
+    if let Some(chunk) = input.get(i..).and_then(|s| s.first_chunk::<8>()) {
+        let m = string_special_mask(u64::from_le_bytes(*chunk));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() >> 3) as usize);
+        }
+        i += 8;
+        // Longer ones: two independent words per step (one branch per 16
+        // bytes, the two masks computed in parallel).
+        while let Some(chunk) = input.get(i..).and_then(|s| s.first_chunk::<16>()) {
+            let both = u128::from_le_bytes(*chunk);
+            let lo = string_special_mask(both as u64);
+            let hi = string_special_mask((both >> 64) as u64);
+            if lo | hi != 0 {
+                let at = if lo != 0 {
+                    lo.trailing_zeros() >> 3
+                } else {
+                    8 + (hi.trailing_zeros() >> 3)
+                };
+                return Some(i + at as usize);
+            }
+            i += 16;
+        }
+    }
     while let Some(chunk) = input.get(i..).and_then(|s| s.first_chunk::<8>()) {
         let m = string_special_mask(u64::from_le_bytes(*chunk));
         if m != 0 {
@@ -702,6 +730,19 @@ pub fn scan_object(
     max_depth: usize,
     out: &mut Vec<Member>,
 ) -> Result<Span, JsonError> {
+    scan_object_with::<false>(input, max_depth, out, true).map(|(span, _)| span)
+}
+
+/// [`scan_object`] and [`scan_object_summarized`]: the length check, the
+/// clamp, and `out` restored on error. `fast` false skips the compact fast
+/// path (tests compare both paths).
+#[inline(always)]
+fn scan_object_with<const SUMMARY: bool>(
+    input: &[u8],
+    max_depth: usize,
+    out: &mut Vec<Member>,
+    fast: bool,
+) -> Result<(Span, KeySummary), JsonError> {
     if input.len() > u32::MAX as usize {
         return Err(JsonError::TooLarge {
             len: input.len(),
@@ -710,7 +751,7 @@ pub fn scan_object(
     }
     let max_depth = max_depth.min(MAX_DEPTH);
     let entry_len = out.len();
-    let result = scan_object_inner(input, max_depth, out);
+    let result = scan_object_inner::<SUMMARY>(input, max_depth, out, fast);
     if result.is_err() {
         out.truncate(entry_len);
     }
@@ -750,11 +791,14 @@ pub fn scan_object_summarized(
     max_depth: usize,
     out: &mut Vec<Member>,
 ) -> Result<(Span, KeySummary), JsonError> {
-    let entry_len = out.len();
-    let span = scan_object(input, max_depth, out)?;
-    // The keys were just read: summarizing them again is a pass over cached bytes.
+    scan_object_with::<true>(input, max_depth, out, true)
+}
+
+/// The summary of `members` (keys in `input`), for the general path; the
+/// compact fast path folds the same computation into its scan.
+fn summarize(input: &[u8], members: &[Member]) -> KeySummary {
     let mut summary = KeySummary::default();
-    for m in &out[entry_len..] {
+    for m in members {
         if m.key_escaped {
             summary.escaped = true;
             continue;
@@ -763,15 +807,16 @@ pub fn scan_object_summarized(
         summary.multi |= summary.bits & bit;
         summary.bits |= bit;
     }
-    Ok((span, summary))
+    summary
 }
 
 #[inline(always)]
-fn scan_object_inner(
+fn scan_object_inner<const SUMMARY: bool>(
     input: &[u8],
     max_depth: usize,
     out: &mut Vec<Member>,
-) -> Result<Span, JsonError> {
+    fast: bool,
+) -> Result<(Span, KeySummary), JsonError> {
     let open = skip_ws(input, 0);
     match input.get(open) {
         Some(b'{') => {}
@@ -786,16 +831,34 @@ fn scan_object_inner(
         }
         None => return Err(truncated(input)),
     }
-    let end = scan_members(input, open, max_depth, |m| {
-        out.push(m);
-        true
-    })?
-    .unwrap_or(input.len());
+    let entry_len = out.len();
+    let mut summary = KeySummary::default();
+    let compact = if fast {
+        compact::scan_members_compact::<SUMMARY>(input, open, max_depth, out, &mut summary)
+    } else {
+        None
+    };
+    let end = match compact {
+        Some(end) => end,
+        None => {
+            // Not the compact shape (or invalid): the general scanner decides.
+            out.truncate(entry_len);
+            let end = scan_members(input, open, max_depth, |m| {
+                out.push(m);
+                true
+            })?
+            .unwrap_or(input.len());
+            if SUMMARY {
+                summary = summarize(input, &out[entry_len..]);
+            }
+            end
+        }
+    };
     let trailing = skip_ws(input, end);
     if trailing != input.len() {
         return Err(JsonError::TrailingData { offset: trailing });
     }
-    Ok(Span::new(open, end))
+    Ok((Span::new(open, end), summary))
 }
 
 /// Checks that `object` fits `input` and starts with `{`; returns the input
