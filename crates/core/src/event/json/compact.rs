@@ -62,6 +62,7 @@ pub(super) fn scan_members_compact<const SUMMARY: bool>(
         let value_end = match *input.get(value_start)? {
             b'"' => string_end(cur, input, value_start)?.0,
             b'{' | b'[' => scan_container(cur, input, value_start, max_depth)?,
+            b'-' | b'0'..=b'9' => number_end(input, value_start)?,
             _ => scan_scalar(input, value_start).ok()?,
         };
         out.push(Member {
@@ -118,6 +119,7 @@ fn scan_flat_object(cur: &mut Cursor<'_>, input: &[u8], open: usize) -> Option<u
         let value_end = match *input.get(value_start)? {
             b'"' => string_end(cur, input, value_start)?.0,
             b'{' | b'[' => return None,
+            b'-' | b'0'..=b'9' => number_end(input, value_start)?,
             _ => scan_scalar(input, value_start).ok()?,
         };
         match input.get(value_end)? {
@@ -152,6 +154,45 @@ fn string_end(cur: &mut Cursor<'_>, input: &[u8], start: usize) -> Option<(usize
     }
 }
 
+/// Length of the run of ASCII digits at the start of `word` (little-endian
+/// bytes), 0..=8, without a branch per digit.
+#[inline(always)]
+fn digit_run(word: u64) -> usize {
+    const LOW4: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+    const HIGH4: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const SIXES: u64 = 0x0606_0606_0606_0606;
+    const TENS: u64 = 0x1010_1010_1010_1010;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let t = word ^ 0x3030_3030_3030_3030;
+    // A byte of `t` is a digit's value (0..=9) when its high nibble is 0 and
+    // its low nibble plus 6 stays below 16; no carry crosses bytes.
+    let not_digit = (t & HIGH4) | ((t & LOW4) + SIXES) & TENS;
+    // High bit of each non-zero byte of `not_digit`, exactly.
+    let marks = (((not_digit & LOW7) + LOW7) | not_digit) & HIGHS;
+    (marks.trailing_zeros() >> 3) as usize
+}
+
+/// The number token at `start`: its end offset, or `None` if invalid. Integers
+/// of up to 8 digits take a branch-free digit count; anything else (longer,
+/// fraction, exponent, leading zero) is left to the general `scan_scalar`.
+#[inline(always)]
+fn number_end(input: &[u8], start: usize) -> Option<usize> {
+    let digits = start + usize::from(input.get(start) == Some(&b'-'));
+    let run = match input.get(digits..).and_then(|s| s.first_chunk::<8>()) {
+        Some(word) => digit_run(u64::from_le_bytes(*word)),
+        None => 0,
+    };
+    let end = digits + run;
+    // A plain integer: 1..8 digits, no leading zero unless alone, and not
+    // followed by a digit, a fraction or an exponent.
+    let first_ok = run == 1 || input.get(digits) != Some(&b'0');
+    if (1..8).contains(&run) && first_ok && !matches!(input.get(end), Some(b'.' | b'e' | b'E')) {
+        return Some(end);
+    }
+    scan_scalar(input, start).ok()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -166,5 +207,31 @@ mod tests {
         let end = scan_members_compact::<true>(line, 0, 64, &mut out, &mut summary);
         assert_eq!(end, Some(line.len()));
         assert_eq!(out.len(), 8);
+    }
+
+    #[test]
+    fn digit_runs() {
+        for (text, run) in [
+            (&b"12345678"[..], 8),
+            (b"1234567,", 7),
+            (b"0,......", 1),
+            (b"9}......", 1),
+            (b"/:......", 0),
+            (b"12\xff45678", 2),
+            (b"1\x00234567", 1),
+            (b"123456 8", 6),
+        ] {
+            let word = u64::from_le_bytes(*text.first_chunk::<8>().unwrap());
+            assert_eq!(digit_run(word), run, "{}", String::from_utf8_lossy(text));
+        }
+        // Every byte value in every lane.
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let mut w = *b"99999999";
+                w[lane] = b;
+                let want = if b.is_ascii_digit() { 8 } else { lane };
+                assert_eq!(digit_run(u64::from_le_bytes(w)), want, "{b:#x} at {lane}");
+            }
+        }
     }
 }
