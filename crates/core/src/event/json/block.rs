@@ -143,7 +143,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Position of the first `"`, `\` or control byte at or after `i`, and
+    /// Position of the first `"`, `\\` or control byte at or after `i`, and
     /// whether it is a `"`; `None` when there is none before the end.
     /// Same answer as `find_string_special` (tests check).
     #[inline(always)]
@@ -158,11 +158,18 @@ impl<'a> Cursor<'a> {
                 self.masks = masks_at(self.input, self.base);
                 continue;
             }
-            let m = (self.masks.quote | self.masks.other) >> off;
-            if m != 0 {
-                let at = i + m.trailing_zeros() as usize;
-                let is_quote = (self.masks.quote >> (at - self.base)) & 1 != 0;
-                return Some((at, is_quote));
+            let quotes = self.masks.quote >> off;
+            if self.masks.other == 0 {
+                // The usual block: no escape or control byte, only quotes.
+                if quotes != 0 {
+                    return Some((i + quotes.trailing_zeros() as usize, true));
+                }
+            } else {
+                let m = quotes | (self.masks.other >> off);
+                if m != 0 {
+                    let first = m & m.wrapping_neg();
+                    return Some((i + m.trailing_zeros() as usize, quotes & first != 0));
+                }
             }
             i = self.base + 64;
         }

@@ -17,7 +17,7 @@
 //! them is walked more cheaply. Tests compare both paths on arbitrary input.
 
 use super::block::Cursor;
-use super::{KeySummary, Member, Span, key_bit, scan_escape, scan_nested, scan_scalar};
+use super::{KeySummary, Member, Span, scan_escape, scan_nested, scan_scalar};
 
 /// Scans the compact object whose `{` is at `open`, pushing its members to
 /// `out` and, when `SUMMARY`, folding their keys into `summary`. Returns the
@@ -52,8 +52,15 @@ pub(super) fn scan_members_compact<const SUMMARY: bool>(
             if key_escaped {
                 summary.escaped = true;
             } else {
-                let key = input.get(key_start + 1..key_end - 1).unwrap_or(&[]);
-                let bit = key_bit(key);
+                // `key_bit` of the key's bytes between the quotes, from the
+                // length and first byte at hand.
+                let len = key_end - key_start - 2;
+                let first = if len > 0 {
+                    input.get(key_start + 1).copied().unwrap_or(0)
+                } else {
+                    0
+                };
+                let bit = 1u64 << ((len.wrapping_mul(7) + first as usize) & 63);
                 summary.multi |= summary.bits & bit;
                 summary.bits |= bit;
             }
@@ -97,7 +104,21 @@ fn scan_container(
     {
         return Some(end);
     }
+    nested_general(input, open, max_depth)
+}
+
+/// The general nested scanner, out of the hot loop's way.
+#[cold]
+#[inline(never)]
+fn nested_general(input: &[u8], open: usize, max_depth: usize) -> Option<usize> {
     scan_nested(input, open, 1, max_depth).ok()
+}
+
+/// The general scalar scanner for numbers the fast check leaves out.
+#[cold]
+#[inline(never)]
+fn scalar_general(input: &[u8], start: usize) -> Option<usize> {
+    scan_scalar(input, start).ok()
 }
 
 /// A compact object whose values are all scalars, `{` at `open`; `None` when
@@ -190,7 +211,7 @@ fn number_end(input: &[u8], start: usize) -> Option<usize> {
     if (1..8).contains(&run) && first_ok && !matches!(input.get(end), Some(b'.' | b'e' | b'E')) {
         return Some(end);
     }
-    scan_scalar(input, start).ok()
+    scalar_general(input, start)
 }
 
 #[cfg(test)]
