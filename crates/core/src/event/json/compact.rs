@@ -23,7 +23,7 @@ use super::{KeySummary, Member, Span, scan_escape, scan_nested, scan_scalar};
 /// `out` and, when `SUMMARY`, folding their keys into `summary`. Returns the
 /// offset just past the closing `}`, or `None` to hand over to the general
 /// scanner (the caller then discards what was pushed).
-#[inline(always)]
+#[inline(never)]
 pub(super) fn scan_members_compact<const SUMMARY: bool>(
     input: &[u8],
     open: usize,
