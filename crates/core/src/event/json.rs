@@ -12,6 +12,13 @@
 //!
 //! Nesting is checked with an explicit, fixed-size stack (no recursion, no
 //! allocation), capped at [`MAX_DEPTH`] levels.
+//!
+//! [`scan_object`] first tries a fast path for compact lines (`compact`:
+//! string ends from 64-byte quote/escape bitmasks computed with SSE2 on
+//! x86_64 or SWAR elsewhere, branch-free integer digit runs, small nested
+//! objects without the depth stack, the key summary folded in). It gives up on
+//! anything else, including every invalid input, and the general scanner
+//! below then decides, so both give identical results (tests compare them).
 
 mod block;
 mod compact;
