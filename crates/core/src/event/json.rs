@@ -12,6 +12,16 @@
 //!
 //! Nesting is checked with an explicit, fixed-size stack (no recursion, no
 //! allocation), capped at [`MAX_DEPTH`] levels.
+//!
+//! [`scan_object`] first tries a fast path for compact lines (`compact`:
+//! string ends from 64-byte quote/escape bitmasks computed with SSE2 on
+//! x86_64 or SWAR elsewhere, branch-free integer digit runs, small nested
+//! objects without the depth stack, the key summary folded in). It gives up on
+//! anything else, including every invalid input, and the general scanner
+//! below then decides, so both give identical results (tests compare them).
+
+mod block;
+mod compact;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -264,6 +274,31 @@ static STRING_SPECIAL: [bool; 256] = {
 /// Position of the first `"`, `\` or control byte at or after `i`, if any.
 #[inline(always)]
 fn find_string_special(input: &[u8], mut i: usize) -> Option<usize> {
+    // Most strings in logs are short (keys, levels, ids): one word first, so
+    // they cost a single mask.
+    if let Some(chunk) = input.get(i..).and_then(|s| s.first_chunk::<8>()) {
+        let m = string_special_mask(u64::from_le_bytes(*chunk));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() >> 3) as usize);
+        }
+        i += 8;
+        // Longer ones: two independent words per step (one branch per 16
+        // bytes, the two masks computed in parallel).
+        while let Some(chunk) = input.get(i..).and_then(|s| s.first_chunk::<16>()) {
+            let both = u128::from_le_bytes(*chunk);
+            let lo = string_special_mask(both as u64);
+            let hi = string_special_mask((both >> 64) as u64);
+            if lo | hi != 0 {
+                let at = if lo != 0 {
+                    lo.trailing_zeros() >> 3
+                } else {
+                    8 + (hi.trailing_zeros() >> 3)
+                };
+                return Some(i + at as usize);
+            }
+            i += 16;
+        }
+    }
     while let Some(chunk) = input.get(i..).and_then(|s| s.first_chunk::<8>()) {
         let m = string_special_mask(u64::from_le_bytes(*chunk));
         if m != 0 {
@@ -702,6 +737,19 @@ pub fn scan_object(
     max_depth: usize,
     out: &mut Vec<Member>,
 ) -> Result<Span, JsonError> {
+    scan_object_with::<false>(input, max_depth, out, true).map(|(span, _)| span)
+}
+
+/// [`scan_object`] and [`scan_object_summarized`]: the length check, the
+/// clamp, and `out` restored on error. `fast` false skips the compact fast
+/// path (tests compare both paths).
+#[inline(always)]
+fn scan_object_with<const SUMMARY: bool>(
+    input: &[u8],
+    max_depth: usize,
+    out: &mut Vec<Member>,
+    fast: bool,
+) -> Result<(Span, KeySummary), JsonError> {
     if input.len() > u32::MAX as usize {
         return Err(JsonError::TooLarge {
             len: input.len(),
@@ -710,7 +758,7 @@ pub fn scan_object(
     }
     let max_depth = max_depth.min(MAX_DEPTH);
     let entry_len = out.len();
-    let result = scan_object_inner(input, max_depth, out);
+    let result = scan_object_inner::<SUMMARY>(input, max_depth, out, fast);
     if result.is_err() {
         out.truncate(entry_len);
     }
@@ -750,11 +798,14 @@ pub fn scan_object_summarized(
     max_depth: usize,
     out: &mut Vec<Member>,
 ) -> Result<(Span, KeySummary), JsonError> {
-    let entry_len = out.len();
-    let span = scan_object(input, max_depth, out)?;
-    // The keys were just read: summarizing them again is a pass over cached bytes.
+    scan_object_with::<true>(input, max_depth, out, true)
+}
+
+/// The summary of `members` (keys in `input`), for the general path; the
+/// compact fast path folds the same computation into its scan.
+fn summarize(input: &[u8], members: &[Member]) -> KeySummary {
     let mut summary = KeySummary::default();
-    for m in &out[entry_len..] {
+    for m in members {
         if m.key_escaped {
             summary.escaped = true;
             continue;
@@ -763,15 +814,16 @@ pub fn scan_object_summarized(
         summary.multi |= summary.bits & bit;
         summary.bits |= bit;
     }
-    Ok((span, summary))
+    summary
 }
 
 #[inline(always)]
-fn scan_object_inner(
+fn scan_object_inner<const SUMMARY: bool>(
     input: &[u8],
     max_depth: usize,
     out: &mut Vec<Member>,
-) -> Result<Span, JsonError> {
+    fast: bool,
+) -> Result<(Span, KeySummary), JsonError> {
     let open = skip_ws(input, 0);
     match input.get(open) {
         Some(b'{') => {}
@@ -786,16 +838,34 @@ fn scan_object_inner(
         }
         None => return Err(truncated(input)),
     }
-    let end = scan_members(input, open, max_depth, |m| {
-        out.push(m);
-        true
-    })?
-    .unwrap_or(input.len());
+    let entry_len = out.len();
+    let mut summary = KeySummary::default();
+    let compact = if fast {
+        compact::scan_members_compact::<SUMMARY>(input, open, max_depth, out, &mut summary)
+    } else {
+        None
+    };
+    let end = match compact {
+        Some(end) => end,
+        None => {
+            // Not the compact shape (or invalid): the general scanner decides.
+            out.truncate(entry_len);
+            let end = scan_members(input, open, max_depth, |m| {
+                out.push(m);
+                true
+            })?
+            .unwrap_or(input.len());
+            if SUMMARY {
+                summary = summarize(input, &out[entry_len..]);
+            }
+            end
+        }
+    };
     let trailing = skip_ws(input, end);
     if trailing != input.len() {
         return Err(JsonError::TrailingData { offset: trailing });
     }
-    Ok(Span::new(open, end))
+    Ok((Span::new(open, end), summary))
 }
 
 /// Checks that `object` fits `input` and starts with `{`; returns the input
@@ -2176,6 +2246,222 @@ mod tests {
             let mut out = Vec::new();
             write_lossy(&mut out, &s);
             prop_assert_eq!(out, String::from_utf8_lossy(&s).as_bytes().to_vec());
+        }
+    }
+
+    // ---- compact fast path vs the general scanner ---------------------------
+
+    /// The full result of one path: span, summary and members on success.
+    type Outcome = Result<(Span, KeySummary, Vec<Member>), JsonError>;
+
+    fn run_path(input: &[u8], max_depth: usize, fast: bool) -> Outcome {
+        // A non-empty arena, to check that only our members are appended/restored.
+        let sentinel = Member {
+            key: Span::new(7, 7),
+            value: Span::new(9, 9),
+            key_escaped: true,
+        };
+        let mut out = vec![sentinel];
+        let result = scan_object_with::<true>(input, max_depth, &mut out, fast);
+        assert_eq!(out.first(), Some(&sentinel));
+        match result {
+            Ok((span, summary)) => Ok((span, summary, out.split_off(1))),
+            Err(e) => {
+                assert_eq!(out.len(), 1, "out restored on error");
+                Err(e)
+            }
+        }
+    }
+
+    /// The fast path (with the general one behind it) gives exactly what the
+    /// general scanner alone gives, for several depth limits; `scan_object`
+    /// agrees with the summarized variant.
+    fn check_paths_agree(input: &[u8]) -> Result<(), TestCaseError> {
+        for max_depth in [0, 1, 2, 3, 5, MAX_DEPTH] {
+            let general = run_path(input, max_depth, false);
+            let fast = run_path(input, max_depth, true);
+            prop_assert_eq!(
+                &fast,
+                &general,
+                "max_depth {} on {:?}",
+                max_depth,
+                String::from_utf8_lossy(input)
+            );
+            let mut out = Vec::new();
+            let plain = scan_object(input, max_depth, &mut out).map(|span| (span, out));
+            prop_assert_eq!(plain, general.map(|(span, _, members)| (span, members)));
+        }
+        Ok(())
+    }
+
+    /// Compact serialization of a map, then byte edits (including control
+    /// bytes, invalid UTF-8, escapes and whitespace) and leading whitespace
+    /// that moves every token across the 64-byte block edges.
+    fn arb_compact_edited() -> impl Strategy<Value = Vec<u8>> {
+        let alphabet: &[u8] = b"{}[]\",:0123456789-.eE \t\n\\u\x00\x1f\x7f\x80\xff";
+        (
+            arb_map(),
+            0usize..70,
+            prop::collection::vec(
+                (
+                    any::<prop::sample::Index>(),
+                    0u8..3,
+                    prop::sample::select(alphabet),
+                ),
+                0..3,
+            ),
+        )
+            .prop_map(|(map, indent, edits)| {
+                let mut v = vec![b' '; indent];
+                v.extend(serde_json::to_vec(&map).unwrap());
+                for (at, op, byte) in edits {
+                    let i = at.index(v.len() + 1);
+                    match op {
+                        0 => v.insert(i, byte),
+                        1 if i < v.len() => {
+                            v.remove(i);
+                        }
+                        _ if i < v.len() => v[i] = byte,
+                        _ => v.push(byte),
+                    }
+                }
+                v
+            })
+    }
+
+    /// Lines shaped like the bench corpus (scalars, small nested objects,
+    /// numbers of every length), with optional escapes and stray bytes, cut at
+    /// every length so truncation hits every token and block position.
+    fn arb_log_line() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::collection::vec(
+                (
+                    "[a-zA-Z_]{1,12}",
+                    prop_oneof![
+                        "\"[ -!#-\\[\\]-~]{0,40}\"",
+                        "\"([a-z]|\\\\[nt\"\\\\/]|\\\\u00e9|\\xc3\\xa9|\\xff){0,12}\"",
+                        "-?(0|[1-9][0-9]{0,12})(\\.[0-9]{1,3})?([eE][-+]?[0-9]{1,2})?",
+                        "(true|false|null)",
+                        "\\{(\"[a-z]{1,6}\":([0-9]{1,4}|\"[a-z.]{0,16}\"|\\[\\]),?){0,3}\\}",
+                    ],
+                ),
+                0..16,
+            ),
+            0usize..70,
+        )
+            .prop_map(|(members, indent)| {
+                let mut v = vec![b' '; indent];
+                v.push(b'{');
+                for (k, (key, value)) in members.iter().enumerate() {
+                    if k > 0 {
+                        v.push(b',');
+                    }
+                    v.extend(format!("\"{key}\":").into_bytes());
+                    v.extend(value.as_bytes());
+                }
+                v.push(b'}');
+                v
+            })
+    }
+
+    #[test]
+    fn paths_agree_on_every_prefix_of_a_corpus_line() {
+        let line = br#"{"timestamp":"2025-08-20T10:00:01.001Z","level":"info","message":"UseCase executed","service":"api","version":"1.1.0","traceId":"trace_1234567890","requestId":"req_0123456789ab","userId":42,"email":"user7@example.co.jp","duration":1234,"context":{"caseId":12,"processId":345},"metadata":{"ip":"192.168.1.2","method":"POST","path":"/api/cases"}}"#;
+        for indent in 0..64 {
+            let mut input = vec![b' '; indent];
+            input.extend_from_slice(line);
+            for len in 0..=input.len() {
+                check_paths_agree(&input[..len]).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn cursor_matches_find_string_special_at_every_offset() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for len in 0..200 {
+            for density in [2u64, 16, 200] {
+                let input: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let r = next();
+                        if r % density == 0 {
+                            [b'"', b'\\', 0x00, 0x1f, b'\n'][(r >> 8) as usize % 5]
+                        } else {
+                            [b'a', b' ', 0x20, 0x7f, 0x80, 0xff, b'}'][(r >> 8) as usize % 7]
+                        }
+                    })
+                    .collect();
+                let mut cur = block::Cursor::new(&input);
+                for i in 0..=len + 1 {
+                    let want = find_string_special(&input, i).map(|at| (at, input[at] == b'"'));
+                    assert_eq!(cur.next_special(i), want, "len {len} at {i}");
+                }
+                // A fresh cursor per query, and queries going backwards.
+                for i in (0..=len).rev() {
+                    let want = find_string_special(&input, i).map(|at| (at, input[at] == b'"'));
+                    assert_eq!(block::Cursor::new(&input).next_special(i), want);
+                    assert_eq!(cur.next_special(i), want);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        #[test]
+        fn prop_paths_agree_on_arbitrary_bytes(input in prop::collection::vec(any::<u8>(), 0..200)) {
+            check_paths_agree(&input)?;
+        }
+
+        #[test]
+        fn prop_paths_agree_on_braced_bytes(body in prop::collection::vec(any::<u8>(), 0..200)) {
+            let mut input = b"{\"a\":".to_vec();
+            input.extend(body);
+            check_paths_agree(&input)?;
+        }
+
+        #[test]
+        fn prop_paths_agree_on_jsonish_bytes(input in "\\{[\\{\\}\\[\\]\",:0-9\\-+.eEtrufalsn \\\\u\\x00\\x1f]{0,60}") {
+            check_paths_agree(input.as_bytes())?;
+        }
+
+        #[test]
+        fn prop_paths_agree_on_edited_json(input in arb_compact_edited()) {
+            check_paths_agree(&input)?;
+        }
+
+        #[test]
+        fn prop_paths_agree_on_log_lines(line in arb_log_line(), cut in any::<prop::sample::Index>()) {
+            check_paths_agree(&line)?;
+            check_paths_agree(&line[..cut.index(line.len() + 1)])?;
+            check_agrees(&line)?;
+        }
+
+        #[test]
+        fn prop_block_masks_match_bytes(block in prop::array::uniform32(any::<u8>()), more in prop::array::uniform32(any::<u8>()), salt in prop::collection::vec(prop::sample::select(&[b'"', b'\\', 0u8, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80][..]), 64)) {
+            let mut bytes = [0u8; 64];
+            bytes[..32].copy_from_slice(&block);
+            bytes[32..].copy_from_slice(&more);
+            for (k, s) in salt.iter().enumerate() {
+                if k % 3 == 0 {
+                    bytes[k] = *s;
+                }
+            }
+            let (mut quote, mut other) = (0u64, 0u64);
+            for (k, &b) in bytes.iter().enumerate() {
+                quote |= u64::from(b == b'"') << k;
+                other |= u64::from(b == b'\\' || b < 0x20) << k;
+            }
+            let want = block::Masks { quote, other };
+            prop_assert_eq!(block::block_masks(&bytes), want);
+            prop_assert_eq!(block::block_masks_swar(&bytes), want);
         }
     }
 
