@@ -1004,18 +1004,31 @@ fn top_renders_a_header_and_quits_on_q() {
         "{} top --api {addr2} --interval 1",
         env!("CARGO_BIN_EXE_logagent")
     );
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "wait",
-        "-x",
-        "120",
-        "-y",
-        "30",
-        &command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
+    // The tmux server exits once its last session ended; a new session made
+    // while it is still going away fails ("server exited unexpectedly"):
+    // retried until a server takes it.
+    let mut started = None;
+    wait_until(
+        Duration::from_secs(20),
+        "tmux to start the second session",
+        || {
+            let out = tmux(&[
+                "new-session",
+                "-d",
+                "-s",
+                "wait",
+                "-x",
+                "120",
+                "-y",
+                "30",
+                &command,
+            ]);
+            let ok = out.status.success();
+            started = Some(out);
+            ok
+        },
+    );
+    assert!(started.is_some_and(|s| s.status.success()));
     let capture = || {
         String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-J", "-t", "wait"]).stdout)
             .into_owned()
