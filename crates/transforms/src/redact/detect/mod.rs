@@ -55,7 +55,7 @@ use regex::bytes::{Regex, RegexSet};
 use serde::Deserialize;
 use strum::EnumCount;
 
-use self::literal::{LITERALS, Literal};
+use self::literal::{Anchor, LITERALS, Literal};
 pub use self::password::secret_name;
 
 /// A built-in detector.
@@ -240,7 +240,7 @@ pub struct Engine {
     rule_of: [Option<u16>; Detector::ALL.len()],
     /// Rank of each rule index in the rule order (lower wins an overlap).
     rank: Vec<u16>,
-    literals: Option<(AhoCorasick, Vec<Literal>)>,
+    literals: Option<(AhoCorasick, Vec<(Literal, Anchor)>)>,
     customs: Option<(RegexSet, Vec<(Regex, u16)>)>,
 }
 
@@ -274,7 +274,7 @@ impl Engine {
         let on = |d: Detector| rule_of[d.index()].is_some();
         let mut patterns: Vec<String> = Vec::new();
         let mut kinds = Vec::new();
-        for (lit, kind) in LITERALS {
+        for (lit, kind, anchor) in LITERALS {
             let wanted = match kind {
                 Literal::Jwt => on(Detector::Jwt),
                 Literal::Auth => on(Detector::AuthHeader),
@@ -284,7 +284,7 @@ impl Engine {
             };
             if wanted {
                 patterns.push((*lit).to_owned());
-                kinds.push(*kind);
+                kinds.push((*kind, *anchor));
             }
         }
         let literals = if patterns.is_empty() {
@@ -330,7 +330,10 @@ impl Engine {
         self.scan_triggers(hay, out);
         if let Some((ac, kinds)) = &self.literals {
             for m in ac.find_iter(hay) {
-                self.literal(hay, kinds[m.pattern().as_usize()], m.start(), m.end(), out);
+                let (kind, anchor) = kinds[m.pattern().as_usize()];
+                if let Some((s, e)) = anchor.literal(hay, m.start(), m.end()) {
+                    self.literal(hay, kind, s, e, out);
+                }
             }
         }
         if let Some((set, customs)) = &self.customs
@@ -445,7 +448,7 @@ fn repeat_values(h: &[u8], out: &mut Vec<Found>, start: usize) {
         if v.len() < REPEAT_MIN {
             continue;
         }
-        for at in memchr::memmem::find_iter(h, v) {
+        let mut push = |at: usize| {
             let e = at + v.len();
             let covered = out[start..]
                 .iter()
@@ -453,6 +456,29 @@ fn repeat_values(h: &[u8], out: &mut Vec<Found>, start: usize) {
             if !covered {
                 out.push(Found::new(f.rule, at, e));
             }
+        };
+        if h.len() <= SHORT_LINE {
+            // Building a `memmem` searcher costs more than this line holds.
+            let mut from = 0;
+            while let Some(o) = memchr::memchr(v[0], &h[from..]) {
+                let at = from + o;
+                if h.len() - at < v.len() {
+                    break;
+                }
+                if h[at + v.len() - 1] == v[v.len() - 1] && h[at..at + v.len()] == *v {
+                    push(at);
+                    from = at + v.len();
+                } else {
+                    from = at + 1;
+                }
+            }
+        } else {
+            memchr::memmem::find_iter(h, v).for_each(push);
         }
     }
 }
+
+/// Lines up to this long are searched for repeated values by their first
+/// byte (`memchr`) and a comparison: a few hits per line, while a `memmem`
+/// searcher is built per value.
+const SHORT_LINE: usize = 1024;

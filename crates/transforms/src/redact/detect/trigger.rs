@@ -6,9 +6,10 @@ use super::card::{card_in, card_shaped};
 use super::email::email;
 use super::ipv4::ipv4;
 use super::ipv6::ipv6;
+use super::literal::Literal;
 use super::national::{iban_at, iban_start, jp_my_number, us_ssn};
 use super::number::{is_sep, lone_date, number_token};
-use super::password::{generic_at, name_tail, secret_at, secret_tail};
+use super::password::{generic_value, name_tail, pair_at, secret_name, secret_tail};
 use super::phone::phone_in;
 use super::text::word_before;
 use super::{Detector, Engine, Found};
@@ -23,9 +24,11 @@ impl Engine {
     /// order, as before: ties between findings keep the same winner).
     pub(super) fn scan_triggers(&self, h: &[u8], out: &mut Vec<Found>) {
         let on = |d: Detector| self.rule(d).is_some();
+        let urls = on(Detector::UrlCredentials);
+        let keys = on(Detector::ApiKey);
         let (dots, colons, ats) = (
             on(Detector::Ipv4),
-            on(Detector::Ipv6) || on(Detector::Password) || on(Detector::GenericSecret),
+            on(Detector::Ipv6) || on(Detector::Password) || on(Detector::GenericSecret) || urls,
             on(Detector::Email),
         );
         let runs = on(Detector::CreditCard)
@@ -44,10 +47,12 @@ impl Engine {
                 ats: all(ats),
                 runs: all(runs),
                 pairs: all(pairs),
+                caps: all(keys),
+                urls,
             },
             next: Next::default(),
         };
-        if dots || colons || ats || runs {
+        if dots || colons || ats || runs || keys {
             // Word k is tested once word k + 1 is known (a `.` needs the digit
             // after it, a run the three digits after its first).
             let mut w = Words {
@@ -94,10 +99,20 @@ impl Engine {
             }
         }
         // `name=value` pairs; `name: value` ones are found with the `:`s above.
-        if on(Detector::Password) || on(Detector::GenericSecret) {
+        // Azure's `sig=` and `AccountKey=` too, at every `=` (they were
+        // literals of the Aho-Corasick pass, which a pair does not hide).
+        let pairs = on(Detector::Password) || on(Detector::GenericSecret);
+        if pairs || keys {
             let mut next = 0;
             for at in memchr::memchr_iter(b'=', h) {
-                if at < next {
+                if keys {
+                    if at >= 3 && &h[at - 3..at] == b"sig" {
+                        self.literal(h, Literal::AzureSas, at - 3, at + 1, out);
+                    } else if at >= 10 && &h[at - 10..at] == b"AccountKey" {
+                        self.literal(h, Literal::AzureKey, at - 10, at + 1, out);
+                    }
+                }
+                if at < next || !pairs {
                     continue;
                 }
                 next = at + 1;
@@ -126,8 +141,26 @@ impl Engine {
         while punct != 0 {
             let at = i + (punct.trailing_zeros() / 8) as usize;
             punct &= punct - 1;
+            // `://` of a URL, whose userinfo may hold credentials: at every
+            // `:`, as the literal it was (not hidden by a pair's value).
+            if on.urls && h[at] == b':' && h.get(at + 1..at + 3) == Some(b"//") {
+                self.literal(h, Literal::Url, at, at + 3, out);
+            }
             if at >= next.punct && !json_separator(h, at) {
                 next.punct = self.punct(h, at, out).max(at + 1);
+            }
+        }
+        // `SK` (Twilio) and `SG.` (SendGrid) keys: capitals are few in logs.
+        let mut caps = eq_mask(x, b'S') & on.caps;
+        while caps != 0 {
+            let at = i + (caps.trailing_zeros() / 8) as usize;
+            caps &= caps - 1;
+            match h.get(at + 1) {
+                Some(b'K') => self.literal(h, Literal::Twilio, at, at + 2, out),
+                Some(b'G') if h.get(at + 2) == Some(&b'.') => {
+                    self.literal(h, Literal::SendGrid, at, at + 3, out)
+                }
+                _ => {}
             }
         }
         // Digit pairs, then pairs followed by pairs: the first digits of runs of four.
@@ -230,6 +263,14 @@ impl Engine {
             out.push(Found::new(rule, is, ie));
             return ie.max(e);
         }
+        // Every number detector below needs eight digits or more (phone 8,
+        // SSN 9, My Number 12, card 13), and none takes a dotted quad
+        // (`192.168.10.20`: 4 groups of at most 3 digits, no card's 13
+        // digits, and every part of it touches a `.` and a digit, which the
+        // phone shapes refuse): skipped before any of them looks.
+        if !digits_for_numbers(&h[s..e]) {
+            return e;
+        }
         if let Some(rule) = card
             && let Some((cs, ce)) = card_in(h, s, e)
         {
@@ -262,16 +303,27 @@ impl Engine {
 }
 
 impl Engine {
-    /// A `password` or `generic_secret` pair at the separator `sep`.
+    /// A `password` or `generic_secret` pair at the separator `sep`: the
+    /// pair is read once, and only when its name is a secret's or ends in
+    /// `key` (`"version":`, `"duration":` end like `authorization` but are
+    /// neither).
     fn pair(&self, h: &[u8], sep: usize) -> Option<Found> {
-        if let Some(f) = self
-            .rule(Detector::Password)
-            .and_then(|rule| secret_at(h, sep, rule))
-        {
-            return Some(f);
+        let (ks, e) = pair_name(h, sep)?;
+        let name = &h[ks..e];
+        if secret_name(name) {
+            let rule = self.rule(Detector::Password)?;
+            let (ks, e, vs, ve) = pair_at(h, sep)?;
+            return Some(Found {
+                key: Some((ks as u32, e as u32)),
+                ..Found::new(rule, vs, ve)
+            });
         }
-        self.rule(Detector::GenericSecret)
-            .and_then(|rule| generic_at(h, sep, rule))
+        if !name[name.len() - 3..].eq_ignore_ascii_case(b"key") {
+            return None;
+        }
+        let rule = self.rule(Detector::GenericSecret)?;
+        let (_, _, vs, ve) = pair_at(h, sep)?;
+        generic_value(&h[vs..ve]).then(|| Found::new(rule, vs, ve))
     }
 
     /// An IBAN holding the digit run at `at`.
@@ -288,6 +340,58 @@ struct On {
     ats: u64,
     runs: u64,
     pairs: u64,
+    /// `S`s, for the `SK`/`SG.` key prefixes.
+    caps: u64,
+    /// `://` at the `:`s.
+    urls: bool,
+}
+
+/// True when the number token `t` may hold a phone, SSN, My Number or card:
+/// eight digits or more, and not a dotted quad.
+#[inline]
+fn digits_for_numbers(t: &[u8]) -> bool {
+    let (mut digits, mut groups, mut longest, mut run) = (0usize, 0usize, 0usize, 0usize);
+    let mut dots_only = true;
+    for &b in t {
+        if b.is_ascii_digit() {
+            digits += 1;
+            run += 1;
+        } else {
+            dots_only &= b == b'.';
+            if run > 0 {
+                groups += 1;
+                longest = longest.max(run);
+            }
+            run = 0;
+        }
+    }
+    if run > 0 {
+        groups += 1;
+        longest = longest.max(run);
+    }
+    digits >= 8 && !(dots_only && groups == 4 && longest <= 3)
+}
+
+/// The name before the separator `sep` (start, end), when it ends like a
+/// secret's name: what [`pair_at`] reads first, without the value.
+#[inline]
+fn pair_name(h: &[u8], sep: usize) -> Option<(usize, usize)> {
+    let mut e = sep;
+    while e > 0 && h[e - 1] == b' ' {
+        e -= 1;
+    }
+    if e > 0 && matches!(h[e - 1], b'"' | b'\'') {
+        e -= 1;
+    }
+    if e < 3 || !secret_tail([h[e - 3], h[e - 2], h[e - 1]]) {
+        return None;
+    }
+    let name = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    let mut ks = e;
+    while ks > 0 && name(h[ks - 1]) && e - ks < 64 {
+        ks -= 1;
+    }
+    (ks < e).then_some((ks, e))
 }
 
 /// True for the `:` after a JSON key (`"level":`) whose name cannot be a
