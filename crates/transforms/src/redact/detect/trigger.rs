@@ -55,39 +55,30 @@ impl Engine {
         if dots || colons || ats || runs || keys {
             // Word k is tested once word k + 1 is known (a `.` needs the digit
             // after it, a run the three digits after its first).
-            let mut w = Words {
-                x: 0,
-                d: 0,
-                prev_d: 0,
-            };
+            // Each word's masks are computed once, when it is the next word.
+            let seps = walk.on.pairs != 0;
+            let mut w = Words::of(0, 0, false);
             let mut chunks = h.chunks_exact(8);
             let mut i = 0usize;
             for c in &mut chunks {
                 let y = u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or([0; 8]));
+                let next = Words::of(y, w.d, seps);
                 if i > 0 {
-                    self.word(h, i - 8, &w, y, &mut walk, out);
+                    self.word(h, i - 8, &w, &next, &mut walk, out);
                 }
-                w = Words {
-                    x: y,
-                    d: digit_mask(y),
-                    prev_d: w.d,
-                };
+                w = next;
                 i += 8;
             }
             let rest = chunks.remainder();
             let mut last = [0u8; 8];
             last[..rest.len()].copy_from_slice(rest);
             let y = u64::from_le_bytes(last);
+            let next = Words::of(y, w.d, seps);
             if i > 0 {
-                self.word(h, i - 8, &w, y, &mut walk, out);
+                self.word(h, i - 8, &w, &next, &mut walk, out);
             }
             if !rest.is_empty() {
-                let w = Words {
-                    x: y,
-                    d: digit_mask(y),
-                    prev_d: w.d,
-                };
-                self.word(h, i, &w, 0, &mut walk, out);
+                self.word(h, i, &next, &Words::of(0, next.d, false), &mut walk, out);
             }
         }
         // International numbers may have no four-digit group (+33 1 23 45 67 89).
@@ -126,12 +117,12 @@ impl Engine {
         }
     }
 
-    /// Visits the candidates of the word `w` at `i`, `y` being the next one.
+    /// Visits the candidates of the word `w` at `i`, `n` being the next one.
     #[inline(always)]
-    fn word(&self, h: &[u8], i: usize, w: &Words, y: u64, walk: &mut Walk, out: &mut Vec<Found>) {
+    fn word(&self, h: &[u8], i: usize, w: &Words, n: &Words, walk: &mut Walk, out: &mut Vec<Found>) {
         let (on, next) = (&walk.on, &mut walk.next);
         let (x, d) = (w.x, w.d);
-        let dy = digit_mask(y);
+        let dy = n.d;
         // Digit before / after each byte.
         let dp = (d << 8) | (w.prev_d >> 56);
         let dn = (d >> 8) | (dy << 56);
@@ -168,8 +159,7 @@ impl Engine {
         let pairs_y = dy & (dy >> 8);
         let mut run = pairs & ((pairs >> 16) | (pairs_y << 48)) & on.runs;
         if on.pairs != 0 {
-            let seps = |x: u64| eq_mask(x, b' ') | eq_mask(x, b'.') | eq_mask(x, b'-');
-            run |= pairs & ((seps(x) >> 16) | (seps(y) << 48)) & ((pairs >> 24) | (pairs_y << 40));
+            run |= pairs & ((w.s >> 16) | (n.s << 48)) & ((pairs >> 24) | (pairs_y << 40));
         }
         while run != 0 {
             let at = i + (run.trailing_zeros() / 8) as usize;
@@ -402,12 +392,31 @@ pub(super) fn json_separator(h: &[u8], at: usize) -> bool {
     at >= 4 && h[at - 1] == b'"' && !secret_tail([h[at - 4], h[at - 3], h[at - 2]])
 }
 
-/// A word of text (`x`), its digit mask (`d`) and the previous word's
-/// (`prev_d`): a word's candidates are known once the next word is read.
+/// A word of text (`x`), its digit mask (`d`), the previous word's
+/// (`prev_d`) and its mask of number separators (`s`: space, `.`, `-`; only
+/// when phone numbers are searched): a word's candidates are known once the
+/// next word is read.
 struct Words {
     x: u64,
     d: u64,
     prev_d: u64,
+    s: u64,
+}
+
+impl Words {
+    #[inline(always)]
+    fn of(x: u64, prev_d: u64, seps: bool) -> Words {
+        Words {
+            x,
+            d: digit_mask(x),
+            prev_d,
+            s: if seps {
+                eq_mask(x, b' ') | eq_mask(x, b'.') | eq_mask(x, b'-')
+            } else {
+                0
+            },
+        }
+    }
 }
 
 /// Where each group of triggers resumes, as separate searches for `@.:`,
