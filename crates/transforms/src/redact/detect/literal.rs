@@ -65,13 +65,9 @@ impl Anchor {
     pub(super) fn literal(self, h: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
         match self {
             Anchor::Exact => Some((s, e)),
-            Anchor::AfterB => {
-                (s > 0 && matches!(h[s - 1], b'B' | b'b')).then_some((s - 1, e))
-            }
+            Anchor::AfterB => (s > 0 && matches!(h[s - 1], b'B' | b'b')).then_some((s - 1, e)),
             Anchor::AfterCapitalB => (s > 0 && h[s - 1] == b'B').then_some((s - 1, e)),
-            Anchor::AfterSr => {
-                (s > 0 && matches!(h[s - 1], b's' | b'r')).then_some((s - 1, e))
-            }
+            Anchor::AfterSr => (s > 0 && matches!(h[s - 1], b's' | b'r')).then_some((s - 1, e)),
             Anchor::GlpBefore => {
                 let rest = h.get(e..e + 3)?;
                 (rest == b"at-" || rest == b"tt-").then_some((s, e + 3))

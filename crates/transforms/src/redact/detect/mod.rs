@@ -9,20 +9,27 @@
 //! after every key, dots and digits in every timestamp, version and address —
 //! so they are not searched one hit at a time (a `memchr` restarts per hit):
 //!
-//! * **one SWAR pass** reads the text eight bytes at a time and builds, per
-//!   word, bit masks of digits, `.`, `:` and `@`, with the cheap context tests
-//!   folded in (a `.` only between two digits, a digit only where four start),
-//!   then visits the set bits in order. A JSON key's `":` whose name cannot be
-//!   a secret's is dropped with one multiply and one table load; an ISO date
-//!   standing alone (`2025-08-20T…`) is dropped before number parsing.
-//! * `+` and `=`, rare in logs, are found with `memchr`;
-//! * the literals with one Aho-Corasick (Teddy, SIMD) pass — a second pass,
-//!   kept because Teddy beats anything safe Rust can do per byte for a set of
-//!   twenty prefixes;
+//! * **one pass over 64-byte blocks** builds, per block, one bit per byte for
+//!   digits, `.`, `:`, `@`, `S` and number separators (SSE2 compares on
+//!   x86-64, 64-bit word arithmetic elsewhere; see `blocks`), folds the cheap
+//!   context tests into them (a `.` only between two digits, a digit only
+//!   where four start, or two pairs joined by a separator), then visits the
+//!   set bits in order. A JSON key's `":` whose name cannot be a secret's is
+//!   dropped with one multiply and one table load; an ISO date standing
+//!   alone (`2025-08-20T…`) is dropped before number parsing; a number with
+//!   fewer than eight digits, or a dotted quad, reaches no number detector.
+//!   The `://` of URLs is taken at the `:`s, the `SK`/`SG.` key prefixes at
+//!   the `S`s.
+//! * `+` and `=`, rare in logs, are found with `memchr` (Azure's `sig=` and
+//!   `AccountKey=` at the `=`s);
+//! * the other literals with one Aho-Corasick (Teddy, SIMD) pass over at
+//!   most 32 anchors of three bytes or more (`literal::Anchor`), which keeps
+//!   it on its slim searcher;
 //! * custom regexes are screened with one `RegexSet` pass.
 //!
-//! The crate forbids `unsafe`, so the first pass uses plain 64-bit arithmetic
-//! (no intrinsics); it is exact per byte lane, so no trigger is lost.
+//! The crate forbids `unsafe`: the SSE2 compares are `safe_arch`'s safe
+//! wrappers, and the masks are exact per byte (a test compares them with a
+//! byte-by-byte reference), so no trigger is lost.
 //!
 //! Each candidate is confirmed by a small parser that knows the shape (Luhn for
 //! cards, octet ranges and boundaries for IPv4 — so `1.2.3.4.5`, `v10.0.0.1`
@@ -32,6 +39,7 @@
 
 mod api_key;
 mod auth;
+mod blocks;
 mod card;
 mod email;
 mod ipv4;

@@ -367,7 +367,8 @@ fn found_at_every_alignment() {
         } else {
             value.to_owned()
         };
-        for pad in 0..17 {
+        // Across the 8-byte words and the 64-byte blocks of the trigger pass.
+        for pad in (0..17).chain(50..70) {
             for tail in ["", " ", " end of the line"] {
                 let text = format!("{}{shown}{tail}", " ".repeat(pad));
                 assert_eq!(finds(d, &text), [value], "{d:?} {text:?}");
@@ -381,6 +382,12 @@ fn digit_runs_across_words_and_at_the_end() {
     // The four digits that start a number split 1+3, 2+2, 3+1 over two words.
     for split in 1..4 {
         let text = format!("{}4111111111111111", " ".repeat(8 - split));
+        assert_eq!(
+            finds(Detector::CreditCard, &text),
+            ["4111111111111111"],
+            "{text}"
+        );
+        let text = format!("{}4111111111111111", " ".repeat(64 - split));
         assert_eq!(
             finds(Detector::CreditCard, &text),
             ["4111111111111111"],
@@ -449,6 +456,14 @@ const PIECES: &[&str] = &[
     ",",
     "{",
     "}",
+    "SK",
+    "SK0123456789abcdef0123456789abcdef",
+    "SG.",
+    "://",
+    "app:pw123456@db",
+    "sig=",
+    "AccountKey=",
+    "01 23 45 67 89",
 ];
 
 fn all_rules(text: &[u8]) -> Vec<Found> {
@@ -464,13 +479,13 @@ fn all_rules(text: &[u8]) -> Vec<Found> {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
 
-    /// The word-wise trigger pass finds the same at every alignment: a
-    /// text shifted by 1 to 8 neutral bytes gives the same findings,
-    /// shifted.
+    /// The block-wise trigger pass finds the same at every alignment: a
+    /// text shifted by 1 to 69 neutral bytes (across a 64-byte block) gives
+    /// the same findings, shifted.
     #[test]
     fn alignment_does_not_change_findings(
         pieces in proptest::collection::vec(0..PIECES.len(), 0..40),
-        shift in 1usize..9,
+        shift in 1usize..70,
     ) {
         let text: String = pieces.iter().map(|p| PIECES[*p]).collect();
         let base = all_rules(text.as_bytes());
@@ -891,6 +906,34 @@ fn numbers_without_eight_digits_or_dotted_quads_are_skipped() {
         }
     }
     // Eight digits or more, not a quad: still looked at.
-    assert_eq!(finds(Detector::Phone, "tel 03.1234.5678 ok"), ["03.1234.5678"]);
-    assert_eq!(finds(Detector::UsSsn, "ssn 123-45-6789 ok"), ["123-45-6789"]);
+    assert_eq!(
+        finds(Detector::Phone, "tel 03.1234.5678 ok"),
+        ["03.1234.5678"]
+    );
+    assert_eq!(
+        finds(Detector::UsSsn, "ssn 123-45-6789 ok"),
+        ["123-45-6789"]
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+    /// The byte classes of a block, from SSE2 (on x86-64), from 64-bit word
+    /// arithmetic and byte by byte, are the same.
+    #[test]
+    fn block_classes_agree(
+        bytes in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(b"0123456789.:@S -/+aZ\x00\x7f\x80\xb0\xb9\xff".to_vec()),
+                proptest::prelude::any::<u8>(),
+            ],
+            64,
+        ),
+    ) {
+        let b = <[u8; 64]>::try_from(bytes.as_slice()).unwrap();
+        let want = blocks::block_bytes(&b);
+        proptest::prop_assert_eq!(blocks::block(&b), want);
+        proptest::prop_assert_eq!(blocks::block_words(&b), want);
+    }
 }

@@ -1,7 +1,8 @@
-//! The trigger pass: one SWAR walk finds every candidate for the detectors
-//! that start from a byte (`@`, `.`, `:`, digit runs) and hands each to its
-//! confirming parser; `+` and `=` are found with `memchr`.
+//! The trigger pass: one walk over 64-byte blocks finds every candidate for
+//! the detectors that start from a byte (`@`, `.`, `:`, `S`, digit runs) and
+//! hands each to its confirming parser; `+` and `=` are found with `memchr`.
 
+use super::blocks::{Block, block};
 use super::card::{card_in, card_shaped};
 use super::email::email;
 use super::ipv4::ipv4;
@@ -15,11 +16,12 @@ use super::text::word_before;
 use super::{Detector, Engine, Found};
 
 impl Engine {
-    /// The trigger pass: one SWAR walk over the text, eight bytes at a time.
-    /// Each word gives bit masks of digits, `.`, `:` and `@`; the context
-    /// tests are folded into them (a `.` counts only between two digits, a
-    /// digit only when it starts a run of four, across word boundaries), and
-    /// the set bits are visited in order without restarting a search per hit.
+    /// The trigger pass: one walk over the text, 64 bytes at a time. Each
+    /// block gives bit masks of digits, `.`, `:`, `@` and `S` (see `blocks`);
+    /// the context tests are folded into them (a `.` counts only between two
+    /// digits, a digit only when it starts a run of four, across block
+    /// boundaries), and the set bits are visited in order without restarting
+    /// a search per hit.
     /// `+` and `=`, rare in logs, are found with `memchr` afterwards (in that
     /// order, as before: ties between findings keep the same winner).
     pub(super) fn scan_triggers(&self, h: &[u8], out: &mut Vec<Found>) {
@@ -53,32 +55,27 @@ impl Engine {
             next: Next::default(),
         };
         if dots || colons || ats || runs || keys {
-            // Word k is tested once word k + 1 is known (a `.` needs the digit
-            // after it, a run the three digits after its first).
-            // Each word's masks are computed once, when it is the next word.
-            let seps = walk.on.pairs != 0;
-            let mut w = Words::of(0, 0, false);
-            let mut chunks = h.chunks_exact(8);
-            let mut i = 0usize;
-            for c in &mut chunks {
-                let y = u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or([0; 8]));
-                let next = Words::of(y, w.d, seps);
-                if i > 0 {
-                    self.word(h, i - 8, &w, &next, &mut walk, out);
+            // Block k is tested once block k + 1 is known (a `.` needs the
+            // digit after it, a run the three digits after its first).
+            let load = |k: usize| -> Block {
+                let s = k * 64;
+                match h.get(s..s + 64) {
+                    Some(b) => block(<&[u8; 64]>::try_from(b).unwrap_or(&[0; 64])),
+                    None if s < h.len() => {
+                        let mut last = [0u8; 64];
+                        last[..h.len() - s].copy_from_slice(&h[s..]);
+                        block(&last)
+                    }
+                    None => Block::default(),
                 }
-                w = next;
-                i += 8;
-            }
-            let rest = chunks.remainder();
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            let y = u64::from_le_bytes(last);
-            let next = Words::of(y, w.d, seps);
-            if i > 0 {
-                self.word(h, i - 8, &w, &next, &mut walk, out);
-            }
-            if !rest.is_empty() {
-                self.word(h, i, &next, &Words::of(0, next.d, false), &mut walk, out);
+            };
+            let mut prev_digits = 0;
+            let mut cur = load(0);
+            for k in 0..h.len().div_ceil(64) {
+                let next = load(k + 1);
+                self.block(h, k * 64, &cur, prev_digits, &next, &mut walk, out);
+                prev_digits = cur.digits;
+                cur = next;
             }
         }
         // International numbers may have no four-digit group (+33 1 23 45 67 89).
@@ -117,20 +114,28 @@ impl Engine {
         }
     }
 
-    /// Visits the candidates of the word `w` at `i`, `n` being the next one.
+    /// Visits the candidates of the 64-byte block `c` at `i`, `prev_digits`
+    /// being the previous block's digits and `n` the next block.
     #[inline(always)]
-    fn word(&self, h: &[u8], i: usize, w: &Words, n: &Words, walk: &mut Walk, out: &mut Vec<Found>) {
+    #[allow(clippy::too_many_arguments)]
+    fn block(
+        &self,
+        h: &[u8],
+        i: usize,
+        c: &Block,
+        prev_digits: u64,
+        n: &Block,
+        walk: &mut Walk,
+        out: &mut Vec<Found>,
+    ) {
         let (on, next) = (&walk.on, &mut walk.next);
-        let (x, d) = (w.x, w.d);
-        let dy = n.d;
+        let d = c.digits;
         // Digit before / after each byte.
-        let dp = (d << 8) | (w.prev_d >> 56);
-        let dn = (d >> 8) | (dy << 56);
-        let mut punct = (eq_mask(x, b'.') & dp & dn & on.dots)
-            | (eq_mask(x, b':') & on.colons)
-            | (eq_mask(x, b'@') & on.ats);
+        let dp = (d << 1) | (prev_digits >> 63);
+        let dn = (d >> 1) | (n.digits << 63);
+        let mut punct = (c.dots & dp & dn & on.dots) | (c.colons & on.colons) | (c.ats & on.ats);
         while punct != 0 {
-            let at = i + (punct.trailing_zeros() / 8) as usize;
+            let at = i + punct.trailing_zeros() as usize;
             punct &= punct - 1;
             // `://` of a URL, whose userinfo may hold credentials: at every
             // `:`, as the literal it was (not hidden by a pair's value).
@@ -142,9 +147,9 @@ impl Engine {
             }
         }
         // `SK` (Twilio) and `SG.` (SendGrid) keys: capitals are few in logs.
-        let mut caps = eq_mask(x, b'S') & on.caps;
+        let mut caps = c.caps & on.caps;
         while caps != 0 {
-            let at = i + (caps.trailing_zeros() / 8) as usize;
+            let at = i + caps.trailing_zeros() as usize;
             caps &= caps - 1;
             match h.get(at + 1) {
                 Some(b'K') => self.literal(h, Literal::Twilio, at, at + 2, out),
@@ -154,15 +159,16 @@ impl Engine {
                 _ => {}
             }
         }
-        // Digit pairs, then pairs followed by pairs: the first digits of runs of four.
+        // Digit pairs, then pairs followed by pairs: the first digits of runs
+        // of four; with phone numbers, pairs joined by a separator too.
         let pairs = d & dn;
-        let pairs_y = dy & (dy >> 8);
-        let mut run = pairs & ((pairs >> 16) | (pairs_y << 48)) & on.runs;
+        let pairs_n = n.digits & (n.digits >> 1);
+        let mut run = pairs & ((pairs >> 2) | (pairs_n << 62)) & on.runs;
         if on.pairs != 0 {
-            run |= pairs & ((w.s >> 16) | (n.s << 48)) & ((pairs >> 24) | (pairs_y << 40));
+            run |= pairs & ((c.seps >> 2) | (n.seps << 62)) & ((pairs >> 3) | (pairs_n << 61));
         }
         while run != 0 {
-            let at = i + (run.trailing_zeros() / 8) as usize;
+            let at = i + run.trailing_zeros() as usize;
             run &= run - 1;
             if at >= next.run {
                 next.run = self.number_at(h, at, out).max(at + 1);
@@ -390,33 +396,6 @@ fn pair_name(h: &[u8], sep: usize) -> Option<(usize, usize)> {
 #[inline(always)]
 pub(super) fn json_separator(h: &[u8], at: usize) -> bool {
     at >= 4 && h[at - 1] == b'"' && !secret_tail([h[at - 4], h[at - 3], h[at - 2]])
-}
-
-/// A word of text (`x`), its digit mask (`d`), the previous word's
-/// (`prev_d`) and its mask of number separators (`s`: space, `.`, `-`; only
-/// when phone numbers are searched): a word's candidates are known once the
-/// next word is read.
-struct Words {
-    x: u64,
-    d: u64,
-    prev_d: u64,
-    s: u64,
-}
-
-impl Words {
-    #[inline(always)]
-    fn of(x: u64, prev_d: u64, seps: bool) -> Words {
-        Words {
-            x,
-            d: digit_mask(x),
-            prev_d,
-            s: if seps {
-                eq_mask(x, b' ') | eq_mask(x, b'.') | eq_mask(x, b'-')
-            } else {
-                0
-            },
-        }
-    }
 }
 
 /// Where each group of triggers resumes, as separate searches for `@.:`,
