@@ -1,8 +1,10 @@
 //! Throughput of each parser and transform, and of the default chain
 //! (parse_json → enrich → redact with every detector → filter_level →
 //! serialize), in bytes of input per second, and each redact detector alone
-//! (`transforms/redact_detector/NAME`). Batches are prepared outside the
-//! timed part (framed, and parsed for the transforms that need JSON).
+//! (`transforms/redact_detector/NAME`: the shared trigger pass plus that
+//! detector's confirmations and rewrites; `transforms/redact_all_detectors`
+//! is issue 20's figure). Batches are prepared outside the timed part
+//! (framed, and parsed for the transforms that need JSON).
 
 #![allow(clippy::unwrap_used)]
 

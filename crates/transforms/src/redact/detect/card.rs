@@ -72,8 +72,14 @@ pub(super) fn card_in(h: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
         {
             return false;
         }
-        let digits: Vec<u8> = t.iter().copied().filter(u8::is_ascii_digit).collect();
-        if !brand(&digits) {
+        // 13 to 19 digits (checked above), gathered without allocating.
+        let mut digits = [0u8; 19];
+        let mut n = 0;
+        for &b in t.iter().filter(|b| b.is_ascii_digit()) {
+            digits[n] = b;
+            n += 1;
+        }
+        if !brand(&digits[..n]) {
             return false;
         }
         let before = s > 0 && (is_word(h[s - 1]) || h[s - 1] == b'.');

@@ -9,20 +9,27 @@
 //! after every key, dots and digits in every timestamp, version and address —
 //! so they are not searched one hit at a time (a `memchr` restarts per hit):
 //!
-//! * **one SWAR pass** reads the text eight bytes at a time and builds, per
-//!   word, bit masks of digits, `.`, `:` and `@`, with the cheap context tests
-//!   folded in (a `.` only between two digits, a digit only where four start),
-//!   then visits the set bits in order. A JSON key's `":` whose name cannot be
-//!   a secret's is dropped with one multiply and one table load; an ISO date
-//!   standing alone (`2025-08-20T…`) is dropped before number parsing.
-//! * `+` and `=`, rare in logs, are found with `memchr`;
-//! * the literals with one Aho-Corasick (Teddy, SIMD) pass — a second pass,
-//!   kept because Teddy beats anything safe Rust can do per byte for a set of
-//!   twenty prefixes;
+//! * **one pass over 64-byte blocks** builds, per block, one bit per byte for
+//!   digits, `.`, `:`, `@`, `S` and number separators (SSE2 compares on
+//!   x86-64, 64-bit word arithmetic elsewhere; see `blocks`), folds the cheap
+//!   context tests into them (a `.` only between two digits, a digit only
+//!   where four start, or two pairs joined by a separator), then visits the
+//!   set bits in order. A JSON key's `":` whose name cannot be a secret's is
+//!   dropped with one multiply and one table load; an ISO date standing
+//!   alone (`2025-08-20T…`) is dropped before number parsing; a number with
+//!   fewer than eight digits, or a dotted quad, reaches no number detector.
+//!   The `://` of URLs is taken at the `:`s, the `SK`/`SG.` key prefixes at
+//!   the `S`s.
+//! * `+` and `=`, rare in logs, are found with `memchr` (Azure's `sig=` and
+//!   `AccountKey=` at the `=`s);
+//! * the other literals with one Aho-Corasick (Teddy, SIMD) pass over at
+//!   most 32 anchors of three bytes or more (`literal::Anchor`), which keeps
+//!   it on its slim searcher;
 //! * custom regexes are screened with one `RegexSet` pass.
 //!
-//! The crate forbids `unsafe`, so the first pass uses plain 64-bit arithmetic
-//! (no intrinsics); it is exact per byte lane, so no trigger is lost.
+//! The crate forbids `unsafe`: the SSE2 compares are `safe_arch`'s safe
+//! wrappers, and the masks are exact per byte (a test compares them with a
+//! byte-by-byte reference), so no trigger is lost.
 //!
 //! Each candidate is confirmed by a small parser that knows the shape (Luhn for
 //! cards, octet ranges and boundaries for IPv4 — so `1.2.3.4.5`, `v10.0.0.1`
@@ -32,6 +39,7 @@
 
 mod api_key;
 mod auth;
+mod blocks;
 mod card;
 mod email;
 mod ipv4;
@@ -55,7 +63,7 @@ use regex::bytes::{Regex, RegexSet};
 use serde::Deserialize;
 use strum::EnumCount;
 
-use self::literal::{LITERALS, Literal};
+use self::literal::{Anchor, LITERALS, Literal};
 pub use self::password::secret_name;
 
 /// A built-in detector.
@@ -240,7 +248,7 @@ pub struct Engine {
     rule_of: [Option<u16>; Detector::ALL.len()],
     /// Rank of each rule index in the rule order (lower wins an overlap).
     rank: Vec<u16>,
-    literals: Option<(AhoCorasick, Vec<Literal>)>,
+    literals: Option<(AhoCorasick, Vec<(Literal, Anchor)>)>,
     customs: Option<(RegexSet, Vec<(Regex, u16)>)>,
 }
 
@@ -274,7 +282,7 @@ impl Engine {
         let on = |d: Detector| rule_of[d.index()].is_some();
         let mut patterns: Vec<String> = Vec::new();
         let mut kinds = Vec::new();
-        for (lit, kind) in LITERALS {
+        for (lit, kind, anchor) in LITERALS {
             let wanted = match kind {
                 Literal::Jwt => on(Detector::Jwt),
                 Literal::Auth => on(Detector::AuthHeader),
@@ -284,7 +292,7 @@ impl Engine {
             };
             if wanted {
                 patterns.push((*lit).to_owned());
-                kinds.push(*kind);
+                kinds.push((*kind, *anchor));
             }
         }
         let literals = if patterns.is_empty() {
@@ -330,7 +338,10 @@ impl Engine {
         self.scan_triggers(hay, out);
         if let Some((ac, kinds)) = &self.literals {
             for m in ac.find_iter(hay) {
-                self.literal(hay, kinds[m.pattern().as_usize()], m.start(), m.end(), out);
+                let (kind, anchor) = kinds[m.pattern().as_usize()];
+                if let Some((s, e)) = anchor.literal(hay, m.start(), m.end()) {
+                    self.literal(hay, kind, s, e, out);
+                }
             }
         }
         if let Some((set, customs)) = &self.customs
@@ -445,7 +456,7 @@ fn repeat_values(h: &[u8], out: &mut Vec<Found>, start: usize) {
         if v.len() < REPEAT_MIN {
             continue;
         }
-        for at in memchr::memmem::find_iter(h, v) {
+        let mut push = |at: usize| {
             let e = at + v.len();
             let covered = out[start..]
                 .iter()
@@ -453,6 +464,29 @@ fn repeat_values(h: &[u8], out: &mut Vec<Found>, start: usize) {
             if !covered {
                 out.push(Found::new(f.rule, at, e));
             }
+        };
+        if h.len() <= SHORT_LINE {
+            // Building a `memmem` searcher costs more than this line holds.
+            let mut from = 0;
+            while let Some(o) = memchr::memchr(v[0], &h[from..]) {
+                let at = from + o;
+                if h.len() - at < v.len() {
+                    break;
+                }
+                if h[at + v.len() - 1] == v[v.len() - 1] && h[at..at + v.len()] == *v {
+                    push(at);
+                    from = at + v.len();
+                } else {
+                    from = at + 1;
+                }
+            }
+        } else {
+            memchr::memmem::find_iter(h, v).for_each(push);
         }
     }
 }
+
+/// Lines up to this long are searched for repeated values by their first
+/// byte (`memchr`) and a comparison: a few hits per line, while a `memmem`
+/// searcher is built per value.
+const SHORT_LINE: usize = 1024;

@@ -32,13 +32,16 @@ pub(super) fn jp_my_number(h: &[u8], s: usize, e: usize) -> bool {
     if word_before(h, s) || word_after(h, e) {
         return false;
     }
-    let digits: Vec<u8> = match t.len() {
-        12 => t.to_vec(),
+    let mut digits = [0u8; 12];
+    match t.len() {
+        12 => digits.copy_from_slice(t),
         14 if t[4] == t[9] && matches!(t[4], b' ' | b'-') => {
-            [&t[0..4], &t[5..9], &t[10..14]].concat()
+            digits[..4].copy_from_slice(&t[0..4]);
+            digits[4..8].copy_from_slice(&t[5..9]);
+            digits[8..].copy_from_slice(&t[10..14]);
         }
         _ => return false,
-    };
+    }
     if !digits.iter().all(u8::is_ascii_digit) {
         return false;
     }

@@ -1,6 +1,5 @@
 //! `password`: values of pairs and JSON members whose name is a secret's.
 
-use super::Found;
 use super::text::run;
 
 /// Names whose values are secrets (matched case-insensitively, ignoring `_`,
@@ -65,19 +64,6 @@ pub(super) fn name_tail(h: &[u8], sep: usize) -> Option<[u8; 3]> {
         e -= 1;
     }
     (e >= 3).then(|| [h[e - 3], h[e - 2], h[e - 1]])
-}
-
-/// A `name=value` / `name: value` / `"name":"value"` pair at the separator
-/// `sep` whose name is a secret's: the value (and the name, for JSON members).
-pub(super) fn secret_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
-    let (ks, e, vs, ve) = pair_at(h, sep)?;
-    if !secret_name(&h[ks..e]) {
-        return None;
-    }
-    Some(Found {
-        key: Some((ks as u32, e as u32)),
-        ..Found::new(rule, vs, ve)
-    })
 }
 
 /// The pair at the separator `sep`: (name start, name end, value start,
@@ -155,30 +141,17 @@ pub(super) const ENTROPY_BITS: f64 = 3.5;
 /// Shortest `generic_secret` value.
 const GENERIC_MIN: usize = 16;
 
-/// A `…key = value` pair (`signing_key`, `X-Client-Key`) whose name is no
-/// secret's by itself but whose value looks random: 16 to 256 characters of
-/// a token alphabet with letters and digits and at least
+/// True when `v`, the value of a `…key = value` pair (`signing_key`,
+/// `X-Client-Key`) whose name is no secret's by itself, looks random: 16 to
+/// 256 characters of a token alphabet with letters and digits and at least
 /// [`ENTROPY_BITS`] bits of entropy per character.
-pub(super) fn generic_at(h: &[u8], sep: usize, rule: u16) -> Option<Found> {
-    let (ks, e, vs, ve) = pair_at(h, sep)?;
-    let name = &h[ks..e];
-    if secret_name(name) || !name[name.len() - 3..].eq_ignore_ascii_case(b"key") {
-        return None;
-    }
-    let v = &h[vs..ve];
-    if !(GENERIC_MIN..=256).contains(&v.len())
-        || !v.iter().all(|b| {
+pub(super) fn generic_value(v: &[u8]) -> bool {
+    (GENERIC_MIN..=256).contains(&v.len())
+        && v.iter().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')
         })
-        || !random_looking(v)
-        || entropy(v) < ENTROPY_BITS
-    {
-        return None;
-    }
-    Some(Found {
-        key: None,
-        ..Found::new(rule, vs, ve)
-    })
+        && random_looking(v)
+        && entropy(v) >= ENTROPY_BITS
 }
 
 /// Keys are mixed-case letters with digits, or long hex: not words joined by

@@ -367,7 +367,8 @@ fn found_at_every_alignment() {
         } else {
             value.to_owned()
         };
-        for pad in 0..17 {
+        // Across the 8-byte words and the 64-byte blocks of the trigger pass.
+        for pad in (0..17).chain(50..70) {
             for tail in ["", " ", " end of the line"] {
                 let text = format!("{}{shown}{tail}", " ".repeat(pad));
                 assert_eq!(finds(d, &text), [value], "{d:?} {text:?}");
@@ -381,6 +382,12 @@ fn digit_runs_across_words_and_at_the_end() {
     // The four digits that start a number split 1+3, 2+2, 3+1 over two words.
     for split in 1..4 {
         let text = format!("{}4111111111111111", " ".repeat(8 - split));
+        assert_eq!(
+            finds(Detector::CreditCard, &text),
+            ["4111111111111111"],
+            "{text}"
+        );
+        let text = format!("{}4111111111111111", " ".repeat(64 - split));
         assert_eq!(
             finds(Detector::CreditCard, &text),
             ["4111111111111111"],
@@ -449,6 +456,14 @@ const PIECES: &[&str] = &[
     ",",
     "{",
     "}",
+    "SK",
+    "SK0123456789abcdef0123456789abcdef",
+    "SG.",
+    "://",
+    "app:pw123456@db",
+    "sig=",
+    "AccountKey=",
+    "01 23 45 67 89",
 ];
 
 fn all_rules(text: &[u8]) -> Vec<Found> {
@@ -464,13 +479,13 @@ fn all_rules(text: &[u8]) -> Vec<Found> {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
 
-    /// The word-wise trigger pass finds the same at every alignment: a
-    /// text shifted by 1 to 8 neutral bytes gives the same findings,
-    /// shifted.
+    /// The block-wise trigger pass finds the same at every alignment: a
+    /// text shifted by 1 to 69 neutral bytes (across a 64-byte block) gives
+    /// the same findings, shifted.
     #[test]
     fn alignment_does_not_change_findings(
         pieces in proptest::collection::vec(0..PIECES.len(), 0..40),
-        shift in 1usize..9,
+        shift in 1usize..70,
     ) {
         let text: String = pieces.iter().map(|p| PIECES[*p]).collect();
         let base = all_rules(text.as_bytes());
@@ -738,4 +753,187 @@ fn findings_widen_over_invalid_bytes() {
             &b"ta\xb8ro@example.jp"[..]
         ]
     );
+}
+
+#[test]
+fn literal_anchors_keep_teddy_slim() {
+    // At most 32 patterns of three bytes or more: Aho-Corasick's slim Teddy
+    // with three-byte masks (see `literal::Anchor`).
+    assert!(literal::LITERALS.len() <= 32, "{}", literal::LITERALS.len());
+    for (lit, _, _) in literal::LITERALS {
+        assert!(lit.len() >= 3, "{lit}");
+    }
+}
+
+#[test]
+fn every_spelling_of_an_anchored_literal_is_found() {
+    for (d, text, want) in [
+        (Detector::AuthHeader, "Bearer abcdefgh12", "abcdefgh12"),
+        (Detector::AuthHeader, "bearer abcdefgh12", "abcdefgh12"),
+        (Detector::AuthHeader, "BEARER abcdefgh12", "abcdefgh12"),
+        (Detector::AuthHeader, "Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
+        (Detector::AuthHeader, "basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
+        (Detector::AuthHeader, "BASIC dXNlcjpwYXNz", "dXNlcjpwYXNz"),
+        (
+            Detector::ApiKey,
+            "k sk_live_abcdefghij012345 x",
+            "sk_live_abcdefghij012345",
+        ),
+        (
+            Detector::ApiKey,
+            "k rk_live_abcdefghij012345 x",
+            "rk_live_abcdefghij012345",
+        ),
+        (
+            Detector::ApiKey,
+            "k sk_test_abcdefghij012345 x",
+            "sk_test_abcdefghij012345",
+        ),
+        (
+            Detector::ApiKey,
+            "k rk_test_abcdefghij012345 x",
+            "rk_test_abcdefghij012345",
+        ),
+        (
+            Detector::ApiKey,
+            "t glptt-abcdefghij0123456789 x",
+            "glptt-abcdefghij0123456789",
+        ),
+        (
+            Detector::ApiKey,
+            "t glpat-abcdefghij0123456789 x",
+            "glpat-abcdefghij0123456789",
+        ),
+        (
+            Detector::ApiKey,
+            "AccountName=x;AccountKey=abcdefghijklmnopqrstuvwxyz0123456789ABCDEF==;",
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF==",
+        ),
+        (
+            Detector::UrlCredentials,
+            "a=https://app:S3cr3t@db/x",
+            "app:S3cr3t",
+        ),
+    ] {
+        let got = finds(d, text);
+        assert!(got.contains(&want.to_owned()), "{text}: {got:?}");
+    }
+    // Near misses of the anchors: not the literal they stand for.
+    for (d, text) in [
+        (Detector::AuthHeader, "cearer abcdefgh12"),
+        (Detector::AuthHeader, "bEARER abcdefgh12"),
+        (Detector::ApiKey, "k tk_live_abcdefghij012345 x"),
+        (Detector::ApiKey, "t glpxx-abcdefghij0123456789 x"),
+        (Detector::ApiKey, "SKIP this SG line"),
+        (Detector::UrlCredentials, "a: b:/ c:/x@y"),
+    ] {
+        assert_eq!(finds(d, text), Vec::<String>::new(), "{text}");
+    }
+}
+
+#[test]
+fn literals_of_the_trigger_pass_at_every_alignment() {
+    // `SK`/`SG.` are found by the word-at-a-time pass and `://` at its `:`s:
+    // each straddling a word boundary too.
+    let cases = [
+        (
+            Detector::ApiKey,
+            "SK0123456789abcdef0123456789abcdef",
+            "SK0123456789abcdef0123456789abcdef",
+        ),
+        (
+            Detector::ApiKey,
+            "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz01234567890123456",
+            "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz01234567890123456",
+        ),
+        (
+            Detector::UrlCredentials,
+            "redis://:pw123456@cache:6379",
+            ":pw123456",
+        ),
+    ];
+    for (d, text, want) in cases {
+        for pad in 0..17 {
+            let line = format!("{} {text} end", "x".repeat(pad));
+            let got = finds(d, &line);
+            assert!(got.contains(&want.to_owned()), "{line}: {got:?}");
+        }
+    }
+}
+
+#[test]
+fn a_pair_does_not_hide_the_literals_in_its_value() {
+    // The URL's credentials and Azure's key win the overlap with the
+    // `password` pair around them (rule order), as when they were found by
+    // their own pass.
+    let all = engine(&Detector::ALL);
+    for (text, rule, inner) in [
+        (
+            r#"{"secret":"postgres://app:S3cr3tPw@db/x"}"#,
+            Detector::UrlCredentials,
+            "app:S3cr3tPw",
+        ),
+        (
+            "secret=AccountKey=abcdefghijklmnopqrstuvwxyz0123456789ABCDEF==",
+            Detector::ApiKey,
+            "AccountKey",
+        ),
+    ] {
+        let mut out = Vec::new();
+        all.scan(text.as_bytes(), &mut out);
+        let at = text.find(inner).unwrap() as u32;
+        let f = out
+            .iter()
+            .find(|f| f.start <= at && at < f.end)
+            .unwrap_or_else(|| panic!("{text}: {out:?}"));
+        assert_eq!(f.rule, rule.index() as u16, "{text}: {out:?}");
+    }
+}
+
+#[test]
+fn numbers_without_eight_digits_or_dotted_quads_are_skipped() {
+    // The shortcut before the number detectors changes nothing they find.
+    let all = engine(&Detector::ALL);
+    for text in [
+        "from 192.168.100.200 to 10.20.30.40",
+        "ip 255.255.255.255 and 1.22.333.44",
+        "order 12.345.678",
+    ] {
+        let mut out = Vec::new();
+        all.scan(text.as_bytes(), &mut out);
+        for f in &out {
+            assert_eq!(f.rule, Detector::Ipv4.index() as u16, "{text}: {out:?}");
+        }
+    }
+    // Eight digits or more, not a quad: still looked at.
+    assert_eq!(
+        finds(Detector::Phone, "tel 03.1234.5678 ok"),
+        ["03.1234.5678"]
+    );
+    assert_eq!(
+        finds(Detector::UsSsn, "ssn 123-45-6789 ok"),
+        ["123-45-6789"]
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+    /// The byte classes of a block, from SSE2 (on x86-64), from 64-bit word
+    /// arithmetic and byte by byte, are the same.
+    #[test]
+    fn block_classes_agree(
+        bytes in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(b"0123456789.:@S -/+aZ\x00\x7f\x80\xb0\xb9\xff".to_vec()),
+                proptest::prelude::any::<u8>(),
+            ],
+            64,
+        ),
+    ) {
+        let b = <[u8; 64]>::try_from(bytes.as_slice()).unwrap();
+        let want = blocks::block_bytes(&b);
+        proptest::prop_assert_eq!(blocks::block(&b), want);
+        proptest::prop_assert_eq!(blocks::block_words(&b), want);
+    }
 }

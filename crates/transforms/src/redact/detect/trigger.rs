@@ -1,31 +1,36 @@
-//! The trigger pass: one SWAR walk finds every candidate for the detectors
-//! that start from a byte (`@`, `.`, `:`, digit runs) and hands each to its
-//! confirming parser; `+` and `=` are found with `memchr`.
+//! The trigger pass: one walk over 64-byte blocks finds every candidate for
+//! the detectors that start from a byte (`@`, `.`, `:`, `S`, digit runs) and
+//! hands each to its confirming parser; `+` and `=` are found with `memchr`.
 
+use super::blocks::{Block, block};
 use super::card::{card_in, card_shaped};
 use super::email::email;
 use super::ipv4::ipv4;
 use super::ipv6::ipv6;
+use super::literal::Literal;
 use super::national::{iban_at, iban_start, jp_my_number, us_ssn};
 use super::number::{is_sep, lone_date, number_token};
-use super::password::{generic_at, name_tail, secret_at, secret_tail};
+use super::password::{generic_value, name_tail, pair_at, secret_name, secret_tail};
 use super::phone::phone_in;
 use super::text::word_before;
 use super::{Detector, Engine, Found};
 
 impl Engine {
-    /// The trigger pass: one SWAR walk over the text, eight bytes at a time.
-    /// Each word gives bit masks of digits, `.`, `:` and `@`; the context
-    /// tests are folded into them (a `.` counts only between two digits, a
-    /// digit only when it starts a run of four, across word boundaries), and
-    /// the set bits are visited in order without restarting a search per hit.
+    /// The trigger pass: one walk over the text, 64 bytes at a time. Each
+    /// block gives bit masks of digits, `.`, `:`, `@` and `S` (see `blocks`);
+    /// the context tests are folded into them (a `.` counts only between two
+    /// digits, a digit only when it starts a run of four, across block
+    /// boundaries), and the set bits are visited in order without restarting
+    /// a search per hit.
     /// `+` and `=`, rare in logs, are found with `memchr` afterwards (in that
     /// order, as before: ties between findings keep the same winner).
     pub(super) fn scan_triggers(&self, h: &[u8], out: &mut Vec<Found>) {
         let on = |d: Detector| self.rule(d).is_some();
+        let urls = on(Detector::UrlCredentials);
+        let keys = on(Detector::ApiKey);
         let (dots, colons, ats) = (
             on(Detector::Ipv4),
-            on(Detector::Ipv6) || on(Detector::Password) || on(Detector::GenericSecret),
+            on(Detector::Ipv6) || on(Detector::Password) || on(Detector::GenericSecret) || urls,
             on(Detector::Email),
         );
         let runs = on(Detector::CreditCard)
@@ -44,45 +49,33 @@ impl Engine {
                 ats: all(ats),
                 runs: all(runs),
                 pairs: all(pairs),
+                caps: all(keys),
+                urls,
             },
             next: Next::default(),
         };
-        if dots || colons || ats || runs {
-            // Word k is tested once word k + 1 is known (a `.` needs the digit
-            // after it, a run the three digits after its first).
-            let mut w = Words {
-                x: 0,
-                d: 0,
-                prev_d: 0,
-            };
-            let mut chunks = h.chunks_exact(8);
-            let mut i = 0usize;
-            for c in &mut chunks {
-                let y = u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or([0; 8]));
-                if i > 0 {
-                    self.word(h, i - 8, &w, y, &mut walk, out);
+        if dots || colons || ats || runs || keys {
+            // Block k is tested once block k + 1 is known (a `.` needs the
+            // digit after it, a run the three digits after its first).
+            let load = |k: usize| -> Block {
+                let s = k * 64;
+                match h.get(s..s + 64) {
+                    Some(b) => block(<&[u8; 64]>::try_from(b).unwrap_or(&[0; 64])),
+                    None if s < h.len() => {
+                        let mut last = [0u8; 64];
+                        last[..h.len() - s].copy_from_slice(&h[s..]);
+                        block(&last)
+                    }
+                    None => Block::default(),
                 }
-                w = Words {
-                    x: y,
-                    d: digit_mask(y),
-                    prev_d: w.d,
-                };
-                i += 8;
-            }
-            let rest = chunks.remainder();
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            let y = u64::from_le_bytes(last);
-            if i > 0 {
-                self.word(h, i - 8, &w, y, &mut walk, out);
-            }
-            if !rest.is_empty() {
-                let w = Words {
-                    x: y,
-                    d: digit_mask(y),
-                    prev_d: w.d,
-                };
-                self.word(h, i, &w, 0, &mut walk, out);
+            };
+            let mut prev_digits = 0;
+            let mut cur = load(0);
+            for k in 0..h.len().div_ceil(64) {
+                let next = load(k + 1);
+                self.block(h, k * 64, &cur, prev_digits, &next, &mut walk, out);
+                prev_digits = cur.digits;
+                cur = next;
             }
         }
         // International numbers may have no four-digit group (+33 1 23 45 67 89).
@@ -94,10 +87,20 @@ impl Engine {
             }
         }
         // `name=value` pairs; `name: value` ones are found with the `:`s above.
-        if on(Detector::Password) || on(Detector::GenericSecret) {
+        // Azure's `sig=` and `AccountKey=` too, at every `=` (they were
+        // literals of the Aho-Corasick pass, which a pair does not hide).
+        let pairs = on(Detector::Password) || on(Detector::GenericSecret);
+        if pairs || keys {
             let mut next = 0;
             for at in memchr::memchr_iter(b'=', h) {
-                if at < next {
+                if keys {
+                    if at >= 3 && &h[at - 3..at] == b"sig" {
+                        self.literal(h, Literal::AzureSas, at - 3, at + 1, out);
+                    } else if at >= 10 && &h[at - 10..at] == b"AccountKey" {
+                        self.literal(h, Literal::AzureKey, at - 10, at + 1, out);
+                    }
+                }
+                if at < next || !pairs {
                     continue;
                 }
                 next = at + 1;
@@ -111,35 +114,61 @@ impl Engine {
         }
     }
 
-    /// Visits the candidates of the word `w` at `i`, `y` being the next one.
+    /// Visits the candidates of the 64-byte block `c` at `i`, `prev_digits`
+    /// being the previous block's digits and `n` the next block.
     #[inline(always)]
-    fn word(&self, h: &[u8], i: usize, w: &Words, y: u64, walk: &mut Walk, out: &mut Vec<Found>) {
+    #[allow(clippy::too_many_arguments)]
+    fn block(
+        &self,
+        h: &[u8],
+        i: usize,
+        c: &Block,
+        prev_digits: u64,
+        n: &Block,
+        walk: &mut Walk,
+        out: &mut Vec<Found>,
+    ) {
         let (on, next) = (&walk.on, &mut walk.next);
-        let (x, d) = (w.x, w.d);
-        let dy = digit_mask(y);
+        let d = c.digits;
         // Digit before / after each byte.
-        let dp = (d << 8) | (w.prev_d >> 56);
-        let dn = (d >> 8) | (dy << 56);
-        let mut punct = (eq_mask(x, b'.') & dp & dn & on.dots)
-            | (eq_mask(x, b':') & on.colons)
-            | (eq_mask(x, b'@') & on.ats);
+        let dp = (d << 1) | (prev_digits >> 63);
+        let dn = (d >> 1) | (n.digits << 63);
+        let mut punct = (c.dots & dp & dn & on.dots) | (c.colons & on.colons) | (c.ats & on.ats);
         while punct != 0 {
-            let at = i + (punct.trailing_zeros() / 8) as usize;
+            let at = i + punct.trailing_zeros() as usize;
             punct &= punct - 1;
+            // `://` of a URL, whose userinfo may hold credentials: at every
+            // `:`, as the literal it was (not hidden by a pair's value).
+            if on.urls && h[at] == b':' && h.get(at + 1..at + 3) == Some(b"//") {
+                self.literal(h, Literal::Url, at, at + 3, out);
+            }
             if at >= next.punct && !json_separator(h, at) {
                 next.punct = self.punct(h, at, out).max(at + 1);
             }
         }
-        // Digit pairs, then pairs followed by pairs: the first digits of runs of four.
+        // `SK` (Twilio) and `SG.` (SendGrid) keys: capitals are few in logs.
+        let mut caps = c.caps & on.caps;
+        while caps != 0 {
+            let at = i + caps.trailing_zeros() as usize;
+            caps &= caps - 1;
+            match h.get(at + 1) {
+                Some(b'K') => self.literal(h, Literal::Twilio, at, at + 2, out),
+                Some(b'G') if h.get(at + 2) == Some(&b'.') => {
+                    self.literal(h, Literal::SendGrid, at, at + 3, out)
+                }
+                _ => {}
+            }
+        }
+        // Digit pairs, then pairs followed by pairs: the first digits of runs
+        // of four; with phone numbers, pairs joined by a separator too.
         let pairs = d & dn;
-        let pairs_y = dy & (dy >> 8);
-        let mut run = pairs & ((pairs >> 16) | (pairs_y << 48)) & on.runs;
+        let pairs_n = n.digits & (n.digits >> 1);
+        let mut run = pairs & ((pairs >> 2) | (pairs_n << 62)) & on.runs;
         if on.pairs != 0 {
-            let seps = |x: u64| eq_mask(x, b' ') | eq_mask(x, b'.') | eq_mask(x, b'-');
-            run |= pairs & ((seps(x) >> 16) | (seps(y) << 48)) & ((pairs >> 24) | (pairs_y << 40));
+            run |= pairs & ((c.seps >> 2) | (n.seps << 62)) & ((pairs >> 3) | (pairs_n << 61));
         }
         while run != 0 {
-            let at = i + (run.trailing_zeros() / 8) as usize;
+            let at = i + run.trailing_zeros() as usize;
             run &= run - 1;
             if at >= next.run {
                 next.run = self.number_at(h, at, out).max(at + 1);
@@ -230,6 +259,14 @@ impl Engine {
             out.push(Found::new(rule, is, ie));
             return ie.max(e);
         }
+        // Every number detector below needs eight digits or more (phone 8,
+        // SSN 9, My Number 12, card 13), and none takes a dotted quad
+        // (`192.168.10.20`: 4 groups of at most 3 digits, no card's 13
+        // digits, and every part of it touches a `.` and a digit, which the
+        // phone shapes refuse): skipped before any of them looks.
+        if !digits_for_numbers(&h[s..e]) {
+            return e;
+        }
         if let Some(rule) = card
             && let Some((cs, ce)) = card_in(h, s, e)
         {
@@ -262,16 +299,27 @@ impl Engine {
 }
 
 impl Engine {
-    /// A `password` or `generic_secret` pair at the separator `sep`.
+    /// A `password` or `generic_secret` pair at the separator `sep`: the
+    /// pair is read once, and only when its name is a secret's or ends in
+    /// `key` (`"version":`, `"duration":` end like `authorization` but are
+    /// neither).
     fn pair(&self, h: &[u8], sep: usize) -> Option<Found> {
-        if let Some(f) = self
-            .rule(Detector::Password)
-            .and_then(|rule| secret_at(h, sep, rule))
-        {
-            return Some(f);
+        let (ks, e) = pair_name(h, sep)?;
+        let name = &h[ks..e];
+        if secret_name(name) {
+            let rule = self.rule(Detector::Password)?;
+            let (ks, e, vs, ve) = pair_at(h, sep)?;
+            return Some(Found {
+                key: Some((ks as u32, e as u32)),
+                ..Found::new(rule, vs, ve)
+            });
         }
-        self.rule(Detector::GenericSecret)
-            .and_then(|rule| generic_at(h, sep, rule))
+        if !name[name.len() - 3..].eq_ignore_ascii_case(b"key") {
+            return None;
+        }
+        let rule = self.rule(Detector::GenericSecret)?;
+        let (_, _, vs, ve) = pair_at(h, sep)?;
+        generic_value(&h[vs..ve]).then(|| Found::new(rule, vs, ve))
     }
 
     /// An IBAN holding the digit run at `at`.
@@ -288,6 +336,58 @@ struct On {
     ats: u64,
     runs: u64,
     pairs: u64,
+    /// `S`s, for the `SK`/`SG.` key prefixes.
+    caps: u64,
+    /// `://` at the `:`s.
+    urls: bool,
+}
+
+/// True when the number token `t` may hold a phone, SSN, My Number or card:
+/// eight digits or more, and not a dotted quad.
+#[inline]
+fn digits_for_numbers(t: &[u8]) -> bool {
+    let (mut digits, mut groups, mut longest, mut run) = (0usize, 0usize, 0usize, 0usize);
+    let mut dots_only = true;
+    for &b in t {
+        if b.is_ascii_digit() {
+            digits += 1;
+            run += 1;
+        } else {
+            dots_only &= b == b'.';
+            if run > 0 {
+                groups += 1;
+                longest = longest.max(run);
+            }
+            run = 0;
+        }
+    }
+    if run > 0 {
+        groups += 1;
+        longest = longest.max(run);
+    }
+    digits >= 8 && !(dots_only && groups == 4 && longest <= 3)
+}
+
+/// The name before the separator `sep` (start, end), when it ends like a
+/// secret's name: what [`pair_at`] reads first, without the value.
+#[inline]
+fn pair_name(h: &[u8], sep: usize) -> Option<(usize, usize)> {
+    let mut e = sep;
+    while e > 0 && h[e - 1] == b' ' {
+        e -= 1;
+    }
+    if e > 0 && matches!(h[e - 1], b'"' | b'\'') {
+        e -= 1;
+    }
+    if e < 3 || !secret_tail([h[e - 3], h[e - 2], h[e - 1]]) {
+        return None;
+    }
+    let name = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    let mut ks = e;
+    while ks > 0 && name(h[ks - 1]) && e - ks < 64 {
+        ks -= 1;
+    }
+    (ks < e).then_some((ks, e))
 }
 
 /// True for the `:` after a JSON key (`"level":`) whose name cannot be a
@@ -296,14 +396,6 @@ struct On {
 #[inline(always)]
 pub(super) fn json_separator(h: &[u8], at: usize) -> bool {
     at >= 4 && h[at - 1] == b'"' && !secret_tail([h[at - 4], h[at - 3], h[at - 2]])
-}
-
-/// A word of text (`x`), its digit mask (`d`) and the previous word's
-/// (`prev_d`): a word's candidates are known once the next word is read.
-struct Words {
-    x: u64,
-    d: u64,
-    prev_d: u64,
 }
 
 /// Where each group of triggers resumes, as separate searches for `@.:`,
