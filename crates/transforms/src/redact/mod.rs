@@ -707,11 +707,18 @@ impl Redact {
                     continue;
                 }
             }
-            if let Place::Value { token, .. } = locate(&line, members, f.start as usize)
+            if let Place::Value { token, member } = locate(&line, members, f.start as usize)
                 && f.end < token.end
                 && f.start > token.start
-                && memchr::memchr(b'\\', &line[token.range()]).is_none()
             {
+                if memchr::memchr(b'\\', &line[token.range()]).is_some() {
+                    // A value found whole with its escapes (`"…_key": "ab\/cd…"`,
+                    // which the decoded text alone no longer shows as a pair).
+                    if f.start == token.start + 1 && f.end + 1 == token.end {
+                        whole.push((token, member, f.rule));
+                    }
+                    continue;
+                }
                 let rel = Found {
                     start: f.start - token.start - 1,
                     end: f.end - token.start - 1,

@@ -134,6 +134,18 @@ fn escapes_cannot_hide_values() {
 }
 
 #[test]
+fn base64_secret_with_escaped_slash_under_a_key_name() {
+    let out = redact(
+        ALL,
+        r#"{"data":{"encryption_key":"yeeRmC9\/RTTNFDorrZVHhR3uCyNj0xjzWPPCVPAY"},"encryption_key":"IoqDBfe\/5IQvl0Q\/H0NaqbfF\/uXn7GkfteSzxn03","n":"a\/b"}"#,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["data"]["encryption_key"], "[REDACTED]", "{out}");
+    assert_eq!(v["encryption_key"], "[REDACTED]", "{out}");
+    assert_eq!(v["n"], "a/b", "{out}");
+}
+
+#[test]
 fn text_lines_and_their_captures() {
     // A text line, and a field a parser captured from it.
     let mut t = build(ALL);

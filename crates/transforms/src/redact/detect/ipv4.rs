@@ -23,8 +23,9 @@ pub(super) fn ipv4(h: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
     if token.first() == Some(&b'.') || word_before(h, s) || word_after(h, e) {
         return (None, next);
     }
-    // `Chrome/126.0.0.0` is a product version; `http://10.0.0.1` is a host.
-    if s > 0 && h[s - 1] == b'/' && !(s > 1 && h[s - 2] == b'/') {
+    // `Chrome/126.0.0.0` is a product version; `http://10.0.0.1` and Java's
+    // `refused: /10.0.0.1:3306` are hosts (no name before the `/`).
+    if s > 1 && h[s - 1] == b'/' && h[s - 2] != b'/' && super::text::is_word(h[s - 2]) {
         return (None, next);
     }
     let mut parts = 0;

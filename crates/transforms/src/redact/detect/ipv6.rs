@@ -18,6 +18,10 @@ pub(super) fn ipv6(h: &[u8], i: usize) -> (Option<(usize, usize)>, usize) {
     while e > s && h[e - 1] == b'.' {
         e -= 1;
     }
+    // A message may go on after a colon (`…:2589: rejected`), not after `::`.
+    if e > s + 1 && h[e - 1] == b':' && h[e - 2] != b':' {
+        e -= 1;
+    }
     let token = &h[s..e];
     let colons = token.iter().filter(|b| **b == b':').count();
     let double = token.windows(2).any(|w| w[0] == b':' && w[1] == b':');

@@ -29,7 +29,10 @@ pub(super) fn us_ssn(h: &[u8], s: usize, e: usize) -> bool {
 /// `1234-5678-9012`) whose last is the check digit of the other eleven.
 pub(super) fn jp_my_number(h: &[u8], s: usize, e: usize) -> bool {
     let t = &h[s..e];
-    if word_before(h, s) || word_after(h, e) {
+    // The last group of a UUID or another hex-dash run is no My Number.
+    let hex_dash = (s >= 2 && h[s - 1] == b'-' && h[s - 2].is_ascii_hexdigit())
+        || (h.get(e) == Some(&b'-') && h.get(e + 1).is_some_and(u8::is_ascii_hexdigit));
+    if word_before(h, s) || word_after(h, e) || hex_dash {
         return false;
     }
     let mut digits = [0u8; 12];

@@ -107,10 +107,12 @@ pub(super) fn best_groups(
     for len in (1..=n).rev() {
         for i in 0..=n - len {
             let (mut a, b) = (gs[i].0 as usize, gs[i + len - 1].1 as usize);
-            // Keep a prefix that belongs to the number: `+81`, `(03)`.
+            // Keep a prefix that belongs to the number: `+81`, `(03)` (not the
+            // `(` of a number in parentheses: `(4111…)`, `(5533.2829…)`).
+            let closed = h.get(gs[i].1 as usize) == Some(&b')') && gs[i].1 - gs[i].0 <= 5;
             if i == 0 && a > s {
                 a = s;
-            } else if a > 0 && matches!(h[a - 1], b'+' | b'(') {
+            } else if a > 0 && (h[a - 1] == b'+' || (h[a - 1] == b'(' && closed)) {
                 a -= 1;
             }
             if check(a, b) {

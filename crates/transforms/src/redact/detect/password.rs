@@ -134,6 +134,15 @@ pub(super) fn pair_at(h: &[u8], sep: usize) -> Option<(usize, usize, usize, usiz
     (ve > vs).then_some((ks, e, vs, ve))
 }
 
+/// True when `v` is a word that says something about a secret without being
+/// one: yes/no, true/false, null/nil/none, empty, n/a, `-`.
+pub(super) fn no_secret_word(v: &[u8]) -> bool {
+    const WORDS: &[&[u8]] = &[
+        b"yes", b"no", b"true", b"false", b"null", b"nil", b"none", b"empty", b"n/a", b"-",
+    ];
+    v.len() <= 5 && WORDS.iter().any(|w| v.eq_ignore_ascii_case(w))
+}
+
 /// Shannon entropy threshold of `generic_secret` values, in bits per character
 /// (gitleaks' generic rule uses the same figure).
 pub(super) const ENTROPY_BITS: f64 = 3.5;
@@ -147,8 +156,11 @@ const GENERIC_MIN: usize = 16;
 /// [`ENTROPY_BITS`] bits of entropy per character.
 pub(super) fn generic_value(v: &[u8]) -> bool {
     (GENERIC_MIN..=256).contains(&v.len())
-        && v.iter().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')
+        && v.iter().enumerate().all(|(k, b)| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')
+                // PHP's JSON escapes `/` as `\/`.
+                || (*b == b'\\' && v.get(k + 1) == Some(&b'/'))
         })
         && random_looking(v)
         && entropy(v) >= ENTROPY_BITS

@@ -937,3 +937,112 @@ proptest::proptest! {
         proptest::prop_assert_eq!(blocks::block_words(&b), want);
     }
 }
+
+/// The texts every detector together finds in `text`.
+fn finds_all(text: &str) -> Vec<String> {
+    all_rules(text.as_bytes())
+        .iter()
+        .map(|f| text[f.start as usize..f.end as usize].to_owned())
+        .collect()
+}
+
+#[test]
+fn ipv4_after_a_slash_that_starts_a_host() {
+    assert_eq!(
+        finds(
+            Detector::Ipv4,
+            "java.net.ConnectException: Connection refused: /115.33.124.69:3306"
+        ),
+        ["115.33.124.69"]
+    );
+    assert_eq!(finds(Detector::Ipv4, "/10.1.2.3"), ["10.1.2.3"]);
+    // Still a product version after a name.
+    assert_eq!(
+        finds(Detector::Ipv4, "Chrome/126.0.0.0"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn numbers_in_parentheses_at_the_start_of_a_string() {
+    assert_eq!(finds_all("(556-74-8675)"), ["556-74-8675"]);
+    assert_eq!(finds_all("(556-74-8675) was used"), ["556-74-8675"]);
+    assert_eq!(finds_all("ssn (556-74-8675)"), ["556-74-8675"]);
+    assert_eq!(finds_all("(5533.2829.6730.0616)"), ["5533.2829.6730.0616"]);
+    assert_eq!(
+        finds_all("(4847-9097-3271-2774-983)"),
+        ["4847-9097-3271-2774-983"]
+    );
+    assert_eq!(finds_all("(524156816220)"), ["524156816220"]);
+    assert_eq!(
+        finds_all("(6240296480037338772) #12694"),
+        ["6240296480037338772"]
+    );
+    assert_eq!(finds_all("(4797503772482)"), ["4797503772482"]);
+    assert_eq!(finds_all("(1290 9493 4497)"), ["1290 9493 4497"]);
+}
+
+#[test]
+fn base64_secret_with_slash_or_plus_under_a_key_name() {
+    for v in [
+        "yeeRmC9/RTTNFDorrZk2Qx+0pLmW7vBz4aYcJ1sE",
+        "abcdefGHIJ2Lmnop/qrstUVWXyz+abcdefGHIJKL",
+    ] {
+        let line = format!(r#"{{"encryption_key": "{v}"}}"#);
+        assert_eq!(finds_all(&line), [v], "{line}");
+        // PHP's JSON escapes the slashes: the raw value is found whole.
+        let escaped = v.replace('/', "\\/");
+        let line = format!(r#"{{"encryption_key": "{escaped}"}}"#);
+        assert_eq!(finds_all(&line), [escaped.as_str()], "{line}");
+        let line = format!("encryption_key={v} ok");
+        assert_eq!(finds_all(&line), [v], "{line}");
+    }
+}
+
+#[test]
+fn ipv6_followed_by_a_colon() {
+    assert_eq!(
+        finds(
+            Detector::Ipv6,
+            "f719:af11:20bb:3811:2fb7:7ff3:aebe:2589: rejected"
+        ),
+        ["f719:af11:20bb:3811:2fb7:7ff3:aebe:2589"]
+    );
+    assert_eq!(
+        finds(Detector::Ipv6, "peer 2001:db8::1: reset"),
+        ["2001:db8::1"]
+    );
+}
+
+#[test]
+fn yes_no_after_password_is_not_a_secret() {
+    assert_eq!(
+        finds_all(
+            "PHP Warning: mysqli_connect(): (HY000/1045): Access denied for user 'app'@'10.0.0.5' (using password: YES) in /var/www/html/db.php:12"
+        ),
+        ["10.0.0.5"]
+    );
+    for v in ["NO", "yes", "true", "False", "null", "None", "-", "n/a"] {
+        let line = format!("password: {v} ok");
+        assert_eq!(
+            finds(Detector::Password, &line),
+            Vec::<String>::new(),
+            "{line}"
+        );
+    }
+    assert_eq!(finds(Detector::Password, "password: YESx1 ok"), ["YESx1"]);
+    // A JSON member named like a secret still loses whatever value it has.
+    assert_eq!(finds(Detector::Password, r#"{"password":"no"}"#), ["no"]);
+}
+
+#[test]
+fn a_uuid_group_is_no_my_number() {
+    assert_eq!(
+        finds_all("req 0f8e3c2a-1b4d-4e6f-9a7b-103876941620 done"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        finds(Detector::JpMyNumber, "id=deadbeef-103876941620"),
+        Vec::<String>::new()
+    );
+}

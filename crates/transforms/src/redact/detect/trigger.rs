@@ -10,7 +10,9 @@ use super::ipv6::ipv6;
 use super::literal::Literal;
 use super::national::{iban_at, iban_start, jp_my_number, us_ssn};
 use super::number::{is_sep, lone_date, number_token};
-use super::password::{generic_value, name_tail, pair_at, secret_name, secret_tail};
+use super::password::{
+    generic_value, name_tail, no_secret_word, pair_at, secret_name, secret_tail,
+};
 use super::phone::phone_in;
 use super::text::word_before;
 use super::{Detector, Engine, Found};
@@ -267,22 +269,25 @@ impl Engine {
         if !digits_for_numbers(&h[s..e]) {
             return e;
         }
+        // A `(` taken in front belongs to a phone's area code (`(03) 1234`),
+        // not to a card, SSN or My Number in parentheses (`(556-74-8675)`).
+        let ns = s + usize::from(h[s] == b'(');
         if let Some(rule) = card
-            && let Some((cs, ce)) = card_in(h, s, e)
+            && let Some((cs, ce)) = card_in(h, ns, e)
         {
             out.push(Found::new(rule, cs, ce));
             return e;
         }
         if let Some(rule) = self.rule(Detector::UsSsn)
-            && us_ssn(h, s, e)
+            && us_ssn(h, ns, e)
         {
-            out.push(Found::new(rule, s, e));
+            out.push(Found::new(rule, ns, e));
             return e;
         }
         if let Some(rule) = self.rule(Detector::JpMyNumber)
-            && jp_my_number(h, s, e)
+            && jp_my_number(h, ns, e)
         {
-            out.push(Found::new(rule, s, e));
+            out.push(Found::new(rule, ns, e));
             return e;
         }
         if card_shaped(h, s, e) {
@@ -309,6 +314,11 @@ impl Engine {
         if secret_name(name) {
             let rule = self.rule(Detector::Password)?;
             let (ks, e, vs, ve) = pair_at(h, sep)?;
+            // `(using password: YES)` says whether one was sent; a JSON
+            // member (`"password":`) loses its value whatever it is.
+            if !matches!(h.get(e), Some(b'"' | b'\'')) && no_secret_word(&h[vs..ve]) {
+                return None;
+            }
             return Some(Found {
                 key: Some((ks as u32, e as u32)),
                 ..Found::new(rule, vs, ve)
