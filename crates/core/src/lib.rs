@@ -29,6 +29,7 @@ pub mod error;
 pub mod event;
 pub mod flow;
 pub mod kafka;
+pub mod kubelet;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;

@@ -325,7 +325,7 @@ impl KubernetesMetadata {
 
     fn find(&mut self, meta: &PathMeta) -> Option<Found> {
         let running = self.start();
-        let key = meta.key();
+        let key = crate::path::key(meta);
         let now = Instant::now();
         if let Some(found) = self.cache.lookup(&key, now) {
             self.waiting.remove(&key);
@@ -391,7 +391,7 @@ impl Transform for KubernetesMetadata {
         {
             m.record(batch.events.len() as f64);
         }
-        let value = Value::Json(meta.encode(found.as_ref()));
+        let value = Value::Json(crate::path::encode(&meta, found.as_ref()));
         for mut ev in batch.iter_mut() {
             ev.set_key(&self.key, value.clone());
         }

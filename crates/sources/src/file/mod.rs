@@ -10,7 +10,8 @@
 //! * [`item`] — one file's read and acknowledged offsets; [`tailer`] — all
 //!   files, driven one synchronous step at a time (what the tests drive).
 //! * [`assemble`] — lines to events: [`container`] formats (CRI, Docker),
-//!   [`multiline`] joining, [`kubernetes`] metadata from the path.
+//!   [`multiline`] joining, Kubernetes metadata from the path
+//!   ([`logagent_core::kubelet`]).
 //! * [`checkpointer`] — acknowledged offsets to `DATA_DIR/checkpoints/ID.json`.
 //!
 //! This file holds the thread loop: scan when due (or told by inotify), step,
@@ -24,7 +25,6 @@ pub mod container;
 pub mod discover;
 pub mod identity;
 pub mod item;
-pub mod kubernetes;
 pub mod limits;
 pub mod multiline;
 pub mod record;

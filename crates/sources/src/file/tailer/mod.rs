@@ -34,13 +34,13 @@ use super::identity::{
     window_before,
 };
 use super::item::{Acks, Input, Item, Open, Stamp, State};
-use super::kubernetes::PodMeta;
 use crate::batcher::Batcher;
 use crate::checkpoint::FileCheckpoint;
 use logagent_codecs::framing::{LineReader, Oversize};
 use logagent_core::event::Stream;
 use logagent_core::event::ack::Ack;
 use logagent_core::flow::{Closed, Output};
+use logagent_core::kubelet::PodPath;
 use logagent_core::telemetry::metrics::{ComponentMetrics, ERRORS_BY_TYPE, source_names};
 use logagent_core::telemetry::ratelimit::RateLimiter;
 

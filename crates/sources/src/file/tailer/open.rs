@@ -134,7 +134,7 @@ impl Tailer {
         let kubernetes = if self.config.kubernetes_metadata {
             self.kubernetes
                 .entry(path.to_path_buf())
-                .or_insert_with(|| PodMeta::from_path(path).map(|m| Bytes::from(m.to_json())))
+                .or_insert_with(|| PodPath::from_path(path).map(|m| Bytes::from(m.to_json())))
                 .clone()
         } else {
             None

@@ -1,17 +1,20 @@
-//! Kubernetes pod metadata from the kubelet's log paths:
+//! What a kubelet log path names. Both the file source's Kubernetes mode and
+//! the `kubernetes_metadata` transform read these two layouts, so the parser
+//! lives here, below both:
 //!
-//! * `/var/log/pods/<namespace>_<pod>_<uid>/<container>/<n>.log`
-//! * `/var/log/containers/<pod>_<namespace>_<container>-<container id>.log`
+//! - `/var/log/pods/<namespace>_<pod>_<uid>/<container>/<n>.log`
+//! - `/var/log/containers/<pod>_<namespace>_<container>-<container id>.log`
 //!
 //! Names of namespaces, pods and containers cannot contain `_`, so the split is
-//! unambiguous. The metadata becomes one `kubernetes` object field, encoded once
-//! per file.
+//! unambiguous.
 
 use std::path::Path;
 
-/// What the path says about the pod.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct PodMeta {
+use crate::event::json::write_str;
+
+/// The pod and container a log file belongs to, as its path says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodPath {
     /// `metadata.namespace`.
     pub namespace: String,
     /// `metadata.name`.
@@ -24,9 +27,9 @@ pub struct PodMeta {
     pub container_id: Option<String>,
 }
 
-impl PodMeta {
+impl PodPath {
     /// Parses either layout; `None` for other paths.
-    pub fn from_path(path: &Path) -> Option<PodMeta> {
+    pub fn from_path(path: &Path) -> Option<PodPath> {
         let parts: Vec<&str> = path
             .components()
             .filter_map(|c| c.as_os_str().to_str())
@@ -38,7 +41,7 @@ impl PodMeta {
             if ns.is_empty() || pod.is_empty() || uid.is_empty() || parts[n - 2].is_empty() {
                 return None;
             }
-            return Some(PodMeta {
+            return Some(PodPath {
                 namespace: ns.into(),
                 pod_name: pod.into(),
                 pod_uid: Some(uid.into()),
@@ -54,7 +57,7 @@ impl PodMeta {
             if pod.is_empty() || ns.is_empty() || container.is_empty() || id.is_empty() {
                 return None;
             }
-            return Some(PodMeta {
+            return Some(PodPath {
                 namespace: ns.into(),
                 pod_name: pod.into(),
                 pod_uid: None,
@@ -65,29 +68,49 @@ impl PodMeta {
         None
     }
 
-    /// The `kubernetes` field's value, as JSON text.
-    pub fn to_json(&self) -> Vec<u8> {
-        let mut o = serde_json::Map::new();
-        o.insert("pod_namespace".into(), self.namespace.clone().into());
-        o.insert("pod_name".into(), self.pod_name.clone().into());
+    /// Appends the members every `kubernetes` object starts with (namespace,
+    /// pod name, uid, container name), without braces or the container id,
+    /// so a caller can add what it knows beyond the path.
+    pub fn write_members(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"\"pod_namespace\":");
+        write_str(out, self.namespace.as_bytes());
+        out.extend_from_slice(b",\"pod_name\":");
+        write_str(out, self.pod_name.as_bytes());
         if let Some(uid) = &self.pod_uid {
-            o.insert("pod_uid".into(), uid.clone().into());
+            out.extend_from_slice(b",\"pod_uid\":");
+            write_str(out, uid.as_bytes());
         }
-        o.insert("container_name".into(), self.container_name.clone().into());
+        out.extend_from_slice(b",\"container_name\":");
+        write_str(out, self.container_name.as_bytes());
+    }
+
+    /// Appends `,"container_id":…` when the path has one.
+    pub fn write_container_id(&self, out: &mut Vec<u8>) {
         if let Some(id) = &self.container_id {
-            o.insert("container_id".into(), id.clone().into());
+            out.extend_from_slice(b",\"container_id\":");
+            write_str(out, id.as_bytes());
         }
-        serde_json::to_vec(&o).unwrap_or_else(|_| b"{}".to_vec())
+    }
+
+    /// The `kubernetes` object of what the path alone says, as JSON text.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        out.push(b'{');
+        self.write_members(&mut out);
+        self.write_container_id(&mut out);
+        out.push(b'}');
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
     fn pods_layout() {
-        let m = PodMeta::from_path(Path::new(
+        let m = PodPath::from_path(Path::new(
             "/var/log/pods/kube-system_coredns-5d78c9869d-abcde_0f1e2d3c-aaaa-bbbb-cccc-1234567890ab/coredns/0.log",
         ))
         .unwrap();
@@ -99,13 +122,18 @@ mod tests {
         );
         assert_eq!(m.container_name, "coredns");
         let v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
-        assert_eq!(v["pod_uid"], "0f1e2d3c-aaaa-bbbb-cccc-1234567890ab");
-        assert!(v.get("container_id").is_none());
+        assert_eq!(
+            v,
+            serde_json::json!({"pod_namespace": "kube-system",
+                "pod_name": "coredns-5d78c9869d-abcde",
+                "pod_uid": "0f1e2d3c-aaaa-bbbb-cccc-1234567890ab",
+                "container_name": "coredns"})
+        );
     }
 
     #[test]
     fn containers_layout() {
-        let m = PodMeta::from_path(Path::new(
+        let m = PodPath::from_path(Path::new(
             "/var/log/containers/web-7d4b9c-xyz12_shop_nginx-proxy-3f4e5d6c7b8a.log",
         ))
         .unwrap();
@@ -113,6 +141,9 @@ mod tests {
         assert_eq!(m.namespace, "shop");
         assert_eq!(m.container_name, "nginx-proxy");
         assert_eq!(m.container_id.as_deref(), Some("3f4e5d6c7b8a"));
+        let v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
+        assert_eq!(v["container_id"], "3f4e5d6c7b8a");
+        assert!(v.get("pod_uid").is_none());
     }
 
     #[test]
@@ -123,7 +154,7 @@ mod tests {
             "/var/log/containers/nounderscores.log",
             "/var/log/pods/ns_pod_uid/c/0.txt",
         ] {
-            assert_eq!(PodMeta::from_path(Path::new(p)), None, "{p}");
+            assert_eq!(PodPath::from_path(Path::new(p)), None, "{p}");
         }
     }
 }
